@@ -1,0 +1,26 @@
+# The two commands: `make up` (run the workbench) and `make test` (run the tests).
+SITE ?= hub_config/site.toml
+export SITE
+
+.PHONY: up down test unit lint docs check-site
+
+up:  ## install, provision and start the factory on this machine
+	scripts/factory up
+
+down:  ## stop the daemons the factory started (data is kept)
+	scripts/factory down
+
+test:  ## bring the factory up and run every test tier
+	scripts/factory test
+
+unit:  ## unit tests only (no daemons needed)
+	.venv/bin/pytest tests/unit
+
+lint:  ## ansible-lint, production profile
+	cd ansible && ../.venv/bin/ansible-lint --profile production
+
+docs:  ## regenerate the configuration reference from the site schema
+	PYTHONPATH=spawners python3 -m aiworkbench_hub.site docs > docs/configuration.md
+
+check-site:  ## validate a site file
+	PYTHONPATH=spawners python3 -m aiworkbench_hub.site check $(SITE)

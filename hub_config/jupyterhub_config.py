@@ -1,0 +1,21 @@
+"""JupyterHub configuration of the AI Factory Workbench.
+
+Thin on purpose: load the site file, validate it, apply it. Everything it
+sets is in aiworkbench_hub.hubconfig.apply_site, which is tested. Admins who
+need more than the site file offers can add Python files to
+/etc/aiworkbench/jupyterhub_config.d/ (read last, in name order).
+"""
+
+import os
+from pathlib import Path
+
+from aiworkbench_hub.hubconfig import apply_site
+from aiworkbench_hub.site import load_site
+
+c = get_config()  # noqa: F821 (provided by JupyterHub)
+
+site = load_site(os.environ.get("AIWORKBENCH_SITE", "/etc/aiworkbench/site.toml"))
+apply_site(c, site)
+
+for extra in sorted(Path("/etc/aiworkbench/jupyterhub_config.d").glob("*.py")):
+    exec(compile(extra.read_text(), str(extra), "exec"))  # noqa: S102 (admin-owned files)

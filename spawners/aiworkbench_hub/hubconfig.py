@@ -1,0 +1,57 @@
+"""Apply a validated site to JupyterHub's configuration object."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+from .site import Site
+
+SPAWNER = "aiworkbench_hub.spawner.SlurmSessionSpawner"
+
+
+def detect_gpu_kind() -> str:
+    """'nvidia' or 'simulated', from the GRES Slurm reports ('' if Slurm does not answer)."""
+    try:
+        out = subprocess.run(["sinfo", "--noheader", "--format", "%G"], capture_output=True,
+                             text=True, timeout=20, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    if "gpu:simulated" in out:
+        return "simulated"
+    return "nvidia" if "gpu:" in out else ""
+
+
+def apply_site(c, site: Site, gpu_kind: str | None = None) -> None:
+    """Set everything the hub needs from ``site`` on config object ``c``."""
+    hub = site.hub
+    env_dir = f"{site.factory.prefix}/env"
+    c.JupyterHub.bind_url = f"http://{hub.ip}:{hub.port}"
+    c.JupyterHub.hub_bind_url = f"http://{hub.hub_ip}:{hub.hub_port}"
+    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{hub.proxy_api_port}"
+    c.ConfigurableHTTPProxy.command = [
+        shutil.which("configurable-http-proxy") or "configurable-http-proxy"]
+    c.JupyterHub.db_url = f"sqlite:///{hub.data_dir}/jupyterhub.sqlite"
+    c.JupyterHub.cookie_secret_file = f"{hub.data_dir}/jupyterhub_cookie_secret"
+    # Sessions are Slurm jobs: they outlive a hub restart and are resumed.
+    c.JupyterHub.cleanup_servers = False
+
+    c.JupyterHub.authenticator_class = "pam"
+    c.PAMAuthenticator.open_sessions = False  # the hub is unprivileged
+    c.Authenticator.allowed_users = set(site.users)
+    c.Authenticator.admin_users = {n for n, u in site.users.items() if u.role == "admin"}
+    groups = {}
+    for name, user in site.users.items():
+        groups.setdefault(f"{user.role}s", []).append(name)
+    c.JupyterHub.load_groups = {g: {"users": sorted(members)} for g, members in groups.items()}
+
+    c.JupyterHub.spawner_class = SPAWNER
+    c.Spawner.default_url = "/lab"
+    c.Spawner.start_timeout = hub.start_timeout
+    c.Spawner.http_timeout = 120
+    c.Spawner.cmd = [f"{env_dir}/bin/jupyterhub-singleuser"]
+    c.SlurmSessionSpawner.site = site
+    c.SlurmSessionSpawner.req_env_dir = env_dir
+    c.SlurmSessionSpawner.batchspawner_singleuser_cmd = f"{env_dir}/bin/batchspawner-singleuser"
+    c.SlurmSessionSpawner.gpu_kind = gpu_kind if gpu_kind is not None else (
+        detect_gpu_kind() or "simulated")

@@ -1,0 +1,106 @@
+"""Checks before setup changes anything: Debian-like, root, valid site, free ports.
+
+Run by ``scripts/factory up`` with the system Python and the standard library
+only. Every problem is reported at once; setup stops before its first change
+if there is any.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+from .site import Site, SiteError, load_site
+
+SLURM_PORTS = {6817: ("slurmctld", "/run/slurmctld.pid"),
+               6818: ("slurmd", "/run/slurmd.pid"),
+               6819: ("slurmdbd", "/run/slurmdbd.pid")}
+HUB_PIDFILE = "/run/aiworkbench/jupyterhub.pid"
+
+
+def os_release(path: str = "/etc/os-release") -> dict[str, str]:
+    values = {}
+    try:
+        for line in Path(path).read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep:
+                values[key.strip()] = value.strip().strip('"')
+    except OSError:
+        pass
+    return values
+
+
+def check_platform(release: dict[str, str], uid: int) -> list[str]:
+    problems = []
+    family = {release.get("ID", "")} | set(release.get("ID_LIKE", "").split())
+    if "debian" not in family:
+        problems.append(
+            f"this machine is {release.get('PRETTY_NAME') or 'not identifiable'}; setup needs "
+            f"Debian 12 (bookworm) or a Debian derivative (apt, Debian's Slurm packages)")
+    if uid != 0:
+        problems.append("setup must run as root (it installs packages, creates users and "
+                        "starts daemons): run it with sudo")
+    return problems
+
+
+def pid_alive(pidfile: str) -> bool:
+    try:
+        pid = int(Path(pidfile).read_text().split()[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1)
+        return sock.connect_ex((host, port)) == 0
+
+
+def check_ports(site: Site, in_use=port_in_use, alive=pid_alive) -> list[str]:
+    """Ports the workbench needs that another program holds (ours may hold them)."""
+    wanted = {site.hub.port: ("hub.port", "the hub's public port (the proxy)", HUB_PIDFILE),
+              site.hub.proxy_api_port: ("hub.proxy_api_port", "the proxy's API", HUB_PIDFILE),
+              site.hub.hub_port: ("hub.hub_port", "the hub's API", HUB_PIDFILE)}
+    for port, (daemon, pidfile) in SLURM_PORTS.items():
+        wanted.setdefault(port, (None, daemon, pidfile))
+    problems = []
+    for port, (key, what, pidfile) in sorted(wanted.items()):
+        if in_use(port) and not alive(pidfile):
+            hint = f"free it or set {key} in the site file" if key else "free it"
+            problems.append(f"port {port} ({what}) is already in use by another program; {hint}")
+    return problems
+
+
+def preflight(site_path: str, release=None, uid=None, in_use=port_in_use,
+              alive=pid_alive) -> list[str]:
+    problems = check_platform(os_release() if release is None else release,
+                              os.geteuid() if uid is None else uid)
+    try:
+        site = load_site(site_path)
+    except SiteError as err:
+        problems.extend(f"{err.source}: {p}" for p in err.problems)
+    else:
+        problems.extend(check_ports(site, in_use, alive))
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python3 -m aiworkbench_hub.preflight SITE_FILE", file=sys.stderr)
+        return 2
+    problems = preflight(argv[0])
+    if problems:
+        print("Setup stopped before changing anything:", file=sys.stderr)
+        for problem in problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,416 @@
+"""The site file: one TOML file that describes a factory.
+
+It names the projects (Slurm accounts with budgets), partitions, session
+profiles, users and limits. Everything else (ansible, the hub config, the
+spawner) reads the *validated* result of :func:`load_site`, never the raw file.
+
+This module uses the standard library only, so that setup can validate a site
+file on a bare Debian machine before it installs or changes anything.
+
+The schema is the dataclasses below: each field's ``help`` is its
+documentation, and ``docs/configuration.md`` is generated from it
+(``python -m aiworkbench_hub.site docs``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import sys
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+UNIX_NAME = r"^[a-z_][a-z0-9_-]{0,31}$"
+SLURM_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
+ROLES = ("student", "sme", "trainer", "manager", "admin")
+
+
+def setting(default=dataclasses.MISSING, *, help, pattern=None, minimum=None, maximum=None,
+            choices=None, factory=None):
+    """A documented site setting: ``help`` is its documentation."""
+    meta = {"help": help, "pattern": pattern, "minimum": minimum, "maximum": maximum,
+            "choices": choices}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FactorySettings:
+    name: str = setting("AI Factory", help="Name of the factory, shown to users.")
+    users_group: str = setting(
+        "factory-users", pattern=UNIX_NAME,
+        help="Unix group of every factory user. The hub may submit Slurm jobs "
+             "only as members of this group (sudoers rule).")
+    prefix: str = setting(
+        "/opt/aiworkbench", pattern=r"^/[A-Za-z0-9_./-]+$",
+        help="Install prefix. The Python environment shared by the hub and the "
+             "notebook sessions lives in PREFIX/env, readable by job users.")
+    torch_requirement: str = setting(
+        "torch==2.13.0", pattern=r"^torch([=<>!~]=?[0-9A-Za-z.+*]+)?$",
+        help="pip requirement for torch in the kernel environment. On CPU-only "
+             "machines use a CPU build; on GPU nodes a CUDA build.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class HubSettings:
+    user: str = setting("jupyterhub", pattern=UNIX_NAME,
+                        help="Unprivileged system user the hub runs as.")
+    port: int = setting(8000, minimum=1, maximum=65535,
+                        help="Public port of the proxy: the URL users open.")
+    ip: str = setting("", pattern=r"^[0-9a-fA-F.:]*$",
+                      help="Address the proxy listens on; empty means all addresses.")
+    proxy_api_port: int = setting(8001, minimum=1, maximum=65535,
+                                  help="Port of the proxy's REST API (loopback only).")
+    hub_port: int = setting(8081, minimum=1, maximum=65535,
+                            help="Port of the hub's own API, which notebook jobs call back to.")
+    hub_ip: str = setting(
+        "127.0.0.1", pattern=r"^[0-9a-fA-F.:]+$",
+        help="Address the hub API listens on; compute nodes must reach it.")
+    data_dir: str = setting(
+        "/var/lib/aiworkbench/hub", pattern=r"^/[A-Za-z0-9_./-]+$",
+        help="Hub state: SQLite database and cookie secret. Kept by `make down`.")
+    start_timeout: int = setting(
+        300, minimum=30, maximum=86400,
+        help="Seconds a session may take from request to a running JupyterLab, "
+             "queue time included, before the spawn fails and its job is cancelled.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlurmSettings:
+    cluster_name: str = setting("aifactory", pattern=SLURM_NAME,
+                                help="Slurm ClusterName (the accounting cluster).")
+    node_name: str = setting(
+        "", pattern=r"^([a-z0-9][a-z0-9-]{0,62})?$",
+        help="Name of the single demo node; empty means this machine's short hostname.")
+    node_cpus: int = setting(
+        0, minimum=0, maximum=4096,
+        help="CPUs the demo node declares to Slurm; 0 means the cores present. "
+             "A larger number lets idle notebook sessions share cores on a small demo box.")
+    node_memory_mb: int = setting(
+        0, minimum=0, maximum=16_777_216,
+        help="Memory (MB) the demo node declares to Slurm; 0 means 90% of the memory present.")
+    simulated_gpus: int = setting(
+        4, minimum=0, maximum=16,
+        help="Simulated GPUs (character devices, GRES type 'simulated') to declare "
+             "when `nvidia-smi` finds no NVIDIA GPU. With real GPUs this is ignored.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Partition:
+    description: str = setting(help="What the partition is for, shown to users.")
+    gpus: bool = setting(False, help="Whether the partition's nodes have GPUs.")
+    default: bool = setting(False, help="Slurm's default partition (exactly one).")
+    max_hours: int = setting(8, minimum=1, maximum=720,
+                             help="Longest session or job allowed, in hours (Slurm MaxTime).")
+    max_cpus: int = setting(8, minimum=1, maximum=4096,
+                            help="Most CPU cores one session may ask for.")
+    max_gpus: int = setting(0, minimum=0, maximum=64,
+                            help="Most GPUs one session may ask for (0 on CPU partitions).")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Profile:
+    description: str = setting(help="Shown in the session form.")
+    partition: str = setting(help="Partition the session runs on (a key of [partitions]).")
+    cpus: int = setting(1, minimum=1, maximum=4096, help="CPU cores.")
+    memory_gb: int = setting(2, minimum=1, maximum=16384, help="Memory in GB.")
+    gpus: int = setting(0, minimum=0, maximum=64, help="GPUs.")
+    hours: int = setting(1, minimum=1, maximum=720, help="Walltime in hours.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Project:
+    description: str = setting(help="What the project is, shown with its budget.")
+    gpu_minutes: int = setting(
+        minimum=0, maximum=10**12,
+        help="GPU budget in GPU-minutes (Slurm GrpTRESMins gres/gpu). A hard allocation: "
+             "usage never decays.")
+    cpu_minutes: int = setting(
+        minimum=0, maximum=10**12,
+        help="CPU budget in core-minutes (Slurm GrpTRESMins cpu).")
+    members: list[str] = setting(factory=list, help="Users in the project (keys of [users]).")
+
+
+@dataclass(frozen=True, kw_only=True)
+class User:
+    role: str = setting(choices=ROLES,
+                        help="What the person does here; admins become hub admins.")
+    full_name: str = setting("", help="Display name.")
+    password: str = setting(
+        "", help="Demo login password for the local Unix account. Leave empty on real "
+                 "sites (accounts come from the site's directory or OIDC).")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Site:
+    factory: FactorySettings = setting(factory=FactorySettings, help="The factory as a whole.")
+    hub: HubSettings = setting(factory=HubSettings, help="JupyterHub and its proxy.")
+    slurm: SlurmSettings = setting(factory=SlurmSettings, help="The Slurm cluster.")
+    partitions: dict[str, Partition] = setting(
+        help="Slurm partitions, by name. Names: lower-case letters, digits, '-' and '_'.")
+    profiles: dict[str, Profile] = setting(help="Session profiles offered in the form, by name.")
+    projects: dict[str, Project] = setting(
+        help="Projects, by name: each is a Slurm account with a budget.")
+    users: dict[str, User] = setting(help="Factory users, by Unix user name.")
+
+    def projects_of(self, user: str) -> list[str]:
+        """Projects (Slurm accounts) the user belongs to, in site-file order."""
+        return [name for name, p in self.projects.items() if user in p.members]
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+
+class SiteError(ValueError):
+    """A site file that does not validate; ``problems`` lists every mistake found."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: invalid site file:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+_KEY_NAMES = {
+    "partitions": SLURM_NAME,
+    "profiles": r"^[a-z0-9][a-z0-9_-]{0,63}$",
+    "projects": SLURM_NAME,
+    "users": UNIX_NAME,
+}
+
+
+def _describe(kind) -> str:
+    return {str: "a string", int: "an integer", bool: "true or false",
+            list[str]: "a list of strings"}.get(kind, getattr(kind, "__name__", str(kind)))
+
+
+def _check_value(path: str, value, kind, meta, problems: list[str]):
+    """Return the value if it is valid for ``kind`` and ``meta``; record a problem otherwise."""
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is str:
+        ok = isinstance(value, str)
+    elif kind == list[str]:
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    else:  # pragma: no cover - schema bug
+        raise TypeError(f"unsupported schema type {kind!r} at {path}")
+    if not ok:
+        problems.append(f"{path}: must be {_describe(kind)}, got {value!r}")
+        return None
+    if meta.get("minimum") is not None and value < meta["minimum"]:
+        problems.append(f"{path}: must be at least {meta['minimum']}, got {value}")
+        return None
+    if meta.get("maximum") is not None and value > meta["maximum"]:
+        problems.append(f"{path}: must be at most {meta['maximum']}, got {value}")
+        return None
+    if meta.get("choices") and value not in meta["choices"]:
+        problems.append(f"{path}: must be one of {', '.join(meta['choices'])}; got {value!r}")
+        return None
+    if meta.get("pattern") and not re.fullmatch(meta["pattern"], value):
+        problems.append(f"{path}: {value!r} does not match {meta['pattern']}")
+        return None
+    if isinstance(value, str) and ("\n" in value or "\x00" in value):
+        problems.append(f"{path}: must be a single line")
+        return None
+    return value
+
+
+def _build(cls, data, path: str, problems: list[str]):
+    """Build dataclass ``cls`` from a TOML table, recording every problem."""
+    if not isinstance(data, dict):
+        problems.append(f"{path or 'the file'}: must be a table, got {data!r}")
+        return None
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in known:
+            allowed = ", ".join(sorted(known))
+            problems.append(f"{_join(path, key)}: unknown key; allowed keys: {allowed}")
+    values = {}
+    for name, f in known.items():
+        here = _join(path, name)
+        kind = hints[name]
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                problems.append(f"{here}: required ({f.metadata['help']})")
+            continue
+        raw = data[name]
+        if dataclasses.is_dataclass(kind):
+            built = _build(kind, raw, here, problems)
+        elif typing.get_origin(kind) is dict:
+            built = _build_table(typing.get_args(kind)[1], raw, here, name, problems)
+        else:
+            built = _check_value(here, raw, kind, f.metadata, problems)
+        if built is not None:
+            values[name] = built
+    try:
+        return cls(**values)
+    except TypeError:
+        return None  # a required value was missing or invalid; already reported
+
+
+def _build_table(cls, data, path: str, section: str, problems: list[str]):
+    if not isinstance(data, dict):
+        problems.append(f"{path}: must be a table of named entries, got {data!r}")
+        return None
+    out = {}
+    for key, value in data.items():
+        pattern = _KEY_NAMES[section]
+        if not re.fullmatch(pattern, key):
+            problems.append(f"{path}.{key}: name does not match {pattern}")
+            continue
+        built = _build(cls, value, f"{path}.{key}", problems)
+        if built is not None:
+            out[key] = built
+    return out
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _cross_checks(site: Site, problems: list[str]):
+    defaults = [n for n, p in site.partitions.items() if p.default]
+    if len(defaults) != 1:
+        problems.append(f"partitions: exactly one partition must have default = true, "
+                        f"found {len(defaults)} ({', '.join(defaults) or 'none'})")
+    if not any(p.gpus for p in site.partitions.values()):
+        problems.append("partitions: at least one partition must have gpus = true")
+    for name, part in site.partitions.items():
+        if part.gpus and part.max_gpus < 1:
+            problems.append(f"partitions.{name}.max_gpus: a GPU partition must allow at least 1")
+        if not part.gpus and part.max_gpus:
+            problems.append(f"partitions.{name}.max_gpus: must be 0 on a partition without GPUs")
+    for name, prof in site.profiles.items():
+        here = f"profiles.{name}"
+        part = site.partitions.get(prof.partition)
+        if part is None:
+            problems.append(f"{here}.partition: unknown partition {prof.partition!r}; "
+                            f"allowed: {', '.join(site.partitions)}")
+            continue
+        if prof.gpus > part.max_gpus:
+            problems.append(f"{here}.gpus: {prof.gpus} exceeds partition "
+                            f"{prof.partition!r} max_gpus = {part.max_gpus}")
+        if prof.cpus > part.max_cpus:
+            problems.append(f"{here}.cpus: {prof.cpus} exceeds partition "
+                            f"{prof.partition!r} max_cpus = {part.max_cpus}")
+        if prof.hours > part.max_hours:
+            problems.append(f"{here}.hours: {prof.hours} exceeds partition "
+                            f"{prof.partition!r} max_hours = {part.max_hours}")
+    for name, proj in site.projects.items():
+        for member in proj.members:
+            if member not in site.users:
+                problems.append(f"projects.{name}.members: unknown user {member!r}; "
+                                f"users are the keys of [users]")
+    for name in site.users:
+        if not site.projects_of(name):
+            problems.append(f"users.{name}: belongs to no project; add them to a "
+                            f"project's members")
+    if site.hub.user in site.users:
+        problems.append(f"hub.user: {site.hub.user!r} is also a factory user; the hub "
+                        f"must run as its own system user")
+    ports = {"hub.port": site.hub.port, "hub.proxy_api_port": site.hub.proxy_api_port,
+             "hub.hub_port": site.hub.hub_port}
+    if len(set(ports.values())) != len(ports):
+        problems.append(f"hub: the ports must differ, got {ports}")
+
+
+def parse_site(text: str, source: str = "<site>") -> Site:
+    """Validate the text of a site file; raise :class:`SiteError` listing every mistake."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise SiteError(source, [f"not valid TOML: {err}"]) from None
+    problems: list[str] = []
+    site = _build(Site, data, "", problems)
+    if site is not None and not problems:
+        _cross_checks(site, problems)
+    if problems:
+        raise SiteError(source, problems)
+    return site
+
+
+def load_site(path: str | Path) -> Site:
+    """Read and validate the site file at ``path``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise SiteError(str(path), [f"cannot read the file: {err.strerror}"]) from None
+    except UnicodeDecodeError:
+        raise SiteError(str(path), ["the file is not UTF-8 text"]) from None
+    return parse_site(text, str(path))
+
+
+def reference_markdown() -> str:
+    """The configuration reference, generated from the schema above."""
+    lines = ["# Site file reference", "",
+             "<!-- Generated by `python -m aiworkbench_hub.site docs`; do not edit. -->", "",
+             "The site file (TOML) describes one factory. `make up` validates it before",
+             "changing anything; the hub validates it again at start. The demo site is",
+             "`hub_config/site.toml`.", ""]
+    hints = typing.get_type_hints(Site)
+    for f in dataclasses.fields(Site):
+        kind = hints[f.name]
+        table = typing.get_origin(kind) is dict
+        cls = typing.get_args(kind)[1] if table else kind
+        heading = f"[{f.name}.NAME]" if table else f"[{f.name}]"
+        lines += [f"## `{heading}`", "", f.metadata["help"], "",
+                  "| key | type | default | allowed | description |",
+                  "| --- | --- | --- | --- | --- |"]
+        sub_hints = typing.get_type_hints(cls)
+        for sf in dataclasses.fields(cls):
+            meta = sf.metadata
+            if sf.default is not dataclasses.MISSING:
+                default = f"`{json.dumps(sf.default)}`"
+            elif sf.default_factory is not dataclasses.MISSING:
+                default = f"`{json.dumps(sf.default_factory())}`"
+            else:
+                default = "required"
+            allowed = []
+            if meta.get("choices"):
+                allowed.append(", ".join(meta["choices"]))
+            if meta.get("minimum") is not None:
+                allowed.append(f"≥ {meta['minimum']}")
+            if meta.get("maximum") is not None:
+                allowed.append(f"≤ {meta['maximum']}")
+            if meta.get("pattern"):
+                allowed.append(f"`{meta['pattern']}`")
+            lines.append(f"| `{sf.name}` | {_describe(sub_hints[sf.name])} | {default} | "
+                         f"{'; '.join(allowed).replace('|', '&#124;')} | {meta['help']} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m aiworkbench_hub.site check|export|docs [FILE]``."""
+    argv = sys.argv[1:] if argv is None else argv
+    usage = "usage: python -m aiworkbench_hub.site {check FILE | export FILE | docs}"
+    if not argv or argv[0] not in ("check", "export", "docs"):
+        print(usage, file=sys.stderr)
+        return 2
+    if argv[0] == "docs":
+        print(reference_markdown())
+        return 0
+    if len(argv) != 2:
+        print(usage, file=sys.stderr)
+        return 2
+    try:
+        site = load_site(argv[1])
+    except SiteError as err:
+        print(err, file=sys.stderr)
+        return 1
+    if argv[0] == "export":
+        print(site.to_json())
+    else:
+        print(f"{argv[1]}: valid ({len(site.projects)} projects, {len(site.users)} users)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
