@@ -92,7 +92,7 @@ class SlurmSessionSpawner(SlurmSpawner):
         try:
             return parse_user_options(self.user_options or {}, self.site, self.user.name)
         except RequestError as err:
-            raise SpawnException(400, str(err)) from None
+            raise SpawnException(str(err), reason="invalid-options") from None
 
     async def start(self):
         request = self.validated_request()

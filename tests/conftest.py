@@ -1,0 +1,126 @@
+"""Shared helpers for the integration and browser tiers.
+
+These tiers run against the real factory that `make up` started. A daemon
+that does not answer is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from aiworkbench_hub.site import load_site
+
+REPO = Path(__file__).resolve().parents[1]
+SITE_FILE = os.environ.get("SITE", str(REPO / "hub_config" / "site.toml"))
+
+
+@pytest.fixture(scope="session")
+def site():
+    return load_site(SITE_FILE)
+
+
+@pytest.fixture(scope="session")
+def hub_url(site):
+    return f"http://127.0.0.1:{site.hub.port}"
+
+
+def run(argv, *, user=None, input=None, check=True, timeout=120):
+    """Run a command (as ``user`` via runuser), as an argument list."""
+    if user:
+        argv = ["runuser", "-u", user, "--", *argv]
+    result = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{argv} failed ({result.returncode}): {result.stderr}")
+    return result
+
+
+def wait_for(predicate, timeout, interval=1.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def cluster_up():
+    """The real cluster answers; fail (not skip) if it does not."""
+    ping = run(["scontrol", "ping"], check=False)
+    assert ping.returncode == 0 and "UP" in ping.stdout, (
+        f"slurmctld does not answer ({ping.stdout}{ping.stderr}); run `make up`")
+    dbd = run(["sacctmgr", "--noheader", "show", "cluster"], check=False)
+    assert dbd.returncode == 0, f"slurmdbd does not answer: {dbd.stderr}"
+
+
+@pytest.fixture(scope="session")
+def hub_up(hub_url):
+    try:
+        response = requests.get(f"{hub_url}/hub/api", timeout=10)
+    except requests.ConnectionError as err:
+        pytest.fail(f"the hub does not answer at {hub_url}: {err}; run `make up`")
+    assert response.status_code == 200, response.text
+
+
+class HubUser:
+    """A demo user talking to the hub's REST API with a token got by password."""
+
+    def __init__(self, hub_url: str, name: str, password: str):
+        self.hub_url = hub_url
+        self.name = name
+        response = requests.post(
+            f"{hub_url}/hub/api/users/{name}/tokens",
+            json={"auth": {"username": name, "password": password}, "expires_in": 3600,
+                  "note": "workbench tests"}, timeout=30)
+        assert response.status_code == 201, response.text
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"token {response.json()['token']}"
+
+    def api(self, method, path, **kwargs):
+        return self.session.request(method, f"{self.hub_url}/hub/api{path}", timeout=60, **kwargs)
+
+    def server(self, name=""):
+        return self.api("GET", f"/users/{self.name}").json()["servers"].get(name)
+
+    def wait_ready(self, timeout=180):
+        def ready():
+            server = self.server()
+            assert server is not None, "the server disappeared while starting"
+            return server if server.get("ready") else None
+        return wait_for(ready, timeout, what=f"{self.name}'s server to be ready")
+
+    def stop_server(self):
+        response = self.api("DELETE", f"/users/{self.name}/server")
+        assert response.status_code in (202, 204, 400), response.text
+        wait_for(lambda: self.server() is None, 120, what=f"{self.name}'s server to stop")
+
+
+@pytest.fixture
+def hub_user(site, hub_url, hub_up):
+    """Log in as a demo user; their default server is stopped afterwards."""
+    users = []
+
+    def login(name):
+        user = HubUser(hub_url, name, site.users[name].password)
+        users.append(user)
+        if user.server() is not None:  # left over from an earlier run
+            user.stop_server()
+        return user
+
+    yield login
+    for user in users:
+        user.stop_server()
+
+
+def user_jobs(user):
+    """The user's Slurm jobs as dicts (id, partition, account, state, reason)."""
+    out = run(["squeue", "--noheader", "--user", user, "--format", "%i|%P|%a|%T|%r"]).stdout
+    keys = ("id", "partition", "account", "state", "reason")
+    return [dict(zip(keys, line.split("|"))) for line in out.splitlines() if line]

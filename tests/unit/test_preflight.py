@@ -1,0 +1,58 @@
+"""Setup's checks before it changes anything."""
+
+import socket
+
+from aiworkbench_hub.preflight import check_platform, check_ports, pid_alive, preflight
+from aiworkbench_hub.site import parse_site
+
+from .test_site import DEMO, MINIMAL
+
+DEBIAN = {"ID": "debian", "VERSION_ID": "12", "PRETTY_NAME": "Debian GNU/Linux 12 (bookworm)"}
+
+
+def test_debian_and_derivatives_as_root_pass():
+    assert check_platform(DEBIAN, 0) == []
+    assert check_platform({"ID": "ubuntu", "ID_LIKE": "debian"}, 0) == []
+
+
+def test_other_systems_and_non_root_are_refused():
+    problems = check_platform({"ID": "fedora", "PRETTY_NAME": "Fedora Linux 40"}, 1000)
+    assert "this machine is Fedora Linux 40; setup needs Debian 12" in problems[0]
+    assert "must run as root" in problems[1]
+
+
+def test_a_port_held_by_another_program_is_refused():
+    with socket.socket() as held:  # a real listener on a free port
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        site = parse_site(MINIMAL + f"\n[hub]\nport = {port}\n")
+        problems = check_ports(site, alive=lambda pidfile: False)
+    assert any(f"port {port} (the hub's public port (the proxy)) is already in use" in p
+               and "set hub.port in the site file" in p for p in problems), problems
+
+
+def test_ports_held_by_the_workbench_itself_are_fine():
+    site = parse_site(MINIMAL)
+    assert check_ports(site, in_use=lambda port: True, alive=lambda pidfile: True) == []
+
+
+def test_pid_alive_reads_pidfiles(tmp_path):
+    pidfile = tmp_path / "x.pid"
+    assert not pid_alive(str(pidfile))
+    pidfile.write_text("999999999\n")
+    assert not pid_alive(str(pidfile))
+    import os
+    pidfile.write_text(f"{os.getpid()}\n")
+    assert pid_alive(str(pidfile))
+
+
+def test_preflight_collects_platform_and_site_problems(tmp_path):
+    bad = tmp_path / "site.toml"
+    bad.write_text("[hub]\nport = 0\n")
+    problems = preflight(str(bad), release={"ID": "arch"}, uid=0,
+                         in_use=lambda p: False, alive=lambda p: False)
+    assert any("setup needs Debian 12" in p for p in problems)
+    assert any("hub.port: must be at least 1" in p for p in problems)
+    assert preflight(str(DEMO), release=DEBIAN, uid=0, in_use=lambda p: False,
+                     alive=lambda p: False) == []

@@ -1,0 +1,123 @@
+"""Site-file validation: the demo site is valid; each kind of mistake is named."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aiworkbench_hub.site import SiteError, load_site, parse_site, reference_markdown
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "hub_config" / "site.toml"
+
+MINIMAL = """
+[partitions.cpu]
+description = "CPU"
+default = true
+[partitions.gpu]
+description = "GPU"
+gpus = true
+max_gpus = 2
+[profiles.small]
+description = "small"
+partition = "cpu"
+[projects.p1]
+description = "project"
+gpu_minutes = 60
+cpu_minutes = 600
+members = ["ada"]
+[users.ada]
+role = "student"
+"""
+
+
+def problems_of(text: str) -> list[str]:
+    with pytest.raises(SiteError) as info:
+        parse_site(text, "test.toml")
+    return info.value.problems
+
+
+def test_demo_site_is_valid_and_has_every_role():
+    site = load_site(DEMO)
+    assert {u.role for u in site.users.values()} == {"student", "sme", "trainer", "manager",
+                                                      "admin"}
+    assert set(site.partitions) == {"cpu", "gpu"}
+    assert site.partitions["gpu"].gpus
+    # One project is nearly out of budget: shorter than any one-hour GPU session.
+    assert min(p.gpu_minutes for p in site.projects.values()) < 60
+
+
+def test_minimal_site_gets_defaults():
+    site = parse_site(MINIMAL)
+    assert site.hub.port == 8000
+    assert site.factory.users_group == "factory-users"
+    assert site.profiles["small"].cpus == 1
+    assert site.projects_of("ada") == ["p1"]
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda t: t + "\n[hub]\nport = 'eight thousand'\n",
+     "hub.port: must be an integer, got 'eight thousand'"),
+    (lambda t: t + "\n[hub]\nport = 70000\n", "hub.port: must be at most 65535, got 70000"),
+    (lambda t: t + "\n[hub]\nprot = 8000\n", "hub.prot: unknown key; allowed keys:"),
+    (lambda t: t.replace('role = "student"', 'role = "wizard"'),
+     "users.ada.role: must be one of student, sme, trainer, manager, admin; got 'wizard'"),
+    (lambda t: t.replace("[users.ada]", "[users.Ada]").replace('"ada"', '"Ada"'),
+     "users.Ada: name does not match"),
+    (lambda t: t.replace('partition = "cpu"', 'partition = "tpu"'),
+     "profiles.small.partition: unknown partition 'tpu'; allowed: cpu, gpu"),
+    (lambda t: t.replace('members = ["ada"]', 'members = ["ada", "bob"]'),
+     "projects.p1.members: unknown user 'bob'"),
+    (lambda t: t.replace("gpu_minutes = 60\n", ""), "projects.p1.gpu_minutes: required"),
+    (lambda t: t.replace("gpu_minutes = 60", "gpu_minutes = -5"),
+     "projects.p1.gpu_minutes: must be at least 0, got -5"),
+    (lambda t: t.replace("default = true\n", ""),
+     "partitions: exactly one partition must have default = true, found 0"),
+    (lambda t: t.replace('partition = "cpu"', 'partition = "cpu"\ngpus = 1'),
+     "profiles.small.gpus: 1 exceeds partition 'cpu' max_gpus = 0"),
+    (lambda t: t + "\n[hub]\nproxy_api_port = 8000\n", "hub: the ports must differ"),
+    (lambda t: t + "\n[users.eve]\nrole = 'sme'\n", "users.eve: belongs to no project"),
+    (lambda t: t + "\n[hub]\nuser = 'ada'\n", "hub.user: 'ada' is also a factory user"),
+    (lambda t: t.replace('description = "project"', 'description = "a\\nb"'),
+     "projects.p1.description: must be a single line"),
+    (lambda t: t.replace("[users.ada]", "[users.ada]\npassword = 5\n"),
+     "users.ada.password: must be a string, got 5"),
+    (lambda t: t + "\n[factory]\nprefix = 'relative/path'\n",
+     "factory.prefix: 'relative/path' does not match"),
+    (lambda t: t + "\n[factory]\nusers_group = 'x; rm -rf /'\n",
+     "factory.users_group: 'x; rm -rf /' does not match"),
+    (lambda t: t + "\n[hub\n", "not valid TOML"),
+    (lambda t: t.replace("[partitions.cpu]", "[partitions]\ncpu = 3\n[partitions.x]"),
+     "partitions.cpu: must be a table"),
+])
+def test_each_mistake_names_key_and_what_is_allowed(edit, expected):
+    problems = problems_of(edit(MINIMAL))
+    assert any(expected in p for p in problems), problems
+
+
+def test_every_mistake_reported_at_once():
+    text = MINIMAL + "\n[hub]\nport = -1\nfoo = 2\n"
+    problems = problems_of(text.replace('role = "student"', 'role = "x"'))
+    assert len(problems) == 3, problems
+
+
+def test_missing_file_is_a_site_error(tmp_path):
+    with pytest.raises(SiteError, match="cannot read the file"):
+        load_site(tmp_path / "nope.toml")
+
+
+def test_cli_check_reports_and_fails(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(MINIMAL.replace("cpu_minutes = 600", "cpu_minutes = 'lots'"))
+    result = subprocess.run([sys.executable, "-m", "aiworkbench_hub.site", "check", str(bad)],
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "projects.p1.cpu_minutes: must be an integer, got 'lots'" in result.stderr
+
+
+def test_configuration_reference_is_generated_from_the_schema():
+    committed = (REPO / "docs" / "configuration.md").read_text()
+    assert committed.strip() == reference_markdown().strip(), \
+        "docs/configuration.md is stale: run `make docs`"
+    assert "`gpu_minutes`" in committed and "GrpTRESMins" in committed

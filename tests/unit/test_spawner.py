@@ -1,0 +1,99 @@
+"""The session spawner renders only validated values into the batch script."""
+
+import asyncio
+from types import SimpleNamespace
+
+import pytest
+from jupyterhub.spawner import SpawnException
+
+from aiworkbench_hub.hubconfig import apply_site
+from aiworkbench_hub.site import load_site
+from aiworkbench_hub.spawner import SlurmSessionSpawner
+from traitlets.config import Config
+
+from .test_site import DEMO
+
+SITE = load_site(DEMO)
+
+
+def make_spawner(options):
+    spawner = SlurmSessionSpawner(site=SITE, req_env_dir="/opt/aiworkbench/env")
+    spawner.user = SimpleNamespace(name="student", url="/user/student/")
+    spawner.user_options = options
+    spawner.req_username = "student"
+    spawner.req_homedir = "/home/student"
+    spawner.req_keepvars = "PATH,JUPYTERHUB_API_TOKEN"
+    return spawner
+
+
+def render(spawner):
+    request = spawner.validated_request()
+    spawner.req_partition = request.partition
+    spawner.req_account = request.project
+    spawner.req_nprocs = str(request.cpus)
+    spawner.req_memory = f"{request.memory_gb}G"
+    spawner.req_runtime = f"{request.hours}:00:00"
+    spawner.req_gres = f"gpu:{request.gpus}" if request.gpus else ""
+    subvars = spawner.get_req_subvars()
+    subvars["cmd"] = "batchspawner-singleuser jupyterhub-singleuser"
+    return asyncio.run(spawner._get_batch_script(**subvars))
+
+
+def sbatch_lines(script):
+    return [line for line in script.splitlines() if line.startswith("#SBATCH")]
+
+
+def test_gpu_profile_renders_partition_account_and_gres():
+    script = render(make_spawner({"profile": "gpu-1", "project": "edu-intro"}))
+    lines = sbatch_lines(script)
+    assert "#SBATCH --partition=gpu" in lines
+    assert "#SBATCH --account=edu-intro" in lines
+    assert "#SBATCH --gres=gpu:1" in lines
+    assert "#SBATCH --time=1:00:00" in lines
+    assert "#SBATCH --cpus-per-task=2" in lines
+    assert "export PATH=/opt/aiworkbench/env/bin:$PATH" in script
+
+
+def test_cpu_profile_asks_for_no_gpu():
+    lines = sbatch_lines(render(make_spawner({"profile": "cpu-small"})))
+    assert "#SBATCH --partition=cpu" in lines
+    assert not any("--gres" in line for line in lines)
+
+
+@pytest.mark.parametrize("options", [
+    {"profile": "gpu-1\n#SBATCH --uid=0"},
+    {"project": "sme-vision"},
+    {"partition": "gpu", "extra": "$(reboot)"},
+])
+def test_hostile_options_are_refused_with_400(options):
+    with pytest.raises(SpawnException) as info:
+        make_spawner(options).validated_request()
+    assert info.value.status_code == 400
+
+
+def test_form_offers_profiles_and_only_the_users_projects_with_simulated_label():
+    spawner = make_spawner({})
+    spawner.gpu_kind = "simulated"
+    form = spawner.render_form()
+    assert 'value="gpu-1"' in form and "(simulated)" in form
+    assert 'value="edu-intro"' in form and 'value="sme-trial"' in form
+    assert 'value="sme-vision"' not in form
+    assert spawner.options_from_form({"profile": ["gpu-1"], "project": ["edu-intro"]}) == {
+        "profile": "gpu-1", "project": "edu-intro"}
+
+
+def test_commands_run_as_argument_lists_not_through_a_shell():
+    spawner = make_spawner({})
+    out = asyncio.run(spawner.run_command("echo 'a;b' $HOME", env={"HOME": "/x"}))
+    assert out == "a;b $HOME"
+
+
+def test_apply_site_wires_hub_to_the_site():
+    c = Config()
+    apply_site(c, SITE, gpu_kind="simulated")
+    assert c.JupyterHub.bind_url == "http://:8000"
+    assert c.JupyterHub.spawner_class == "aiworkbench_hub.spawner.SlurmSessionSpawner"
+    assert c.Authenticator.admin_users == {"admin"}
+    assert c.JupyterHub.load_groups["managers"] == {"users": ["manager"]}
+    assert c.JupyterHub.cleanup_servers is False
+    assert c.Spawner.cmd == ["/opt/aiworkbench/env/bin/jupyterhub-singleuser"]
