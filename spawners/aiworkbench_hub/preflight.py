@@ -60,7 +60,56 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def check_ports(site: Site, in_use=port_in_use, alive=pid_alive) -> list[str]:
+def _listening_inodes(port: int) -> set[str]:
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    return inodes
+
+
+def _socket_owners(inodes: set[str]) -> set[int]:
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    owners = set()
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            if any(os.readlink(fd) in wanted for fd in fd_dir.iterdir()):
+                owners.add(int(fd_dir.parent.name))
+        except OSError:
+            continue
+    return owners
+
+
+def _ancestry(pid: int) -> set[int]:
+    seen = set()
+    while pid > 1 and pid not in seen:
+        seen.add(pid)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+    return seen
+
+
+def port_owned_by(port: int, pidfile: str) -> bool:
+    """Whether the listener on ``port`` is the daemon of ``pidfile`` or one of its children."""
+    if not pid_alive(pidfile):
+        return False
+    owners = _socket_owners(_listening_inodes(port))
+    if not owners:  # /proc does not tell (another PID namespace): trust the live pid file
+        return True
+    daemon = int(Path(pidfile).read_text().split()[0])
+    return all(daemon in _ancestry(owner) for owner in owners)
+
+
+def check_ports(site: Site, in_use=port_in_use, owned=port_owned_by) -> list[str]:
     """Ports the workbench needs that another program holds (ours may hold them)."""
     wanted = {site.hub.port: ("hub.port", "the hub's public port (the proxy)", HUB_PIDFILE),
               site.hub.proxy_api_port: ("hub.proxy_api_port", "the proxy's API", HUB_PIDFILE),
@@ -69,14 +118,14 @@ def check_ports(site: Site, in_use=port_in_use, alive=pid_alive) -> list[str]:
         wanted.setdefault(port, (None, daemon, pidfile))
     problems = []
     for port, (key, what, pidfile) in sorted(wanted.items()):
-        if in_use(port) and not alive(pidfile):
+        if in_use(port) and not owned(port, pidfile):
             hint = f"free it or set {key} in the site file" if key else "free it"
             problems.append(f"port {port} ({what}) is already in use by another program; {hint}")
     return problems
 
 
 def preflight(site_path: str, release=None, uid=None, in_use=port_in_use,
-              alive=pid_alive) -> list[str]:
+              owned=port_owned_by) -> list[str]:
     problems = check_platform(os_release() if release is None else release,
                               os.geteuid() if uid is None else uid)
     try:
@@ -84,7 +133,7 @@ def preflight(site_path: str, release=None, uid=None, in_use=port_in_use,
     except SiteError as err:
         problems.extend(f"{err.source}: {p}" for p in err.problems)
     else:
-        problems.extend(check_ports(site, in_use, alive))
+        problems.extend(check_ports(site, in_use, owned))
     return problems
 
 

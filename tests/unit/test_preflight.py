@@ -2,7 +2,8 @@
 
 import socket
 
-from aiworkbench_hub.preflight import check_platform, check_ports, pid_alive, preflight
+from aiworkbench_hub.preflight import (check_platform, check_ports, pid_alive, port_owned_by,
+                                       preflight)
 from aiworkbench_hub.site import parse_site
 
 from .test_site import DEMO, MINIMAL
@@ -27,14 +28,14 @@ def test_a_port_held_by_another_program_is_refused():
         held.listen()
         port = held.getsockname()[1]
         site = parse_site(MINIMAL + f"\n[hub]\nport = {port}\n")
-        problems = check_ports(site, alive=lambda pidfile: False)
+        problems = check_ports(site, owned=lambda port, pidfile: False)
     assert any(f"port {port} (the hub's public port (the proxy)) is already in use" in p
                and "set hub.port in the site file" in p for p in problems), problems
 
 
 def test_ports_held_by_the_workbench_itself_are_fine():
     site = parse_site(MINIMAL)
-    assert check_ports(site, in_use=lambda port: True, alive=lambda pidfile: True) == []
+    assert check_ports(site, in_use=lambda port: True, owned=lambda port, pidfile: True) == []
 
 
 def test_pid_alive_reads_pidfiles(tmp_path):
@@ -51,8 +52,22 @@ def test_preflight_collects_platform_and_site_problems(tmp_path):
     bad = tmp_path / "site.toml"
     bad.write_text("[hub]\nport = 0\n")
     problems = preflight(str(bad), release={"ID": "arch"}, uid=0,
-                         in_use=lambda p: False, alive=lambda p: False)
+                         in_use=lambda p: False, owned=lambda p, f: False)
     assert any("setup needs Debian 12" in p for p in problems)
     assert any("hub.port: must be at least 1" in p for p in problems)
     assert preflight(str(DEMO), release=DEBIAN, uid=0, in_use=lambda p: False,
-                     alive=lambda p: False) == []
+                     owned=lambda p, f: False) == []
+
+
+def test_a_real_listener_is_owned_by_its_process_not_by_another(tmp_path):
+    import os
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        mine = tmp_path / "me.pid"
+        mine.write_text(f"{os.getpid()}\n")
+        assert port_owned_by(port, str(mine))
+        other = tmp_path / "init.pid"
+        other.write_text("1\n")
+        assert not port_owned_by(port, str(other))

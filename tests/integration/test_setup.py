@@ -1,0 +1,86 @@
+"""Setup: ansible-lint clean, a second converge changes nothing, bad input stops
+setup before it changes anything."""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+
+import pytest
+
+from ..conftest import REPO, SITE_FILE
+
+FACTORY = str(REPO / "scripts" / "factory")
+STOPPED = "Setup stopped before changing anything"
+
+
+def factory(*args, site=None, user=None, timeout=900):
+    env = dict(os.environ, SITE=str(site or SITE_FILE))
+    argv = [FACTORY, *args]
+    if user:
+        argv = ["runuser", "-u", user, "--", "env", f"SITE={env['SITE']}", *argv]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.ansible
+def test_ansible_lint_production_profile_is_clean():
+    result = subprocess.run([str(REPO / ".venv" / "bin" / "ansible-lint"), "--profile",
+                             "production"], cwd=REPO / "ansible", capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert "Profile 'production' was required, and it passed" in result.stderr + result.stdout
+
+
+@pytest.mark.ansible
+def test_second_converge_changes_nothing(cluster_up, hub_up):
+    result = factory("converge")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    recap = re.search(r"localhost\s+: ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0",
+                      result.stdout)
+    assert recap, result.stdout[-3000:]
+    changed = [line for line in result.stdout.splitlines() if line.startswith("changed:")]
+    assert recap.group(1) == "0", f"a healthy factory was changed: {changed}"
+
+
+@pytest.mark.integration
+def test_malformed_site_file_stops_setup_with_its_mistakes(tmp_path):
+    bad = tmp_path / "site.toml"
+    bad.write_text(open(SITE_FILE).read().replace("gpu_minutes = 6000", "gpu_minutes = 'many'"))
+    result = factory("up", site=bad, timeout=120)
+    assert result.returncode == 1
+    assert STOPPED in result.stderr
+    assert "projects.edu-intro.gpu_minutes: must be an integer, got 'many'" in result.stderr
+    assert "PLAY" not in result.stdout and "Installing" not in result.stdout
+
+
+@pytest.mark.integration
+def test_port_held_by_another_program_stops_setup(tmp_path):
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        site = tmp_path / "site.toml"
+        site.write_text(open(SITE_FILE).read().replace("port = 8000", f"port = {port}"))
+        result = factory("up", site=site, timeout=120)
+    assert result.returncode == 1
+    assert STOPPED in result.stderr
+    assert f"port {port} (the hub's public port (the proxy)) is already in use" in result.stderr
+    assert "PLAY" not in result.stdout
+
+
+@pytest.mark.integration
+def test_setup_as_a_normal_user_is_refused(tmp_path):
+    # A world-readable copy of the repository, so that the user can read the script.
+    copy = tmp_path / "repo"
+    shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(".venv", ".git", ".factory"))
+    os.chmod(tmp_path, 0o755)
+    for parent in tmp_path.parents:
+        if not os.stat(parent).st_mode & 0o001:
+            os.chmod(parent, os.stat(parent).st_mode | 0o011)
+    result = subprocess.run(
+        ["runuser", "-u", "student", "--", str(copy / "scripts" / "factory"), "up"],
+        capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "setup must run as root" in result.stderr
+    assert not (copy / ".venv").exists()
