@@ -88,14 +88,21 @@ class SlurmSessionSpawner(SlurmSpawner):
     def options_from_form(self, formdata):
         return {key: values[0] for key, values in formdata.items() if values}
 
-    def validated_request(self) -> SessionRequest:
+    @default("apply_user_options")
+    def _apply_user_options_default(self):
+        # JupyterHub >= 5.3 calls this before start(): refusals become HTTP 400
+        # with their message, for the form and the REST API alike.
+        return lambda spawner, options: spawner.apply_request(spawner.validated_request(options))
+
+    def validated_request(self, options=None) -> SessionRequest:
+        options = self.user_options if options is None else options
         try:
-            return parse_user_options(self.user_options or {}, self.site, self.user.name)
+            return parse_user_options(options or {}, self.site, self.user.name)
         except RequestError as err:
             raise SpawnException(str(err), reason="invalid-options") from None
 
-    async def start(self):
-        request = self.validated_request()
+    def apply_request(self, request: SessionRequest) -> None:
+        """Set the batch script's values from a validated request (and only from it)."""
         self.request = request
         self.req_partition = request.partition
         self.req_account = request.project
@@ -103,6 +110,9 @@ class SlurmSessionSpawner(SlurmSpawner):
         self.req_memory = f"{request.memory_gb}G"
         self.req_runtime = f"{request.hours}:00:00"
         self.req_gres = f"gpu:{request.gpus}" if request.gpus else ""
+
+    async def start(self):
+        self.apply_request(self.validated_request())
         return await super().start()
 
     async def submit_batch_script(self):

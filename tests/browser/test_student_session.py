@@ -1,7 +1,10 @@
 """A student logs in through the browser, starts a session from the spawn form, and
 runs a notebook cell inside the Slurm job that the hub submitted for them."""
 
+import pwd
 import re
+from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from playwright.sync_api import sync_playwright
@@ -62,6 +65,8 @@ def run_a_cell_as_student(page, hub_url, password):
 
     # The hub's progress page, then JupyterLab once the job has started.
     page.wait_for_url(re.compile(r"/user/student/lab"), timeout=SPAWN_TIMEOUT_MS)
+    # A clean workspace: an earlier session's open notebooks would hide the Launcher.
+    page.goto(f"{hub_url}/user/student/lab?reset")
     # The "Python 3 (ipykernel)" tile of the Launcher's Notebook section (JupyterLab 4
     # marks cards with data-category; else the first such card, as Notebook comes first).
     notebook_tile = page.locator(".jp-LauncherCard[data-category='Notebook']").or_(
@@ -75,20 +80,36 @@ def run_a_cell_as_student(page, hub_url, password):
     cell = notebook.locator(".jp-CodeCell").first
     editor = cell.locator(".cm-content")
     editor.wait_for(state="visible", timeout=120_000)
+    # Until the kernel is connected, Shift+Enter silently runs nothing. (The toolbar's
+    # execution indicator says "idle" from the start, so it cannot tell; the status
+    # bar goes "No Kernel | Initializing", "... | Connecting", "Python 3 ... | Idle".)
+    page.locator(".jp-StatusBar-TextItem").filter(
+        has_text=re.compile(r"^Python 3.*\| Idle$")).first.wait_for(timeout=120_000)
     editor.click()
     page.keyboard.insert_text(CELL_CODE)
     page.keyboard.press("Shift+Enter")
 
-    # Waits through the kernel's start as well as the run.
     output = cell.locator(".jp-OutputArea-output").filter(has_text="SLURM_JOB_ID=")
     output.first.wait_for(state="visible", timeout=120_000)
     return output.first.inner_text()
 
 
+def remove_notebook(url):
+    """Remove the notebook that the test created (its name is in the page's URL)."""
+    match = re.search(r"/user/student/lab/tree/([^/?#]+\.ipynb)", url)
+    if match:
+        home = Path(pwd.getpwnam("student").pw_dir)
+        name = unquote(match.group(1))
+        stem = name.removesuffix(".ipynb")
+        run(["rm", "-f", "--", str(home / name),
+             str(home / ".ipynb_checkpoints" / f"{stem}-checkpoint.ipynb")],
+            user="student", check=False)
+
+
 def test_student_runs_a_cell_in_their_slurm_job(
         cluster_up, hub_up, hub_url, site, hub_user, page, request):
     student = hub_user("student")  # starts clean; its teardown stops the server again
-    assert not user_jobs("student"), f"the student has jobs already: {user_jobs('student')}"
+    wait_for(lambda: not user_jobs("student"), 60, what="an earlier job of student's to end")
     try:
         try:
             text = run_a_cell_as_student(page, hub_url, site.users["student"].password)
@@ -105,7 +126,10 @@ def test_student_runs_a_cell_in_their_slurm_job(
                                  f"page at {page.url}; {shot}") from err
     finally:
         # Whatever happened: no server and no Slurm job of the student's is left.
+        notebook_url = page.url
+        page.close()  # no polling of a server that is going away
         student.stop_server()
+        remove_notebook(notebook_url)
         try:
             wait_for(lambda: not user_jobs("student"), 60, what="student's job to end")
         except AssertionError:

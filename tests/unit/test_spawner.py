@@ -27,13 +27,7 @@ def make_spawner(options):
 
 
 def render(spawner):
-    request = spawner.validated_request()
-    spawner.req_partition = request.partition
-    spawner.req_account = request.project
-    spawner.req_nprocs = str(request.cpus)
-    spawner.req_memory = f"{request.memory_gb}G"
-    spawner.req_runtime = f"{request.hours}:00:00"
-    spawner.req_gres = f"gpu:{request.gpus}" if request.gpus else ""
+    spawner.apply_request(spawner.validated_request())
     subvars = spawner.get_req_subvars()
     subvars["cmd"] = "batchspawner-singleuser jupyterhub-singleuser"
     return asyncio.run(spawner._get_batch_script(**subvars))
