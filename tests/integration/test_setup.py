@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from ..conftest import REPO, SITE_FILE
+from ..conftest import REPO, SITE_FILE, run, wait_for
 
 FACTORY = str(REPO / "scripts" / "factory")
 STOPPED = "Setup stopped before changing anything"
@@ -80,7 +80,39 @@ def test_setup_as_a_normal_user_is_refused(tmp_path):
             os.chmod(parent, os.stat(parent).st_mode | 0o011)
     result = subprocess.run(
         ["runuser", "-u", "student", "--", str(copy / "scripts" / "factory"), "up"],
-        capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
+        capture_output=True, text=True, timeout=120, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
     assert result.returncode == 1, result.stdout + result.stderr
     assert "setup must run as root" in result.stderr
     assert not (copy / ".venv").exists()
+
+
+@pytest.mark.ansible
+def test_down_stops_only_our_daemons_and_keeps_data(cluster_up, hub_user, tmp_path):
+    sme = hub_user("sme")  # a hub token: lives in the hub's database
+    job = run(["sbatch", "--parsable", "--wait", "--partition=cpu", "--account=sme-vision",
+               "--time=1", "--output=/dev/null", "--wrap=true"],
+              user="sme").stdout.strip().split(";")[0]
+    # A program that is not ours, even one named like a Slurm daemon, keeps running.
+    impostor = tmp_path / "slurmd"
+    shutil.copy("/bin/sleep", impostor)
+    bystander = subprocess.Popen([str(impostor), "600"])
+    try:
+        down = factory("down", timeout=300)
+        assert down.returncode == 0, down.stdout[-3000:] + down.stderr[-2000:]
+        for pidfile in ("/run/aiworkbench/jupyterhub.pid", "/run/slurmctld.pid",
+                        "/run/slurmd.pid", "/run/slurmdbd.pid", "/run/aiworkbench/mariadb.pid",
+                        "/run/munge/munged.pid"):
+            assert not os.path.exists(pidfile), f"{pidfile} is still there after down"
+        assert run(["scontrol", "ping"], check=False).returncode != 0
+        assert bystander.poll() is None, "down killed a process it did not start"
+    finally:
+        bystander.kill()
+    up = factory("up", timeout=900)
+    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-2000:]
+    assert "is running: http://" in up.stdout
+    # Accounting and the hub's database survived.
+    listed = wait_for(lambda: run(["sacct", "--noheader", "--parsable2", "-X", "-j", job,
+                                   "--format=JobID,State"], check=False).stdout.strip(),
+                      60, what="sacct to answer after restart")
+    assert listed == f"{job}|COMPLETED"
+    assert sme.api("GET", "/users/sme").status_code == 200
