@@ -5,9 +5,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+from . import port_callback
 from .site import Site
 
-SPAWNER = "aiworkbench_hub.spawner.SlurmSessionSpawner"
+SPAWNER = "workbench"  # entry point of aiworkbench_hub.spawner.WorkbenchSpawner
 
 
 def detect_gpu_kind() -> str:
@@ -45,13 +46,14 @@ def apply_site(c, site: Site, gpu_kind: str | None = None) -> None:
         groups.setdefault(f"{user.role}s", []).append(name)
     c.JupyterHub.load_groups = {g: {"users": sorted(members)} for g, members in groups.items()}
 
+    port_callback.install()
     c.JupyterHub.spawner_class = SPAWNER
     c.Spawner.default_url = "/lab"
     c.Spawner.start_timeout = hub.start_timeout
     c.Spawner.http_timeout = 120
     c.Spawner.cmd = [f"{env_dir}/bin/jupyterhub-singleuser"]
-    c.SlurmSessionSpawner.site = site
-    c.SlurmSessionSpawner.req_env_dir = env_dir
-    c.SlurmSessionSpawner.batchspawner_singleuser_cmd = f"{env_dir}/bin/batchspawner-singleuser"
-    c.SlurmSessionSpawner.gpu_kind = gpu_kind if gpu_kind is not None else (
+    c.WorkbenchSpawner.site = site
+    c.WorkbenchSpawner.req_env_dir = env_dir
+    c.WorkbenchSpawner.batchspawner_singleuser_cmd = f"{env_dir}/bin/aiworkbench-singleuser"
+    c.WorkbenchSpawner.gpu_kind = gpu_kind if gpu_kind is not None else (
         detect_gpu_kind() or "simulated")

@@ -1,14 +1,21 @@
-"""The notebook-session spawner: batchspawner's SlurmSpawner, made safe.
+"""The workbench spawner: notebook sessions as Slurm jobs.
 
-For now this stays close to the stock SlurmSpawner (issue #3 replaces it with
-the workbench's own spawner). What it changes already:
+A batchspawner ``SlurmSpawner`` subclass (entry point ``workbench``) that fixes
+what batchspawner's users complain about:
 
-* user options go through :func:`parse_user_options` and only the validated
+* user options go through :func:`parse_user_options`; only the validated
   request reaches the batch script (stock batchspawner merges raw
   ``user_options`` into the template);
 * commands run as argument lists, never through a shell;
-* the job is charged to the chosen project (``--account``) and the script puts
-  the workbench environment first on PATH.
+* job state comes from the hub's single :class:`SlurmPoller` (one ``squeue``
+  per tick for all sessions), never one query per session; a controller that
+  does not answer means *unknown*, never *gone*;
+* the job reports its port once JupyterLab is listening
+  (``aiworkbench-singleuser`` → :mod:`port_callback`), so the hub learns the
+  server is ready when it is, and a spawn costs one controller RPC (sbatch);
+* progress tells the pending reason in plain words, the queue position and
+  the expected start; how a session ended (time limit, cancel, node failure)
+  is kept and shown on the home page.
 """
 
 from __future__ import annotations
@@ -17,10 +24,13 @@ import asyncio
 import html
 import shlex
 
-from batchspawner import SlurmSpawner
+from batchspawner import JobStatus, SlurmSpawner
 from jupyterhub.spawner import SpawnException
-from traitlets import Any, Unicode, default
+from traitlets import Any, Float, Unicode, default
 
+from . import slurm
+from .poller import GONE, UNKNOWN, hub_poller
+from .reasons import end_reason, pending_reason
 from .session_request import RequestError, SessionRequest, parse_user_options
 
 BATCH_SCRIPT = """#!/bin/bash
@@ -41,7 +51,7 @@ export PATH={{env_dir}}/bin:$PATH
 """
 
 
-class SlurmSessionSpawner(SlurmSpawner):
+class WorkbenchSpawner(SlurmSpawner):
     """Notebook sessions as Slurm jobs, from validated site profiles."""
 
     site = Any(help="The validated site (aiworkbench_hub.site.Site); set by apply_site.").tag(
@@ -54,17 +64,29 @@ class SlurmSessionSpawner(SlurmSpawner):
         "simulated",
         help="'nvidia' or 'simulated': how GPUs are labelled in the form.",
     ).tag(config=True)
+    slurm_poll_interval = Float(
+        5.0,
+        help="Seconds between the hub's queries of Slurm (one squeue for all sessions). "
+             "An ended session is noticed within this time plus JupyterHub's poll_interval.",
+    ).tag(config=True)
 
     batch_script = Unicode(BATCH_SCRIPT, help="Template of the session's batch script.").tag(
         config=True)
     exec_prefix = Unicode(
         "sudo -u {username}",
-        help="Prefix of Slurm commands: sudo as the user. The environment the job needs "
-             "passes through sudoers' env_keep, not sudo -E.",
+        help="Prefix of the commands that act as the user (sbatch, scancel): sudo as the "
+             "user. The job's environment passes through sudoers' env_keep, not sudo -E.",
+    ).tag(config=True)
+    batchspawner_singleuser_cmd = Unicode(
+        "aiworkbench-singleuser",
+        help="Wrapper that starts the single-user server in the job and reports its port "
+             "to the hub once it is listening.",
     ).tag(config=True)
 
     request: SessionRequest | None = None
+    ended_reason = ""  # how the last session ended, in plain words (kept in state)
 
+    # --- user options: one road ---------------------------------------------
     @default("options_form")
     def _options_form_default(self):
         return self.render_form
@@ -111,34 +133,175 @@ class SlurmSessionSpawner(SlurmSpawner):
         self.req_runtime = f"{request.hours}:00:00"
         self.req_gres = f"gpu:{request.gpus}" if request.gpus else ""
 
-    async def start(self):
-        self.apply_request(self.validated_request())
-        return await super().start()
-
-    async def submit_batch_script(self):
-        """Submit with validated values only (no raw user_options in the template)."""
-        subvars = self.get_req_subvars()
-        cmd = " ".join((self.exec_prefix.format(**subvars),
-                        self.batch_submit_cmd.format(**subvars)))
-        subvars["cmd"] = self.cmd_formatted_for_batch()
-        script = await self._get_batch_script(**subvars)
-        self.log.info("Submitting session job for %s: %s", self.user.name, cmd)
-        out = await self.run_command(cmd, input=script, env=self.get_env())
-        self.job_id = self.parse_job_id(out)
-        return self.job_id
+    # --- commands --------------------------------------------------------------
+    def user_argv(self, *argv: str) -> list[str]:
+        """``argv`` run as the session's user through the exec prefix (sudo)."""
+        prefix = self.exec_prefix.format(username=self.user.name)
+        return [*shlex.split(prefix), *argv]
 
     def cmd_formatted_for_batch(self):
         return shlex.join([self.batchspawner_singleuser_cmd, *self.cmd, *self.get_args()])
 
     async def run_command(self, cmd, input=None, env=None):
-        """Run a command as an argument list; raise with its error output on failure."""
-        proc = await asyncio.create_subprocess_exec(
-            *shlex.split(cmd), env=env,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE)
-        out, err = await proc.communicate(input.encode() if input else None)
-        if proc.returncode != 0:
-            message = err.decode(errors="replace").strip()
-            self.log.error("%s exited with %s: %s", cmd, proc.returncode, message)
-            raise RuntimeError(message or f"{cmd} exited with {proc.returncode}")
-        return out.decode(errors="replace").strip()
+        """batchspawner's hook, as an argument list (never through a shell)."""
+        return (await slurm.run(shlex.split(cmd), input=input, env=env)).strip()
+
+    async def submit_batch_script(self):
+        """Submit with validated values only (no raw user_options in the template)."""
+        subvars = self.get_req_subvars()
+        subvars["cmd"] = self.cmd_formatted_for_batch()
+        script = await self._get_batch_script(**subvars)
+        self.log.info("Submitting session job for %s (%s on %s)", self.user.name,
+                      self.request.profile if self.request else "?", self.req_partition)
+        out = await slurm.run(self.user_argv("sbatch", "--parsable"), input=script,
+                              env=self.get_env())
+        self.job_id = self.parse_job_id(out.strip())
+        return self.job_id
+
+    async def cancel_batch_job(self):
+        if self.job_id:
+            await slurm.run(self.user_argv("scancel", self.job_id))
+
+    # --- state from the shared poller -----------------------------------------
+    @property
+    def poller(self):
+        return hub_poller(self.slurm_poll_interval)
+
+    async def query_job_status(self):
+        """batchspawner's hook, answered from the hub's shared snapshot (no RPC)."""
+        if not self.job_id:
+            return JobStatus.NOTFOUND
+        self.poller.watch(self.job_id)
+        job = self.poller.status(self.job_id)
+        if job == UNKNOWN:
+            return JobStatus.UNKNOWN
+        if job == GONE:
+            return JobStatus.NOTFOUND
+        self.job_status = f"{job.state} {job.nodes}"
+        return JobStatus.RUNNING if job.running else JobStatus.PENDING
+
+    async def _why_ended(self, job_id: str) -> str:
+        try:
+            finished = slurm.parse_sacct(await slurm.run(slurm.sacct_argv(job_id)), job_id)
+        except slurm.SlurmError as err:
+            self.log.warning("sacct for job %s failed: %s", job_id, err)
+            finished = None
+        if finished is None:
+            return "the session's job is no longer in Slurm"
+        return end_reason(finished.state, finished.reason)
+
+    async def poll(self):
+        if not self.job_id:
+            return 0
+        self.poller.watch(self.job_id)
+        if self.poller.status(self.job_id) == UNKNOWN and self.poller.reachable is False:
+            await self.poller.wait_update(self.slurm_poll_interval * 2)
+        if self.poller.status(self.job_id) != GONE:
+            return None  # pending, running, or unknown: never kill a session on doubt
+        job_id = self.job_id
+        self.ended_reason = await self._why_ended(job_id)
+        self.log.info("Session job %s of %s ended: %s", job_id, self.user.name,
+                      self.ended_reason)
+        self.poller.unwatch(job_id)
+        self.clear_state()
+        return 1
+
+    # --- start and stop ---------------------------------------------------------
+    async def start(self):
+        self.apply_request(self.validated_request())
+        self.ended_reason = ""
+        self.ip = self.traits()["ip"].default_value
+        self.port = 0
+        self._port_reported = asyncio.Event()
+        await self.submit_batch_script()
+        if not self.job_id:
+            raise RuntimeError("sbatch gave no job id")
+        self.poller.watch(self.job_id)
+        # The job reports its port (port_callback) once JupyterLab listens; meanwhile
+        # the shared poller tells whether it is still queued, running or gone.
+        while not self._port_reported.is_set():
+            if self.poller.status(self.job_id) == GONE:
+                why = await self._why_ended(self.job_id)
+                self.poller.unwatch(self.job_id)
+                self.clear_state()
+                raise SpawnException(f"The session's job ended before JupyterLab started: {why}",
+                                     reason="job-ended", status_code=500)
+            try:
+                await asyncio.wait_for(self._port_reported.wait(), self.slurm_poll_interval)
+            except asyncio.TimeoutError:
+                pass
+        self.log.info("Session job %s of %s ready at %s:%s", self.job_id, self.user.name,
+                      self.ip, self.port)
+        return self.ip, self.port
+
+    def report_port(self, ip: str, port: int) -> None:
+        """Called by the port callback: the job's server listens on ip:port."""
+        self.ip, self.port = ip, port
+        event = getattr(self, "_port_reported", None)
+        if event is not None:
+            event.set()
+
+    async def stop(self, now=False):
+        job_id = self.job_id
+        if not job_id:
+            return
+        self.log.info("Stopping session job %s of %s", job_id, self.user.name)
+        await self.cancel_batch_job()
+        self.poller.poke()
+        if not now:
+            for _ in range(int(30 / max(self.slurm_poll_interval, 0.5)) + 1):
+                if self.poller.status(job_id) == GONE:
+                    break
+                await self.poller.wait_update(self.slurm_poll_interval * 2)
+        self.poller.unwatch(job_id)
+
+    async def progress(self):
+        sent = None
+        while True:
+            if not self.job_id:
+                message = "Submitting the session to Slurm"
+            else:
+                job = self.poller.status(self.job_id)
+                message = self.describe(job)
+            if message != sent:
+                sent = message
+                yield {"progress": 50 if "running" in message.lower() else 20,
+                       "message": message}
+            if self.port:
+                return
+            await self.poller.wait_update(self.slurm_poll_interval * 2)
+
+    def describe(self, job) -> str:
+        """One line for the spawn page about the job's state."""
+        if job == UNKNOWN:
+            return f"Job {self.job_id} submitted; Slurm's controller has not answered yet"
+        if job == GONE:
+            return f"Job {self.job_id} has ended"
+        if job.running:
+            return f"Job {self.job_id} running on node {job.nodes}, starting JupyterLab"
+        wants_gpus = bool(self.request and self.request.gpus)
+        words = pending_reason(job.reason, wants_gpus)
+        text = f"Job {self.job_id} queued on {job.partition}: {words}"
+        position = slurm.queue_position(self.poller.jobs, self.job_id)
+        if position:
+            text += f"; position {position[0]} of {position[1]} in the queue"
+        if job.start not in ("", "N/A", "Unknown"):
+            text += f"; expected start {job.start.replace('T', ' ')}"
+        return text
+
+    # --- state kept across hub restarts ----------------------------------------
+    def get_state(self):
+        state = super().get_state()
+        if self.ended_reason:
+            state["ended_reason"] = self.ended_reason
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        self.ended_reason = state.get("ended_reason", "")
+
+    def clear_state(self):
+        reason = self.ended_reason
+        super().clear_state()
+        self.ended_reason = reason  # kept, so the home page can say why
+

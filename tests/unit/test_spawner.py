@@ -8,7 +8,7 @@ from jupyterhub.spawner import SpawnException
 
 from aiworkbench_hub.hubconfig import apply_site
 from aiworkbench_hub.site import load_site
-from aiworkbench_hub.spawner import SlurmSessionSpawner
+from aiworkbench_hub.spawner import WorkbenchSpawner
 from traitlets.config import Config
 
 from .test_site import DEMO
@@ -17,7 +17,7 @@ SITE = load_site(DEMO)
 
 
 def make_spawner(options):
-    spawner = SlurmSessionSpawner(site=SITE, req_env_dir="/opt/aiworkbench/env")
+    spawner = WorkbenchSpawner(site=SITE, req_env_dir="/opt/aiworkbench/env")
     spawner.user = SimpleNamespace(name="student", url="/user/student/")
     spawner.user_options = options
     spawner.req_username = "student"
@@ -86,7 +86,7 @@ def test_apply_site_wires_hub_to_the_site():
     c = Config()
     apply_site(c, SITE, gpu_kind="simulated")
     assert c.JupyterHub.bind_url == "http://:8000"
-    assert c.JupyterHub.spawner_class == "aiworkbench_hub.spawner.SlurmSessionSpawner"
+    assert c.JupyterHub.spawner_class == "workbench"
     assert c.Authenticator.admin_users == {"admin"}
     assert c.JupyterHub.load_groups["managers"] == {"users": ["manager"]}
     assert c.JupyterHub.cleanup_servers is False

@@ -1,0 +1,53 @@
+"""The hub's end of the port report: a session's job says which port it listens on.
+
+Replaces batchspawner's ``/api/batchspawner`` handler, which sets any spawner
+attribute named in the posted JSON. This one accepts exactly ``{"port": N}``,
+only with the token of the very server that is starting, and takes the host
+from the connection (the node the job runs on), not from the request body.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+from jupyterhub import apihandlers
+from jupyterhub.apihandlers import APIHandler
+from tornado import web
+
+ROUTE = r"/api/aiworkbench/session-port"
+
+
+class SessionPortHandler(APIHandler):
+    """POST {"port": N} with the starting server's own API token."""
+
+    @web.authenticated
+    def post(self):
+        token = self.get_auth_token() or ""
+        spawner = next(
+            (s for s in self.current_user.spawners.values()
+             if s.api_token and hmac.compare_digest(s.api_token, token)), None)
+        if spawner is None:
+            raise web.HTTPError(403, "only a session's own server token may report its port")
+        if not getattr(spawner, "_spawn_pending", False) or not hasattr(spawner, "report_port"):
+            raise web.HTTPError(409, "this server is not starting")
+        body = self.get_json_body()
+        if not isinstance(body, dict) or set(body) != {"port"}:
+            raise web.HTTPError(400, 'the body must be exactly {"port": <integer>}')
+        port = body["port"]
+        if not isinstance(port, int) or isinstance(port, bool) or not 1024 <= port <= 65535:
+            raise web.HTTPError(400, "port must be an integer from 1024 to 65535")
+        host = self.request.remote_ip.removeprefix("::ffff:")
+        spawner.report_port(host, port)
+        self.set_status(201)
+        self.finish(json.dumps({"message": f"session port {port} on {host} recorded"}))
+
+
+def install() -> None:
+    """Register the handler and remove batchspawner's, before the hub builds its routes."""
+    import batchspawner.api  # noqa: F401 (registers its handler on import; removed below)
+
+    apihandlers.default_handlers[:] = [
+        route for route in apihandlers.default_handlers
+        if route[0] not in (r"/api/batchspawner", ROUTE)]
+    apihandlers.default_handlers.append((ROUTE, SessionPortHandler))
