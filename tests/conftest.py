@@ -83,6 +83,15 @@ class HubUser:
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"token {response.json()['token']}"
 
+    def web(self, password: str) -> requests.Session:
+        """A cookie session logged in through the login form, as a browser would."""
+        web = requests.Session()
+        web.get(f"{self.hub_url}/hub/login", timeout=30)
+        response = web.post(f"{self.hub_url}/hub/login", timeout=30, data={
+            "username": self.name, "password": password, "_xsrf": web.cookies.get("_xsrf", "")})
+        assert response.status_code == 200 and "/hub/login" not in response.url, response.url
+        return web
+
     def api(self, method, path, **kwargs):
         return self.session.request(method, f"{self.hub_url}/hub/api{path}", timeout=60, **kwargs)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 from . import port_callback
 from .site import Site
@@ -48,7 +49,13 @@ def apply_site(c, site: Site, gpu_kind: str | None = None) -> None:
 
     port_callback.install()
     c.JupyterHub.spawner_class = SPAWNER
+    c.JupyterHub.template_paths = [str(Path(__file__).parent / "templates")]
+    c.JupyterHub.allow_named_servers = True
+    c.JupyterHub.named_server_limit_per_user = hub.max_sessions_per_user
     c.Spawner.default_url = "/lab"
+    c.Spawner.poll_interval = hub.poll_interval
+    c.WorkbenchSpawner.slurm_poll_interval = float(hub.slurm_poll_interval)
+    c.WorkbenchSpawner.max_sessions = hub.max_sessions_per_user
     c.Spawner.start_timeout = hub.start_timeout
     c.Spawner.http_timeout = 120
     c.Spawner.cmd = [f"{env_dir}/bin/jupyterhub-singleuser"]

@@ -73,6 +73,18 @@ class HubSettings:
     data_dir: str = setting(
         "/var/lib/aiworkbench/hub", pattern=r"^/[A-Za-z0-9_./-]+$",
         help="Hub state: SQLite database and cookie secret. Kept by `make down`.")
+    max_sessions_per_user: int = setting(
+        2, minimum=1, maximum=50,
+        help="Sessions (default and named servers) one user may run at once, e.g. one CPU "
+             "and one GPU session.")
+    poll_interval: int = setting(
+        10, minimum=2, maximum=300,
+        help="Seconds between the hub's checks of each session. An ended job (time limit, "
+             "scancel, node failure) is noticed within this time.")
+    slurm_poll_interval: int = setting(
+        5, minimum=1, maximum=120,
+        help="Seconds between the hub's queries of Slurm: one squeue for all sessions, "
+             "whatever their number.")
     start_timeout: int = setting(
         300, minimum=30, maximum=86400,
         help="Seconds a session may take from request to a running JupyterLab, "

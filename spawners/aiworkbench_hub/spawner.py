@@ -26,7 +26,7 @@ import shlex
 
 from batchspawner import JobStatus, SlurmSpawner
 from jupyterhub.spawner import SpawnException
-from traitlets import Any, Float, Unicode, default
+from traitlets import Any, Float, Integer, Unicode, default
 
 from . import slurm
 from .poller import GONE, UNKNOWN, hub_poller
@@ -68,6 +68,11 @@ class WorkbenchSpawner(SlurmSpawner):
         5.0,
         help="Seconds between the hub's queries of Slurm (one squeue for all sessions). "
              "An ended session is noticed within this time plus JupyterHub's poll_interval.",
+    ).tag(config=True)
+
+    max_sessions = Integer(
+        2,
+        help="Sessions one user may run at once (default and named servers together).",
     ).tag(config=True)
 
     batch_script = Unicode(BATCH_SCRIPT, help="Template of the session's batch script.").tag(
@@ -114,7 +119,18 @@ class WorkbenchSpawner(SlurmSpawner):
     def _apply_user_options_default(self):
         # JupyterHub >= 5.3 calls this before start(): refusals become HTTP 400
         # with their message, for the form and the REST API alike.
-        return lambda spawner, options: spawner.apply_request(spawner.validated_request(options))
+        def apply(spawner, options):
+            spawner.check_session_limit()
+            spawner.apply_request(spawner.validated_request(options))
+        return apply
+
+    def check_session_limit(self) -> None:
+        running = [s for s in self.user.spawners.values() if s is not self and s.active]
+        if len(running) >= self.max_sessions:
+            names = ", ".join(repr(s.name or "default") for s in running)
+            raise SpawnException(
+                f"you already run {len(running)} session(s) ({names}), the most allowed "
+                f"is {self.max_sessions}: stop one first", reason="session-limit")
 
     def validated_request(self, options=None) -> SessionRequest:
         options = self.user_options if options is None else options
