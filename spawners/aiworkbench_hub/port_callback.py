@@ -8,7 +8,6 @@ from the connection (the node the job runs on), not from the request body.
 
 from __future__ import annotations
 
-import hmac
 import json
 
 from jupyterhub import apihandlers
@@ -24,12 +23,11 @@ class SessionPortHandler(APIHandler):
     @web.authenticated
     def post(self):
         token = self.get_auth_token() or ""
-        spawner = next(
-            (s for s in self.current_user.spawners.values()
-             if s.api_token and hmac.compare_digest(s.api_token, token)), None)
+        spawner = next((s for s in self.current_user.spawners.values()
+                        if hasattr(s, "owns_token") and s.owns_token(token)), None)
         if spawner is None:
             raise web.HTTPError(403, "only a session's own server token may report its port")
-        if not getattr(spawner, "_spawn_pending", False) or not hasattr(spawner, "report_port"):
+        if not hasattr(spawner, "accepts_port_report") or not spawner.accepts_port_report():
             raise web.HTTPError(409, "this server is not starting")
         body = self.get_json_body()
         if not isinstance(body, dict) or set(body) != {"port"}:

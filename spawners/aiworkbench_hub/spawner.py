@@ -21,11 +21,14 @@ what batchspawner's users complain about:
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import html
 import shlex
 
 from batchspawner import JobStatus, SlurmSpawner
 from jupyterhub.spawner import SpawnException
+from sqlalchemy.orm import object_session
 from traitlets import Any, Float, Integer, Unicode, default
 
 from . import slurm
@@ -89,7 +92,11 @@ class WorkbenchSpawner(SlurmSpawner):
     ).tag(config=True)
 
     request: SessionRequest | None = None
-    ended_reason = ""  # how the last session ended, in plain words (kept in state)
+    # Kept in the spawner's state (the hub database), so that a hub restart loses nothing:
+    ended_reason = ""  # how the last session ended, in plain words
+    token_sha256 = ""  # hash of the server's API token, to check its port report
+    job_ip = ""  # where the job's server listens, once reported
+    job_port = 0
 
     # --- user options: one road ---------------------------------------------
     @default("options_form")
@@ -210,8 +217,11 @@ class WorkbenchSpawner(SlurmSpawner):
         if not self.job_id:
             return 0
         self.poller.watch(self.job_id)
-        if self.poller.status(self.job_id) == UNKNOWN and self.poller.reachable is False:
-            await self.poller.wait_update(self.slurm_poll_interval * 2)
+        # Right after a hub restart the poller has not answered yet: give it a moment.
+        deadline = asyncio.get_running_loop().time() + 2 * self.slurm_poll_interval + 5
+        while (self.poller.status(self.job_id) == UNKNOWN
+               and asyncio.get_running_loop().time() < deadline):
+            await self.poller.wait_update(0.5)
         if self.poller.status(self.job_id) != GONE:
             return None  # pending, running, or unknown: never kill a session on doubt
         job_id = self.job_id
@@ -232,9 +242,17 @@ class WorkbenchSpawner(SlurmSpawner):
         await self.submit_batch_script()
         if not self.job_id:
             raise RuntimeError("sbatch gave no job id")
+        self.token_sha256 = hashlib.sha256((self.api_token or "").encode()).hexdigest()
+        self.save_state()
+        await self.wait_for_port()
+        self.log.info("Session job %s of %s ready at %s:%s", self.job_id, self.user.name,
+                      self.ip, self.port)
+        return self.ip, self.port
+
+    async def wait_for_port(self) -> None:
+        """Wait until the job reports its port (port_callback) once JupyterLab listens;
+        meanwhile the shared poller tells whether it is queued, running or gone."""
         self.poller.watch(self.job_id)
-        # The job reports its port (port_callback) once JupyterLab listens; meanwhile
-        # the shared poller tells whether it is still queued, running or gone.
         while not self._port_reported.is_set():
             if self.poller.status(self.job_id) == GONE:
                 why = await self._why_ended(self.job_id)
@@ -246,13 +264,60 @@ class WorkbenchSpawner(SlurmSpawner):
                 await asyncio.wait_for(self._port_reported.wait(), self.slurm_poll_interval)
             except asyncio.TimeoutError:
                 pass
-        self.log.info("Session job %s of %s ready at %s:%s", self.job_id, self.user.name,
-                      self.ip, self.port)
-        return self.ip, self.port
+
+    async def get_url(self):
+        """Resume a session that was still queued when the hub restarted.
+
+        JupyterHub calls this at start-up for every session ``poll()`` says is
+        alive; a job that had not reported its port yet is waited for here
+        (start-up goes on in the background after ``init_spawners_timeout``).
+        """
+        if self.job_id and self.server is not None and self.job_port:
+            # The address the job reported, whatever the server row says.
+            self.server.ip, self.server.port = self.job_ip, self.job_port
+        elif self.job_id and self.server is not None:
+            self.log.info("Waiting for %s's queued session job %s (resumed after a hub "
+                          "restart)", self.user.name, self.job_id)
+            self._port_reported = asyncio.Event()
+            self._resuming = True
+            try:
+                await asyncio.wait_for(self.wait_for_port(), self.start_timeout)
+                # JupyterHub routes resumed sessions only once every session has been
+                # checked, which may be much later: route this one once its check ends.
+                self._route_task = asyncio.ensure_future(self._route_when_checked())
+            except (asyncio.TimeoutError, SpawnException) as err:
+                self.log.warning("Queued session job %s of %s did not start: %s",
+                                 self.job_id, self.user.name, err)
+            finally:
+                self._resuming = False
+        return await super().get_url()
+
+    async def _route_when_checked(self) -> None:
+        proxy = self.user.settings.get("proxy")
+        while getattr(self, "_check_pending", False):
+            await asyncio.sleep(0.2)
+        if proxy is not None and self.ready:
+            try:
+                await proxy.add_user(self.user, self.name)
+            except Exception:  # the hub's own route check will retry
+                self.log.exception("Could not route %s's resumed session", self.user.name)
+
+    def accepts_port_report(self) -> bool:
+        """Whether the job may report its port now: while starting or resuming."""
+        return bool(getattr(self, "_spawn_pending", False) or getattr(self, "_resuming", False))
+
+    def owns_token(self, token: str) -> bool:
+        """Whether ``token`` is this session's server token (compared by hash)."""
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        return bool(self.token_sha256) and hmac.compare_digest(self.token_sha256, digest)
 
     def report_port(self, ip: str, port: int) -> None:
         """Called by the port callback: the job's server listens on ip:port."""
         self.ip, self.port = ip, port
+        self.job_ip, self.job_port = ip, port
+        if self.server is not None:
+            self.server.ip, self.server.port = ip, port
+        self.save_state()
         event = getattr(self, "_port_reported", None)
         if event is not None:
             event.set()
@@ -306,18 +371,29 @@ class WorkbenchSpawner(SlurmSpawner):
         return text
 
     # --- state kept across hub restarts ----------------------------------------
+    def save_state(self) -> None:
+        """Store the job id now: JupyterHub saves state only once a spawn finishes, and a
+        hub restart meanwhile would forget a queued job (and leave it running alone)."""
+        orm_spawner = getattr(self, "orm_spawner", None)
+        session = object_session(orm_spawner) if orm_spawner is not None else None
+        if session is not None:
+            orm_spawner.state = self.get_state()
+            session.commit()
+
+    KEPT = ("ended_reason", "token_sha256", "job_ip", "job_port")
+
     def get_state(self):
         state = super().get_state()
-        if self.ended_reason:
-            state["ended_reason"] = self.ended_reason
+        state.update({key: getattr(self, key) for key in self.KEPT if getattr(self, key)})
         return state
 
     def load_state(self, state):
         super().load_state(state)
-        self.ended_reason = state.get("ended_reason", "")
+        for key in self.KEPT:
+            setattr(self, key, state.get(key, type(getattr(WorkbenchSpawner, key))()))
 
     def clear_state(self):
-        reason = self.ended_reason
         super().clear_state()
-        self.ended_reason = reason  # kept, so the home page can say why
+        self.token_sha256, self.job_ip, self.job_port = "", "", 0
+        # ended_reason is kept, so that the home page can say why the session ended
 

@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from ..conftest import run, user_jobs, wait_for
+from ..conftest import REPO, run, user_jobs, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -131,3 +131,47 @@ def test_port_callback_takes_only_a_starting_servers_token(cluster_up, hub_user,
     anonymous = requests.post(f"{hub_url}/hub/api/aiworkbench/session-port",
                               json={"port": 40000}, timeout=30)
     assert anonymous.status_code == 403
+
+
+def restart_hub(hub_url):
+    run(["start-stop-daemon", "--stop", "--retry", "TERM/30/KILL/5", "--pidfile",
+         "/run/aiworkbench/jupyterhub.pid", "--remove-pidfile"])
+    converge = run([str(REPO / "scripts" / "factory"), "converge"], timeout=600)
+    assert "failed=0" in converge.stdout, converge.stdout[-3000:]
+
+    def hub_api_answers():
+        try:
+            return requests.get(f"{hub_url}/hub/api", timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
+    wait_for(hub_api_answers, 60, what="the restarted hub's API")
+
+
+def test_hub_restart_resumes_running_and_queued_sessions(cluster_up, hub_user, hub_url):
+    trainer, sme = hub_user("trainer"), hub_user("sme")
+    start(trainer, "", {"profile": "cpu-small"})
+    running = ready(trainer, "")
+    [running_job] = user_jobs("trainer")
+    run(["scontrol", "update", "PartitionName=gpu", "State=DOWN"])
+    try:
+        start(sme, "", {"profile": "gpu-1", "project": "sme-vision"})
+        wait_for(lambda: [j["reason"] for j in user_jobs("sme")] == ["PartitionDown"], 30,
+                 what="sme's session to queue")
+        restart_hub(hub_url)
+        # The running session is still there, same job, answering through the proxy.
+        assert user_jobs("trainer") == [running_job]
+        wait_for(lambda: (trainer.server() or {}).get("ready"), 60,
+                 what="the hub to confirm the running session")
+        status = trainer.session.get(f"{hub_url}{running['url']}api/status", timeout=30)
+        assert status.status_code == 200, status.text
+        # The queued one starts after the restart and is resumed, not lost.
+        assert [j["state"] for j in user_jobs("sme")] == ["PENDING"]
+    finally:
+        run(["scontrol", "update", "PartitionName=gpu", "State=UP"])
+    wait_for(lambda: [j["state"] for j in user_jobs("sme")] == ["RUNNING"], 60,
+             what="sme's queued session to start")
+    url = sme.wait_ready()["url"]
+    reached = wait_for(lambda: sme.session.get(f"{hub_url}{url}api/status",
+                                               timeout=30).status_code == 200, 120,
+                       what="the resumed session to answer through the proxy")
+    assert reached
