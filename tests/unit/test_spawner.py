@@ -91,3 +91,25 @@ def test_apply_site_wires_hub_to_the_site():
     assert c.JupyterHub.load_groups["managers"] == {"users": ["manager"]}
     assert c.JupyterHub.cleanup_servers is False
     assert c.Spawner.cmd == ["/opt/aiworkbench/env/bin/jupyterhub-singleuser"]
+
+
+def test_state_keeps_job_address_token_hash_and_end_reason():
+    spawner = make_spawner({})
+    spawner.job_id = "45"
+    spawner.api_token = "secret-token"
+    import hashlib
+    spawner.token_sha256 = hashlib.sha256(b"secret-token").hexdigest()
+    spawner.job_ip, spawner.job_port = "10.0.0.5", 40123
+    state = spawner.get_state()
+    assert state["job_id"] == "45" and state["job_port"] == 40123
+    assert "secret-token" not in str(state)
+
+    restored = make_spawner({})
+    restored.load_state(state)
+    assert restored.owns_token("secret-token") and not restored.owns_token("other")
+    assert (restored.job_ip, restored.job_port) == ("10.0.0.5", 40123)
+
+    restored.ended_reason = "the session reached its time limit"
+    restored.clear_state()
+    assert restored.job_id == "" and restored.job_port == 0 and not restored.owns_token("x")
+    assert restored.get_state() == {"ended_reason": "the session reached its time limit"}
