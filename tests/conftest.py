@@ -7,8 +7,10 @@ that does not answer is a failure, never a skip.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,15 @@ def site():
 @pytest.fixture(scope="session")
 def hub_url(site):
     return f"http://127.0.0.1:{site.hub.port}"
+
+
+@contextmanager
+def held_port():
+    """A real listener on a free loopback port, held by this process; yields the port."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        yield held.getsockname()[1]
 
 
 def run(argv, *, user=None, input=None, check=True, timeout=120):

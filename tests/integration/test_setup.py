@@ -4,12 +4,11 @@ setup before it changes anything."""
 import os
 import re
 import shutil
-import socket
 import subprocess
 
 import pytest
 
-from ..conftest import REPO, SITE_FILE, run, wait_for
+from ..conftest import REPO, SITE_FILE, held_port, run, wait_for
 
 FACTORY = str(REPO / "scripts" / "factory")
 STOPPED = "Setup stopped before changing anything"
@@ -56,10 +55,7 @@ def test_malformed_site_file_stops_setup_with_its_mistakes(tmp_path):
 
 @pytest.mark.integration
 def test_port_held_by_another_program_stops_setup(tmp_path):
-    with socket.socket() as held:
-        held.bind(("127.0.0.1", 0))
-        held.listen()
-        port = held.getsockname()[1]
+    with held_port() as port:
         site = tmp_path / "site.toml"
         site.write_text(open(SITE_FILE).read().replace("port = 8000", f"port = {port}"))
         result = factory("up", site=site, timeout=120)

@@ -1,11 +1,12 @@
 """Setup's checks before it changes anything."""
 
-import socket
+import os
 
 from aiworkbench_hub.preflight import (check_platform, check_ports, pid_alive, port_owned_by,
                                        preflight)
 from aiworkbench_hub.site import parse_site
 
+from ..conftest import held_port
 from .test_site import DEMO, MINIMAL
 
 DEBIAN = {"ID": "debian", "VERSION_ID": "12", "PRETTY_NAME": "Debian GNU/Linux 12 (bookworm)"}
@@ -23,10 +24,7 @@ def test_other_systems_and_non_root_are_refused():
 
 
 def test_a_port_held_by_another_program_is_refused():
-    with socket.socket() as held:  # a real listener on a free port
-        held.bind(("127.0.0.1", 0))
-        held.listen()
-        port = held.getsockname()[1]
+    with held_port() as port:
         site = parse_site(MINIMAL + f"\n[hub]\nport = {port}\n")
         problems = check_ports(site, owned=lambda port, pidfile: False)
     assert any(f"port {port} (the hub's public port (the proxy)) is already in use" in p
@@ -43,7 +41,6 @@ def test_pid_alive_reads_pidfiles(tmp_path):
     assert not pid_alive(str(pidfile))
     pidfile.write_text("999999999\n")
     assert not pid_alive(str(pidfile))
-    import os
     pidfile.write_text(f"{os.getpid()}\n")
     assert pid_alive(str(pidfile))
 
@@ -60,11 +57,7 @@ def test_preflight_collects_platform_and_site_problems(tmp_path):
 
 
 def test_a_real_listener_is_owned_by_its_process_not_by_another(tmp_path):
-    import os
-    with socket.socket() as held:
-        held.bind(("127.0.0.1", 0))
-        held.listen()
-        port = held.getsockname()[1]
+    with held_port() as port:
         mine = tmp_path / "me.pid"
         mine.write_text(f"{os.getpid()}\n")
         assert port_owned_by(port, str(mine))
