@@ -88,7 +88,9 @@ class Hub:
     def stop(self, server=""):
         path = f"/hub/api/users/{USER}/servers/{server}" if server else \
             f"/hub/api/users/{USER}/server"
-        self.session.delete(f"{self.url}{path}", timeout=600)
+        # remove: a stopped named server still counts against the hub's limit
+        self.session.delete(f"{self.url}{path}", json={"remove": True} if server else None,
+                            timeout=600)
         while server in self.servers():
             time.sleep(0.2)
 

@@ -121,6 +121,19 @@ class HubUser:
         assert response.status_code in (202, 204, 400), response.text
         wait_for(lambda: self.server() is None, 120, what=f"{self.name}'s server to stop")
 
+    def remove_named_servers(self):
+        """Stop and delete every named server (stopped ones still count against the limit)."""
+        named = [n for n in self.api("GET", f"/users/{self.name}").json()["servers"] if n]
+        named += [n for n in self.api("GET", f"/users/{self.name}?include_stopped_servers")
+                  .json()["servers"] if n and n not in named]
+        for name in named:
+            response = self.api("DELETE", f"/users/{self.name}/servers/{name}",
+                                json={"remove": True})
+            assert response.status_code in (202, 204, 404), response.text
+        wait_for(lambda: not [n for n in self.api(
+            "GET", f"/users/{self.name}?include_stopped_servers").json()["servers"] if n],
+            120, what=f"{self.name}'s named servers to be removed")
+
 
 @pytest.fixture
 def hub_user(site, hub_url, hub_up):
@@ -132,11 +145,13 @@ def hub_user(site, hub_url, hub_up):
         users.append(user)
         if user.server() is not None:  # left over from an earlier run
             user.stop_server()
+        user.remove_named_servers()
         return user
 
     yield login
     for user in users:
         user.stop_server()
+        user.remove_named_servers()
 
 
 def user_jobs(user):
