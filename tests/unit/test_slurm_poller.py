@@ -91,7 +91,7 @@ def test_poller_one_query_per_tick_whatever_the_number_of_sessions():
 
 def test_unreachable_controller_means_unknown_never_gone():
     async def scenario():
-        away = slurm.SlurmError("Unable to contact slurm controller", unreachable=True)
+        away = slurm.SlurmError("Unable to contact slurm controller")
         runner = ScriptedSlurm([SQUEUE, away, away, ""])
         poller = SlurmPoller(interval=0.01, runner=runner)
         seen = []
