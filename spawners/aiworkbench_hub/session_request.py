@@ -1,18 +1,24 @@
 """User options for a notebook session, parsed into one validated request.
 
 Form fields and REST ``user_options`` both arrive here (one road for user
-input). Unknown keys and values outside the site's policy are refused with a
-message that says what is allowed. Only values from this module reach the
-batch script.
+input). Unknown keys, values outside the limits of the partition and the
+project, and another user's project are refused with a message that says what
+is allowed. Only values from this module reach the batch script.
+
+A request may name a ``profile`` (a ready-made choice from the site file);
+any other key given overrides the profile's value. Without a profile the
+site's first profile supplies the defaults.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .site import Site
 
-ALLOWED_KEYS = ("profile", "project")
+ALLOWED_KEYS = ("profile", "project", "partition", "preset", "gpus", "hours")
+_COUNT = re.compile(r"[0-9]{1,4}")
 
 
 class RequestError(ValueError):
@@ -20,14 +26,87 @@ class RequestError(ValueError):
 
 
 @dataclass(frozen=True)
+class Limits:
+    """What one project may ask for on one partition (both limits applied)."""
+    presets: tuple[str, ...]
+    min_gpus: int
+    max_gpus: int
+    max_hours: int
+
+    def text(self, project: str, partition: str) -> str:
+        gpus = (f"{self.max_gpus} GPU{'' if self.max_gpus == 1 else 's'}" if self.max_gpus
+                else "no GPUs")
+        return (f"Project {project} on partition {partition}: {gpus} and up to "
+                f"{self.max_hours} hour{'' if self.max_hours == 1 else 's'} per session.")
+
+
+@dataclass(frozen=True)
 class SessionRequest:
-    profile: str
+    profile: str  # the profile the request started from
     project: str
     partition: str
+    preset: str
     cpus: int
     memory_gb: int
     gpus: int
     hours: int
+
+    @property
+    def gpu_hours(self) -> int:
+        return self.gpus * self.hours
+
+    @property
+    def core_hours(self) -> int:
+        return self.cpus * self.hours
+
+    def cost_text(self) -> str:
+        """What the session costs its project if it runs to its time limit."""
+        return cost_text(self.gpus, self.cpus, self.hours, self.project)
+
+
+def cost_text(gpus: int, cpus: int, hours: int, project: str) -> str:
+    core_hours = f"{cpus * hours} core-hour{'' if cpus * hours == 1 else 's'}"
+    if gpus:
+        gpu_hours = f"{gpus * hours} GPU-hour{'' if gpus * hours == 1 else 's'}"
+        return f"up to {gpu_hours} and {core_hours} from {project}"
+    return f"up to {core_hours} from {project}"
+
+
+def limits(site: Site, project: str, partition: str) -> Limits | None:
+    """The limits of ``project`` on ``partition``; None if the project may not use it."""
+    proj, part = site.projects[project], site.partitions[partition]
+    if proj.partitions and partition not in proj.partitions:
+        return None
+    max_gpus = min(part.max_gpus, proj.max_gpus) if part.gpus else 0
+    if part.gpus and max_gpus < 1:
+        return None
+    return Limits(presets=tuple(site.presets_on(partition)), min_gpus=1 if part.gpus else 0,
+                  max_gpus=max_gpus, max_hours=min(part.max_hours, proj.max_hours))
+
+
+def partitions_for(site: Site, project: str) -> dict[str, Limits]:
+    """Every partition ``project`` may use, with its limits, in site order."""
+    found = {name: limits(site, project, name) for name in site.partitions}
+    return {name: lim for name, lim in found.items() if lim is not None}
+
+
+def _choice(options: dict, key: str, default: str, allowed, what: str) -> str:
+    value = options.get(key, default)
+    if not isinstance(value, str) or value not in allowed:
+        raise RequestError(f"unknown {what} {value!r}; allowed: {', '.join(allowed)}")
+    return value
+
+
+def _count(options: dict, key: str, default: int, low: int, high: int, where: str) -> int:
+    value = options.get(key, default)
+    if isinstance(value, str) and _COUNT.fullmatch(value):
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise RequestError(f"{key} must be a whole number from {low} to {high}, got {value!r}")
+    if not low <= value <= high:
+        allowed = f"{low} to {high}" if low != high else str(low)
+        raise RequestError(f"{key} = {value} is not allowed {where}; allowed: {allowed}")
+    return value
 
 
 def parse_user_options(options: dict, site: Site, username: str) -> SessionRequest:
@@ -42,15 +121,31 @@ def parse_user_options(options: dict, site: Site, username: str) -> SessionReque
     projects = site.projects_of(username)
     if not projects:
         raise RequestError(f"user {username!r} belongs to no project; ask an admin")
-    profile_name = options.get("profile", next(iter(site.profiles)))
+    profile_name = _choice(options, "profile", next(iter(site.profiles)), list(site.profiles),
+                           "profile")
+    profile = site.profiles[profile_name]
     project = options.get("project", projects[0])
-    if not isinstance(profile_name, str) or profile_name not in site.profiles:
-        raise RequestError(f"unknown profile {profile_name!r}; allowed: "
-                           f"{', '.join(site.profiles)}")
     if not isinstance(project, str) or project not in projects:
         raise RequestError(f"project {project!r} is not one of yours; allowed: "
                            f"{', '.join(projects)}")
-    profile = site.profiles[profile_name]
-    return SessionRequest(profile=profile_name, project=project, partition=profile.partition,
-                          cpus=profile.cpus, memory_gb=profile.memory_gb, gpus=profile.gpus,
-                          hours=profile.hours)
+    usable = partitions_for(site, project)
+    partition = options.get("partition", profile.partition)
+    if not isinstance(partition, str) or partition not in usable:
+        known = isinstance(partition, str) and partition in site.partitions
+        raise RequestError(
+            (f"project {project!r} may not use partition {partition!r}" if known else
+             f"unknown partition {partition!r}") + f"; allowed: {', '.join(usable)}")
+    lim = usable[partition]
+    from_profile = partition == profile.partition  # else the profile's sizes do not apply
+    preset = options.get("preset", profile.preset if from_profile else lim.presets[0])
+    if not isinstance(preset, str) or preset not in lim.presets:
+        raise RequestError(f"preset {preset!r} is not offered on partition {partition!r}; "
+                           f"allowed: {', '.join(lim.presets)}")
+    where = f"on partition {partition!r} for project {project!r}"
+    gpus = _count(options, "gpus", profile.gpus if from_profile else lim.min_gpus,
+                  lim.min_gpus, lim.max_gpus, where)
+    hours = _count(options, "hours", min(profile.hours, lim.max_hours), 1, lim.max_hours, where)
+    size = site.presets[preset]
+    return SessionRequest(profile=profile_name, project=project, partition=partition,
+                          preset=preset, cpus=size.cpus, memory_gb=size.memory_gb, gpus=gpus,
+                          hours=hours)

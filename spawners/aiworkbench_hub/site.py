@@ -122,14 +122,24 @@ class Partition:
                             help="Most CPU cores one session may ask for.")
     max_gpus: int = setting(0, minimum=0, maximum=64,
                             help="Most GPUs one session may ask for (0 on CPU partitions).")
+    presets: list[str] = setting(
+        factory=list,
+        help="Core-and-memory presets offered on this partition (keys of [presets]), in "
+             "form order; empty means every preset within max_cpus.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Preset:
+    description: str = setting("", help="Shown in the form next to the cores and memory.")
+    cpus: int = setting(minimum=1, maximum=4096, help="CPU cores.")
+    memory_gb: int = setting(minimum=1, maximum=16384, help="Memory in GB.")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Profile:
     description: str = setting(help="Shown in the session form.")
     partition: str = setting(help="Partition the session runs on (a key of [partitions]).")
-    cpus: int = setting(1, minimum=1, maximum=4096, help="CPU cores.")
-    memory_gb: int = setting(2, minimum=1, maximum=16384, help="Memory in GB.")
+    preset: str = setting(help="Cores and memory (a key of [presets] offered on the partition).")
     gpus: int = setting(0, minimum=0, maximum=64, help="GPUs.")
     hours: int = setting(1, minimum=1, maximum=720, help="Walltime in hours.")
 
@@ -145,6 +155,16 @@ class Project:
         minimum=0, maximum=10**12,
         help="CPU budget in core-minutes (Slurm GrpTRESMins cpu).")
     members: list[str] = setting(factory=list, help="Users in the project (keys of [users]).")
+    partitions: list[str] = setting(
+        factory=list,
+        help="Partitions the project's sessions may use (keys of [partitions]); empty means all.")
+    max_gpus: int = setting(
+        64, minimum=0, maximum=64,
+        help="Most GPUs one session of the project may ask for; the partition's max_gpus "
+             "applies too. 0 means the project runs no GPU sessions.")
+    max_hours: int = setting(
+        720, minimum=1, maximum=720,
+        help="Longest session of the project, in hours; the partition's max_hours applies too.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -164,7 +184,11 @@ class Site:
     slurm: SlurmSettings = setting(factory=SlurmSettings, help="The Slurm cluster.")
     partitions: dict[str, Partition] = setting(
         help="Slurm partitions, by name. Names: lower-case letters, digits, '-' and '_'.")
-    profiles: dict[str, Profile] = setting(help="Session profiles offered in the form, by name.")
+    presets: dict[str, Preset] = setting(
+        help="Core-and-memory presets offered in the session form, by name.")
+    profiles: dict[str, Profile] = setting(
+        help="Session profiles, by name: ready-made choices that fill in the session form "
+             "(and the `profile` key of the REST API). The first is the default.")
     projects: dict[str, Project] = setting(
         help="Projects, by name: each is a Slurm account with a budget.")
     users: dict[str, User] = setting(help="Factory users, by Unix user name.")
@@ -172,6 +196,16 @@ class Site:
     def projects_of(self, user: str) -> list[str]:
         """Projects (Slurm accounts) the user belongs to, in site-file order."""
         return [name for name, p in self.projects.items() if user in p.members]
+
+    def default_partition(self) -> str:
+        return next(name for name, p in self.partitions.items() if p.default)
+
+    def presets_on(self, partition: str) -> list[str]:
+        """Presets offered on ``partition``, in form order."""
+        part = self.partitions[partition]
+        if part.presets:
+            return list(part.presets)
+        return [name for name, p in self.presets.items() if p.cpus <= part.max_cpus]
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -188,6 +222,7 @@ class SiteError(ValueError):
 
 _KEY_NAMES = {
     "partitions": SLURM_NAME,
+    "presets": r"^[a-z0-9][a-z0-9_-]{0,63}$",
     "profiles": r"^[a-z0-9][a-z0-9_-]{0,63}$",
     "projects": SLURM_NAME,
     "users": UNIX_NAME,
@@ -298,6 +333,18 @@ def _cross_checks(site: Site, problems: list[str]):
             problems.append(f"partitions.{name}.max_gpus: a GPU partition must allow at least 1")
         if not part.gpus and part.max_gpus:
             problems.append(f"partitions.{name}.max_gpus: must be 0 on a partition without GPUs")
+        for preset in part.presets:
+            if preset not in site.presets:
+                problems.append(f"partitions.{name}.presets: unknown preset {preset!r}; "
+                                f"allowed: {', '.join(site.presets)}")
+            elif site.presets[preset].cpus > part.max_cpus:
+                problems.append(f"partitions.{name}.presets: preset {preset!r} has "
+                                f"{site.presets[preset].cpus} cores, more than max_cpus = "
+                                f"{part.max_cpus}")
+        if not part.presets and not any(p.cpus <= part.max_cpus for p in site.presets.values()):
+            problems.append(f"partitions.{name}: no preset fits max_cpus = {part.max_cpus}")
+    if not site.profiles:
+        problems.append("profiles: at least one profile is needed (the first is the default)")
     for name, prof in site.profiles.items():
         here = f"profiles.{name}"
         part = site.partitions.get(prof.partition)
@@ -305,16 +352,24 @@ def _cross_checks(site: Site, problems: list[str]):
             problems.append(f"{here}.partition: unknown partition {prof.partition!r}; "
                             f"allowed: {', '.join(site.partitions)}")
             continue
+        offered = site.presets_on(prof.partition)
+        if prof.preset not in offered:
+            problems.append(f"{here}.preset: {prof.preset!r} is not offered on partition "
+                            f"{prof.partition!r}; allowed: {', '.join(offered)}")
         if prof.gpus > part.max_gpus:
             problems.append(f"{here}.gpus: {prof.gpus} exceeds partition "
                             f"{prof.partition!r} max_gpus = {part.max_gpus}")
-        if prof.cpus > part.max_cpus:
-            problems.append(f"{here}.cpus: {prof.cpus} exceeds partition "
-                            f"{prof.partition!r} max_cpus = {part.max_cpus}")
+        if part.gpus and prof.gpus < 1:
+            problems.append(f"{here}.gpus: a profile on GPU partition {prof.partition!r} "
+                            f"needs at least 1 GPU")
         if prof.hours > part.max_hours:
             problems.append(f"{here}.hours: {prof.hours} exceeds partition "
                             f"{prof.partition!r} max_hours = {part.max_hours}")
     for name, proj in site.projects.items():
+        for partition in proj.partitions:
+            if partition not in site.partitions:
+                problems.append(f"projects.{name}.partitions: unknown partition "
+                                f"{partition!r}; allowed: {', '.join(site.partitions)}")
         for member in proj.members:
             if member not in site.users:
                 problems.append(f"projects.{name}.members: unknown user {member!r}; "

@@ -21,20 +21,28 @@ what batchspawner's users complain about:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
-import html
+import json
 import shlex
+from pathlib import Path
 
 from batchspawner import JobStatus, SlurmSpawner
 from jupyterhub.spawner import SpawnException
 from sqlalchemy.orm import object_session
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from traitlets import Any, Float, Integer, Unicode, default
 
 from . import slurm
 from .poller import GONE, UNKNOWN, hub_poller
 from .reasons import end_reason, pending_reason
-from .session_request import RequestError, SessionRequest, parse_user_options
+from .session_request import (ALLOWED_KEYS, RequestError, SessionRequest, cost_text,
+                              parse_user_options, partitions_for)
+
+_FORM = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                    autoescape=select_autoescape(default=True)).get_template(
+                        "session_form.html")
 
 BATCH_SCRIPT = """#!/bin/bash
 #SBATCH --job-name=jupyter-{{username}}
@@ -104,23 +112,66 @@ class WorkbenchSpawner(SlurmSpawner):
         return self.render_form
 
     def render_form(self, spawner=None) -> str:
-        site = self.site
-        gpu_note = " (simulated)" if self.gpu_kind == "simulated" else ""
-        profiles = "".join(
-            f'<option value="{html.escape(name)}">{html.escape(name)}: '
-            f'{html.escape(p.description)}{gpu_note if p.gpus else ""}</option>'
-            for name, p in site.profiles.items())
-        projects = "".join(
-            f'<option value="{html.escape(name)}">{html.escape(name)}: '
-            f'{html.escape(site.projects[name].description)}</option>'
-            for name in site.projects_of(self.user.name))
-        return (f'<label for="profile">Session profile</label>'
-                f'<select class="form-control" name="profile" id="profile">{profiles}</select>'
-                f'<label for="project">Project (charged for the session)</label>'
-                f'<select class="form-control" name="project" id="project">{projects}</select>')
+        """The session form: profile, project, partition, preset, GPUs, hours, and the
+        cost. After a refusal it shows the user's last choices again (nothing is lost)."""
+        site, user = self.site, self.user.name
+        usable = {project: partitions_for(site, project) for project in site.projects_of(user)}
+        chosen = self._form_choices(site, user, usable)
+        lim = usable[chosen["project"]].get(chosen["partition"])
+        data = {
+            "profiles": {name: {"partition": p.partition, "preset": p.preset, "gpus": p.gpus,
+                                "hours": p.hours} for name, p in site.profiles.items()},
+            "presets": {name: {"cpus": p.cpus} for name, p in site.presets.items()},
+            "limits": {project: {part: {**dataclasses.asdict(lim),
+                                        "text": lim.text(project, part)}
+                                 for part, lim in parts.items()}
+                       for project, parts in usable.items()},
+        }
+        cost = limits_text = ""
+        if lim is not None:
+            limits_text = lim.text(chosen["project"], chosen["partition"])
+            cost = cost_text(int(chosen["gpus"]), site.presets[chosen["preset"]].cpus,
+                             int(chosen["hours"]), chosen["project"])
+        return _FORM.render(
+            profiles=[{"name": n, "description": p.description}
+                      for n, p in site.profiles.items()],
+            projects=[{"name": n, "description": site.projects[n].description}
+                      for n in usable],
+            partitions=[{"name": n, "description": p.description}
+                        for n, p in site.partitions.items()],
+            presets=[{"name": n, **dataclasses.asdict(p)} for n, p in site.presets.items()],
+            chosen=chosen, cost=cost, limits_text=limits_text,
+            max_gpus=max(p.max_gpus for p in site.partitions.values()),
+            max_hours=max(p.max_hours for p in site.partitions.values()),
+            gpu_note="simulated" if self.gpu_kind == "simulated" else "",
+            data_json=json.dumps(data).replace("<", "\\u003c"))
+
+    # Each user's last form choices, shown again after a refusal. (JupyterHub re-renders
+    # the form of the user's default server, whichever server was asked for.)
+    _last_choices: dict[str, dict] = {}
+
+    @staticmethod
+    def _form_choices(site, user: str, usable: dict) -> dict[str, str]:
+        """The first profile's values, overlaid with the user's last choices where they
+        are offered values; numbers are kept as typed when they are digits."""
+        first = parse_user_options({}, site, user)
+        chosen = {key: str(getattr(first, key)) for key in ALLOWED_KEYS}
+        last = WorkbenchSpawner._last_choices.get(user, {})
+        offered = {"profile": site.profiles, "project": usable, "partition": site.partitions,
+                   "preset": site.presets}
+        for key, allowed in offered.items():
+            if isinstance(last.get(key), str) and last[key] in allowed:
+                chosen[key] = last[key]
+        for key in ("gpus", "hours"):
+            value = last.get(key)
+            if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 5:
+                chosen[key] = value
+        return chosen
 
     def options_from_form(self, formdata):
-        return {key: values[0] for key, values in formdata.items() if values}
+        options = {key: values[0] for key, values in formdata.items() if values}
+        self._last_choices[self.user.name] = options
+        return options
 
     @default("apply_user_options")
     def _apply_user_options_default(self):
@@ -169,13 +220,20 @@ class WorkbenchSpawner(SlurmSpawner):
         """batchspawner's hook, as an argument list (never through a shell)."""
         return (await slurm.run(shlex.split(cmd), input=input, env=env)).strip()
 
-    async def submit_batch_script(self):
-        """Submit with validated values only (no raw user_options in the template)."""
+    async def job_script(self, options: dict | None = None) -> str:
+        """The batch script this session submits (for ``options``, default the user's
+        options), validated like a spawn: what an admin would submit by hand."""
+        if options is not None or self.request is None:
+            self.apply_request(self.validated_request(options))
         subvars = self.get_req_subvars()
         subvars["cmd"] = self.cmd_formatted_for_batch()
-        script = await self._get_batch_script(**subvars)
-        self.log.info("Submitting session job for %s (%s on %s)", self.user.name,
-                      self.request.profile if self.request else "?", self.req_partition)
+        return await self._get_batch_script(**subvars)
+
+    async def submit_batch_script(self):
+        """Submit with validated values only (no raw user_options in the template)."""
+        script = await self.job_script()
+        self.log.info("Submitting session job for %s: %s on %s, %s", self.user.name,
+                      self.request.preset, self.req_partition, self.request.cost_text())
         out = await slurm.run(self.user_argv("sbatch", "--parsable"), input=script,
                               env=self.get_env())
         self.job_id = self.parse_job_id(out.strip())
@@ -341,6 +399,8 @@ class WorkbenchSpawner(SlurmSpawner):
         while True:
             if not self.job_id:
                 message = "Submitting the session to Slurm"
+                if self.request is not None:
+                    message += f" ({self.request.cost_text()})"
             else:
                 job = self.poller.status(self.job_id)
                 message = self.describe(job)

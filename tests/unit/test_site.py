@@ -19,9 +19,13 @@ default = true
 description = "GPU"
 gpus = true
 max_gpus = 2
+[presets.one]
+cpus = 1
+memory_gb = 2
 [profiles.small]
 description = "small"
 partition = "cpu"
+preset = "one"
 [projects.p1]
 description = "project"
 gpu_minutes = 60
@@ -52,7 +56,9 @@ def test_minimal_site_gets_defaults():
     site = parse_site(MINIMAL)
     assert site.hub.port == 8000
     assert site.factory.users_group == "factory-users"
-    assert site.profiles["small"].cpus == 1
+    assert site.profiles["small"].hours == 1
+    assert site.presets_on("gpu") == ["one"]
+    assert site.projects["p1"].max_gpus == 64 and site.projects["p1"].partitions == []
     assert site.projects_of("ada") == ["p1"]
 
 
@@ -87,6 +93,21 @@ def test_minimal_site_gets_defaults():
      "factory.prefix: 'relative/path' does not match"),
     (lambda t: t + "\n[factory]\nusers_group = 'x; rm -rf /'\n",
      "factory.users_group: 'x; rm -rf /' does not match"),
+    (lambda t: t.replace('preset = "one"', 'preset = "two"'),
+     "profiles.small.preset: 'two' is not offered on partition 'cpu'; allowed: one"),
+    (lambda t: t.replace("max_gpus = 2", "max_gpus = 2\npresets = ['big']"),
+     "partitions.gpu.presets: unknown preset 'big'; allowed: one"),
+    (lambda t: t.replace("cpus = 1", "cpus = 16"),
+     "partitions.cpu: no preset fits max_cpus = 8"),
+    (lambda t: t.replace("max_gpus = 2", "max_gpus = 2\npresets = ['one']").replace(
+        "cpus = 1", "cpus = 12"),
+     "partitions.gpu.presets: preset 'one' has 12 cores, more than max_cpus = 8"),
+    (lambda t: t.replace('members = ["ada"]', 'members = ["ada"]\npartitions = ["tpu"]'),
+     "projects.p1.partitions: unknown partition 'tpu'; allowed: cpu, gpu"),
+    (lambda t: t.replace('partition = "cpu"', 'partition = "gpu"'),
+     "profiles.small.gpus: a profile on GPU partition 'gpu' needs at least 1 GPU"),
+    (lambda t: t.replace('members = ["ada"]', 'members = ["ada"]\nmax_hours = 0'),
+     "projects.p1.max_hours: must be at least 1, got 0"),
     (lambda t: t + "\n[hub\n", "not valid TOML"),
     (lambda t: t.replace("[partitions.cpu]", "[partitions]\ncpu = 3\n[partitions.x]"),
      "partitions.cpu: must be a table"),

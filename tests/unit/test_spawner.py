@@ -1,6 +1,8 @@
 """The session spawner renders only validated values into the batch script."""
 
 import asyncio
+import json
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -58,6 +60,8 @@ def test_cpu_profile_asks_for_no_gpu():
     {"profile": "gpu-1\n#SBATCH --uid=0"},
     {"project": "sme-vision"},
     {"partition": "gpu", "extra": "$(reboot)"},
+    {"hours": "1:00:00\n#SBATCH --uid=0"},
+    {"partition": "gpu", "gpus": "1 --uid=0"},
 ])
 def test_hostile_options_are_refused_with_400(options):
     with pytest.raises(SpawnException) as info:
@@ -65,15 +69,72 @@ def test_hostile_options_are_refused_with_400(options):
     assert info.value.status_code == 400
 
 
-def test_form_offers_profiles_and_only_the_users_projects_with_simulated_label():
+def form_data(form):
+    """The JSON the form's script reads (limits per project and partition)."""
+    match = re.search(r'<script type="application/json" id="aiwb-form-data">(.*?)</script>',
+                      form, re.S)
+    return json.loads(match.group(1))
+
+
+def selected(form, name):
+    select = re.search(rf'<select[^>]*name="{name}".*?</select>', form, re.S).group(0)
+    return re.findall(r'<option value="([^"]*)" selected', select)
+
+
+def test_form_has_every_field_only_the_users_projects_and_the_cost():
     spawner = make_spawner({})
     spawner.gpu_kind = "simulated"
+    WorkbenchSpawner._last_choices.pop("student", None)
     form = spawner.render_form()
-    assert 'value="gpu-1"' in form and "(simulated)" in form
+    for name in ("profile", "project", "partition", "preset", "gpus", "hours"):
+        assert f'name="{name}"' in form
     assert 'value="edu-intro"' in form and 'value="sme-trial"' in form
     assert 'value="sme-vision"' not in form
-    assert spawner.options_from_form({"profile": ["gpu-1"], "project": ["edu-intro"]}) == {
-        "profile": "gpu-1", "project": "edu-intro"}
+    assert "GPUs (simulated)" in form
+    assert selected(form, "profile") == ["cpu-small"] and selected(form, "preset") == ["small"]
+    assert "up to 1 core-hour from edu-intro" in form
+    limits = form_data(form)["limits"]
+    assert set(limits) == {"edu-intro", "sme-trial"}
+    assert limits["edu-intro"]["gpu"]["max_gpus"] == 1
+    assert limits["sme-trial"]["gpu"]["max_gpus"] == 2
+    assert limits["edu-intro"]["gpu"]["text"] == (
+        "Project edu-intro on partition gpu: 1 GPU and up to 4 hours per session.")
+
+
+def test_refused_form_shows_the_users_choices_again_and_nothing_hostile():
+    spawner = make_spawner({})
+    options = spawner.options_from_form({
+        "profile": ["gpu-1"], "project": ["sme-trial"], "partition": ["gpu"],
+        "preset": ["large"], "gpus": ["2"], "hours": ["40"]})
+    assert options["hours"] == "40"
+    with pytest.raises(SpawnException, match="hours = 40 is not allowed"):
+        spawner.validated_request(options)
+    form = spawner.render_form()
+    assert selected(form, "project") == ["sme-trial"] and selected(form, "preset") == ["large"]
+    assert 'value="40"' in form and 'value="2"' in form
+    assert "up to 80 GPU-hours and 160 core-hours from sme-trial" in form
+
+    spawner.options_from_form({"project": ["sme-vision"], "hours": ['"><script>x()</script>'],
+                               "preset": ["</script><script>alert(1)</script>"]})
+    form = spawner.render_form()
+    assert "<script>x()" not in form and "alert(1)" not in form
+    assert selected(form, "project") == ["edu-intro"]  # not the student's: not offered
+    WorkbenchSpawner._last_choices.pop("student", None)
+
+
+def test_job_script_shows_what_a_spawn_submits():
+    spawner = make_spawner({"profile": "gpu-1", "project": "edu-intro"})
+    spawner.cmd = ["/opt/aiworkbench/env/bin/jupyterhub-singleuser"]
+    script = asyncio.run(spawner.job_script())
+    assert "#SBATCH --gres=gpu:1" in sbatch_lines(script)
+    assert "aiworkbench-singleuser /opt/aiworkbench/env/bin/jupyterhub-singleuser" in script
+    custom = asyncio.run(spawner.job_script({"partition": "cpu", "preset": "large",
+                                             "hours": "3"}))
+    lines = sbatch_lines(custom)
+    assert "#SBATCH --cpus-per-task=4" in lines and "#SBATCH --mem=8G" in lines
+    assert "#SBATCH --time=3:00:00" in lines and not any("--gres" in x for x in lines)
+    with pytest.raises(SpawnException, match="unknown option"):
+        asyncio.run(spawner.job_script({"hours": "1", "script": "rm -rf ~"}))
 
 
 def test_commands_run_as_argument_lists_not_through_a_shell():
