@@ -155,7 +155,9 @@ def hub_user(site, hub_url, hub_up):
 
 
 def user_jobs(user):
-    """The user's Slurm jobs as dicts (id, partition, account, state, reason)."""
-    out = run(["squeue", "--noheader", "--user", user, "--format", "%i|%P|%a|%T|%r"]).stdout
-    keys = ("id", "partition", "account", "state", "reason")
+    """The user's Slurm jobs as dicts (id, partition, account, state, reason, cpus,
+    time_limit, gres)."""
+    out = run(["squeue", "--noheader", "--user", user, "--format",
+               "%i|%P|%a|%T|%r|%C|%l|%b"]).stdout
+    keys = ("id", "partition", "account", "state", "reason", "cpus", "time_limit", "gres")
     return [dict(zip(keys, line.split("|"))) for line in out.splitlines() if line]

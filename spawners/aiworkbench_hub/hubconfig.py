@@ -45,6 +45,8 @@ def apply_site(c, site: Site, gpu_kind: str | None = None) -> None:
     groups = {}
     for name, user in site.users.items():
         groups.setdefault(f"{user.role}s", []).append(name)
+    for name in site.classes:
+        groups[f"class-{name}"] = site.class_members(name)
     c.JupyterHub.load_groups = {g: {"users": sorted(members)} for g, members in groups.items()}
 
     port_callback.install()

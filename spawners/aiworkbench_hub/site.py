@@ -178,6 +178,25 @@ class User:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TrainingClass:
+    description: str = setting(help="What the class is, shown to its trainers and learners.")
+    project: str = setting(
+        help="Project (a key of [projects]) that the class's sessions are charged to; "
+             "every learner becomes a member.")
+    trainers: list[str] = setting(factory=list,
+                                  help="Users (keys of [users]) who teach the class.")
+    members: list[str] = setting(factory=list,
+                                 help="Existing users (keys of [users]) who take the class.")
+    learners: int = setting(
+        0, minimum=0, maximum=999,
+        help="Learner accounts to create for the class: NAME-01, NAME-02, … (role student), "
+             "on top of members. For courses whose participants get workshop accounts.")
+    learner_password: str = setting(
+        "", help="Demo login password of every created learner account. Leave empty on real "
+                 "sites (accounts come from the site's directory or OIDC).")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Site:
     factory: FactorySettings = setting(factory=FactorySettings, help="The factory as a whole.")
     hub: HubSettings = setting(factory=HubSettings, help="JupyterHub and its proxy.")
@@ -192,6 +211,20 @@ class Site:
     projects: dict[str, Project] = setting(
         help="Projects, by name: each is a Slurm account with a budget.")
     users: dict[str, User] = setting(help="Factory users, by Unix user name.")
+    classes: dict[str, TrainingClass] = setting(
+        factory=dict,
+        help="Training classes, by name (at most 20 characters): groups of learners with "
+             "their trainers. Each becomes the hub group class-NAME.")
+
+    def learners_of(self, name: str) -> list[str]:
+        """The accounts created for class ``name``: NAME-01, NAME-02, …"""
+        count = self.classes[name].learners
+        width = max(2, len(str(count)))
+        return [f"{name}-{i:0{width}d}" for i in range(1, count + 1)]
+
+    def class_members(self, name: str) -> list[str]:
+        """Everyone who takes class ``name``: its members, then its created learners."""
+        return [*self.classes[name].members, *self.learners_of(name)]
 
     def projects_of(self, user: str) -> list[str]:
         """Projects (Slurm accounts) the user belongs to, in site-file order."""
@@ -226,6 +259,7 @@ _KEY_NAMES = {
     "profiles": r"^[a-z0-9][a-z0-9_-]{0,63}$",
     "projects": SLURM_NAME,
     "users": UNIX_NAME,
+    "classes": r"^[a-z][a-z0-9-]{0,19}$",
 }
 
 
@@ -321,6 +355,35 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+def _add_learners(site: Site, problems: list[str]) -> Site:
+    """The site with each class's learner accounts added to users and to its project."""
+    users, projects = dict(site.users), dict(site.projects)
+    for name, klass in site.classes.items():
+        here = f"classes.{name}"
+        if klass.project not in projects:
+            problems.append(f"{here}.project: unknown project {klass.project!r}; allowed: "
+                            f"{', '.join(projects)}")
+            continue
+        for key in ("trainers", "members"):
+            for user in getattr(klass, key):
+                if user not in site.users:
+                    problems.append(f"{here}.{key}: unknown user {user!r}; users are the "
+                                    f"keys of [users]")
+        learners = site.learners_of(name)
+        for i, learner in enumerate(learners, 1):
+            if learner in users:
+                problems.append(f"{here}.learners: account {learner!r} would replace "
+                                f"users.{learner}; rename the class or the user")
+                continue
+            users[learner] = User(role="student", full_name=f"{name} learner {i}",
+                                  password=klass.learner_password)
+        project = projects[klass.project]
+        joining = [u for u in [*klass.members, *learners] if u not in project.members]
+        projects[klass.project] = dataclasses.replace(
+            project, members=[*project.members, *joining])
+    return dataclasses.replace(site, users=users, projects=projects)
+
+
 def _cross_checks(site: Site, problems: list[str]):
     defaults = [n for n, p in site.partitions.items() if p.default]
     if len(defaults) != 1:
@@ -396,6 +459,7 @@ def parse_site(text: str, source: str = "<site>") -> Site:
     problems: list[str] = []
     site = _build(Site, data, "", problems)
     if site is not None and not problems:
+        site = _add_learners(site, problems)
         _cross_checks(site, problems)
     if problems:
         raise SiteError(source, problems)

@@ -142,3 +142,40 @@ def test_configuration_reference_is_generated_from_the_schema():
     assert committed.strip() == reference_markdown().strip(), \
         "docs/configuration.md is stale: run `make docs`"
     assert "`gpu_minutes`" in committed and "GrpTRESMins" in committed
+
+
+CLASS = MINIMAL + """
+[classes.ml]
+description = "ML course"
+project = "p1"
+trainers = ["ada"]
+learners = 3
+learner_password = "learn"
+"""
+
+
+def test_a_class_creates_learner_accounts_in_its_project():
+    site = parse_site(CLASS)
+    assert site.learners_of("ml") == ["ml-01", "ml-02", "ml-03"]
+    assert site.users["ml-02"].role == "student" and site.users["ml-02"].password == "learn"
+    assert site.projects["p1"].members == ["ada", "ml-01", "ml-02", "ml-03"]
+    assert site.projects_of("ml-03") == ["p1"]
+    assert site.class_members("ml") == ["ml-01", "ml-02", "ml-03"]
+    assert "ml-01" in site.to_json()  # ansible creates the accounts from the export
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda t: t.replace('project = "p1"', 'project = "p9"'),
+     "classes.ml.project: unknown project 'p9'; allowed: p1"),
+    (lambda t: t.replace('trainers = ["ada"]', 'trainers = ["bob"]'),
+     "classes.ml.trainers: unknown user 'bob'"),
+    (lambda t: t + '[users.ml-02]\nrole = "sme"\n',
+     "classes.ml.learners: account 'ml-02' would replace users.ml-02"),
+    (lambda t: t.replace("[classes.ml]", "[classes.a-very-long-class-name-x]"),
+     "classes.a-very-long-class-name-x: name does not match"),
+    (lambda t: t.replace("learners = 3", "learners = 1000"),
+     "classes.ml.learners: must be at most 999, got 1000"),
+])
+def test_class_mistakes_are_named(edit, expected):
+    problems = problems_of(edit(CLASS))
+    assert any(expected in p for p in problems), problems

@@ -150,6 +150,9 @@ def test_apply_site_wires_hub_to_the_site():
     assert c.JupyterHub.spawner_class == "workbench"
     assert c.Authenticator.admin_users == {"admin"}
     assert c.JupyterHub.load_groups["managers"] == {"users": ["manager"]}
+    intro = c.JupyterHub.load_groups["class-intro"]["users"]
+    assert "student" in intro and "intro-20" in intro and len(intro) == 21
+    assert "intro-07" in c.Authenticator.allowed_users
     assert c.JupyterHub.cleanup_servers is False
     assert c.Spawner.cmd == ["/opt/aiworkbench/env/bin/jupyterhub-singleuser"]
 
