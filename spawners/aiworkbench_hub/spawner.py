@@ -58,8 +58,11 @@ BATCH_SCRIPT = """#!/bin/bash
 {% endif %}
 set -euo pipefail
 export PATH={{env_dir}}/bin:$PATH
-{{srun}} {{cmd}}
+exec {{cmd}}
 """
+# No srun: the server runs in the batch step itself. A job step would cost the
+# controller more RPCs per session and hold the allocation's resources, so that
+# the user's own srun (Dask workers, torchrun) inside the session would wait.
 
 
 class WorkbenchSpawner(SlurmSpawner):

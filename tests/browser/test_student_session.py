@@ -84,7 +84,8 @@ def refused_request_keeps_the_form(page, hub_url):
     with its message, in the form, with the choices kept."""
     page.goto(f"{hub_url}/hub/spawn")
     page.select_option("select[name=project]", "edu-intro")
-    page.select_option("select[name=partition]", "gpu")
+    page.select_option("select[name=profile]", "gpu-1")  # fills in partition, GPUs, hours
+    expect(page.locator("select[name=partition]")).to_have_value("gpu")
     expect(page.locator("#aiwb-cost-text")).to_have_text(
         "up to 1 GPU-hour and 2 core-hours from edu-intro")
     expect(page.locator("input[name=gpus]")).to_have_attribute("max", "1")  # the course's
@@ -188,6 +189,7 @@ def test_student_uses_the_form_and_runs_a_cell_in_their_slurm_job(
             assert (job["partition"], job["account"], job["cpus"], job["time_limit"]) == (
                 "cpu", "edu-intro", "2", "2:00:00"), job
             messages = [event.get("message", "") for event in events]
+            print("PROGRESS", events)
             assert "Submitting the session to Slurm (up to 4 core-hours from edu-intro)" in \
                 messages or any(f"Job {job['id']} " in m for m in messages), messages
             assert events and events[-1].get("ready"), f"no ready event: {events}"

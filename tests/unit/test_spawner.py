@@ -127,7 +127,9 @@ def test_job_script_shows_what_a_spawn_submits():
     spawner.cmd = ["/opt/aiworkbench/env/bin/jupyterhub-singleuser"]
     script = asyncio.run(spawner.job_script())
     assert "#SBATCH --gres=gpu:1" in sbatch_lines(script)
-    assert "aiworkbench-singleuser /opt/aiworkbench/env/bin/jupyterhub-singleuser" in script
+    assert "\nexec aiworkbench-singleuser /opt/aiworkbench/env/bin/jupyterhub-singleuser" \
+           in script
+    assert "srun" not in script  # the server is the batch step: no extra job step
     custom = asyncio.run(spawner.job_script({"partition": "cpu", "preset": "large",
                                              "hours": "3"}))
     lines = sbatch_lines(custom)
