@@ -26,21 +26,6 @@ class RequestError(ValueError):
 
 
 @dataclass(frozen=True)
-class Limits:
-    """What one project may ask for on one partition (both limits applied)."""
-    presets: tuple[str, ...]
-    min_gpus: int
-    max_gpus: int
-    max_hours: int
-
-    def text(self, project: str, partition: str) -> str:
-        gpus = (f"{self.max_gpus} GPU{'' if self.max_gpus == 1 else 's'}" if self.max_gpus
-                else "no GPUs")
-        return (f"Project {project} on partition {partition}: {gpus} and up to "
-                f"{self.max_hours} hour{'' if self.max_hours == 1 else 's'} per session.")
-
-
-@dataclass(frozen=True)
 class SessionRequest:
     profile: str  # the profile the request started from
     project: str
@@ -72,31 +57,6 @@ def cost_text(gpus: int, cpus: int, hours: int, project: str) -> str:
     return f"up to {core_hours} from {project}"
 
 
-def limits(site: Site, project: str, partition: str) -> Limits | None:
-    """The limits of ``project`` on ``partition``; None if the project may not use it."""
-    proj, part = site.projects[project], site.partitions[partition]
-    if proj.partitions and partition not in proj.partitions:
-        return None
-    max_gpus = min(part.max_gpus, proj.max_gpus) if part.gpus else 0
-    if part.gpus and max_gpus < 1:
-        return None
-    return Limits(presets=tuple(site.presets_on(partition)), min_gpus=1 if part.gpus else 0,
-                  max_gpus=max_gpus, max_hours=min(part.max_hours, proj.max_hours))
-
-
-def partitions_for(site: Site, project: str) -> dict[str, Limits]:
-    """Every partition ``project`` may use, with its limits, in site order."""
-    found = {name: limits(site, project, name) for name in site.partitions}
-    return {name: lim for name, lim in found.items() if lim is not None}
-
-
-def _choice(options: dict, key: str, default: str, allowed, what: str) -> str:
-    value = options.get(key, default)
-    if not isinstance(value, str) or value not in allowed:
-        raise RequestError(f"unknown {what} {value!r}; allowed: {', '.join(allowed)}")
-    return value
-
-
 def _count(options: dict, key: str, default: int, low: int, high: int, where: str) -> int:
     value = options.get(key, default)
     if isinstance(value, str) and _COUNT.fullmatch(value):
@@ -107,6 +67,15 @@ def _count(options: dict, key: str, default: int, low: int, high: int, where: st
         allowed = f"{low} to {high}" if low != high else str(low)
         raise RequestError(f"{key} = {value} is not allowed {where}; allowed: {allowed}")
     return value
+
+
+def _default_profile(site: Site, usable: dict) -> str:
+    """The first profile that the project may use as it is (else simply the first)."""
+    for name, profile in site.profiles.items():
+        lim = usable.get(profile.partition)
+        if lim is not None and lim.min_gpus <= profile.gpus <= lim.max_gpus:
+            return name
+    return next(iter(site.profiles))
 
 
 def parse_user_options(options: dict, site: Site, username: str) -> SessionRequest:
@@ -121,15 +90,20 @@ def parse_user_options(options: dict, site: Site, username: str) -> SessionReque
     projects = site.projects_of(username)
     if not projects:
         raise RequestError(f"user {username!r} belongs to no project; ask an admin")
-    profile_name = _choice(options, "profile", next(iter(site.profiles)), list(site.profiles),
-                           "profile")
-    profile = site.profiles[profile_name]
     project = options.get("project", projects[0])
     if not isinstance(project, str) or project not in projects:
         raise RequestError(f"project {project!r} is not one of yours; allowed: "
                            f"{', '.join(projects)}")
-    usable = partitions_for(site, project)
-    partition = options.get("partition", profile.partition)
+    usable = site.usable_partitions(project)
+    profile_name = options.get("profile", _default_profile(site, usable))
+    if not isinstance(profile_name, str) or profile_name not in site.profiles:
+        raise RequestError(f"unknown profile {profile_name!r}; allowed: "
+                           f"{', '.join(site.profiles)}")
+    profile = site.profiles[profile_name]
+    # A profile asked for keeps its partition; the default one gives way to the project's.
+    default_partition = (profile.partition if "profile" in options or profile.partition in usable
+                         else next(iter(usable)))
+    partition = options.get("partition", default_partition)
     if not isinstance(partition, str) or partition not in usable:
         known = isinstance(partition, str) and partition in site.partitions
         raise RequestError(

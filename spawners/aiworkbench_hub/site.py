@@ -196,6 +196,21 @@ class TrainingClass:
                  "sites (accounts come from the site's directory or OIDC).")
 
 
+@dataclass(frozen=True)
+class SessionLimits:
+    """What one project may ask for on one partition (see Site.session_limits)."""
+    presets: tuple[str, ...]
+    min_gpus: int
+    max_gpus: int
+    max_hours: int
+
+    def text(self, project: str, partition: str) -> str:
+        gpus = (f"{self.max_gpus} GPU{'' if self.max_gpus == 1 else 's'}" if self.max_gpus
+                else "no GPUs")
+        return (f"Project {project} on partition {partition}: {gpus} and up to "
+                f"{self.max_hours} hour{'' if self.max_hours == 1 else 's'} per session.")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Site:
     factory: FactorySettings = setting(factory=FactorySettings, help="The factory as a whole.")
@@ -230,8 +245,23 @@ class Site:
         """Projects (Slurm accounts) the user belongs to, in site-file order."""
         return [name for name, p in self.projects.items() if user in p.members]
 
-    def default_partition(self) -> str:
-        return next(name for name, p in self.partitions.items() if p.default)
+    def session_limits(self, project: str, partition: str) -> SessionLimits | None:
+        """What one session of ``project`` may ask for on ``partition``: the stricter of
+        the two's limits; None if the project may not use the partition."""
+        proj, part = self.projects[project], self.partitions[partition]
+        if proj.partitions and partition not in proj.partitions:
+            return None
+        max_gpus = min(part.max_gpus, proj.max_gpus) if part.gpus else 0
+        if part.gpus and max_gpus < 1:
+            return None
+        return SessionLimits(presets=tuple(self.presets_on(partition)),
+                             min_gpus=1 if part.gpus else 0, max_gpus=max_gpus,
+                             max_hours=min(part.max_hours, proj.max_hours))
+
+    def usable_partitions(self, project: str) -> dict[str, SessionLimits]:
+        """The partitions ``project`` may use, with their limits, in site order."""
+        found = {name: self.session_limits(project, name) for name in self.partitions}
+        return {name: limits for name, limits in found.items() if limits is not None}
 
     def presets_on(self, partition: str) -> list[str]:
         """Presets offered on ``partition``, in form order."""
@@ -429,10 +459,13 @@ def _cross_checks(site: Site, problems: list[str]):
             problems.append(f"{here}.hours: {prof.hours} exceeds partition "
                             f"{prof.partition!r} max_hours = {part.max_hours}")
     for name, proj in site.projects.items():
-        for partition in proj.partitions:
-            if partition not in site.partitions:
-                problems.append(f"projects.{name}.partitions: unknown partition "
-                                f"{partition!r}; allowed: {', '.join(site.partitions)}")
+        unknown = [p for p in proj.partitions if p not in site.partitions]
+        for partition in unknown:
+            problems.append(f"projects.{name}.partitions: unknown partition "
+                            f"{partition!r}; allowed: {', '.join(site.partitions)}")
+        if not unknown and not site.usable_partitions(name):
+            problems.append(f"projects.{name}: may use no partition (check partitions and "
+                            f"max_gpus)")
         for member in proj.members:
             if member not in site.users:
                 problems.append(f"projects.{name}.members: unknown user {member!r}; "

@@ -29,16 +29,16 @@ import shlex
 from pathlib import Path
 
 from batchspawner import JobStatus, SlurmSpawner
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from jupyterhub.spawner import SpawnException
 from sqlalchemy.orm import object_session
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from traitlets import Any, Float, Integer, Unicode, default
 
 from . import slurm
 from .poller import GONE, UNKNOWN, hub_poller
 from .reasons import end_reason, pending_reason
 from .session_request import (ALLOWED_KEYS, RequestError, SessionRequest, cost_text,
-                              parse_user_options, partitions_for)
+                              parse_user_options)
 
 _FORM = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                     autoescape=select_autoescape(default=True)).get_template(
@@ -118,7 +118,7 @@ class WorkbenchSpawner(SlurmSpawner):
         """The session form: profile, project, partition, preset, GPUs, hours, and the
         cost. After a refusal it shows the user's last choices again (nothing is lost)."""
         site, user = self.site, self.user.name
-        usable = {project: partitions_for(site, project) for project in site.projects_of(user)}
+        usable = {project: site.usable_partitions(project) for project in site.projects_of(user)}
         chosen = self._form_choices(site, user, usable)
         lim = usable[chosen["project"]].get(chosen["partition"])
         data = {
@@ -200,15 +200,19 @@ class WorkbenchSpawner(SlurmSpawner):
         except RequestError as err:
             raise SpawnException(str(err), reason="invalid-options") from None
 
+    @staticmethod
+    def script_values(request: SessionRequest) -> dict[str, str]:
+        """The batch script's values (batchspawner's ``req_*`` traits) of a request."""
+        return {"partition": request.partition, "account": request.project,
+                "nprocs": str(request.cpus), "memory": f"{request.memory_gb}G",
+                "runtime": f"{request.hours}:00:00",
+                "gres": f"gpu:{request.gpus}" if request.gpus else ""}
+
     def apply_request(self, request: SessionRequest) -> None:
         """Set the batch script's values from a validated request (and only from it)."""
         self.request = request
-        self.req_partition = request.partition
-        self.req_account = request.project
-        self.req_nprocs = str(request.cpus)
-        self.req_memory = f"{request.memory_gb}G"
-        self.req_runtime = f"{request.hours}:00:00"
-        self.req_gres = f"gpu:{request.gpus}" if request.gpus else ""
+        for key, value in self.script_values(request).items():
+            setattr(self, f"req_{key}", value)
 
     # --- commands --------------------------------------------------------------
     def user_argv(self, *argv: str) -> list[str]:
@@ -224,11 +228,14 @@ class WorkbenchSpawner(SlurmSpawner):
         return (await slurm.run(shlex.split(cmd), input=input, env=env)).strip()
 
     async def job_script(self, options: dict | None = None) -> str:
-        """The batch script this session submits (for ``options``, default the user's
-        options), validated like a spawn: what an admin would submit by hand."""
-        if options is not None or self.request is None:
-            self.apply_request(self.validated_request(options))
+        """The batch script this session submits, or would for ``options`` (validated
+        like a spawn; the session itself is left as it is): what an admin would submit."""
+        if options is not None:
+            request = self.validated_request(options)
+        else:
+            request = self.request or self.validated_request()
         subvars = self.get_req_subvars()
+        subvars.update(self.script_values(request))
         subvars["cmd"] = self.cmd_formatted_for_batch()
         return await self._get_batch_script(**subvars)
 

@@ -2,11 +2,10 @@
 
 import pytest
 
-from aiworkbench_hub.session_request import (RequestError, limits, parse_user_options,
-                                             partitions_for)
-from aiworkbench_hub.site import load_site
+from aiworkbench_hub.session_request import RequestError, parse_user_options
+from aiworkbench_hub.site import load_site, parse_site
 
-from .test_site import DEMO
+from .test_site import DEMO, MINIMAL
 
 SITE = load_site(DEMO)
 
@@ -44,14 +43,14 @@ def test_cost_is_gpu_hours_and_core_hours():
 
 
 def test_limits_are_the_stricter_of_partition_and_project():
-    course = limits(SITE, "edu-intro", "gpu")  # project: 1 GPU, 4 hours
+    course = SITE.session_limits("edu-intro", "gpu")  # project: 1 GPU, 4 hours
     assert (course.min_gpus, course.max_gpus, course.max_hours) == (1, 1, 4)
-    sme = limits(SITE, "sme-vision", "gpu")  # partition: 2 GPUs, 8 hours
+    sme = SITE.session_limits("sme-vision", "gpu")  # partition: 2 GPUs, 8 hours
     assert (sme.max_gpus, sme.max_hours) == (2, 8)
     assert sme.presets == ("medium", "large", "xlarge")
-    assert limits(SITE, "factory-ops", "gpu") is None  # project limited to cpu
-    assert list(partitions_for(SITE, "factory-ops")) == ["cpu"]
-    assert limits(SITE, "sme-vision", "cpu").presets == ("small", "medium", "large", "xlarge")
+    assert SITE.session_limits("factory-ops", "gpu") is None  # project limited to cpu
+    assert list(SITE.usable_partitions("factory-ops")) == ["cpu"]
+    assert SITE.session_limits("sme-vision", "cpu").presets == ("small", "medium", "large", "xlarge")
 
 
 @pytest.mark.parametrize("options, message", [
@@ -98,3 +97,17 @@ def test_a_project_without_the_partition_is_refused_by_name():
     with pytest.raises(RequestError, match="project 'factory-ops' may not use partition "
                                            "'gpu'; allowed: cpu"):
         parse_user_options({"profile": "gpu-1", "project": "factory-ops"}, SITE, "manager")
+
+
+def test_defaults_fit_the_project_when_the_first_profile_does_not():
+    site = parse_site(MINIMAL.replace('partition = "cpu"\npreset = "one"',
+                                      'partition = "gpu"\npreset = "one"\ngpus = 2')
+                      + '[profiles.cpu]\ndescription = "c"\npartition = "cpu"\npreset = "one"\n'
+                      + '[projects.p2]\ndescription = "cpu only"\ngpu_minutes = 0\n'
+                      + 'cpu_minutes = 60\nmembers = ["ada"]\npartitions = ["cpu"]\n')
+    first = parse_user_options({}, site, "ada")  # p1 may use the first profile
+    assert (first.profile, first.partition, first.gpus) == ("small", "gpu", 2)
+    cpu_only = parse_user_options({"project": "p2"}, site, "ada")
+    assert (cpu_only.profile, cpu_only.partition, cpu_only.gpus) == ("cpu", "cpu", 0)
+    with pytest.raises(RequestError, match="may not use partition 'gpu'; allowed: cpu"):
+        parse_user_options({"project": "p2", "profile": "small"}, site, "ada")

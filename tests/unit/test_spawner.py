@@ -137,6 +137,9 @@ def test_job_script_shows_what_a_spawn_submits():
     assert "#SBATCH --time=3:00:00" in lines and not any("--gres" in x for x in lines)
     with pytest.raises(SpawnException, match="unknown option"):
         asyncio.run(spawner.job_script({"hours": "1", "script": "rm -rf ~"}))
+    # Looking at another request's script leaves the session's own as it was.
+    assert spawner.req_partition == "" and spawner.request is None
+    assert asyncio.run(spawner.job_script()) == script
 
 
 def test_commands_run_as_argument_lists_not_through_a_shell():
