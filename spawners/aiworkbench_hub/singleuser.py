@@ -6,11 +6,15 @@ never waits on a server that is not up yet. Replaces
 ``batchspawner-singleuser``, which reports before the server listens.
 
 The start is lean: :func:`defer_rfc3987_syntax` keeps a grammar that nothing
-needs at start-up from being compiled on the way.
+needs at start-up from being compiled on the way. And it is fair under a rush:
+:func:`take_start_slot` lets only as many servers start at once on a node as
+the node has slots (one per core), so that when a class starts together the
+first sessions are ready early instead of all of them late.
 """
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import importlib.util
 import os
@@ -26,6 +30,10 @@ from urllib.parse import urlparse, urlunparse
 import requests
 
 REPORT_PATH = "aiworkbench/session-port"
+# Node-local slot files (root-owned, read-only, one per core), made by the
+# kernel_env role; without the directory, servers start without waiting.
+START_GATE = "/var/lib/aiworkbench/start-gate"
+START_GATE_WAIT = 20.0  # seconds; then start anyway (a held slot delays, never blocks)
 
 
 def free_port() -> int:
@@ -44,8 +52,46 @@ def wait_listening(port: int, timeout: float = 600.0) -> bool:
     return False
 
 
-def report_port(port: int) -> None:
-    if not wait_listening(port):
+def take_start_slot(gate: str = START_GATE, wait: float = START_GATE_WAIT) -> int | None:
+    """Hold one of the node's start slots (an flock on a slot file); the open file, or None
+    when there is no gate or no slot came free within ``wait`` seconds.
+
+    A server's start is CPU-bound (about 1 CPU-second here): twenty starting at once
+    on two cores are all ready after twenty seconds; one slot per core readies them
+    one after another, the first within two.
+    """
+    try:
+        slots = sorted(name for name in os.listdir(gate) if name.startswith("slot-"))
+    except OSError:
+        return None
+    deadline = time.monotonic() + wait
+    while True:
+        for name in slots:
+            try:
+                fd = os.open(os.path.join(gate, name), os.O_RDONLY | os.O_NOFOLLOW)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except OSError:
+                os.close(fd)
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.05)
+
+
+def started(port: int, slot: int | None) -> bool:
+    """Wait until the server listens on ``port``, then free its start slot (the next
+    server on this node may start); whether it listens."""
+    listening = wait_listening(port)
+    if slot is not None:
+        os.close(slot)
+    return listening
+
+
+def report_port(port: int, slot: int | None = None) -> None:
+    if not started(port, slot):
         print(f"aiworkbench-singleuser: nothing listens on port {port}; not reporting",
               file=sys.stderr)
         return
@@ -104,12 +150,13 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
         sys.exit("usage: aiworkbench-singleuser jupyterhub-singleuser [ARGS...]")
+    slot = take_start_slot()
     defer_rfc3987_syntax()
     port = free_port()
     service_url = urlparse(os.environ["JUPYTERHUB_SERVICE_URL"])
     os.environ["JUPYTERHUB_SERVICE_URL"] = urlunparse(
         service_url._replace(netloc=f"{service_url.hostname}:{port}"))
-    threading.Thread(target=report_port, args=(port,), daemon=True).start()
+    threading.Thread(target=report_port, args=(port, slot), daemon=True).start()
     command = which(argv[0]) or argv[0]
     sys.argv = [command, *argv[1:]]
     run_path(command, run_name="__main__")
