@@ -32,7 +32,7 @@ import requests
 REPORT_PATH = "aiworkbench/session-port"
 # Node-local slot files (root-owned, read-only, one per core), made by the
 # kernel_env role; without the directory, servers start without waiting.
-START_GATE = "/var/lib/aiworkbench/start-gate"
+START_GATE = "/var/lib/aiworkbench-start-gate"
 START_GATE_WAIT = 20.0  # seconds; then start anyway (a held slot delays, never blocks)
 
 
