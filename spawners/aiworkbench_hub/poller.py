@@ -38,11 +38,21 @@ class SlurmPoller:
         self._updated = asyncio.Condition()
 
     # --- what spawners use -------------------------------------------------
-    def watch(self, job_id: str) -> None:
-        """Follow ``job_id``; it counts as gone only if a later snapshot misses it."""
+    def watch(self, job_id: str, *, query_now: bool = True) -> None:
+        """Follow ``job_id``; it counts as gone only if a later snapshot misses it.
+
+        If no job was followed, querying starts now, or one interval later with
+        ``query_now=False`` (a new session: it usually reports its port before then,
+        so an idle hub's spawn costs the controller only its sbatch)."""
         self._watched.setdefault(job_id, self.snapshot + 1)
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._loop())
+            first = 0.0 if query_now else self.interval
+            self._task = asyncio.get_running_loop().create_task(self._loop(first))
+
+    @property
+    def asked(self) -> bool:
+        """Whether Slurm was queried yet (else every job is unknown for that reason)."""
+        return self.queries > 0
 
     def unwatch(self, job_id: str) -> None:
         self._watched.pop(job_id, None)
@@ -87,7 +97,12 @@ class SlurmPoller:
         async with self._updated:
             self._updated.notify_all()
 
-    async def _loop(self) -> None:
+    async def _loop(self, first_wait: float = 0.0) -> None:
+        if first_wait:
+            try:
+                await asyncio.wait_for(self._wake.wait(), first_wait)
+            except asyncio.TimeoutError:
+                pass
         while self._watched:
             started = time.monotonic()
             self._wake.clear()

@@ -320,7 +320,7 @@ class WorkbenchSpawner(SlurmSpawner):
     async def wait_for_port(self) -> None:
         """Wait until the job reports its port (port_callback) once JupyterLab listens;
         meanwhile the shared poller tells whether it is queued, running or gone."""
-        self.poller.watch(self.job_id)
+        self.poller.watch(self.job_id, query_now=getattr(self, "_resuming", False))
         while not self._port_reported.is_set():
             if self.poller.status(self.job_id) == GONE:
                 why = await self._why_ended(self.job_id)
@@ -424,8 +424,10 @@ class WorkbenchSpawner(SlurmSpawner):
 
     def describe(self, job) -> str:
         """One line for the spawn page about the job's state."""
+        if job == UNKNOWN and self.poller.asked and not self.poller.reachable:
+            return f"Job {self.job_id} submitted; Slurm's controller is not answering"
         if job == UNKNOWN:
-            return f"Job {self.job_id} submitted; Slurm's controller has not answered yet"
+            return f"Job {self.job_id} submitted to Slurm"
         if job == GONE:
             return f"Job {self.job_id} has ended"
         if job.running:

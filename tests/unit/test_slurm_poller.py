@@ -115,3 +115,26 @@ def test_a_job_submitted_after_a_snapshot_is_not_gone():
         poller.watch("99")
         return poller.status("99")
     assert asyncio.run(scenario()) == UNKNOWN
+
+
+def test_a_new_session_waits_one_interval_for_the_first_query_unless_poked():
+    async def scenario():
+        runner = ScriptedSlurm([SQUEUE])
+        poller = SlurmPoller(interval=0.3, runner=runner)
+        poller.watch("44", query_now=False)
+        await asyncio.sleep(0.15)
+        before = (runner.calls, poller.asked, poller.status("44"))
+        await poller.wait_update(1)
+        after = runner.calls
+        poller.unwatch("44")
+        await asyncio.sleep(0.35)
+
+        poked = SlurmPoller(interval=10, runner=ScriptedSlurm([SQUEUE]))
+        poked.watch("44", query_now=False)
+        poked.poke()  # a stop wants an answer now
+        got = await poked.wait_update(1)
+        poked.unwatch("44")
+        return before, after, got
+    before, after, got = asyncio.run(scenario())
+    assert before == (0, False, UNKNOWN) and after == 1
+    assert got
