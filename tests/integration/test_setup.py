@@ -112,3 +112,18 @@ def test_down_stops_only_our_daemons_and_keeps_data(cluster_up, hub_user, tmp_pa
                       60, what="sacct to answer after restart")
     assert listed == f"{job}|COMPLETED"
     assert sme.api("GET", "/users/sme").status_code == 200
+
+
+@pytest.mark.ansible
+def test_start_gate_has_a_slot_per_core_that_users_can_lock_but_not_change(cluster_up):
+    from aiworkbench_hub.singleuser import START_GATE
+
+    slots = sorted(os.listdir(START_GATE))
+    assert slots == [f"slot-{i:03d}" for i in range(os.cpu_count())], slots
+    probe = ("import sys; from aiworkbench_hub.singleuser import take_start_slot; "
+             "print(take_start_slot(wait=1) is not None)")
+    took = run(["/opt/aiworkbench/env/bin/python", "-c", probe], user="intro-01")
+    assert took.stdout.strip() == "True", took.stderr
+    denied = run(["touch", f"{START_GATE}/{slots[0]}", f"{START_GATE}/slot-999"],
+                 user="intro-01", check=False)
+    assert denied.returncode != 0 and not os.path.exists(f"{START_GATE}/slot-999")
