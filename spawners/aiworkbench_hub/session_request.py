@@ -7,7 +7,7 @@ is allowed. Only values from this module reach the batch script.
 
 A request may name a ``profile`` (a ready-made choice from the site file);
 any other key given overrides the profile's value. Without a profile the
-site's first profile supplies the defaults.
+first profile that the project may use supplies the defaults.
 """
 
 from __future__ import annotations
