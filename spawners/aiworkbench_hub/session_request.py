@@ -57,9 +57,14 @@ def cost_text(gpus: int, cpus: int, hours: int, project: str) -> str:
     return f"up to {core_hours} from {project}"
 
 
+def is_count(value) -> bool:
+    """Whether ``value`` is a whole number as the form sends it (up to four ASCII digits)."""
+    return isinstance(value, str) and _COUNT.fullmatch(value) is not None
+
+
 def _count(options: dict, key: str, default: int, low: int, high: int, where: str) -> int:
     value = options.get(key, default)
-    if isinstance(value, str) and _COUNT.fullmatch(value):
+    if is_count(value):
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
         raise RequestError(f"{key} must be a whole number from {low} to {high}, got {value!r}")

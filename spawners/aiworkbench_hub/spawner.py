@@ -38,7 +38,7 @@ from . import slurm
 from .poller import GONE, UNKNOWN, hub_poller
 from .reasons import end_reason, pending_reason
 from .session_request import (ALLOWED_KEYS, RequestError, SessionRequest, cost_text,
-                              parse_user_options)
+                              is_count, parse_user_options)
 
 _FORM = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                     autoescape=select_autoescape(default=True)).get_template(
@@ -135,14 +135,15 @@ class WorkbenchSpawner(SlurmSpawner):
             limits_text = lim.text(chosen["project"], chosen["partition"])
             cost = cost_text(int(chosen["gpus"]), site.presets[chosen["preset"]].cpus,
                              int(chosen["hours"]), chosen["project"])
+        def size(p):
+            text = f"{p.cpus} core{'' if p.cpus == 1 else 's'}, {p.memory_gb} GB"
+            return f"{text} ({p.description})" if p.description else text
+
         return _FORM.render(
-            profiles=[{"name": n, "description": p.description}
-                      for n, p in site.profiles.items()],
-            projects=[{"name": n, "description": site.projects[n].description}
-                      for n in usable],
-            partitions=[{"name": n, "description": p.description}
-                        for n, p in site.partitions.items()],
-            presets=[{"name": n, **dataclasses.asdict(p)} for n, p in site.presets.items()],
+            profiles=[(n, p.description) for n, p in site.profiles.items()],
+            projects=[(n, site.projects[n].description) for n in usable],
+            partitions=[(n, p.description) for n, p in site.partitions.items()],
+            presets=[(n, size(p)) for n, p in site.presets.items()],
             chosen=chosen, cost=cost, limits_text=limits_text,
             max_gpus=max(p.max_gpus for p in site.partitions.values()),
             max_hours=max(p.max_hours for p in site.partitions.values()),
@@ -167,7 +168,7 @@ class WorkbenchSpawner(SlurmSpawner):
                 chosen[key] = last[key]
         for key in ("gpus", "hours"):
             value = last.get(key)
-            if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 5:
+            if is_count(value):
                 chosen[key] = value
         return chosen
 
