@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
-from . import port_callback
+from . import gpu_idle, port_callback
+from .accounting import accounting_reader, warnings_for
 from .site import Site
 
 SPAWNER = "workbench"  # entry point of aiworkbench_hub.spawner.WorkbenchSpawner
+API_SERVICE = "workbench"  # the workbench API, at /services/workbench/
+READ_ALL = "custom:workbench:budgets:read-all"
+SIMULATED_GPU_DIR = "/var/lib/aiworkbench-gpu-sim"  # made by the kernel_env role
+SITE_FILE = "/etc/aiworkbench/site.toml"
 
 
 def detect_gpu_kind() -> str:
@@ -50,6 +57,7 @@ def apply_site(c, site: Site, gpu_kind: str | None = None) -> None:
     c.JupyterHub.load_groups = {g: {"users": sorted(members)} for g, members in groups.items()}
 
     port_callback.install()
+    gpu_idle.install()
     c.JupyterHub.spawner_class = SPAWNER
     c.JupyterHub.template_paths = [str(Path(__file__).parent / "templates")]
     c.JupyterHub.allow_named_servers = True
@@ -66,3 +74,80 @@ def apply_site(c, site: Site, gpu_kind: str | None = None) -> None:
     c.WorkbenchSpawner.batchspawner_singleuser_cmd = f"{env_dir}/bin/aiworkbench-singleuser"
     c.WorkbenchSpawner.gpu_kind = gpu_kind if gpu_kind is not None else (
         detect_gpu_kind() or "simulated")
+    apply_api(c, site, env_dir)
+    idle = site.idle
+    apply_idle(c, env_dir, cull_idle_s=idle.cull_minutes * 60,
+               cull_every_s=idle.cull_every_minutes * 60,
+               gpu_threshold=idle.gpu_threshold_percent, gpu_warn_s=idle.gpu_warn_minutes * 60,
+               gpu_stop_s=idle.gpu_stop_minutes * 60, gpu_report_s=idle.gpu_report_seconds)
+
+
+def apply_api(c, site: Site, env_dir: str) -> None:
+    """The workbench API service, its RBAC, and budgets on the hub's pages."""
+    hub = site.hub
+    c.JupyterHub.services = [s for s in _listed(c, "services") if s["name"] != API_SERVICE] + [{
+        "name": API_SERVICE,
+        "url": f"http://127.0.0.1:{hub.api_port}",
+        "command": [f"{env_dir}/bin/aiworkbench-api"],
+        "environment": {"AIWORKBENCH_SITE": os.environ.get("AIWORKBENCH_SITE", "") or SITE_FILE},
+        "oauth_no_confirm": True,
+        "display": False,
+    }]
+    c.JupyterHub.custom_scopes = {
+        READ_ALL: {"description": "Read every project's budget and usage in the workbench "
+                                 "API (managers and admins)."}}
+    readers = [g for g in ("managers", "admins") if g in c.JupyterHub.load_groups]
+    c.JupyterHub.load_roles = [r for r in _listed(c, "load_roles")
+                               if r["name"] not in ("user", "budget-readers")] + [
+        {"name": "user", "scopes": ["self", f"access:services!service={API_SERVICE}"]},
+        {"name": "budget-readers", "description": "Managers and admins: every budget",
+         "scopes": [READ_ALL], "groups": readers},
+    ]
+    # Sessions' own token (JUPYTERHUB_API_TOKEN) may call the API; the read-all scope is
+    # granted only where its user holds it.
+    c.Spawner.server_token_scopes = ["access:servers!server", "users:activity!user",
+                                     f"access:services!service={API_SERVICE}", READ_ALL]
+    connect_host = hub.hub_ip if hub.hub_ip not in ("0.0.0.0", "::") else socket.getfqdn()
+    c.WorkbenchSpawner.api_url = (f"http://{connect_host}:{hub.port}/services/"
+                                  f"{API_SERVICE}/api")
+    c.WorkbenchSpawner.accounting_refresh = float(hub.accounting_refresh)
+    c.JupyterHub.template_vars = {"budget_warnings": lambda user: budget_warnings(site, user)}
+
+
+def _listed(c, name: str) -> list:
+    """``c.JupyterHub.<name>`` as set so far (a list), or an empty list."""
+    value = c.JupyterHub.get(name)
+    return list(value) if isinstance(value, list) else []
+
+
+def budget_warnings(site: Site, user) -> list[dict]:
+    """The home page's budget warnings for ``user`` (from the hub's cached accounting)."""
+    projects = site.projects_of(user.name) if user is not None else []
+    if not projects:
+        return []
+    return warnings_for(accounting_reader(site.hub.accounting_refresh).cached(), projects)
+
+
+def apply_idle(c, env_dir: str, *, cull_idle_s: float, cull_every_s: float,
+               gpu_threshold: float, gpu_warn_s: float, gpu_stop_s: float,
+               gpu_report_s: float) -> None:
+    """Idle protection: jupyterhub-idle-culler as a hub service (off when
+    ``cull_idle_s`` is 0), and the spawner's idle-GPU policy."""
+    services = [s for s in _listed(c, "services") if s["name"] != "idle-culler"]
+    roles = [r for r in _listed(c, "load_roles") if r["name"] != "idle-culler"]
+    if cull_idle_s:
+        services.append({"name": "idle-culler", "command": [
+            f"{env_dir}/bin/python3", "-m", "jupyterhub_idle_culler",
+            f"--timeout={int(cull_idle_s)}", f"--cull-every={int(cull_every_s)}"]})
+        roles.append({"name": "idle-culler", "services": ["idle-culler"],
+                      "scopes": ["list:users", "read:users:activity", "read:servers",
+                                 "delete:servers"]})
+    c.JupyterHub.services, c.JupyterHub.load_roles = services, roles
+    c.WorkbenchSpawner.cull_idle_timeout = float(cull_idle_s)
+    c.WorkbenchSpawner.gpu_idle_threshold = float(gpu_threshold)
+    c.WorkbenchSpawner.gpu_idle_warn = float(gpu_warn_s)
+    c.WorkbenchSpawner.gpu_idle_stop = float(gpu_stop_s)
+    c.WorkbenchSpawner.gpu_report_interval = float(gpu_report_s)
+    gpu_kind = c.WorkbenchSpawner.gpu_kind
+    c.WorkbenchSpawner.gpu_metrics = ("nvml" if gpu_kind == "nvidia"
+                                      else f"simulated:{SIMULATED_GPU_DIR}")

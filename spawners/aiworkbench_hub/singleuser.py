@@ -111,6 +111,19 @@ def report_port(port: int, slot: int | None = None) -> None:
             time.sleep(1 + attempt)
 
 
+def start_gpu_reports() -> None:
+    """Report this GPU session's utilisation to the hub in a thread (idle-GPU policy)."""
+    if not os.environ.get("AIWORKBENCH_GPU_METRICS"):
+        return
+    from .gpu_metrics import report_gpu_activity, source_from_env  # GPU sessions only
+
+    source = source_from_env()
+    interval = float(os.environ.get("AIWORKBENCH_GPU_REPORT_SECONDS", "60"))
+    if source.name != "none":
+        threading.Thread(target=report_gpu_activity, args=(source, max(interval, 1.0)),
+                         daemon=True).start()
+
+
 def defer_rfc3987_syntax() -> None:
     """Load ``rfc3987_syntax`` on first use instead of at start-up.
 
@@ -157,6 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["JUPYTERHUB_SERVICE_URL"] = urlunparse(
         service_url._replace(netloc=f"{service_url.hostname}:{port}"))
     threading.Thread(target=report_port, args=(port, slot), daemon=True).start()
+    start_gpu_reports()
     command = which(argv[0]) or argv[0]
     sys.argv = [command, *argv[1:]]
     run_path(command, run_name="__main__")

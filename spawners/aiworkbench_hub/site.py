@@ -89,6 +89,40 @@ class HubSettings:
         300, minimum=30, maximum=86400,
         help="Seconds a session may take from request to a running JupyterLab, "
              "queue time included, before the spawn fails and its job is cancelled.")
+    api_port: int = setting(
+        8090, minimum=1, maximum=65535,
+        help="Port of the workbench API service (loopback; users and notebooks reach it "
+             "through the proxy at /services/workbench/).")
+    accounting_refresh: int = setting(
+        30, minimum=5, maximum=3600,
+        help="Seconds between reads of Slurm accounting (budgets, usage, running jobs): "
+             "one read per interval serves every user, however many ask.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class IdleSettings:
+    cull_minutes: int = setting(
+        120, minimum=0, maximum=10080,
+        help="Minutes without activity (no open notebook, no running kernel work) after "
+             "which jupyterhub-idle-culler stops a session; 0 turns culling off.")
+    cull_every_minutes: int = setting(
+        5, minimum=1, maximum=1440,
+        help="How often the idle culler looks for idle sessions, in minutes.")
+    gpu_threshold_percent: int = setting(
+        5, minimum=1, maximum=100,
+        help="A session's GPUs are idle while their mean utilisation stays below this.")
+    gpu_warn_minutes: int = setting(
+        30, minimum=1, maximum=10080,
+        help="Minutes of idle GPUs after which the session's user is warned (home page, "
+             "budget widget, session log).")
+    gpu_stop_minutes: int = setting(
+        60, minimum=0, maximum=10080,
+        help="Minutes of idle GPUs after which the session is stopped, freeing its GPUs; "
+             "0 only warns. Must be more than gpu_warn_minutes.")
+    gpu_report_seconds: int = setting(
+        60, minimum=5, maximum=3600,
+        help="How often a GPU session measures its GPUs' utilisation and reports it "
+             "to the hub.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -216,6 +250,10 @@ class Site:
     factory: FactorySettings = setting(factory=FactorySettings, help="The factory as a whole.")
     hub: HubSettings = setting(factory=HubSettings, help="JupyterHub and its proxy.")
     slurm: SlurmSettings = setting(factory=SlurmSettings, help="The Slurm cluster.")
+    idle: IdleSettings = setting(
+        factory=IdleSettings,
+        help="Idle protection: culling sessions without activity, stopping sessions whose "
+             "GPUs stay idle.")
     partitions: dict[str, Partition] = setting(
         help="Slurm partitions, by name. Names: lower-case letters, digits, '-' and '_'.")
     presets: dict[str, Preset] = setting(
@@ -415,6 +453,16 @@ def _add_learners(site: Site, problems: list[str]) -> Site:
 
 
 def _cross_checks(site: Site, problems: list[str]):
+    idle = site.idle
+    if idle.gpu_stop_minutes and idle.gpu_stop_minutes <= idle.gpu_warn_minutes:
+        problems.append(f"idle.gpu_stop_minutes: {idle.gpu_stop_minutes} must be more than "
+                        f"idle.gpu_warn_minutes = {idle.gpu_warn_minutes} (or 0: only warn)")
+    ports = {"port": site.hub.port, "proxy_api_port": site.hub.proxy_api_port,
+             "hub_port": site.hub.hub_port, "api_port": site.hub.api_port}
+    for key, port in ports.items():
+        same = [k for k, p in ports.items() if p == port and k != key]
+        if same and key < same[0]:
+            problems.append(f"hub.{key}: port {port} is also hub.{same[0]}; each needs its own")
     defaults = [n for n, p in site.partitions.items() if p.default]
     if len(defaults) != 1:
         problems.append(f"partitions: exactly one partition must have default = true, "

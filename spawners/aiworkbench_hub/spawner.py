@@ -14,8 +14,11 @@ what batchspawner's users complain about:
   (``aiworkbench-singleuser`` → :mod:`port_callback`), so the hub learns the
   server is ready when it is, and a spawn costs one controller RPC (sbatch);
 * progress tells the pending reason in plain words, the queue position and
-  the expected start; how a session ended (time limit, cancel, node failure)
-  is kept and shown on the home page.
+  the expected start; how a session ended (time limit, cancel, node failure,
+  idle culling, idle GPUs) is kept and shown on the home page;
+* a request whose cost exceeds its project's remaining budget is refused
+  with the numbers (:mod:`accounting`), before anything reaches Slurm;
+* a session whose GPUs stay idle is warned, then stopped (:mod:`gpu_idle`).
 """
 
 from __future__ import annotations
@@ -26,15 +29,18 @@ import hashlib
 import hmac
 import json
 import shlex
+from datetime import datetime, timezone
 from pathlib import Path
 
 from batchspawner import JobStatus, SlurmSpawner
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from jupyterhub.spawner import SpawnException
 from sqlalchemy.orm import object_session
-from traitlets import Any, Float, Integer, Unicode, default
+from traitlets import Any, Bool, Float, Integer, Unicode, default
 
-from . import slurm
+from . import accounting, slurm
+from .accounting import accounting_reader
+from .gpu_idle import GpuIdleTracker, duration_text
 from .poller import GONE, UNKNOWN, hub_poller
 from .reasons import end_reason, pending_reason
 from .session_request import (ALLOWED_KEYS, RequestError, SessionRequest, cost_text,
@@ -89,6 +95,44 @@ class WorkbenchSpawner(SlurmSpawner):
         help="Sessions one user may run at once (default and named servers together).",
     ).tag(config=True)
 
+    api_url = Unicode(
+        "",
+        help="URL of the workbench API as sessions reach it (through the proxy), given to "
+             "them as AIWORKBENCH_API_URL; empty: not given.",
+    ).tag(config=True)
+    accounting_refresh = Float(
+        30.0,
+        help="Seconds between the hub's reads of Slurm accounting for budget checks, the "
+             "form's remaining budgets and the home page's warnings (one read for all).",
+    ).tag(config=True)
+    check_budget = Bool(
+        True,
+        help="Refuse a request whose cost (GPUs or cores times hours) exceeds what its "
+             "project has left, before submitting it. Slurm enforces budgets either way; "
+             "this says so at once, with the numbers, instead of a job that never starts.",
+    ).tag(config=True)
+    cull_idle_timeout = Float(
+        0.0,
+        help="Seconds without activity after which the idle culler stops sessions (0: no "
+             "culler); a session stopped after that long idle is said to be culled.",
+    ).tag(config=True)
+    gpu_metrics = Unicode(
+        "",
+        help="How GPU sessions measure their GPUs' utilisation: 'nvml' (real GPUs) or "
+             "'simulated:DIR' (percentages in DIR/<job id>); empty: not measured.",
+    ).tag(config=True)
+    gpu_report_interval = Float(
+        60.0, help="Seconds between a GPU session's utilisation reports.").tag(config=True)
+    gpu_idle_threshold = Float(
+        5.0, help="GPUs are idle while their mean utilisation (percent) is below this.",
+    ).tag(config=True)
+    gpu_idle_warn = Float(
+        1800.0, help="Seconds of idle GPUs after which the user is warned.").tag(config=True)
+    gpu_idle_stop = Float(
+        3600.0,
+        help="Seconds of idle GPUs after which the session is stopped (0: never).",
+    ).tag(config=True)
+
     batch_script = Unicode(BATCH_SCRIPT, help="Template of the session's batch script.").tag(
         config=True)
     exec_prefix = Unicode(
@@ -103,6 +147,8 @@ class WorkbenchSpawner(SlurmSpawner):
     ).tag(config=True)
 
     request: SessionRequest | None = None
+    gpu_tracker: GpuIdleTracker | None = None  # while a GPU session runs
+    gpu_notice = ""  # the idle-GPU warning, shown on the home page
     # Kept in the spawner's state (the hub database), so that a hub restart loses nothing:
     ended_reason = ""  # how the last session ended, in plain words
     token_sha256 = ""  # hash of the server's API token, to check its port report
@@ -112,11 +158,20 @@ class WorkbenchSpawner(SlurmSpawner):
     # --- user options: one road ---------------------------------------------
     @default("options_form")
     def _options_form_default(self):
-        return self.render_form
+        async def form(spawner):
+            snapshot = None
+            if self.check_budget:
+                try:
+                    snapshot = await accounting_reader(self.accounting_refresh).snapshot()
+                except slurm.SlurmError as err:
+                    self.log.warning("The form shows no budgets: %s", err)
+            return self.render_form(snapshot=snapshot)
+        return form
 
-    def render_form(self, spawner=None) -> str:
-        """The session form: profile, project, partition, preset, GPUs, hours, and the
-        cost. After a refusal it shows the user's last choices again (nothing is lost)."""
+    def render_form(self, spawner=None, snapshot=None) -> str:
+        """The session form: profile, project, partition, preset, GPUs, hours, the cost
+        and what each project has left (from ``snapshot``, an accounting Snapshot).
+        After a refusal it shows the user's last choices again (nothing is lost)."""
         site, user = self.site, self.user.name
         usable = {project: site.usable_partitions(project) for project in site.projects_of(user)}
         chosen = self._form_choices(site, user, usable)
@@ -129,22 +184,41 @@ class WorkbenchSpawner(SlurmSpawner):
                                         "text": lim.text(project, part)}
                                  for part, lim in parts.items()}
                        for project, parts in usable.items()},
+            "budgets": {},
         }
-        cost = limits_text = ""
+        budgets = snapshot.projects if snapshot is not None else {}
+        for project in usable:
+            if project in budgets:
+                data["budgets"][project] = {kind: usage.available for kind, usage
+                                            in budgets[project].budgets.items()}
+        cost = limits_text = over_budget = ""
         if lim is not None:
             limits_text = lim.text(chosen["project"], chosen["partition"])
-            cost = cost_text(int(chosen["gpus"]), site.presets[chosen["preset"]].cpus,
-                             int(chosen["hours"]), chosen["project"])
+            cpus, gpus, hrs = (site.presets[chosen["preset"]].cpus, int(chosen["gpus"]),
+                               int(chosen["hours"]))
+            cost = cost_text(gpus, cpus, hrs, chosen["project"])
+            if chosen["project"] in budgets:
+                why = accounting.refusal(budgets[chosen["project"]],
+                                         {"gpu": gpus * hrs * 60, "cpu": cpus * hrs * 60})
+                over_budget = f"— {why}" if why else ""
+
+        def project_text(name):
+            text = site.projects[name].description
+            if name in budgets:
+                left = budgets[name].budgets
+                text += (f" — left: {accounting.hours(left['gpu'].available)} GPU-h, "
+                         f"{accounting.hours(left['cpu'].available)} core-h")
+            return text
         def size(p):
             text = f"{p.cpus} core{'' if p.cpus == 1 else 's'}, {p.memory_gb} GB"
             return f"{text} ({p.description})" if p.description else text
 
         return _FORM.render(
             profiles=[(n, p.description) for n, p in site.profiles.items()],
-            projects=[(n, site.projects[n].description) for n in usable],
+            projects=[(n, project_text(n)) for n in usable],
             partitions=[(n, p.description) for n, p in site.partitions.items()],
             presets=[(n, size(p)) for n, p in site.presets.items()],
-            chosen=chosen, cost=cost, limits_text=limits_text,
+            chosen=chosen, cost=cost, limits_text=limits_text, over_budget=over_budget,
             max_gpus=max(p.max_gpus for p in site.partitions.values()),
             max_hours=max(p.max_hours for p in site.partitions.values()),
             gpu_note="simulated" if self.gpu_kind == "simulated" else "",
@@ -181,9 +255,11 @@ class WorkbenchSpawner(SlurmSpawner):
     def _apply_user_options_default(self):
         # JupyterHub >= 5.3 calls this before start(): refusals become HTTP 400
         # with their message, for the form and the REST API alike.
-        def apply(spawner, options):
+        async def apply(spawner, options):
             spawner.check_session_limit()
-            spawner.apply_request(spawner.validated_request(options))
+            request = spawner.validated_request(options)
+            await spawner.check_request_budget(request)
+            spawner.apply_request(request)
         return apply
 
     def check_session_limit(self) -> None:
@@ -201,6 +277,24 @@ class WorkbenchSpawner(SlurmSpawner):
         except RequestError as err:
             raise SpawnException(str(err), reason="invalid-options") from None
 
+    async def check_request_budget(self, request: SessionRequest) -> None:
+        """Refuse a request its project's budget cannot pay for, with the numbers.
+        When accounting cannot be read, Slurm's own enforcement decides."""
+        if not self.check_budget:
+            return
+        try:
+            snapshot = await accounting_reader(self.accounting_refresh).snapshot()
+        except slurm.SlurmError as err:
+            self.log.warning("Budget check skipped for %s: %s", self.user.name, err)
+            return
+        budget = snapshot.projects.get(request.project)
+        why = budget and accounting.refusal(budget, {"gpu": request.gpu_hours * 60,
+                                                     "cpu": request.core_hours * 60})
+        if why:
+            raise SpawnException(f"Not enough budget: this session {why}. Ask for fewer "
+                                 f"GPUs, cores or hours, or another project.",
+                                 reason="budget")
+
     @staticmethod
     def script_values(request: SessionRequest) -> dict[str, str]:
         """The batch script's values (batchspawner's ``req_*`` traits) of a request."""
@@ -214,6 +308,48 @@ class WorkbenchSpawner(SlurmSpawner):
         self.request = request
         for key, value in self.script_values(request).items():
             setattr(self, f"req_{key}", value)
+
+    def get_env(self):
+        return {**super().get_env(), **self.workbench_env()}
+
+    def workbench_env(self) -> dict[str, str]:
+        """What the session gets from the workbench: the API's URL and, for GPU sessions,
+        how to measure and report their GPUs' utilisation."""
+        env = {}
+        if self.api_url:
+            env["AIWORKBENCH_API_URL"] = self.api_url
+        if self.request is not None and self.request.gpus and self.gpu_metrics:
+            env["AIWORKBENCH_GPU_METRICS"] = self.gpu_metrics
+            env["AIWORKBENCH_GPU_REPORT_SECONDS"] = f"{self.gpu_report_interval:g}"
+        return env
+
+    # --- idle protection ----------------------------------------------------------
+    def gpu_report(self, utilisation: list[float], now: float) -> str:
+        """A utilisation report of this session's GPUs: 'busy', 'idle', 'warn' or 'stop'
+        (then the caller stops the session; the reason is kept for the home page)."""
+        if self.gpu_tracker is None:
+            self.gpu_tracker = GpuIdleTracker(self.gpu_idle_threshold, self.gpu_idle_warn,
+                                              self.gpu_idle_stop)
+        verdict = self.gpu_tracker.report(utilisation, now)
+        self.gpu_notice = self.gpu_tracker.warning(now) if verdict == "warn" else ""
+        if verdict == "stop":
+            self.ended_reason = self.gpu_tracker.stop_reason(now)
+            self.log.info("Stopping %s's session %r: %s", self.user.name, self.name,
+                          self.ended_reason)
+        return verdict
+
+    def idle_reason(self) -> str:
+        """Why the session is stopped, when it had no activity for the culler's timeout
+        (the culler stops through the ordinary API, which carries no reason)."""
+        orm_spawner = getattr(self, "orm_spawner", None)
+        last = getattr(orm_spawner, "last_activity", None)
+        if not self.cull_idle_timeout or last is None:
+            return ""
+        idle = (datetime.now(timezone.utc).replace(tzinfo=None) - last).total_seconds()
+        if idle < self.cull_idle_timeout:
+            return ""
+        return (f"it had no activity for {duration_text(idle)} (sessions without activity "
+                f"are stopped after {duration_text(self.cull_idle_timeout)})")
 
     # --- commands --------------------------------------------------------------
     def user_argv(self, *argv: str) -> list[str]:
@@ -303,8 +439,11 @@ class WorkbenchSpawner(SlurmSpawner):
 
     # --- start and stop ---------------------------------------------------------
     async def start(self):
-        self.apply_request(self.validated_request())
-        self.ended_reason = ""
+        request = self.validated_request()
+        await self.check_request_budget(request)
+        self.apply_request(request)
+        self.ended_reason = self.gpu_notice = ""
+        self.gpu_tracker = None
         self.ip = self.traits()["ip"].default_value
         self.port = 0
         self._port_reported = asyncio.Event()
@@ -396,6 +535,8 @@ class WorkbenchSpawner(SlurmSpawner):
         if not job_id:
             return
         self.log.info("Stopping session job %s of %s", job_id, self.user.name)
+        self.ended_reason = self.ended_reason or self.idle_reason()
+        self.gpu_tracker, self.gpu_notice = None, ""
         await self.cancel_batch_job()
         self.poller.poke()
         if not now:

@@ -182,3 +182,46 @@ def test_state_keeps_job_address_token_hash_and_end_reason():
     restored.clear_state()
     assert restored.job_id == "" and restored.job_port == 0 and not restored.owns_token("x")
     assert restored.get_state() == {"ended_reason": "the session reached its time limit"}
+
+
+def budget_snapshot(gpu_used=0, cpu_used=0):
+    from aiworkbench_hub.accounting import build_snapshot
+    shares = (f" edu-intro||cpu=1200,gres/gpu=300|cpu={cpu_used},gres/gpu={gpu_used}|"
+              f"cpu=0,gres/gpu=0\n")
+    return build_snapshot(shares, "", taken_at=0)
+
+
+def test_a_request_above_the_projects_budget_is_refused_with_the_numbers(monkeypatch):
+    from aiworkbench_hub import spawner as spawner_module
+
+    class Reader:
+        async def snapshot(self):
+            return budget_snapshot(gpu_used=150)
+    monkeypatch.setattr(spawner_module, "accounting_reader", lambda interval: Reader())
+    spawner = make_spawner({})
+    request = spawner.validated_request({"profile": "gpu-1", "hours": "2"})
+    asyncio.run(spawner.check_request_budget(request))  # 2 GPU-h of 2.5 left: fine
+    over = spawner.validated_request({"profile": "gpu-1", "hours": "3"})
+    with pytest.raises(SpawnException) as refused:
+        asyncio.run(spawner.check_request_budget(over))
+    assert refused.value.status_code == 400
+    assert refused.value.message == (
+        "Not enough budget: this session needs 3.0 GPU-h, project edu-intro has 2.5 GPU-h "
+        "left. Ask for fewer GPUs, cores or hours, or another project.")
+    spawner.check_budget = False
+    asyncio.run(spawner.check_request_budget(over))
+
+
+def test_form_shows_each_projects_remaining_budget_and_an_over_budget_request():
+    spawner = make_spawner({})
+    WorkbenchSpawner._last_choices["student"] = {
+        "profile": "gpu-1", "project": "edu-intro", "partition": "gpu", "preset": "medium",
+        "gpus": "1", "hours": "4"}
+    try:
+        form = spawner.render_form(snapshot=budget_snapshot(gpu_used=240, cpu_used=30))
+    finally:
+        WorkbenchSpawner._last_choices.pop("student")
+    assert "left: 1.0 GPU-h, 19.5 core-h" in form
+    data = json.loads(re.search(r'id="aiwb-form-data">(.*?)</script>', form, re.S).group(1))
+    assert data["budgets"]["edu-intro"] == {"gpu": 60, "cpu": 1170}
+    assert "— needs 4.0 GPU-h, project edu-intro has 1.0 GPU-h left" in form

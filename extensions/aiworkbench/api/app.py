@@ -1,0 +1,65 @@
+"""The workbench API service: a tornado app behind the hub's authentication."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
+from jupyterhub.utils import url_path_join
+from tornado import ioloop, web
+from tornado.httpserver import HTTPServer
+
+from aiworkbench_hub.accounting import AccountingReader
+from aiworkbench_hub.site import SiteError, load_site
+
+from . import budgets
+from .base import NotFoundHandler
+
+log = logging.getLogger("aiworkbench.api")
+
+
+def make_app(site, reader: AccountingReader, prefix: str) -> web.Application:
+    api = url_path_join(prefix, "api")
+    routes = [
+        (url_path_join(prefix, "oauth_callback"), HubOAuthCallbackHandler),
+        *[(url_path_join(api, path), handler) for path, handler in budgets.ROUTES],
+        (url_path_join(api, ".*"), NotFoundHandler),
+    ]
+    return web.Application(routes, site=site, reader=reader,
+                           hub_auth=HubOAuth(api_url=os.environ.get("JUPYTERHUB_API_URL", ""),
+                                             cache_max_age=60),
+                           cookie_secret=os.urandom(32))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="aiworkbench-api",
+        description="The workbench API, run by JupyterHub as the service 'workbench'.")
+    parser.add_argument("--site", default=os.environ.get("AIWORKBENCH_SITE")
+                        or "/etc/aiworkbench/site.toml", help="the site file")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s "
+                        "%(name)s] %(message)s")
+    try:
+        site = load_site(args.site)
+    except (SiteError, OSError) as err:
+        sys.exit(f"aiworkbench-api: {err}")
+    url = os.environ.get("JUPYTERHUB_SERVICE_URL")
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/workbench/")
+    if not url:
+        sys.exit("aiworkbench-api: JUPYTERHUB_SERVICE_URL is not set; JupyterHub starts "
+                 "this service")
+    reader = AccountingReader(interval=site.hub.accounting_refresh)
+    app = make_app(site, reader, prefix)
+    host, _, port = url.split("//", 1)[1].rstrip("/").rpartition(":")
+    HTTPServer(app, xheaders=True).listen(int(port), host.strip("[]"))
+    log.info("workbench API at %s%s (accounting read every %s s)", url, prefix,
+             site.hub.accounting_refresh)
+    ioloop.IOLoop.current().start()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""What every route of the workbench API shares: the hub's user, JSON, clear refusals."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from jupyterhub.services.auth import HubOAuthenticated
+from tornado import web
+
+from aiworkbench_hub.accounting import AccountingReader
+
+READ_ALL = "custom:workbench:budgets:read-all"  # managers' and admins' scope
+NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+
+
+class APIError(web.HTTPError):
+    """A refusal with a message for the caller (what was wrong, what is allowed)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(status, reason=None)
+        self.message = message
+
+
+class APIHandler(HubOAuthenticated, web.RequestHandler):
+    """Base of the API's handlers: JSON in and out, the hub's user on every request."""
+
+    def check_xsrf_cookie(self):
+        # API calls carry a hub token; cookie-authenticated writes get no exemption.
+        if getattr(self, "_token_authenticated", False):
+            return
+        return super().check_xsrf_cookie()
+
+    async def prepare(self):
+        model = await self.hub_auth.get_user(self, sync=False)
+        if model is None:
+            raise APIError(401, "log in to the hub, or send a hub token "
+                                "(Authorization: token ...)")
+        if not self.hub_auth.check_scopes(self.hub_auth.access_scopes, model):
+            raise APIError(403, "this token may not use the workbench API (it lacks "
+                                "access:services!service=workbench)")
+        self.hub_user = model
+
+    @property
+    def reader(self) -> AccountingReader:
+        return self.settings["reader"]
+
+    @property
+    def site(self):
+        return self.settings["site"]
+
+    def can_read_all(self) -> bool:
+        return READ_ALL in set(self.hub_user.get("scopes", ()))
+
+    def query(self, allowed: dict[str, str]) -> dict[str, str]:
+        """The query parameters, each given once and among ``allowed`` (name -> what it
+        takes); anything else is a 400 that lists what is allowed."""
+        unknown = sorted(set(self.request.arguments) - set(allowed))
+        if unknown:
+            listing = "; ".join(f"{k} ({v})" for k, v in allowed.items()) or "none"
+            raise APIError(400, f"unknown query parameter(s) {', '.join(unknown)}; "
+                                f"allowed: {listing}")
+        values = {}
+        for name, raw in self.request.arguments.items():
+            if len(raw) != 1:
+                raise APIError(400, f"query parameter {name} given {len(raw)} times; once "
+                                    f"at most")
+            values[name] = raw[0].decode("utf-8", "replace")
+        return values
+
+    def name_param(self, value: str, what: str) -> str:
+        if not NAME.match(value):
+            raise APIError(400, f"{what} {value[:80]!r} is not a valid name (lower-case "
+                                f"letters, digits, '-' and '_', starting with a letter)")
+        return value
+
+    def write_json(self, payload) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(payload))
+
+    def write_error(self, status_code, **kwargs):
+        exc = kwargs.get("exc_info", (None, None))[1]
+        message = getattr(exc, "message", None) or self._reason
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"status": status_code, "message": message}))
+
+
+class NotFoundHandler(APIHandler):
+    async def prepare(self):
+        await super().prepare()
+        raise APIError(404, f"no such API path {self.request.path!r}")

@@ -1,0 +1,107 @@
+"""Idle GPUs, judged by the hub.
+
+In the job, ``aiworkbench-singleuser`` samples its GPUs' utilisation from a
+pluggable source (:mod:`aiworkbench_hub.gpu_metrics`: NVML where GPUs are real,
+a file per job where they are simulated) and reports it to the hub with the
+server's own token (:class:`GpuActivityHandler`). The hub keeps a :class:`GpuIdleTracker`
+per session: after ``warn_after`` seconds below the threshold the user is
+warned (home page, the report's answer in the session log), after
+``stop_after`` the session is stopped and its home page says why.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+from jupyterhub import apihandlers
+from jupyterhub.apihandlers import APIHandler
+from tornado import web
+
+ROUTE = r"/api/aiworkbench/gpu-activity"  # gpu_metrics.REPORT_PATH under /hub/
+
+
+def duration_text(seconds: float) -> str:
+    """'45 seconds', '12 minutes', '2 h 05 min'."""
+    seconds = int(round(seconds))
+    if seconds < 120:
+        return f"{seconds} seconds"
+    minutes = seconds // 60
+    if minutes < 120:
+        return f"{minutes} minutes"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+# --- the hub's judgement ------------------------------------------------------------
+@dataclass
+class GpuIdleTracker:
+    """Whether a session's GPUs have been idle long enough to warn or to stop it."""
+
+    threshold: float  # percent: idle while the mean utilisation is below it
+    warn_after: float  # seconds
+    stop_after: float  # seconds; 0: never stop
+    idle_since: float | None = None
+    last_report: float | None = None
+
+    def report(self, utilisation: list[float], now: float) -> str:
+        """Record a sample; 'busy', 'idle', 'warn' or 'stop'."""
+        self.last_report = now
+        if sum(utilisation) / len(utilisation) >= self.threshold:
+            self.idle_since = None
+            return "busy"
+        if self.idle_since is None:
+            self.idle_since = now
+        idle = now - self.idle_since
+        if self.stop_after and idle >= self.stop_after:
+            return "stop"
+        return "warn" if idle >= self.warn_after else "idle"
+
+    def idle_for(self, now: float) -> float:
+        return 0.0 if self.idle_since is None else now - self.idle_since
+
+    def warning(self, now: float) -> str:
+        text = (f"its GPUs have been idle (below {self.threshold:g}% utilisation) for "
+                f"{duration_text(self.idle_for(now))}")
+        if self.stop_after:
+            left = max(self.idle_since + self.stop_after - now, 0)
+            text += (f"; it will be stopped in {duration_text(left)} unless they are used "
+                     f"(stop it yourself to free them sooner)")
+        return text
+
+    def stop_reason(self, now: float) -> str:
+        return (f"its GPUs were idle (below {self.threshold:g}% utilisation) for "
+                f"{duration_text(self.idle_for(now))}, so it was stopped to free them for "
+                f"others")
+
+
+class GpuActivityHandler(APIHandler):
+    """POST {"utilisation": [percent, ...]} with a running session's own server token."""
+
+    @web.authenticated
+    async def post(self):
+        token = self.get_auth_token() or ""
+        spawner = next((s for s in self.current_user.spawners.values()
+                        if hasattr(s, "owns_token") and s.owns_token(token)), None)
+        if spawner is None or not spawner.active:
+            raise web.HTTPError(403, "only a running session's own server token may report "
+                                     "its GPU utilisation")
+        body = self.get_json_body()
+        values = body.get("utilisation") if isinstance(body, dict) and set(body) == {
+            "utilisation"} else None
+        if (not isinstance(values, list) or not 1 <= len(values) <= 64
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                           and 0 <= v <= 100 for v in values)):
+            raise web.HTTPError(400, 'the body must be {"utilisation": [percent, ...]}: '
+                                     '1 to 64 numbers from 0 to 100')
+        verdict = spawner.gpu_report([float(v) for v in values], time.time())
+        if verdict == "stop":
+            await self.stop_single_user(spawner.user, spawner.name)
+        self.finish(json.dumps({"verdict": verdict, "notice": spawner.gpu_notice}))
+
+
+def install() -> None:
+    """Register the report's route, before the hub builds its routes."""
+    handlers = apihandlers.default_handlers
+    handlers[:] = [route for route in handlers if route[0] != ROUTE]
+    handlers.append((ROUTE, GpuActivityHandler))
