@@ -161,3 +161,18 @@ def user_jobs(user):
                "%i|%P|%a|%T|%r|%C|%l|%b"]).stdout
     keys = ("id", "partition", "account", "state", "reason", "cpus", "time_limit", "gres")
     return [dict(zip(keys, line.split("|"))) for line in out.splitlines() if line]
+
+
+def restart_hub(hub_url):
+    """Stop the hub and start it again the way `make up` does (sessions are kept)."""
+    run(["start-stop-daemon", "--stop", "--retry", "TERM/30/KILL/5", "--pidfile",
+         "/run/aiworkbench/jupyterhub.pid", "--remove-pidfile"])
+    converge = run([str(REPO / "scripts" / "factory"), "converge"], timeout=600)
+    assert "failed=0" in converge.stdout, converge.stdout[-3000:]
+
+    def hub_api_answers():
+        try:
+            return requests.get(f"{hub_url}/hub/api", timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
+    wait_for(hub_api_answers, 60, what="the restarted hub's API")

@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from ..conftest import REPO, run, user_jobs, wait_for
+from ..conftest import restart_hub, run, user_jobs, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -137,20 +137,6 @@ def test_port_callback_takes_only_a_starting_servers_token(cluster_up, hub_user,
     anonymous = requests.post(f"{hub_url}/hub/api/aiworkbench/session-port",
                               json={"port": 40000}, timeout=30)
     assert anonymous.status_code == 403
-
-
-def restart_hub(hub_url):
-    run(["start-stop-daemon", "--stop", "--retry", "TERM/30/KILL/5", "--pidfile",
-         "/run/aiworkbench/jupyterhub.pid", "--remove-pidfile"])
-    converge = run([str(REPO / "scripts" / "factory"), "converge"], timeout=600)
-    assert "failed=0" in converge.stdout, converge.stdout[-3000:]
-
-    def hub_api_answers():
-        try:
-            return requests.get(f"{hub_url}/hub/api", timeout=5).status_code == 200
-        except requests.RequestException:
-            return False
-    wait_for(hub_api_answers, 60, what="the restarted hub's API")
 
 
 def test_hub_restart_resumes_running_and_queued_sessions(cluster_up, hub_user, hub_url):
