@@ -3,79 +3,17 @@ request shows its message and keeps the choices), watches the spawn's progress,
 and runs a notebook cell inside the Slurm job that the hub submitted for them."""
 
 import json
-import pwd
 import re
-from pathlib import Path
-from urllib.parse import unquote
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from ..conftest import REPO, run, user_jobs, wait_for
+from ..conftest import run, user_jobs, wait_for
+from .conftest import SPAWN_TIMEOUT_MS, log_in, remove_notebook, run_cell, screenshot
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-# The machine has no internet: keep Chromium from reaching out for anything.
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-RESULTS = REPO / "test-results"  # git-ignored; screenshots of failures
-
-SPAWN_TIMEOUT_MS = 180_000  # queueing, the job's start and JupyterLab's first load
 CELL_CODE = 'import os; print("SLURM_JOB_ID=" + os.environ["SLURM_JOB_ID"])'
-# The spawn page redirects as soon as the server is ready: keep every progress event
-# the page receives in sessionStorage, to read them afterwards.
-RECORD_PROGRESS = """
-(() => {
-  const Original = window.EventSource;
-  if (!Original) return;
-  window.EventSource = function (url, config) {
-    const source = new Original(url, config);
-    if (String(url).includes("/progress")) {
-      source.addEventListener("message", (event) => {
-        const seen = JSON.parse(sessionStorage.getItem("aiwb-progress") || "[]");
-        seen.push(JSON.parse(event.data));
-        sessionStorage.setItem("aiwb-progress", JSON.stringify(seen));
-      });
-    }
-    return source;
-  };
-})();
-"""
-
-
-@pytest.fixture
-def page():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1400, "height": 900})
-            context.set_default_timeout(60_000)
-            context.add_init_script(RECORD_PROGRESS)
-            yield context.new_page()
-        finally:
-            browser.close()
-
-
-def screenshot(page, name):
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}.png"
-    try:
-        page.screenshot(path=str(path), full_page=True)
-    except Exception as err:  # the page may be gone; the failure itself matters more
-        return f"no screenshot: {err}"
-    return f"screenshot: {path}"
-
-
-def log_in(page, hub_url, password):
-    page.goto(f"{hub_url}/hub/login")
-    page.fill("input[name=username]", "student")
-    page.fill("input[name=password]", password)
-    page.click("form [type=submit]")
-    page.wait_for_url(re.compile(r"/hub/(spawn|home)|/user/student/"))
 
 
 def refused_request_keeps_the_form(page, hub_url):
@@ -130,45 +68,10 @@ def start_from_the_form(page, hub_url):
 
 def run_a_cell(page, hub_url):
     """Run CELL_CODE in a new notebook; its output."""
-    # A clean workspace: an earlier session's open notebooks would hide the Launcher.
-    page.goto(f"{hub_url}/user/student/lab?reset")
-    # The "Python 3 (ipykernel)" tile of the Launcher's Notebook section (JupyterLab 4
-    # marks cards with data-category; else the first such card, as Notebook comes first).
-    notebook_tile = page.locator(".jp-LauncherCard[data-category='Notebook']").or_(
-        page.locator(".jp-Launcher-section").filter(has_text="Notebook").locator(
-            ".jp-LauncherCard")).filter(has_text=re.compile(r"Python 3")).first
-    notebook_tile.wait_for(state="visible", timeout=SPAWN_TIMEOUT_MS)
-
-    # A new notebook; type into the first cell and run it.
-    notebook_tile.click()
-    notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)").last
-    cell = notebook.locator(".jp-CodeCell").first
-    editor = cell.locator(".cm-content")
-    editor.wait_for(state="visible", timeout=120_000)
-    # Until the kernel is connected, Shift+Enter silently runs nothing. (The toolbar's
-    # execution indicator says "idle" from the start, so it cannot tell; the status
-    # bar goes "No Kernel | Initializing", "... | Connecting", "Python 3 ... | Idle".)
-    page.locator(".jp-StatusBar-TextItem").filter(
-        has_text=re.compile(r"^Python 3.*\| Idle$")).first.wait_for(timeout=120_000)
-    editor.click()
-    page.keyboard.insert_text(CELL_CODE)
-    page.keyboard.press("Shift+Enter")
-
+    cell = run_cell(page, hub_url, "student", CELL_CODE)
     output = cell.locator(".jp-OutputArea-output").filter(has_text="SLURM_JOB_ID=")
     output.first.wait_for(state="visible", timeout=120_000)
     return output.first.inner_text()
-
-
-def remove_notebook(url):
-    """Remove the notebook that the test created (its name is in the page's URL)."""
-    match = re.search(r"/user/student/lab/tree/([^/?#]+\.ipynb)", url)
-    if match:
-        home = Path(pwd.getpwnam("student").pw_dir)
-        name = unquote(match.group(1))
-        stem = name.removesuffix(".ipynb")
-        run(["rm", "-f", "--", str(home / name),
-             str(home / ".ipynb_checkpoints" / f"{stem}-checkpoint.ipynb")],
-            user="student", check=False)
 
 
 def test_student_uses_the_form_and_runs_a_cell_in_their_slurm_job(
@@ -177,7 +80,7 @@ def test_student_uses_the_form_and_runs_a_cell_in_their_slurm_job(
     wait_for(lambda: not user_jobs("student"), 60, what="an earlier job of student's to end")
     try:
         try:
-            log_in(page, hub_url, site.users["student"].password)
+            log_in(page, hub_url, "student", site.users["student"].password)
             refused_request_keeps_the_form(page, hub_url)
             assert not user_jobs("student"), "a refused request submitted a job"
 
@@ -207,7 +110,7 @@ def test_student_uses_the_form_and_runs_a_cell_in_their_slurm_job(
         notebook_url = page.url
         page.close()  # no polling of a server that is going away
         student.stop_server()
-        remove_notebook(notebook_url)
+        remove_notebook(notebook_url, "student")
         try:
             wait_for(lambda: not user_jobs("student"), 60, what="student's job to end")
         except AssertionError:
