@@ -170,3 +170,18 @@ def test_idle_gpu_reports_warn_then_set_the_stop_reason():
     assert spawner.gpu_notice.startswith("its GPUs have been idle (below 5% utilisation)")
     assert spawner.gpu_report([0.0], 1120) == "stop"
     assert spawner.ended_reason.startswith("its GPUs were idle (below 5% utilisation) for")
+
+
+def test_nvml_source_reads_the_jobs_own_gpus(monkeypatch):
+    import sys
+    import types
+
+    fake = types.ModuleType("pynvml")
+    fake.NVMLError = RuntimeError
+    fake.nvmlInit = lambda: None
+    fake.nvmlDeviceGetCount = lambda: 4
+    fake.nvmlDeviceGetHandleByIndex = lambda i: i
+    fake.nvmlDeviceGetUtilizationRates = lambda h: SimpleNamespace(gpu=[5, 60, 70, 80][h])
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    source = source_from_env({"AIWORKBENCH_GPU_METRICS": "nvml", "SLURM_JOB_GPUS": "1,3"})
+    assert source.name == "nvml" and source.sample() == [60.0, 80.0]
