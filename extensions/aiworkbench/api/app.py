@@ -19,6 +19,7 @@ from . import budgets
 from .base import NotFoundHandler
 
 log = logging.getLogger("aiworkbench.api")
+TOKEN_CACHE_S = 60
 
 
 def make_app(site, reader: AccountingReader, prefix: str) -> web.Application:
@@ -28,10 +29,11 @@ def make_app(site, reader: AccountingReader, prefix: str) -> web.Application:
         *[(url_path_join(api, path), handler) for path, handler in budgets.ROUTES],
         (url_path_join(api, ".*"), NotFoundHandler),
     ]
-    return web.Application(routes, site=site, reader=reader,
-                           hub_auth=HubOAuth(api_url=os.environ.get("JUPYTERHUB_API_URL", ""),
-                                             cache_max_age=60),
-                           cookie_secret=os.urandom(32))
+    # Every handler uses the one HubOAuth instance (HubAuthenticated ignores a hub_auth
+    # setting). A token's identity and scopes are re-checked with the hub after a minute,
+    # so that a revoked token or role stops working within a minute.
+    HubOAuth.instance(cache_max_age=TOKEN_CACHE_S)
+    return web.Application(routes, site=site, reader=reader, cookie_secret=os.urandom(32))
 
 
 def main(argv: list[str] | None = None) -> None:
