@@ -117,49 +117,58 @@ def test_requests_above_the_budget_are_refused_and_warnings_reach_the_home_page(
         cluster_up, hub_user, site):
     sme = hub_user("sme")
     trial = site.projects["sme-trial"]
-    # Use some of sme-trial's budget, then shrink it: GPUs used up, cores at 80% or more.
-    run(["sbatch", "--parsable", "--wait", "--account=sme-trial", "--partition=gpu",
-         "--gres=gpu:2", "--cpus-per-task=8", "--time=1", "--output=/dev/null",
-         "--chdir=/tmp", "--wrap=sleep 35"], user="sme", timeout=180)
+    # Use some of sme-trial's budget (room for it first, whatever earlier runs used),
+    # then shrink it: GPUs used up, cores at 80% or more.
+    sacctmgr_limit("sme-trial", gpu=10**6, cpu=10**6)
+    try:
+        over_budget(sme, site)
+    finally:
+        sacctmgr_limit("sme-trial", gpu=trial.gpu_minutes, cpu=trial.cpu_minutes)
 
+
+def over_budget(sme, site):
     def usage():
         shares = run(["sshare", "--noheader", "--parsable2", "--accounts=sme-trial",
                       "--format=Account,User,GrpTRESRaw"]).stdout.splitlines()
         [line] = [s for s in shares if s.split("|")[1] == ""]
-        return parse_tres(line.split("|")[2])
-    used = wait_for(lambda: (lambda u: u if u.get("cpu", 0) >= 4 and u.get("gres/gpu", 0) >= 1
-                             else None)(usage()), 120, interval=5, what="sshare to count the job")
-    # 0.8 <= used / limit < 0.95 for any used >= 4
-    sacctmgr_limit("sme-trial", gpu=used["gres/gpu"], cpu=int(used["cpu"] / 0.8))
-    try:
-        web = sme.web(site.users["sme"].password)
+        tres = parse_tres(line.split("|")[2])
+        return tres.get("gres/gpu", 0), tres.get("cpu", 0)
 
-        def home_warns():
-            text = re.sub(r"\s+", " ", web.get(f"{sme.hub_url}/hub/home", timeout=30).text)
-            return text if "budget-warning" in text and "has used all of its GPU" in text \
-                else None
-        text = wait_for(home_warns, 120, interval=5, what="the home page's budget warnings")
-        assert ("Project sme-trial has used all of its GPU budget (0.0 GPU-h); new GPU "
-                "sessions cannot start") in text
-        assert re.search(r"Project sme-trial has used (8\d|9\d)% of its CPU budget: "
-                         r"\d+\.\d of \d+\.\d core-h left", text), text[-3000:]
+    gpu_before, cpu_before = usage()
+    run(["sbatch", "--parsable", "--wait", "--account=sme-trial", "--partition=gpu",
+         "--gres=gpu:2", "--cpus-per-task=8", "--time=1", "--output=/dev/null",
+         "--chdir=/tmp", "--wrap=sleep 35"], user="sme", timeout=180)
+    # 70 GPU-seconds and 280 core-seconds: at least 1 and 4 more whole minutes.
+    gpu, cpu = wait_for(lambda: (lambda u: u if u[0] >= gpu_before + 1 and
+                                 u[1] >= cpu_before + 4 else None)(usage()),
+                        120, interval=5, what="sshare to count the job")
+    sacctmgr_limit("sme-trial", gpu=gpu, cpu=int(cpu / 0.8))  # 80% <= cpu used < 95%
+    web = sme.web(site.users["sme"].password)
 
-        # REST: refused with the numbers, nothing submitted.
-        refused = sme.api("POST", "/users/sme/server",
-                          json={"profile": "gpu-1", "project": "sme-trial"})
-        assert refused.status_code == 400, refused.text
-        assert re.search(r"needs 1\.0 GPU-h, project sme-trial has 0\.0 GPU-h left",
-                         refused.json()["message"]), refused.text
-        assert not user_jobs("sme")
+    def home_warns():
+        text = re.sub(r"\s+", " ", web.get(f"{sme.hub_url}/hub/home", timeout=30).text)
+        return text if "budget-warning" in text and "has used all of its GPU" in text \
+            else None
+    text = wait_for(home_warns, 120, interval=5, what="the home page's budget warnings")
+    assert re.search(r"Project sme-trial has used all of its GPU budget \(\d+\.\d GPU-h\); "
+                     r"new GPU sessions cannot start", text), text[-3000:]
+    assert re.search(r"Project sme-trial has used (8\d|9\d)% of its CPU budget: "
+                     r"\d+\.\d of \d+\.\d core-h left", text), text[-3000:]
 
-        # The form: the project's remaining budget is shown, and the same refusal.
-        form = web.get(f"{sme.hub_url}/hub/spawn/sme", timeout=30).content.decode()
-        assert re.search(r"sme-trial: .* — left: 0\.0 GPU-h, \d+\.\d core-h", form), form
-        posted = web.post(f"{sme.hub_url}/hub/spawn/sme", timeout=60, data={
-            "_xsrf": web.cookies.get("_xsrf", ""), "profile": "gpu-1", "project": "sme-trial",
-            "partition": "gpu", "preset": "medium", "gpus": "1", "hours": "1"})
-        page = re.sub(r"\s+", " ", posted.content.decode())
-        assert "needs 1.0 GPU-h, project sme-trial has 0.0 GPU-h left" in page, page[-3000:]
-        assert not user_jobs("sme")
-    finally:
-        sacctmgr_limit("sme-trial", gpu=trial.gpu_minutes, cpu=trial.cpu_minutes)
+    # REST: refused with the numbers, nothing submitted.
+    refused = sme.api("POST", "/users/sme/server",
+                      json={"profile": "gpu-1", "project": "sme-trial"})
+    assert refused.status_code == 400, refused.text
+    assert re.search(r"needs 1\.0 GPU-h, project sme-trial has 0\.0 GPU-h left",
+                     refused.json()["message"]), refused.text
+    assert not user_jobs("sme")
+
+    # The form: the project's remaining budget is shown, and the same refusal.
+    form = web.get(f"{sme.hub_url}/hub/spawn/sme", timeout=30).content.decode()
+    assert re.search(r"sme-trial: .* — left: 0\.0 GPU-h, \d+\.\d core-h", form), form
+    posted = web.post(f"{sme.hub_url}/hub/spawn/sme", timeout=60, data={
+        "_xsrf": web.cookies.get("_xsrf", ""), "profile": "gpu-1", "project": "sme-trial",
+        "partition": "gpu", "preset": "medium", "gpus": "1", "hours": "1"})
+    page = re.sub(r"\s+", " ", posted.content.decode())
+    assert "needs 1.0 GPU-h, project sme-trial has 0.0 GPU-h left" in page, page[-3000:]
+    assert not user_jobs("sme")
