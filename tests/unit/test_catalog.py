@@ -1,0 +1,144 @@
+"""The dataset catalog's datacards and index: validation with file and field, incremental
+reindexing, restricted datasets invisible outside their projects, search and paging."""
+
+import os
+import time
+
+import pytest
+
+from aiworkbench.catalog.datacard import DatacardError, parse_datacard
+from aiworkbench.catalog.index import Index, count_files
+from aiworkbench.catalog.synthetic import make_catalog
+
+CARD = """\
+name = "{name}"
+title = "{title}"
+description = "Flowers measured by hand."
+owner = "factory-ops"
+licence = "CC0-1.0"
+modality = "tabular"
+format = "csv"
+access = {access}
+tags = ["botany", "classification"]
+"""
+
+
+def dataset(root, name, title="Iris flowers", access='"public"', files=("data.csv",)):
+    folder = root / name
+    folder.mkdir()
+    (folder / "datacard.toml").write_text(CARD.format(name=name, title=title, access=access))
+    for f in files:
+        (folder / f).write_text("a,b\n1,2\n")
+    return folder
+
+
+def test_a_good_datacard_parses():
+    card = parse_datacard(CARD.format(name="iris", title="Iris", access='["sme-vision"]'),
+                          "iris")
+    assert card.access == ("sme-vision",) and not card.public
+    assert card.readable_by(["sme-vision"]) and not card.readable_by(["edu-intro"])
+    assert card.tags == ("botany", "classification")
+
+
+@pytest.mark.parametrize("change, problem", [
+    (("modality = \"tabular\"", "modality = \"pics\""),
+     "card.toml: modality: 'pics' is not allowed; allowed: tabular, image"),
+    (("access = \"public\"", "access = []"),
+     'card.toml: access: must be "public" or a non-empty list of projects'),
+    (("access = \"public\"", "access = [\"../etc\"]"),
+     "card.toml: access: '../etc' is not a valid name"),
+    (("name = \"iris\"", "name = \"other\""),
+     "card.toml: name: 'other' must be the folder's name 'iris'"),
+    (("licence = \"CC0-1.0\"\n", ""), "card.toml: licence: missing (required)"),
+    (("format = \"csv\"", "format = \"csv\"\ncolour = 1"), "card.toml: colour: unknown field"),
+    (("title = \"Iris\"", "title = 5"), "card.toml: title: must be text, got int"),
+    (("title = \"Iris\"", "title = \"a\\u0007b\""), "card.toml: title: control characters"),
+    (("owner = \"factory-ops\"", "owner = ["), "card.toml: not valid TOML"),
+])
+def test_malformed_datacards_name_file_field_and_reason(change, problem):
+    text = CARD.format(name="iris", title="Iris", access='"public"').replace(*change)
+    with pytest.raises(DatacardError) as err:
+        parse_datacard(text, "iris", "card.toml")
+    assert any(p.startswith(problem) for p in err.value.problems), err.value.problems
+
+
+def test_index_is_incremental_and_skips_what_is_broken(tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    dataset(root, "iris")
+    dataset(root, "digits", title="Handwritten digits", access='["sme-vision"]',
+            files=("a.csv", "b.csv"))
+    broken = dataset(root, "broken")
+    (broken / "datacard.toml").write_text('name = "broken"\nmodality = "pics"\n')
+    (root / "no-card").mkdir()
+    index = Index(tmp_path / "index.sqlite")
+    report = index.update(root)
+    assert sorted(report.added) == ["digits", "iris"] and report.removed == []
+    assert f"{broken}/datacard.toml: modality: 'pics' is not allowed" in " ".join(
+        report.problems)
+    assert any(p.startswith(f"{root}/no-card/datacard.toml: missing") for p in report.problems)
+
+    again = index.update(root)
+    assert again.unchanged == 2 and again.added == again.updated == []
+
+    time.sleep(0.01)
+    (root / "iris" / "more.csv").write_text("x\n")  # the folder's time changes
+    os.utime(root / "iris")
+    later = index.update(root)
+    assert later.updated == ["iris"] and later.unchanged == 1
+    assert index.search([], "iris")[1][0]["files"] == 2
+
+    (root / "digits" / "datacard.toml").unlink()
+    assert index.update(root).removed == ["digits"]
+    assert index.search(["sme-vision"], "digits") == (0, [])
+
+
+def test_restricted_datasets_are_invisible_outside_their_projects(tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    dataset(root, "iris")
+    dataset(root, "parts", title="Factory parts", access='["sme-vision"]')
+    index = Index()
+    index.update(root)
+    assert [d["name"] for d in index.search(["edu-intro"])[1]] == ["iris"]
+    assert [d["name"] for d in index.search(["sme-vision"])[1]] == ["iris", "parts"]
+    assert index.search(["edu-intro"], "factory parts") == (0, [])
+    assert index.search(["edu-intro"], filters={"project": "sme-vision"}) == (0, [])
+    _, [parts] = index.search(["sme-vision"], "parts")
+    assert parts["access"] == ["sme-vision"] and parts["tags"] == ["botany", "classification"]
+
+
+def test_links_are_neither_datasets_nor_counted(tmp_path):
+    root, outside = tmp_path / "data", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (outside / "secret.csv").write_text("secret\n")
+    folder = dataset(root, "iris")
+    (folder / "escape").symlink_to(outside)
+    (folder / "secret.csv").symlink_to(outside / "secret.csv")
+    assert count_files(folder) == (1, len("a,b\n1,2\n"))
+    (root / "linked").symlink_to(folder)
+    linked_card = dataset(root, "card-link")
+    (linked_card / "datacard.toml").unlink()
+    (linked_card / "datacard.toml").symlink_to(folder / "datacard.toml")
+    report = Index().update(root)
+    assert report.added == ["iris"]
+    assert any("card-link/datacard.toml: must be a file, not a link" in p
+               for p in report.problems)
+
+
+def test_search_words_filters_and_pages_over_a_synthetic_catalog(tmp_path):
+    make_catalog(tmp_path, 300, files=1)
+    index = Index()
+    assert len(index.update(tmp_path).added) == 300
+    total, first = index.search(["edu-intro"], per_page=25)
+    public = sum(1 for i in range(300) if i % 10 != 9)
+    assert total >= public and len(first) == 25
+    _, second = index.search(["edu-intro"], per_page=25, page=2)
+    assert not {d["name"] for d in first} & {d["name"] for d in second}
+    total_images, images = index.search(["edu-intro"], filters={"modality": "image"},
+                                        per_page=500)
+    assert total_images == len(images) and all(d["modality"] == "image" for d in images)
+    _, found = index.search(["edu-intro"], "medic", per_page=500)  # a prefix
+    assert found and all("medical" in (d["title"] + d["description"]) for d in found)
+    assert index.search(["edu-intro"], '") OR name:*', per_page=5)[0] == 0  # no injection
