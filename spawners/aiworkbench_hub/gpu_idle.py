@@ -15,9 +15,10 @@ import json
 import time
 from dataclasses import dataclass
 
-from jupyterhub import apihandlers
 from jupyterhub.apihandlers import APIHandler
 from tornado import web
+
+from .port_callback import own_session
 
 ROUTE = r"/api/aiworkbench/gpu-activity"  # gpu_metrics.REPORT_PATH under /hub/
 
@@ -80,9 +81,7 @@ class GpuActivityHandler(APIHandler):
 
     @web.authenticated
     async def post(self):
-        token = self.get_auth_token() or ""
-        spawner = next((s for s in self.current_user.spawners.values()
-                        if hasattr(s, "owns_token") and s.owns_token(token)), None)
+        spawner = own_session(self)
         if spawner is None or not spawner.active:
             raise web.HTTPError(403, "only a running session's own server token may report "
                                      "its GPU utilisation")
@@ -99,9 +98,3 @@ class GpuActivityHandler(APIHandler):
             await self.stop_single_user(spawner.user, spawner.name)
         self.finish(json.dumps({"verdict": verdict, "notice": spawner.gpu_notice}))
 
-
-def install() -> None:
-    """Register the report's route, before the hub builds its routes."""
-    handlers = apihandlers.default_handlers
-    handlers[:] = [route for route in handlers if route[0] != ROUTE]
-    handlers.append((ROUTE, GpuActivityHandler))

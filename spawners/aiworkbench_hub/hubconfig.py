@@ -56,8 +56,7 @@ def apply_site(c, site: Site, gpu_kind: str | None = None) -> None:
         groups[f"class-{name}"] = site.class_members(name)
     c.JupyterHub.load_groups = {g: {"users": sorted(members)} for g, members in groups.items()}
 
-    port_callback.install()
-    gpu_idle.install()
+    port_callback.install((gpu_idle.ROUTE, gpu_idle.GpuActivityHandler))
     c.JupyterHub.spawner_class = SPAWNER
     c.JupyterHub.template_paths = [str(Path(__file__).parent / "templates")]
     c.JupyterHub.allow_named_servers = True

@@ -17,14 +17,20 @@ from tornado import web
 ROUTE = r"/api/aiworkbench/session-port"
 
 
+def own_session(handler: APIHandler):
+    """The session (spawner) whose own server token authenticated ``handler``'s request,
+    or None: a user's other tokens speak for the user, not for a session."""
+    token = handler.get_auth_token() or ""
+    return next((s for s in handler.current_user.spawners.values()
+                 if hasattr(s, "owns_token") and s.owns_token(token)), None)
+
+
 class SessionPortHandler(APIHandler):
     """POST {"port": N} with the starting server's own API token."""
 
     @web.authenticated
     def post(self):
-        token = self.get_auth_token() or ""
-        spawner = next((s for s in self.current_user.spawners.values()
-                        if hasattr(s, "owns_token") and s.owns_token(token)), None)
+        spawner = own_session(self)
         if spawner is None:
             raise web.HTTPError(403, "only a session's own server token may report its port")
         if not hasattr(spawner, "accepts_port_report") or not spawner.accepts_port_report():
@@ -41,11 +47,12 @@ class SessionPortHandler(APIHandler):
         self.finish(json.dumps({"message": f"session port {port} on {host} recorded"}))
 
 
-def install() -> None:
-    """Register the handler and remove batchspawner's, before the hub builds its routes."""
+def install(*routes: tuple[str, type]) -> None:
+    """Register this handler and ``routes`` (the workbench's other session reports) and
+    remove batchspawner's, before the hub builds its routes."""
     import batchspawner.api  # noqa: F401 (registers its handler on import; removed below)
 
+    ours = dict([(ROUTE, SessionPortHandler), *routes])
     apihandlers.default_handlers[:] = [
         route for route in apihandlers.default_handlers
-        if route[0] not in (r"/api/batchspawner", ROUTE)]
-    apihandlers.default_handlers.append((ROUTE, SessionPortHandler))
+        if route[0] != r"/api/batchspawner" and route[0] not in ours] + list(ours.items())
