@@ -50,7 +50,8 @@ def slurm_payload(args) -> dict:
     from aiworkbench_hub.accounting import AccountingReader  # the hub's own reader
     from aiworkbench_hub.site import SiteError, load_site
 
-    from .api.budgets import payload
+    from .api.base import APIError
+    from .api.budgets import payload, visible
 
     try:
         site = load_site(args.site)
@@ -59,19 +60,11 @@ def slurm_payload(args) -> dict:
     me = pwd.getpwuid(os.getuid()).pw_name
     admin = os.getuid() == 0 or getattr(site.users.get(me), "role", "") in ("admin", "manager")
     user = args.user or me
-    if (args.all or user != me) and not admin:
-        raise BudgetError("only admins and managers may read other users' or every "
-                          "project's budget")
-    if args.all:
-        chosen = [(name, None) for name in site.projects]
-    elif args.project:
-        if args.project not in site.projects:
-            raise BudgetError(f"no project {args.project!r}")
-        if not admin and args.project not in site.projects_of(me):
-            raise BudgetError(f"you are not a member of project {args.project!r}")
-        chosen = [(args.project, None if admin else me)]
-    else:
-        chosen = [(name, user) for name in site.projects_of(user)]
+    try:
+        chosen = visible(site, me, admin, every=args.all, project=args.project,
+                         user=args.user)
+    except APIError as err:
+        raise BudgetError(err.message) from None
     reader = AccountingReader(interval=site.hub.accounting_refresh)
     try:
         snapshot = asyncio.run(reader.snapshot())

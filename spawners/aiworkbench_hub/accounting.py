@@ -21,6 +21,8 @@ from . import slurm
 
 TRES = {"gpu": "gres/gpu", "cpu": "cpu"}  # budget kind -> Slurm TRES name
 UNIT = {"gpu": "GPU-h", "cpu": "core-h"}
+# The RBAC scope that lets managers and admins read every project's budget.
+READ_ALL = "custom:workbench:budgets:read-all"
 WARN_AT = 0.80  # share of a budget used from which users are warned
 CRITICAL_AT = 0.95
 

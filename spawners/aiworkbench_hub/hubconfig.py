@@ -9,12 +9,11 @@ import subprocess
 from pathlib import Path
 
 from . import gpu_idle, port_callback
-from .accounting import accounting_reader, warnings_for
+from .accounting import READ_ALL, accounting_reader, warnings_for
 from .site import Site
 
 SPAWNER = "workbench"  # entry point of aiworkbench_hub.spawner.WorkbenchSpawner
 API_SERVICE = "workbench"  # the workbench API, at /services/workbench/
-READ_ALL = "custom:workbench:budgets:read-all"
 SIMULATED_GPU_DIR = "/var/lib/aiworkbench-gpu-sim"  # made by the kernel_env role
 SITE_FILE = "/etc/aiworkbench/site.toml"
 

@@ -8,9 +8,8 @@ import re
 from jupyterhub.services.auth import HubOAuthenticated
 from tornado import web
 
-from aiworkbench_hub.accounting import AccountingReader
+from aiworkbench_hub.accounting import READ_ALL, AccountingReader
 
-READ_ALL = "custom:workbench:budgets:read-all"  # managers' and admins' scope
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
 
@@ -24,12 +23,6 @@ class APIError(web.HTTPError):
 
 class APIHandler(HubOAuthenticated, web.RequestHandler):
     """Base of the API's handlers: JSON in and out, the hub's user on every request."""
-
-    def check_xsrf_cookie(self):
-        # API calls carry a hub token; cookie-authenticated writes get no exemption.
-        if getattr(self, "_token_authenticated", False):
-            return
-        return super().check_xsrf_cookie()
 
     async def prepare(self):
         model = await self.hub_auth.get_user(self, sync=False)

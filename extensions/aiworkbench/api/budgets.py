@@ -7,7 +7,6 @@ every user.
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 
 from aiworkbench_hub import slurm
@@ -33,45 +32,56 @@ def payload(snapshot, interval: float, user: str, projects: list[tuple[str, str 
     }
 
 
+def visible(site, me: str, read_all: bool, *, every: bool = False, user: str | None = None,
+            project: str | None = None) -> list[tuple[str, str | None]]:
+    """The projects ``me`` asks for, each with whose usage and jobs to show (a user, or
+    None for everybody's), or :class:`APIError` saying why not. The one owner of who
+    sees what, for the API and ``aiworkbench-budget --slurm``."""
+    if project is not None:
+        if project not in site.projects:
+            raise APIError(404, f"no project {project!r}")
+        member = project in site.projects_of(me)
+        if not member and not read_all:
+            mine = ", ".join(site.projects_of(me)) or "none"
+            raise APIError(403, f"you are not a member of project {project!r}; your "
+                                f"projects: {mine}")
+        return [(project, me if member and not read_all else None)]
+    if every and user is not None:
+        raise APIError(400, "give either all=true or user=NAME, not both")
+    if every:
+        if not read_all:
+            raise APIError(403, "only managers and admins may read every project's "
+                                "budget; leave out all=true for your own projects")
+        return [(name, None) for name in site.projects]
+    user = me if user is None else user
+    if user != me and not read_all:
+        raise APIError(403, "you may read only your own budgets")
+    if user not in site.users:
+        raise APIError(404, f"no user {user!r}")
+    return [(name, user) for name in site.projects_of(user)]
+
+
 class BudgetsHandler(APIHandler):
     async def get(self, project: str | None = None):
         me = self.hub_user["name"]
         if project is not None:
             self.query({})
-            project = self.name_param(project, "project")
-            if project not in self.site.projects:
-                raise APIError(404, f"no project {project!r}")
-            member = project in self.site.projects_of(me)
-            if not member and not self.can_read_all():
-                mine = ", ".join(self.site.projects_of(me)) or "none"
-                raise APIError(403, f"you are not a member of project {project!r}; your "
-                                    f"projects: {mine}")
-            chosen = [(project, me if member and not self.can_read_all() else None)]
+            chosen = visible(self.site, me, self.can_read_all(),
+                             project=self.name_param(project, "project"))
         else:
-            chosen = self.chosen_projects(me)
+            params = self.query({
+                "all": "true or false: every project (managers and admins)",
+                "user": "a user name: that user's projects (managers and admins; anyone "
+                        "for themselves)"})
+            every = params.get("all", "false").lower()
+            if every not in BOOLEAN:
+                raise APIError(400, f"all={params['all'][:40]!r} is not allowed; use true or "
+                                    f"false")
+            user = self.name_param(params["user"], "user") if "user" in params else None
+            chosen = visible(self.site, me, self.can_read_all(), every=BOOLEAN[every],
+                             user=user)
         snapshot = await self.snapshot()
         self.write_json(payload(snapshot, self.reader.interval, me, chosen))
-
-    def chosen_projects(self, me: str) -> list[tuple[str, str | None]]:
-        params = self.query({"all": "true or false: every project (managers and admins)",
-                             "user": "a user name: that user's projects (managers and "
-                                     "admins; anyone for themselves)"})
-        every = params.get("all", "false").lower()
-        if every not in BOOLEAN:
-            raise APIError(400, f"all={params['all'][:40]!r} is not allowed; use true or false")
-        if BOOLEAN[every] and "user" in params:
-            raise APIError(400, "give either all=true or user=NAME, not both")
-        if BOOLEAN[every]:
-            if not self.can_read_all():
-                raise APIError(403, "only managers and admins may read every project's "
-                                    "budget; leave out all=true for your own projects")
-            return [(name, None) for name in self.site.projects]
-        user = self.name_param(params.get("user", me), "user")
-        if user != me and not self.can_read_all():
-            raise APIError(403, "you may read only your own budgets")
-        if user not in self.site.users:
-            raise APIError(404, f"no user {user!r}")
-        return [(name, user) for name in self.site.projects_of(user)]
 
     async def snapshot(self):
         try:
@@ -87,7 +97,7 @@ class StatusHandler(APIHandler):
         self.write_json({
             "refresh_interval_s": self.reader.interval,
             "refreshes": self.reader.refreshes,
-            "age_s": None if snapshot is None else round(time.time() - snapshot.taken_at, 1),
+            "age_s": None if snapshot is None else round(snapshot.age(), 1),
             "error": "" if snapshot is None else snapshot.error,
         })
 
