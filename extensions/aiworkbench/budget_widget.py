@@ -16,18 +16,16 @@ Minutes are Slurm's TRES-minutes: one GPU held for an hour is 60 GPU-minutes.
 from __future__ import annotations
 
 import html
-import http.client
-import json
 import math
 import os
 import re
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from typing import Callable
+
+from .api_client import WorkbenchAPIError, WorkbenchAPIUnreachable, api_get
 
 KINDS = ("gpu", "cpu")
 UNIT = {"gpu": "GPU-h", "cpu": "core-h"}
@@ -43,16 +41,8 @@ MIN_REFRESH = 5
 TICK = 10  # seconds between redraws (walltime and "ago" count down between fetches)
 
 
-class BudgetError(Exception):
-    """The budgets could not be read; the message says why, in plain words."""
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        self.status = status  # the API's HTTP status, when it answered
-
-
-class BudgetUnreachable(BudgetError):
-    """The API did not answer, or failed (5xx): worth retrying."""
+BudgetError = WorkbenchAPIError  # the budgets could not be read; the message says why
+BudgetUnreachable = WorkbenchAPIUnreachable  # no answer, or 5xx: worth retrying
 
 
 def check_refresh(refresh) -> float:
@@ -74,53 +64,22 @@ def check_project(name: str) -> str:
 
 # --- the client -------------------------------------------------------------------------
 
-def _api_message(err: urllib.error.HTTPError) -> str:
-    try:
-        message = json.loads(err.read() or b"{}").get("message", "")
-    except (ValueError, AttributeError, OSError):
-        message = ""
-    return str(message or err.reason)[:300]
-
-
 def fetch_budgets(*, all_projects: bool = False, project: str | None = None,
                   environ: dict[str, str] | None = None, timeout: float = 10.0) -> dict:
     """The API's ``/budgets`` JSON (``/budgets/PROJECT``: one project; ``?all=true``: every
     project, for managers and admins). Raises :class:`BudgetError` (not configured, or
     refused: 4xx with the API's message) or :class:`BudgetUnreachable` (no answer, 5xx)."""
-    env = os.environ if environ is None else environ
-    url, token = env.get("AIWORKBENCH_API_URL", "").strip(), env.get("JUPYTERHUB_API_TOKEN", "")
-    if not url:
-        raise BudgetError("AIWORKBENCH_API_URL is not set: budgets are shown in workbench "
-                          "sessions, where the hub sets it")
-    if not token:
-        raise BudgetError("JUPYTERHUB_API_TOKEN is not set: cannot ask the workbench API")
-    url = url.rstrip("/") + "/budgets"
+    path, params = "budgets", None
     if project is not None:
         if all_projects:
             raise ValueError("give either all_projects or project, not both")
-        url += "/" + urllib.parse.quote(check_project(project), safe="")
+        path += "/" + urllib.parse.quote(check_project(project), safe="")
     elif all_projects:
-        url += "?all=true"
-    request = urllib.request.Request(url, headers={"Authorization": f"token {token}",
-                                                  "Accept": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body = response.read()
-    except urllib.error.HTTPError as err:
-        message = _api_message(err)
-        if err.code >= 500:
-            raise BudgetUnreachable(f"HTTP {err.code}: {message}", err.code) from None
-        raise BudgetError(f"{message} (HTTP {err.code})", err.code) from None
-    except urllib.error.URLError as err:
-        raise BudgetUnreachable(str(err.reason)) from None
-    except (OSError, http.client.HTTPException) as err:
-        raise BudgetUnreachable(str(err) or type(err).__name__) from None
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        payload = None
-    if not isinstance(payload, dict) or not isinstance(payload.get("projects"), list):
-        raise BudgetError(f"{url} did not answer with budgets (is AIWORKBENCH_API_URL right?)")
+        params = {"all": "true"}
+    payload = api_get(path, params, environ=environ, timeout=timeout)
+    if not isinstance(payload.get("projects"), list):
+        raise BudgetError(f"the API's {path} did not answer with budgets (is "
+                          f"AIWORKBENCH_API_URL right?)")
     return payload
 
 

@@ -126,6 +126,28 @@ class IdleSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CatalogSettings:
+    root: str = setting(
+        "/srv/aiworkbench/datasets", pattern=r"^/[A-Za-z0-9_./-]+$",
+        help="Folder of the dataset catalog: one folder per dataset, each with a "
+             "datacard.toml. Shared with the compute nodes, where sessions read the data. "
+             "A restricted dataset's folder belongs to its projects' Unix groups (set by "
+             "`aiworkbench-catalog index --set-permissions`).")
+    index: str = setting(
+        "/var/lib/aiworkbench/catalog/index.sqlite", pattern=r"^/[A-Za-z0-9_./-]+$",
+        help="The catalog's index (SQLite), written by `aiworkbench-catalog index` as root "
+             "and read by the workbench API (readable by the hub user only).")
+    demo: bool = setting(
+        False,
+        help="Provision the demo catalog: small real datasets from installed packages "
+             "(scikit-learn's iris, wine, breast cancer and digits; Python's help topics).")
+    demo_restricted_to: str = setting(
+        "", pattern=r"^([a-z][a-z0-9_-]{0,31})?$",
+        help="Project that the demo catalog's restricted dataset (breast-cancer-wisconsin) "
+             "is restricted to; empty: the first project.")
+
+
+@dataclass(frozen=True, kw_only=True)
 class SlurmSettings:
     cluster_name: str = setting("aifactory", pattern=SLURM_NAME,
                                 help="Slurm ClusterName (the accounting cluster).")
@@ -254,6 +276,8 @@ class Site:
         factory=IdleSettings,
         help="Idle protection: culling sessions without activity, stopping sessions whose "
              "GPUs stay idle.")
+    catalog: CatalogSettings = setting(
+        factory=CatalogSettings, help="The dataset catalog: where datasets and the index live.")
     partitions: dict[str, Partition] = setting(
         help="Slurm partitions, by name. Names: lower-case letters, digits, '-' and '_'.")
     presets: dict[str, Preset] = setting(
@@ -278,6 +302,10 @@ class Site:
     def class_members(self, name: str) -> list[str]:
         """Everyone who takes class ``name``: its members, then its created learners."""
         return [*self.classes[name].members, *self.learners_of(name)]
+
+    def demo_restricted_project(self) -> str:
+        """The project the demo catalog's restricted dataset belongs to."""
+        return self.catalog.demo_restricted_to or next(iter(self.projects))
 
     def projects_of(self, user: str) -> list[str]:
         """Projects (Slurm accounts) the user belongs to, in site-file order."""
@@ -518,6 +546,16 @@ def _cross_checks(site: Site, problems: list[str]):
             if member not in site.users:
                 problems.append(f"projects.{name}.members: unknown user {member!r}; "
                                 f"users are the keys of [users]")
+    restricted = site.catalog.demo_restricted_to
+    if restricted and restricted not in site.projects:
+        problems.append(f"catalog.demo_restricted_to: unknown project {restricted!r}; "
+                        f"allowed: {', '.join(site.projects)}")
+    reserved = {site.hub.user, site.factory.users_group, *site.users}
+    for name in site.projects:
+        if name in reserved:
+            problems.append(f"projects.{name}: the name is also a user or group of the "
+                            f"factory; each project gets a Unix group of its name (dataset "
+                            f"access), so it needs a name of its own")
     for name in site.users:
         if not site.projects_of(name):
             problems.append(f"users.{name}: belongs to no project; add them to a "

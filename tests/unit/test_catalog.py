@@ -142,3 +142,65 @@ def test_search_words_filters_and_pages_over_a_synthetic_catalog(tmp_path):
     _, found = index.search(["edu-intro"], "medic", per_page=500)  # a prefix
     assert found and all("medical" in (d["title"] + d["description"]) for d in found)
     assert index.search(["edu-intro"], '") OR name:*', per_page=5)[0] == 0  # no injection
+
+
+def test_folders_are_listed_page_by_page_from_the_index(tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    folder = dataset(root, "digits", files=())
+    for label in range(3):
+        (folder / "images" / str(label)).mkdir(parents=True)
+        for i in range(5):
+            (folder / "images" / str(label) / f"{i}.png").write_bytes(b"x" * i)
+    (folder / "README.txt").write_text("hello\n")
+    (folder / "link").symlink_to(tmp_path)
+    index = Index()
+    index.update(root)
+    assert index.list_folder("digits", "") == (2, [
+        {"name": "images", "kind": "dir", "size": 0},
+        {"name": "README.txt", "kind": "file", "size": 6}])
+    total, page2 = index.list_folder("digits", "images/1", page=2, per_page=2)
+    assert total == 5 and [e["name"] for e in page2] == ["2.png", "3.png"]
+    assert index.is_folder("digits", "images/2") and not index.is_folder("digits", "images/9")
+    assert not index.is_folder("digits", "README.txt")
+    assert index.dataset([], "digits")["files"] == 16
+
+
+def test_details_and_facets_respect_access(tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    dataset(root, "iris")
+    dataset(root, "parts", title="Factory parts", access='["sme-vision", "sme-trial"]')
+    index = Index()
+    index.update(root)
+    assert index.dataset(["edu-intro"], "parts") is None
+    assert index.dataset(["edu-intro"], "nothing") is None
+    assert index.dataset(["sme-trial"], "parts")["access"] == ["sme-vision", "sme-trial"]
+    assert index.facets(["edu-intro"]) == {
+        "modality": {"tabular": 1}, "format": {"csv": 1}, "licence": {"CC0-1.0": 1},
+        "tag": {"botany": 1, "classification": 1}, "project": {}}
+    assert index.facets(["sme-vision"])["project"] == {"sme-trial": 1, "sme-vision": 1}
+    assert index.facets(["sme-vision"])["modality"] == {"tabular": 2}
+
+
+def test_access_must_name_the_sites_projects(tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    dataset(root, "parts", access='["sme-visoin"]')
+    report = Index().update(root, projects={"sme-vision", "edu-intro"})
+    assert report.added == []
+    assert report.problems == [f"{root}/parts/datacard.toml: access: unknown project "
+                               f"'sme-visoin'; projects: edu-intro, sme-vision"]
+
+
+def test_a_readonly_index_never_creates_one(tmp_path):
+    from aiworkbench.catalog.index import IndexMissing
+
+    with pytest.raises(IndexMissing, match="run aiworkbench-catalog index"):
+        Index(tmp_path / "none.sqlite", readonly=True)
+    assert not (tmp_path / "none.sqlite").exists()
+    root = tmp_path / "data"
+    root.mkdir()
+    dataset(root, "iris")
+    Index(tmp_path / "index.sqlite").update(root)
+    assert Index(tmp_path / "index.sqlite", readonly=True).search([])[0] == 1

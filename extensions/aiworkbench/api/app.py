@@ -1,4 +1,5 @@
-"""The workbench API service: a tornado app behind the hub's authentication."""
+"""The workbench API service: a tornado app behind the hub's authentication (budgets:
+:mod:`.budgets`; the dataset catalog: :mod:`.catalog`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from tornado.httpserver import HTTPServer
 from aiworkbench_hub.accounting import AccountingReader
 from aiworkbench_hub.site import SiteError, load_site
 
-from . import budgets
+from . import budgets, catalog
 from .base import NotFoundHandler
 
 log = logging.getLogger("aiworkbench.api")
@@ -26,14 +27,17 @@ def make_app(site, reader: AccountingReader, prefix: str) -> web.Application:
     api = url_path_join(prefix, "api")
     routes = [
         (url_path_join(prefix, "oauth_callback"), HubOAuthCallbackHandler),
-        *[(url_path_join(api, path), handler) for path, handler in budgets.ROUTES],
+        *[(url_path_join(api, path), handler)
+          for path, handler in [*budgets.ROUTES, *catalog.ROUTES]],
         (url_path_join(api, ".*"), NotFoundHandler),
     ]
     # Every handler uses the one HubOAuth instance (HubAuthenticated ignores a hub_auth
     # setting). A token's identity and scopes are re-checked with the hub after a minute,
     # so that a revoked token or role stops working within a minute.
     HubOAuth.instance(cache_max_age=TOKEN_CACHE_S)
-    return web.Application(routes, site=site, reader=reader, cookie_secret=os.urandom(32))
+    return web.Application(routes, site=site, reader=reader,
+                           catalog=catalog.CatalogStore(site.catalog.index),
+                           cookie_secret=os.urandom(32))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -92,8 +92,9 @@ def _names(card: dict, key: str, pattern, where: str, problems: list[str]) -> tu
     return tuple(dict.fromkeys(v for v in value if pattern.match(v)))
 
 
-def parse_datacard(text: str, folder: str, where: str = CARD) -> Datacard:
-    """The datacard of the dataset in ``folder`` (its name), or :class:`DatacardError`."""
+def parse_datacard(text: str, folder: str, where: str = CARD, projects=None) -> Datacard:
+    """The datacard of the dataset in ``folder`` (its name), or :class:`DatacardError`.
+    ``projects``, when given, are the site's projects: access must name only those."""
     try:
         card = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -119,23 +120,27 @@ def parse_datacard(text: str, folder: str, where: str = CARD) -> Datacard:
         values[key] = value if value in allowed else ""
     access = card.get("access", "public")
     if access == "public":
-        projects = ()
+        projects_named = ()
     elif isinstance(access, list) and access:
-        projects = _names(card, "access", PROJECT, where, problems)
+        projects_named = _names(card, "access", PROJECT, where, problems)
     else:
-        projects = ()
+        projects_named = ()
         problems.append(f"{where}: access: must be \"public\" or a non-empty list of "
                         f"projects")
+    unknown = [p for p in projects_named if projects is not None and p not in projects]
+    if unknown:
+        problems.append(f"{where}: access: unknown project {unknown[0]!r}; projects: "
+                        f"{', '.join(sorted(projects)) or 'none'}")
     tags = _names(card, "tags", TAG, where, problems)
     if problems:
         raise DatacardError(problems)
-    return Datacard(name=name, access=projects, tags=tags, **values)
+    return Datacard(name=name, access=projects_named, tags=tags, **values)
 
 
-def read_datacard(folder: Path) -> Datacard:
+def read_datacard(folder: Path, projects=None) -> Datacard:
     path = folder / CARD
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise DatacardError([f"{path}: cannot be read: {err}"]) from None
-    return parse_datacard(text, folder.name, str(path))
+    return parse_datacard(text, folder.name, str(path), projects)

@@ -3,9 +3,14 @@
 ``Index.update(root)`` reindexes incrementally: a dataset whose datacard and
 folder are unchanged (same modification times) is not read again; a removed
 folder leaves the index; a malformed datacard is reported (file, field,
-reason) and skipped, the rest of the catalog is indexed. Searches see only
+reason) and skipped, the rest of the catalog is indexed. Every dataset's
+files and folders are listed in the index too, so browsing a folder of
+100,000 files is a query, not a walk. Searches, details and listings see only
 datasets readable by the caller's projects; restricted ones do not exist for
 anyone else.
+
+The index is written by ``aiworkbench-catalog index`` (as root, who can read
+every dataset) and read by the workbench API, which opens it read-only.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Iterator
 
 from .datacard import CARD, NAME, Datacard, DatacardError, read_datacard
 
@@ -27,9 +34,20 @@ CREATE TABLE IF NOT EXISTS access (name TEXT, project TEXT);
 CREATE INDEX IF NOT EXISTS access_by_project ON access (project, name);
 CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(
     name, title, description, tags, tokenize='unicode61');
+CREATE TABLE IF NOT EXISTS files (dataset TEXT, parent TEXT, name TEXT, kind TEXT,
+    size INTEGER);
+CREATE INDEX IF NOT EXISTS files_by_folder ON files (dataset, parent, kind, name);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
+SUMMARY = ("name", "title", "description", "owner", "licence", "citation", "modality",
+           "format", "access", "tags", "files", "bytes")
 PUBLIC = "*"  # the access row of a public dataset
 FILTERS = ("modality", "format", "licence", "tag", "project")
+DIR, FILE = "dir", "file"
+
+
+class IndexMissing(RuntimeError):
+    """The index file does not exist (yet): the catalog was never indexed."""
 
 
 @dataclass
@@ -41,33 +59,56 @@ class IndexReport:
     problems: list[str] = field(default_factory=list)  # "FILE: FIELD: reason"
 
 
-def count_files(folder: Path) -> tuple[int, int]:
-    """Files and bytes below ``folder`` (symbolic links are not followed, not counted)."""
-    files = size = 0
+def walk_entries(folder: Path) -> Iterator[tuple[str, str, str, int]]:
+    """(parent, name, kind, size) of every folder and file below ``folder``, parents
+    relative to it ("" for the folder itself). Symbolic links are neither followed nor
+    listed; the dataset's own datacard is not a file of the dataset."""
+    base = len(str(folder)) + 1
     for top, dirs, names in os.walk(folder):
-        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(top, d))]
+        parent = top[base:]
+        kept = []
+        for name in dirs:
+            if not os.path.islink(os.path.join(top, name)):
+                kept.append(name)
+                yield parent, name, DIR, 0
+        dirs[:] = kept
         for name in names:
-            path = os.path.join(top, name)
-            if name == CARD and top == str(folder):
+            if name == CARD and not parent:
                 continue
             try:
-                stat = os.lstat(path)
+                stat = os.lstat(os.path.join(top, name))
             except OSError:
                 continue
-            if not os.path.islink(path):
-                files, size = files + 1, size + stat.st_size
-    return files, size
+            if not os.path.islink(os.path.join(top, name)):
+                yield parent, name, FILE, stat.st_size
+
+
+def count_files(folder: Path) -> tuple[int, int]:
+    """Files and bytes below ``folder`` (symbolic links are not followed, not counted)."""
+    sizes = [size for _, _, kind, size in walk_entries(folder) if kind == FILE]
+    return len(sizes), sum(sizes)
 
 
 class Index:
-    def __init__(self, path: str | Path = ":memory:"):
-        self.db = sqlite3.connect(str(path))
-        self.db.executescript(SCHEMA)
+    def __init__(self, path: str | Path = ":memory:", readonly: bool = False):
+        """The index at ``path``; ``readonly`` (the API) never creates or changes it and
+        raises :class:`IndexMissing` when it does not exist."""
+        if readonly:
+            if not Path(path).is_file():
+                raise IndexMissing(f"{path} does not exist: run aiworkbench-catalog index")
+            self.db = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
+        else:
+            self.db = sqlite3.connect(str(path))
+            self.db.executescript(SCHEMA)
 
     # --- indexing -----------------------------------------------------------------
-    def update(self, root: str | Path, full: bool = False) -> IndexReport:
-        """Bring the index in line with the datasets under ``root``; ``full`` recounts
-        every dataset's files (a change deep inside a folder does not touch its time)."""
+    def update(self, root: str | Path, full: bool = False, projects=None,
+               indexed: Callable[[Path, Datacard], None] | None = None) -> IndexReport:
+        """Bring the index in line with the datasets under ``root``; ``full`` relists
+        every dataset's files (a change deep inside a folder does not touch its time).
+        ``projects``: the site's projects, that access lists must name. ``indexed`` is
+        called with each added or updated dataset's folder and card (``full``: every
+        dataset), e.g. to set its permissions."""
         root = Path(root)
         report = IndexReport()
         known = {name: (card_ns, dir_ns) for name, card_ns, dir_ns in self.db.execute(
@@ -89,16 +130,20 @@ class Index:
             try:
                 if card_path.is_symlink():
                     raise DatacardError([f"{card_path}: must be a file, not a link"])
-                card = read_datacard(folder)
+                card = read_datacard(folder, projects)
             except DatacardError as err:
                 report.problems.extend(err.problems)
                 seen.discard(folder.name)  # not in the catalog until it is mended
                 continue
-            self._store(card, *count_files(folder), *stamps)
+            if indexed is not None:
+                indexed(folder, card)
+            self._store(card, list(walk_entries(folder)), *stamps)
             (report.updated if folder.name in known else report.added).append(folder.name)
         for name in sorted(set(known) - seen):
             self._delete(name)
             report.removed.append(name)
+        self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
+            ("root", str(root)), ("indexed_at", str(time.time()))])
         self.db.commit()
         return report
 
@@ -106,9 +151,12 @@ class Index:
         self.db.execute("DELETE FROM datasets WHERE name = ?", (name,))
         self.db.execute("DELETE FROM access WHERE name = ?", (name,))
         self.db.execute("DELETE FROM search WHERE name = ?", (name,))
+        self.db.execute("DELETE FROM files WHERE dataset = ?", (name,))
 
-    def _store(self, card: Datacard, files: int, size: int, card_ns: int, dir_ns: int):
+    def _store(self, card: Datacard, entries: list, card_ns: int, dir_ns: int):
         self._delete(card.name)
+        files = sum(1 for _, _, kind, _ in entries if kind == FILE)
+        size = sum(size for _, _, _, size in entries)
         self.db.execute(
             "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (card.name, card.title, card.description, card.owner, card.licence,
@@ -118,6 +166,8 @@ class Index:
                             [(card.name, p) for p in (card.access or (PUBLIC,))])
         self.db.execute("INSERT INTO search VALUES (?, ?, ?, ?)",
                         (card.name, card.title, card.description, " ".join(card.tags)))
+        self.db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?)",
+                            [(card.name, *entry) for entry in entries])
 
     # --- searching ----------------------------------------------------------------
     def search(self, projects, text: str = "", filters: dict | None = None,
@@ -125,8 +175,7 @@ class Index:
         """(total, the page's datasets) readable by ``projects`` that match ``text``
         (words, all of them, prefixes allowed) and ``filters`` (see FILTERS)."""
         filters = filters or {}
-        where, args = ["d.name IN (SELECT name FROM access WHERE project IN (%s))"
-                       % ",".join("?" * (len(projects) + 1))], [PUBLIC, *projects]
+        where, args = self._visible(projects)
         for key in ("modality", "format", "licence"):
             if key in filters:
                 where.append(f"d.{key} = ?")
@@ -145,15 +194,72 @@ class Index:
         total = self.db.execute(f"SELECT count(*) FROM datasets d WHERE {clause}",
                                 args).fetchone()[0]
         rows = self.db.execute(
-            f"SELECT name, title, description, owner, licence, citation, modality, format, "
-            f"access, tags, files, bytes FROM datasets d WHERE {clause} ORDER BY name "
+            f"SELECT {', '.join(SUMMARY)} FROM datasets d WHERE {clause} ORDER BY name "
             f"LIMIT ? OFFSET ?", [*args, per_page, (page - 1) * per_page]).fetchall()
-        keys = ("name", "title", "description", "owner", "licence", "citation", "modality",
-                "format", "access", "tags", "files", "bytes")
-        items = []
-        for row in rows:
-            item = dict(zip(keys, row))
-            item["access"] = json.loads(item["access"]) or "public"
-            item["tags"] = json.loads(item["tags"])
-            items.append(item)
-        return total, items
+        return total, [_summary(row) for row in rows]
+
+    @staticmethod
+    def _visible(projects) -> tuple[list[str], list[str]]:
+        """The WHERE clause (over ``datasets d``) of the datasets ``projects`` may see."""
+        projects = list(projects)
+        return (["d.name IN (SELECT name FROM access WHERE project IN (%s))"
+                 % ",".join("?" * (len(projects) + 1))], [PUBLIC, *projects])
+
+    def dataset(self, projects, name: str) -> dict | None:
+        """The summary of dataset ``name``, or None when it does not exist or ``projects``
+        may not see it (the two are not told apart)."""
+        where, args = self._visible(projects)
+        row = self.db.execute(f"SELECT {', '.join(SUMMARY)} FROM datasets d WHERE "
+                              f"d.name = ? AND {where[0]}", [name, *args]).fetchone()
+        return None if row is None else _summary(row)
+
+    def is_folder(self, name: str, path: str) -> bool:
+        """Whether ``path`` ("" or "a/b", already clean) is a folder of dataset ``name``."""
+        if not path:
+            return True
+        parent, _, base = path.rpartition("/")
+        return self.db.execute("SELECT 1 FROM files WHERE dataset = ? AND parent = ? AND "
+                               "kind = ? AND name = ?", (name, parent, DIR, base)
+                               ).fetchone() is not None
+
+    def list_folder(self, name: str, path: str, page: int = 1, per_page: int = 100
+                    ) -> tuple[int, list[dict]]:
+        """(entries in folder ``path`` of dataset ``name``, the page's entries: folders
+        first, then files, each by name). The caller checks visibility first."""
+        total = self.db.execute("SELECT count(*) FROM files WHERE dataset = ? AND "
+                                "parent = ?", (name, path)).fetchone()[0]
+        rows = self.db.execute(
+            "SELECT name, kind, size FROM files WHERE dataset = ? AND parent = ? "
+            "ORDER BY kind, name LIMIT ? OFFSET ?",
+            (name, path, per_page, (page - 1) * per_page)).fetchall()
+        return total, [{"name": n, "kind": k, "size": s} for n, k, s in rows]
+
+    def facets(self, projects) -> dict[str, dict[str, int]]:
+        """How many datasets ``projects`` may see, by modality, format, licence, tag and
+        project (restricted datasets count under each of their projects)."""
+        where, args = self._visible(projects)
+        clause = where[0]
+        facets = {}
+        for key in ("modality", "format", "licence"):
+            facets[key] = dict(self.db.execute(
+                f"SELECT {key}, count(*) FROM datasets d WHERE {clause} GROUP BY {key} "
+                f"ORDER BY {key}", args).fetchall())
+        facets["tag"] = dict(self.db.execute(
+            f"SELECT t.value, count(*) FROM datasets d, json_each(d.tags) t WHERE {clause} "
+            f"GROUP BY t.value ORDER BY t.value", args).fetchall())
+        facets["project"] = dict(self.db.execute(
+            f"SELECT a.project, count(*) FROM access a JOIN datasets d ON d.name = a.name "
+            f"WHERE a.project != ? AND {clause} GROUP BY a.project ORDER BY a.project",
+            [PUBLIC, *args]).fetchall())
+        return facets
+
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+
+def _summary(row) -> dict:
+    item = dict(zip(SUMMARY, row))
+    item["access"] = json.loads(item["access"]) or "public"
+    item["tags"] = json.loads(item["tags"])
+    return item

@@ -1,0 +1,74 @@
+"""The notebook's client of the workbench API: one GET, a timeout, clear errors.
+
+Sessions get ``AIWORKBENCH_API_URL`` (the API's base, ``.../services/workbench/api``)
+and ``JUPYTERHUB_API_TOKEN`` from the hub; the budget and dataset widgets and
+``aiworkbench-budget`` all ask the API through :func:`api_get`.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+
+
+class WorkbenchAPIError(Exception):
+    """The API refused (4xx, with its message) or is not configured here."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status  # the API's HTTP status, when it answered
+
+
+class WorkbenchAPIUnreachable(WorkbenchAPIError):
+    """The API did not answer, or failed (5xx): worth retrying."""
+
+
+def _api_message(err: urllib.error.HTTPError) -> str:
+    try:
+        message = json.loads(err.read() or b"{}").get("message", "")
+    except (ValueError, AttributeError, OSError):
+        message = ""
+    return str(message or err.reason)[:300]
+
+
+def api_get(path: str, params: dict[str, str] | None = None, *,
+            environ: dict[str, str] | None = None, timeout: float = 10.0) -> dict:
+    """The JSON object the API answers to ``GET {AIWORKBENCH_API_URL}/{path}?{params}``.
+    ``path`` parts must already be quoted by the caller (``urllib.parse.quote``)."""
+    env = os.environ if environ is None else environ
+    url, token = env.get("AIWORKBENCH_API_URL", "").strip(), env.get("JUPYTERHUB_API_TOKEN", "")
+    if not url:
+        raise WorkbenchAPIError("AIWORKBENCH_API_URL is not set: the workbench API is "
+                                "reachable in workbench sessions, where the hub sets it")
+    if not token:
+        raise WorkbenchAPIError("JUPYTERHUB_API_TOKEN is not set: cannot ask the workbench "
+                                "API")
+    url = url.rstrip("/") + "/" + path.lstrip("/")
+    if params:
+        url += "?" + urllib.parse.urlencode(params)
+    request = urllib.request.Request(url, headers={"Authorization": f"token {token}",
+                                                  "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body = response.read()
+    except urllib.error.HTTPError as err:
+        message = _api_message(err)
+        if err.code >= 500:
+            raise WorkbenchAPIUnreachable(f"HTTP {err.code}: {message}", err.code) from None
+        raise WorkbenchAPIError(f"{message} (HTTP {err.code})", err.code) from None
+    except urllib.error.URLError as err:
+        raise WorkbenchAPIUnreachable(str(err.reason)) from None
+    except (OSError, http.client.HTTPException) as err:
+        raise WorkbenchAPIUnreachable(str(err) or type(err).__name__) from None
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        raise WorkbenchAPIError(f"{url} did not answer with JSON (is AIWORKBENCH_API_URL "
+                                f"right?)")
+    return payload
