@@ -33,6 +33,7 @@ import asyncio
 import http.client
 import json
 import os
+import platform
 import random
 import shutil
 import statistics
@@ -214,7 +215,11 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="catalog-benchmark-"))
     work.mkdir(parents=True, exist_ok=True)
-    results: dict = {}
+    results: dict = {
+        "command": " ".join([".venv/bin/python", "benchmarks/catalog_benchmark.py",
+                             *sys.argv[1:]] if argv is None else argv),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{os.cpu_count()} cores, {platform.platform()}"}
     try:
         root = work / "datasets"
         if not (root / f"synthetic-big-{args.files}").is_dir():

@@ -36,14 +36,12 @@ from typing import Callable
 
 from .api_client import WorkbenchAPIError, WorkbenchAPIUnreachable, api_get
 from .catalog.datacard import NAME as DATASET_NAME
+from .catalog.index import FILTERS, MAX_FOLDER_PAGE, MAX_PER_PAGE
 from .catalog.paths import PathError, clean_relative, resolve_inside
+from .catalog.preview import IMAGES
 
-FILTERS = ("modality", "format", "licence", "tag", "project")
-PER_PAGE = 20  # datasets per page (the API allows 1 to 100)
-MAX_PER_PAGE = 100
-FILES_PER_PAGE = 100  # folder entries per page (the API allows 1 to 1000)
-MAX_FILES_PER_PAGE = 1000
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+PER_PAGE = 20  # datasets per page (the API allows 1 to MAX_PER_PAGE)
+FILES_PER_PAGE = 100  # folder entries per page (the API allows 1 to MAX_FOLDER_PAGE)
 THUMBNAILS = 12  # thumbnails shown for a folder of images
 THUMBNAIL_SIZE = 96
 ANY = ""  # the dropdowns' value for "any"
@@ -63,7 +61,7 @@ def human_size(size: int | float | None) -> str:
         return "—"
     value, unit = float(size), "B"
     for larger in ("kB", "MB", "GB", "TB", "PB"):
-        if value < 1000:
+        if round(value, 1) < 1000:
             break
         value, unit = value / 1000, larger
     return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
@@ -138,7 +136,7 @@ def check_per_page(per_page, maximum: int, what: str) -> int:
 
 
 def is_image(name: str) -> bool:
-    return name.lower().endswith(IMAGE_SUFFIXES)
+    return name.lower().endswith(IMAGES)
 
 
 def join(folder: str, name: str) -> str:
@@ -207,7 +205,7 @@ class CatalogModel:
                  files_per_page: int = FILES_PER_PAGE, previews=None, snippets=None):
         self.fetch = fetch
         self.per_page = check_per_page(per_page, MAX_PER_PAGE, "per_page")
-        self.files_per_page = check_per_page(files_per_page, MAX_FILES_PER_PAGE,
+        self.files_per_page = check_per_page(files_per_page, MAX_FOLDER_PAGE,
                                              "files_per_page")
         self._previews, self._snippets = previews, snippets
         self.status_kind, self.status = "info", ""

@@ -1,4 +1,5 @@
-"""Checks before setup changes anything: Debian-like, root, valid site, free ports.
+"""Checks before setup changes anything: Debian-like, root, valid site, free ports,
+project names free for project groups.
 
 Run by ``scripts/factory up`` with the system Python and the standard library
 only. Every problem is reported at once; setup stops before its first change
@@ -7,7 +8,9 @@ if there is any.
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import socket
 import sys
 from pathlib import Path
@@ -18,6 +21,7 @@ SLURM_PORTS = {6817: ("slurmctld", "/run/slurmctld.pid"),
                6818: ("slurmd", "/run/slurmd.pid"),
                6819: ("slurmdbd", "/run/slurmdbd.pid")}
 HUB_PIDFILE = "/run/aiworkbench/jupyterhub.pid"
+FIRST_REGULAR_GID = 1000  # Debian: below are system groups
 
 
 def os_release(path: str = "/etc/os-release") -> dict[str, str]:
@@ -125,8 +129,33 @@ def check_ports(site: Site, in_use=port_in_use, owned=port_owned_by) -> list[str
     return problems
 
 
+def check_project_groups(site: Site, group=grp.getgrnam, user=pwd.getpwnam) -> list[str]:
+    """Projects whose Unix group (of the project's name: its members read its restricted
+    datasets) would be a system group or another account's own group."""
+    problems = []
+    for name in site.projects:
+        try:
+            gid = group(name).gr_gid
+        except KeyError:
+            gid = None
+        try:
+            user(name)
+            account = True
+        except KeyError:
+            account = False
+        if gid is not None and gid < FIRST_REGULAR_GID:
+            problems.append(f"projects.{name}: a system group {name!r} (gid {gid}) exists; "
+                            f"each project gets a Unix group of its own name for dataset "
+                            f"access: rename the project")
+        elif account:
+            problems.append(f"projects.{name}: a Unix user {name!r} exists; its own group "
+                            f"would be the project's group (dataset access): rename the "
+                            f"project")
+    return problems
+
+
 def preflight(site_path: str, release=None, uid=None, in_use=port_in_use,
-              owned=port_owned_by) -> list[str]:
+              owned=port_owned_by, groups=check_project_groups) -> list[str]:
     problems = check_platform(os_release() if release is None else release,
                               os.geteuid() if uid is None else uid)
     try:
@@ -135,6 +164,7 @@ def preflight(site_path: str, release=None, uid=None, in_use=port_in_use,
         problems.extend(f"{err.source}: {p}" for p in err.problems)
     else:
         problems.extend(check_ports(site, in_use, owned))
+        problems.extend(groups(site))
     return problems
 
 

@@ -139,6 +139,11 @@ def test_a_link_out_of_a_dataset_is_never_listed(site, hub_user, catalog_command
 def test_restricted_data_is_unreadable_on_the_filesystem_and_in_jobs(site, cluster_up):
     folder = Path(site.catalog.root) / RESTRICTED
     data = next(p for p in folder.iterdir() if p.name != "datacard.toml")
+    # Nobody lists the catalog's folder (names come from the API); public data is
+    # readable, the restricted dataset's folder is closed to others.
+    assert run(["ls", site.catalog.root], user="student", check=False).returncode != 0
+    assert run(["head", "-c", "5", f"{site.catalog.root}/iris/iris.csv"],
+               user="student").stdout == "sepal"
     denied = run(["cat", str(data)], user="student", check=False)
     assert denied.returncode != 0 and "Permission denied" in denied.stderr
     assert run(["ls", str(folder)], user="student", check=False).returncode != 0

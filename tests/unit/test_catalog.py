@@ -7,7 +7,7 @@ import time
 import pytest
 
 from aiworkbench.catalog.datacard import DatacardError, parse_datacard
-from aiworkbench.catalog.index import Index, count_files
+from aiworkbench.catalog.index import FILE, Index, walk_entries
 from aiworkbench.catalog.synthetic import make_catalog
 
 CARD = """\
@@ -36,7 +36,6 @@ def test_a_good_datacard_parses():
     card = parse_datacard(CARD.format(name="iris", title="Iris", access='["sme-vision"]'),
                           "iris")
     assert card.access == ("sme-vision",) and not card.public
-    assert card.readable_by(["sme-vision"]) and not card.readable_by(["edu-intro"])
     assert card.tags == ("botany", "classification")
 
 
@@ -116,7 +115,8 @@ def test_links_are_neither_datasets_nor_counted(tmp_path):
     folder = dataset(root, "iris")
     (folder / "escape").symlink_to(outside)
     (folder / "secret.csv").symlink_to(outside / "secret.csv")
-    assert count_files(folder) == (1, len("a,b\n1,2\n"))
+    assert [(n, s) for _, n, kind, s in walk_entries(folder) if kind == FILE] == [
+        ("data.csv", len("a,b\n1,2\n"))]
     (root / "linked").symlink_to(folder)
     linked_card = dataset(root, "card-link")
     (linked_card / "datacard.toml").unlink()
@@ -204,3 +204,24 @@ def test_a_readonly_index_never_creates_one(tmp_path):
     dataset(root, "iris")
     Index(tmp_path / "index.sqlite").update(root)
     assert Index(tmp_path / "index.sqlite", readonly=True).search([])[0] == 1
+
+
+def test_a_file_added_deep_inside_is_seen_and_odd_names_do_not_break_the_run(tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    folder = dataset(root, "digits", files=())
+    (folder / "images" / "3").mkdir(parents=True)
+    index = Index()
+    index.update(root)
+    time.sleep(0.01)
+    (folder / "images" / "3" / "new.png").write_bytes(b"png")
+    assert index.update(root).updated == ["digits"]
+    assert index.list_folder("digits", "images/3")[0] == 1
+    odd = os.fsencode(folder / "images") + b"/caf\xe9.png"  # Latin-1, not UTF-8
+    with open(odd, "wb") as f:
+        f.write(b"x")
+    dataset(root, "iris")
+    report = index.update(root)
+    assert report.added == ["iris"] and report.updated == ["digits"]
+    assert any("caf\\xe9.png" in p and "not UTF-8" in p for p in report.problems)
+    assert index.dataset([], "digits")["files"] == 1

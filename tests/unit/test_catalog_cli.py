@@ -8,7 +8,6 @@ import stat
 import pytest
 
 from aiworkbench.catalog import access, cli
-from aiworkbench.catalog.datacard import parse_datacard
 from aiworkbench.catalog.index import Index
 
 from .test_catalog import CARD, dataset
@@ -65,23 +64,39 @@ def test_permissions_follow_access(tmp_path, monkeypatch):
     outside.write_text("mine\n")
     outside.chmod(0o600)
     (folder / "link").symlink_to(outside)
-    restricted = parse_datacard(CARD.format(name="parts", title="P", access='["sme-vision"]'),
-                                "parts")
-    access.apply_access(folder, restricted)
+    access.apply_access(folder, ("sme-vision",))
     mode = lambda p: stat.S_IMODE(os.lstat(p).st_mode)  # noqa: E731
     assert mode(folder) == 0o2750 and mode(folder / "sub") == 0o2750
     assert mode(folder / "a.csv") == 0o640 and mode(folder / "datacard.toml") == 0o640
     assert mode(outside) == 0o600  # a link is never followed
-    public = parse_datacard(CARD.format(name="parts", title="P", access='"public"'), "parts")
-    access.apply_access(folder, public)
+    access.apply_access(folder, ())
     assert mode(folder / "sub") == 0o755 and mode(folder / "sub" / "b.csv") == 0o644
 
 
 def test_a_missing_project_group_changes_nothing(tmp_path):
     folder = dataset(tmp_path, "parts")
     before = os.stat(folder).st_mode
-    card = parse_datacard(CARD.format(name="parts", title="P",
-                                      access='["no-such-group-x"]'), "parts")
     with pytest.raises(access.AccessError, match="no Unix group 'no-such-group-x'"):
-        access.apply_access(folder, card)
+        access.apply_access(folder, ("no-such-group-x",))
     assert os.stat(folder).st_mode == before
+
+
+def test_every_run_resets_permissions_and_closes_what_is_left_out(site_file, monkeypatch,
+                                                                  capsys):
+    path, root, _ = site_file
+    monkeypatch.setattr(access, "group_id", lambda project: os.getgid())
+    parts = dataset(root, "parts", access='["sme-vision"]')
+    assert cli.main(["--site", str(path), "index"]) == 0  # no permissions set
+    assert stat.S_IMODE(os.stat(parts).st_mode) == 0o755
+    broken = dataset(root, "broken")
+    (broken / "datacard.toml").write_text("name = 1\n")
+    odd = root / "Not A Name"
+    odd.mkdir()
+    assert cli.main(["--site", str(path), "index", "--set-permissions"]) == 0
+    out = capsys.readouterr().out
+    assert "0 added, 0 updated, 0 removed, 1 unchanged" in out
+    assert f"{odd}: not a valid dataset name" in out
+    assert stat.S_IMODE(os.stat(parts).st_mode) == 0o2750  # unchanged, yet set
+    assert stat.S_IMODE(os.stat(parts / "data.csv").st_mode) == 0o640
+    assert stat.S_IMODE(os.stat(broken).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(odd).st_mode) == 0o700

@@ -64,3 +64,29 @@ def test_a_real_listener_is_owned_by_its_process_not_by_another(tmp_path):
         other = tmp_path / "init.pid"
         other.write_text("1\n")
         assert not port_owned_by(port, str(other))
+
+
+def test_a_project_named_like_a_system_group_or_an_account_is_refused():
+    import types
+
+    from aiworkbench_hub.preflight import check_project_groups
+    from aiworkbench_hub.site import load_site
+
+    site = load_site(DEMO)
+    groups = {"sme-vision": 27, "edu-intro": 1005}  # 27: like Debian's sudo
+    accounts = {"sme-trial"}
+
+    def group(name):
+        if name not in groups:
+            raise KeyError(name)
+        return types.SimpleNamespace(gr_gid=groups[name])
+
+    def user(name):
+        if name not in accounts:
+            raise KeyError(name)
+    problems = check_project_groups(site, group, user)
+    assert problems == [
+        "projects.sme-vision: a system group 'sme-vision' (gid 27) exists; each project "
+        "gets a Unix group of its own name for dataset access: rename the project",
+        "projects.sme-trial: a Unix user 'sme-trial' exists; its own group would be the "
+        "project's group (dataset access): rename the project"]

@@ -14,12 +14,12 @@ import sqlite3
 from datetime import datetime, timezone
 
 from aiworkbench.catalog.datacard import FORMATS, MODALITIES, PROJECT, TAG
-from aiworkbench.catalog.index import Index, IndexMissing
+from aiworkbench.catalog.datacard import NAME as DATASET
+from aiworkbench.catalog.index import MAX_FOLDER_PAGE, MAX_PER_PAGE, Index, IndexMissing
 from aiworkbench.catalog.paths import PathError, clean_relative
 
 from .base import APIError, APIHandler
 
-DATASET = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 MAX_PAGE = 100_000
 SEARCH_PARAMS = {
     "q": "words to search for in names, titles, descriptions and tags (at most 200 "
@@ -30,12 +30,12 @@ SEARCH_PARAMS = {
     "tag": "a tag",
     "project": "a project: its restricted datasets",
     "page": "a page number from 1",
-    "per_page": "datasets per page, 1 to 100 (default 20)",
+    "per_page": f"datasets per page, 1 to {MAX_PER_PAGE} (default 20)",
 }
 FILES_PARAMS = {
     "path": "a folder inside the dataset, relative to it (default: the dataset's folder)",
     "page": "a page number from 1",
-    "per_page": "entries per page, 1 to 1000 (default 100)",
+    "per_page": f"entries per page, 1 to {MAX_FOLDER_PAGE} (default 100)",
 }
 
 
@@ -61,7 +61,7 @@ def _number(params: dict, name: str, default: int, maximum: int) -> int:
     raw = params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
         raise APIError(400, f"{name}={raw[:20]!r} is not allowed; a whole number from 1 to "
                             f"{maximum}")
     return int(raw)
@@ -115,7 +115,7 @@ class SearchHandler(CatalogHandler):
             "project": _choice(params, "project", PROJECT),
         }
         page = _number(params, "page", 1, MAX_PAGE)
-        per_page = _number(params, "per_page", 20, 100)
+        per_page = _number(params, "per_page", 20, MAX_PER_PAGE)
         total, items = self.index().search(
             self.my_projects(), text, {k: v for k, v in filters.items() if v is not None},
             page, per_page)
@@ -140,7 +140,7 @@ class FilesHandler(CatalogHandler):
         if not self.index().is_folder(name, path):
             raise APIError(404, f"no folder {path!r} in dataset {name!r}")
         page = _number(params, "page", 1, MAX_PAGE)
-        per_page = _number(params, "per_page", 100, 1000)
+        per_page = _number(params, "per_page", 100, MAX_FOLDER_PAGE)
         total, entries = self.index().list_folder(name, path, page, per_page)
         self.write_json({"dataset": dataset["name"], "path": path, "total": total,
                          "page": page, "per_page": per_page,

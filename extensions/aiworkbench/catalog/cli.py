@@ -8,8 +8,8 @@
 ``$AIWORKBENCH_SITE`` or /etc/aiworkbench/site.toml). Run ``index`` as root
 after adding, changing or removing datasets: it rereads only what changed,
 reports every malformed datacard with file, field and reason, skips it, and
-indexes the rest. ``--set-permissions`` also sets each (re)indexed dataset's
-Unix group and modes from its access (see :mod:`.access`).
+indexes the rest. ``--set-permissions`` also sets every dataset's Unix group
+and modes from its access, and closes folders left out (see :mod:`.access`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from aiworkbench_hub.site import SiteError, load_site
 
-from .access import AccessError, apply_access
+from .access import AccessError, set_permissions
 from .index import Index, IndexReport
 
 DEFAULT_SITE = "/etc/aiworkbench/site.toml"
@@ -48,6 +48,7 @@ def share_with_hub(index_path: Path, hub_user: str) -> None:
     except KeyError:
         print(f"aiworkbench-catalog: no group {hub_user!r} (hub.user): the index stays "
               f"readable by root only", file=sys.stderr)
+        os.chmod(index_path, 0o600)
         return
     os.chown(index_path, 0, gid)
     os.chmod(index_path, 0o640)
@@ -58,12 +59,16 @@ def index_command(site, args) -> int:
     if not root.is_dir():
         print(f"aiworkbench-catalog: catalog.root {root} is not a folder", file=sys.stderr)
         return 2
-    path.parent.mkdir(parents=True, exist_ok=True)
-    index = Index(path)
+    umask = os.umask(0o077)  # the index names restricted datasets: not for others' eyes
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        index = Index(path)
+    finally:
+        os.umask(umask)
     try:
         report = index.update(root, full=args.full, projects=set(site.projects),
-                              indexed=apply_access if args.set_permissions else None)
-    except AccessError as err:
+                              permissions=set_permissions if args.set_permissions else None)
+    except (AccessError, OSError) as err:
         print(f"aiworkbench-catalog: {err}", file=sys.stderr)
         return 2
     share_with_hub(path, site.hub.user)
@@ -103,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="relist every dataset, not only those whose card or folder "
                             "changed")
     index.add_argument("--set-permissions", action="store_true",
-                       help="set each (re)indexed dataset's group and modes from its "
-                            "access (as root)")
+                       help="set every dataset's group and modes from its access and "
+                            "close folders left out of the catalog (as root)")
     index.add_argument("--strict", action="store_true",
                        help="exit 1 when a datacard is malformed")
     index.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -62,10 +62,6 @@ class Datacard:
     def public(self) -> bool:
         return not self.access
 
-    def readable_by(self, projects) -> bool:
-        """Whether members of ``projects`` may see and read the dataset."""
-        return self.public or bool(set(self.access) & set(projects))
-
 
 def _text(card: dict, key: str, where: str, problems: list[str]) -> str:
     value = card.get(key, "")

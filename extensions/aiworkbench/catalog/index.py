@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ CREATE TABLE IF NOT EXISTS datasets (
     files INTEGER, bytes INTEGER, card_mtime_ns INTEGER, dir_mtime_ns INTEGER);
 CREATE TABLE IF NOT EXISTS access (name TEXT, project TEXT);
 CREATE INDEX IF NOT EXISTS access_by_project ON access (project, name);
+CREATE INDEX IF NOT EXISTS access_by_name ON access (name);
 CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(
     name, title, description, tags, tokenize='unicode61');
 CREATE TABLE IF NOT EXISTS files (dataset TEXT, parent TEXT, name TEXT, kind TEXT,
@@ -43,6 +45,8 @@ SUMMARY = ("name", "title", "description", "owner", "licence", "citation", "moda
            "format", "access", "tags", "files", "bytes")
 PUBLIC = "*"  # the access row of a public dataset
 FILTERS = ("modality", "format", "licence", "tag", "project")
+MAX_PER_PAGE = 100  # datasets in a page of search results
+MAX_FOLDER_PAGE = 1000  # entries in a page of a folder listing
 DIR, FILE = "dir", "file"
 
 
@@ -59,34 +63,51 @@ class IndexReport:
     problems: list[str] = field(default_factory=list)  # "FILE: FIELD: reason"
 
 
-def walk_entries(folder: Path) -> Iterator[tuple[str, str, str, int]]:
+def walk_entries(folder: Path, problems: list[str] | None = None
+                 ) -> Iterator[tuple[str, str, str, int]]:
     """(parent, name, kind, size) of every folder and file below ``folder``, parents
     relative to it ("" for the folder itself). Symbolic links are neither followed nor
-    listed; the dataset's own datacard is not a file of the dataset."""
+    listed; the dataset's own datacard is not a file of the dataset; a name that is not
+    UTF-8 is left out and added to ``problems``."""
     base = len(str(folder)) + 1
     for top, dirs, names in os.walk(folder):
         parent = top[base:]
         kept = []
-        for name in dirs:
-            if not os.path.islink(os.path.join(top, name)):
-                kept.append(name)
-                yield parent, name, DIR, 0
-        dirs[:] = kept
-        for name in names:
+        for name in [*dirs, *names]:
+            path = os.path.join(top, name)
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                if problems is not None:
+                    problems.append(f"{os.fsencode(path)!r}: not UTF-8: left out of the "
+                                    f"listing; rename it")
+                continue
             if name == CARD and not parent:
                 continue
             try:
-                stat = os.lstat(os.path.join(top, name))
+                info = os.lstat(path)
             except OSError:
                 continue
-            if not os.path.islink(os.path.join(top, name)):
-                yield parent, name, FILE, stat.st_size
+            if stat.S_ISLNK(info.st_mode):
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                kept.append(name)
+                yield parent, name, DIR, 0
+            else:
+                yield parent, name, FILE, info.st_size
+        dirs[:] = [d for d in dirs if d in kept]
 
 
-def count_files(folder: Path) -> tuple[int, int]:
-    """Files and bytes below ``folder`` (symbolic links are not followed, not counted)."""
-    sizes = [size for _, _, kind, size in walk_entries(folder) if kind == FILE]
-    return len(sizes), sum(sizes)
+def newest_folder(folder: Path) -> int:
+    """The newest modification time of ``folder`` and the folders in it (links not
+    followed): adding, removing or renaming a file anywhere changes it."""
+    newest = folder.stat().st_mtime_ns
+    for top, dirs, _ in os.walk(folder):
+        for name in dirs:
+            info = os.lstat(os.path.join(top, name))
+            if stat.S_ISDIR(info.st_mode):
+                newest = max(newest, info.st_mtime_ns)
+    return newest
 
 
 class Index:
@@ -103,69 +124,84 @@ class Index:
 
     # --- indexing -----------------------------------------------------------------
     def update(self, root: str | Path, full: bool = False, projects=None,
-               indexed: Callable[[Path, Datacard], None] | None = None) -> IndexReport:
-        """Bring the index in line with the datasets under ``root``; ``full`` relists
-        every dataset's files (a change deep inside a folder does not touch its time).
-        ``projects``: the site's projects, that access lists must name. ``indexed`` is
-        called with each added or updated dataset's folder and card (``full``: every
-        dataset), e.g. to set its permissions."""
+               permissions: Callable[[Path, tuple[str, ...] | None], None] | None = None
+               ) -> IndexReport:
+        """Bring the index in line with the datasets under ``root``. A dataset is read
+        again when its datacard or any of its folders changed (a file added, removed or
+        renamed anywhere in it); ``full`` rereads every dataset (a file rewritten in
+        place changes no folder). ``projects``: the site's projects, which access lists
+        must name. ``permissions``, when given, is called for every folder under
+        ``root``, changed or not, with its dataset's access (``()``: public), or None
+        for a folder left out of the catalog (no datacard, a malformed one, a name that
+        cannot be a dataset's), which it should close."""
         root = Path(root)
         report = IndexReport()
-        known = {name: (card_ns, dir_ns) for name, card_ns, dir_ns in self.db.execute(
-            "SELECT name, card_mtime_ns, dir_mtime_ns FROM datasets")}
+        known = {name: (card_ns, dir_ns, access) for name, card_ns, dir_ns, access in
+                 self.db.execute("SELECT name, card_mtime_ns, dir_mtime_ns, access "
+                                 "FROM datasets")}
         seen = set()
         for folder in sorted(root.iterdir()):
-            if not folder.is_dir() or folder.is_symlink() or not NAME.match(folder.name):
+            if not folder.is_dir() or folder.is_symlink():
                 continue
             card_path = folder / CARD
+            access = None  # left out, until it is in the catalog
             try:
-                stamps = (card_path.lstat().st_mtime_ns, folder.stat().st_mtime_ns)
-            except OSError:
-                report.problems.append(f"{card_path}: missing: every dataset folder needs one")
-                continue
-            seen.add(folder.name)
-            if not full and known.get(folder.name) == stamps:
-                report.unchanged += 1
-                continue
-            try:
-                if card_path.is_symlink():
-                    raise DatacardError([f"{card_path}: must be a file, not a link"])
-                card = read_datacard(folder, projects)
+                if not NAME.match(folder.name):
+                    raise DatacardError([f"{folder}: not a valid dataset name (lower-case "
+                                         f"letters, digits, '.', '-' and '_')"])
+                try:
+                    stamps = (card_path.lstat().st_mtime_ns, newest_folder(folder))
+                except OSError:
+                    raise DatacardError([f"{card_path}: missing: every dataset folder "
+                                         f"needs one"]) from None
+                previous = known.get(folder.name)
+                if not full and previous is not None and previous[:2] == stamps:
+                    report.unchanged += 1
+                    access = tuple(json.loads(previous[2]))
+                else:
+                    if card_path.is_symlink():
+                        raise DatacardError([f"{card_path}: must be a file, not a link"])
+                    card = read_datacard(folder, projects)
+                    entries = list(walk_entries(folder, report.problems))
+                    self._store(card, entries, *stamps, new=previous is None)
+                    (report.updated if previous else report.added).append(folder.name)
+                    access = card.access
+                seen.add(folder.name)
             except DatacardError as err:
                 report.problems.extend(err.problems)
-                seen.discard(folder.name)  # not in the catalog until it is mended
-                continue
-            if indexed is not None:
-                indexed(folder, card)
-            self._store(card, list(walk_entries(folder)), *stamps)
-            (report.updated if folder.name in known else report.added).append(folder.name)
+            if permissions is not None:
+                permissions(folder, access)
         for name in sorted(set(known) - seen):
             self._delete(name)
             report.removed.append(name)
-        self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
-            ("root", str(root)), ("indexed_at", str(time.time()))])
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                        ("indexed_at", str(time.time())))
         self.db.commit()
         return report
 
     def _delete(self, name: str) -> None:
+        self.db.execute("DELETE FROM search WHERE rowid = (SELECT rowid FROM datasets "
+                        "WHERE name = ?)", (name,))
         self.db.execute("DELETE FROM datasets WHERE name = ?", (name,))
         self.db.execute("DELETE FROM access WHERE name = ?", (name,))
-        self.db.execute("DELETE FROM search WHERE name = ?", (name,))
         self.db.execute("DELETE FROM files WHERE dataset = ?", (name,))
 
-    def _store(self, card: Datacard, entries: list, card_ns: int, dir_ns: int):
-        self._delete(card.name)
+    def _store(self, card: Datacard, entries: list, card_ns: int, dir_ns: int,
+               new: bool = False):
+        if not new:
+            self._delete(card.name)
         files = sum(1 for _, _, kind, _ in entries if kind == FILE)
         size = sum(size for _, _, _, size in entries)
-        self.db.execute(
+        rowid = self.db.execute(
             "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (card.name, card.title, card.description, card.owner, card.licence,
              card.citation, card.modality, card.format, json.dumps(list(card.access)),
-             json.dumps(list(card.tags)), files, size, card_ns, dir_ns))
+             json.dumps(list(card.tags)), files, size, card_ns, dir_ns)).lastrowid
         self.db.executemany("INSERT INTO access VALUES (?, ?)",
                             [(card.name, p) for p in (card.access or (PUBLIC,))])
-        self.db.execute("INSERT INTO search VALUES (?, ?, ?, ?)",
-                        (card.name, card.title, card.description, " ".join(card.tags)))
+        self.db.execute("INSERT INTO search (rowid, name, title, description, tags) "
+                        "VALUES (?, ?, ?, ?, ?)", (rowid, card.name, card.title,
+                                                   card.description, " ".join(card.tags)))
         self.db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?)",
                             [(card.name, *entry) for entry in entries])
 

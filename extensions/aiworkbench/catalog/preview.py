@@ -25,11 +25,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-KINDS = ("table", "images", "text", "array", "none")
 CELL = 80                  # characters of a cell shown; longer values end with "…"
 MAX_COLUMNS = 50           # columns shown; the schema lists them all
 CSV_BLOCKS = (1 << 16, 1 << 20, 1 << 24)  # first block sizes tried (a row must fit)
 JSON_LINE = 1 << 20        # bytes of one JSON line read at most
+JSON_SCAN = 4 << 20        # bytes a JSON-lines preview reads at most, skipped lines included
 SNIFF = 4096               # bytes read to tell text from binary
 TABLES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
           ".ndjson": "jsonl"}
@@ -41,7 +41,7 @@ SUPPORTED = ("csv, parquet, jsonl, npy, png, jpeg and text files (txt, md, json,
 
 @dataclass
 class Preview:
-    kind: str                      # see KINDS
+    kind: str                      # table, images, text, array or none
     title: str                     # what is shown, e.g. "first 20 of 150 rows of iris.csv"
     columns: list[tuple[str, str]] = field(default_factory=list)  # (name, type)
     rows: list[list[str]] = field(default_factory=list)  # cells as short strings
@@ -174,12 +174,21 @@ def _json_type(value) -> str:
     return type(value).__name__
 
 
+def _skip_line(f) -> None:
+    """Read past the rest of the current line, a chunk at a time, at most JSON_SCAN."""
+    for _ in range(JSON_SCAN // JSON_LINE):
+        chunk = f.readline(JSON_LINE)
+        if not chunk or chunk.endswith(b"\n"):
+            return
+
+
 def _preview_jsonl(path: Path, rows: int) -> Preview:
-    """The first ``rows`` non-blank lines (each at most JSON_LINE bytes)."""
+    """The first ``rows`` non-blank lines (each at most JSON_LINE bytes), reading at most
+    JSON_SCAN bytes whatever the lines hold."""
     records, problems, at_end = [], [], False
     with open(path, "rb") as f:
         number = 0
-        while len(records) < rows:
+        while len(records) < rows and f.tell() < JSON_SCAN:
             line = f.readline(JSON_LINE)
             if not line:
                 at_end = True
@@ -187,7 +196,8 @@ def _preview_jsonl(path: Path, rows: int) -> Preview:
             number += 1
             if len(line) == JSON_LINE and not line.endswith(b"\n"):
                 problems.append(f"line {number} is longer than {JSON_LINE:,} bytes")
-                f.readline()  # skip the rest of it (it is not shown)
+                del problems[3:]  # the first few are named
+                _skip_line(f)  # not shown
                 continue
             if number == 1:
                 line = line.removeprefix(codecs.BOM_UTF8)
@@ -197,6 +207,7 @@ def _preview_jsonl(path: Path, rows: int) -> Preview:
                 records.append(json.loads(line))
             except ValueError as err:
                 problems.append(f"line {number} is not valid JSON ({err})")
+                del problems[3:]
         if not at_end:
             at_end = not f.peek(1)
     names: dict[str, set[str]] = {}
