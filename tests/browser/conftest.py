@@ -3,6 +3,7 @@ running a cell in a new notebook of the user's JupyterLab."""
 
 import pwd
 import re
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -63,6 +64,23 @@ def screenshot(page, name):
     except Exception as err:  # the page may be gone; the failure itself matters more
         return f"no screenshot: {err}"
     return f"screenshot: {path}"
+
+
+@contextmanager
+def notebook_test(page, request, user):
+    """The body of a test that makes a notebook in ``user``'s JupyterLab: a failure is
+    reported with the page's address and a screenshot; the page is closed and the
+    notebook removed in every case."""
+    try:
+        yield
+    except Exception as err:
+        shot = screenshot(page, request.node.name)
+        raise AssertionError(f"{type(err).__name__}: {err}\npage at {page.url}; {shot}") \
+            from err
+    finally:
+        url = page.url
+        page.close()
+        remove_notebook(url, user)
 
 
 def log_in(page, hub_url, user, password):

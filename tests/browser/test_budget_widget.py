@@ -7,7 +7,7 @@ import re
 import pytest
 
 from ..conftest import user_jobs, wait_for
-from .conftest import SPAWN_TIMEOUT_MS, log_in, remove_notebook, run_cell, screenshot
+from .conftest import SPAWN_TIMEOUT_MS, log_in, notebook_test, run_cell
 
 pytestmark = pytest.mark.browser
 API = "/services/workbench/api"
@@ -21,11 +21,9 @@ def test_budget_widget_renders_live_numbers_in_jupyterlab(
     assert response.status_code in (201, 202), response.text
     sme.wait_ready()
     [job] = user_jobs("sme")
-    notebook_url = ""
-    try:
+    with notebook_test(page, request, "sme"):
         log_in(page, hub_url, "sme", site.users["sme"].password)
         cell = run_cell(page, hub_url, "sme", "import aiworkbench; aiworkbench.budget(refresh=5)")
-        notebook_url = page.url
         widget = cell.locator(".jp-OutputArea-output .widget-vbox")
         vision = widget.locator(".widget-html").filter(has_text="sme-vision")
         vision.first.wait_for(state="visible", timeout=SPAWN_TIMEOUT_MS)
@@ -49,11 +47,3 @@ def test_budget_widget_renders_live_numbers_in_jupyterlab(
         # ... and shows each new read of the API's numbers (every 30 s).
         wait_for(lambda: header.inner_text() != first, 70, interval=2,
                  what="the widget to show the API's next numbers")
-    except Exception as err:
-        shot = screenshot(page, request.node.name)
-        raise AssertionError(f"{type(err).__name__}: {err}\npage at {page.url}; {shot}") \
-            from err
-    finally:
-        page.close()
-        if notebook_url:
-            remove_notebook(notebook_url, "sme")

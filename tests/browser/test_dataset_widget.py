@@ -4,7 +4,7 @@ its preview (read in the session, as the user), insert its loader into the next 
 import pytest
 
 from ..conftest import wait_for
-from .conftest import SPAWN_TIMEOUT_MS, log_in, remove_notebook, run_cell, screenshot
+from .conftest import SPAWN_TIMEOUT_MS, log_in, notebook_test, run_cell
 
 pytestmark = pytest.mark.browser
 
@@ -16,11 +16,9 @@ def test_search_open_preview_and_insert_a_loader(cluster_up, hub_up, hub_url, si
                            json={"profile": "cpu-small", "project": "edu-intro"})
     assert response.status_code in (201, 202), response.text
     student.wait_ready()
-    notebook_url = ""
-    try:
+    with notebook_test(page, request, "student"):
         log_in(page, hub_url, "student", site.users["student"].password)
         cell = run_cell(page, hub_url, "student", "import aiworkbench; aiworkbench.datasets()")
-        notebook_url = page.url
         browser = cell.locator(".aiwb-ds")
         browser.wait_for(state="visible", timeout=SPAWN_TIMEOUT_MS)
         results = browser.locator(".aiwb-ds-result")
@@ -51,11 +49,3 @@ def test_search_open_preview_and_insert_a_loader(cluster_up, hub_up, hub_url, si
         inserted = notebook.locator(".jp-CodeCell").nth(1)
         inserted.filter(has_text="read_csv").wait_for(state="visible", timeout=30_000)
         assert "/iris" in inserted.locator(".cm-content").inner_text()
-    except Exception as err:
-        shot = screenshot(page, request.node.name)
-        raise AssertionError(f"{type(err).__name__}: {err}\npage at {page.url}; {shot}") \
-            from err
-    finally:
-        page.close()
-        if notebook_url:
-            remove_notebook(notebook_url, "student")
