@@ -1,0 +1,134 @@
+"""Course folders are checked with file, field and reason; a student's copy is brought up
+to date without ever losing the student's edits."""
+
+import json
+
+import pytest
+
+from aiworkbench.courses.course import CourseError, read_course
+from aiworkbench.courses.sync import MANIFEST, sync
+from aiworkbench_hub.site import load_site
+
+from .test_catalog_cli import SITE  # the demo site file's text
+
+COURSE = """\
+title = "First steps"
+level = "beginner"
+summary = "Sessions and budgets."
+goals = ["Start a session", "Read a budget"]
+notebooks = ["01-sessions.ipynb", "02-budgets.ipynb"]
+
+[session]
+partition = "cpu"
+gpus = 0
+hours = 1
+"""
+
+
+def notebook(*sources):
+    return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "source": s, "metadata": {}, "outputs": [],
+         "execution_count": None} for s in sources]})
+
+
+def make_course(root, name="first-steps", text=COURSE, exercises=("q1", "q2")):
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "course.toml").write_text(text)
+    (folder / "01-sessions.ipynb").write_text(notebook(f'check("{exercises[0]}", answer)'))
+    (folder / "02-budgets.ipynb").write_text(notebook("x = 1", f"check('{exercises[1]}', x)"))
+    return folder
+
+
+@pytest.fixture
+def site(tmp_path):
+    path = tmp_path / "site.toml"
+    path.write_text(SITE)
+    return load_site(path)
+
+
+def test_a_good_course_reads_with_its_exercises_in_order(tmp_path, site):
+    course = read_course(make_course(tmp_path), site)
+    assert course.notebooks == ("01-sessions.ipynb", "02-budgets.ipynb")
+    assert course.exercises == (("01-sessions.ipynb", "q1"), ("02-budgets.ipynb", "q2"))
+    assert (course.session.partition, course.session.gpus, course.session.hours) == (
+        "cpu", 0, 1)
+
+
+@pytest.mark.parametrize("change, problem", [
+    (('level = "beginner"', 'level = "expert"'),
+     "course.toml: level: 'expert' is not allowed; allowed: beginner, intermediate"),
+    (('title = "First steps"\n', ""), "course.toml: title: missing (required)"),
+    (('"02-budgets.ipynb"]', '"../secret.ipynb"]'), "course.toml: notebooks: path "),
+    (('"02-budgets.ipynb"]', '"03-gone.ipynb"]'),
+     "course.toml: notebooks: '03-gone.ipynb' is not a file in the course folder"),
+    (('"02-budgets.ipynb"]', '"01-sessions.ipynb"]'),
+     "course.toml: notebooks: '01-sessions.ipynb' is listed twice"),
+    (("gpus = 0", "gpus = 1"), "course.toml: session.gpus: 1 is more than partition 'cpu'"),
+    (('partition = "cpu"', 'partition = "tpu"'),
+     "course.toml: session.partition: 'tpu' is not a partition of this factory"),
+    (("hours = 1", "hours = 99"), "course.toml: session.hours: 99 is not allowed; a whole"),
+    (("[session]", "colour = 1\n[session]"), "course.toml: colour: unknown field"),
+    (("goals = [", "goals = [1, "), "course.toml: goals: must be a non-empty list of text"),
+    (("level", "level = ["), "course.toml: not valid TOML"),
+])
+def test_invalid_courses_name_file_field_and_reason(tmp_path, site, change, problem):
+    folder = make_course(tmp_path, text=COURSE.replace(*change, 1))
+    with pytest.raises(CourseError) as err:
+        read_course(folder, site)
+    assert any(problem in p and p.startswith(str(folder)) for p in err.value.problems), \
+        err.value.problems
+
+
+def test_exercise_ids_are_unique_and_notebooks_are_notebooks(tmp_path, site):
+    folder = make_course(tmp_path, exercises=("q1", "q1"))
+    (folder / "02-budgets.ipynb").write_text(
+        notebook("check('q1', x)").replace('"nbformat": 4', '"nbformat": 3'))
+    with pytest.raises(CourseError) as err:
+        read_course(folder, site)
+    assert err.value.problems == [f"{folder}/02-budgets.ipynb: not an nbformat 4 notebook "
+                                  f"(no cells)"]
+    (folder / "02-budgets.ipynb").write_text(notebook("check('q1', x)"))
+    with pytest.raises(CourseError, match="exercise 'q1' is also in 01-sessions.ipynb"):
+        read_course(folder, site)
+
+
+def test_republishing_never_loses_a_students_edits(tmp_path):
+    published, copy = make_course(tmp_path / "published"), tmp_path / "home" / "first-steps"
+    first = sync(published, copy, "v1")
+    assert sorted(first.added) == ["01-sessions.ipynb", "02-budgets.ipynb", "course.toml"]
+    assert json.loads((copy / MANIFEST).read_text())["version"] == "v1"
+
+    (copy / "01-sessions.ipynb").write_text("my answers")  # the student works
+    (copy / "notes.txt").write_text("mine")
+    (published / "02-budgets.ipynb").write_text(notebook("y = 2"))  # the trainer updates
+    (published / "03-more.ipynb").write_text(notebook("z = 3"))
+    second = sync(published, copy, "v2")
+    assert second.updated == ["02-budgets.ipynb"] and second.added == ["03-more.ipynb"]
+    assert second.kept == ["01-sessions.ipynb"]
+    assert (copy / "01-sessions.ipynb").read_text() == "my answers"
+    assert (copy / "notes.txt").read_text() == "mine"
+
+    (published / "01-sessions.ipynb").write_text(notebook("fixed = True"))  # both changed
+    (published / "03-more.ipynb").unlink()
+    third = sync(published, copy, "v3")
+    assert third.set_aside == [("01-sessions.ipynb", "01-sessions.trainer-v3.ipynb")]
+    assert (copy / "01-sessions.ipynb").read_text() == "my answers"
+    assert "fixed = True" in (copy / "01-sessions.trainer-v3.ipynb").read_text()
+    assert third.removed_upstream == ["03-more.ipynb"] and (copy / "03-more.ipynb").exists()
+    assert "changed by both" in third.text()
+
+    again = sync(published, copy, "v3")  # nothing new: nothing moves
+    assert again.added == again.updated == again.set_aside == [] and \
+        again.kept == ["01-sessions.ipynb"]
+
+
+def test_a_link_in_the_copy_is_never_written_through(tmp_path):
+    published, copy = make_course(tmp_path / "published"), tmp_path / "copy"
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious")
+    copy.mkdir()
+    (copy / "course.toml").symlink_to(outside)
+    report = sync(published, copy, "v1")
+    assert outside.read_text() == "precious"
+    assert report.set_aside == [("course.toml", "course.trainer-v1.toml")]
