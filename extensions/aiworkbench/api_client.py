@@ -39,6 +39,21 @@ def api_get(path: str, params: dict[str, str] | None = None, *,
             environ: dict[str, str] | None = None, timeout: float = 10.0) -> dict:
     """The JSON object the API answers to ``GET {AIWORKBENCH_API_URL}/{path}?{params}``.
     ``path`` parts must already be quoted by the caller (``urllib.parse.quote``)."""
+    return api_request("GET", path, params, environ=environ, timeout=timeout)
+
+
+def api_post(path: str, payload: dict, *, environ: dict[str, str] | None = None,
+             timeout: float = 10.0) -> dict:
+    """The JSON object the API answers to ``POST {AIWORKBENCH_API_URL}/{path}`` with
+    ``payload`` as JSON."""
+    return api_request("POST", path, None, payload, environ=environ, timeout=timeout)
+
+
+def api_request(method: str, path: str, params: dict[str, str] | None = None,
+                payload: dict | None = None, *, environ: dict[str, str] | None = None,
+                timeout: float = 10.0) -> dict:
+    """One request to the API; its JSON object, or :class:`WorkbenchAPIError` (4xx,
+    not configured) or :class:`WorkbenchAPIUnreachable` (no answer, 5xx)."""
     env = os.environ if environ is None else environ
     url, token = env.get("AIWORKBENCH_API_URL", "").strip(), env.get("JUPYTERHUB_API_TOKEN", "")
     if not url:
@@ -50,8 +65,12 @@ def api_get(path: str, params: dict[str, str] | None = None, *,
     url = url.rstrip("/") + "/" + path.lstrip("/")
     if params:
         url += "?" + urllib.parse.urlencode(params)
-    request = urllib.request.Request(url, headers={"Authorization": f"token {token}",
-                                                  "Accept": "application/json"})
+    headers = {"Authorization": f"token {token}", "Accept": "application/json"}
+    data = None
+    if payload is not None:
+        data = json.dumps(payload).encode("utf-8")
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             body = response.read()

@@ -148,6 +148,18 @@ class CatalogSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CoursesSettings:
+    root: str = setting(
+        "/srv/aiworkbench/courses", pattern=r"^/[A-Za-z0-9_./-]+$",
+        help="Published courses: CLASS/COURSE folders written by the workbench API (as the "
+             "hub user) when a trainer publishes, readable by everyone. Each student's "
+             "session copies them into the student's home (~/courses/COURSE).")
+    max_mb: int = setting(
+        50, minimum=1, maximum=2000,
+        help="Largest course a trainer may publish, in megabytes (all its files).")
+
+
+@dataclass(frozen=True, kw_only=True)
 class SlurmSettings:
     cluster_name: str = setting("aifactory", pattern=SLURM_NAME,
                                 help="Slurm ClusterName (the accounting cluster).")
@@ -276,6 +288,8 @@ class Site:
         factory=IdleSettings,
         help="Idle protection: culling sessions without activity, stopping sessions whose "
              "GPUs stay idle.")
+    courses: CoursesSettings = setting(
+        factory=CoursesSettings, help="Skills tutorials: where published courses live.")
     catalog: CatalogSettings = setting(
         factory=CatalogSettings, help="The dataset catalog: where datasets and the index live.")
     partitions: dict[str, Partition] = setting(

@@ -132,3 +132,107 @@ def test_a_link_in_the_copy_is_never_written_through(tmp_path):
     report = sync(published, copy, "v1")
     assert outside.read_text() == "precious"
     assert report.set_aside == [("course.toml", "course.trainer-v1.toml")]
+
+
+# --- exercises ---------------------------------------------------------------------------
+
+from aiworkbench.api_client import WorkbenchAPIError  # noqa: E402
+from aiworkbench.courses.exercise import compare, evaluate, find_course  # noqa: E402
+from aiworkbench.courses.progress import ProgressStore  # noqa: E402
+
+
+@pytest.mark.parametrize("answer, expected, feedback", [
+    (8, 8, ""), (8.0000001, 8, ""), ("8", 8, "should be a number, got text ('8')"),
+    (7, 8, "your answer, 7, is too small"), (9.5, 8, "is too large"),
+    (float("nan"), 8, "NaN"), (True, 1, "should be a number, got True/False"),
+    ("GPU", "gpu", "almost right: check upper and lower case"),
+    ("cpu", "gpu", "'cpu', is not the text expected"),
+    ([1, 2], [1, 2, 3], "has 2 items; it should have 3"),
+    ([1, 5, 3], [1, 2, 3], "item 1, 5, is too large"),
+    ({"a": 1}, {"a": 1, "b": 2}, "lacks the key 'b'"),
+    ({"a": 1, "c": 3}, {"a": 1}, "a key that should not be there: 'c'"),
+    ({"a": "x"}, {"a": 1}, "the value of 'a' should be a number"),
+    (False, True, "think again about True or False"),
+])
+def test_feedback_says_what_is_wrong_without_the_answer(answer, expected, feedback):
+    said = compare(answer, expected)
+    assert (feedback in said) if feedback else said == "", said
+    if feedback and not isinstance(expected, bool):  # "True or False" names both
+        assert repr(expected) not in said.replace(repr(answer), "")
+
+
+def test_arrays_are_compared_by_shape_then_values():
+    import numpy as np
+
+    assert "has shape (2,); it should be (3,)" in compare(np.zeros(2), np.zeros(3))
+    assert "some values differ" in compare(np.ones(3), np.zeros(3))
+    assert compare(np.arange(3) * 1.0, np.arange(3)) == ""
+    assert "should be an array of shape (3,)" in compare([0, 1, 2], np.arange(3))
+
+
+def test_a_check_is_recorded_for_the_course_the_notebook_is_in(tmp_path, monkeypatch):
+    store, posted = ProgressStore(), []
+
+    def post(path, payload):  # the API does this for the token's user
+        posted.append((path, payload))
+        return store.record("student", payload["course"], payload["exercise"],
+                            payload["passed"], now=len(posted))
+    copy = make_course(tmp_path, "first-steps")
+    (copy / ".aiworkbench-course.json").write_text("{}")
+    (copy / "sub").mkdir()
+    monkeypatch.chdir(copy / "sub")
+    assert find_course() == "first-steps"
+    wrong = evaluate("q1", 7, 8, hint="GPUs times hours", post=post)
+    assert not wrong.passed and "too small" in wrong.feedback
+    assert "Hint: GPUs times hours" in wrong.text() and "attempt 1, not passed yet" in \
+        wrong.recorded
+    right = evaluate("q1", 8, 8, post=post)
+    assert right.passed and "attempt 2, passed" in right.recorded
+    assert 'data-passed="true"' in right._repr_html_()
+    again = evaluate("q1", 0, 8, post=post)  # passing once is for good
+    assert "attempt 3, passed" in again.recorded
+    assert posted[0] == ("progress", {"course": "first-steps", "exercise": "q1",
+                                      "passed": False})
+    [row] = store.of(["student"], "first-steps")
+    assert (row["attempts"], row["passed"], row["first_passed_at"]) == (3, True, 2)
+
+
+def test_checks_work_without_the_api_and_tests_can_be_functions(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AIWORKBENCH_API_URL", raising=False)
+    result = evaluate("q2", [3, 1], test=lambda v: None if sorted(v) == v else "not sorted")
+    assert result.feedback == "not sorted" and "not in a workbench session" in result.recorded
+
+    def refused(path, payload):
+        raise WorkbenchAPIError("the API refused (HTTP 400)", 400)
+    broken = evaluate("q3", None, test=lambda v: v + 1, course="first-steps", post=refused)
+    assert "checking your answer failed: TypeError" in broken.feedback
+    assert broken.recorded == "Progress not recorded: the API refused (HTTP 400)"
+    with pytest.raises(ValueError, match="either expected or test="):
+        evaluate("q4", 1)
+    with pytest.raises(ValueError, match="exercise id"):
+        evaluate("no spaces", 1, 1)
+
+
+def test_publishing_sends_the_checked_course_files_and_nothing_hidden(tmp_path):
+    import base64
+
+    from aiworkbench.courses.publish import publish_course
+
+    folder = make_course(tmp_path)
+    (folder / ".git").mkdir()
+    (folder / ".git" / "HEAD").write_text("ref")
+    (folder / "data").mkdir()
+    (folder / "data" / "x.csv").write_text("a\n1\n")
+    (folder / "link.csv").symlink_to(folder / "data" / "x.csv")
+    sent = []
+    publish_course(folder, "intro", post=lambda path, payload: sent.append((path, payload))
+                   or {"version": "v"})
+    [(path, payload)] = sent
+    assert path == "classes/intro/courses/first-steps"
+    assert sorted(payload["files"]) == ["01-sessions.ipynb", "02-budgets.ipynb",
+                                        "course.toml", "data/x.csv"]
+    assert base64.b64decode(payload["files"]["data/x.csv"]) == b"a\n1\n"
+    (folder / "course.toml").write_text("title = 1\n")
+    with pytest.raises(CourseError):
+        publish_course(folder, "intro", post=lambda *a: pytest.fail("sent a broken course"))

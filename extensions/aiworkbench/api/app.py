@@ -1,9 +1,11 @@
 """The workbench API service: a tornado app behind the hub's authentication (budgets:
-:mod:`.budgets`; the dataset catalog: :mod:`.catalog`)."""
+:mod:`.budgets`; the dataset catalog: :mod:`.catalog`; courses: :mod:`.courses`;
+exercise progress: :mod:`.progress`)."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
@@ -16,11 +18,14 @@ from tornado.httpserver import HTTPServer
 from aiworkbench_hub.accounting import AccountingReader
 from aiworkbench_hub.site import SiteError, load_site
 
-from . import budgets, catalog
+from aiworkbench.courses.progress import ProgressStore
+
+from . import budgets, catalog, courses, progress
 from .base import NotFoundHandler
 
 log = logging.getLogger("aiworkbench.api")
 TOKEN_CACHE_S = 60
+PROGRESS_FILE = "workbench-progress.sqlite"  # in hub.data_dir, the hub user's only
 
 
 def make_app(site, reader: AccountingReader, prefix: str) -> web.Application:
@@ -28,7 +33,8 @@ def make_app(site, reader: AccountingReader, prefix: str) -> web.Application:
     routes = [
         (url_path_join(prefix, "oauth_callback"), HubOAuthCallbackHandler),
         *[(url_path_join(api, path), handler)
-          for path, handler in [*budgets.ROUTES, *catalog.ROUTES]],
+          for path, handler in [*budgets.ROUTES, *catalog.ROUTES, *courses.ROUTES,
+                                *progress.ROUTES]],
         (url_path_join(api, ".*"), NotFoundHandler),
     ]
     # Every handler uses the one HubOAuth instance (HubAuthenticated ignores a hub_auth
@@ -37,6 +43,9 @@ def make_app(site, reader: AccountingReader, prefix: str) -> web.Application:
     HubOAuth.instance(cache_max_age=TOKEN_CACHE_S)
     return web.Application(routes, site=site, reader=reader,
                            catalog=catalog.CatalogStore(site.catalog.index),
+                           # opened at the first progress request, not before
+                           progress=functools.cache(
+                               lambda: ProgressStore(f"{site.hub.data_dir}/{PROGRESS_FILE}")),
                            cookie_secret=os.urandom(32))
 
 

@@ -61,6 +61,25 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
             values[name] = raw[0].decode("utf-8", "replace")
         return values
 
+    def body(self, allowed: dict[str, str], limit: int = 64 * 1024) -> dict:
+        """The request's JSON object, with exactly the keys of ``allowed`` (name -> what it
+        takes); anything else is a 400 that lists what is allowed."""
+        listing = "; ".join(f"{k} ({v})" for k, v in allowed.items())
+        if len(self.request.body) > limit:
+            raise APIError(400, f"the body has {len(self.request.body)} bytes; at most {limit}")
+        try:
+            data = json.loads(self.request.body or b"null")
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise APIError(400, f"the body must be a JSON object with {listing}")
+        unknown, missing = sorted(set(data) - set(allowed)), sorted(set(allowed) - set(data))
+        if unknown or missing:
+            wrong = ", ".join([*(f"unknown {k!r}" for k in unknown),
+                               *(f"missing {k!r}" for k in missing)])
+            raise APIError(400, f"{wrong}; the body takes exactly: {listing}")
+        return data
+
     def name_param(self, value: str, what: str) -> str:
         if not NAME.match(value):
             raise APIError(400, f"{what} {value[:80]!r} is not a valid name (lower-case "

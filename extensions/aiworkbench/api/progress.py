@@ -1,0 +1,76 @@
+"""Exercise progress routes of the workbench API.
+
+A check in a student's notebook posts its result with the session's own token:
+the progress is recorded for that token's user, whatever the body says, and a
+body naming a user is refused. Students read their own progress; the trainers
+of a class (and managers and admins) read its members'.
+"""
+
+from __future__ import annotations
+
+from aiworkbench.courses.progress import COURSE, EXERCISE, ProgressStore
+
+from .base import APIError, APIHandler
+
+RECORD = {"course": "the course (its folder's name)",
+          "exercise": "the exercise's id",
+          "passed": "true or false"}
+
+
+def _course(value, where: str = "course") -> str:
+    if not isinstance(value, str) or not COURSE.match(value):
+        raise APIError(400, f"{where} {str(value)[:60]!r} is not a course name (lower-case "
+                            f"letters, digits and '-', at most 48 characters)")
+    return value
+
+
+class ProgressHandler(APIHandler):
+    @property
+    def store(self) -> ProgressStore:
+        return self.settings["progress"]()
+
+    async def get(self):
+        course = self.query({"course": "only this course"}).get("course")
+        me = self.hub_user["name"]
+        records = self.store.of([me], None if course is None else _course(course))
+        self.write_json({"user": me, "records": records})
+
+    async def post(self):
+        data = self.body(RECORD)
+        course = _course(data["course"])
+        exercise, passed = data["exercise"], data["passed"]
+        if not isinstance(exercise, str) or not EXERCISE.match(exercise):
+            raise APIError(400, f"exercise {str(exercise)[:60]!r} is not an exercise id "
+                                f"(letters, digits, '_', '.', '-', at most 64)")
+        if not isinstance(passed, bool):
+            raise APIError(400, f"passed must be true or false, got {passed!r:.40}")
+        record = self.store.record(self.hub_user["name"], course, exercise, passed)
+        self.set_status(201)
+        self.write_json(record)
+
+
+class ClassProgressHandler(ProgressHandler):
+    async def get(self, name: str):
+        course = self.query({"course": "only this course"}).get("course")
+        if name not in self.site.classes:
+            raise APIError(404, f"no class {name[:40]!r}; classes: "
+                                f"{', '.join(self.site.classes) or 'none'}")
+        me, klass = self.hub_user["name"], self.site.classes[name]
+        if me not in klass.trainers and not self.can_read_all():
+            raise APIError(403, f"only the trainers of class {name!r} "
+                                f"({', '.join(klass.trainers)}), managers and admins may "
+                                f"read its progress")
+        members = self.site.class_members(name)
+        records = self.store.of(members, None if course is None else _course(course))
+        self.write_json({"class": name, "trainers": list(klass.trainers),
+                         "members": members, "records": records})
+
+    async def post(self, name: str):
+        raise APIError(405, "a class's progress is read-only; students post their own to "
+                            "progress")
+
+
+ROUTES = [
+    (r"progress/?", ProgressHandler),
+    (r"classes/([^/]+)/progress/?", ClassProgressHandler),
+]

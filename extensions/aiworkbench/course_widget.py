@@ -1,0 +1,958 @@
+"""Course tutorials in the notebook: ``aiworkbench.course()`` for students and
+``aiworkbench.class_progress("CLASS")`` for trainers.
+
+    import aiworkbench
+    aiworkbench.course()                   # the outline of your courses, your progress
+    aiworkbench.course("first-steps")      # ... of one course
+    aiworkbench.class_progress("intro")    # trainers: who passed what in class intro
+
+What is published and what was passed come from the workbench API (``courses``,
+``progress``, ``classes/CLASS/progress``), never from reading other people's files.
+"Get my copy" copies the published course into ``~/courses/COURSE`` *in this
+kernel, as you* (:func:`~aiworkbench.courses.sync.sync`): your edits are never
+overwritten; a file both you and the trainer changed gets the trainer's version
+beside yours.
+
+Two layers each, like the other widgets:
+
+* :class:`CourseOutline` and :class:`ClassProgress` hold what is shown (the last
+  good answers, the status line) and talk to the API through an injected
+  ``fetch`` (default :func:`~aiworkbench.api_client.api_get`); they need no
+  ipywidgets and are what the unit tests drive;
+* :class:`CourseWidget` and :class:`ClassWidget` draw them with ipywidgets
+  (imported only there).
+
+API errors go to the status line in plain words; what was shown before stays.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import time
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .api_client import WorkbenchAPIError, WorkbenchAPIUnreachable, api_get
+from .courses.progress import COURSE as COURSE_NAME
+from .courses.sync import MANIFEST, VERSION, SyncReport, sync
+
+CLASS_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")  # the site's rule for class names
+STUCK_ATTEMPTS = 3  # tried this often and not passed: stuck
+COPIES = "courses"  # the students' copies: ~/courses/COURSE
+STATUS_COLOUR = {"info": "#607d8b", "ok": "#2e7d32", "warning": "#ef6c00",
+                 "error": "#c62828", "unreachable": "#ef6c00"}
+MARK_COLOUR = {"passed": "#2e7d32", "tried": "#c62828", "untried": "#9e9e9e"}
+GET_COPY, UPDATE_COPY = "Get my copy", "Update my copy"
+
+
+def check_course_name(name) -> str:
+    if not isinstance(name, str) or not COURSE_NAME.match(name):
+        raise ValueError(f"{str(name)[:60]!r} is not a course name: lower-case letters, "
+                         f"digits and '-', at most 48 characters")
+    return name
+
+
+def check_class_name(name) -> str:
+    if not isinstance(name, str) or not CLASS_NAME.match(name):
+        raise ValueError(f"{str(name)[:60]!r} is not a class name: lower-case letters, "
+                         f"digits and '-', starting with a letter, at most 20 characters")
+    return name
+
+
+# --- words ------------------------------------------------------------------------------
+
+def counted(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def session_text(session: dict) -> str:
+    """The session a course needs in words: '1 GPU, 2 hours on gpu'."""
+    gpus, hours = _int(session.get("gpus")), _int(session.get("hours"), 1)
+    partition = str(session.get("partition") or "?")
+    gpu_text = counted(gpus, "GPU", "GPUs") if gpus else "no GPU"
+    return f"{gpu_text}, {counted(hours, 'hour', 'hours')} on {partition}"
+
+
+def clock_time(epoch: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(epoch))
+
+
+def _int(value, default: int = 0) -> int:
+    if isinstance(value, bool):
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _texts(value) -> list[str]:
+    return [str(v) for v in value if isinstance(v, (str, int, float))] \
+        if isinstance(value, list) else []
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise of a course and one student's progress on it."""
+
+    notebook: str
+    exercise: str
+    attempts: int = 0
+    passed: bool = False
+
+    @property
+    def state(self) -> str:
+        """passed, tried or untried."""
+        return "passed" if self.passed else "tried" if self.attempts else "untried"
+
+    @property
+    def stuck(self) -> bool:
+        return not self.passed and self.attempts >= STUCK_ATTEMPTS
+
+    @property
+    def mark(self) -> str:
+        """The class table's cell: '✓', '✗3' (three attempts) or '·'."""
+        return {"passed": "✓", "tried": f"✗{self.attempts}", "untried": "·"}[self.state]
+
+    def text(self) -> str:
+        """'passed ✓', 'tried (2 attempts) ✗' or 'not tried ·'."""
+        if self.passed:
+            return "passed ✓"
+        if self.attempts:
+            return f"tried ({counted(self.attempts, 'attempt', 'attempts')}) ✗"
+        return "not tried ·"
+
+
+def clean_course(item) -> dict | None:
+    """One entry of the API's ``courses`` answer with every field of the expected type;
+    None when it names no course."""
+    if not isinstance(item, dict) or not isinstance(item.get("course"), str) \
+            or not COURSE_NAME.match(item["course"]):
+        return None
+    exercises = [(str(pair[0]), str(pair[1])) for pair in item.get("exercises") or ()
+                 if isinstance(pair, (list, tuple)) and len(pair) == 2]
+    session = item.get("session") if isinstance(item.get("session"), dict) else {}
+    return {"class": str(item.get("class") or ""), "course": item["course"],
+            "title": str(item.get("title") or item["course"]),
+            "level": str(item.get("level") or ""), "summary": str(item.get("summary") or ""),
+            "goals": _texts(item.get("goals")), "notebooks": _texts(item.get("notebooks")),
+            "session": session, "exercises": exercises,
+            "version": str(item.get("version") or ""),
+            "published_at": str(item.get("published_at") or ""),
+            "published_by": str(item.get("published_by") or ""),
+            "path": str(item.get("path") or "")}
+
+
+def exercise_states(course: dict, records: dict[str, dict]) -> list[Exercise]:
+    """The course's exercises in course order with one student's ``records`` (by
+    exercise id)."""
+    states = []
+    for notebook, exercise in course["exercises"]:
+        record = records.get(exercise) or {}
+        states.append(Exercise(notebook, exercise, _int(record.get("attempts")),
+                               bool(record.get("passed"))))
+    return states
+
+
+def by_notebook(notebooks: list[str], states: list[Exercise]
+                ) -> list[tuple[str, list[Exercise]]]:
+    """``notebooks`` in order, each with its exercises (notebooks only the exercises name
+    come last)."""
+    order = list(dict.fromkeys([*notebooks, *(s.notebook for s in states)]))
+    return [(nb, [s for s in states if s.notebook == nb]) for nb in order]
+
+
+def first_unpassed(states: list[Exercise]) -> Exercise | None:
+    return next((s for s in states if not s.passed), None)
+
+
+def records_by(records, key: str) -> dict[str, dict[str, dict]]:
+    """API progress records as {record[key]: {exercise: record}}."""
+    found: dict[str, dict[str, dict]] = {}
+    for record in records if isinstance(records, list) else ():
+        if isinstance(record, dict) and isinstance(record.get("exercise"), str):
+            found.setdefault(str(record.get(key)), {})[record["exercise"]] = record
+    return found
+
+
+# --- HTML -------------------------------------------------------------------------------
+
+def esc(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def status_html(kind: str, text: str) -> str:
+    if not text:
+        return ""
+    mark = "⚠ " if kind in ("warning", "error", "unreachable") else ""
+    weight = "normal" if kind in ("info", "ok") else "bold"
+    return (f'<div style="color:{STATUS_COLOUR[kind]};font-weight:{weight}">'
+            f'{mark}{esc(text)}</div>')
+
+
+def bar_html(done: int, total: int) -> str:
+    """A progress bar with 'N of M exercises passed'."""
+    width = 100 * done / total if total else 0
+    colour = MARK_COLOUR["passed"] if total and done == total else "#1976d2"
+    words = (f"{done} of {counted(total, 'exercise', 'exercises')} passed" if total
+             else "no checked exercises")
+    return ('<div><div style="display:inline-block;vertical-align:middle;width:200px;'
+            'height:12px;background:#e0e0e0;border-radius:3px;overflow:hidden">'
+            f'<div style="width:{width:.1f}%;height:100%;background:{colour}"></div></div>'
+            f'<span style="padding-left:8px">{esc(words)}</span></div>')
+
+
+def _mark_html(state: Exercise) -> str:
+    css = f"aiwb-ex aiwb-{state.state}" + (" aiwb-stuck" if state.stuck else "")
+    return (f'<span class="{css}" data-exercise="{esc(state.exercise)}" '
+            f'style="color:{MARK_COLOUR[state.state]};margin-right:12px;white-space:nowrap">'
+            f'{esc(state.exercise)} {esc(state.text())}</span>')
+
+
+# --- the student's outline: the model ---------------------------------------------------
+
+class _Asker:
+    """The status line and one road to the API for both models."""
+
+    def __init__(self, fetch: Callable[..., dict]):
+        self.fetch = fetch
+        self.status_kind, self.status = "info", ""
+
+    def say(self, text: str, kind: str = "info") -> None:
+        self.status_kind, self.status = kind, text
+
+    def refused(self, what: str, err: WorkbenchAPIError) -> str:
+        return f"The workbench API refused {what}: {err}"
+
+    def _ask(self, what: str, path: str, params: dict | None, expect: str) -> dict | None:
+        """The API's answer, or None with the status line saying why (``what``: the
+        request in words)."""
+        try:
+            answer = self.fetch(path, params)
+        except WorkbenchAPIUnreachable as err:
+            self.say(f"The workbench API did not answer {what} ({err}); what is shown is "
+                     f"from before. Try again in a moment.", "unreachable")
+            return None
+        except WorkbenchAPIError as err:
+            if err.status is None:  # not configured here, or not JSON
+                self.say(f"Could not send {what} to the workbench API: {err}", "error")
+            else:
+                self.say(self.refused(what, err), "error")
+            return None
+        if not isinstance(answer, dict) or not isinstance(answer.get(expect), list):
+            self.say(f"The workbench API answered {what} without a list of {expect} (is "
+                     f"AIWORKBENCH_API_URL right?); what is shown is from before.", "error")
+            return None
+        return answer
+
+
+class CourseOutline(_Asker):
+    """The caller's courses (or one, ``name``), their progress and their copies in
+    ``home``/courses. Every action returns True when it worked; otherwise the status line
+    says why and what was shown before stays."""
+
+    def __init__(self, name: str | None = None, *, fetch: Callable[..., dict] = api_get,
+                 home: str | Path | None = None, environ: dict[str, str] | None = None,
+                 syncer: Callable[[str | Path, str | Path, str], SyncReport] = sync,
+                 clock: Callable[[], float] = time.time):
+        super().__init__(fetch)
+        self.name = None if name is None else check_course_name(name)
+        self._home = None if home is None else Path(home)
+        self.environ = os.environ if environ is None else environ
+        self.syncer, self.clock = syncer, clock
+        self.user = ""
+        self.loaded = False  # the courses were read at least once
+        self.courses: list[dict] = []  # the last good answer, cleaned (one per course name)
+        self.records: dict[str, dict[str, dict]] = {}  # course: {exercise: record}
+        self.progress_at: float | None = None
+        self.reports: dict[str, SyncReport] = {}  # the last sync of each course
+
+    # -- reading
+
+    def load(self) -> bool:
+        """Read the courses, then the progress."""
+        return self.load_courses() and self.load_progress()
+
+    def load_courses(self) -> bool:
+        answer = self._ask("the request for your courses", "courses", None, "courses")
+        if answer is None:
+            return False
+        cleaned = [clean_course(item) for item in answer["courses"]]
+        newest: dict[str, dict] = {}
+        for course in (c for c in cleaned if c is not None):
+            classes = [*newest.get(course["course"], {}).get("classes", ()), course["class"]]
+            if course["course"] not in newest or (
+                    course["published_at"] > newest[course["course"]]["published_at"]):
+                newest[course["course"]] = course  # the same course in two classes: newest
+            newest[course["course"]]["classes"] = list(dict.fromkeys(c for c in classes if c))
+        self.user, self.loaded = str(answer.get("user") or ""), True
+        everything = list(newest.values())
+        self.courses = ([c for c in everything if c["course"] == self.name] if self.name
+                        else everything)
+        if self.name and not self.courses:
+            others = ", ".join(c["course"] for c in everything) or "none"
+            self.say(f"Course {self.name!r} is not published to any of your classes; your "
+                     f"courses: {others}.", "error")
+            return False
+        if not self.courses:
+            self.say("No course is published to your classes yet. Your trainer publishes "
+                     "them; try again later.")
+            return False
+        return True
+
+    def load_progress(self) -> bool:
+        """Re-read the caller's progress (the Refresh button)."""
+        params = {"course": self.name} if self.name else None
+        answer = self._ask("the request for your progress", "progress", params, "records")
+        if answer is None:
+            return False
+        self.records = records_by(answer["records"], "course")
+        self.progress_at = self.clock()
+        self.say(f"Progress of {answer.get('user') or self.user or 'you'}, read at "
+                 f"{clock_time(self.progress_at)}.")
+        return True
+
+    # -- one course
+
+    def course(self, course: str | dict) -> dict:
+        """The course named ``course`` (or the course itself); ValueError if not shown."""
+        if isinstance(course, dict):
+            return course
+        for item in self.courses:
+            if item["course"] == course:
+                return item
+        raise ValueError(f"no course {str(course)[:60]!r} here; courses: "
+                         f"{', '.join(c['course'] for c in self.courses) or 'none'}")
+
+    def exercises(self, course: str | dict) -> list[Exercise]:
+        """The course's exercises, in course order, with the caller's progress."""
+        course = self.course(course)
+        return exercise_states(course, self.records.get(course["course"], {}))
+
+    def notebooks(self, course: str | dict) -> list[tuple[str, list[Exercise]]]:
+        course = self.course(course)
+        return by_notebook(course["notebooks"], self.exercises(course))
+
+    def counts(self, course: str | dict) -> tuple[int, int]:
+        """(exercises passed, exercises)."""
+        states = self.exercises(course)
+        return sum(s.passed for s in states), len(states)
+
+    def next_step(self, course: str | dict) -> Exercise | None:
+        """The first exercise not passed yet; None when all are (or there are none)."""
+        return first_unpassed(self.exercises(course))
+
+    def next_step_text(self, course: str | dict) -> str:
+        course = self.course(course)
+        step, (done, total) = self.next_step(course), self.counts(course)
+        if step is not None:
+            return f"Next step: exercise {step.exercise} in {step.notebook}."
+        if total:
+            return f"Course complete: all {counted(total, 'exercise', 'exercises')} passed."
+        first = course["notebooks"][0] if course["notebooks"] else "its notebooks"
+        return f"No checked exercises in this course: work through it, starting with {first}."
+
+    # -- the student's copy
+
+    def home(self) -> Path:
+        return self._home if self._home is not None else Path.home()
+
+    def copy_folder(self, course: str | dict) -> Path:
+        """Where the caller's copy of the course is: ~/courses/COURSE."""
+        return self.home() / COPIES / check_course_name(self.course(course)["course"])
+
+    def shown_folder(self, course: str | dict) -> str:
+        """The copy's folder as the student thinks of it: '~/courses/first-steps'."""
+        return f"~/{COPIES}/{self.course(course)['course']}"
+
+    def has_copy(self, course: str | dict) -> bool:
+        return self.copy_folder(course).is_dir()
+
+    def copy_version(self, course: str | dict) -> str | None:
+        """The version the copy was last brought up to (its manifest), if known."""
+        try:
+            manifest = json.loads((self.copy_folder(course) / MANIFEST).read_text())
+            return str(manifest["version"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def sync_label(self, course: str | dict) -> str:
+        return UPDATE_COPY if self.has_copy(course) else GET_COPY
+
+    def sync_copy(self, course: str | dict) -> bool:
+        """Copy the published course into ~/courses/COURSE (or bring the copy up to date),
+        here, as the caller; the status line says what changed."""
+        course = self.course(course)
+        name, published, version = course["course"], course["path"], course["version"]
+        if not published.startswith("/"):
+            self.say(f"The workbench API gave no folder for course {name} (path "
+                     f"{published!r}), so it cannot be copied here.", "error")
+            return False
+        if not VERSION.match(version):
+            self.say(f"The workbench API gave course {name} an odd version {version[:60]!r}; "
+                     f"your copy was not changed.", "error")
+            return False
+        source = Path(published)
+        if not source.is_dir():
+            self.say(f"The published course {published} is not visible from this session "
+                     f"(is the shared course folder mounted here, or is the trainer "
+                     f"publishing it right now?); your copy was not changed. Try again in a "
+                     f"moment.", "error")
+            return False
+        if not os.access(source, os.R_OK | os.X_OK):
+            self.say(f"You may not read the published course {published} (filesystem "
+                     f"permissions); ask your trainer. Your copy was not changed.", "error")
+            return False
+        had, target = self.has_copy(course), self.copy_folder(course)
+        try:
+            report = self.syncer(source, target, version)
+        except PermissionError as err:
+            self.say(f"Could not write your copy: permission denied on "
+                     f"{err.filename or target}. Nothing of yours was overwritten.", "error")
+            return False
+        except (OSError, ValueError) as err:
+            self.say(f"Copying course {name} failed: {err}. Nothing of yours was "
+                     f"overwritten; run it again.", "error")
+            return False
+        self.reports[name] = report
+        self.say(*sync_message(self.shown_folder(course), version, report, had))
+        return True
+
+    # -- links
+
+    def notebook_link(self, course: str | dict, notebook: str) -> str | None:
+        """The JupyterLab address of the caller's copy of ``notebook``; None outside a hub
+        session (no JUPYTERHUB_SERVICE_PREFIX)."""
+        prefix = self.environ.get("JUPYTERHUB_SERVICE_PREFIX", "")
+        if not prefix:
+            return None
+        if not prefix.endswith("/"):
+            prefix += "/"
+        name = urllib.parse.quote(self.course(course)["course"], safe="")
+        return f"{prefix}lab/tree/{COPIES}/{name}/{urllib.parse.quote(notebook)}"
+
+    def notebook_html(self, course: str | dict, notebook: str) -> str:
+        """A link that opens the notebook in JupyterLab, or its path as text."""
+        link = self.notebook_link(course, notebook)
+        if link is None:
+            return f"<code>{esc(self.shown_folder(course))}/{esc(notebook)}</code>"
+        return f'<a href="{esc(link)}" target="_blank">{esc(notebook)}</a>'
+
+    # -- what is shown
+
+    def header_html(self, course: str | dict) -> str:
+        course = self.course(course)
+        level = (f' <span style="font-size:smaller;color:#607d8b">({esc(course["level"])})'
+                 f'</span>' if course["level"] else "")
+        goals = "".join(f"<li>{esc(goal)}</li>" for goal in course["goals"])
+        published = ", ".join(x for x in (
+            f"class {', '.join(course.get('classes') or [course['class']])}",
+            f"version {course['version']}",
+            f"published {course['published_at'].replace('T', ' ')}"
+            if course["published_at"] else "",
+            f"by {course['published_by']}" if course["published_by"] else "") if x)
+        copy = self.copy_version(course)
+        if copy is None and self.has_copy(course):
+            copy = "unknown"
+        copy_text = ("you have no copy yet" if copy is None else
+                     f"your copy in {self.shown_folder(course)} is at version {copy}")
+        return (f'<div data-course="{esc(course["course"])}">'
+                f'<h3 style="margin:6px 0 2px 0">{esc(course["title"])}{level}</h3>'
+                + (f'<div>{esc(course["summary"])}</div>' if course["summary"] else "")
+                + (f'<div><b>Goals</b><ul style="margin:2px 0">{goals}</ul></div>'
+                   if goals else "")
+                + f'<div><b>Session:</b> {esc(session_text(course["session"]))}</div>'
+                f'<div style="color:#607d8b;font-size:smaller">{esc(published)}; '
+                f'{esc(copy_text)}</div></div>')
+
+    def progress_html(self, course: str | dict) -> str:
+        return bar_html(*self.counts(course))
+
+    def notebooks_html(self, course: str | dict) -> str:
+        """The notebooks in order, each with its exercises marked."""
+        course = self.course(course)
+        step = self.next_step(course)
+        rows = []
+        for i, (notebook, states) in enumerate(self.notebooks(course), 1):
+            marks = "".join(_mark_html(s) for s in states) or (
+                '<span style="color:#9e9e9e">no checked exercises</span>')
+            here = ' style="background:#e3f2fd"' if step and step.notebook == notebook else ""
+            rows.append(f'<tr{here}><td style="padding-right:6px;vertical-align:top">{i}.</td>'
+                        f'<td style="padding-right:12px;vertical-align:top">'
+                        f'{self.notebook_html(course, notebook)}</td><td>{marks}</td></tr>')
+        return f'<table style="border-collapse:collapse">{"".join(rows)}</table>'
+
+    def next_html(self, course: str | dict) -> str:
+        course = self.course(course)
+        step = self.next_step(course)
+        text = esc(self.next_step_text(course))
+        if step is not None:
+            text += f" Open {self.notebook_html(course, step.notebook)}."
+            if not self.has_copy(course):
+                text += f" Get your copy first ({esc(GET_COPY)})."
+        return f"<div><b>{text}</b></div>"
+
+    def text_lines(self) -> list[str]:
+        lines = [self.status] if self.status else []
+        for course in self.courses:
+            done, total = self.counts(course)
+            lines.append(f"{course['title']} ({course['course']}, {course['level']}): "
+                         f"{done} of {total} passed; session: "
+                         f"{session_text(course['session'])}")
+            for notebook, states in self.notebooks(course):
+                lines.append(f"  {notebook}: "
+                             + ("; ".join(f"{s.exercise} {s.text()}" for s in states) or "—"))
+            lines.append("  " + self.next_step_text(course))
+        return lines
+
+
+def sync_message(where: str, version: str, report: SyncReport, had: bool
+                 ) -> tuple[str, str]:
+    """(the status line after a sync, its kind)."""
+    verb = "Updated your copy" if had else "Got your copy"
+    text = f"{verb} in {where} (version {version}): {report.text()}."
+    kind = "ok"
+    if report.set_aside:
+        pairs = "; ".join(f"{theirs} (yours, untouched) and {aside} (the trainer's)"
+                          for theirs, aside in report.set_aside)
+        text += (f" The trainer changed files you had edited too, so the trainer's new "
+                 f"version was put beside yours: {pairs}. Compare them and take what you "
+                 f"need.")
+        kind = "warning"
+    if report.removed_upstream:
+        text += (f" No longer in the course, kept in your copy: "
+                 f"{', '.join(report.removed_upstream)}.")
+    return text, kind
+
+
+# --- the trainer's class table: the model -----------------------------------------------
+
+@dataclass(frozen=True)
+class StudentRow:
+    user: str
+    cells: tuple[Exercise, ...]  # in the table's column order
+
+    @property
+    def stuck(self) -> list[Exercise]:
+        return [c for c in self.cells if c.stuck]
+
+    @property
+    def where(self) -> str:
+        """The notebook of the first exercise not passed ('complete' when all are);
+        '(not started)' is added when nothing was tried."""
+        if not self.cells:
+            return "—"
+        step = first_unpassed(list(self.cells))
+        if step is None:
+            return "complete"
+        started = any(c.attempts or c.passed for c in self.cells)
+        return step.notebook if started else f"{step.notebook} (not started)"
+
+
+class ClassProgress(_Asker):
+    """The progress of class ``klass`` in one course (``course``, else the first published
+    to the class), for its trainers, managers and admins."""
+
+    def __init__(self, klass: str, course: str | None = None, *,
+                 fetch: Callable[..., dict] = api_get, clock: Callable[[], float] = time.time):
+        super().__init__(fetch)
+        self.klass = check_class_name(klass)
+        self.course = None if course is None else check_course_name(course)
+        self.clock = clock
+        self.published: list[dict] = []  # the courses published to the class (cleaned)
+        self.answer: dict | None = None  # the last good class progress answer
+        self.shown: str | None = None  # the course that answer is for
+        self.read_at: float | None = None
+
+    def refused(self, what: str, err: WorkbenchAPIError) -> str:
+        if err.status == 403:
+            return (f"Refused: only the trainers of class {self.klass} may see its progress "
+                    f"(and managers and admins). The API says: {err}")
+        return super().refused(what, err)
+
+    @property
+    def choices(self) -> list[str]:
+        """The courses to choose from: those published to the class (and the one asked
+        for, if it is not)."""
+        names = [c["course"] for c in self.published]
+        return names + [self.course] if self.course and self.course not in names else names
+
+    def published_course(self, name: str | None) -> dict | None:
+        return next((c for c in self.published if c["course"] == name), None)
+
+    def load(self) -> bool:
+        """Read the courses published to the class, then the chosen course's progress."""
+        answer = self._ask("the request for the courses", "courses", None, "courses")
+        if answer is None:
+            return False
+        self.published = [c for c in map(clean_course, answer["courses"])
+                          if c is not None and c["class"] == self.klass]
+        if self.course is None and self.published:
+            self.course = self.published[0]["course"]
+        return self.load_progress()
+
+    def choose(self, course: str) -> bool:
+        """Show course ``course`` (one of :attr:`choices`); if its progress cannot be read,
+        the course shown before stays chosen."""
+        before, self.course = self.course, check_course_name(course)
+        if self.load_progress():
+            return True
+        self.course = before
+        return False
+
+    def load_progress(self) -> bool:
+        path = f"classes/{urllib.parse.quote(self.klass, safe='')}/progress"
+        params = {"course": self.course} if self.course else None
+        what = (f"the request for class {self.klass}'s progress"
+                + (f" in course {self.course}" if self.course else ""))
+        answer = self._ask(what, path, params, "records")
+        if answer is None:
+            return False
+        if not isinstance(answer.get("members"), list):
+            self.say(f"The workbench API answered {what} without its members; what is shown "
+                     f"is from before.", "error")
+            return False
+        if self.course is None:  # nothing published to the class: a course its members tried
+            tried = sorted({str(r.get("course")) for r in answer["records"]
+                            if isinstance(r, dict) and r.get("course")})
+            self.course = tried[0] if tried else None
+        self.answer, self.shown, self.read_at = answer, self.course, self.clock()
+        rows = self.rows()
+        if self.shown is None:
+            self.say(f"No course is published to class {self.klass} yet, and its members "
+                     f"have no progress.")
+        elif not rows:
+            self.say(f"Class {self.klass} has no members yet.")
+        else:
+            stuck = sum(bool(r.stuck) for r in rows)
+            self.say(f"Class {self.klass}, course {self.shown}: "
+                     f"{counted(len(rows), 'student', 'students')}, {stuck} stuck; read at "
+                     f"{clock_time(self.read_at)}.")
+            if self.published_course(self.shown) is None:
+                self.say(self.status + f" Course {self.shown} is not among the courses "
+                         f"published to class {self.klass} that you can see; its columns are "
+                         f"the exercises someone tried.", "warning")
+        return True
+
+    # -- the table
+
+    def columns(self) -> list[tuple[str, str]]:
+        """(notebook, exercise) in course order."""
+        course = self.published_course(self.shown)
+        if course is not None:
+            return list(course["exercises"])
+        tried = sorted({ex for user in self._records().values() for ex in user})
+        return [("", ex) for ex in tried]
+
+    def _records(self) -> dict[str, dict[str, dict]]:
+        if self.answer is None:
+            return {}
+        records = [r for r in self.answer["records"]
+                   if isinstance(r, dict) and r.get("course") == self.shown]
+        return records_by(records, "user")
+
+    def members(self) -> list[str]:
+        return [str(m) for m in (self.answer or {}).get("members") or ()]
+
+    def rows(self) -> list[StudentRow]:
+        records, columns = self._records(), self.columns()
+        course = {"exercises": columns}
+        return [StudentRow(user, tuple(exercise_states(course, records.get(user, {}))))
+                for user in self.members()]
+
+    def passed_counts(self) -> list[int]:
+        """Per column, how many students passed it."""
+        rows = self.rows()
+        return [sum(r.cells[i].passed for r in rows) for i in range(len(self.columns()))]
+
+    def title(self) -> str:
+        course = self.published_course(self.shown)
+        if self.shown is None:
+            return f"Class {self.klass}"
+        name = f"{course['title']} ({self.shown})" if course else self.shown
+        return f"Class {self.klass}: {name}"
+
+    def header_html(self) -> str:
+        trainers = ", ".join(str(t) for t in (self.answer or {}).get("trainers") or ())
+        extra = f" — trainers: {trainers}" if trainers else ""
+        students = counted(len(self.members()), "student", "students")
+        return (f'<h3 style="margin:6px 0 2px 0">{esc(self.title())}</h3>'
+                f'<div style="color:#607d8b">{esc(students)}{esc(extra)}; '
+                f'✓ passed, ✗n tried n times, · not tried; '
+                f'{STUCK_ATTEMPTS} or more attempts without passing is stuck</div>')
+
+    def table_html(self) -> str:
+        if self.answer is None or self.shown is None:
+            return ""
+        columns, rows = self.columns(), self.rows()
+        if not rows:
+            return f"<div>Class {esc(self.klass)} has no members yet.</div>"
+        cell = "padding:2px 6px;border:1px solid #e0e0e0;text-align:center"
+        groups = by_notebook([nb for nb, _ in columns], [Exercise(nb, ex) for nb, ex in columns])
+        top = "".join(f'<th colspan="{len(states)}" style="{cell}">'
+                      f'{esc(nb or "(notebook unknown)")}</th>'
+                      for nb, states in groups if states)
+        names = "".join(f'<th style="{cell};font-weight:normal" data-exercise="{esc(s.exercise)}">'
+                        f'{esc(s.exercise)}</th>' for _, states in groups for s in states)
+        order = [s.exercise for _, states in groups for s in states]
+        index = {ex: i for i, (_, ex) in enumerate(columns)}
+        body = []
+        for row in rows:
+            tds = []
+            for ex in order:
+                state = row.cells[index[ex]]
+                css = f"aiwb-{state.state}" + (" aiwb-stuck" if state.stuck else "")
+                colour = ("background:#ffcdd2;font-weight:bold" if state.stuck else
+                          "background:#e8f5e9" if state.passed else "")
+                tds.append(f'<td class="{css}" data-exercise="{esc(ex)}" '
+                           f'title="{esc(row.user)}: {esc(ex)} {esc(state.text())}" '
+                           f'style="{cell};color:{MARK_COLOUR[state.state]};{colour}">'
+                           f'{esc(state.mark)}</td>')
+            stuck = ", ".join(s.exercise for s in row.stuck)
+            body.append(
+                f'<tr data-user="{esc(row.user)}"><th style="{cell};text-align:left">'
+                f'{esc(row.user)}</th>{"".join(tds)}<td style="{cell};text-align:left">'
+                f'{esc(row.where)}</td><td class="{"aiwb-stuck" if stuck else ""}" '
+                f'style="{cell};text-align:left;{"background:#ffcdd2" if stuck else ""}">'
+                f'{esc(stuck or "—")}</td></tr>')
+        counts = self.passed_counts()
+        total = len(rows)
+        foot = "".join(f'<td style="{cell}" data-exercise="{esc(ex)}">'
+                       f'{counts[index[ex]]}/{total}</td>' for ex in order)
+        return (f'<table style="border-collapse:collapse">'
+                f'<thead><tr><th rowspan="2" style="{cell}">student</th>{top}'
+                f'<th rowspan="2" style="{cell}">where they are</th>'
+                f'<th rowspan="2" style="{cell}">stuck on</th></tr><tr>{names}</tr></thead>'
+                f'<tbody>{"".join(body)}</tbody>'
+                f'<tfoot><tr><th style="{cell};text-align:left">passed</th>{foot}'
+                f'<td colspan="2" style="{cell}"></td></tr></tfoot></table>')
+
+    def text_lines(self) -> list[str]:
+        lines = [self.status] if self.status else []
+        if self.answer is None or self.shown is None:
+            return lines
+        columns = self.columns()
+        lines.append(self.title())
+        lines.append("student: " + " ".join(ex for _, ex in columns)
+                     + " | where they are | stuck on")
+        for row in self.rows():
+            lines.append(f"{row.user}: {' '.join(c.mark for c in row.cells)} | {row.where} | "
+                         f"{', '.join(s.exercise for s in row.stuck) or '—'}")
+        total = len(self.members())
+        lines.append("passed: " + " ".join(f"{n}/{total}" for n in self.passed_counts()))
+        return lines
+
+
+# --- the widgets ------------------------------------------------------------------------
+
+def _close_all(widget) -> None:
+    for child in getattr(widget, "children", ()):
+        _close_all(child)
+    widget.close()
+
+
+class CourseWidget:
+    """The course outline. ``widget`` is the ipywidgets VBox the notebook shows: a Refresh
+    button, the status line, then per course its header, progress bar, notebooks with
+    their exercises, next step and the "Get my copy" / "Update my copy" button."""
+
+    def __init__(self, name: str | None = None, *, fetch: Callable[..., dict] = api_get,
+                 home: str | Path | None = None, environ: dict[str, str] | None = None,
+                 syncer: Callable = sync, load: bool = True):
+        import ipywidgets  # only here: the model works without it
+
+        self._w = w = ipywidgets
+        self.model = CourseOutline(name, fetch=fetch, home=home, environ=environ,
+                                   syncer=syncer)
+        self.refresh_button = w.Button(description="Refresh", icon="refresh",
+                                       tooltip="read your progress again")
+        self.refresh_button.add_class("aiwb-course-refresh")
+        self.status = w.HTML()
+        self.status.add_class("aiwb-course-status")
+        self.courses_box = w.VBox()
+        self.widget = w.VBox([w.HBox([self.refresh_button]), self.status, self.courses_box])
+        self.widget.add_class("aiwb-course")
+        self.parts: dict[str, dict] = {}  # course name: its widgets
+        self.refresh_button.on_click(lambda _: self.refresh())
+        if load:
+            self.model.load()
+        self.draw()
+
+    def refresh(self) -> bool:
+        """Read the courses and your progress again."""
+        try:
+            return self.model.load()
+        finally:
+            self.draw()
+
+    def sync(self, course: str | None = None) -> bool:
+        """Get or update your copy of ``course`` (default: the only course shown)."""
+        if course is None:
+            if len(self.model.courses) != 1:
+                raise ValueError("several courses are shown: say which, e.g. "
+                                 f"sync({self.model.courses[0]['course']!r})"
+                                 if self.model.courses else "no course is shown")
+            course = self.model.courses[0]["course"]
+        parts = self.parts.get(course)
+        if parts is not None:
+            parts["sync"].disabled, parts["sync"].description = True, "Copying…"
+        try:
+            return self.model.sync_copy(course)
+        finally:
+            self.draw()
+
+    def _parts(self, name: str) -> dict:
+        w = self._w
+        if name not in self.parts:
+            parts = {"header": w.HTML(), "progress": w.HTML(), "notebooks": w.HTML(),
+                     "next": w.HTML(), "sync": w.Button(icon="download",
+                                                        layout=w.Layout(width="auto"))}
+            parts["progress"].add_class("aiwb-course-progress")
+            parts["notebooks"].add_class("aiwb-course-notebooks")
+            parts["next"].add_class("aiwb-course-next")
+            parts["sync"].add_class("aiwb-course-sync")
+            parts["sync"].on_click(lambda _, name=name: self.sync(name))
+            parts["box"] = w.VBox([parts["header"], parts["progress"], parts["notebooks"],
+                                   parts["next"], w.HBox([parts["sync"]])],
+                                  layout=w.Layout(border="1px solid #e0e0e0", padding="4px 8px",
+                                                  margin="4px 0"))
+            parts["box"].add_class("aiwb-course-item")
+            self.parts[name] = parts
+        return self.parts[name]
+
+    def draw(self) -> None:
+        model = self.model
+        self.status.value = status_html(model.status_kind, model.status)
+        boxes = []
+        for course in model.courses:
+            parts = self._parts(course["course"])
+            parts["header"].value = model.header_html(course)
+            parts["progress"].value = model.progress_html(course)
+            parts["notebooks"].value = model.notebooks_html(course)
+            parts["next"].value = model.next_html(course)
+            label = model.sync_label(course)
+            parts["sync"].description, parts["sync"].disabled = label, False
+            parts["sync"].tooltip = (f"copy the course into {model.shown_folder(course)}, "
+                                     f"keeping your edits")
+            boxes.append(parts["box"])
+        for name in [n for n in self.parts if n not in {c["course"] for c in model.courses}]:
+            _close_all(self.parts.pop(name)["box"])
+        if tuple(self.courses_box.children) != tuple(boxes):
+            self.courses_box.children = boxes
+
+    def close(self) -> None:
+        """Close all the outline's widgets."""
+        _close_all(self.widget)
+
+    def __repr__(self) -> str:
+        return "\n".join(self.model.text_lines()) or "Course outline"
+
+    def _repr_mimebundle_(self, **kwargs):
+        data = self.widget._repr_mimebundle_(**kwargs)
+        data["text/plain"] = repr(self)
+        return data
+
+
+class ClassWidget:
+    """The class table. ``widget`` is the ipywidgets VBox the notebook shows: the title, a
+    course dropdown (when several courses are published to the class), a Refresh button,
+    the status line and the table."""
+
+    def __init__(self, klass: str, course: str | None = None, *,
+                 fetch: Callable[..., dict] = api_get, load: bool = True):
+        import ipywidgets  # only here: the model works without it
+
+        w = ipywidgets
+        self.model = ClassProgress(klass, course, fetch=fetch)
+        self._syncing = False
+        self.header = w.HTML()
+        self.courses = w.Dropdown(description="course", options=[],
+                                  layout=w.Layout(width="320px", display="none"))
+        self.courses.add_class("aiwb-class-course")
+        self.refresh_button = w.Button(description="Refresh", icon="refresh",
+                                       tooltip="read the class's progress again")
+        self.refresh_button.add_class("aiwb-class-refresh")
+        self.status = w.HTML()
+        self.status.add_class("aiwb-class-status")
+        self.table = w.HTML()
+        self.table.add_class("aiwb-class-table")
+        self.widget = w.VBox([self.header, w.HBox([self.courses, self.refresh_button]),
+                              self.status, self.table])
+        self.widget.add_class("aiwb-class")
+        self.refresh_button.on_click(lambda _: self.refresh())
+        self.courses.observe(self._chosen, "value")
+        if load:
+            self.model.load()
+        self.draw()
+
+    def refresh(self) -> bool:
+        try:
+            return self.model.load()
+        finally:
+            self.draw()
+
+    def choose(self, course: str) -> bool:
+        """Show the class's progress in ``course``."""
+        try:
+            return self.model.choose(course)
+        finally:
+            self.draw()
+
+    def _chosen(self, change) -> None:
+        if not self._syncing and change["new"] and change["new"] != self.model.shown:
+            self.choose(change["new"])
+
+    def draw(self) -> None:
+        model = self.model
+        self._syncing = True
+        try:
+            choices = model.choices
+            options = [(f"{c['title']} ({c['course']})", c["course"]) for c in model.published]
+            options += [(name, name) for name in choices if name not in
+                        {c["course"] for c in model.published}]
+            if list(self.courses.options) != options:
+                self.courses.options = options
+            self.courses.value = (model.shown or model.course) if options else None
+            self.courses.layout.display = "flex" if len(options) > 1 else "none"
+        finally:
+            self._syncing = False
+        self.header.value = model.header_html()
+        self.status.value = status_html(model.status_kind, model.status)
+        self.table.value = model.table_html()
+
+    def close(self) -> None:
+        _close_all(self.widget)
+
+    def __repr__(self) -> str:
+        return "\n".join(self.model.text_lines()) or f"Class {self.model.klass}"
+
+    def _repr_mimebundle_(self, **kwargs):
+        data = self.widget._repr_mimebundle_(**kwargs)
+        data["text/plain"] = repr(self)
+        return data
+
+
+# --- entry points -----------------------------------------------------------------------
+
+def course(name: str | None = None) -> CourseWidget:
+    """The outline of your courses (or of course ``name``): goals, the session each needs,
+    the notebooks with your exercises marked, your progress, the next step, and a button
+    that gets (or updates) your own copy in ~/courses."""
+    if name is not None:
+        check_course_name(name)
+    return CourseWidget(name)
+
+
+def class_progress(klass: str, course: str | None = None) -> ClassWidget:
+    """Trainers: the progress of class ``klass`` in ``course`` (default: the first course
+    published to the class; a dropdown offers the others): one row per student, one
+    column per exercise, where each student is and where they are stuck."""
+    check_class_name(klass)
+    if course is not None:
+        check_course_name(course)
+    return ClassWidget(klass, course)
