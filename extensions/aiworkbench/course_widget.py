@@ -266,6 +266,7 @@ class CourseOutline(_Asker):
         self.environ = os.environ if environ is None else environ
         self.syncer, self.clock = syncer, clock
         self.user = ""
+        self.teaching: list[str] = []  # the classes the caller trains
         self.loaded = False  # the courses were read at least once
         self.courses: list[dict] = []  # the last good answer, cleaned (one per course name)
         self.records: dict[str, dict[str, dict]] = {}  # course: {exercise: record}
@@ -291,6 +292,7 @@ class CourseOutline(_Asker):
                 newest[course["course"]] = course  # the same course in two classes: newest
             newest[course["course"]]["classes"] = list(dict.fromkeys(c for c in classes if c))
         self.user, self.loaded = str(answer.get("user") or ""), True
+        self.teaching = [str(c) for c in answer.get("teaching") or []]
         everything = list(newest.values())
         self.courses = ([c for c in everything if c["course"] == self.name] if self.name
                         else everything)

@@ -1,7 +1,9 @@
 """A course in JupyterLab: the trainer has published it to the student's class; the
-student opens the outline, gets their copy, opens the first notebook, runs it (its
-exercises check themselves), and the outline then shows the progress."""
+student's session copies it into their home; the student opens the outline, updates
+the copy, opens the first notebook, runs it (its exercises check themselves), and the
+outline then shows the progress."""
 
+import pwd
 import re
 import shutil
 from pathlib import Path
@@ -38,6 +40,10 @@ def test_a_student_opens_the_course_solves_exercises_and_sees_progress(
                            json={"profile": "cpu-small", "project": "edu-intro"})
     assert response.status_code in (201, 202), response.text
     student.wait_ready()
+    # Each student gets their own copy when their session starts (the server extension).
+    copy = Path(f"/home/student/courses/first-steps/{first}")
+    wait_for(copy.is_file, 120, interval=1, what="the session to copy the course")
+    assert copy.stat().st_uid == pwd.getpwnam("student").pw_uid
     with notebook_test(page, request, "student"):
         log_in(page, hub_url, "student", site.users["student"].password)
         cell = run_cell(page, hub_url, "student",
@@ -45,9 +51,10 @@ def test_a_student_opens_the_course_solves_exercises_and_sees_progress(
         widget = cell.locator(".aiwb-course")
         widget.wait_for(state="visible", timeout=SPAWN_TIMEOUT_MS)
         assert outline.title in widget.inner_text()
-        widget.locator(".aiwb-course-sync button, button.aiwb-course-sync").first.click()
-        wait_for(lambda: Path(f"/home/student/courses/first-steps/{first}").is_file(), 60,
-                 interval=0.5, what="the student's copy")
+        sync = widget.locator(".aiwb-course-sync button, button.aiwb-course-sync").first
+        assert "Update my copy" in sync.inner_text()
+        sync.click()
+        widget.locator(".aiwb-course-status").filter(has_text="first-steps").wait_for()
 
         # The first notebook, in a second tab, run top to bottom: its checks pass.
         lesson = page.context.new_page()
