@@ -27,6 +27,45 @@ class WorkbenchAPIUnreachable(WorkbenchAPIError):
     """The API did not answer, or failed (5xx): worth retrying."""
 
 
+class Asker:
+    """A widget model's road to the API and its status line: every failure becomes a
+    sentence (``status``) and the model keeps what it showed before."""
+
+    def __init__(self, fetch):
+        self.fetch = fetch  # api_get, or a stand-in in tests
+        self.status_kind, self.status = "info", ""
+
+    def say(self, text: str, kind: str = "info") -> None:
+        self.status_kind, self.status = kind, text
+
+    def refused(self, what: str, err: WorkbenchAPIError) -> str:
+        """The status line for a refusal (4xx) of ``what``; models may say more."""
+        return f"The workbench API refused {what}: {err}"
+
+    def _ask(self, what: str, path: str, params: dict | None, expect: str,
+             kind: type = object) -> dict | None:
+        """The API's answer (holding ``expect``, of type ``kind``), or None with the status
+        line saying why (``what``: the request in words, e.g. "the search")."""
+        try:
+            answer = self.fetch(path, params)
+        except WorkbenchAPIUnreachable as err:
+            self.say(f"The workbench API did not answer {what} ({err}); what is shown is "
+                     f"from before. Try again in a moment.", "unreachable")
+            return None
+        except WorkbenchAPIError as err:
+            if err.status is None:  # not configured here, or not JSON
+                self.say(f"Could not send {what} to the workbench API: {err}", "error")
+            else:
+                self.say(self.refused(what, err), "error")
+            return None
+        if not isinstance(answer, dict) or not isinstance(answer.get(expect), kind) or (
+                answer.get(expect) is None):
+            self.say(f"The workbench API answered {what} without {expect!r} (is "
+                     f"AIWORKBENCH_API_URL right?); what is shown is from before.", "error")
+            return None
+        return answer
+
+
 def _api_message(err: urllib.error.HTTPError) -> str:
     try:
         message = json.loads(err.read() or b"{}").get("message", "")

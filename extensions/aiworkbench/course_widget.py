@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .api_client import WorkbenchAPIError, WorkbenchAPIUnreachable, api_get
+from .api_client import Asker, WorkbenchAPIError, api_get
 from .courses.progress import COURSE as COURSE_NAME
 from .courses.sync import MANIFEST, VERSION, SyncReport, sync
 
@@ -216,42 +216,7 @@ def _mark_html(state: Exercise) -> str:
 
 # --- the student's outline: the model ---------------------------------------------------
 
-class _Asker:
-    """The status line and one road to the API for both models."""
-
-    def __init__(self, fetch: Callable[..., dict]):
-        self.fetch = fetch
-        self.status_kind, self.status = "info", ""
-
-    def say(self, text: str, kind: str = "info") -> None:
-        self.status_kind, self.status = kind, text
-
-    def refused(self, what: str, err: WorkbenchAPIError) -> str:
-        return f"The workbench API refused {what}: {err}"
-
-    def _ask(self, what: str, path: str, params: dict | None, expect: str) -> dict | None:
-        """The API's answer, or None with the status line saying why (``what``: the
-        request in words)."""
-        try:
-            answer = self.fetch(path, params)
-        except WorkbenchAPIUnreachable as err:
-            self.say(f"The workbench API did not answer {what} ({err}); what is shown is "
-                     f"from before. Try again in a moment.", "unreachable")
-            return None
-        except WorkbenchAPIError as err:
-            if err.status is None:  # not configured here, or not JSON
-                self.say(f"Could not send {what} to the workbench API: {err}", "error")
-            else:
-                self.say(self.refused(what, err), "error")
-            return None
-        if not isinstance(answer, dict) or not isinstance(answer.get(expect), list):
-            self.say(f"The workbench API answered {what} without a list of {expect} (is "
-                     f"AIWORKBENCH_API_URL right?); what is shown is from before.", "error")
-            return None
-        return answer
-
-
-class CourseOutline(_Asker):
+class CourseOutline(Asker):
     """The caller's courses (or one, ``name``), their progress and their copies in
     ``home``/courses. Every action returns True when it worked; otherwise the status line
     says why and what was shown before stays."""
@@ -280,7 +245,7 @@ class CourseOutline(_Asker):
         return self.load_courses() and self.load_progress()
 
     def load_courses(self) -> bool:
-        answer = self._ask("the request for your courses", "courses", None, "courses")
+        answer = self._ask("the request for your courses", "courses", None, "courses", list)
         if answer is None:
             return False
         cleaned = [clean_course(item) for item in answer["courses"]]
@@ -310,7 +275,7 @@ class CourseOutline(_Asker):
     def load_progress(self) -> bool:
         """Re-read the caller's progress (the Refresh button)."""
         params = {"course": self.name} if self.name else None
-        answer = self._ask("the request for your progress", "progress", params, "records")
+        answer = self._ask("the request for your progress", "progress", params, "records", list)
         if answer is None:
             return False
         self.records = records_by(answer["records"], "course")
@@ -556,7 +521,7 @@ class StudentRow:
         return step.notebook if started else f"{step.notebook} (not started)"
 
 
-class ClassProgress(_Asker):
+class ClassProgress(Asker):
     """The progress of class ``klass`` in one course (``course``, else the first published
     to the class), for its trainers, managers and admins."""
 
@@ -589,7 +554,7 @@ class ClassProgress(_Asker):
 
     def load(self) -> bool:
         """Read the courses published to the class, then the chosen course's progress."""
-        answer = self._ask("the request for the courses", "courses", None, "courses")
+        answer = self._ask("the request for the courses", "courses", None, "courses", list)
         if answer is None:
             return False
         self.published = [c for c in map(clean_course, answer["courses"])
@@ -612,7 +577,7 @@ class ClassProgress(_Asker):
         params = {"course": self.course} if self.course else None
         what = (f"the request for class {self.klass}'s progress"
                 + (f" in course {self.course}" if self.course else ""))
-        answer = self._ask(what, path, params, "records")
+        answer = self._ask(what, path, params, "records", list)
         if answer is None:
             return False
         if not isinstance(answer.get("members"), list):

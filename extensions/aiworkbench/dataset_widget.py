@@ -34,7 +34,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Callable
 
-from .api_client import WorkbenchAPIError, WorkbenchAPIUnreachable, api_get
+from .api_client import Asker, api_get
 from .catalog.datacard import NAME as DATASET_NAME
 from .catalog.index import FILTERS, MAX_FOLDER_PAGE, MAX_PER_PAGE
 from .catalog.paths import PathError, clean_relative, resolve_inside
@@ -196,19 +196,18 @@ def code_html(code: str) -> str:
 
 # --- the model --------------------------------------------------------------------------
 
-class CatalogModel:
+class CatalogModel(Asker):
     """What the dataset browser shows, and the actions that change it. Every action
     returns True when it worked; otherwise the status line says why and what was shown
     before stays."""
 
     def __init__(self, fetch: Callable[..., dict] = api_get, *, per_page: int = PER_PAGE,
                  files_per_page: int = FILES_PER_PAGE, previews=None, snippets=None):
-        self.fetch = fetch
+        super().__init__(fetch)
         self.per_page = check_per_page(per_page, MAX_PER_PAGE, "per_page")
         self.files_per_page = check_per_page(files_per_page, MAX_FOLDER_PAGE,
                                              "files_per_page")
         self._previews, self._snippets = previews, snippets
-        self.status_kind, self.status = "info", ""
         # the catalog: facet counts for the dropdowns
         self.facets: dict[str, dict[str, int]] = {name: {} for name in FILTERS}
         self.projects: list[str] = []
@@ -224,32 +223,6 @@ class CatalogModel:
         self.preview = None  # the last Preview (aiworkbench.catalog.preview)
         self.preview_html = ""
         self.preview_error = ""
-
-    # -- the status line and the API
-
-    def say(self, text: str, kind: str = "info") -> None:
-        self.status_kind, self.status = kind, text
-
-    def _ask(self, what: str, path: str, params: dict | None, expect: str) -> dict | None:
-        """The API's answer, or None with the status line saying why (``what``: the
-        request in words, e.g. "the search")."""
-        try:
-            answer = self.fetch(path, params)
-        except WorkbenchAPIUnreachable as err:
-            self.say(f"The workbench API did not answer {what} ({err}); what is shown is "
-                     f"from before. Try again in a moment.", "unreachable")
-            return None
-        except WorkbenchAPIError as err:
-            if err.status is None:  # not configured here, or not JSON
-                self.say(f"Could not send {what} to the workbench API: {err}", "error")
-            else:
-                self.say(f"The workbench API refused {what}: {err}", "error")
-            return None
-        if not isinstance(answer, dict) or expect not in answer:
-            self.say(f"The workbench API answered {what} without {expect!r} (is "
-                     f"AIWORKBENCH_API_URL right?); what is shown is from before.", "error")
-            return None
-        return answer
 
     # -- the catalog and the search
 

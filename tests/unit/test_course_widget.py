@@ -345,7 +345,7 @@ def test_api_errors_are_shown_and_the_last_data_kept(api, home):
     assert model.counts("first-steps") == (1, 3)
     model.fetch = lambda path, params=None: {"nothing": "here"}
     assert not model.load()
-    assert "without a list of courses (is AIWORKBENCH_API_URL right?)" in model.status
+    assert "without 'courses' (is AIWORKBENCH_API_URL right?)" in model.status
     assert model.courses == before[0]
 
 
