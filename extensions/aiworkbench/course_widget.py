@@ -41,7 +41,7 @@ from .api_client import Asker, WorkbenchAPIError, api_get
 from .courses.progress import COURSE as COURSE_NAME
 from .courses.sync import MANIFEST, VERSION, SyncReport, sync
 
-CLASS_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")  # the site's rule for class names
+CLASS_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}\Z")  # the site's rule for class names
 STUCK_ATTEMPTS = 3  # tried this often and not passed: stuck
 COPIES = "courses"  # the students' copies: ~/courses/COURSE
 STATUS_COLOUR = {"info": "#607d8b", "ok": "#2e7d32", "warning": "#ef6c00",
@@ -223,7 +223,7 @@ class CourseOutline(Asker):
 
     def __init__(self, name: str | None = None, *, fetch: Callable[..., dict] = api_get,
                  home: str | Path | None = None, environ: dict[str, str] | None = None,
-                 syncer: Callable[[str | Path, str | Path, str], SyncReport] = sync,
+                 syncer: Callable[..., SyncReport] = sync,
                  clock: Callable[[], float] = time.time):
         super().__init__(fetch)
         self.name = None if name is None else check_course_name(name)
@@ -377,7 +377,7 @@ class CourseOutline(Asker):
             return False
         had, target = self.has_copy(course), self.copy_folder(course)
         try:
-            report = self.syncer(source, target, version)
+            report = self.syncer(source, target, version, name)
         except PermissionError as err:
             self.say(f"Could not write your copy: permission denied on "
                      f"{err.filename or target}. Nothing of yours was overwritten.", "error")

@@ -155,7 +155,7 @@ class CoursesSettings:
              "hub user) when a trainer publishes, readable by everyone. Each student's "
              "session copies them into the student's home (~/courses/COURSE).")
     max_mb: int = setting(
-        50, minimum=1, maximum=2000,
+        50, minimum=1, maximum=500,
         help="Largest course a trainer may publish, in megabytes (all its files).")
 
 

@@ -69,7 +69,9 @@ def course(tmp_path, site):
     (folder / "course.toml").write_text(COURSE)
     (folder / "01-intro.ipynb").write_text(notebook('check("q1", 1, 1)'))
     yield folder
-    shutil.rmtree(Path(site.courses.root) / "intro" / name, ignore_errors=True)
+    (Path(site.courses.root) / "intro" / name).unlink(missing_ok=True)
+    for version in (Path(site.courses.root) / "intro" / ".versions").glob(f"{name}-*"):
+        shutil.rmtree(version)
     shutil.rmtree(f"/home/student/courses/{name}", ignore_errors=True)
 
 

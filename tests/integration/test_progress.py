@@ -1,12 +1,29 @@
 """Exercise progress through the real hub: recorded for the token's user only, never for
-anyone else; read back by the student, and by the class's trainer, not by others."""
+anyone else, and only for exercises published to their classes; read back by the
+student, and by the class's trainer (for the class's courses), not by others."""
 
+import base64
+import json
+import shutil
+import textwrap
 import uuid
+from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.integration
 API = "/services/workbench/api"
+COURSE = textwrap.dedent("""\
+    title = "Progress test"
+    level = "beginner"
+    goals = ["Count"]
+    notebooks = ["01.ipynb"]
+    [session]
+    partition = "cpu"
+    """)
+NOTEBOOK = json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+    {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+     "source": 'check("gpu-hours", 8, 8)\ncheck("other", 1, 1)'}]})
 
 
 def call(user, method, route, **kwargs):
@@ -15,9 +32,24 @@ def call(user, method, route, **kwargs):
     return answer.status_code, answer.json()
 
 
-def test_progress_is_the_token_users_own_and_the_trainer_sees_the_class(hub_user):
+@pytest.fixture
+def course(site, hub_user):
+    """A course of this run only, published to class intro by its trainer."""
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    files = {"course.toml": COURSE, "01.ipynb": NOTEBOOK}
+    status, answer = call(hub_user("trainer"), "POST", f"classes/intro/courses/{name}",
+                          json={"files": {k: base64.b64encode(v.encode()).decode()
+                                          for k, v in files.items()}})
+    assert status == 201, answer
+    yield name
+    root = Path(site.courses.root) / "intro"
+    (root / name).unlink()
+    for version in (root / ".versions").glob(f"{name}-*"):
+        shutil.rmtree(version)
+
+
+def test_progress_is_the_token_users_own_and_the_trainer_sees_the_class(hub_user, course):
     student, sme, trainer = hub_user("student"), hub_user("sme"), hub_user("trainer")
-    course = f"test-{uuid.uuid4().hex[:8]}"  # a course of this run only
     attempt = {"course": course, "exercise": "gpu-hours", "passed": False}
     status, first = call(student, "POST", "progress", json=attempt)
     assert status == 201 and (first["user"], first["attempts"], first["passed"]) == (
@@ -26,10 +58,14 @@ def test_progress_is_the_token_users_own_and_the_trainer_sees_the_class(hub_user
     assert (second["attempts"], second["passed"]) == (2, True)
     assert call(student, "POST", "progress", json=attempt)[1]["passed"]  # for good
 
-    # Forging: a body naming another user is refused; another token writes its own.
+    # Forging: a body naming another user is refused; sme, not in class intro, may not
+    # record progress in its course; made-up exercises are refused.
     status, refusal = call(student, "POST", "progress", json={**attempt, "user": "sme"})
     assert status == 400 and "unknown 'user'" in refusal["message"], refusal
-    call(sme, "POST", "progress", json={**attempt, "exercise": "other"})
+    status, refusal = call(sme, "POST", "progress", json=attempt)
+    assert status == 400 and "published to a class of yours" in refusal["message"]
+    status, refusal = call(student, "POST", "progress", json={**attempt, "exercise": "made-up"})
+    assert status == 400 and "has no exercise 'made-up'" in refusal["message"]
     status, mine = call(student, "GET", "progress", params={"course": course})
     assert status == 200 and [(r["user"], r["exercise"], r["attempts"]) for r in
                               mine["records"]] == [("student", "gpu-hours", 3)]
@@ -38,6 +74,9 @@ def test_progress_is_the_token_users_own_and_the_trainer_sees_the_class(hub_user
     status, table = call(trainer, "GET", "classes/intro/progress", params={"course": course})
     assert status == 200 and "student" in table["members"] and "intro-01" in table["members"]
     assert [(r["user"], r["passed"]) for r in table["records"]] == [("student", True)]
+    status, refusal = call(trainer, "GET", "classes/intro/progress",
+                           params={"course": "not-published-here"})
+    assert status == 404 and "not published to class 'intro'" in refusal["message"]
     status, refusal = call(sme, "GET", "classes/intro/progress")
     assert status == 403 and "trainers of class 'intro'" in refusal["message"]
     assert call(trainer, "GET", "classes/nope/progress")[0] == 404
@@ -46,6 +85,7 @@ def test_progress_is_the_token_users_own_and_the_trainer_sees_the_class(hub_user
 
 @pytest.mark.parametrize("body, words", [
     ({"course": "../x", "exercise": "a", "passed": True}, "is not a course name"),
+    ({"course": "c\n", "exercise": "a", "passed": True}, "is not a course name"),
     ({"course": "c", "exercise": "a b", "passed": True}, "is not an exercise id"),
     ({"course": "c", "exercise": "a", "passed": "yes"}, "passed must be true or false"),
     ({"course": "c", "exercise": "a"}, "missing 'passed'"),

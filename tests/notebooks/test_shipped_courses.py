@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from aiworkbench.courses.course import read_course
+from aiworkbench.courses.publish import publish_course
 
 from ..conftest import REPO, HubUser, run
 
@@ -27,6 +28,14 @@ def test_there_are_the_four_courses():
 def test_a_course_runs_top_to_bottom_and_every_exercise_passes(folder, site, hub_url,
                                                                cluster_up, hub_up):
     course = read_course(folder, site)  # valid for this factory
+    trainer = HubUser(hub_url, "trainer", site.users["trainer"].password)
+
+    def post(path, payload):  # the trainer publishes it to the class, as in a workshop
+        answer = trainer.session.post(f"{hub_url}/services/workbench/api/{path}",
+                                      json=payload, timeout=120)
+        assert answer.status_code == 201, answer.text
+        return answer.json()
+    publish_course(folder, "intro", post=post)
     learner = HubUser(hub_url, LEARNER, site.classes["intro"].learner_password)
     token = learner.session.headers["Authorization"].split()[1]
     work = Path(tempfile.mkdtemp(prefix="course-run-"))

@@ -294,7 +294,7 @@ def test_sync_refuses_a_published_folder_it_cannot_see(published, home, tmp_path
 
 
 def test_sync_that_cannot_write_says_so(api, home):
-    def refuse(published, copy, version):
+    def refuse(published, copy, version, course=None):
         raise PermissionError(13, "Permission denied", str(copy))
 
     model = outline(api, home, syncer=refuse)

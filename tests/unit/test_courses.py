@@ -236,3 +236,20 @@ def test_publishing_sends_the_checked_course_files_and_nothing_hidden(tmp_path):
     (folder / "course.toml").write_text("title = 1\n")
     with pytest.raises(CourseError):
         publish_course(folder, "intro", post=lambda *a: pytest.fail("sent a broken course"))
+
+
+def test_numpy_scalars_odd_answers_and_boolean_tests_are_handled():
+    import numpy as np
+
+    assert compare(8, np.float64(8.0)) == "" and compare(np.int64(8), 8) == ""
+    assert "too small" in compare(7.0, np.mean([8.0, 8.0]))
+    assert "should be a list, got text" in compare("ab", ["a", "b"])
+    assert "should be a list, got a dict" in compare({"a": 1}, ["a"])
+    assert "is an array of shape (2,)" in compare(np.zeros(2), True)
+    assert "is an array of shape (2,)" in compare(np.zeros(2), None)
+    assert compare(np.array(3.0), 3) == ""
+    assert "some values differ" in compare(np.array(["a", "b"]), np.array(["a", "c"]))
+    assert compare(np.array(["a", "b"]), np.array(["a", "b"])) == ""
+    assert evaluate("t1", 5, test=lambda a: a > 3, course="c", post=lambda *a: {}).passed
+    failed = evaluate("t2", 1, test=lambda a: a > 3, course="c", post=lambda *a: {})
+    assert failed.feedback == "your answer is not right yet"

@@ -70,7 +70,9 @@ def main(argv: list[str] | None = None) -> None:
     reader = AccountingReader(interval=site.hub.accounting_refresh)
     app = make_app(site, reader, prefix)
     host, _, port = url.split("//", 1)[1].rstrip("/").rpartition(":")
-    HTTPServer(app, xheaders=True).listen(int(port), host.strip("[]"))
+    # Tornado reads a whole body before a handler sees it: no larger than a course.
+    HTTPServer(app, xheaders=True, max_body_size=courses.upload_limit(site)).listen(
+        int(port), host.strip("[]"))
     log.info("workbench API at %s%s (accounting read every %s s)", url, prefix,
              site.hub.accounting_refresh)
     ioloop.IOLoop.current().start()

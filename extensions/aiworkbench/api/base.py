@@ -10,7 +10,7 @@ from tornado import web
 
 from aiworkbench_hub.accounting import READ_ALL, AccountingReader
 
-NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}\Z")
 
 
 class APIError(web.HTTPError):
@@ -69,7 +69,7 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
             raise APIError(400, f"the body has {len(self.request.body)} bytes; at most {limit}")
         try:
             data = json.loads(self.request.body or b"null")
-        except ValueError:
+        except (ValueError, RecursionError):
             data = None
         if not isinstance(data, dict):
             raise APIError(400, f"the body must be a JSON object with {listing}")

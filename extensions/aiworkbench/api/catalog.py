@@ -110,7 +110,7 @@ class SearchHandler(CatalogHandler):
         filters = {
             "modality": _choice(params, "modality", allowed=MODALITIES),
             "format": _choice(params, "format", allowed=FORMATS),
-            "licence": _choice(params, "licence", re.compile(r"^[A-Za-z0-9.+() -]+$")),
+            "licence": _choice(params, "licence", re.compile(r"^[A-Za-z0-9.+() -]+\Z")),
             "tag": _choice(params, "tag", TAG),
             "project": _choice(params, "project", PROJECT),
         }

@@ -3,8 +3,11 @@
 A trainer publishes a course folder to a class they teach (``POST
 classes/CLASS/courses/COURSE`` with the folder's files): the API checks it as a
 course (:func:`~aiworkbench.courses.course.read_course`, against the site's
-partitions), then puts it in place at once under ``courses.root/CLASS/COURSE``
-with a ``.published.json`` (version, who, when, outline). Students' sessions
+partitions), writes it to ``courses.root/CLASS/.versions/COURSE-VERSION`` with a
+``.published.json`` (version, who, when, outline), and switches the link
+``CLASS/COURSE`` to it in one step: readers see the old course or the new one,
+never a mix or nothing. The version before stays (a copy in progress may still be
+reading it); older ones are removed. Students' sessions
 copy it into their own homes (:mod:`aiworkbench.courses.sync`), as themselves.
 ``GET courses`` lists the courses of the classes the caller takes or teaches.
 """
@@ -16,6 +19,7 @@ import binascii
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from datetime import datetime, timezone
@@ -28,6 +32,7 @@ from aiworkbench.courses.sync import PUBLISHED
 from .base import APIError, APIHandler
 
 MAX_FILES = 2000
+VERSIONS = ".versions"  # CLASS/.versions/COURSE-VERSION: the published versions
 UPLOAD = {"files": "an object: each file's path in the course folder -> its content in "
                    "base64"}
 
@@ -37,6 +42,15 @@ def classes_of(site, user: str) -> tuple[list[str], list[str]]:
     taking = [name for name in site.classes if user in site.class_members(name)]
     teaching = [name for name, klass in site.classes.items() if user in klass.trainers]
     return taking, teaching
+
+
+def exercises_of(site, user: str) -> set[tuple[str, str]]:
+    """(course, exercise) of every course published to a class ``user`` takes or
+    teaches: the only progress they may record."""
+    taking, teaching = classes_of(site, user)
+    root = Path(site.courses.root)
+    return {(c["course"], exercise) for klass in {*taking, *teaching}
+            for c in published(root, klass) for _, exercise in c.get("exercises", [])}
 
 
 def published(root: Path, klass: str) -> list[dict]:
@@ -55,6 +69,11 @@ def published(root: Path, klass: str) -> list[dict]:
         found.append({"class": klass, "course": course.name, **record,
                       "path": str(course)})
     return found
+
+
+def upload_limit(site) -> int:
+    """The largest publish request, in bytes: the course in base64, and some JSON."""
+    return site.courses.max_mb * 1_000_000 * 4 // 3 + 64 * 1024
 
 
 class CoursesHandler(APIHandler):
@@ -82,11 +101,14 @@ class PublishHandler(APIHandler):
             raise APIError(400, f"course {course[:60]!r} is not a course name (lower-case "
                                 f"letters, digits and '-', at most 48 characters)")
         limit = self.site.courses.max_mb * 1_000_000
-        files = self.body(UPLOAD, limit=limit * 4 // 3 + 64 * 1024)["files"]
+        files = self.body(UPLOAD, limit=upload_limit(self.site))["files"]
         contents = self.decode(files, limit)
         root = Path(self.site.courses.root)
-        (root / klass).mkdir(parents=True, exist_ok=True)
-        incoming = Path(tempfile.mkdtemp(prefix=".incoming-", dir=root / klass))
+        versions = root / klass / VERSIONS
+        versions.mkdir(parents=True, exist_ok=True)
+        for path in (root / klass, versions):
+            path.chmod(0o755)
+        incoming = Path(tempfile.mkdtemp(prefix=".incoming-", dir=versions))
         try:
             folder = incoming / course
             for relative, data in contents.items():
@@ -101,7 +123,8 @@ class PublishHandler(APIHandler):
             (folder / PUBLISHED).write_text(json.dumps(record, indent=1))
             for path in [folder, *folder.rglob("*")]:
                 path.chmod(0o755 if path.is_dir() else 0o644)
-            previous = self.put_in_place(folder, root / klass / course, incoming)
+            previous = self.put_in_place(folder, root / klass / course,
+                                         versions / f"{course}-{record['version']}")
         finally:
             shutil.rmtree(incoming, ignore_errors=True)
         self.set_status(201)
@@ -117,11 +140,17 @@ class PublishHandler(APIHandler):
         for name, text in files.items():
             try:
                 relative = clean_relative(name)
+                relative.encode("utf-8")
             except PathError as err:
                 raise APIError(400, f"files: {err}") from None
-            if not relative or any(part.startswith(".") for part in relative.split("/")):
+            except UnicodeEncodeError:
+                raise APIError(400, f"files: {name[:80]!r}: not a valid UTF-8 name") from None
+            parts = relative.split("/")
+            if not relative or any(part.startswith(".") for part in parts):
                 raise APIError(400, f"files: {name[:80]!r}: hidden files and folders are not "
                                     f"published")
+            if any(len(part.encode()) > 255 for part in parts):
+                raise APIError(400, f"files: {name[:80]!r}: a name is longer than 255 bytes")
             if not isinstance(text, str):
                 raise APIError(400, f"files: {relative!r}: the content must be base64 text")
             try:
@@ -134,6 +163,10 @@ class PublishHandler(APIHandler):
                 raise APIError(400, f"the course is larger than courses.max_mb = "
                                     f"{limit // 1_000_000} MB")
             contents[relative] = data
+        folders = {"/".join(p.split("/")[:i]) for p in contents for i in range(1, p.count("/") + 1)}
+        clash = sorted(folders & set(contents))
+        if clash:
+            raise APIError(400, f"files: {clash[0]!r} is both a file and a folder")
         return contents
 
     @staticmethod
@@ -153,17 +186,28 @@ class PublishHandler(APIHandler):
         }
 
     @staticmethod
-    def put_in_place(folder: Path, target: Path, incoming: Path) -> str | None:
-        """Replace ``target`` by ``folder`` (renames: readers see the old or the new
-        course, never a mix); the version replaced, if any."""
-        previous = None
-        if target.exists():
+    def put_in_place(folder: Path, link: Path, version: Path) -> str | None:
+        """Move ``folder`` to ``version`` and switch ``link`` to it in one rename; keep
+        the version before, remove older ones. The version replaced, if any."""
+        previous, before = None, None
+        if link.is_symlink():
+            before = Path(os.path.realpath(link))
             try:
-                previous = json.loads((target / PUBLISHED).read_text()).get("version")
+                previous = json.loads((before / PUBLISHED).read_text()).get("version")
             except (OSError, ValueError):
                 previous = None
-            os.rename(target, incoming / "previous")
-        os.rename(folder, target)
+        elif link.exists():  # not ours: never replaced
+            raise APIError(409, f"{link} exists and is not a published course; an admin "
+                                f"removes it")
+        os.rename(folder, version)
+        staged = link.with_name(f".{link.name}.{os.getpid()}")
+        staged.unlink(missing_ok=True)
+        staged.symlink_to(os.path.relpath(version, link.parent))
+        os.replace(staged, link)
+        mine = re.compile(re.escape(link.name) + r"-\d{8}T\d{6}Z-[0-9a-f]{6}")
+        for old in version.parent.iterdir():
+            if mine.fullmatch(old.name) and old not in (version, before):
+                shutil.rmtree(old, ignore_errors=True)
         return previous
 
 

@@ -8,9 +8,12 @@ of a class (and managers and admins) read its members'.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiworkbench.courses.progress import COURSE, EXERCISE, ProgressStore
 
 from .base import APIError, APIHandler
+from .courses import exercises_of, published
 
 RECORD = {"course": "the course (its folder's name)",
           "exercise": "the exercise's id",
@@ -44,7 +47,11 @@ class ProgressHandler(APIHandler):
                                 f"(letters, digits, '_', '.', '-', at most 64)")
         if not isinstance(passed, bool):
             raise APIError(400, f"passed must be true or false, got {passed!r:.40}")
-        record = self.store.record(self.hub_user["name"], course, exercise, passed)
+        me = self.hub_user["name"]
+        if (course, exercise) not in exercises_of(self.site, me):
+            raise APIError(400, f"course {course!r} has no exercise {exercise!r} published "
+                                f"to a class of yours; progress is kept for those only")
+        record = self.store.record(me, course, exercise, passed)
         self.set_status(201)
         self.write_json(record)
 
@@ -61,7 +68,11 @@ class ClassProgressHandler(ProgressHandler):
                                 f"({', '.join(klass.trainers)}), managers and admins may "
                                 f"read its progress")
         members = self.site.class_members(name)
-        records = self.store.of(members, None if course is None else _course(course))
+        courses = [c["course"] for c in published(Path(self.site.courses.root), name)]
+        if course is not None and _course(course) not in courses:
+            raise APIError(404, f"course {course!r} is not published to class {name!r}; its "
+                                f"courses: {', '.join(courses) or 'none'}")
+        records = [r for r in self.store.of(members, course) if r["course"] in courses]
         self.write_json({"class": name, "trainers": list(klass.trainers),
                          "members": members, "records": records})
 

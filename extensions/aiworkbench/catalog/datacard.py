@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CARD = "datacard.toml"
-NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-PROJECT = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-TAG = re.compile(r"^[a-z0-9][a-z0-9+._-]{0,39}$")
+NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}\Z")
+PROJECT = re.compile(r"^[a-z][a-z0-9_-]{0,31}\Z")
+TAG = re.compile(r"^[a-z0-9][a-z0-9+._-]{0,39}\Z")
 MODALITIES = ("tabular", "image", "text", "audio", "video", "timeseries", "other")
 FORMATS = ("csv", "parquet", "jsonl", "txt", "png", "jpeg", "npy", "wav", "other")
 TEXT_LIMITS = {"title": 200, "description": 5000, "owner": 100, "licence": 100,

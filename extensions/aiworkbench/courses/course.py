@@ -36,8 +36,8 @@ LEVELS = ("beginner", "intermediate", "advanced")
 FIELDS = ("title", "level", "summary", "goals", "notebooks", "session")
 SESSION_FIELDS = {"partition": "a partition of the site", "gpus": "0 to 16 GPUs",
                   "hours": "1 to 24 hours"}
-NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")
-PARTITION = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}\Z")
+PARTITION = re.compile(r"^[a-z][a-z0-9_-]{0,31}\Z")
 EXERCISE_CALL = re.compile(r"""\bcheck\(\s*["']([A-Za-z0-9_.-]{1,64})["']""")
 TEXT_LIMITS = {"title": 200, "summary": 2000}
 

@@ -22,6 +22,7 @@ the course. The course is the folder the notebook runs in: a student's copy
 from __future__ import annotations
 
 import html
+import json
 import math
 import os
 from dataclasses import dataclass
@@ -100,10 +101,25 @@ def _number(value):
         return None
 
 
+def _plain(value):
+    """Tensors as numpy arrays (off the GPU, out of autograd); 0-d arrays and numpy
+    scalars as Python numbers."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        value = value.detach().cpu().numpy()
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        value = value.item()
+    return value
+
+
+def _is_array(value) -> bool:
+    return hasattr(value, "shape") and hasattr(value, "dtype")
+
+
 def compare(answer, expected, tolerance: float = 1e-6, where: str = "your answer") -> str:
     """What is wrong with ``answer`` ("" when it matches ``expected``), without saying
     what ``expected`` is."""
-    if hasattr(expected, "shape") and hasattr(expected, "dtype"):  # numpy and torch arrays
+    answer, expected = _plain(answer), _plain(expected)
+    if _is_array(expected):  # numpy arrays (and tensors, made numpy above)
         shape = getattr(answer, "shape", None)
         if shape is None:
             return f"{where} should be an array of shape {tuple(expected.shape)}, got " \
@@ -112,10 +128,16 @@ def compare(answer, expected, tolerance: float = 1e-6, where: str = "your answer
             return f"{where} has shape {tuple(shape)}; it should be {tuple(expected.shape)}"
         import numpy as np
 
-        if not np.allclose(np.asarray(answer, dtype=float), np.asarray(expected, dtype=float),
-                           rtol=tolerance, atol=tolerance):
-            return f"{where} has the right shape, but some values differ"
-        return ""
+        try:
+            same = np.allclose(np.asarray(answer, dtype=float),
+                               np.asarray(expected, dtype=float), rtol=tolerance,
+                               atol=tolerance)
+        except (TypeError, ValueError):
+            same = bool(np.array_equal(np.asarray(answer), np.asarray(expected)))
+        return "" if same else f"{where} has the right shape, but some values differ"
+    if _is_array(answer) and not isinstance(expected, (list, tuple)):
+        return f"{where} is an array of shape {tuple(answer.shape)}; it should be " \
+               f"{_kind(expected)}"
     if isinstance(expected, bool):
         if answer is not expected and answer != expected:
             return f"{where} is {_short(answer)}; think again about True or False"
@@ -139,7 +161,7 @@ def compare(answer, expected, tolerance: float = 1e-6, where: str = "your answer
             return f"{where}, {_short(answer)}, is not the text expected"
         return ""
     if isinstance(expected, (list, tuple)):
-        if not isinstance(answer, (list, tuple)) and not hasattr(answer, "__len__"):
+        if not isinstance(answer, (list, tuple)) and not _is_array(answer):
             return f"{where} should be a list, got {_kind(answer)}"
         if len(answer) != len(expected):
             return f"{where} has {len(answer)} items; it should have {len(expected)}"
@@ -162,16 +184,32 @@ def compare(answer, expected, tolerance: float = 1e-6, where: str = "your answer
             if wrong:
                 return wrong
         return ""
-    return "" if answer == expected else f"{where}, {_short(answer)}, is not right"
+    try:
+        same = bool(answer == expected)
+    except Exception:  # a comparison that cannot say yes or no
+        same = False
+    return "" if same else f"{where}, {_short(answer)}, is not right"
 
 
 def find_course(start: Path | None = None) -> str | None:
     """The course the notebook runs in: the nearest folder, from ``start`` (the
-    kernel's working folder) up, holding a student's copy or a course description."""
+    kernel's working folder) up, holding a student's copy (whose manifest names the
+    course, whatever the folder is called now) or a course description (a trainer's
+    course folder, named like the course)."""
     folder = (start or Path.cwd()).resolve()
     for candidate in (folder, *folder.parents):
-        if (candidate / MANIFEST).is_file() or (candidate / DESCRIPTION).is_file():
-            return candidate.name if COURSE_NAME.match(candidate.name) else None
+        if (candidate / MANIFEST).is_file():
+            try:
+                name = json.loads((candidate / MANIFEST).read_text()).get("course")
+            except (OSError, ValueError, AttributeError):
+                name = None
+            name = name if isinstance(name, str) else candidate.name
+        elif (candidate / DESCRIPTION).is_file():
+            name = candidate.name
+        else:
+            continue
+        if COURSE_NAME.match(name):
+            return name
     return None
 
 
@@ -220,9 +258,17 @@ def evaluate(exercise: str, answer, expected=MISSING, *, test: Callable | None =
             wrong = test(answer)
         except Exception as err:  # the student's answer broke the test: say how
             wrong = f"checking your answer failed: {type(err).__name__}: {err}"
-        feedback = "" if wrong is None else str(wrong)
+        if wrong is True or wrong is None:
+            feedback = ""
+        elif wrong is False:
+            feedback = "your answer is not right yet"
+        else:
+            feedback = str(wrong)
     else:
-        feedback = compare(answer, expected, tolerance)
+        try:
+            feedback = compare(answer, expected, tolerance)
+        except Exception as err:  # an answer of a kind nobody foresaw
+            feedback = f"your answer could not be checked: {type(err).__name__}: {err}"
     passed = not feedback
     where = course if course is not None else find_course()
     if os.environ.get("AIWORKBENCH_API_URL") or post is not api_post:

@@ -15,8 +15,9 @@ import sqlite3
 import time
 from pathlib import Path
 
-COURSE = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")  # a course folder's name
-EXERCISE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+from .course import NAME as COURSE  # a course folder's name
+
+EXERCISE = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS progress (
     user TEXT, course TEXT, exercise TEXT, attempts INTEGER, passed INTEGER,

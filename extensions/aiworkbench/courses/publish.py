@@ -22,8 +22,12 @@ from .course import read_course
 from .sync import published_files
 
 
+def _post(path: str, payload: dict) -> dict:
+    return api_post(path, payload, timeout=300)  # a large course takes a while
+
+
 def publish_course(folder: str | Path, klass: str,
-                   post: Callable[[str, dict], dict] = api_post) -> dict:
+                   post: Callable[[str, dict], dict] = _post) -> dict:
     """Publish the course in ``folder`` to class ``klass``; the API's record of it
     (version, outline, ``previous_version``). Raises CourseError for a folder that is
     not a course, WorkbenchAPIError when the API refuses (its message says why)."""

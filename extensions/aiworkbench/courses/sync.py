@@ -11,9 +11,14 @@ the copy's manifest ``.aiworkbench-course.json``) and the student's current one:
 * both changed it (or the student made a file of that name first): the
   student's file is kept, the trainer's new version is put beside it as
   ``NAME.trainer-VERSION.ipynb``, and the report says so;
-* the trainer removed it: the student's copy stays.
+* the trainer removed it: the student's copy stays;
+* it cannot be written (a folder of the student's where the course has a file,
+  a link on the way out of the copy): it is left alone and reported.
 
-Nothing of the student's is ever overwritten or deleted. Writes go through a
+Nothing of the student's is ever overwritten or deleted, and nothing outside
+the copy is written (links inside the copy are never written through). The
+published course is read through its real path, resolved once, so a course
+republished during the copy is read as one version. Writes go through a
 temporary file and a rename, so a crash leaves either version, never half.
 """
 
@@ -28,7 +33,7 @@ from pathlib import Path
 
 MANIFEST = ".aiworkbench-course.json"
 PUBLISHED = ".published.json"  # written by the publisher next to the published files
-VERSION = re.compile(r"^[0-9A-Za-z-]{1,40}$")
+VERSION = re.compile(r"^[0-9A-Za-z-]{1,40}\Z")
 
 
 @dataclass
@@ -38,6 +43,7 @@ class SyncReport:
     kept: list[str] = field(default_factory=list)  # the student's edits, untouched
     set_aside: list[tuple[str, str]] = field(default_factory=list)  # (theirs, trainer's)
     removed_upstream: list[str] = field(default_factory=list)  # stays in the copy
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
     unchanged: int = 0
 
     def text(self) -> str:
@@ -47,6 +53,9 @@ class SyncReport:
         if self.set_aside:
             parts.append(f"{len(self.set_aside)} changed by both: the trainer's version is "
                          f"beside yours ({', '.join(t for _, t in self.set_aside)})")
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} left alone ("
+                         f"{'; '.join(f'{f}: {why}' for f, why in self.skipped)})")
         return ", ".join(parts)
 
 
@@ -92,52 +101,80 @@ def aside_name(relative: str, version: str) -> str:
     return f"{head}/{aside}" if head else aside
 
 
-def sync(published: str | Path, copy: str | Path, version: str) -> SyncReport:
+def _read_manifest(path: Path) -> dict[str, str]:
+    try:
+        files = json.loads(path.read_text(encoding="utf-8")).get("files")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    if not isinstance(files, dict):
+        return {}
+    return {k: v for k, v in files.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _inside(copy: Path, target: Path) -> bool:
+    """Whether writing ``target`` stays in ``copy`` (no link on the way leads out)."""
+    parent = Path(os.path.realpath(target.parent))
+    return parent == copy or copy in parent.parents
+
+
+def sync(published: str | Path, copy: str | Path, version: str,
+         course: str | None = None) -> SyncReport:
     """Bring the student's ``copy`` up to date with the ``published`` course (its
-    ``version`` names the trainer's copies put aside)."""
+    ``version`` names the trainer's copies put aside; ``course``, the course's name,
+    is recorded in the copy for the exercises' progress; default: the copy's name)."""
     if not VERSION.match(version):
         raise ValueError(f"version {version!r}: letters, digits and '-' only")
-    published, copy = Path(published), Path(copy)
+    published = Path(os.path.realpath(published))
+    copy = Path(copy)
     copy.mkdir(parents=True, exist_ok=True)
+    copy = Path(os.path.realpath(copy))
     manifest_path = copy / MANIFEST
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        base = dict(manifest.get("files", {}))
-    except (OSError, ValueError, AttributeError):
-        base = {}
+    base = _read_manifest(manifest_path)
     report = SyncReport()
     files = published_files(published)
     for relative in files:
-        source, target = published / relative, copy / relative
-        new = digest(source)
-        old = base.get(relative)
-        if target.is_symlink():
-            local = "link"  # never written through
-        else:
-            local = digest(target) if target.is_file() else None
-        if local == new:
-            report.unchanged += 1
-        elif local is None:
-            if old is None or old != new:  # new, or deleted by the student but changed
-                _copy(source, target)
-                report.added.append(relative)
-            else:
-                report.unchanged += 1  # the student deleted it; nothing new to bring
-        elif local == old:
-            _copy(source, target)
-            report.updated.append(relative)
-        elif old == new:
-            report.kept.append(relative)
-        else:
-            aside = aside_name(relative, version)
-            _copy(source, copy / aside)
-            report.set_aside.append((relative, aside))
-        base[relative] = new
+        try:
+            _sync_file(published, copy, relative, version, base, report)
+        except OSError as err:
+            report.skipped.append((relative, err.strerror or type(err).__name__))
     report.removed_upstream = sorted(set(base) - set(files))
     for relative in report.removed_upstream:
         del base[relative]
     temporary = manifest_path.with_name(f"{MANIFEST}.{os.getpid()}")
-    temporary.write_text(json.dumps({"version": version, "files": base}, indent=1,
-                                    sort_keys=True))
+    temporary.write_text(json.dumps({"course": course or copy.name, "version": version,
+                                     "files": base}, indent=1, sort_keys=True))
     os.replace(temporary, manifest_path)
     return report
+
+
+def _sync_file(published: Path, copy: Path, relative: str, version: str,
+               base: dict[str, str], report: SyncReport) -> None:
+    source, target = published / relative, copy / relative
+    if not _inside(copy, target):
+        report.skipped.append((relative, "a link on the way leads out of your copy"))
+        return
+    new = digest(source)
+    old = base.get(relative)
+    if target.is_symlink() or target.is_dir():
+        local = "yours"  # never written through, never replaced
+    else:
+        local = digest(target) if target.exists() else None
+    if local == new:
+        report.unchanged += 1
+    elif local is None:
+        if old is None or old != new:  # new, or deleted by the student but changed
+            _copy(source, target)
+            report.added.append(relative)
+        else:
+            report.unchanged += 1  # the student deleted it; nothing new to bring
+    elif local == old:
+        _copy(source, target)
+        report.updated.append(relative)
+    elif old == new:
+        report.kept.append(relative)
+    else:
+        aside = aside_name(relative, version)
+        if not os.path.lexists(copy / aside):  # put aside once per version
+            _copy(source, copy / aside)
+        report.set_aside.append((relative, aside))
+    base[relative] = new
