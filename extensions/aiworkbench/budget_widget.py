@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .api_client import WorkbenchAPIError, WorkbenchAPIUnreachable, api_get
+from .widget_base import clock_time, counted, status_line
 
 KINDS = ("gpu", "cpu")
 UNIT = {"gpu": "GPU-h", "cpu": "core-h"}
@@ -213,12 +214,8 @@ def duration(seconds: float | None) -> str:
     return f"{hours_} h {mins} min" if hours_ else f"{mins} min"
 
 
-def clock_time(epoch: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(epoch))
-
-
 def _count(kind: str, n: int) -> str:
-    return f"{n} {COUNTED[kind][n != 1]}"
+    return counted(n, *COUNTED[kind])
 
 
 def burn_text(b: Budget, walltime_left: float | None) -> str:
@@ -353,9 +350,8 @@ def _bar(b: Budget) -> str:
 
 
 def status_html(state: str, text: str) -> str:
-    mark = "" if state in ("fresh", "loading") else "⚠ "
-    return (f'<div style="color:{STATE_COLOUR[state]};font-weight:'
-            f'{"normal" if state == "fresh" else "bold"}">{mark}{html.escape(text)}</div>')
+    return status_line(text, STATE_COLOUR[state], mark=state not in ("fresh", "loading"),
+                       bold=state != "fresh")
 
 
 def project_html(view: BudgetView, project: str, now: float, stale: bool) -> str:

@@ -37,11 +37,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .api_client import Asker, WorkbenchAPIError, api_get
-from .courses.progress import COURSE as COURSE_NAME
-from .courses.sync import MANIFEST, VERSION, SyncReport, sync
+from aiworkbench_hub.site import CLASS_NAME
 
-CLASS_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}\Z")  # the site's rule for class names
+from .api_client import Asker, WorkbenchAPIError, api_get
+from .courses.course import NAME as COURSE_NAME
+from .courses.sync import MANIFEST, VERSION, SyncReport, sync
+from .widget_base import Shown, clock_time, close_all, counted, status_line
+
 STUCK_ATTEMPTS = 3  # tried this often and not passed: stuck
 COPIES = "courses"  # the students' copies: ~/courses/COURSE
 STATUS_COLOUR = {"info": "#607d8b", "ok": "#2e7d32", "warning": "#ef6c00",
@@ -58,7 +60,7 @@ def check_course_name(name) -> str:
 
 
 def check_class_name(name) -> str:
-    if not isinstance(name, str) or not CLASS_NAME.match(name):
+    if not isinstance(name, str) or not re.fullmatch(CLASS_NAME, name):
         raise ValueError(f"{str(name)[:60]!r} is not a class name: lower-case letters, "
                          f"digits and '-', starting with a letter, at most 20 characters")
     return name
@@ -66,20 +68,12 @@ def check_class_name(name) -> str:
 
 # --- words ------------------------------------------------------------------------------
 
-def counted(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
-
-
 def session_text(session: dict) -> str:
     """The session a course needs in words: '1 GPU, 2 hours on gpu'."""
     gpus, hours = _int(session.get("gpus")), _int(session.get("hours"), 1)
     partition = str(session.get("partition") or "?")
     gpu_text = counted(gpus, "GPU", "GPUs") if gpus else "no GPU"
     return f"{gpu_text}, {counted(hours, 'hour', 'hours')} on {partition}"
-
-
-def clock_time(epoch: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(epoch))
 
 
 def _int(value, default: int = 0) -> int:
@@ -189,10 +183,9 @@ def esc(value) -> str:
 def status_html(kind: str, text: str) -> str:
     if not text:
         return ""
-    mark = "⚠ " if kind in ("warning", "error", "unreachable") else ""
-    weight = "normal" if kind in ("info", "ok") else "bold"
-    return (f'<div style="color:{STATUS_COLOUR[kind]};font-weight:{weight}">'
-            f'{mark}{esc(text)}</div>')
+    return status_line(text, STATUS_COLOUR[kind],
+                       mark=kind in ("warning", "error", "unreachable"),
+                       bold=kind not in ("info", "ok"))
 
 
 def bar_html(done: int, total: int) -> str:
@@ -316,7 +309,7 @@ class CourseOutline(Asker):
 
     def next_step_text(self, course: str | dict) -> str:
         course = self.course(course)
-        step, (done, total) = self.next_step(course), self.counts(course)
+        step, (_, total) = self.next_step(course), self.counts(course)
         if step is not None:
             return f"Next step: exercise {step.exercise} in {step.notebook}."
         if total:
@@ -717,13 +710,7 @@ class ClassProgress(Asker):
 
 # --- the widgets ------------------------------------------------------------------------
 
-def _close_all(widget) -> None:
-    for child in getattr(widget, "children", ()):
-        _close_all(child)
-    widget.close()
-
-
-class CourseWidget:
+class CourseWidget(Shown):
     """The course outline. ``widget`` is the ipywidgets VBox the notebook shows: a Refresh
     button, the status line, then per course its header, progress bar, notebooks with
     their exercises, next step and the "Get my copy" / "Update my copy" button."""
@@ -808,24 +795,15 @@ class CourseWidget:
                                      f"keeping your edits")
             boxes.append(parts["box"])
         for name in [n for n in self.parts if n not in {c["course"] for c in model.courses}]:
-            _close_all(self.parts.pop(name)["box"])
+            close_all(self.parts.pop(name)["box"])
         if tuple(self.courses_box.children) != tuple(boxes):
             self.courses_box.children = boxes
-
-    def close(self) -> None:
-        """Close all the outline's widgets."""
-        _close_all(self.widget)
 
     def __repr__(self) -> str:
         return "\n".join(self.model.text_lines()) or "Course outline"
 
-    def _repr_mimebundle_(self, **kwargs):
-        data = self.widget._repr_mimebundle_(**kwargs)
-        data["text/plain"] = repr(self)
-        return data
 
-
-class ClassWidget:
+class ClassWidget(Shown):
     """The class table. ``widget`` is the ipywidgets VBox the notebook shows: the title, a
     course dropdown (when several courses are published to the class), a Refresh button,
     the status line and the table."""
@@ -892,16 +870,8 @@ class ClassWidget:
         self.status.value = status_html(model.status_kind, model.status)
         self.table.value = model.table_html()
 
-    def close(self) -> None:
-        _close_all(self.widget)
-
     def __repr__(self) -> str:
         return "\n".join(self.model.text_lines()) or f"Class {self.model.klass}"
-
-    def _repr_mimebundle_(self, **kwargs):
-        data = self.widget._repr_mimebundle_(**kwargs)
-        data["text/plain"] = repr(self)
-        return data
 
 
 # --- entry points -----------------------------------------------------------------------

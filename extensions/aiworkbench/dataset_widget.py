@@ -39,6 +39,7 @@ from .catalog.datacard import NAME as DATASET_NAME
 from .catalog.index import FILTERS, MAX_FOLDER_PAGE, MAX_PER_PAGE
 from .catalog.paths import PathError, clean_relative, resolve_inside
 from .catalog.preview import IMAGES
+from .widget_base import Shown, counted, status_line
 
 PER_PAGE = 20  # datasets per page (the API allows 1 to MAX_PER_PAGE)
 FILES_PER_PAGE = 100  # folder entries per page (the API allows 1 to MAX_FOLDER_PAGE)
@@ -65,10 +66,6 @@ def human_size(size: int | float | None) -> str:
             break
         value, unit = value / 1000, larger
     return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-
-
-def counted(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
 
 
 def access_text(access) -> str:
@@ -157,10 +154,7 @@ def catalog_module(name: str):
 def status_html(kind: str, text: str) -> str:
     if not text:
         return ""
-    mark = "" if kind == "info" else "⚠ "
-    weight = "normal" if kind == "info" else "bold"
-    return (f'<div style="color:{STATUS_COLOUR[kind]};font-weight:{weight}">'
-            f'{mark}{html.escape(text)}</div>')
+    return status_line(text, STATUS_COLOUR[kind], mark=kind != "info", bold=kind != "info")
 
 
 def datacard_html(detail: dict) -> str:
@@ -466,7 +460,7 @@ class CatalogModel(Asker):
 
 # --- the widget -------------------------------------------------------------------------
 
-class DatasetBrowser:
+class DatasetBrowser(Shown):
     """The dataset browser. ``widget`` is the ipywidgets VBox the notebook shows: search
     and filters, the results with paging, the status line, and for the open dataset its
     datacard, files, preview and loader code."""
@@ -759,22 +753,8 @@ class DatasetBrowser:
 
     # -- display
 
-    def close(self) -> None:
-        """Close all the browser's widgets."""
-        def close(widget) -> None:
-            for child in getattr(widget, "children", ()):
-                close(child)
-            widget.close()
-
-        close(self.widget)
-
     def __repr__(self) -> str:
         return "\n".join(self.model.text_lines()) or "Dataset browser"
-
-    def _repr_mimebundle_(self, **kwargs):
-        data = self.widget._repr_mimebundle_(**kwargs)
-        data["text/plain"] = repr(self)
-        return data
 
 
 def datasets(query: str = "", **filters) -> DatasetBrowser:

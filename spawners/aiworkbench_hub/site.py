@@ -25,6 +25,7 @@ from pathlib import Path
 
 UNIX_NAME = r"^[a-z_][a-z0-9_-]{0,31}$"
 SLURM_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
+CLASS_NAME = r"^[a-z][a-z0-9-]{0,19}$"  # a training class (its hub group is class-NAME)
 ROLES = ("student", "sme", "trainer", "manager", "admin")
 
 
@@ -369,7 +370,7 @@ _KEY_NAMES = {
     "profiles": r"^[a-z0-9][a-z0-9_-]{0,63}$",
     "projects": SLURM_NAME,
     "users": UNIX_NAME,
-    "classes": r"^[a-z][a-z0-9-]{0,19}$",
+    "classes": CLASS_NAME,
 }
 
 

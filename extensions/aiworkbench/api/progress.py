@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aiworkbench.courses.progress import COURSE, EXERCISE, ProgressStore
+from aiworkbench.courses.course import NAME as COURSE
+from aiworkbench.courses.progress import EXERCISE, ProgressStore
 
 from .base import APIError, APIHandler
 from .courses import exercises_of, published

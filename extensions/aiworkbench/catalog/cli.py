@@ -79,19 +79,22 @@ def index_command(site, args) -> int:
     return 1 if args.strict and report.problems else 0
 
 
-def _stamps(root: Path) -> dict[str, int]:
+def _stamps(root: Path, datasets) -> dict[str, int]:
+    """Modification times of the files of ``datasets`` (folders under ``root``)."""
     return {top + "/" + name: os.lstat(os.path.join(top, name)).st_mtime_ns
-            for top, _, names in os.walk(root) for name in names}
+            for dataset in datasets for top, _, names in os.walk(root / dataset)
+            for name in names}
 
 
 def demo_command(site, args) -> int:
-    from .demo import build_demo  # needs scikit-learn, numpy, pyarrow and Pillow (the kernel environment)
+    from .demo import DATASETS, build_demo  # needs scikit-learn, numpy, pyarrow and Pillow
 
     root = Path(site.catalog.root)
-    before = _stamps(root)
+    before = _stamps(root, DATASETS)
     names = build_demo(root, restricted_to=site.demo_restricted_project())
     changed = sorted({Path(p).relative_to(root).parts[0]
-                      for p, stamp in _stamps(root).items() if before.get(p) != stamp})
+                      for p, stamp in _stamps(root, DATASETS).items()
+                      if before.get(p) != stamp})
     print(f"demo catalog in {root}: {', '.join(names)}")
     print(f"wrote: {', '.join(changed)}" if changed else "unchanged: every file was right")
     return 0

@@ -24,6 +24,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..problems import ProblemsError
+
 CARD = "datacard.toml"
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}\Z")
 PROJECT = re.compile(r"^[a-z][a-z0-9_-]{0,31}\Z")
@@ -37,12 +39,8 @@ REQUIRED = ("name", "title", "description", "owner", "licence", "modality", "for
 OPTIONAL = ("citation", "tags")
 
 
-class DatacardError(ValueError):
+class DatacardError(ProblemsError):
     """A datacard that cannot be used; ``problems`` are "FILE: FIELD: reason" lines."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..catalog.paths import PathError, clean_relative
+from ..problems import ProblemsError
 
 DESCRIPTION = "course.toml"
 LEVELS = ("beginner", "intermediate", "advanced")
@@ -42,12 +43,8 @@ EXERCISE_CALL = re.compile(r"""\bcheck\(\s*["']([A-Za-z0-9_.-]{1,64})["']""")
 TEXT_LIMITS = {"title": 200, "summary": 2000}
 
 
-class CourseError(ValueError):
+class CourseError(ProblemsError):
     """A course that cannot be published; ``problems`` are "FILE: FIELD: reason" lines."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True)

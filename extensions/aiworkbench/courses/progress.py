@@ -15,8 +15,6 @@ import sqlite3
 import time
 from pathlib import Path
 
-from .course import NAME as COURSE  # a course folder's name
-
 EXERCISE = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS progress (
