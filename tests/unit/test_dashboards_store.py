@@ -35,3 +35,23 @@ def test_totals_and_waits_equal_an_independent_computation():
         assert p95 == nearest_rank, partition
     assert store.ingest_text("\n".join(text.splitlines()[-500:])) == 500  # overlap
     assert store.count() == 5000
+
+
+def test_panel_queries_filter_and_agree_with_the_records():
+    from aiworkbench.dashboards import queries
+
+    records = list(generate(3000, seed=5, projects=10, users=50))
+    store = Store()
+    store.ingest_text("\n".join("|".join(r[k] for k in FORMAT) for r in records))
+    everything = queries.Filters()
+    totals = {row[0]: row[3] for row in queries.project_totals(store, everything).rows}
+    assert totals == collections.Counter(r["Account"] for r in records)
+    gpu_only = queries.Filters(partitions=("gpu",))
+    [(partition, p50, p95, jobs)] = queries.queue_waits(store, gpu_only).rows
+    waits = sorted((datetime.fromisoformat(r["Start"]) - datetime.fromisoformat(r["Submit"]))
+                   .total_seconds() for r in records
+                   if r["Partition"] == "gpu" and r["Start"] != "Unknown")
+    assert (partition, jobs, p95) == ("gpu", len(waits), waits[math.ceil(0.95 * len(waits)) - 1])
+    [top, *_] = queries.pending_reasons(store, everything).rows
+    assert top[1] == max(collections.Counter(
+        r["Reason"] for r in records if r["Reason"] != "None").values())
