@@ -7,6 +7,9 @@ server's own token (:class:`GpuActivityHandler`). The hub keeps a :class:`GpuIdl
 per session: after ``warn_after`` seconds below the threshold the user is
 warned (home page, the report's answer in the session log), after
 ``stop_after`` the session is stopped and its home page says why.
+
+:class:`SessionsHandler` lists every running session with its GPUs' idle state,
+for the managers' dashboards (scope ``read:servers`` over all users).
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from jupyterhub.apihandlers import APIHandler
+from jupyterhub.scopes import Scope
 from tornado import web
 
 from .port_callback import own_session
 
 ROUTE = r"/api/aiworkbench/gpu-activity"  # gpu_metrics.REPORT_PATH under /hub/
+SESSIONS_ROUTE = r"/api/aiworkbench/sessions"  # read by the dashboards' ingestion
 
 
 def duration_text(seconds: float) -> str:
@@ -98,3 +104,46 @@ class GpuActivityHandler(APIHandler):
             await self.stop_single_user(spawner.user, spawner.name)
         self.finish(json.dumps({"verdict": verdict, "notice": spawner.gpu_notice}))
 
+
+
+def _iso(moment) -> str | None:
+    """A hub time (naive UTC datetime or epoch seconds) as ISO 8601 UTC."""
+    if moment is None:
+        return None
+    if isinstance(moment, (int, float)):
+        moment = datetime.fromtimestamp(moment, timezone.utc)
+    elif moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def session_row(user_name: str, spawner) -> dict:
+    """One running session as the dashboards see it."""
+    request = getattr(spawner, "request", None)
+    tracker = getattr(spawner, "gpu_tracker", None)
+    orm = getattr(spawner, "orm_spawner", None)
+    return {
+        "user": user_name, "server": spawner.name or "",
+        "job_id": str(getattr(spawner, "job_id", "") or ""),
+        "project": request.project if request else None,
+        "partition": request.partition if request else None,
+        "gpus": request.gpus if request else 0,
+        "started": _iso(getattr(orm, "started", None)),
+        "last_activity": _iso(getattr(orm, "last_activity", None)),
+        "gpu_idle_since": _iso(tracker.idle_since) if tracker and tracker.idle_since else None,
+    }
+
+
+class SessionsHandler(APIHandler):
+    """GET: every running session, its project, GPUs and since when they are idle.
+    Needs ``read:servers`` for all users (the dashboards service's role)."""
+
+    @web.authenticated
+    async def get(self):
+        if self.parsed_scopes.get("read:servers") is not Scope.ALL:
+            raise web.HTTPError(403, "listing every session needs the scope read:servers "
+                                     "for all users (the dashboards service has it)")
+        rows = [session_row(user.name, spawner)
+                for user in list(self.users.values())
+                for spawner in list(user.spawners.values()) if spawner.active]
+        self.finish(json.dumps({"sessions": rows}))

@@ -14,6 +14,8 @@ from .site import Site
 
 SPAWNER = "workbench"  # entry point of aiworkbench_hub.spawner.WorkbenchSpawner
 API_SERVICE = "workbench"  # the workbench API, at /services/workbench/
+DASHBOARDS_SERVICE = "dashboards"  # the managers' Voila dashboards, /services/dashboards/
+DASHBOARD_VIEWERS = "managers"  # the hub group that may open them
 SIMULATED_GPU_DIR = "/var/lib/aiworkbench-gpu-sim"  # made by the kernel_env role
 SITE_FILE = "/etc/aiworkbench/site.toml"
 
@@ -55,7 +57,8 @@ def apply_site(c, site: Site, gpu_kind: str | None = None) -> None:
         groups[f"class-{name}"] = site.class_members(name)
     c.JupyterHub.load_groups = {g: {"users": sorted(members)} for g, members in groups.items()}
 
-    port_callback.install((gpu_idle.ROUTE, gpu_idle.GpuActivityHandler))
+    port_callback.install((gpu_idle.ROUTE, gpu_idle.GpuActivityHandler),
+                          (gpu_idle.SESSIONS_ROUTE, gpu_idle.SessionsHandler))
     c.JupyterHub.spawner_class = SPAWNER
     c.JupyterHub.template_paths = [str(Path(__file__).parent / "templates")]
     c.JupyterHub.allow_named_servers = True
@@ -73,6 +76,7 @@ def apply_site(c, site: Site, gpu_kind: str | None = None) -> None:
     c.WorkbenchSpawner.gpu_kind = gpu_kind if gpu_kind is not None else (
         detect_gpu_kind() or "simulated")
     apply_api(c, site, env_dir)
+    apply_dashboards(c, site, env_dir)
     idle = site.idle
     apply_idle(c, env_dir, cull_idle_s=idle.cull_minutes * 60,
                cull_every_s=idle.cull_every_minutes * 60,
@@ -110,6 +114,42 @@ def apply_api(c, site: Site, env_dir: str) -> None:
                                   f"{API_SERVICE}/api")
     c.WorkbenchSpawner.accounting_refresh = float(hub.accounting_refresh)
     c.JupyterHub.template_vars = {"budget_warnings": lambda user: budget_warnings(site, user)}
+
+
+def apply_dashboards(c, site: Site, env_dir: str) -> None:
+    """The managers' dashboards: a hub-managed service started through sudo as its own
+    user (the sudoers rule allows exactly this command); only the managers group may
+    open it (everyone else gets 403), and its token may read every session and every
+    class's progress, nothing more."""
+    dash = site.dashboards
+    c.JupyterHub.services = [s for s in _listed(c, "services")
+                             if s["name"] != DASHBOARDS_SERVICE] + [{
+        "name": DASHBOARDS_SERVICE,
+        "url": f"http://127.0.0.1:{dash.port}",
+        "command": ["sudo", "-n", "-u", dash.user, f"{env_dir}/bin/aiworkbench-dashboards"],
+        "environment": {
+            "AIWORKBENCH_DASHBOARDS_STORE": dash.store,
+            "AIWORKBENCH_DASHBOARDS_DIR": f"{site.factory.prefix}/dashboards",
+            "AIWORKBENCH_DASHBOARDS_INGEST_SECONDS": str(dash.ingest_seconds),
+            "AIWORKBENCH_DASHBOARDS_HISTORY_DAYS": str(dash.history_days),
+            "AIWORKBENCH_API_URL": (f"http://127.0.0.1:{site.hub.port}/services/"
+                                    f"{API_SERVICE}/api"),
+        },
+        "oauth_no_confirm": True,
+        "display": True,
+        "info": {"description": "Usage, budgets, queue waits, sessions and course progress"},
+    }]
+    roles = [r for r in _listed(c, "load_roles")
+             if r["name"] not in ("dashboard-viewers", "dashboards-service")]
+    if DASHBOARD_VIEWERS in c.JupyterHub.load_groups:
+        roles.append({"name": "dashboard-viewers", "groups": [DASHBOARD_VIEWERS],
+                      "description": "Managers: open the dashboards",
+                      "scopes": [f"access:services!service={DASHBOARDS_SERVICE}"]})
+    roles.append({"name": "dashboards-service", "services": [DASHBOARDS_SERVICE],
+                  "description": "The dashboards' ingestion: sessions and class progress",
+                  "scopes": ["read:servers", READ_ALL,
+                             f"access:services!service={API_SERVICE}"]})
+    c.JupyterHub.load_roles = roles
 
 
 def _listed(c, name: str) -> list:

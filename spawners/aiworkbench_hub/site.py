@@ -161,6 +161,32 @@ class CoursesSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DashboardsSettings:
+    user: str = setting(
+        "aiworkbench-dash", pattern=r"^[a-z_][a-z0-9_-]{0,31}$",
+        help="System user that runs the managers' dashboards (Voila, a hub-managed "
+             "service started through sudo) and its kernels: it reads Slurm accounting and "
+             "owns the dashboards' store, nothing else.")
+    port: int = setting(
+        8091, minimum=1, maximum=65535,
+        help="Port of the dashboards service (loopback; managers reach it through the "
+             "proxy at /services/dashboards/).")
+    store: str = setting(
+        "/var/lib/aiworkbench/dashboards/accounting.duckdb", pattern=r"^/[A-Za-z0-9_./-]+$",
+        help="The dashboards' analytical store (DuckDB): jobs from sacct, budgets, sessions, "
+             "idle GPUs and course progress, ingested by the dashboards service; readable "
+             "by its user only.")
+    ingest_seconds: int = setting(
+        60, minimum=5, maximum=86400,
+        help="Seconds between ingestions: each reads only what changed since the last "
+             "(one sacct over the new window, one sshare, one squeue, the hub's sessions, "
+             "the classes' progress). Dashboards never run sacct themselves.")
+    history_days: int = setting(
+        365, minimum=1, maximum=3650,
+        help="How far back the first ingestion reads Slurm accounting, in days.")
+
+
+@dataclass(frozen=True, kw_only=True)
 class SlurmSettings:
     cluster_name: str = setting("aifactory", pattern=SLURM_NAME,
                                 help="Slurm ClusterName (the accounting cluster).")
@@ -293,6 +319,10 @@ class Site:
         factory=CoursesSettings, help="Skills tutorials: where published courses live.")
     catalog: CatalogSettings = setting(
         factory=CatalogSettings, help="The dataset catalog: where datasets and the index live.")
+    dashboards: DashboardsSettings = setting(
+        factory=DashboardsSettings,
+        help="The managers' dashboards (Voila, only for the hub group 'managers'): usage, "
+             "budgets, queue waits, sessions and idle GPUs, course progress.")
     partitions: dict[str, Partition] = setting(
         help="Slurm partitions, by name. Names: lower-case letters, digits, '-' and '_'.")
     presets: dict[str, Preset] = setting(
@@ -500,12 +530,16 @@ def _cross_checks(site: Site, problems: list[str]):
     if idle.gpu_stop_minutes and idle.gpu_stop_minutes <= idle.gpu_warn_minutes:
         problems.append(f"idle.gpu_stop_minutes: {idle.gpu_stop_minutes} must be more than "
                         f"idle.gpu_warn_minutes = {idle.gpu_warn_minutes} (or 0: only warn)")
-    ports = {"port": site.hub.port, "proxy_api_port": site.hub.proxy_api_port,
-             "hub_port": site.hub.hub_port, "api_port": site.hub.api_port}
+    ports = {"hub.port": site.hub.port, "hub.proxy_api_port": site.hub.proxy_api_port,
+             "hub.hub_port": site.hub.hub_port, "hub.api_port": site.hub.api_port,
+             "dashboards.port": site.dashboards.port}
     for key, port in ports.items():
         same = [k for k, p in ports.items() if p == port and k != key]
         if same and key < same[0]:
-            problems.append(f"hub.{key}: port {port} is also hub.{same[0]}; each needs its own")
+            problems.append(f"{key}: port {port} is also {same[0]}; each needs its own")
+    if site.dashboards.user in (site.hub.user, *site.users):
+        problems.append(f"dashboards.user: {site.dashboards.user!r} is also the hub's user "
+                        f"or a factory user; the dashboards run as their own system user")
     defaults = [n for n, p in site.partitions.items() if p.default]
     if len(defaults) != 1:
         problems.append(f"partitions: exactly one partition must have default = true, "

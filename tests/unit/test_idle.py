@@ -117,7 +117,7 @@ def test_site_idle_settings_become_the_culler_service_and_spawner_policy():
     # A drop-in may tighten the policy; the culler is replaced, not doubled.
     apply_idle(c, "/opt/aiworkbench/env", cull_idle_s=0, cull_every_s=5, gpu_threshold=5,
                gpu_warn_s=10, gpu_stop_s=20, gpu_report_s=5)
-    assert [s["name"] for s in c.JupyterHub.services] == ["workbench"]
+    assert [s["name"] for s in c.JupyterHub.services] == ["workbench", "dashboards"]
     assert c.WorkbenchSpawner.cull_idle_timeout == 0.0
 
 

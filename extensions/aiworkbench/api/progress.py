@@ -82,7 +82,24 @@ class ClassProgressHandler(ProgressHandler):
                             "progress")
 
 
+class ClassesHandler(APIHandler):
+    async def get(self):
+        """The classes whose progress the caller may read: those they train, or every
+        class for holders of the read-all scope (managers, admins, the dashboards)."""
+        self.query({})
+        me, every = self.hub_user["name"], self.can_read_all()
+        self.write_json({"classes": [
+            {"name": name, "project": klass.project, "trainers": list(klass.trainers),
+             "learners": len(self.site.class_members(name)),
+             "courses": [c["course"] for c in published(Path(self.site.courses.root), name)]}
+            for name, klass in self.site.classes.items() if every or me in klass.trainers]})
+
+    async def post(self):
+        raise APIError(405, "classes are set in the site file; this route only lists them")
+
+
 ROUTES = [
+    (r"classes/?", ClassesHandler),
     (r"progress/?", ProgressHandler),
     (r"classes/([^/]+)/progress/?", ClassProgressHandler),
 ]

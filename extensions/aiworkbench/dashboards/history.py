@@ -3,12 +3,16 @@
     python -m aiworkbench.dashboards.history OUT --jobs 1000000 [--seed 1]
 
 Writes what ``sacct --allusers --allocations --parsable2 --noheader
---format=FORMAT`` prints (FORMAT below), one job a line, in submit order:
+--delimiter=DELIMITER --format=FORMAT`` prints (both below), one job a line, in
+submit order:
 many projects of different sizes (a few large ones run most jobs), users in
 them, the partitions cpu and gpu, job sizes from one core to eight GPUs,
 submit times with a working-day rhythm, queue waits that grow with the
 partition's load, and jobs that fail, time out, are cancelled (also while
-pending), run out of memory or lose their node. It is synthetic, and says so
+pending), run out of memory or lose their node; a quarter are notebook
+sessions (job name ``jupyter-USER``), some of which leave their GPUs idle
+(:func:`idle_periods`), and each project has a budget (:func:`budgets`). It is
+synthetic, and says so
 in nothing but its names (project-NNN, user-NNNN).
 """
 
@@ -20,7 +24,9 @@ import random
 from datetime import datetime, timedelta, timezone
 
 FORMAT = ("JobIDRaw", "User", "Account", "Partition", "Submit", "Start", "End", "State",
-          "ExitCode", "AllocTRES", "ElapsedRaw", "TimelimitRaw", "Reason")
+          "ExitCode", "AllocTRES", "ElapsedRaw", "TimelimitRaw", "Reason", "JobName")
+DELIMITER = "\x1f"  # ASCII unit separator: no field, not even a job name, holds it
+SESSION_PREFIX = "jupyter-"  # notebook sessions' job name: jupyter-USER (the spawner's)
 STATES = (("COMPLETED", 0.78), ("FAILED", 0.08), ("TIMEOUT", 0.05), ("CANCELLED", 0.06),
           ("OUT_OF_MEMORY", 0.02), ("NODE_FAIL", 0.01))
 PENDING_REASONS = ("Priority", "Resources", "QOSMaxGRESPerUser", "AssocGrpGRESMinutes",
@@ -64,7 +70,9 @@ def generate(jobs: int, seed: int = 1, projects: int = 200, users: int = 2000,
         else:
             gpus, cpus, partition = 0, rng.choices((1, 2, 4, 8, 16, 32),
                                                    (0.3, 0.25, 0.2, 0.12, 0.08, 0.05))[0], "cpu"
-        limit = rng.choice((30, 60, 120, 240, 480, 720, 1440))  # minutes
+        session = rng.random() < 0.25
+        limit = (rng.choice((60, 120, 240, 480)) if session else
+                 rng.choice((30, 60, 120, 240, 480, 720, 1440)))  # minutes
         state = _pick(rng, STATES)
         load = busy * (2.5 if partition == "gpu" else 1.0) * (1 + gpus / 4)
         wait = int(rng.lognormvariate(math.log(30 * load), 1.3))  # seconds
@@ -94,13 +102,52 @@ def generate(jobs: int, seed: int = 1, projects: int = 200, users: int = 2000,
                "Start": start_at.strftime(STAMP) if start_at else "Unknown",
                "End": end.strftime(STAMP), "State": state, "ExitCode": exit_code,
                "AllocTRES": tres if start_at else "", "ElapsedRaw": str(elapsed),
-               "TimelimitRaw": str(limit), "Reason": reason}
+               "TimelimitRaw": str(limit), "Reason": reason,
+               "JobName": (f"{SESSION_PREFIX}user-{user:04d}" if session else
+                           rng.choice(("train", "prep", "eval", "finetune")))}
+
+
+def idle_periods(records, seed: int = 1):
+    """GPU sessions that left their GPUs idle: (job id, user, project, partition, gpus,
+    idle since, idle until) for about 40% of the GPU notebook sessions, idle for their
+    last 10-90% of their run."""
+    rng = random.Random(seed)
+    for r in records:
+        if (not r["JobName"].startswith(SESSION_PREFIX) or r["Start"] == "Unknown"
+                or "gres/gpu=" not in r["AllocTRES"] or rng.random() >= 0.4):
+            continue
+        start, end = (datetime.strptime(r[k], STAMP) for k in ("Start", "End"))
+        since = end - (end - start) * rng.uniform(0.1, 0.9)
+        yield (int(r["JobIDRaw"]), r["User"], r["Account"], r["Partition"],
+               int(r["AllocTRES"].rsplit("gres/gpu=", 1)[1]), since, end)
+
+
+def budgets(records, seed: int = 1):
+    """Each project's budget as Slurm would report it: (project, GPU-minutes limit,
+    GPU-minutes used, core-minutes limit, core-minutes used); a few projects are over
+    80% of their budget, most below."""
+    rng = random.Random(seed)
+    used: dict[str, list[float]] = {}
+    for r in records:
+        tres = dict(p.split("=") for p in r["AllocTRES"].split(",") if p)
+        minutes = int(r["ElapsedRaw"]) / 60
+        totals = used.setdefault(r["Account"], [0.0, 0.0])
+        totals[0] += minutes * int(tres.get("gres/gpu", 0))
+        totals[1] += minutes * int(tres.get("cpu", 0))
+    for project, (gpu, cpu) in sorted(used.items()):
+        share = rng.uniform(1.02, 2.5)
+        yield project, int(gpu * share), int(gpu), int(cpu * share), int(cpu)
+
+
+def line(record: dict) -> str:
+    """One record as sacct prints it."""
+    return DELIMITER.join(record[k] for k in FORMAT) + "\n"
 
 
 def write(path: str, jobs: int, seed: int = 1) -> int:
     with open(path, "w", encoding="utf-8") as out:
         for record in generate(jobs, seed):
-            out.write("|".join(record[k] for k in FORMAT) + "\n")
+            out.write(line(record))
     return jobs
 
 
