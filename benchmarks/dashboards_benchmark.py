@@ -169,7 +169,7 @@ def stock_usage(text_path: Path, lines: int) -> tuple[float, float, int]:
     frame = pd.read_csv(text_path, sep=history.DELIMITER, names=list(history.FORMAT),
                         dtype=str, engine="c", quoting=3)
     frame["End"] = pd.to_datetime(frame["End"], errors="coerce")
-    gpus = frame["AllocTRES"].str.extract(r"gres/gpu=(\d+)", expand=False).fillna(0).astype(int)
+    gpus = frame["AllocTRES"].str.extract(r"gres/gpu=(\d+)", expand=False).fillna("0").astype(int)
     frame["gpu_hours"] = frame["ElapsedRaw"].astype(int) * gpus / 3600
     end = frame["End"].max()
     window = frame[frame["End"] >= end - pd.Timedelta(days=90)]
@@ -206,10 +206,12 @@ def main() -> None:
         estimate = per_record * args.jobs + parse_s
         usage_render = statistics.median(renders["usage"])
         print(f"stock recipe (sacct + pandas, usage view): sacct on the dev cluster "
-              f"{per_record * 1e6:.1f} us/record over {real:,} real jobs; parsing and "
-              f"aggregating {args.jobs:,} records {parse_s:.2f} s; estimate for "
-              f"{args.jobs:,}: {estimate:.1f} s per view (store: "
-              f"{usage_render:.2f} s first render, ratio {usage_render / estimate:.3f})")
+              f"{per_record * real:.3f} s for {real:,} real jobs ({per_record * 1e6:.0f} "
+              f"us/record, its start-up included); parsing and aggregating "
+              f"{args.jobs:,} records {parse_s:.2f} s; linear estimate for {args.jobs:,}: "
+              f"{estimate:.1f} s per view")
+        print(f"usage first render {usage_render:.2f} s: ratio {usage_render / estimate:.3f} "
+              f"to the estimate, {usage_render / parse_s:.2f} to parsing alone (no sacct)")
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)

@@ -120,6 +120,11 @@ def _iso(moment) -> str | None:
 def session_row(user_name: str, spawner) -> dict:
     """One running session as the dashboards see it."""
     request = getattr(spawner, "request", None)
+    if request is None and hasattr(spawner, "validated_request"):
+        try:  # after a hub restart: the request again from the session's user_options
+            request = spawner.validated_request()
+        except Exception:  # noqa: BLE001 (a row without project beats no list at all)
+            request = None
     tracker = getattr(spawner, "gpu_tracker", None)
     orm = getattr(spawner, "orm_spawner", None)
     return {

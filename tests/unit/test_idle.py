@@ -185,3 +185,18 @@ def test_nvml_source_reads_the_jobs_own_gpus(monkeypatch):
     monkeypatch.setitem(sys.modules, "pynvml", fake)
     source = source_from_env({"AIWORKBENCH_GPU_METRICS": "nvml", "SLURM_JOB_GPUS": "1,3"})
     assert source.name == "nvml" and source.sample() == [60.0, 80.0]
+
+
+def test_a_session_row_says_whose_gpus_idle_since_when():
+    from aiworkbench_hub.gpu_idle import session_row
+
+    spawner = make_spawner({"profile": "gpu-1"})
+    spawner.apply_request(spawner.validated_request())
+    spawner.job_id = "4242"
+    spawner.gpu_report([0.0], 1_700_000_000.0)  # idle from this report on
+    row = session_row("student", spawner)
+    assert (row["job_id"], row["project"], row["partition"], row["gpus"]) == (
+        "4242", spawner.request.project, "gpu", 1)
+    assert row["gpu_idle_since"] == "2023-11-14T22:13:20Z"
+    spawner.request = None  # after a hub restart: read again from user_options
+    assert session_row("student", spawner)["partition"] == "gpu"

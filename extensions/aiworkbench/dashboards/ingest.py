@@ -185,6 +185,8 @@ def loop(ingestor: Ingestor, every: float, stop=None, first_after: float = 0) ->
             log.info("dashboards ingestion: %s", outcome)
         except StoreError as err:
             log.warning("dashboards ingestion skipped: %s", err)
+        except Exception:  # the loop outlives any one round; the next may succeed
+            log.exception("dashboards ingestion failed")
         wait = max(every - (time.monotonic() - started), 1.0)
         if stop is None:
             time.sleep(wait)
