@@ -118,7 +118,9 @@ def check_ports(site: Site, in_use=port_in_use, owned=port_owned_by) -> list[str
     wanted = {site.hub.port: ("hub.port", "the hub's public port (the proxy)", HUB_PIDFILE),
               site.hub.proxy_api_port: ("hub.proxy_api_port", "the proxy's API", HUB_PIDFILE),
               site.hub.hub_port: ("hub.hub_port", "the hub's API", HUB_PIDFILE),
-              site.hub.api_port: ("hub.api_port", "the workbench API service", HUB_PIDFILE)}
+              site.hub.api_port: ("hub.api_port", "the workbench API service", HUB_PIDFILE),
+              site.dashboards.port: ("dashboards.port", "the dashboards service",
+                                     HUB_PIDFILE)}
     for port, (daemon, pidfile) in SLURM_PORTS.items():
         wanted.setdefault(port, (None, daemon, pidfile))
     problems = []

@@ -90,3 +90,11 @@ def test_a_project_named_like_a_system_group_or_an_account_is_refused():
         "gets a Unix group of its own name for dataset access: rename the project",
         "projects.sme-trial: a Unix user 'sme-trial' exists; its own group would be the "
         "project's group (dataset access): rename the project"]
+
+
+def test_the_dashboards_port_is_checked_too():
+    with held_port() as port:
+        site = parse_site(MINIMAL + f"\n[dashboards]\nport = {port}\n")
+        problems = check_ports(site, owned=lambda port, pidfile: False)
+    assert any(f"port {port} (the dashboards service) is already in use" in p
+               and "set dashboards.port in the site file" in p for p in problems), problems
