@@ -20,7 +20,7 @@ from aiworkbench_hub.site import SiteError, load_site
 
 from aiworkbench.courses.progress import ProgressStore
 
-from . import budgets, catalog, courses, progress
+from . import budgets, catalog, courses, partitions, progress
 from .base import NotFoundHandler
 
 log = logging.getLogger("aiworkbench.api")
@@ -34,7 +34,7 @@ def make_app(site, reader: AccountingReader, prefix: str) -> web.Application:
         (url_path_join(prefix, "oauth_callback"), HubOAuthCallbackHandler),
         *[(url_path_join(api, path), handler)
           for path, handler in [*budgets.ROUTES, *catalog.ROUTES, *courses.ROUTES,
-                                *progress.ROUTES]],
+                                *partitions.ROUTES, *progress.ROUTES]],
         (url_path_join(api, ".*"), NotFoundHandler),
     ]
     # Every handler uses the one HubOAuth instance (HubAuthenticated ignores a hub_auth

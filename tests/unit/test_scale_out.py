@@ -1,0 +1,187 @@
+"""Work beyond the session, without daemons: requests are checked against the project's
+partitions and budget (with a fake API), the Dask helper configures its cluster from
+the session and caps it by the budget, and batch scripts carry only validated values."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from aiworkbench import slurm_work
+from aiworkbench.batch import BatchJob, job_script, prepare, submit_batch
+from aiworkbench.dask_slurm import dask_cluster, dashboard_link
+from aiworkbench.slurm_work import WorkRefused, WorkRequest, affordable, parse_time_left
+
+POLICY = {"project": "edu-intro", "partitions": {
+    "cpu": {"description": "", "gpus": False, "max_cpus": 8, "min_gpus": 0, "max_gpus": 0,
+            "max_hours": 4},
+    "gpu": {"description": "", "gpus": True, "max_cpus": 8, "min_gpus": 1, "max_gpus": 1,
+            "max_hours": 4}}}
+
+
+def budget(cpu_available=6000, gpu_available=600):
+    def usage(available):
+        return {"limit_minutes": 10000, "used_minutes": 100, "held_minutes": 0,
+                "available_minutes": available}
+    return {"projects": [{"project": "edu-intro", "cpu": usage(cpu_available),
+                          "gpu": usage(gpu_available)}]}
+
+
+def fake_api(budget_answer=None):
+    def fetch(path, params=None):
+        if path.endswith("/partitions"):
+            return POLICY
+        return budget_answer or budget()
+    return fetch
+
+
+SESSION = {"SLURM_JOB_ACCOUNT": "edu-intro", "SLURM_JOB_PARTITION": "cpu",
+           "SLURM_JOB_ID": "77", "JUPYTERHUB_SERVICE_PREFIX": "/user/student/"}
+
+
+def test_the_budget_caps_how_many_jobs_may_run():
+    request = WorkRequest("edu-intro", "cpu", cpus=2, gpus=0, minutes=60, jobs=100)
+    assert affordable(request, fetch=fake_api()) == 6000 // 120
+    assert affordable(WorkRequest("edu-intro", "cpu", 1, 0, 10, jobs=3), fetch=fake_api()) == 3
+
+
+@pytest.mark.parametrize("request_, message", [
+    (WorkRequest("edu-intro", "bigmem", 1, 0, 10), "partition 'bigmem' is not open to "
+     "project edu-intro; it may use: cpu (up to 8 cores, no GPUs, 4 h); gpu (up to 8 cores, "
+     "1-1 GPUs, 4 h)"),
+    (WorkRequest("edu-intro", "cpu", 16, 0, 10), "16 cores per node is more than the 8 "
+     "allowed on cpu for project edu-intro"),
+    (WorkRequest("edu-intro", "gpu", 2, 2, 10), "2 GPUs per node is not allowed on gpu for "
+     "project edu-intro: 1 to 1"),
+    (WorkRequest("edu-intro", "gpu", 2, 0, 10), "0 GPUs per node is not allowed on gpu"),
+    (WorkRequest("edu-intro", "cpu", 1, 0, 300), "300 minutes is more than the 4 h allowed"),
+    (WorkRequest("edu-intro", "cpu", 0, 0, 10), "cpus must be a whole number of at least 1"),
+    (WorkRequest("edu-intro", "gpu", 2, 1, 240), "one job needs 240 GPU-minutes (1 node(s) "
+     "x 1 x 240 min) but project edu-intro has 60 available (limit 10000, used 100, held "
+     "by running jobs 0)"),
+])
+def test_refusals_say_what_is_allowed(request_, message):
+    with pytest.raises(WorkRefused) as err:
+        affordable(request_, fetch=fake_api(budget(gpu_available=60)))
+    assert message in str(err.value)
+
+
+def test_time_left_from_squeue():
+    assert parse_time_left("1-02:03:04") == (26 * 60) + 3
+    assert parse_time_left("45:40") == 46
+    assert parse_time_left("UNLIMITED") is None
+    assert parse_time_left("garbage") is None
+
+
+class FakeCluster:
+    def __init__(self, **kwargs):
+        self.kwargs, self.adapted, self.scaled = kwargs, None, None
+
+    def adapt(self, minimum, maximum):
+        self.adapted = (minimum, maximum)
+
+    def scale(self, n):
+        self.scaled = n
+
+
+def test_the_dask_cluster_comes_from_the_session_and_the_budget(monkeypatch):
+    monkeypatch.setattr("aiworkbench.dask_slurm.session_minutes_left", lambda env: 30)
+    seen = []
+
+    def check(request):
+        seen.append(request)
+        return 3
+    cluster = dask_cluster(workers=5, cores=2, memory_gb=4, environ=SESSION, check=check,
+                           cluster_class=FakeCluster)
+    [request] = seen
+    assert (request.project, request.partition, request.cpus, request.minutes,
+            request.jobs) == ("edu-intro", "cpu", 2, 30, 5)
+    k = cluster.kwargs
+    assert (k["account"], k["queue"], k["cores"], k["memory"], k["walltime"]) == (
+        "edu-intro", "cpu", 2, "4GB", "00:30:00")
+    assert k["job_name"].startswith("aiwb-dask-77-")
+    assert "--death-timeout" in k["worker_extra_args"]
+    assert cluster.adapted == (0, 3) and cluster.workbench_limit == 3
+    fixed = dask_cluster(workers=2, environ=SESSION, check=lambda r: 2, adaptive=False,
+                         cluster_class=FakeCluster, minutes=10)
+    assert fixed.scaled == 2 and fixed.kwargs["walltime"] == "00:10:00"
+    assert fixed.kwargs["job_name"] != k["job_name"]  # closing one never cancels the other
+    assert dashboard_link(SESSION) == "/user/student/proxy/{port}/status"
+
+
+def test_the_dask_cluster_refuses_bad_arguments():
+    with pytest.raises(WorkRefused, match="memory_gb must be"):
+        dask_cluster(memory_gb=0, environ=SESSION, check=lambda r: 1, minutes=5,
+                     cluster_class=FakeCluster)
+    with pytest.raises(WorkRefused, match="no project or partition"):
+        dask_cluster(environ={}, check=lambda r: 1, cluster_class=FakeCluster)
+
+
+def test_batch_scripts_quote_arguments_and_run_torchrun_through_srun(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text("print('hi')\n")
+    spec = prepare(script, "--name", "x; rm -rf ~", nodes=2, gpus_per_node=1, torchrun=True,
+                   partition="gpu", environ=SESSION, minutes=20)
+    text = job_script(spec)
+    assert "#SBATCH --nodes=2" in text and "#SBATCH --gres=gpu:1" in text
+    assert "#SBATCH --account=edu-intro" in text and "#SBATCH --time=20" in text
+    assert "'x; rm -rf ~'" in text  # one argument, quoted
+    assert "--nproc-per-node=1 --rdzv-backend=c10d" in text and "srun --kill-on-bad-exit=1" in text
+    plain = job_script(prepare(script, environ=SESSION))
+    assert "torchrun" not in plain and f"{script}" in plain
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"nodes": 0}, "nodes must be a whole number from 1 to 64"),
+    ({"name": "a b"}, "name 'a b': letters, digits"),
+    ({"minutes": True}, "minutes must be a whole number"),
+])
+def test_batch_refusals(tmp_path, kwargs, message):
+    script = tmp_path / "train.py"
+    script.write_text("")
+    with pytest.raises(WorkRefused, match=message):
+        prepare(script, environ=SESSION, **kwargs)
+    with pytest.raises(WorkRefused, match="no script"):
+        prepare(tmp_path / "missing.py", environ=SESSION)
+    odd = tmp_path / "my train.py"
+    odd.write_text("")
+    with pytest.raises(WorkRefused, match="characters a batch script cannot carry"):
+        prepare(odd, environ=SESSION)
+
+
+def test_submitting_checks_first_and_reads_the_job_back(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text("")
+    calls = []
+
+    def run(argv, **kwargs):
+        calls.append((argv, kwargs.get("input")))
+        out = {"sbatch": "123;cluster\n", "squeue": "", "sacct": "COMPLETED|0:0|00:00:05\n"}
+        return subprocess.CompletedProcess(argv, 0, out.get(argv[0], ""), "")
+
+    refused = []
+    with pytest.raises(WorkRefused):
+        submit_batch(script, environ=SESSION, run=run,
+                     check=lambda r: refused.append(r) or (_ for _ in ()).throw(WorkRefused("no")))
+    assert refused and not calls  # refused before Slurm saw anything
+    job = submit_batch(script, environ=SESSION, run=run, check=lambda r: 1)
+    assert job.job_id == "123" and calls[0][0] == ["sbatch", "--parsable"]
+    assert "#SBATCH --job-name=aiwb-batch-train" in calls[0][1]
+    assert job.wait(timeout=5, every=0) == "COMPLETED" and job.exit_code == 0
+    Path(str(job.log_path)).write_text("a\nb\nc\n")
+    assert job.log(lines=2) == "b\nc"
+    assert repr(job) == "<batch job 123: COMPLETED, exit code 0>"
+
+
+def test_a_batch_job_shows_its_state_and_log(tmp_path):
+    log = tmp_path / "x.log"
+    log.write_text("epoch 1 loss 0.5\n")
+
+    def run(argv, **kwargs):
+        out = "RUNNING|0:12|None\n" if argv[0] == "squeue" else ""
+        return subprocess.CompletedProcess(argv, 0, out, "")
+    job = BatchJob("55", log, run=run)
+    widget = job.widget
+    assert "Job 55</b>: RUNNING" in job._status.value
+    assert job._log.value == "epoch 1 loss 0.5"
+    job.close()
