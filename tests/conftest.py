@@ -176,3 +176,28 @@ def restart_hub(hub_url):
         except requests.RequestException:
             return False
     wait_for(hub_api_answers, 60, what="the restarted hub's API")
+
+
+KERNEL_PYTHON = "/opt/aiworkbench/env/bin/python"
+
+
+def in_a_session(hub_url, user, password, code, work, *args, project="edu-intro",
+                 timeout=600, argv=None, cpus=1):
+    """Run ``code`` (or the command ``argv``) as ``user`` inside a Slurm job of
+    ``project`` on partition cpu (as a session's kernel runs: SLURM_* set by Slurm),
+    with the user's hub token and the API's address; the sbatch result and the job's
+    log file. ``work`` must be writable by ``user``."""
+    token = HubUser(hub_url, user, password).session.headers["Authorization"].split()[1]
+    log = work / f"driver-{user}.log"
+    if argv is None:
+        script = work / f"driver-{user}.py"
+        script.write_text(code)
+        script.chmod(0o644)
+        argv = [KERNEL_PYTHON, str(script), *args]
+    env = (f"ALL,HOME=/home/{user},AIWORKBENCH_API_URL={hub_url}/services/workbench/api,"
+           f"JUPYTERHUB_API_TOKEN={token},JUPYTERHUB_API_URL={hub_url}/hub/api")
+    done = run(["sbatch", "--wait", "--parsable", f"--account={project}", "--partition=cpu",
+                f"--cpus-per-task={cpus}", "--mem=4G", "--time=20", "--chdir=/tmp",
+                f"--output={log}", f"--export={env}", "--wrap", " ".join(argv)],
+               user=user, check=False, timeout=timeout)
+    return done, log
