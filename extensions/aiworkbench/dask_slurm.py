@@ -113,19 +113,20 @@ def dask_cluster(workers: int = 2, *, cores: int = 1, memory_gb: int = 2, gpus: 
     name = f"{JOB_NAME}-{env.get('SLURM_JOB_ID', 'notebook')}-{uuid.uuid4().hex[:6]}"
     directives = ["--chdir=/tmp"] + ([f"--gres=gpu:{gpus}"] if gpus else [])
     interface = session_interface(env)
-    with dask.config.set({"distributed.dashboard.link": dashboard_link(env)}):
-        cluster = cluster_class(
-            account=project, queue=partition, cores=cores, processes=1,
-            memory=f"{memory_gb}GB", walltime=f"{minutes // 60:02d}:{minutes % 60:02d}:00",
-            job_name=name, interface=interface, local_directory=local_scratch(env),
-            log_directory=os.path.join(os.path.expanduser("~"), ".aiworkbench", "dask-logs"),
-            job_extra_directives=directives,
-            worker_extra_args=["--death-timeout", str(DEATH_TIMEOUT_S),
-                               "--lifetime", f"{max(minutes - 1, 1)}m",
-                               "--lifetime-stagger", "30s"],
-            scheduler_options={"dashboard_address": ":0",
-                               **({"interface": interface} if interface else {})},
-            **extra)
+    # Every cluster and client of this kernel links its dashboard through the proxy.
+    dask.config.set({"distributed.dashboard.link": dashboard_link(env)})
+    cluster = cluster_class(
+        account=project, queue=partition, cores=cores, processes=1,
+        memory=f"{memory_gb}GB", walltime=f"{minutes // 60:02d}:{minutes % 60:02d}:00",
+        job_name=name, interface=interface, local_directory=local_scratch(env),
+        log_directory=os.path.join(os.path.expanduser("~"), ".aiworkbench", "dask-logs"),
+        job_extra_directives=directives,
+        worker_extra_args=["--death-timeout", str(DEATH_TIMEOUT_S),
+                           "--lifetime", f"{max(minutes - 1, 1)}m",
+                           "--lifetime-stagger", "30s"],
+        scheduler_options={"dashboard_address": ":0",
+                           **({"interface": interface} if interface else {})},
+        **extra)
     cluster.workbench_limit = most  # the most workers the budget pays for now
     cluster.workbench_request = request
     if adaptive:

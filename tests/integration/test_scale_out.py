@@ -94,7 +94,7 @@ def test_a_dask_cluster_computes_and_leaves_no_job(site, hub_url, hub_up, cluste
     assert "/proxy/" in result["link"] and result["name"].startswith("aiwb-dask-")
     wait_for(lambda: not dask_jobs(LEARNER), 60, what="the worker jobs to be gone")
     listed = run(["sacct", "-X", "-n", "-P", "--user", LEARNER, f"--name={result['name']}",
-                  "--format=Account,Partition,State"]).stdout.split()
+                  "--format=Account,Partition,State"]).stdout.splitlines()
     assert len(listed) == 2 and all(line.startswith("edu-intro|cpu|") for line in listed)
 
 
@@ -107,8 +107,8 @@ def test_a_killed_kernel_leaves_no_worker_jobs(site, hub_url, hub_up, cluster_up
     wait_for(lambda: not dask_jobs(KILLED), DEATH_TIMEOUT_S + 90, interval=3,
              what="the killed kernel's worker jobs to end")
     states = run(["sacct", "-X", "-n", "-P", "--user", KILLED, f"--name={name}",
-                  "--format=State"]).stdout.split()
-    assert len(states) == 2 and not {"RUNNING", "PENDING"} & set(states), states
+                  "--format=State"]).stdout.splitlines()
+    assert len(states) == 2 and not {"RUNNING", "PENDING"} & {s.split()[0] for s in states}, states
 
 
 def test_a_ddp_job_runs_through_the_batch_helper(site, hub_url, hub_up, cluster_up, work):
@@ -161,3 +161,18 @@ def test_requests_beyond_the_rules_are_refused_before_slurm(site, hub_url, hub_u
     names = run(["sacct", "-X", "-n", "-P", "--user", "student", "--starttime=now-10minutes",
                  "--format=JobName"]).stdout.split()
     assert "aiwb-batch-noop" not in names  # nothing reached Slurm
+
+
+def test_the_api_says_which_partitions_a_project_may_use(site, hub_url, hub_user):
+    api = f"{hub_url}/services/workbench/api/projects"
+    student = hub_user("student").session
+    edu = student.get(f"{api}/edu-intro/partitions", timeout=30).json()
+    assert edu["partitions"]["gpu"] == {
+        "description": site.partitions["gpu"].description, "gpus": True, "max_cpus": 8,
+        "min_gpus": 1, "max_gpus": 1, "max_hours": 4}
+    assert edu["partitions"]["cpu"]["max_gpus"] == 0
+    assert student.get(f"{api}/sme-vision/partitions", timeout=30).status_code == 403
+    assert student.get(f"{api}/nope/partitions", timeout=30).status_code == 404
+    manager = hub_user("manager").session
+    ops = manager.get(f"{api}/factory-ops/partitions", timeout=30).json()
+    assert list(ops["partitions"]) == ["cpu"]
