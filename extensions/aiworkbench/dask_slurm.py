@@ -133,9 +133,10 @@ def dask_cluster(workers: int = 2, *, cores: int = 1, memory_gb: int = 2, gpus: 
         cluster.adapt(minimum=min(minimum, most), maximum=most)
     else:
         cluster.scale(most)
-    # Closing the kernel closes the cluster; a cluster dropped unclosed is closed too.
+    # Closing the kernel closes the cluster (then cancels what is left); a cluster
+    # dropped unclosed has its jobs cancelled. Each path once: not both at exit.
     atexit.register(_close_quietly, weakref.ref(cluster), name)
-    weakref.finalize(cluster, _cancel_named, name)
+    weakref.finalize(cluster, _cancel_named, name).atexit = False
     return cluster
 
 

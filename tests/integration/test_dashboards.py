@@ -15,11 +15,10 @@ import stat
 import pytest
 import requests
 
-from ..conftest import run, wait_for
+from ..conftest import KERNEL_PYTHON, run, wait_for
 
 pytestmark = pytest.mark.integration
 DASH = "/services/dashboards/"
-PYTHON = "/opt/aiworkbench/env/bin/python"
 # Read the store as the service's user (retrying while an ingestion holds it).
 READ = """
 import json, sys
@@ -35,7 +34,7 @@ print(json.dumps(out, default=str))
 
 
 def read_store(site) -> dict:
-    result = run([PYTHON, "-c", READ, site.dashboards.store], user=site.dashboards.user,
+    result = run([KERNEL_PYTHON, "-c", READ, site.dashboards.store], user=site.dashboards.user,
                  timeout=60)
     return json.loads(result.stdout)
 

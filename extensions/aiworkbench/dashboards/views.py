@@ -113,7 +113,7 @@ def _set_bars(bars, xs, names, values) -> None:
         bars.x = [str(v) for v in xs] or [""]
         bars.y = values if values else [[0] * max(len(xs), 1)]
         bars.labels = list(names)
-        bars.colors = PALETTE[:max(len(names), 1)] if len(names) > 1 else PALETTE[:1]
+        bars.colors = PALETTE[:max(len(names), 1)]
 
 
 def _dates(days: list):
