@@ -41,7 +41,7 @@ def apply_site(c, site: Site, gpu_kind: str | None = None) -> None:
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{hub.proxy_api_port}"
     c.ConfigurableHTTPProxy.command = [
         shutil.which("configurable-http-proxy") or "configurable-http-proxy"]
-    c.JupyterHub.db_url = f"sqlite:///{hub.data_dir}/jupyterhub.sqlite"
+    c.JupyterHub.db_url = db_url(site)
     c.JupyterHub.cookie_secret_file = f"{hub.data_dir}/jupyterhub_cookie_secret"
     # Sessions are Slurm jobs: they outlive a hub restart and are resumed.
     c.JupyterHub.cleanup_servers = False
@@ -82,6 +82,19 @@ def apply_site(c, site: Site, gpu_kind: str | None = None) -> None:
                cull_every_s=idle.cull_every_minutes * 60,
                gpu_threshold=idle.gpu_threshold_percent, gpu_warn_s=idle.gpu_warn_minutes * 60,
                gpu_stop_s=idle.gpu_stop_minutes * 60, gpu_report_s=idle.gpu_report_seconds)
+
+
+def db_url(site: Site) -> str:
+    """The hub database's SQLAlchemy URL. PostgreSQL: as the hub's own role, over the
+    local socket (peer authentication) or to ``postgresql_host``, whose password libpq
+    reads from ``data_dir/.pgpass``: no password in any configuration file."""
+    hub = site.hub
+    if hub.database == "sqlite":
+        return f"sqlite:///{hub.data_dir}/jupyterhub.sqlite"
+    host = hub.postgresql_host or "/var/run/postgresql"
+    where = (f"?host={host}&port={hub.postgresql_port}" if host.startswith("/")
+             else f"?host={host}&port={hub.postgresql_port}&passfile={hub.data_dir}/.pgpass")
+    return f"postgresql+psycopg2://{hub.user}@/{hub.postgresql_database}{where}"
 
 
 def apply_api(c, site: Site, env_dir: str) -> None:

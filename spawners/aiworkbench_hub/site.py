@@ -74,6 +74,22 @@ class HubSettings:
     data_dir: str = setting(
         "/var/lib/aiworkbench/hub", pattern=r"^/[A-Za-z0-9_./-]+$",
         help="Hub state: SQLite database and cookie secret. Kept by `make down`.")
+    database: str = setting(
+        "sqlite", choices=("sqlite", "postgresql"),
+        help="The hub's database: 'sqlite' (a file in data_dir; one hub, small sites) or "
+             "'postgresql' (production: concurrent writes, online backups). With "
+             "'postgresql' the hub logs in as its own system user (hub.user) with no "
+             "password over the local socket, or with the password in data_dir/.pgpass "
+             "(mode 0600) for a remote server.")
+    postgresql_host: str = setting(
+        "", pattern=r"^[A-Za-z0-9.:/_-]*$",
+        help="PostgreSQL server of the hub's database; empty means this machine's Unix "
+             "socket (peer authentication: no password anywhere). Ignored with SQLite.")
+    postgresql_port: int = setting(5432, minimum=1, maximum=65535,
+                                   help="Port of that PostgreSQL server.")
+    postgresql_database: str = setting(
+        "jupyterhub", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        help="Name of the hub's PostgreSQL database (owned by the role hub.user).")
     max_sessions_per_user: int = setting(
         2, minimum=1, maximum=50,
         help="Sessions (default and named servers) one user may run at once, e.g. one CPU "
