@@ -18,7 +18,7 @@ from pathlib import Path
 from .site import Site, SiteError, load_site
 
 SLURM_PORTS = {6817: ("slurmctld", "/run/slurmctld.pid"),
-               6818: ("slurmd", "/run/slurmd.pid"),
+               6818: ("slurmd", "/run/slurmd-{node}.pid"),  # SlurmdPidFile=/run/slurmd-%n.pid
                6819: ("slurmdbd", "/run/slurmdbd.pid")}
 HUB_PIDFILE = "/run/aiworkbench/jupyterhub.pid"
 FIRST_REGULAR_GID = 1000  # Debian: below are system groups
@@ -121,8 +121,9 @@ def check_ports(site: Site, in_use=port_in_use, owned=port_owned_by) -> list[str
               site.hub.api_port: ("hub.api_port", "the workbench API service", HUB_PIDFILE),
               site.dashboards.port: ("dashboards.port", "the dashboards service",
                                      HUB_PIDFILE)}
+    node = site.slurm.node_name or socket.gethostname().split(".")[0]
     for port, (daemon, pidfile) in SLURM_PORTS.items():
-        wanted.setdefault(port, (None, daemon, pidfile))
+        wanted.setdefault(port, (None, daemon, pidfile.format(node=node)))
     problems = []
     for port, (key, what, pidfile) in sorted(wanted.items()):
         if in_use(port) and not owned(port, pidfile):

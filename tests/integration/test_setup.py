@@ -1,6 +1,7 @@
 """Setup: ansible-lint clean, a second converge changes nothing, bad input stops
 setup before it changes anything."""
 
+import glob
 import os
 import re
 import shutil
@@ -96,7 +97,8 @@ def test_down_stops_only_our_daemons_and_keeps_data(cluster_up, hub_user, tmp_pa
         down = factory("down", timeout=300)
         assert down.returncode == 0, down.stdout[-3000:] + down.stderr[-2000:]
         for pidfile in ("/run/aiworkbench/jupyterhub.pid", "/run/slurmctld.pid",
-                        "/run/slurmd.pid", "/run/slurmdbd.pid", "/run/aiworkbench/mariadb.pid",
+                        *glob.glob("/run/slurmd-*.pid"), "/run/slurmdbd.pid",
+                        "/run/postgresql/15-main.pid", "/run/aiworkbench/mariadb.pid",
                         "/run/munge/munged.pid"):
             assert not os.path.exists(pidfile), f"{pidfile} is still there after down"
         assert run(["scontrol", "ping"], check=False).returncode != 0
