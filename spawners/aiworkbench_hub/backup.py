@@ -40,6 +40,11 @@ from .site import Site, SiteError, load_site
 SITE_FILE = "/etc/aiworkbench/site.toml"
 HUB_PIDFILE = "/run/aiworkbench/jupyterhub.pid"  # ansible role hub: hub_pidfile
 SLURMDBD_PIDFILE = "/run/slurmdbd.pid"  # ansible role slurm: slurmdbd's PidFile
+SLURMDBD_EXEC = "/usr/sbin/slurmdbd"
+# How the mariadb role starts MariaDB (through the daemon role).
+MARIADB_START = ("start-stop-daemon --start --pidfile /run/aiworkbench/mariadb.pid "
+                 "--background --make-pidfile --output /var/log/aiworkbench/mariadb.log "
+                 "--exec /usr/sbin/mariadbd -- --user=mysql")
 ACCOUNTING_DATABASE = "slurm_acct_db"  # ansible role mariadb: mariadb_slurm_database
 PG_ADMIN_USER = "postgres"  # Debian's PostgreSQL superuser (peer authentication)
 PG_SOCKET_DIR = "/var/run/postgresql"  # hub.postgresql_host = "" (see hubconfig.db_url)
@@ -222,31 +227,52 @@ def command_line(pid: int) -> str:
     return raw.replace(b"\0", b" ").decode(errors="replace").strip() or "?"
 
 
-def writers(factory: Factory, parts) -> list[tuple[str, str]]:
-    """(name, pid file) of the daemons that write what ``parts`` hold."""
+def writers(factory: Factory, parts) -> list[tuple[str, str, str]]:
+    """(name, pid file, executable or "") of the daemons that write what ``parts`` hold."""
     daemons = []
     if "hub" in parts:
-        daemons.append(("the hub (JupyterHub)", factory.hub_pidfile))
+        daemons.append(("the hub (JupyterHub)", factory.hub_pidfile, ""))
     if "accounting" in parts:
-        daemons.append(("slurmdbd", factory.slurmdbd_pidfile))
+        daemons.append(("slurmdbd", factory.slurmdbd_pidfile, SLURMDBD_EXEC))
     return daemons
 
 
+def stop_command(pidfile: str, executable: str) -> str:
+    """How ansible's stop.yml stops one daemon (the executable too where the pid file
+    is not root's, which start-stop-daemon would not trust alone)."""
+    return " ".join(["start-stop-daemon", "--stop", "--retry", "TERM/30/KILL/5",
+                     "--pidfile", pidfile, "--remove-pidfile",
+                     *(["--exec", executable] if executable else [])])
+
+
 def refuse_running(factory: Factory, parts, doing: str, online_hint: bool) -> None:
-    """Raise when a daemon that writes what ``parts`` hold is running, naming it."""
+    """Raise when a daemon that writes what ``parts`` hold is running, naming it and how
+    to stop it."""
     problems = []
-    for name, pidfile in writers(factory, parts):
+    for name, pidfile, executable in writers(factory, parts):
         pid = running_pid(pidfile)
         if pid is not None:
-            problems.append(f"{name} is running (pid {pid} in {pidfile}: {command_line(pid)})")
+            problems.append(f"{name} is running (pid {pid} in {pidfile}: {command_line(pid)})"
+                            f"\n    stop it: {stop_command(pidfile, executable)}")
     if problems:
-        hint = (" Or back up while they run with --online (consistent copies: SQLite's "
-                "backup API, pg_dump, mariadb-dump --single-transaction)." if online_hint else "")
+        hint = ("\nOr back up while they run with --online (consistent copies: SQLite's "
+                "backup API, pg_dump, mariadb-dump --single-transaction)." if online_hint
+                else "")
         raise BackupError(
             f"cannot {doing} while it is being written:\n  - " + "\n  - ".join(problems)
-            + "\nStop the factory's daemons with `make down` (data is kept), or stop just "
-              "these: start-stop-daemon --stop --retry TERM/30/KILL/5 --pidfile PIDFILE; "
-              "start them again with `make up`." + hint)
+            + "\n`make down` stops the whole factory instead (MariaDB too, which an "
+              "accounting restore needs running). Start it again with `make up`." + hint)
+
+
+def check_mariadb_answers(factory: Factory) -> None:
+    """Refuse before changing anything when MariaDB, which loads the dump, is down."""
+    try:
+        run_checked([*mariadb_load_argv(factory), "--execute", "SELECT 1"])
+    except BackupError as err:
+        raise BackupError(
+            f"MariaDB does not answer, and the accounting restore needs it; nothing was "
+            f"restored. After `make down` start MariaDB alone: {MARIADB_START}\n({err})"
+        ) from None
 
 
 # ---------------------------------------------------------------- backup steps
@@ -543,6 +569,8 @@ def restore(factory: Factory, folder: Path, *, parts=PARTS) -> list[str]:
     manifest = verify(folder)
     check_restorable(factory, manifest, parts)
     refuse_running(factory, parts, "restore", online_hint=False)
+    if "accounting" in parts:
+        check_mariadb_answers(factory)
     done = []
     if "hub" in parts:
         done += restore_hub(factory, folder, manifest)

@@ -14,6 +14,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -81,6 +82,9 @@ def dest(tmp_path):
 def sleeper():
     """A running process of ours, as a daemon would be."""
     proc = subprocess.Popen(["sleep", "60"])
+    cmdline = Path(f"/proc/{proc.pid}/cmdline")
+    while cmdline.read_bytes() != b"sleep\x0060\x00":  # until it is sleep, not our fork
+        time.sleep(0.01)
     yield proc.pid
     proc.kill()
     proc.wait()
@@ -205,6 +209,10 @@ def test_restore_refuses_while_slurmdbd_or_the_hub_runs(factory, dest, sleeper):
     assert f"the hub (JupyterHub) is running (pid {sleeper}" in message
     assert f"slurmdbd is running (pid {sleeper} in {factory.slurmdbd_pidfile}" in message
     assert "make down" in message and "--online" not in message
+    assert (f"stop it: start-stop-daemon --stop --retry TERM/30/KILL/5 --pidfile "
+            f"{factory.slurmdbd_pidfile} --remove-pidfile --exec /usr/sbin/slurmdbd") in message
+    assert (f"stop it: start-stop-daemon --stop --retry TERM/30/KILL/5 --pidfile "
+            f"{factory.hub_pidfile} --remove-pidfile\n") in message
     (factory.data_dir / bk.COOKIE_SECRET).write_bytes(b"current\n")
     with pytest.raises(BackupError, match="the hub \\(JupyterHub\\) is running"):
         bk.restore(factory, folder, parts=("hub",))
@@ -301,10 +309,27 @@ def test_the_accounting_dump_is_gzipped_and_loaded_back(factory, dest, monkeypat
     monkeypatch.setattr(bk, "mariadb_load_argv", lambda f: [
         sys.executable, "-c", f"import sys, shutil; shutil.copyfileobj(sys.stdin, "
                               f"open({str(loaded)!r}, 'w'))"])
+    monkeypatch.setattr(bk, "check_mariadb_answers", lambda f: None)
     done = bk.restore(factory, folder, parts=("accounting",))
     assert loaded.read_text() == "CREATE DATABASE x; -- has@x\n"
     assert done == ["Slurm accounting: MariaDB database slurm_acct_db recreated from "
                     "slurm_acct_db.sql.gz"]
+
+
+def test_restore_refuses_before_any_change_when_mariadb_does_not_answer(factory, dest,
+                                                                         monkeypatch):
+    monkeypatch.setattr(bk, "mariadb_dump_argv", lambda f: [sys.executable, "-c", "print()"])
+    folder = bk.backup(factory, dest)
+    (factory.data_dir / bk.COOKIE_SECRET).write_bytes(b"current\n")
+    down = dataclasses.replace(factory, mariadb_socket=str(dest / "no-such.sock"))
+    with pytest.raises(BackupError) as info:
+        bk.restore(down, folder)
+    message = str(info.value)
+    assert message.startswith("MariaDB does not answer, and the accounting restore needs "
+                              "it; nothing was restored. After `make down` start MariaDB "
+                              "alone: start-stop-daemon --start")
+    assert "no-such.sock" in message  # the client's own words
+    assert (factory.data_dir / bk.COOKIE_SECRET).read_bytes() == b"current\n"
 
 
 def test_a_backup_of_another_kind_or_database_is_refused(factory, dest):
