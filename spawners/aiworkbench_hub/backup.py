@@ -361,6 +361,7 @@ def write_manifest(factory: Factory, folder: Path, entries: list[dict], parts,
                    created: datetime) -> dict:
     for entry in entries:
         path = folder / entry["name"]
+        os.chmod(path, 0o600)  # secrets: root's only, even outside this folder
         entry["bytes"] = path.stat().st_size
         entry["sha256"] = sha256_of(path)
     manifest = {"format": FORMAT, "created": created.isoformat(timespec="seconds"),
@@ -370,6 +371,7 @@ def write_manifest(factory: Factory, folder: Path, entries: list[dict], parts,
                                         else None),
                 "tools": tool_versions(factory, parts), "files": entries}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    os.chmod(folder / MANIFEST, 0o600)
     return manifest
 
 

@@ -105,6 +105,7 @@ def test_online_backup_of_the_hub_then_restore_into_an_emptied_data_dir(factory,
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700 and folder.stat().st_uid == 0
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         [bk.HUB_SQLITE, bk.PROGRESS_SQLITE, bk.COOKIE_SECRET, bk.MANIFEST])
+    assert {stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()} == {0o600}
 
     for path in factory.data_dir.iterdir():
         path.unlink()
