@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from .preflight import running_pid
 from .site import Site, SiteError, load_site
 
 SITE_FILE = "/etc/aiworkbench/site.toml"
@@ -208,16 +209,6 @@ def run_checked(argv: list[str]) -> None:
 
 
 # ---------------------------------------------------------------- daemons that write
-
-def running_pid(pidfile: str) -> int | None:
-    """The pid in ``pidfile`` if that process is alive; None when there is none (or stale)."""
-    try:
-        pid = int(Path(pidfile).read_text().split()[0])
-        os.kill(pid, 0)
-    except (OSError, ValueError, IndexError):
-        return None
-    return pid
-
 
 def command_line(pid: int) -> str:
     try:

@@ -8,7 +8,6 @@ tests/integration/test_backup_tools.py.
 import dataclasses
 import hashlib
 import json
-import os
 import re
 import sqlite3
 import stat
@@ -409,5 +408,5 @@ def test_file_names_match_the_hub_and_the_api():
 def test_the_module_uses_the_standard_library_only():
     source = (REPO / "spawners" / "aiworkbench_hub" / "backup.py").read_text()
     imported = set(re.findall(r"^(?:from|import) ([a-z0-9_.]+)", source, re.M))
-    assert imported - set(sys.stdlib_module_names) == {".site"}
+    assert imported - set(sys.stdlib_module_names) == {".preflight", ".site"}
     assert "shell=True" not in source
