@@ -49,13 +49,18 @@ def check_platform(release: dict[str, str], uid: int) -> list[str]:
     return problems
 
 
-def pid_alive(pidfile: str) -> bool:
+def running_pid(pidfile: str) -> int | None:
+    """The pid in ``pidfile`` if that process is alive; None when there is none (or stale)."""
     try:
         pid = int(Path(pidfile).read_text().split()[0])
         os.kill(pid, 0)
     except (OSError, ValueError, IndexError):
-        return False
-    return True
+        return None
+    return pid
+
+
+def pid_alive(pidfile: str) -> bool:
+    return running_pid(pidfile) is not None
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
