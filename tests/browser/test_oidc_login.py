@@ -12,7 +12,6 @@ in production (the workbench API, the dashboards through sudo, the idle culler),
 their own ports and the dashboards' store in the test's folder.
 """
 
-import json
 import os
 import pwd
 import re
