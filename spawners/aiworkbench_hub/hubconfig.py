@@ -8,7 +8,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from . import gpu_idle, port_callback
+from . import gpu_idle, oidc, port_callback
 from .accounting import READ_ALL, accounting_reader, warnings_for
 from .site import Site
 
@@ -18,6 +18,7 @@ DASHBOARDS_SERVICE = "dashboards"  # the managers' Voila dashboards, /services/d
 DASHBOARD_VIEWERS = "managers"  # the hub group that may open them
 SIMULATED_GPU_DIR = "/var/lib/aiworkbench-gpu-sim"  # made by the kernel_env role
 SITE_FILE = "/etc/aiworkbench/site.toml"
+OIDC_AUTHENTICATOR = "aiworkbench_hub.authenticator.WorkbenchOIDCAuthenticator"
 
 
 def detect_gpu_kind() -> str:
@@ -32,11 +33,14 @@ def detect_gpu_kind() -> str:
     return "nvidia" if "gpu:" in out else ""
 
 
-def apply_site(c, site: Site, gpu_kind: str | None = None) -> None:
-    """Set everything the hub needs from ``site`` on config object ``c``."""
+def apply_site(c, site: Site, gpu_kind: str | None = None,
+               discovery: dict | None = None) -> None:
+    """Set everything the hub needs from ``site`` on config object ``c``. With OpenID
+    Connect, ``discovery`` is the provider's discovery document (None: read it from the
+    issuer now)."""
     hub = site.hub
     env_dir = f"{site.factory.prefix}/env"
-    c.JupyterHub.bind_url = f"http://{hub.ip}:{hub.port}"
+    apply_proxy_tls(c, site)
     c.JupyterHub.hub_bind_url = f"http://{hub.hub_ip}:{hub.hub_port}"
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{hub.proxy_api_port}"
     c.ConfigurableHTTPProxy.command = [
@@ -46,16 +50,7 @@ def apply_site(c, site: Site, gpu_kind: str | None = None) -> None:
     # Sessions are Slurm jobs: they outlive a hub restart and are resumed.
     c.JupyterHub.cleanup_servers = False
 
-    c.JupyterHub.authenticator_class = "pam"
-    c.PAMAuthenticator.open_sessions = False  # the hub is unprivileged
-    c.Authenticator.allowed_users = set(site.users)
-    c.Authenticator.admin_users = {n for n, u in site.users.items() if u.role == "admin"}
-    groups = {}
-    for name, user in site.users.items():
-        groups.setdefault(f"{user.role}s", []).append(name)
-    for name in site.classes:
-        groups[f"class-{name}"] = site.class_members(name)
-    c.JupyterHub.load_groups = {g: {"users": sorted(members)} for g, members in groups.items()}
+    apply_auth(c, site, discovery)
 
     port_callback.install((gpu_idle.ROUTE, gpu_idle.GpuActivityHandler),
                           (gpu_idle.SESSIONS_ROUTE, gpu_idle.SessionsHandler))
@@ -82,6 +77,54 @@ def apply_site(c, site: Site, gpu_kind: str | None = None) -> None:
                cull_every_s=idle.cull_every_minutes * 60,
                gpu_threshold=idle.gpu_threshold_percent, gpu_warn_s=idle.gpu_warn_minutes * 60,
                gpu_stop_s=idle.gpu_stop_minutes * 60, gpu_report_s=idle.gpu_report_seconds)
+
+
+def apply_proxy_tls(c, site: Site) -> None:
+    """The proxy's public port: https when hub.tls_cert and hub.tls_key are set (the
+    proxy terminates TLS; the hub's own API and the services stay on loopback or the
+    cluster network, in plain http), else http."""
+    hub = site.hub
+    if hub.tls_cert:
+        c.JupyterHub.bind_url = f"https://{hub.ip}:{hub.port}"
+        c.JupyterHub.ssl_cert = hub.tls_cert
+        c.JupyterHub.ssl_key = hub.tls_key
+    else:
+        c.JupyterHub.bind_url = f"http://{hub.ip}:{hub.port}"
+    if hub.public_url:
+        c.JupyterHub.public_url = hub.public_url
+
+
+def apply_auth(c, site: Site, discovery: dict | None = None) -> None:
+    """Who may log in, and how. Everyone is a factory user ([users], class learners
+    included); admins are the site's admins. PAM: the hub groups come from the site file
+    (load_groups). OpenID Connect: the authenticator sets each person's groups at login
+    (manage_groups), project-NAME from the projects claim."""
+    c.Authenticator.allowed_users = set(site.users)
+    c.Authenticator.admin_users = {n for n, u in site.users.items() if u.role == "admin"}
+    auth = site.auth
+    if auth.type == "pam":
+        c.JupyterHub.authenticator_class = "pam"
+        c.PAMAuthenticator.open_sessions = False  # the hub is unprivileged
+        c.JupyterHub.load_groups = {g: {"users": sorted(members)}
+                                    for g, members in site.hub_groups().items()}
+        return
+    if discovery is None:
+        discovery = oidc.discover(auth.issuer)
+    c.JupyterHub.authenticator_class = OIDC_AUTHENTICATOR
+    c.JupyterHub.load_groups = {}  # the authenticator manages groups
+    c.Authenticator.manage_groups = True
+    oauth = c.WorkbenchOIDCAuthenticator
+    oauth.site = site
+    oauth.login_service = "OpenID Connect"
+    oauth.client_id = auth.client_id
+    oauth.client_secret = oidc.read_client_secret(auth.client_secret_file)
+    oauth.oauth_callback_url = f"{site.public_url()}/hub/oauth_callback"
+    oauth.authorize_url = discovery["authorization_endpoint"]
+    oauth.token_url = discovery["token_endpoint"]
+    oauth.userdata_url = discovery["userinfo_endpoint"]
+    oauth.scope = list(auth.scopes)
+    oauth.username_claim = auth.username_claim
+    oauth.enable_pkce = True
 
 
 def db_url(site: Site) -> str:
@@ -111,7 +154,7 @@ def apply_api(c, site: Site, env_dir: str) -> None:
     c.JupyterHub.custom_scopes = {
         READ_ALL: {"description": "Read every project's budget and usage in the workbench "
                                  "API (managers and admins)."}}
-    readers = [g for g in ("managers", "admins") if g in c.JupyterHub.load_groups]
+    readers = [g for g in ("managers", "admins") if g in site.hub_groups()]
     c.JupyterHub.load_roles = [r for r in _listed(c, "load_roles")
                                if r["name"] not in ("user", "budget-readers")] + [
         {"name": "user", "scopes": ["self", f"access:services!service={API_SERVICE}"]},
@@ -122,11 +165,21 @@ def apply_api(c, site: Site, env_dir: str) -> None:
     # granted only where its user holds it.
     c.Spawner.server_token_scopes = ["access:servers!server", "users:activity!user",
                                      f"access:services!service={API_SERVICE}", READ_ALL]
-    connect_host = hub.hub_ip if hub.hub_ip not in ("0.0.0.0", "::") else socket.getfqdn()
-    c.WorkbenchSpawner.api_url = (f"http://{connect_host}:{hub.port}/services/"
-                                  f"{API_SERVICE}/api")
+    c.WorkbenchSpawner.api_url = session_api_url(site)
     c.WorkbenchSpawner.accounting_refresh = float(hub.accounting_refresh)
     c.JupyterHub.template_vars = {"budget_warnings": lambda user: budget_warnings(site, user)}
+
+
+def session_api_url(site: Site) -> str:
+    """The workbench API's address for notebook sessions: through the proxy (the API
+    listens on loopback). Plain http: the hub machine's cluster address. With TLS on the
+    proxy: the public URL, whose name the certificate bears (compute nodes must resolve
+    it and trust the certificate)."""
+    hub = site.hub
+    if hub.tls_cert:
+        return f"{site.public_url()}/services/{API_SERVICE}/api"
+    connect_host = hub.hub_ip if hub.hub_ip not in ("0.0.0.0", "::") else socket.getfqdn()
+    return f"http://{connect_host}:{hub.port}/services/{API_SERVICE}/api"
 
 
 def apply_dashboards(c, site: Site, env_dir: str) -> None:
@@ -145,7 +198,9 @@ def apply_dashboards(c, site: Site, env_dir: str) -> None:
             "AIWORKBENCH_DASHBOARDS_DIR": f"{site.factory.prefix}/dashboards",
             "AIWORKBENCH_DASHBOARDS_INGEST_SECONDS": str(dash.ingest_seconds),
             "AIWORKBENCH_DASHBOARDS_HISTORY_DAYS": str(dash.history_days),
-            "AIWORKBENCH_API_URL": (f"http://127.0.0.1:{site.hub.port}/services/"
+            # Straight to the API's loopback port, not through the proxy: the same
+            # machine, and no TLS to verify when the proxy serves https.
+            "AIWORKBENCH_API_URL": (f"http://127.0.0.1:{site.hub.api_port}/services/"
                                     f"{API_SERVICE}/api"),
         },
         "oauth_no_confirm": True,
@@ -154,7 +209,7 @@ def apply_dashboards(c, site: Site, env_dir: str) -> None:
     }]
     roles = [r for r in _listed(c, "load_roles")
              if r["name"] not in ("dashboard-viewers", "dashboards-service")]
-    if DASHBOARD_VIEWERS in c.JupyterHub.load_groups:
+    if DASHBOARD_VIEWERS in site.hub_groups():
         roles.append({"name": "dashboard-viewers", "groups": [DASHBOARD_VIEWERS],
                       "description": "Managers: open the dashboards",
                       "scopes": [f"access:services!service={DASHBOARDS_SERVICE}"]})

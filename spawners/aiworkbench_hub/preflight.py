@@ -1,5 +1,5 @@
 """Checks before setup changes anything: Debian-like, root, valid site, free ports,
-project names free for project groups.
+project names free for project groups, the TLS and OIDC secret files present.
 
 Run by ``scripts/factory up`` with the system Python and the standard library
 only. Every problem is reported at once; setup stops before its first change
@@ -15,6 +15,7 @@ import socket
 import sys
 from pathlib import Path
 
+from . import oidc
 from .site import Site, SiteError, load_site
 
 SLURM_PORTS = {6817: ("slurmctld", "/run/slurmctld.pid"),
@@ -162,6 +163,23 @@ def check_project_groups(site: Site, group=grp.getgrnam, user=pwd.getpwnam) -> l
     return problems
 
 
+def check_secret_files(site: Site) -> list[str]:
+    """The TLS certificate and key and the OIDC client secret the site names exist (the
+    hub checks them again, as its user, at start)."""
+    problems = []
+    for key in ("tls_cert", "tls_key"):
+        path = getattr(site.hub, key)
+        if path and not Path(path).is_file():
+            problems.append(f"hub.{key}: {path} is not a file; put the proxy's "
+                            f"{'certificate' if key == 'tls_cert' else 'private key'} there")
+    if site.auth.type == "oidc":
+        try:
+            oidc.read_client_secret(site.auth.client_secret_file)
+        except oidc.OIDCSetupError as err:
+            problems.append(str(err))
+    return problems
+
+
 def preflight(site_path: str, release=None, uid=None, in_use=port_in_use,
               owned=port_owned_by, groups=check_project_groups) -> list[str]:
     problems = check_platform(os_release() if release is None else release,
@@ -173,6 +191,7 @@ def preflight(site_path: str, release=None, uid=None, in_use=port_in_use,
     else:
         problems.extend(check_ports(site, in_use, owned))
         problems.extend(groups(site))
+        problems.extend(check_secret_files(site))
     return problems
 
 

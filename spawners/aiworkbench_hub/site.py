@@ -17,7 +17,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import socket
 import sys
+import urllib.parse
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -114,6 +116,83 @@ class HubSettings:
         30, minimum=5, maximum=3600,
         help="Seconds between reads of Slurm accounting (budgets, usage, running jobs): "
              "one read per interval serves every user, however many ask.")
+    public_url: str = setting(
+        "", pattern=r"^(https?://([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(:[0-9]{1,5})?)?$",
+        help="The address users open, e.g. 'https://factory.example.org' (scheme, host and "
+             "port; no path). Empty: derived from the proxy's settings, "
+             "SCHEME://HOST:PORT with https when tls_cert is set, HOST being hub.ip or, "
+             "when that is empty, this machine's fully qualified name. Set it when users "
+             "reach the hub under another name (a DNS alias, a front proxy that "
+             "terminates TLS): OpenID Connect's callback and the sessions' API address "
+             "are built from it.")
+    tls_cert: str = setting(
+        "", pattern=r"^(/[A-Za-z0-9_./-]+)?$",
+        help="Certificate (PEM, with its intermediate chain) of the proxy's public port. "
+             "With tls_key the proxy serves https and terminates TLS; empty: plain http. "
+             "The file must be readable by hub.user. Notebook sessions reach the "
+             "workbench API through the proxy, so compute nodes must trust the "
+             "certificate (a public CA, or the site's CA in the nodes' system store).")
+    tls_key: str = setting(
+        "", pattern=r"^(/[A-Za-z0-9_./-]+)?$",
+        help="Private key of tls_cert (PEM), readable by hub.user only. Set both or "
+             "neither.")
+
+
+AUTH_TYPES = ("pam", "oidc")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")  # where an http issuer is accepted
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuthSettings:
+    type: str = setting(
+        "pam", choices=AUTH_TYPES,
+        help="How people log in. 'pam': with their Unix password on the hub machine (the "
+             "demo; passwords from [users]). 'oidc': through the site's OpenID Connect "
+             "provider (authorization code flow with PKCE); the provider's username claim "
+             "names the Unix user, who must be one of [users] (class learners included). "
+             "With 'pam', issuer, client_id, client_secret_file and projects_claim must "
+             "be empty; the other keys of this table are not used.")
+    issuer: str = setting(
+        "", pattern=r"^(https?://[^\s/?#]+(/[^\s?#]*)?)?$",
+        help="The OpenID provider's issuer URL, e.g. 'https://id.example.org/realms/ai'. "
+             "The hub reads ISSUER/.well-known/openid-configuration at start for the "
+             "authorization, token and userinfo endpoints, and refuses to start if the "
+             "document's issuer differs. https only; http is accepted for loopback hosts "
+             "(127.0.0.1, localhost: tests).")
+    client_id: str = setting(
+        "", pattern=r"^[\x21-\x7e]{0,255}$",
+        help="The hub's client id, registered with the provider (redirect URI: "
+             "PUBLIC_URL/hub/oauth_callback, see hub.public_url).")
+    client_secret_file: str = setting(
+        "", pattern=r"^(/[A-Za-z0-9_./-]+)?$",
+        help="File holding the client secret (one line), readable by hub.user and not by "
+             "everyone (e.g. mode 0600, or 0640 root:HUB_USER). Never put the secret in "
+             "the site file. The hub reads it at start and does not start if the file is "
+             "missing, unreadable, empty or readable by everyone.")
+    scopes: list[str] = setting(
+        factory=lambda: ["openid", "profile", "email"],
+        help="Scopes the hub asks for; must include 'openid'. Add the scope that makes the "
+             "provider send projects_claim if it needs one (e.g. 'groups').")
+    username_claim: str = setting(
+        "preferred_username", pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+        help="Claim (of the userinfo answer) whose value is the Unix user name. It is "
+             "lower-cased (and its '@domain' removed with strip_domain); the login is "
+             "refused (403) unless the result is a factory user.")
+    strip_domain: bool = setting(
+        False,
+        help="Remove an '@domain' suffix from the username claim ('Ada@uni.example' logs "
+             "in as 'ada'). Only when the provider's names are unique without it.")
+    projects_claim: str = setting(
+        "", pattern=r"^([A-Za-z0-9_.:/-]{1,128})?$",
+        help="Claim listing the projects the provider says the person works in (a list, "
+             "or one string separated by spaces or commas), e.g. 'projects' or 'groups'. "
+             "Empty: not used, the person gets all their projects of the site file. Set: "
+             "the login is refused (403) unless the claim names at least one of the "
+             "person's projects in the site file; at each login the hub groups "
+             "project-NAME of the person become exactly the claim's projects that are "
+             "also theirs in the site file (names the site does not give them are "
+             "ignored). Slurm accounts are not changed: the site file still decides "
+             "what a session may be charged to.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -326,6 +405,10 @@ class SessionLimits:
 class Site:
     factory: FactorySettings = setting(factory=FactorySettings, help="The factory as a whole.")
     hub: HubSettings = setting(factory=HubSettings, help="JupyterHub and its proxy.")
+    auth: AuthSettings = setting(
+        factory=AuthSettings,
+        help="Login: PAM (Unix passwords; the demo) or OpenID Connect (the site's identity "
+             "provider). See docs/production.md.")
     slurm: SlurmSettings = setting(factory=SlurmSettings, help="The Slurm cluster.")
     idle: IdleSettings = setting(
         factory=IdleSettings,
@@ -363,6 +446,29 @@ class Site:
     def class_members(self, name: str) -> list[str]:
         """Everyone who takes class ``name``: its members, then its created learners."""
         return [*self.classes[name].members, *self.learners_of(name)]
+
+    def hub_groups(self) -> dict[str, list[str]]:
+        """The hub groups and their members: ROLEs (e.g. students), class-NAME for each
+        class, project-NAME for each project."""
+        groups: dict[str, list[str]] = {}
+        for name, user in self.users.items():
+            groups.setdefault(f"{user.role}s", []).append(name)
+        for name in self.classes:
+            groups[f"class-{name}"] = self.class_members(name)
+        for name, project in self.projects.items():
+            groups[f"project-{name}"] = list(project.members)
+        return groups
+
+    def public_url(self) -> str:
+        """The address users open: hub.public_url, or SCHEME://HOST:PORT derived from
+        the proxy's settings."""
+        hub = self.hub
+        if hub.public_url:
+            return hub.public_url
+        scheme = "https" if hub.tls_cert else "http"
+        host = hub.ip or socket.getfqdn()
+        host = f"[{host}]" if ":" in host else host
+        return f"{scheme}://{host}:{hub.port}"
 
     def demo_restricted_project(self) -> str:
         """The project the demo catalog's restricted dataset belongs to."""
@@ -634,6 +740,41 @@ def _cross_checks(site: Site, problems: list[str]):
         problems.append(f"hub: the ports must differ, got {ports}")
 
 
+def _auth_checks(site: Site, problems: list[str]):
+    auth, hub = site.auth, site.hub
+    if bool(hub.tls_cert) != bool(hub.tls_key):
+        problems.append("hub.tls_cert, hub.tls_key: set both (the proxy serves https) or "
+                        "neither (plain http)")
+    if hub.tls_cert and hub.public_url.startswith("http://"):
+        problems.append(f"hub.public_url: {hub.public_url!r} is http, but the proxy serves "
+                        f"https (hub.tls_cert is set); use https://")
+    oidc_only = {"issuer": auth.issuer, "client_id": auth.client_id,
+                 "client_secret_file": auth.client_secret_file,
+                 "projects_claim": auth.projects_claim}
+    if auth.type == "pam":
+        for key, value in oidc_only.items():
+            if value:
+                problems.append(f"auth.{key}: only used with auth.type = \"oidc\"; remove it "
+                                f"or set the type")
+        return
+    missing = [f"auth.{key}" for key in ("issuer", "client_id", "client_secret_file")
+               if not oidc_only[key]]
+    if missing:
+        problems.append(f"{', '.join(missing)}: required with auth.type = \"oidc\" (the "
+                        f"provider's issuer URL, the hub's client id, the file holding its "
+                        f"client secret)")
+    if auth.issuer:
+        parts = urllib.parse.urlsplit(auth.issuer)
+        if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+            problems.append(f"auth.issuer: {auth.issuer!r} must be https (http only for "
+                            f"127.0.0.1 or localhost, in tests)")
+    if "openid" not in auth.scopes:
+        problems.append(f"auth.scopes: must include 'openid', got {auth.scopes}")
+    for scope in auth.scopes:
+        if not re.fullmatch(r"[\x21\x23-\x5b\x5d-\x7e]+", scope):
+            problems.append(f"auth.scopes: {scope!r} is not a valid scope name")
+
+
 def parse_site(text: str, source: str = "<site>") -> Site:
     """Validate the text of a site file; raise :class:`SiteError` listing every mistake."""
     try:
@@ -645,6 +786,7 @@ def parse_site(text: str, source: str = "<site>") -> Site:
     if site is not None and not problems:
         site = _add_learners(site, problems)
         _cross_checks(site, problems)
+        _auth_checks(site, problems)
     if problems:
         raise SiteError(source, problems)
     return site

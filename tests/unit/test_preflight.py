@@ -2,8 +2,8 @@
 
 import os
 
-from aiworkbench_hub.preflight import (check_platform, check_ports, pid_alive, port_owned_by,
-                                       preflight)
+from aiworkbench_hub.preflight import (check_platform, check_ports, check_secret_files,
+                                       pid_alive, port_owned_by, preflight)
 from aiworkbench_hub.site import parse_site
 
 from ..conftest import held_port
@@ -98,3 +98,22 @@ def test_the_dashboards_port_is_checked_too():
         problems = check_ports(site, owned=lambda port, pidfile: False)
     assert any(f"port {port} (the dashboards service) is already in use" in p
                and "set dashboards.port in the site file" in p for p in problems), problems
+
+
+def test_tls_and_oidc_secret_files_must_be_there(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o644)
+    text = DEMO.read_text().replace("[hub]\n", f'[hub]\ntls_cert = "{tmp_path}/c.pem"\n'
+                                                f'tls_key = "{tmp_path}/k.pem"\n')
+    site = parse_site(text + f'[auth]\ntype = "oidc"\nissuer = "https://id.example.org"\n'
+                             f'client_id = "hub"\nclient_secret_file = "{secret}"\n')
+    problems = check_secret_files(site)
+    assert problems[0] == f"hub.tls_cert: {tmp_path}/c.pem is not a file; put the proxy's " \
+                          f"certificate there"
+    assert problems[1].startswith("hub.tls_key:")
+    assert "readable or writable by everyone (mode 0644)" in problems[2]
+    secret.chmod(0o600)
+    (tmp_path / "c.pem").write_text("cert")
+    (tmp_path / "k.pem").write_text("key")
+    assert check_secret_files(site) == []
