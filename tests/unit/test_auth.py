@@ -186,7 +186,9 @@ def test_plain_http_by_default():
     apply_site(c, site_with(), gpu_kind="simulated")
     assert c.JupyterHub.bind_url == "http://:8000"
     assert not c.JupyterHub.get("ssl_cert") and not c.JupyterHub.get("public_url")
-    assert c.WorkbenchSpawner.api_url == "http://127.0.0.1:8000/services/workbench/api"
+    # Sessions reach the workbench API through the proxy, at the hub's address
+    # (the demo's: the bridge its namespace nodes are on).
+    assert c.WorkbenchSpawner.api_url == "http://10.77.0.1:8000/services/workbench/api"
 
 
 def test_tls_makes_the_proxy_serve_https_and_internal_calls_avoid_it():
@@ -198,7 +200,7 @@ def test_tls_makes_the_proxy_serve_https_and_internal_calls_avoid_it():
     assert c.JupyterHub.ssl_cert == "/etc/ssl/hub.pem"
     assert c.JupyterHub.ssl_key == "/etc/ssl/private/hub.key"
     # The hub's own API (sessions call back to it) stays plain http on its own port.
-    assert c.JupyterHub.hub_bind_url == "http://127.0.0.1:8081"
+    assert c.JupyterHub.hub_bind_url == "http://10.77.0.1:8081"
     # Sessions reach the workbench API through the proxy, by the certificate's name.
     assert c.WorkbenchSpawner.api_url == "https://10.1.2.3:8000/services/workbench/api"
     # The dashboards service goes straight to the API's loopback port.

@@ -132,7 +132,7 @@ def test_site_wires_the_api_service_and_its_scopes():
     assert roles["budget-readers"]["scopes"] == ["custom:workbench:budgets:read-all"]
     assert "access:services!service=workbench" in roles["user"]["scopes"]
     assert "access:services!service=workbench" in c.Spawner.server_token_scopes
-    assert c.WorkbenchSpawner.api_url == "http://127.0.0.1:8000/services/workbench/api"
+    assert c.WorkbenchSpawner.api_url == "http://10.77.0.1:8000/services/workbench/api"
 
 
 def test_gpu_sessions_get_the_metrics_source_and_api_in_their_environment():
