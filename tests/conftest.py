@@ -182,11 +182,12 @@ KERNEL_PYTHON = "/opt/aiworkbench/env/bin/python"
 
 
 def in_a_session(hub_url, user, password, code, work, *args, project="edu-intro",
-                 timeout=600, argv=None, cpus=1):
+                 timeout=600, argv=None, cpus=1, node=None):
     """Run ``code`` (or the command ``argv``) as ``user`` inside a Slurm job of
     ``project`` on partition cpu (as a session's kernel runs: SLURM_* set by Slurm),
     with the user's hub token and the API's address; the sbatch result and the job's
-    log file. ``work`` must be writable by ``user``."""
+    log file. ``work`` must be writable by ``user``. ``node``: run on that node (its
+    network must reach ``hub_url``)."""
     token = HubUser(hub_url, user, password).session.headers["Authorization"].split()[1]
     log = work / f"driver-{user}.log"
     if argv is None:
@@ -198,6 +199,7 @@ def in_a_session(hub_url, user, password, code, work, *args, project="edu-intro"
            f"JUPYTERHUB_API_TOKEN={token},JUPYTERHUB_API_URL={hub_url}/hub/api")
     done = run(["sbatch", "--wait", "--parsable", f"--account={project}", "--partition=cpu",
                 f"--cpus-per-task={cpus}", "--mem=4G", "--time=20", "--chdir=/tmp",
-                f"--output={log}", f"--export={env}", "--wrap", " ".join(argv)],
+                f"--output={log}", f"--export={env}",
+                *([f"--nodelist={node}"] if node else []), "--wrap", " ".join(argv)],
                user=user, check=False, timeout=timeout)
     return done, log

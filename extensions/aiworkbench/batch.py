@@ -88,7 +88,9 @@ def job_script(spec: BatchSpec) -> str:
     if spec.torchrun:
         torchrun = str(Path(spec.python).parent / "torchrun")
         lines += ['head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
-                  f"srun --kill-on-bad-exit=1 {q(torchrun)} --nnodes=\"$SLURM_NNODES\" "
+                  # Each node's processes listen on its interface towards the head.
+                  f"srun --kill-on-bad-exit=1 {q(spec.python)} -m aiworkbench.netif \"$head\" "
+                  f"{q(torchrun)} --nnodes=\"$SLURM_NNODES\" "
                   f"--nproc-per-node={spec.processes_per_node} --rdzv-backend=c10d "
                   f"--rdzv-endpoint=\"$head:{RDZV_PORT}\" --rdzv-id=\"$SLURM_JOB_ID\" "
                   f"{program}"]

@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import atexit
 import os
-import socket
 import subprocess
 import urllib.parse
 import uuid
 import weakref
 
+from .netif import interface_towards
 from .slurm_work import (WorkRefused, WorkRequest, affordable, session_minutes_left,
                          session_partition, session_project)
 
@@ -43,22 +43,9 @@ JOB_NAME = "aiwb-dask"  # worker jobs: aiwb-dask-SESSIONJOB-ID (scancel --name f
 def session_interface(environ=None) -> str | None:
     """The network interface this node uses to reach the hub (Dask's scheduler and
     workers listen there), or None when it cannot be told."""
-    import psutil
-
     env = os.environ if environ is None else environ
     host = urllib.parse.urlsplit(env.get("JUPYTERHUB_API_URL", "")).hostname
-    if not host:
-        return None
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.connect((host, 9))  # no packet is sent: only the route is looked up
-            address = probe.getsockname()[0]
-    except OSError:
-        return None
-    for name, addresses in psutil.net_if_addrs().items():
-        if any(a.address == address for a in addresses):
-            return name
-    return None
+    return interface_towards(host) if host else None
 
 
 def local_scratch(environ=None) -> str:

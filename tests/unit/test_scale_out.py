@@ -185,3 +185,29 @@ def test_a_batch_job_shows_its_state_and_log(tmp_path):
     assert "Job 55</b>: RUNNING" in job._status.value
     assert job._log.value == "epoch 1 loss 0.5"
     job.close()
+
+
+def test_the_interface_towards_a_node_is_the_one_holding_the_route(monkeypatch):
+    from aiworkbench import netif
+    assert netif.interface_towards("127.0.0.1") == "lo"
+    assert netif.interface_towards("256.1.1.1") is None  # not an address: cannot tell
+    seen = {}
+    monkeypatch.setattr(netif.os, "execvpe",
+                        lambda path, argv, env: seen.update(path=path, argv=argv, env=env))
+    monkeypatch.setenv("NCCL_SOCKET_IFNAME", "ib0")  # the user's choice is kept
+    monkeypatch.delenv("GLOO_SOCKET_IFNAME", raising=False)
+    netif.main(["127.0.0.1", "torchrun", "--nnodes=2", "train.py"])
+    assert seen["argv"] == ["torchrun", "--nnodes=2", "train.py"]
+    assert seen["env"]["GLOO_SOCKET_IFNAME"] == "lo" and seen["env"]["NCCL_SOCKET_IFNAME"] == "ib0"
+    assert netif.main(["only-a-head"]) == 2
+
+
+def test_a_multi_node_torchrun_listens_towards_the_head_node(tmp_path):
+    from aiworkbench.batch import job_script, prepare
+    script = tmp_path / "train.py"
+    script.write_text("print('hi')\n")
+    env = {"SLURM_JOB_ACCOUNT": "edu-intro", "SLURM_JOB_PARTITION": "cpu"}
+    spec = prepare(script, nodes=2, torchrun=True, environ=env, project="edu-intro",
+                   partition="cpu")
+    text = job_script(spec)
+    assert '-m aiworkbench.netif "$head" ' in text and "--rdzv-endpoint=\"$head:" in text
