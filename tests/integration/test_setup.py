@@ -33,6 +33,31 @@ def test_ansible_lint_production_profile_is_clean():
 
 
 @pytest.mark.ansible
+def test_the_production_inventory_gives_each_machine_its_roles():
+    """The example multi-node inventory parses with the same playbook, and each play
+    reaches the machines of its group."""
+    ansible = REPO / ".venv" / "bin"
+    inventory = "inventory/production/hosts.ini"
+    checked = subprocess.run([str(ansible / "ansible-playbook"), "-i", inventory, "site.yml",
+                              "--syntax-check"], cwd=REPO / "ansible", capture_output=True,
+                             text=True, timeout=300)
+    assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr[-3000:]
+    listed = subprocess.run([str(ansible / "ansible-playbook"), "-i", inventory, "site.yml",
+                             "--list-hosts"], cwd=REPO / "ansible", capture_output=True,
+                            text=True, timeout=300)
+    assert listed.returncode == 0, listed.stderr[-3000:]
+    hosts = {}
+    for block in listed.stdout.split("play #")[1:]:
+        name = re.match(r"\d+ \(.*?\): (.*?)\t", block).group(1)
+        hosts[name] = set(block.split("):", 2)[2].split("\n\n")[0].split())
+    assert len(hosts["Every machine of the factory, Slurm included"]) == 15
+    assert hosts["Projects and budgets in Slurm accounting"] == {"slurm01.factory.example.org"}
+    assert hosts["The login node, JupyterHub and its services"] == {
+        "login01.factory.example.org"}
+    assert len(hosts["The kernel environment, on the login node and the compute nodes"]) == 13
+
+
+@pytest.mark.ansible
 def test_second_converge_changes_nothing(cluster_up, hub_up):
     result = factory("converge")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
