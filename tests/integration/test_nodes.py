@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ..conftest import REPO, in_a_session, run
+from ..conftest import REPO, HubUser, in_a_session, run, user_jobs
 
 pytestmark = pytest.mark.integration
 DRIVER = "intro-17"  # workshop accounts of class intro no other test uses
 RANKS = "intro-18"
+SESSION = "intro-19"  # (also the backup test's, which runs before)
 INVENTORY = REPO / "ansible" / "inventory" / "demo" / "host_vars" / "localhost.yml"
 
 DASK = """
@@ -132,3 +133,31 @@ def test_a_ddp_run_spans_two_nodes(site, hub_up, work, namespace_nodes):
     listed = run(["sacct", "-X", "-n", "-P", "-j", batch["job"],
                   "--format=NNodes,NodeList,State"]).stdout.strip()
     assert listed.startswith("2|") and listed.endswith("|COMPLETED"), listed
+
+
+def test_a_session_on_a_namespace_node_answers_through_the_proxy(site, hub_url, hub_up,
+                                                                 nodes, namespace_nodes):
+    """As on a real factory, the session runs on another machine than the hub: with this
+    machine's node drained, Slurm places it on a namespace node, and JupyterLab answers
+    through the proxy at that node's address."""
+    own = next(name for name, (address, _) in nodes.items() if address == site.hub.hub_ip)
+    user = HubUser(hub_url, SESSION, site.classes["intro"].learner_password)
+    if user.server() is not None:
+        user.stop_server()
+    run(["scontrol", "update", f"nodename={own}", "state=drain", "reason=workbench test"])
+    try:
+        response = user.api("POST", f"/users/{SESSION}/server", json={"profile": "cpu-small"})
+        assert response.status_code in (201, 202), response.text
+        user.wait_ready()
+        [job] = [j for j in user_jobs(SESSION) if j["state"] == "RUNNING"]
+        node = run(["squeue", "--noheader", "--job", job["id"], "--format=%N"]).stdout.strip()
+        assert node in {n["name"] for n in namespace_nodes}, node
+        status = user.session.get(f"{hub_url}/user/{SESSION}/api/status", timeout=30)
+        assert status.status_code == 200, status.text
+        lab = user.session.get(f"{hub_url}/user/{SESSION}/lab", timeout=60)
+        assert lab.status_code == 200 and lab.url.endswith(f"/user/{SESSION}/lab"), lab.url
+        assert "jupyter-config-data" in lab.text  # the JupyterLab page itself
+    finally:
+        run(["scontrol", "update", f"nodename={own}", "state=resume"])
+        if user.server() is not None:
+            user.stop_server()
