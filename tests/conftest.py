@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -179,6 +180,16 @@ def restart_hub(hub_url):
 
 
 KERNEL_PYTHON = "/opt/aiworkbench/env/bin/python"
+
+
+@pytest.fixture
+def work():
+    """A temporary folder every user may write (workshop accounts' results), removed
+    afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="aiwb-work-"))
+    folder.chmod(0o777)
+    yield folder
+    run(["rm", "-rf", str(folder)])
 
 
 def in_a_session(hub_url, user, password, code, work, *args, project="edu-intro",

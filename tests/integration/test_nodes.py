@@ -1,13 +1,12 @@
 """Several nodes on one machine: the demo's compute nodes are this machine and the
 slurmd instances in network namespaces of the demo inventory, each with its own
 host name and address. A job runs on each node; Dask's scheduler and workers, and a
-DDP run's ranks, really talk across nodes (over the namespaces' bridge).
+DDP run's ranks, really talk across nodes (over the namespaces' bridge); a session
+on a namespace node is reached through the proxy.
 """
 
 import json
 import re
-import tempfile
-from pathlib import Path
 
 import pytest
 import yaml
@@ -44,14 +43,6 @@ state = job.wait(timeout=400)
 json.dump({"job": job.job_id, "state": state, "exit": job.exit_code, "log": job.log()},
           open(sys.argv[1], "w"))
 """
-
-
-@pytest.fixture
-def work():
-    folder = Path(tempfile.mkdtemp(prefix="nodes-"))
-    folder.chmod(0o777)  # the workshop accounts write their results here
-    yield folder
-    run(["rm", "-rf", str(folder)])
 
 
 @pytest.fixture(scope="module")

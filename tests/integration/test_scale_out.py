@@ -10,8 +10,6 @@ project may not use are refused with what is allowed, before Slurm sees them.
 
 import json
 import shlex
-import tempfile
-from pathlib import Path
 
 import pytest
 
@@ -69,14 +67,6 @@ for name, kwargs in json.loads(sys.argv[2]).items():
         tried[name] = str(err)
 json.dump(tried, open(sys.argv[1], "w"))
 """
-
-
-@pytest.fixture
-def work():
-    folder = Path(tempfile.mkdtemp(prefix="scale-out-"))
-    folder.chmod(0o777)  # the workshop account writes its results here
-    yield folder
-    run(["rm", "-rf", str(folder)])
 
 
 def dask_jobs(user):
