@@ -10,6 +10,9 @@ import socket
 import sys
 
 
+DEFAULT_ROUTE_PROBE = "192.0.2.1"  # TEST-NET-1: only its route is looked up
+
+
 def interface_towards(host: str) -> str | None:
     """The interface this node uses to reach ``host`` (for this node's own address:
     the interface holding it), or None when it cannot be told."""
@@ -27,11 +30,30 @@ def interface_towards(host: str) -> str | None:
     return None
 
 
-def exec_towards(head: str, argv: list[str]) -> None:
-    """Run ``argv`` with torch's Gloo and NCCL set to the interface that reaches
-    ``head`` (unless the user chose one): every node of a multi-node job then
-    advertises an address the others can reach."""
+def interface_for_peers(head: str) -> str | None:
+    """The interface the other nodes of a job reach this one on: the one towards the
+    head node; on the head node, whose name may resolve to a loopback address
+    (Debian's 127.0.1.1), the one of the default route instead; None when neither
+    can be told."""
     interface = interface_towards(head)
+    if interface is not None and not _is_loopback(interface):
+        return interface
+    interface = interface_towards(DEFAULT_ROUTE_PROBE)
+    return interface if interface is not None and not _is_loopback(interface) else None
+
+
+def _is_loopback(interface: str) -> bool:
+    import psutil
+
+    return any(a.family == socket.AF_INET and a.address.startswith("127.")
+               for a in psutil.net_if_addrs().get(interface, []))
+
+
+def exec_towards(head: str, argv: list[str]) -> None:
+    """Run ``argv`` with torch's Gloo and NCCL set to the interface the other nodes
+    reach this one on (:func:`interface_for_peers`; unless the user chose one): every
+    node of a multi-node job then advertises an address the others can reach."""
+    interface = interface_for_peers(head)
     env = dict(os.environ)
     if interface:
         env.setdefault("GLOO_SOCKET_IFNAME", interface)

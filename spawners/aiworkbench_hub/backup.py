@@ -40,7 +40,7 @@ from .site import Site, SiteError, load_site
 
 SITE_FILE = "/etc/aiworkbench/site.toml"
 HUB_PIDFILE = "/run/aiworkbench/jupyterhub.pid"  # ansible role hub: hub_pidfile
-SLURMDBD_PIDFILE = "/run/slurmdbd.pid"  # ansible role slurm: slurmdbd's PidFile
+SLURMDBD_PIDFILE = "/run/slurmdbd.pid"  # ansible role slurmdbd: slurmdbd's PidFile
 SLURMDBD_EXEC = "/usr/sbin/slurmdbd"
 # How the mariadb role starts MariaDB (through the daemon role).
 MARIADB_START = ("start-stop-daemon --start --pidfile /run/aiworkbench/mariadb.pid "

@@ -60,6 +60,9 @@ def site_text(ports, data_dir, secret_file, cert, key, issuer, dash_store):
            f'api_port = {ports["api"]}\ndata_dir = "{data_dir}"\n'
            f'tls_cert = "{cert}"\ntls_key = "{key}"\n')
     dashboards = (f'[dashboards]\nport = {ports["dashboards"]}\nstore = "{dash_store}"\n')
+    # Its own database too: a file in its data folder, never the demo hub's.
+    text = re.sub(r'(?m)^database = "postgresql"$', 'database = "sqlite"', text)
+    assert 'database = "postgresql"' not in text
     for old, new in (("[hub]\nport = 8000\n", hub), ("[dashboards]\n", dashboards)):
         assert text.count(old) == 1, f"{DEMO_SITE} changed: no single {old!r} to replace"
         text = text.replace(old, new)

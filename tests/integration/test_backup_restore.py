@@ -14,7 +14,7 @@ from ..conftest import REPO, HubUser, run, wait_for
 
 pytestmark = pytest.mark.integration
 LEARNER = "intro-19"  # a workshop account of class intro no other test uses
-BACKUP = "/opt/aiworkbench/env/bin/aiworkbench-backup"
+BACKUP = "/usr/local/sbin/aiworkbench-backup"  # the accounting server's (role admin_tools)
 SITE = "/etc/aiworkbench/site.toml"  # the site the factory runs with
 
 
@@ -54,13 +54,16 @@ def test_a_backup_brings_back_sessions_and_accounting(site, hub_url, hub_up, clu
              "/run/slurmdbd.pid", "--remove-pidfile", "--exec", "/usr/sbin/slurmdbd"])
         run(["runuser", "-u", "postgres", "--", "dropdb", site.hub.postgresql_database])
         run(["mariadb", "--execute", "DROP DATABASE slurm_acct_db"])
-        Path(site.hub.data_dir, "jupyterhub_cookie_secret").unlink()
+        secret = Path(site.hub.data_dir, "jupyterhub_cookie_secret")
+        secret_before = secret.read_bytes()
+        secret.unlink()
         hub_dbs, accounting_dbs = database_names(site)
         assert site.hub.postgresql_database not in hub_dbs
         assert "slurm_acct_db" not in accounting_dbs
 
         restored = run([BACKUP, "--site", SITE, "restore", folder], timeout=300)
         assert "make up" in restored.stdout
+        assert secret.read_bytes() == secret_before  # users' login cookies stay valid
         converge = run([str(REPO / "scripts" / "factory"), "converge"], timeout=600)
         assert "failed=0" in converge.stdout, converge.stdout[-3000:]
 

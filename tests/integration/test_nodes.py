@@ -100,10 +100,10 @@ def test_dask_workers_and_their_scheduler_talk_across_nodes(site, hub_up, work,
     assert result["total"] == sum(x * x for x in range(100))
     assert result["scheduler"] == node
     assert namespace_nodes[0]["address"] in result["scheduler_address"]
-    # Slurm fills this machine's node first: the workers run there, not beside
-    # their scheduler.
+    # Slurm fills this machine's node first: workers run there, away from their
+    # scheduler (at least one, whatever else the cluster runs).
     assert len(result["workers"]) == 2
-    assert node not in set(result["workers"].values()), result
+    assert set(result["workers"].values()) - {node}, result
 
 
 def test_a_ddp_run_spans_two_nodes(site, hub_up, work, namespace_nodes):

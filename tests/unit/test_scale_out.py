@@ -191,14 +191,21 @@ def test_the_interface_towards_a_node_is_the_one_holding_the_route(monkeypatch):
     from aiworkbench import netif
     assert netif.interface_towards("127.0.0.1") == "lo"
     assert netif.interface_towards("256.1.1.1") is None  # not an address: cannot tell
+    # On the head node whose name resolves to 127.0.1.1: the default route's interface.
+    routes = {"head": "lo", netif.DEFAULT_ROUTE_PROBE: "eth7", "cn01": "eth0"}
+    monkeypatch.setattr(netif, "interface_towards", routes.get)
+    assert netif.interface_for_peers("cn01") == "eth0"
+    assert netif.interface_for_peers("head") == "eth7"
+    routes[netif.DEFAULT_ROUTE_PROBE] = None  # no default route: cannot tell
+    assert netif.interface_for_peers("head") is None
     seen = {}
     monkeypatch.setattr(netif.os, "execvpe",
                         lambda path, argv, env: seen.update(path=path, argv=argv, env=env))
     monkeypatch.setenv("NCCL_SOCKET_IFNAME", "ib0")  # the user's choice is kept
     monkeypatch.delenv("GLOO_SOCKET_IFNAME", raising=False)
-    netif.main(["127.0.0.1", "torchrun", "--nnodes=2", "train.py"])
+    netif.main(["cn01", "torchrun", "--nnodes=2", "train.py"])
     assert seen["argv"] == ["torchrun", "--nnodes=2", "train.py"]
-    assert seen["env"]["GLOO_SOCKET_IFNAME"] == "lo" and seen["env"]["NCCL_SOCKET_IFNAME"] == "ib0"
+    assert seen["env"]["GLOO_SOCKET_IFNAME"] == "eth0" and seen["env"]["NCCL_SOCKET_IFNAME"] == "ib0"
     assert netif.main(["only-a-head"]) == 2
 
 
