@@ -109,22 +109,36 @@ def pg_dump_argv(factory: Factory) -> list[str]:
                                       "--dbname", factory.pg_database])
 
 
-def dropdb_argv(factory: Factory) -> list[str]:
+def dropdb_argv(factory: Factory, database: str | None = None) -> list[str]:
     return as_user(factory.pg_admin_user, ["dropdb", "--if-exists", *pg_connection(factory),
-                                           factory.pg_database])
+                                           database or factory.pg_database])
 
 
-def createdb_argv(factory: Factory) -> list[str]:
+def createdb_argv(factory: Factory, database: str | None = None) -> list[str]:
     return as_user(factory.pg_admin_user, [
         "createdb", *pg_connection(factory), "--owner", factory.hub_user,
-        "--template", "template0", "--encoding", "UTF8", factory.pg_database])
+        "--template", "template0", "--encoding", "UTF8", database or factory.pg_database])
 
 
-def pg_restore_argv(factory: Factory) -> list[str]:
+def pg_restore_argv(factory: Factory, database: str | None = None) -> list[str]:
     """Load a custom-format dump from standard input, every object owned by the hub role."""
     return as_user(factory.hub_user, [
-        "pg_restore", *pg_connection(factory), "--dbname", factory.pg_database,
+        "pg_restore", *pg_connection(factory), "--dbname", database or factory.pg_database,
         "--no-owner", "--exit-on-error", "--single-transaction"])
+
+
+# Renames a database when it exists; the names come in psql variables and are quoted
+# by PostgreSQL's format(%I). Read from standard input (psql interpolates variables
+# there, not in --command).
+PG_RENAME = ("SELECT format('ALTER DATABASE %I RENAME TO %I', :'old', :'new') "
+             "WHERE EXISTS (SELECT FROM pg_database WHERE datname = :'old') \\gexec\n")
+
+
+def pg_rename_argv(factory: Factory, old: str, new: str) -> list[str]:
+    """psql renaming database ``old`` to ``new`` (when it exists) with PG_RENAME."""
+    return as_user(factory.pg_admin_user, [
+        "psql", "--no-psqlrc", *pg_connection(factory), "--dbname", "postgres",
+        "--set=ON_ERROR_STOP=1", f"--set=old={old}", f"--set=new={new}", "--file=-"])
 
 
 def mariadb_socket_option(factory: Factory) -> list[str]:
@@ -196,12 +210,15 @@ def run_from_file(argv: list[str], path: Path, *, compressed: bool = False) -> N
             raise _failure(argv, proc.returncode, output)
 
 
-def run_checked(argv: list[str]) -> None:
-    """Run ``argv`` (no shell); a failure raises with its message."""
+def run_checked(argv: list[str], stdin: str | None = None) -> None:
+    """Run ``argv`` (no shell), with ``stdin`` on its standard input; a failure raises
+    with its message."""
     with tempfile.TemporaryFile() as output:
         try:
-            returncode = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=output,
-                                        stderr=output, cwd="/", check=False).returncode
+            returncode = subprocess.run(
+                argv, input=stdin.encode() if stdin is not None else None,
+                stdin=subprocess.DEVNULL if stdin is None else None, stdout=output,
+                stderr=output, cwd="/", check=False).returncode
         except OSError as err:
             raise BackupError(f"cannot run {argv[0]}: {err.strerror}; is it installed?") from None
         if returncode != 0:
@@ -518,10 +535,21 @@ def put_sqlite(source: Path, dest: Path, uid: int, gid: int) -> None:
 
 
 def restore_postgresql(factory: Factory, dump: Path) -> None:
-    """Drop and recreate the hub database (owned by the hub role), then load the dump."""
-    run_checked(dropdb_argv(factory))
-    run_checked(createdb_argv(factory))
-    run_from_file(pg_restore_argv(factory), dump)
+    """Load the dump into a new database (owned by the hub role), then put it in the
+    hub database's place: a dump that does not load leaves the hub database as it was."""
+    loading = f"{factory.pg_database[:48]}_restoring"
+    replaced = f"{factory.pg_database[:48]}_replaced"
+    run_checked(dropdb_argv(factory, loading))
+    run_checked(createdb_argv(factory, loading))
+    try:
+        run_from_file(pg_restore_argv(factory, loading), dump)
+    except BackupError:
+        run_checked(dropdb_argv(factory, loading))
+        raise
+    run_checked(dropdb_argv(factory, replaced))
+    run_checked(pg_rename_argv(factory, factory.pg_database, replaced), PG_RENAME)
+    run_checked(pg_rename_argv(factory, loading, factory.pg_database), PG_RENAME)
+    run_checked(dropdb_argv(factory, replaced))
 
 
 def restore_hub(factory: Factory, folder: Path, manifest: dict) -> list[str]:

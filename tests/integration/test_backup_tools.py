@@ -144,6 +144,14 @@ def test_postgresql_hub_database_backed_up_dropped_and_restored(postgresql, tmp_
                for line in done)
     assert (factory.data_dir / bk.COOKIE_SECRET).stat().st_mode & 0o777 == 0o600
 
+    # A dump that does not load leaves the hub database as it was, and no scratch one.
+    dump.write_bytes(b"PGDMP" + b"\x00" * 64)
+    with pytest.raises(bk.BackupError, match="pg_restore"):
+        bk.restore_postgresql(factory, dump)
+    assert state() == expected
+    assert psql(socket_dir, port, "postgres",
+                "SELECT datname FROM pg_database WHERE datname LIKE 'hub_backup_test_%'") == ""
+
 
 # ---------------------------------------------------------------- MariaDB
 
