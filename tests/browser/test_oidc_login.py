@@ -73,11 +73,11 @@ def site_text(ports, data_dir, secret_file, cert, key, issuer, dash_store):
 
 def stop(process, name):
     """Stop a process this test started: TERM (the hub then stops its proxy and
-    services), then KILL its process group after 30 s."""
+    services, up to 20 s each), then KILL its process group after 90 s."""
     if process.poll() is None:
         process.terminate()
         try:
-            process.wait(timeout=30)
+            process.wait(timeout=90)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
@@ -85,13 +85,18 @@ def stop(process, name):
 
 
 def stop_leftovers(proxy_pidfile, ports):
-    """After the hub: its proxy (a session of its own) if the hub could not stop it; the
-    ports still listened on, by name."""
+    """After the hub: its proxy and its services (sessions of their own) if the hub could
+    not stop them; the ports still listened on, by name."""
     try:
         pid = int(Path(proxy_pidfile).read_text().split()[0])
         os.kill(pid, signal.SIGTERM)
     except (OSError, ValueError, IndexError):
         pass  # stopped by the hub, as it should be
+    for pid in services_of(ports["hub_api"]):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass  # gone meanwhile
 
     def listening():
         busy = []
@@ -105,6 +110,20 @@ def stop_leftovers(proxy_pidfile, ports):
     except AssertionError:
         return listening()
     return []
+
+
+def services_of(hub_api_port):
+    """Processes whose JUPYTERHUB_API_URL is this test's hub: its services."""
+    mark = f":{hub_api_port}/hub/api".encode()
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if any(v.startswith(b"JUPYTERHUB_API_URL=") and v.endswith(mark)
+                   for v in environ.read_bytes().split(b"\0")):
+                found.append(int(environ.parent.name))
+        except OSError:
+            pass  # gone, or not ours to read
+    return found
 
 
 def log_tail(path, lines=60):
