@@ -2,13 +2,16 @@
 SITE ?= hub_config/site.toml
 export SITE
 
-.PHONY: up down test unit lint docs check-site
+.PHONY: up down uninstall test unit lint docs check-site
 
 up:  ## install, provision and start the factory on this machine
 	scripts/factory up
 
 down:  ## stop the daemons the factory started (data is kept)
 	scripts/factory down
+
+uninstall:  ## stop everything and remove what make up added (YES=1: no question; KEEP_DATA=1: keep databases and homes)
+	scripts/factory uninstall $(if $(YES),--yes) $(if $(KEEP_DATA),--keep-data)
 
 test:  ## bring the factory up and run every test tier
 	scripts/factory test

@@ -35,17 +35,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from .daemons import DAEMONS, hub_pidfile
 from .preflight import running_pid
 from .site import Site, SiteError, load_site
 
 SITE_FILE = "/etc/aiworkbench/site.toml"
-HUB_PIDFILE = "/run/aiworkbench/jupyterhub.pid"  # ansible role hub: hub_pidfile
-SLURMDBD_PIDFILE = "/run/slurmdbd.pid"  # ansible role slurmdbd: slurmdbd's PidFile
-SLURMDBD_EXEC = "/usr/sbin/slurmdbd"
-# How the mariadb role starts MariaDB (through the daemon role).
-MARIADB_START = ("start-stop-daemon --start --pidfile /run/aiworkbench/mariadb.pid "
-                 "--background --make-pidfile --output /var/log/aiworkbench/mariadb.log "
-                 "--exec /usr/sbin/mariadbd -- --user=mysql")
+SLURMDBD_PIDFILE = DAEMONS["slurmdbd"]["pidfile"]
+# How to start MariaDB alone after `make down` (which stops the supervisor too).
+MARIADB_START = ("supervisord --configuration /etc/supervisor/supervisord.conf; "
+                 f"supervisorctl start {DAEMONS['mariadb']['program']}")
 ACCOUNTING_DATABASE = "slurm_acct_db"  # ansible role mariadb: mariadb_slurm_database
 PG_ADMIN_USER = "postgres"  # Debian's PostgreSQL superuser (peer authentication)
 PG_SOCKET_DIR = "/var/run/postgresql"  # hub.postgresql_host = "" (see hubconfig.db_url)
@@ -80,12 +78,13 @@ class Factory:
     accounting_database: str = ACCOUNTING_DATABASE
     mariadb_socket: str = ""  # "" = the client's default socket
     cluster_name: str = ""
-    hub_pidfile: str = HUB_PIDFILE
+    hub_pidfile: str = ""  # "" = the site's (daemons.hub_pidfile)
     slurmdbd_pidfile: str = SLURMDBD_PIDFILE
 
     @classmethod
     def from_site(cls, site: Site, **options) -> Factory:
         hub = site.hub
+        options.setdefault("hub_pidfile", hub_pidfile(site))
         return cls(data_dir=Path(hub.data_dir), hub_user=hub.user, hub_database=hub.database,
                    pg_host=hub.postgresql_host, pg_port=hub.postgresql_port,
                    pg_database=hub.postgresql_database, cluster_name=site.slurm.cluster_name,
@@ -236,32 +235,33 @@ def command_line(pid: int) -> str:
 
 
 def writers(factory: Factory, parts) -> list[tuple[str, str, str]]:
-    """(name, pid file, executable or "") of the daemons that write what ``parts`` hold."""
+    """(name, pid file, supervisor program) of the daemons that write what ``parts`` hold."""
     daemons = []
     if "hub" in parts:
-        daemons.append(("the hub (JupyterHub)", factory.hub_pidfile, ""))
+        daemons.append(("the hub (JupyterHub)", factory.hub_pidfile
+                        or f"{factory.data_dir}/{DAEMONS['hub']['pidfile_name']}",
+                        DAEMONS["hub"]["program"]))
     if "accounting" in parts:
-        daemons.append(("slurmdbd", factory.slurmdbd_pidfile, SLURMDBD_EXEC))
+        daemons.append(("slurmdbd", factory.slurmdbd_pidfile, DAEMONS["slurmdbd"]["program"]))
     return daemons
 
 
-def stop_command(pidfile: str, executable: str) -> str:
-    """How ansible's stop.yml stops one daemon (the executable too where the pid file
-    is not root's, which start-stop-daemon would not trust alone)."""
-    return " ".join(["start-stop-daemon", "--stop", "--retry", "TERM/30/KILL/5",
-                     "--pidfile", pidfile, "--remove-pidfile",
-                     *(["--exec", executable] if executable else [])])
+def stop_command(program: str) -> str:
+    """How to stop one of the factory's daemons, under the supervisor or systemd."""
+    if Path("/run/systemd/system").is_dir():
+        return f"systemctl stop aiworkbench-{program}.service"
+    return f"supervisorctl stop {program}"
 
 
 def refuse_running(factory: Factory, parts, doing: str, online_hint: bool) -> None:
     """Raise when a daemon that writes what ``parts`` hold is running, naming it and how
     to stop it."""
     problems = []
-    for name, pidfile, executable in writers(factory, parts):
+    for name, pidfile, program in writers(factory, parts):
         pid = running_pid(pidfile)
         if pid is not None:
             problems.append(f"{name} is running (pid {pid} in {pidfile}: {command_line(pid)})"
-                            f"\n    stop it: {stop_command(pidfile, executable)}")
+                            f"\n    stop it: {stop_command(program)}")
     if problems:
         hint = ("\nOr back up while they run with --online (consistent copies: SQLite's "
                 "backup API, pg_dump, mariadb-dump --single-transaction)." if online_hint

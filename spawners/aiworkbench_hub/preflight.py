@@ -16,12 +16,13 @@ import sys
 from pathlib import Path
 
 from . import oidc
+from .daemons import DAEMONS, hub_pidfile
 from .site import Site, SiteError, load_site
 
-SLURM_PORTS = {6817: ("slurmctld", "/run/slurmctld.pid"),
-               6818: ("slurmd", "/run/slurmd-{node}.pid"),  # SlurmdPidFile=/run/slurmd-%n.pid
-               6819: ("slurmdbd", "/run/slurmdbd.pid")}
-HUB_PIDFILE = "/run/aiworkbench/jupyterhub.pid"
+SLURM_DAEMONS = ("slurmctld", "slurmd", "slurmdbd")
+# Where an older factory, which ran its daemons without a supervisor, had the hub's.
+LEGACY_HUB_PIDFILE = "/run/aiworkbench/jupyterhub.pid"
+SUPERVISOR_PIDFILE = "/var/run/supervisord.pid"  # Debian's supervisord.conf
 FIRST_REGULAR_GID = 1000  # Debian: below are system groups
 
 
@@ -108,31 +109,36 @@ def _ancestry(pid: int) -> set[int]:
     return seen
 
 
-def port_owned_by(port: int, pidfile: str) -> bool:
-    """Whether the listener on ``port`` is the daemon of ``pidfile`` or one of its children."""
-    if not pid_alive(pidfile):
+def port_owned_by(port: int, pidfiles: tuple[str, ...]) -> bool:
+    """Whether the listener on ``port`` is the daemon of one of ``pidfiles`` or one of
+    its children."""
+    live = [f for f in pidfiles if pid_alive(f)]
+    if not live:
         return False
     owners = _socket_owners(_listening_inodes(port))
     if not owners:  # /proc does not tell (another PID namespace): trust the live pid file
         return True
-    daemon = int(Path(pidfile).read_text().split()[0])
-    return all(daemon in _ancestry(owner) for owner in owners)
+    daemons = {int(Path(f).read_text().split()[0]) for f in live}
+    return all(daemons & _ancestry(owner) for owner in owners)
 
 
 def check_ports(site: Site, in_use=port_in_use, owned=port_owned_by) -> list[str]:
-    """Ports the workbench needs that another program holds (ours may hold them)."""
-    wanted = {site.hub.port: ("hub.port", "the hub's public port (the proxy)", HUB_PIDFILE),
-              site.hub.proxy_api_port: ("hub.proxy_api_port", "the proxy's API", HUB_PIDFILE),
-              site.hub.hub_port: ("hub.hub_port", "the hub's API", HUB_PIDFILE),
-              site.hub.api_port: ("hub.api_port", "the workbench API service", HUB_PIDFILE),
-              site.dashboards.port: ("dashboards.port", "the dashboards service",
-                                     HUB_PIDFILE)}
+    """Ports the workbench needs that another program holds (ours may hold them: the
+    hub, its proxy and services, run by the supervisor; an older factory's hub)."""
+    hub = (hub_pidfile(site), LEGACY_HUB_PIDFILE, SUPERVISOR_PIDFILE)
+    services = (SUPERVISOR_PIDFILE, LEGACY_HUB_PIDFILE)
+    wanted = {site.hub.port: ("hub.port", "the hub's public port (the proxy)", hub),
+              site.hub.proxy_api_port: ("hub.proxy_api_port", "the proxy's API", hub),
+              site.hub.hub_port: ("hub.hub_port", "the hub's API", hub),
+              site.hub.api_port: ("hub.api_port", "the workbench API service", services),
+              site.dashboards.port: ("dashboards.port", "the dashboards service", services)}
     node = site.slurm.node_name or socket.gethostname().split(".")[0]
-    for port, (daemon, pidfile) in SLURM_PORTS.items():
-        wanted.setdefault(port, (None, daemon, pidfile.format(node=node)))
+    for daemon in SLURM_DAEMONS:
+        pidfile = DAEMONS[daemon]["pidfile"].format(node=node)
+        wanted.setdefault(DAEMONS[daemon]["port"], (None, daemon, (pidfile, SUPERVISOR_PIDFILE)))
     problems = []
-    for port, (key, what, pidfile) in sorted(wanted.items()):
-        if in_use(port) and not owned(port, pidfile):
+    for port, (key, what, pidfiles) in sorted(wanted.items()):
+        if in_use(port) and not owned(port, pidfiles):
             hint = f"free it or set {key} in the site file" if key else "free it"
             problems.append(f"port {port} ({what}) is already in use by another program; {hint}")
     return problems

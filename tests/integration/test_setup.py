@@ -3,6 +3,7 @@ setup before it changes anything."""
 
 import glob
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -109,7 +110,32 @@ def test_setup_as_a_normal_user_is_refused(tmp_path):
 
 
 @pytest.mark.ansible
-def test_down_stops_only_our_daemons_and_keeps_data(cluster_up, hub_user, tmp_path):
+def daemon_processes(site):
+    """(pid, command) of the factory's daemons and of its system users' processes: the
+    supervisor, munged, MariaDB, PostgreSQL, Slurm's daemons (not the jobs' slurmstepd),
+    the hub, its proxy and its services."""
+    exes = {"/usr/sbin/munged", "/usr/sbin/mariadbd", "/usr/sbin/slurmdbd",
+            "/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/bin/supervisord"}
+    users = set()
+    for name in ("munge", "mysql", "postgres", "slurm", site.hub.user, site.dashboards.user):
+        try:
+            users.add(pwd.getpwnam(name).pw_uid)
+        except KeyError:
+            pass
+    found = []
+    for proc in glob.glob("/proc/[0-9]*"):
+        try:
+            exe = os.readlink(f"{proc}/exe")
+            uid = os.stat(proc).st_uid
+            command = open(f"{proc}/cmdline", "rb").read().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if exe in exes or uid in users:
+            found.append((int(proc.rsplit("/", 1)[1]), command[:100]))
+    return found
+
+
+def test_down_stops_only_our_daemons_and_keeps_data(cluster_up, hub_user, tmp_path, site):
     sme = hub_user("sme")  # a hub token: lives in the hub's database
     job = run(["sbatch", "--parsable", "--wait", "--partition=cpu", "--account=sme-vision",
                "--time=1", "--output=/dev/null", "--wrap=true"],
@@ -121,11 +147,9 @@ def test_down_stops_only_our_daemons_and_keeps_data(cluster_up, hub_user, tmp_pa
     try:
         down = factory("down", timeout=300)
         assert down.returncode == 0, down.stdout[-3000:] + down.stderr[-2000:]
-        for pidfile in ("/run/aiworkbench/jupyterhub.pid", "/run/slurmctld.pid",
-                        *glob.glob("/run/slurmd-*.pid"), "/run/slurmdbd.pid",
-                        "/run/postgresql/15-main.pid", "/run/aiworkbench/mariadb.pid",
-                        "/run/munge/munged.pid"):
-            assert not os.path.exists(pidfile), f"{pidfile} is still there after down"
+        assert daemon_processes(site) == [], "make down left daemons running"
+        assert run(["supervisorctl", "pid"], check=False).returncode != 0, \
+            "make down left the supervisor running"
         assert run(["scontrol", "ping"], check=False).returncode != 0
         assert bystander.poll() is None, "down killed a process it did not start"
     finally:

@@ -209,10 +209,8 @@ def test_restore_refuses_while_slurmdbd_or_the_hub_runs(factory, dest, sleeper):
     assert f"the hub (JupyterHub) is running (pid {sleeper}" in message
     assert f"slurmdbd is running (pid {sleeper} in {factory.slurmdbd_pidfile}" in message
     assert "make down" in message and "--online" not in message
-    assert (f"stop it: start-stop-daemon --stop --retry TERM/30/KILL/5 --pidfile "
-            f"{factory.slurmdbd_pidfile} --remove-pidfile --exec /usr/sbin/slurmdbd") in message
-    assert (f"stop it: start-stop-daemon --stop --retry TERM/30/KILL/5 --pidfile "
-            f"{factory.hub_pidfile} --remove-pidfile\n") in message
+    assert "stop it: supervisorctl stop slurmdbd" in message
+    assert "stop it: supervisorctl stop jupyterhub\n" in message
     (factory.data_dir / bk.COOKIE_SECRET).write_bytes(b"current\n")
     with pytest.raises(BackupError, match="the hub \\(JupyterHub\\) is running"):
         bk.restore(factory, folder, parts=("hub",))
@@ -327,7 +325,8 @@ def test_restore_refuses_before_any_change_when_mariadb_does_not_answer(factory,
     message = str(info.value)
     assert message.startswith("MariaDB does not answer, and the accounting restore needs "
                               "it; nothing was restored. After `make down` start MariaDB "
-                              "alone: start-stop-daemon --start")
+                              "alone: supervisord --configuration /etc/supervisor/supervisord.conf; "
+                              "supervisorctl start mariadb")
     assert "no-such.sock" in message  # the client's own words
     assert (factory.data_dir / bk.COOKIE_SECRET).read_bytes() == b"current\n"
 
@@ -390,7 +389,7 @@ def test_from_site_reads_the_hub_settings():
             f.cluster_name, f.accounting_database) == (
         Path("/var/lib/aiworkbench/hub"), "jupyterhub", "postgresql", "", 6543, "hubdb",
         "aifactory", "acct")
-    assert (f.hub_pidfile, f.slurmdbd_pidfile) == ("/run/aiworkbench/jupyterhub.pid",
+    assert (f.hub_pidfile, f.slurmdbd_pidfile) == ("/var/lib/aiworkbench/hub/jupyterhub.pid",
                                                    "/run/slurmdbd.pid")
 
 
@@ -400,13 +399,12 @@ def test_file_names_match_the_hub_and_the_api():
     hubconfig = (REPO / "spawners" / "aiworkbench_hub" / "hubconfig.py").read_text()
     assert f"/{bk.HUB_SQLITE}" in hubconfig and f"/{bk.COOKIE_SECRET}" in hubconfig
     assert f'"{bk.PG_SOCKET_DIR}"' in hubconfig
-    from aiworkbench_hub import preflight
-    assert preflight.HUB_PIDFILE == bk.HUB_PIDFILE
-    assert dict(preflight.SLURM_PORTS.values())["slurmdbd"] == bk.SLURMDBD_PIDFILE
+    from aiworkbench_hub.daemons import DAEMONS
+    assert DAEMONS["slurmdbd"]["pidfile"] == bk.SLURMDBD_PIDFILE
 
 
 def test_the_module_uses_the_standard_library_only():
     source = (REPO / "spawners" / "aiworkbench_hub" / "backup.py").read_text()
     imported = set(re.findall(r"^(?:from|import) ([a-z0-9_.]+)", source, re.M))
-    assert imported - set(sys.stdlib_module_names) == {".preflight", ".site"}
+    assert imported - set(sys.stdlib_module_names) == {".daemons", ".preflight", ".site"}
     assert "shell=True" not in source

@@ -6,6 +6,10 @@ Each project becomes an account under ``root`` with
 association with it (their first project is their default account). Only what
 differs is changed, so a second run reports no change. Accounts and users that
 the site no longer names are left alone (removing them would drop history).
+
+Each reader (the Slurm reader, site ``slurm.reader``) gets AdminLevel Operator, so that
+it sees what PrivateData hides from users, and one association with ``root`` that may
+submit no job (MaxSubmitJobs=0).
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -22,6 +26,12 @@ options:
     description: Projects by name, each with description, gpu_minutes, cpu_minutes and members.
     required: true
     type: dict
+  readers:
+    description: Users who read every job and usage (AdminLevel Operator, no jobs).
+    required: false
+    type: list
+    elements: str
+    default: []
 """
 
 
@@ -59,7 +69,8 @@ class Sacctmgr:
 def main():
     module = AnsibleModule(
         argument_spec={"cluster": {"type": "str", "required": True},
-                       "projects": {"type": "dict", "required": True}},
+                       "projects": {"type": "dict", "required": True},
+                       "readers": {"type": "list", "elements": "str", "default": []}},
         supports_check_mode=True,
     )
     cluster = module.params["cluster"]
@@ -99,6 +110,21 @@ def main():
         if users.get(user) not in accts:
             mgr.change("modify", "user", "where", f"name={user}", "set",
                        f"defaultaccount={accts[0]}")
+
+    levels = {row[0]: row[1] for row in mgr.show("user", "format=user,adminlevel")}
+    for reader in module.params["readers"]:
+        if reader not in levels:
+            mgr.change("add", "user", reader, "account=root", "defaultaccount=root",
+                       f"cluster={cluster}", "adminlevel=Operator", "maxsubmitjobs=0")
+        elif levels[reader] != "Operator":
+            mgr.change("modify", "user", "where", f"name={reader}", "set",
+                       "adminlevel=Operator")
+        if (reader, "root") in existing:
+            limit = mgr.show("association", f"cluster={cluster}", f"user={reader}",
+                             "account=root", "format=maxsubmit")
+            if limit and limit[0][0] != "0":
+                mgr.change("modify", "user", "where", f"name={reader}", "account=root",
+                           f"cluster={cluster}", "set", "maxsubmitjobs=0")
 
     module.exit_json(changed=bool(mgr.commands), commands=mgr.commands)
 
