@@ -2,8 +2,9 @@
 
 Prints the same table as ``aiworkbench.budget()`` (see
 :func:`aiworkbench.budget_widget.format_table`). In a session's terminal it asks the
-API with the session's token; ``--slurm`` (admins on the hub host, who can read the
-site file) reads Slurm accounting directly, for one user or every project.
+API with the session's token; ``--slurm`` (root on the hub host: Slurm's PrivateData
+hides other users' usage from everyone else) reads Slurm accounting directly, for one
+user or every project.
 Exit status: 0 shown, 1 refused or no answer, 2 bad arguments.
 """
 
@@ -36,7 +37,7 @@ def parser() -> argparse.ArgumentParser:
     which.add_argument("--project", type=_project, metavar="NAME", help="only this project")
     p.add_argument("--json", action="store_true", help="print the API's JSON answer")
     p.add_argument("--slurm", action="store_true",
-                   help="read Slurm accounting directly instead of asking the API (admins, "
+                   help="read Slurm accounting directly instead of asking the API (root, "
                         "on the hub host)")
     p.add_argument("--user", type=_project, metavar="NAME",
                    help="with --slurm: this user's projects (default: you)")
@@ -57,6 +58,10 @@ def slurm_payload(args) -> dict:
         site = load_site(args.site)
     except (SiteError, OSError) as err:
         raise BudgetError(f"cannot read the site file: {err}") from None
+    if os.getuid() != 0 and {"usage", "jobs"} & set(site.slurm.private_data):
+        raise BudgetError("--slurm needs root here: Slurm's PrivateData "
+                          f"({','.join(site.slurm.private_data)}) hides other users' usage "
+                          "and jobs from you; without --slurm the workbench API answers")
     me = pwd.getpwuid(os.getuid()).pw_name
     admin = os.getuid() == 0 or getattr(site.users.get(me), "role", "") in ("admin", "manager")
     user = args.user or me

@@ -327,11 +327,12 @@ def refusal(budget: ProjectBudget, needs: dict[str, int]) -> str | None:
 _READER: AccountingReader | None = None
 
 
-def accounting_reader(interval: float = 30.0) -> AccountingReader:
-    """The process's one reader (the hub's spawners, form and home page share it)."""
+def accounting_reader(interval: float = 30.0, reader: str = "") -> AccountingReader:
+    """The process's one reader (the hub's spawners, form and home page share it),
+    querying as the Slurm ``reader``."""
     global _READER
     if _READER is None:
-        _READER = AccountingReader(interval)
+        _READER = AccountingReader(interval, run=slurm.reader_run(reader))
     return _READER
 
 

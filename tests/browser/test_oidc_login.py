@@ -7,9 +7,11 @@ user, and a factory user whose projects claim names none of their projects, are 
 with the reason.
 
 The second hub runs as the site's hub user, as in production: its data, the
-certificate's key and the client secret are that user's. Its services run as they do
-in production (the workbench API, the dashboards through sudo, the idle culler), with
-their own ports and the dashboards' store in the test's folder.
+certificate's key and the client secret are that user's. It starts no service: the
+workbench API and the dashboards are external services, which the factory's supervisor
+runs; this hub's configuration names them as the factory's hub does (the demo site's
+ports, the factory's token files, which the hub user reads), and its idle culler is off
+(cull_minutes = 0). What it starts, its proxy, it stops.
 """
 
 import os
@@ -38,7 +40,7 @@ JUPYTERHUB = "/opt/aiworkbench/env/bin/jupyterhub"  # where the factory installs
 HUB_CONFIG = REPO / "hub_config" / "jupyterhub_config.py"
 DEMO_SITE = REPO / "hub_config" / "site.toml"
 CLIENT_ID = "workbench-test"
-START_TIMEOUT = 120  # seconds: the hub, its proxy and services
+START_TIMEOUT = 120  # seconds: the hub and its proxy (and its wait for the services)
 PROXY_PIDFILE = "jupyterhub-proxy.pid"  # JupyterHub's default, in its working directory
 
 
@@ -51,29 +53,31 @@ def free_ports(count):
         return [held.getsockname()[1] for held in sockets]
 
 
-def site_text(ports, data_dir, secret_file, cert, key, issuer, dash_store):
-    """The demo site with [auth] type = "oidc", TLS on the proxy and ports, data and the
-    dashboards' store of this test's own."""
+def site_text(ports, data_dir, secret_file, cert, key, issuer):
+    """The demo site with [auth] type = "oidc", TLS on the proxy, and ports and data of
+    this test's own. The services' ports stay the demo's: the factory's own services,
+    which this hub names but does not start; no idle culler (a service it would start)."""
     text = DEMO_SITE.read_text()
     hub = (f'[hub]\nip = "127.0.0.1"\nport = {ports["hub"]}\n'
            f'proxy_api_port = {ports["proxy_api"]}\nhub_port = {ports["hub_api"]}\n'
-           f'api_port = {ports["api"]}\ndata_dir = "{data_dir}"\n'
-           f'tls_cert = "{cert}"\ntls_key = "{key}"\n')
-    dashboards = (f'[dashboards]\nport = {ports["dashboards"]}\nstore = "{dash_store}"\n')
+           f'data_dir = "{data_dir}"\ntls_cert = "{cert}"\ntls_key = "{key}"\n')
     # Its own database too: a file in its data folder, never the demo hub's.
     text = re.sub(r'(?m)^database = "postgresql"$', 'database = "sqlite"', text)
     assert 'database = "postgresql"' not in text
-    for old, new in (("[hub]\nport = 8000\n", hub), ("[dashboards]\n", dashboards)):
-        assert text.count(old) == 1, f"{DEMO_SITE} changed: no single {old!r} to replace"
-        text = text.replace(old, new)
-    return text + (f'\n[auth]\ntype = "oidc"\nissuer = "{issuer}"\n'
+    old = "[hub]\nport = 8000\n"
+    assert text.count(old) == 1, f"{DEMO_SITE} changed: no single {old!r} to replace"
+    text = text.replace(old, hub)
+    assert not re.search(r"(?m)^\[(idle|auth)\]$", text), f"{DEMO_SITE} changed: it has " \
+                                                          f"[idle] or [auth] now"
+    return text + (f'\n[idle]\ncull_minutes = 0\n'
+                   f'\n[auth]\ntype = "oidc"\nissuer = "{issuer}"\n'
                    f'client_id = "{CLIENT_ID}"\nclient_secret_file = "{secret_file}"\n'
                    f'projects_claim = "projects"\n')
 
 
 def stop(process, name):
-    """Stop a process this test started: TERM (the hub then stops its proxy and
-    services, up to 20 s each), then KILL its process group after 90 s."""
+    """Stop a process this test started: TERM (the hub then stops its proxy), then KILL
+    its process group after 90 s."""
     if process.poll() is None:
         process.terminate()
         try:
@@ -85,18 +89,13 @@ def stop(process, name):
 
 
 def stop_leftovers(proxy_pidfile, ports):
-    """After the hub: its proxy and its services (sessions of their own) if the hub could
-    not stop them; the ports still listened on, by name."""
+    """After the hub: its proxy (a session of its own) if the hub could not stop it; the
+    ports still listened on, by name."""
     try:
         pid = int(Path(proxy_pidfile).read_text().split()[0])
         os.kill(pid, signal.SIGTERM)
     except (OSError, ValueError, IndexError):
         pass  # stopped by the hub, as it should be
-    for pid in services_of(ports["hub_api"]):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass  # gone meanwhile
 
     def listening():
         busy = []
@@ -110,20 +109,6 @@ def stop_leftovers(proxy_pidfile, ports):
     except AssertionError:
         return listening()
     return []
-
-
-def services_of(hub_api_port):
-    """Processes whose JUPYTERHUB_API_URL is this test's hub: its services."""
-    mark = f":{hub_api_port}/hub/api".encode()
-    found = []
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            if any(v.startswith(b"JUPYTERHUB_API_URL=") and v.endswith(mark)
-                   for v in environ.read_bytes().split(b"\0")):
-                found.append(int(environ.parent.name))
-        except OSError:
-            pass  # gone, or not ours to read
-    return found
 
 
 def log_tail(path, lines=60):
@@ -153,7 +138,7 @@ def factory():
 
     site_dir = Path(tempfile.mkdtemp(prefix="aiwb-oidc-"))
     site_dir.chmod(0o755)
-    names = ("provider", "hub", "proxy_api", "hub_api", "api", "dashboards")
+    names = ("provider", "hub", "proxy_api", "hub_api")
     ports = dict(zip(names, free_ports(len(names))))
     issuer = f"http://127.0.0.1:{ports['provider']}"
     hub_url = f"https://127.0.0.1:{ports['hub']}"
@@ -185,13 +170,8 @@ def factory():
             private.chmod(0o600)
             os.chown(private, account.pw_uid, account.pw_gid)
         cert.chmod(0o644)
-        dash_dir = site_dir / "dashboards"
-        dash_dir.mkdir(mode=0o700)
-        dash_user = pwd.getpwnam("aiworkbench-dash")
-        os.chown(dash_dir, dash_user.pw_uid, dash_user.pw_gid)
         site_file = site_dir / "site.toml"
-        site_file.write_text(site_text(ports, data_dir, secret_file, cert, key, issuer,
-                                       dash_dir / "accounting.duckdb"))
+        site_file.write_text(site_text(ports, data_dir, secret_file, cert, key, issuer))
         site_file.chmod(0o644)
 
         def provider_answers():
@@ -210,7 +190,7 @@ def factory():
         if os.environ.get("PYTHONPATH"):  # a checkout's code instead of the installed one
             env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         # Started as the hub user directly (no runuser in between, which would kill the
-        # hub two seconds after a SIGTERM, before it stops its proxy and services).
+        # hub two seconds after a SIGTERM, before it stops its proxy).
         with open(hub_log, "w") as log:
             hub = subprocess.Popen(
                 [JUPYTERHUB, "--config", str(HUB_CONFIG)], env=env, cwd=data_dir,

@@ -10,12 +10,13 @@ import pytest
 from tornado import web
 from traitlets.config import Config
 
-from aiworkbench_hub import oidc
+from aiworkbench_hub import oidc, services
 from aiworkbench_hub.authenticator import WorkbenchOIDCAuthenticator
 from aiworkbench_hub.hubconfig import OIDC_AUTHENTICATOR, apply_site
 from aiworkbench_hub.site import SiteError, parse_site
 
 from .test_site import DEMO
+from .test_services import TOKENS
 
 DEMO_TEXT = DEMO.read_text()
 ISSUER = "https://id.example.org/realms/ai"
@@ -132,7 +133,7 @@ def test_an_http_public_url_with_tls_on_the_proxy_is_refused():
 
 def test_pam_keeps_the_site_groups_and_adds_project_groups():
     c = Config()
-    apply_site(c, site_with(), gpu_kind="simulated")
+    apply_site(c, site_with(), gpu_kind="simulated", tokens=TOKENS)
     assert c.JupyterHub.authenticator_class == "pam"
     assert c.PAMAuthenticator.open_sessions is False
     assert c.JupyterHub.load_groups["project-edu-intro"]["users"][:2] == ["intro-01",
@@ -145,7 +146,7 @@ def test_oidc_configures_the_authenticator_from_discovery(secret_file):
     site = site_with(oidc_auth(secret_file, projects_claim="projects"),
                      hub='public_url = "https://factory.example.org"')
     c = Config()
-    apply_site(c, site, gpu_kind="simulated", discovery=DISCOVERY)
+    apply_site(c, site, gpu_kind="simulated", tokens=TOKENS, discovery=DISCOVERY)
     assert c.JupyterHub.authenticator_class == OIDC_AUTHENTICATOR
     oauth = c.WorkbenchOIDCAuthenticator
     assert oauth.authorize_url == DISCOVERY["authorization_endpoint"]
@@ -169,7 +170,7 @@ def test_oidc_reads_the_issuer_when_no_discovery_is_given(secret_file, monkeypat
     asked = []
     monkeypatch.setattr(oidc, "discover", lambda issuer: asked.append(issuer) or DISCOVERY)
     c = Config()
-    apply_site(c, site_with(oidc_auth(secret_file)), gpu_kind="simulated")
+    apply_site(c, site_with(oidc_auth(secret_file)), gpu_kind="simulated", tokens=TOKENS)
     assert asked == [ISSUER]
 
 
@@ -178,12 +179,12 @@ def test_oidc_does_not_start_with_a_world_readable_secret(secret_file):
     with pytest.raises(oidc.OIDCSetupError, match=r"readable or writable by everyone "
                                                   r"\(mode 0644\)"):
         apply_site(Config(), site_with(oidc_auth(secret_file)), gpu_kind="simulated",
-                   discovery=DISCOVERY)
+                   tokens=TOKENS, discovery=DISCOVERY)
 
 
 def test_plain_http_by_default():
     c = Config()
-    apply_site(c, site_with(), gpu_kind="simulated")
+    apply_site(c, site_with(), gpu_kind="simulated", tokens=TOKENS)
     assert c.JupyterHub.bind_url == "http://:8000"
     assert not c.JupyterHub.get("ssl_cert") and not c.JupyterHub.get("public_url")
     # Sessions reach the workbench API through the proxy, at the hub's address
@@ -195,7 +196,7 @@ def test_tls_makes_the_proxy_serve_https_and_internal_calls_avoid_it():
     site = site_with(hub='ip = "10.1.2.3"\ntls_cert = "/etc/ssl/hub.pem"\n'
                          'tls_key = "/etc/ssl/private/hub.key"')
     c = Config()
-    apply_site(c, site, gpu_kind="simulated")
+    apply_site(c, site, gpu_kind="simulated", tokens=TOKENS)
     assert c.JupyterHub.bind_url == "https://10.1.2.3:8000"
     assert c.JupyterHub.ssl_cert == "/etc/ssl/hub.pem"
     assert c.JupyterHub.ssl_key == "/etc/ssl/private/hub.key"
@@ -204,11 +205,11 @@ def test_tls_makes_the_proxy_serve_https_and_internal_calls_avoid_it():
     # Sessions reach the workbench API through the proxy, by the certificate's name.
     assert c.WorkbenchSpawner.api_url == "https://10.1.2.3:8000/services/workbench/api"
     # The dashboards service goes straight to the API's loopback port.
-    [dash] = [s for s in c.JupyterHub.services if s["name"] == "dashboards"]
-    assert dash["environment"]["AIWORKBENCH_API_URL"] == (
+    dash = services.service(site, "dashboards")
+    assert dash.environment["AIWORKBENCH_API_URL"] == (
         "http://127.0.0.1:8090/services/workbench/api")
-    services = {s["name"]: s for s in c.JupyterHub.services}
-    assert all(s.get("url", "http://").startswith("http://") for s in services.values())
+    entries = {s["name"]: s for s in c.JupyterHub.services}
+    assert all(s.get("url", "http://").startswith("http://") for s in entries.values())
 
 
 def test_the_derived_public_url_follows_tls(monkeypatch):

@@ -14,8 +14,11 @@ from traitlets.config import Config
 from aiworkbench.dashboards import history, ingest, queries, views
 from aiworkbench.dashboards.history import FORMAT, generate, line
 from aiworkbench.dashboards.store import Store, StoreError, open_store
+from aiworkbench_hub import services
 from aiworkbench_hub.hubconfig import apply_site
 from aiworkbench_hub.site import SiteError, load_site, parse_site
+
+from .test_services import TOKENS
 
 
 def text_of(records) -> str:
@@ -301,12 +304,16 @@ SITE = load_site("hub_config/site.toml")
 
 def test_the_service_runs_as_its_own_user_and_only_managers_may_open_it():
     c = Config()
-    apply_site(c, SITE, gpu_kind="simulated")
+    apply_site(c, SITE, gpu_kind="simulated", tokens=TOKENS)
     [dash] = [s for s in c.JupyterHub.services if s["name"] == "dashboards"]
-    assert dash["command"] == ["sudo", "-n", "-u", "aiworkbench-dash",
-                               "/opt/aiworkbench/env/bin/aiworkbench-dashboards"]
+    # External: the supervisor runs it as its own user (aiworkbench-service
+    # dashboards), with its settings; the hub starts nothing and needs no sudo.
+    assert "command" not in dash and "environment" not in dash
     assert dash["url"] == "http://127.0.0.1:8091"
-    assert dash["environment"]["AIWORKBENCH_DASHBOARDS_STORE"].startswith("/var/lib/")
+    svc = services.service(SITE, "dashboards")
+    assert svc.user == "aiworkbench-dash"
+    assert svc.program == "/opt/aiworkbench/env/bin/aiworkbench-dashboards"
+    assert svc.environment["AIWORKBENCH_DASHBOARDS_STORE"].startswith("/var/lib/")
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
     assert roles["dashboard-viewers"] == {
         "name": "dashboard-viewers", "groups": ["managers"],

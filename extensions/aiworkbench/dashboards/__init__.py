@@ -1,1 +1,1 @@
-"""Manager dashboards (issue 7, in progress): accounting history and its store."""
+"""Manager dashboards: accounting history and its store."""

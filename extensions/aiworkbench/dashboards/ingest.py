@@ -31,7 +31,7 @@ import time
 import urllib.parse
 from datetime import datetime, timedelta
 
-from aiworkbench_hub import accounting
+from aiworkbench_hub import accounting, slurm
 
 from ..api_client import WorkbenchAPIError, api_get
 from .history import DELIMITER, FORMAT
@@ -78,12 +78,22 @@ def _stamp(text: str | None) -> datetime | None:
     return moment.astimezone().replace(tzinfo=None) if moment.tzinfo else moment
 
 
-def _run(argv: list[str], timeout: float = 300) -> str:
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+def _run(argv: list[str], timeout: float = 300, env: dict | None = None) -> str:
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
+                          env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{argv[0]} exited {done.returncode}: "
                            f"{done.stderr.strip()[:300] or 'no message'}")
     return done.stdout
+
+
+def reader_run(reader: str):
+    """Slurm's queries with the sight of the Slurm ``reader`` (through sudo; PrivateData
+    hides every other user's jobs and usage from the dashboards' own user)."""
+    def run_as_reader(argv: list[str], timeout: float = 300) -> str:
+        return _run(slurm.as_reader(argv, reader), timeout,
+                    slurm.READER_ENV if reader else None)
+    return run_as_reader
 
 
 class Ingestor:
@@ -136,8 +146,8 @@ class Ingestor:
     def _hub(self, path: str) -> dict:
         hub_api = self.environ.get("JUPYTERHUB_API_URL", "")
         if not hub_api:
-            raise WorkbenchAPIError("JUPYTERHUB_API_URL is not set: the hub starts the "
-                                    "dashboards service with it")
+            raise WorkbenchAPIError("JUPYTERHUB_API_URL is not set: aiworkbench-service "
+                                    "dashboards starts the service with it")
         return api_get(path, environ={"AIWORKBENCH_API_URL": hub_api,
                                       "JUPYTERHUB_API_TOKEN":
                                           self.environ.get("JUPYTERHUB_API_TOKEN", "")})
@@ -204,6 +214,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="repeat every SECONDS (at least 5); 0: once")
     parser.add_argument("--history-days", type=int, default=365,
                         help="how far back the first read goes (1 to 3650 days)")
+    parser.add_argument("--slurm-reader", default="", metavar="USER",
+                        help="read Slurm as this user, through sudo (site slurm.reader); "
+                             "default: as yourself (root sees everything)")
     args = parser.parse_args(argv)
     if args.every and args.every < 5:
         parser.error("--every must be 0 (once) or at least 5 seconds")
@@ -211,7 +224,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--history-days must be from 1 to 3650")
     logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s "
                         "%(name)s] %(message)s")
-    ingestor = Ingestor(args.store, history_days=args.history_days)
+    ingestor = Ingestor(args.store, history_days=args.history_days,
+                        run=reader_run(args.slurm_reader))
     if args.every:
         loop(ingestor, args.every)
     try:

@@ -1,15 +1,18 @@
 """The dashboards service: Voila behind the hub's OAuth, with the ingestion beside it.
 
-JupyterHub starts it as the managed service ``dashboards`` through sudo, as the
-dashboards' own system user (``dashboards.user``; a sudoers rule allows exactly
-this command, without arguments)::
+It is the hub's external service ``dashboards``: the process supervisor runs it as
+its own program, as the dashboards' own system user (``dashboards.user``), through::
 
-    sudo -n -u aiworkbench-dash /opt/aiworkbench/env/bin/aiworkbench-dashboards
+    /opt/aiworkbench/env/bin/aiworkbench-service dashboards
 
-It runs ``jupyterhub-singleuser`` (a Jupyter server whose every request is
-checked with the hub: only holders of ``access:services!service=dashboards``, the
-managers, get in; anyone else logged in gets 403) with only the Voila extension:
-no JupyterLab, no terminals. Voila renders the notebooks in
+which checks the user, reads the service's API token, sets the environment JupyterHub
+gives a service (``JUPYTERHUB_*``) and this service's settings, and execs
+``aiworkbench-dashboards`` (:mod:`aiworkbench_hub.services`).
+
+It runs ``jupyterhub-singleuser`` (a Jupyter server whose every request is checked
+with the hub: only holders of ``access:services!service=dashboards``, the managers,
+get in; anyone else logged in gets 403) with only the Voila extension: no JupyterLab,
+no terminals. Voila renders the notebooks in
 ``AIWORKBENCH_DASHBOARDS_DIR`` (the shipped ``example_notebooks/dashboards``) with
 their code hidden. A thread ingests Slurm accounting and the rest into the store
 every ``AIWORKBENCH_DASHBOARDS_INGEST_SECONDS`` (:mod:`.ingest`).
@@ -23,12 +26,13 @@ import pwd
 import sys
 import threading
 
-from .ingest import Ingestor, loop
+from .ingest import Ingestor, loop, reader_run
 from .views import STORE_ENV, store_path
 
 DIR_ENV = "AIWORKBENCH_DASHBOARDS_DIR"
 INGEST_ENV = "AIWORKBENCH_DASHBOARDS_INGEST_SECONDS"
 HISTORY_ENV = "AIWORKBENCH_DASHBOARDS_HISTORY_DAYS"
+READER_ENV = "AIWORKBENCH_SLURM_READER"
 FIRST = "usage"  # the dashboard a manager lands on
 # Server extensions the environment enables for sessions that the service must not run.
 OFF = ("jupyterlab", "jupyter_lsp", "jupyter_server_terminals", "notebook_shim",
@@ -55,8 +59,9 @@ def server_argv(notebooks: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     if argv or (argv is None and sys.argv[1:]):
-        sys.exit("aiworkbench-dashboards takes no arguments: JupyterHub starts it with its "
-                 f"settings in the environment ({STORE_ENV}, {DIR_ENV}, {INGEST_ENV})")
+        sys.exit("aiworkbench-dashboards takes no arguments: `aiworkbench-service "
+                 "dashboards` runs it with its settings in the environment "
+                 f"({STORE_ENV}, {DIR_ENV}, {INGEST_ENV})")
     logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s "
                         "%(name)s] %(message)s")
     notebooks = os.environ.get(DIR_ENV, "")
@@ -68,11 +73,12 @@ def main(argv: list[str] | None = None) -> None:
         days = int(os.environ.get(HISTORY_ENV, "365"))
     except ValueError as err:
         sys.exit(f"aiworkbench-dashboards: {err}")
-    # sudo kept the hub's HOME: the service's files (kernels' runtime) go in its own.
+    # The service's files (kernels' runtime) go in its own user's home.
     home = pwd.getpwuid(os.getuid()).pw_dir
     os.environ.update(HOME=home, JUPYTER_RUNTIME_DIR=os.path.join(home, "runtime"),
                       JUPYTERHUB_SINGLEUSER_EXTENSION="1")
-    ingestor = Ingestor(store_path(), history_days=days)
+    ingestor = Ingestor(store_path(), history_days=days,
+                        run=reader_run(os.environ.get(READER_ENV, "")))
     # The first round waits until the hub has routed its services (the workbench API).
     threading.Thread(target=loop, args=(ingestor, every), kwargs={"first_after": 10},
                      name="ingestion", daemon=True).start()

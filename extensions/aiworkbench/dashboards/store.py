@@ -13,7 +13,10 @@ Tables (the dashboards read these, never ``sacct``):
   start of idleness, extended while it lasts;
 * ``pending``: jobs waiting now, with Slurm's reason (``squeue``);
 * ``progress``: exercise progress per class, course and learner (the workbench API);
-* ``meta``: the ingestion watermark and when each source was last read.
+* ``meta``: the ingestion watermark and when each source was last read;
+* ``schema_version``: the file's schema version (:mod:`aiworkbench.store_schema`): the
+  ingestion migrates a file from an older workbench, and every opening refuses one
+  from a newer workbench.
 
 One process writes (the dashboards service's ingestion); dashboards open the file
 read-only for the time of one render. DuckDB lets one process hold the file for
@@ -29,9 +32,11 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from ..store_schema import Schema, SchemaError, prepare
 from .history import DELIMITER, FORMAT
 
-SCHEMA = """
+# Version 1: the layout from before versions, unchanged (a file of then keeps its rows).
+V1 = """
 CREATE TABLE IF NOT EXISTS jobs (
     job_id BIGINT PRIMARY KEY, "user" VARCHAR, account VARCHAR, partition VARCHAR,
     submit TIMESTAMP, start TIMESTAMP, "end" TIMESTAMP, state VARCHAR, exit_code VARCHAR,
@@ -55,6 +60,8 @@ CREATE TABLE IF NOT EXISTS progress (
     passed BOOLEAN, last_attempt TIMESTAMP, learners INTEGER, as_of TIMESTAMP);
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
 """
+SCHEMA = Schema("the dashboards' accounting store", migrations=(V1,),
+                writer="the dashboards' ingestion (aiworkbench-dashboards-ingest)")
 _GPUS = "coalesce(TRY_CAST(regexp_extract(AllocTRES, 'gres/gpu[^=,]*=([0-9]+)', 1) AS INTEGER), 0)"
 _CPUS = "coalesce(TRY_CAST(regexp_extract(AllocTRES, '(?:^|,)cpu=([0-9]+)', 1) AS INTEGER), 0)"
 _ELAPSED = "coalesce(TRY_CAST(ElapsedRaw AS BIGINT), 0)"
@@ -77,15 +84,19 @@ class StoreError(RuntimeError):
 
 
 class Store:
-    """A DuckDB connection with the tables above (created when writable)."""
+    """A DuckDB connection with the tables above (created or migrated when writable; a
+    file from a newer workbench raises :class:`~aiworkbench.store_schema.SchemaError`)."""
 
     def __init__(self, path: str | Path = ":memory:", readonly: bool = False):
         import duckdb
 
         self.path = str(path)
         self.db = duckdb.connect(self.path, read_only=readonly)
-        if not readonly:
-            self.db.execute(SCHEMA).fetchall()
+        try:
+            prepare(self.db, SCHEMA, self.path, readonly=readonly)
+        except BaseException:
+            self.db.close()
+            raise
 
     def close(self) -> None:
         self.db.close()
@@ -162,7 +173,8 @@ def _locked(err: Exception) -> bool:
 @contextmanager
 def open_store(path: str | Path, readonly: bool = True, wait: float = LOCK_WAIT_S):
     """The store at ``path`` for one read or one ingestion, retried while the other side
-    holds it; :class:`StoreError` when it is missing or stays locked."""
+    holds it; :class:`StoreError` when it is missing, stays locked or has a schema
+    version this code cannot use."""
     import duckdb
 
     if readonly and not Path(path).exists():
@@ -173,6 +185,8 @@ def open_store(path: str | Path, readonly: bool = True, wait: float = LOCK_WAIT_
         try:
             store = Store(path, readonly=readonly)
             break
+        except SchemaError as err:
+            raise StoreError(str(err)) from err
         except duckdb.Error as err:
             if not _locked(err):
                 raise StoreError(f"cannot open the accounting store {path}: {err}") from err
