@@ -140,7 +140,7 @@ def prepare(script, *args, nodes: int = 1, cpus_per_node: int = 2, gpus_per_node
         log=path.parent / f"{name}-%j.log", python=sys.executable)
 
 
-def submit_batch(script, *args, check=affordable, run=subprocess.run, **options) -> "BatchJob":
+def submit_batch(script, *args, check=affordable, run=subprocess.run, **options) -> BatchJob:
     """Check and submit ``script`` (with ``args``) as a batch job; its :class:`BatchJob`.
     Options: see :func:`prepare`."""
     spec = prepare(script, *args, **options)
@@ -151,6 +151,12 @@ def submit_batch(script, *args, check=affordable, run=subprocess.run, **options)
         raise WorkRefused(f"Slurm refused the job: {done.stderr.strip()[:500]}")
     job_id = done.stdout.strip().split(";")[0]
     return BatchJob(job_id, Path(str(spec.log).replace("%j", job_id)), spec, run=run)
+
+
+def _exit_code(text: str) -> int | None:
+    """The exit status in Slurm's ``status:signal`` (e.g. ``0:0``); None when not given."""
+    code = text.split(":")[0]
+    return int(code) if code.isdigit() else None
 
 
 class BatchJob(Shown):
@@ -170,20 +176,37 @@ class BatchJob(Shown):
         return f", exit code {self.exit_code}" if self.exit_code is not None else ""
 
     def refresh(self) -> str:
-        """Read the job's state from Slurm (squeue while queued or running, then sacct)."""
+        """Read the job's state from Slurm: squeue while queued or running; once it ended,
+        scontrol while the controller still holds it (its exit code), then sacct."""
         out = self._run(["squeue", "--noheader", "--jobs", self.job_id, "--format=%T|%M|%r"],
                         capture_output=True, text=True, timeout=30, check=False).stdout.strip()
         if out:
             self.state, self.elapsed, self.reason = (out.splitlines()[0].split("|") + ["", ""])[:3]
-            return self.state
+            if self.state not in ENDED or self._read_controller():
+                return self.state
+        self._read_accounting()
+        return self.state
+
+    def _read_controller(self) -> bool:
+        """The ended job's state and exit code from ``scontrol show job``; False when the
+        controller no longer knows it."""
+        out = self._run(["scontrol", "show", "job", "--oneliner", self.job_id],
+                        capture_output=True, text=True, timeout=30, check=False).stdout
+        fields = dict(re.findall(r"(?:^|\s)(JobState|ExitCode|RunTime)=(\S+)", out))
+        if "JobState" not in fields or "ExitCode" not in fields:
+            return False
+        self.state, self.elapsed = fields["JobState"], fields.get("RunTime", self.elapsed)
+        self.exit_code = _exit_code(fields["ExitCode"])
+        return True
+
+    def _read_accounting(self) -> None:
         out = self._run(["sacct", "--noheader", "--parsable2", "--allocations", "--jobs",
                          self.job_id, "--format=State,ExitCode,Elapsed"],
                         capture_output=True, text=True, timeout=30, check=False).stdout.strip()
         if out:
             state, code, elapsed = (out.splitlines()[0].split("|") + ["", ""])[:3]
             self.state, self.elapsed, self.reason = state.split(" ")[0], elapsed, ""
-            self.exit_code = int(code.split(":")[0]) if code.split(":")[0].isdigit() else None
-        return self.state
+            self.exit_code = _exit_code(code)
 
     @property
     def ended(self) -> bool:
@@ -213,6 +236,12 @@ class BatchJob(Shown):
             time.sleep(every)
         return self.state
 
+    def close(self) -> None:
+        """Stop following the job and close its view (the job itself keeps running)."""
+        FOLLOWER.unfollow(self)
+        if self._widget is not None:
+            super().close()
+
     # --- the live view ----------------------------------------------------------------
     @property
     def widget(self):
@@ -225,26 +254,81 @@ class BatchJob(Shown):
 
         self._status = w.HTML()
         self._log = w.Textarea(layout={"width": "100%", "height": "220px"}, disabled=True)
-        cancel = w.Button(description="Cancel job", button_style="danger", icon="stop")
-        cancel.on_click(lambda _b: self.cancel() or self._show())
-        box = w.VBox([self._status, self._log, cancel])
+        self._cancel = w.Button(description="Cancel job", button_style="danger", icon="stop")
+        self._cancel.on_click(lambda _b: self.cancel() or self._render())
+        box = w.VBox([self._status, self._log, self._cancel])
         box.add_class("aiwb-batch")
-        self._show()
-        threading.Thread(target=self._follow, args=(cancel,), daemon=True).start()
+        self.refresh()
+        self._render()
+        if not self.ended:
+            FOLLOWER.follow(self)
         return box
 
-    def _show(self) -> None:
+    def _render(self) -> None:
         import html
 
-        self.refresh()
         why = f" ({html.escape(self.reason)})" if self.reason and self.reason != "None" else ""
         self._status.value = (f"<b>Job {self.job_id}</b>: {html.escape(self.state)}{why}"
                               f"{html.escape(self._exit_text())}"
                               f"{', ' + html.escape(self.elapsed) if self.elapsed else ''}")
         self._log.value = self.log()
+        self._cancel.disabled = self.ended
 
-    def _follow(self, cancel) -> None:
-        while not self.ended:
-            time.sleep(2)
-            self._show()
-        cancel.disabled = True
+
+class Follower:
+    """One thread for every job shown in this kernel: each tick, one ``squeue`` for all
+    of them (an ended one is then read once more for its exit code); the thread ends
+    when no shown job is left running or queued."""
+
+    def __init__(self, every: float = 5.0):
+        self.every = every
+        self._jobs: dict[str, BatchJob] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def follow(self, job: BatchJob) -> None:
+        with self._lock:
+            self._jobs[job.job_id] = job
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, daemon=True,
+                                                name="aiworkbench-batch-follower")
+                self._thread.start()
+
+    def unfollow(self, job: BatchJob) -> None:
+        with self._lock:
+            self._jobs.pop(job.job_id, None)
+
+    @property
+    def following(self) -> list[str]:
+        with self._lock:
+            return list(self._jobs)
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(self.every)
+            with self._lock:
+                jobs = list(self._jobs.values())
+                if not jobs:
+                    self._thread = None
+                    return
+            self.tick(jobs)
+
+    def tick(self, jobs: list[BatchJob]) -> None:
+        """Read and show the state of ``jobs`` (one squeue for all)."""
+        out = jobs[0]._run(["squeue", "--noheader", "--jobs", ",".join(j.job_id for j in jobs),
+                            "--format=%i|%T|%M|%r"],
+                           capture_output=True, text=True, timeout=30, check=False).stdout
+        seen = {fields[0]: fields[1:] for fields in
+                (line.strip().split("|") for line in out.splitlines()) if len(fields) == 4}
+        for job in jobs:
+            if job.job_id in seen and seen[job.job_id][0] not in ENDED:
+                job.state, job.elapsed, job.reason = seen[job.job_id]
+            else:
+                job.refresh()  # ended (or gone from the queue): its exit code
+            if job.ended:
+                self.unfollow(job)
+            if job._widget is not None:
+                job._render()
+
+
+FOLLOWER = Follower()

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
 from pathlib import Path
 
-from . import gpu_idle, oidc, port_callback
+from . import gpu_idle, oidc, port_callback, services
 from .accounting import READ_ALL, accounting_reader, warnings_for
+from .daemons import hub_pidfile
+from .services import API_SERVICE, CULLER_SERVICE, DASHBOARDS_SERVICE
 from .site import Site
 
 SPAWNER = "workbench"  # entry point of aiworkbench_hub.spawner.WorkbenchSpawner
-API_SERVICE = "workbench"  # the workbench API, at /services/workbench/
-DASHBOARDS_SERVICE = "dashboards"  # the managers' Voila dashboards, /services/dashboards/
 DASHBOARD_VIEWERS = "managers"  # the hub group that may open them
 SIMULATED_GPU_DIR = "/var/lib/aiworkbench-gpu-sim"  # made by the kernel_env role
-SITE_FILE = "/etc/aiworkbench/site.toml"
 OIDC_AUTHENTICATOR = "aiworkbench_hub.authenticator.WorkbenchOIDCAuthenticator"
 
 
@@ -34,14 +32,16 @@ def detect_gpu_kind() -> str:
 
 
 def apply_site(c, site: Site, gpu_kind: str | None = None,
-               discovery: dict | None = None) -> None:
+               discovery: dict | None = None, tokens: dict[str, str] | None = None) -> None:
     """Set everything the hub needs from ``site`` on config object ``c``. With OpenID
     Connect, ``discovery`` is the provider's discovery document (None: read it from the
-    issuer now)."""
+    issuer now). ``tokens`` are the services' API tokens by name (None: read from their
+    token files now, services.read_token)."""
     hub = site.hub
     env_dir = f"{site.factory.prefix}/env"
     apply_proxy_tls(c, site)
     c.JupyterHub.hub_bind_url = f"http://{hub.hub_ip}:{hub.hub_port}"
+    c.JupyterHub.pid_file = hub_pidfile(site)
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{hub.proxy_api_port}"
     c.ConfigurableHTTPProxy.command = [
         shutil.which("configurable-http-proxy") or "configurable-http-proxy"]
@@ -61,6 +61,8 @@ def apply_site(c, site: Site, gpu_kind: str | None = None,
     c.Spawner.default_url = "/lab"
     c.Spawner.poll_interval = hub.poll_interval
     c.WorkbenchSpawner.slurm_poll_interval = float(hub.slurm_poll_interval)
+    c.WorkbenchSpawner.slurm_steady_poll_interval = float(hub.slurm_steady_poll_interval)
+    c.WorkbenchSpawner.slurm_reader = site.slurm.reader
     c.WorkbenchSpawner.max_sessions = hub.max_sessions_per_user
     c.Spawner.start_timeout = hub.start_timeout
     c.Spawner.http_timeout = 120
@@ -70,11 +72,14 @@ def apply_site(c, site: Site, gpu_kind: str | None = None,
     c.WorkbenchSpawner.batchspawner_singleuser_cmd = f"{env_dir}/bin/aiworkbench-singleuser"
     c.WorkbenchSpawner.gpu_kind = gpu_kind if gpu_kind is not None else (
         detect_gpu_kind() or "simulated")
-    apply_api(c, site, env_dir)
-    apply_dashboards(c, site, env_dir)
+    if tokens is None:
+        tokens = services.read_tokens(site)
+    apply_api(c, site, tokens[API_SERVICE])
+    apply_dashboards(c, site, tokens[DASHBOARDS_SERVICE])
     idle = site.idle
-    apply_idle(c, env_dir, cull_idle_s=idle.cull_minutes * 60,
-               cull_every_s=idle.cull_every_minutes * 60,
+    apply_idle(c, culler=(services.hub_entry(site, CULLER_SERVICE, tokens[CULLER_SERVICE])
+                          if CULLER_SERVICE in tokens else None),
+               cull_idle_s=idle.cull_minutes * 60,
                gpu_threshold=idle.gpu_threshold_percent, gpu_warn_s=idle.gpu_warn_minutes * 60,
                gpu_stop_s=idle.gpu_stop_minutes * 60, gpu_report_s=idle.gpu_report_seconds)
 
@@ -140,14 +145,12 @@ def db_url(site: Site) -> str:
     return f"postgresql+psycopg2://{hub.user}@/{hub.postgresql_database}{where}"
 
 
-def apply_api(c, site: Site, env_dir: str) -> None:
-    """The workbench API service, its RBAC, and budgets on the hub's pages."""
+def apply_api(c, site: Site, token: str) -> None:
+    """The workbench API service (external: the supervisor runs it, as the hub user, see
+    aiworkbench_hub.services), its RBAC, and budgets on the hub's pages."""
     hub = site.hub
     c.JupyterHub.services = [s for s in _listed(c, "services") if s["name"] != API_SERVICE] + [{
-        "name": API_SERVICE,
-        "url": f"http://127.0.0.1:{hub.api_port}",
-        "command": [f"{env_dir}/bin/aiworkbench-api"],
-        "environment": {"AIWORKBENCH_SITE": os.environ.get("AIWORKBENCH_SITE", "") or SITE_FILE},
+        **services.hub_entry(site, API_SERVICE, token),
         "oauth_no_confirm": True,
         "display": False,
     }]
@@ -182,27 +185,14 @@ def session_api_url(site: Site) -> str:
     return f"http://{connect_host}:{hub.port}/services/{API_SERVICE}/api"
 
 
-def apply_dashboards(c, site: Site, env_dir: str) -> None:
-    """The managers' dashboards: a hub-managed service started through sudo as its own
-    user (the sudoers rule allows exactly this command); only the managers group may
+def apply_dashboards(c, site: Site, token: str) -> None:
+    """The managers' dashboards: an external service that the supervisor runs as its own
+    user (dashboards.user, see aiworkbench_hub.services); only the managers group may
     open it (everyone else gets 403), and its token may read every session and every
     class's progress, nothing more."""
-    dash = site.dashboards
     c.JupyterHub.services = [s for s in _listed(c, "services")
                              if s["name"] != DASHBOARDS_SERVICE] + [{
-        "name": DASHBOARDS_SERVICE,
-        "url": f"http://127.0.0.1:{dash.port}",
-        "command": ["sudo", "-n", "-u", dash.user, f"{env_dir}/bin/aiworkbench-dashboards"],
-        "environment": {
-            "AIWORKBENCH_DASHBOARDS_STORE": dash.store,
-            "AIWORKBENCH_DASHBOARDS_DIR": f"{site.factory.prefix}/dashboards",
-            "AIWORKBENCH_DASHBOARDS_INGEST_SECONDS": str(dash.ingest_seconds),
-            "AIWORKBENCH_DASHBOARDS_HISTORY_DAYS": str(dash.history_days),
-            # Straight to the API's loopback port, not through the proxy: the same
-            # machine, and no TLS to verify when the proxy serves https.
-            "AIWORKBENCH_API_URL": (f"http://127.0.0.1:{site.hub.api_port}/services/"
-                                    f"{API_SERVICE}/api"),
-        },
+        **services.hub_entry(site, DASHBOARDS_SERVICE, token),
         "oauth_no_confirm": True,
         "display": True,
         "info": {"description": "Usage, budgets, queue waits, sessions and course progress"},
@@ -231,21 +221,20 @@ def budget_warnings(site: Site, user) -> list[dict]:
     projects = site.projects_of(user.name) if user is not None else []
     if not projects:
         return []
-    return warnings_for(accounting_reader(site.hub.accounting_refresh).cached(), projects)
+    budgets = accounting_reader(site.hub.accounting_refresh, site.slurm.reader)
+    return warnings_for(budgets.cached(), projects)
 
 
-def apply_idle(c, env_dir: str, *, cull_idle_s: float, cull_every_s: float,
-               gpu_threshold: float, gpu_warn_s: float, gpu_stop_s: float,
-               gpu_report_s: float) -> None:
-    """Idle protection: jupyterhub-idle-culler as a hub service (off when
-    ``cull_idle_s`` is 0), and the spawner's idle-GPU policy."""
-    services = [s for s in _listed(c, "services") if s["name"] != "idle-culler"]
-    roles = [r for r in _listed(c, "load_roles") if r["name"] != "idle-culler"]
-    if cull_idle_s:
-        services.append({"name": "idle-culler", "command": [
-            f"{env_dir}/bin/python3", "-m", "jupyterhub_idle_culler",
-            f"--timeout={int(cull_idle_s)}", f"--cull-every={int(cull_every_s)}"]})
-        roles.append({"name": "idle-culler", "services": ["idle-culler"],
+def apply_idle(c, *, culler: dict | None, cull_idle_s: float, gpu_threshold: float,
+               gpu_warn_s: float, gpu_stop_s: float, gpu_report_s: float) -> None:
+    """Idle protection: jupyterhub-idle-culler, an external service run by the supervisor
+    with the site's idle.cull_minutes (``culler``: its hub entry, None when culling is
+    off), and the spawner's idle-GPU policy."""
+    services = [s for s in _listed(c, "services") if s["name"] != CULLER_SERVICE]
+    roles = [r for r in _listed(c, "load_roles") if r["name"] != CULLER_SERVICE]
+    if culler and cull_idle_s:
+        services.append(culler)
+        roles.append({"name": CULLER_SERVICE, "services": [CULLER_SERVICE],
                       "scopes": ["list:users", "read:users:activity", "read:servers",
                                  "delete:servers"]})
     c.JupyterHub.services, c.JupyterHub.load_roles = services, roles

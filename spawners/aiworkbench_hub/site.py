@@ -29,6 +29,10 @@ UNIX_NAME = r"^[a-z_][a-z0-9_-]{0,31}$"
 SLURM_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
 CLASS_NAME = r"^[a-z][a-z0-9-]{0,19}$"  # a training class (its hub group is class-NAME)
 ROLES = ("student", "sme", "trainer", "manager", "admin")
+# Slurm's PrivateData flags (slurm.conf(5)), and the ones the factory sets unless told.
+PRIVATE_DATA_FLAGS = ("accounts", "cloud", "events", "jobs", "nodes", "partitions",
+                      "reservations", "usage", "users")
+PRIVATE_DATA_DEFAULT = ("accounts", "events", "jobs", "reservations", "usage", "users")
 
 
 def setting(default=dataclasses.MISSING, *, help, pattern=None, minimum=None, maximum=None,
@@ -98,12 +102,18 @@ class HubSettings:
              "and one GPU session.")
     poll_interval: int = setting(
         10, minimum=2, maximum=300,
-        help="Seconds between the hub's checks of each session. An ended job (time limit, "
-             "scancel, node failure) is noticed within this time.")
+        help="Seconds between the hub's checks of each session (against its last Slurm "
+             "query, no query of its own). An ended job (time limit, scancel, node "
+             "failure) is noticed within this plus slurm_steady_poll_interval.")
     slurm_poll_interval: int = setting(
         5, minimum=1, maximum=120,
-        help="Seconds between the hub's queries of Slurm: one squeue for all sessions, "
-             "whatever their number.")
+        help="Seconds between the hub's queries of Slurm while a session is starting: "
+             "one squeue for all sessions, whatever their number.")
+    slurm_steady_poll_interval: int = setting(
+        30, minimum=5, maximum=600,
+        help="Seconds between the hub's queries of Slurm while every session runs (none "
+             "starting); at least slurm_poll_interval. Each query costs Slurm's controller "
+             "two RPCs.")
     start_timeout: int = setting(
         300, minimum=30, maximum=86400,
         help="Seconds a session may take from request to a running JupyterLab, "
@@ -259,8 +269,8 @@ class CoursesSettings:
 class DashboardsSettings:
     user: str = setting(
         "aiworkbench-dash", pattern=r"^[a-z_][a-z0-9_-]{0,31}$",
-        help="System user that runs the managers' dashboards (Voila, a hub-managed "
-             "service started through sudo) and its kernels: it reads Slurm accounting and "
+        help="System user that runs the managers' dashboards (Voila, a hub service the "
+             "supervisor runs as this user) and its kernels: it reads Slurm accounting and "
              "owns the dashboards' store, nothing else.")
     port: int = setting(
         8091, minimum=1, maximum=65535,
@@ -299,6 +309,25 @@ class SlurmSettings:
         4, minimum=0, maximum=16,
         help="Simulated GPUs (character devices, GRES type 'simulated') to declare "
              "when `nvidia-smi` finds no NVIDIA GPU. With real GPUs this is ignored.")
+    private_data: list[str] = setting(
+        factory=lambda: list(PRIVATE_DATA_DEFAULT), choices=PRIVATE_DATA_FLAGS,
+        help="Slurm PrivateData (slurm.conf and slurmdbd.conf): what users see only of "
+             "their own. jobs: other users' jobs and steps (squeue, scontrol show job, "
+             "sacct); usage: other users' and projects' usage and fair share (sshare, "
+             "sreport); users: other users' records and associations (sacctmgr); "
+             "accounts: projects the user is not a coordinator of (sacctmgr); "
+             "reservations: reservations the user may not use; events: node events "
+             "(sacctmgr show events). Left visible by default: nodes and partitions "
+             "(users choose where to run: sinfo), cloud. What each flag costs is in "
+             "docs/security.md. The hub, the workbench API and the dashboards read "
+             "everything as slurm.reader.")
+    reader: str = setting(
+        "slurm-reader", pattern=UNIX_NAME,
+        help="Unix and Slurm user whose sight the hub's poller and budgets, the workbench "
+             "API and the dashboards' ingestion borrow to read every job, usage and "
+             "account: AdminLevel Operator in Slurm (the least level PrivateData lets "
+             "see all), no login shell, no job of its own (MaxSubmitJobs=0). Its "
+             "services reach it only through sudo, for squeue, sacct and sshare.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -513,7 +542,8 @@ class SiteError(ValueError):
     def __init__(self, source: str, problems: list[str]):
         self.source = source
         self.problems = problems
-        super().__init__(f"{source}: invalid site file:\n" + "\n".join(f"  - {p}" for p in problems))
+        super().__init__(f"{source}: invalid site file:\n"
+                         + "\n".join(f"  - {p}" for p in problems))
 
 
 _KEY_NAMES = {
@@ -552,9 +582,16 @@ def _check_value(path: str, value, kind, meta, problems: list[str]):
     if meta.get("maximum") is not None and value > meta["maximum"]:
         problems.append(f"{path}: must be at most {meta['maximum']}, got {value}")
         return None
-    if meta.get("choices") and value not in meta["choices"]:
-        problems.append(f"{path}: must be one of {', '.join(meta['choices'])}; got {value!r}")
-        return None
+    if meta.get("choices"):
+        wrong = [v for v in (value if kind == list[str] else [value])
+                 if v not in meta["choices"]]
+        if wrong:
+            problems.append(f"{path}: must be {'any of' if kind == list[str] else 'one of'} "
+                            f"{', '.join(meta['choices'])}; got {', '.join(map(repr, wrong))}")
+            return None
+        if kind == list[str] and len(set(value)) != len(value):
+            problems.append(f"{path}: names a value twice: {value!r}")
+            return None
     if meta.get("pattern") and not re.fullmatch(meta["pattern"], value):
         problems.append(f"{path}: {value!r} does not match {meta['pattern']}")
         return None
@@ -648,10 +685,20 @@ def _add_learners(site: Site, problems: list[str]) -> Site:
 
 
 def _cross_checks(site: Site, problems: list[str]):
+    for check in (_service_checks, _partition_checks, _profile_checks, _project_checks):
+        check(site, problems)
+
+
+def _service_checks(site: Site, problems: list[str]):
+    """Timings, ports and the services' own users."""
     idle = site.idle
     if idle.gpu_stop_minutes and idle.gpu_stop_minutes <= idle.gpu_warn_minutes:
         problems.append(f"idle.gpu_stop_minutes: {idle.gpu_stop_minutes} must be more than "
                         f"idle.gpu_warn_minutes = {idle.gpu_warn_minutes} (or 0: only warn)")
+    hub = site.hub
+    if hub.slurm_steady_poll_interval < hub.slurm_poll_interval:
+        problems.append(f"hub.slurm_steady_poll_interval: {hub.slurm_steady_poll_interval} "
+                        f"must be at least hub.slurm_poll_interval = {hub.slurm_poll_interval}")
     ports = {"hub.port": site.hub.port, "hub.proxy_api_port": site.hub.proxy_api_port,
              "hub.hub_port": site.hub.hub_port, "hub.api_port": site.hub.api_port,
              "dashboards.port": site.dashboards.port}
@@ -662,6 +709,17 @@ def _cross_checks(site: Site, problems: list[str]):
     if site.dashboards.user in (site.hub.user, *site.users):
         problems.append(f"dashboards.user: {site.dashboards.user!r} is also the hub's user "
                         f"or a factory user; the dashboards run as their own system user")
+    if site.slurm.reader in (site.hub.user, site.dashboards.user, "slurm", "root",
+                             *site.users):
+        problems.append(f"slurm.reader: {site.slurm.reader!r} is also the hub's or the "
+                        f"dashboards' user, Slurm's, root or a factory user; the reader is a "
+                        f"user of its own, which the services reach only through sudo")
+    if site.hub.user in site.users:
+        problems.append(f"hub.user: {site.hub.user!r} is also a factory user; the hub "
+                        f"must run as its own system user")
+
+
+def _partition_checks(site: Site, problems: list[str]):
     defaults = [n for n, p in site.partitions.items() if p.default]
     if len(defaults) != 1:
         problems.append(f"partitions: exactly one partition must have default = true, "
@@ -683,6 +741,9 @@ def _cross_checks(site: Site, problems: list[str]):
                                 f"{part.max_cpus}")
         if not part.presets and not any(p.cpus <= part.max_cpus for p in site.presets.values()):
             problems.append(f"partitions.{name}: no preset fits max_cpus = {part.max_cpus}")
+
+
+def _profile_checks(site: Site, problems: list[str]):
     if not site.profiles:
         problems.append("profiles: at least one profile is needed (the first is the default)")
     for name, prof in site.profiles.items():
@@ -705,6 +766,10 @@ def _cross_checks(site: Site, problems: list[str]):
         if prof.hours > part.max_hours:
             problems.append(f"{here}.hours: {prof.hours} exceeds partition "
                             f"{prof.partition!r} max_hours = {part.max_hours}")
+
+
+def _project_checks(site: Site, problems: list[str]):
+    """Projects, their members and partitions, and the names they must not take."""
     for name, proj in site.projects.items():
         unknown = [p for p in proj.partitions if p not in site.partitions]
         for partition in unknown:
@@ -731,13 +796,6 @@ def _cross_checks(site: Site, problems: list[str]):
         if not site.projects_of(name):
             problems.append(f"users.{name}: belongs to no project; add them to a "
                             f"project's members")
-    if site.hub.user in site.users:
-        problems.append(f"hub.user: {site.hub.user!r} is also a factory user; the hub "
-                        f"must run as its own system user")
-    ports = {"hub.port": site.hub.port, "hub.proxy_api_port": site.hub.proxy_api_port,
-             "hub.hub_port": site.hub.hub_port}
-    if len(set(ports.values())) != len(ports):
-        problems.append(f"hub: the ports must differ, got {ports}")
 
 
 def _auth_checks(site: Site, problems: list[str]):

@@ -1,14 +1,20 @@
 """Slurm access for the hub: commands as argument lists, and parsers of their output.
 
-Read-only queries (``squeue``, ``sacct``) run as the hub's own user; commands
-that act for a user (``sbatch``, ``scancel``) run through sudo as that user,
-which the sudoers rule allows and nothing else.
+Read-only queries of everyone's jobs and usage (``squeue``, ``sacct``, ``sshare``) run
+as the Slurm reader (site ``slurm.reader``, AdminLevel Operator: Slurm's PrivateData
+hides other users' jobs and usage from everyone else) through sudo, which the sudoers
+rule allows for these three commands only; commands that act for a user (``sbatch``,
+``scancel``) run through sudo as that user, which the sudoers rule allows and nothing
+else.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from pathlib import Path
+
+from .daemons import DAEMONS
 
 # One line per job, fields separated by '|' (no field of these contains '|').
 SQUEUE_FIELDS = ("job_id", "user", "partition", "state", "reason", "nodes", "start", "priority")
@@ -16,6 +22,33 @@ SQUEUE_FORMAT = "%i|%u|%P|%T|%r|%N|%S|%Q"
 ACTIVE_STATES = "PENDING,CONFIGURING,RUNNING,COMPLETING,SUSPENDED,REQUEUED,RESIZING"
 PENDING_STATES = {"PENDING", "CONFIGURING", "REQUEUED"}
 RUNNING_STATES = {"RUNNING", "COMPLETING", "SUSPENDED", "RESIZING"}
+
+
+# What the services may run as the Slurm reader, by name (the sudoers rule's list).
+READER_COMMANDS = {Path(path).name: path for path in DAEMONS["slurm_reader_commands"]}
+# The environment of those commands: nothing of the service's (its API token) goes along.
+READER_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+
+
+def as_reader(argv: list[str], reader: str) -> list[str]:
+    """``argv`` (a read-only query) with the reader's sight: through sudo as ``reader``;
+    as it is when ``reader`` is empty (root, or a cluster without PrivateData)."""
+    if not reader:
+        return list(argv)
+    if argv[0] not in READER_COMMANDS:
+        raise ValueError(f"{argv[0]!r} is not run as the Slurm reader; only "
+                         f"{', '.join(READER_COMMANDS)} are")
+    return ["sudo", "--non-interactive", "--user", reader, "--",
+            READER_COMMANDS[argv[0]], *argv[1:]]
+
+
+def reader_run(reader: str):
+    """:func:`run` for read-only queries, as the Slurm reader ``reader``."""
+    async def run_as_reader(argv: list[str], **kwargs) -> str:
+        if reader:
+            kwargs.setdefault("env", READER_ENV)
+        return await run(as_reader(argv, reader), **kwargs)
+    return run_as_reader
 
 
 class SlurmError(RuntimeError):
@@ -31,7 +64,7 @@ async def run(argv: list[str], *, input: str | None = None, env: dict | None = N
     try:
         out, err = await asyncio.wait_for(
             proc.communicate(input.encode() if input is not None else None), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.kill()
         await proc.wait()
         raise SlurmError(f"{argv[0]} did not answer within {timeout:.0f}s") from None

@@ -86,8 +86,19 @@ class WorkbenchSpawner(SlurmSpawner):
     ).tag(config=True)
     slurm_poll_interval = Float(
         5.0,
-        help="Seconds between the hub's queries of Slurm (one squeue for all sessions). "
+        help="Seconds between the hub's queries of Slurm (one squeue for all sessions) "
+             "while a session is starting.",
+    ).tag(config=True)
+    slurm_steady_poll_interval = Float(
+        30.0,
+        help="Seconds between the hub's queries of Slurm while no session is starting. "
              "An ended session is noticed within this time plus JupyterHub's poll_interval.",
+    ).tag(config=True)
+    slurm_reader = Unicode(
+        "",
+        help="User whose sight the hub borrows (through sudo) to read every job and "
+             "budget when Slurm's PrivateData hides them (site slurm.reader); empty: "
+             "the hub's own.",
     ).tag(config=True)
 
     max_sessions = Integer(
@@ -162,7 +173,7 @@ class WorkbenchSpawner(SlurmSpawner):
             snapshot = None
             if self.check_budget:
                 try:
-                    snapshot = await accounting_reader(self.accounting_refresh).snapshot()
+                    snapshot = await self.budgets.snapshot()
                 except slurm.SlurmError as err:
                     self.log.warning("The form shows no budgets: %s", err)
             return self.render_form(snapshot=snapshot)
@@ -283,7 +294,7 @@ class WorkbenchSpawner(SlurmSpawner):
         if not self.check_budget:
             return
         try:
-            snapshot = await accounting_reader(self.accounting_refresh).snapshot()
+            snapshot = await self.budgets.snapshot()
         except slurm.SlurmError as err:
             self.log.warning("Budget check skipped for %s: %s", self.user.name, err)
             return
@@ -393,7 +404,12 @@ class WorkbenchSpawner(SlurmSpawner):
     # --- state from the shared poller -----------------------------------------
     @property
     def poller(self):
-        return hub_poller(self.slurm_poll_interval)
+        return hub_poller(self.slurm_poll_interval, self.slurm_reader,
+                          self.slurm_steady_poll_interval)
+
+    @property
+    def budgets(self):
+        return accounting_reader(self.accounting_refresh, self.slurm_reader)
 
     async def query_job_status(self):
         """batchspawner's hook, answered from the hub's shared snapshot (no RPC)."""
@@ -410,7 +426,8 @@ class WorkbenchSpawner(SlurmSpawner):
 
     async def _why_ended(self, job_id: str) -> str:
         try:
-            finished = slurm.parse_sacct(await slurm.run(slurm.sacct_argv(job_id)), job_id)
+            out = await slurm.reader_run(self.slurm_reader)(slurm.sacct_argv(job_id))
+            finished = slurm.parse_sacct(out, job_id)
         except slurm.SlurmError as err:
             self.log.warning("sacct for job %s failed: %s", job_id, err)
             finished = None
@@ -460,7 +477,14 @@ class WorkbenchSpawner(SlurmSpawner):
     async def wait_for_port(self) -> None:
         """Wait until the job reports its port (port_callback) once JupyterLab listens;
         meanwhile the shared poller tells whether it is queued, running or gone."""
-        self.poller.watch(self.job_id, query_now=getattr(self, "_resuming", False))
+        self.poller.watch(self.job_id, query_now=getattr(self, "_resuming", False),
+                          starting=True)
+        try:
+            await self._wait_for_port_or_end()
+        finally:
+            self.poller.settle(self.job_id)
+
+    async def _wait_for_port_or_end(self) -> None:
         while not self._port_reported.is_set():
             if self.poller.status(self.job_id) == GONE:
                 why = await self._why_ended(self.job_id)

@@ -2,13 +2,17 @@
 and a hub restart): jupyterhub-idle-culler stops a session without activity, and a GPU
 session whose (simulated) GPUs stay idle is warned, then stopped; the home page says why."""
 
+import pwd
 import re
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from ..conftest import restart_hub, user_jobs, wait_for
+from aiworkbench_hub import services
+
+from ..conftest import restart_hub, run, user_jobs, wait_for
 from .test_sessions import ready, start
 
 pytestmark = pytest.mark.integration
@@ -18,19 +22,38 @@ CULL_S, GPU_WARN_S, GPU_STOP_S, REPORT_S = 75, 8, 20, 2
 
 
 @pytest.fixture(scope="module")
-def quick_idle_policy(hub_url, cluster_up):
+def quick_idle_policy(hub_url, cluster_up, site):
+    """The spawner's quick GPU policy (a drop-in, the hub restarted), and the real culler
+    with quick timings in place of the supervised one (whose timings are the site's)."""
     DROP_IN.parent.mkdir(exist_ok=True)
     DROP_IN.write_text(
         "# Written by tests/integration/test_idle.py; removed when they end.\n"
         "from aiworkbench_hub.hubconfig import apply_idle\n"
-        f"apply_idle(c, site.factory.prefix + '/env', cull_idle_s={CULL_S}, cull_every_s=5,\n"
-        f"           gpu_threshold=5, gpu_warn_s={GPU_WARN_S}, gpu_stop_s={GPU_STOP_S},\n"
-        f"           gpu_report_s={REPORT_S})\n")
+        "[culler] = [s for s in c.JupyterHub.services if s['name'] == 'idle-culler']\n"
+        f"apply_idle(c, culler=culler, cull_idle_s={CULL_S}, gpu_threshold=5,\n"
+        f"           gpu_warn_s={GPU_WARN_S}, gpu_stop_s={GPU_STOP_S}, gpu_report_s={REPORT_S})\n")
     DROP_IN.chmod(0o644)
-    restart_hub(hub_url)
-    yield
-    DROP_IN.unlink()
-    restart_hub(hub_url)
+    culler = None
+    try:
+        restart_hub(hub_url)
+        run(["supervisorctl", "stop", services.CULLER_SERVICE])
+        account = pwd.getpwnam(site.hub.user)
+        env = {"PATH": "/usr/bin:/bin", "HOME": account.pw_dir, "LANG": "C.UTF-8",
+               "JUPYTERHUB_API_TOKEN": services.read_token(services.CULLER_SERVICE),
+               "JUPYTERHUB_API_URL": services.hub_api_url(site)}
+        culler = subprocess.Popen(
+            [f"{site.factory.prefix}/env/bin/python3", "-m", "jupyterhub_idle_culler",
+             f"--timeout={CULL_S}", "--cull-every=5"], env=env, user=account.pw_uid,
+            group=account.pw_gid, extra_groups=[], cwd="/", stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        yield
+    finally:
+        if culler is not None:
+            culler.terminate()
+            culler.wait(30)
+        DROP_IN.unlink()
+        restart_hub(hub_url)
+        run(["supervisorctl", "start", services.CULLER_SERVICE])
 
 
 def home_text(web, user):

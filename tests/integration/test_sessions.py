@@ -97,7 +97,7 @@ def test_external_scancel_is_noticed_and_the_home_page_says_why(cluster_up, hub_
     ready(trainer, "")
     [job] = user_jobs("trainer")
     run(["scancel", job["id"]])
-    noticed = site.hub.poll_interval + 2 * site.hub.slurm_poll_interval + 5
+    noticed = site.hub.poll_interval + 2 * site.hub.slurm_steady_poll_interval + 5
     wait_for(lambda: trainer.server() is None, noticed,
              what="the hub to notice the cancelled session")
     web = trainer.web(site.users["trainer"].password)
@@ -111,15 +111,13 @@ def test_slurmctld_restart_kills_no_session(cluster_up, hub_user, site):
     trainer = hub_user("trainer")
     start(trainer, "", {"profile": "cpu-small"})
     server = ready(trainer, "")
-    run(["start-stop-daemon", "--stop", "--retry", "TERM/30/KILL/5", "--pidfile",
-         "/run/slurmctld.pid", "--exec", "/usr/sbin/slurmctld"])
+    run(["supervisorctl", "stop", "slurmctld"])
     try:
         # Several of the hub's polls while the controller is away.
         time.sleep(site.hub.poll_interval * 2 + site.hub.slurm_poll_interval)
         assert trainer.server() is not None, "the hub dropped a session while Slurm was away"
     finally:
-        run(["start-stop-daemon", "--start", "--pidfile", "/run/slurmctld.pid", "--exec",
-             "/usr/sbin/slurmctld"])
+        run(["supervisorctl", "start", "slurmctld"])
         wait_for(lambda: run(["scontrol", "ping"], check=False).returncode == 0, 60,
                  what="slurmctld to answer again")
     status = trainer.session.get(f"{trainer.hub_url}{server['url']}api/status", timeout=30)

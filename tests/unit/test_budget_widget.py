@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -15,36 +16,10 @@ from aiworkbench.budget_widget import (BudgetError, BudgetMonitor, BudgetUnreach
                                 format_table, project_html, status_html)
 from aiworkbench.budget_cli import main
 
+from ..fakes import BUDGETS as PAYLOAD
+from ..fakes import refusal
+
 T0 = 1795452817.0  # 2026-11-23 16:53:37 UTC, when the test client received the answer
-
-
-def usage(limit, used, held=0, in_use=0):
-    left = None if limit is None else max(limit - used, 0)
-    level = ("unlimited" if limit is None else "none" if limit == 0 else
-             "exhausted" if used >= limit else "critical" if used >= 0.95 * limit else
-             "warning" if used >= 0.8 * limit else "ok")
-    return {"limit_minutes": limit, "used_minutes": used, "held_minutes": held,
-            "left_minutes": left, "available_minutes": None if left is None else left - held,
-            "used_fraction": None if not limit else used / limit, "level": level,
-            "in_use": in_use}
-
-
-PAYLOAD = {
-    "user": "student", "as_of": "2026-11-23T16:53:07Z", "age_s": 30, "refresh_interval_s": 30,
-    "stale": False, "error": "",
-    "projects": [
-        {"project": "edu-intro", "level": "warning",
-         "gpu": usage(600, 492, held=10, in_use=3), "cpu": usage(None, 1500, in_use=6),
-         "users": {"student": {"gpu_minutes": 120, "cpu_minutes": 240}},
-         "jobs": [{"job_id": "481", "user": "student", "project": "edu-intro",
-                   "partition": "gpu", "cpus": 2, "gpus": 1, "elapsed_s": 600,
-                   "time_left_s": 3000, "gpu_minutes": 10.0, "cpu_minutes": 20.0}]},
-        {"project": "ml-research", "level": "critical",
-         "gpu": usage(0, 0), "cpu": usage(1000, 960),
-         "users": {"student": {"gpu_minutes": 0, "cpu_minutes": 30}}, "jobs": []},
-        {"project": "old-course", "level": "exhausted",
-         "gpu": usage(120, 126), "cpu": usage(600, 60), "users": {}, "jobs": []},
-    ]}
 
 
 @pytest.fixture(autouse=True)
@@ -195,12 +170,11 @@ class Api(BaseHTTPRequestHandler):
     def do_GET(self):
         self.server.seen.append((self.path, self.headers.get("Authorization")))
         if self.headers.get("Authorization") != "token s3cret":
-            return self.answer(403, {"status": 403, "message": "bad token"})
+            return self.answer(403, refusal(403, "bad token"))
         if self.path.startswith("/broken/"):
-            return self.answer(500, {"status": 500, "message": "Internal Server Error"})
+            return self.answer(500, refusal(500, "Internal Server Error"))
         if self.path.endswith("/budgets/secret"):
-            return self.answer(403, {"status": 403,
-                                     "message": "you are not a member of project secret"})
+            return self.answer(403, refusal(403, "you are not a member of project secret"))
         self.answer(200, PAYLOAD)
 
     def answer(self, status, body):
@@ -296,6 +270,16 @@ def test_cli_exit_codes(cli_env, capsys, monkeypatch):
     assert main([]) == 1
     err = capsys.readouterr().err
     assert err.startswith("aiworkbench-budget: ") and "refused" in err and err.count("\n") == 1
+
+
+
+def test_cli_slurm_is_refused_to_others_than_root_under_private_data(capsys, monkeypatch):
+    import os
+    monkeypatch.setattr(os, "getuid", lambda: 1000)
+    site = str(Path(__file__).parents[2] / "hub_config" / "site.toml")
+    assert main(["--slurm", "--all", "--site", site]) == 1
+    err = capsys.readouterr().err
+    assert "--slurm needs root here: Slurm's PrivateData" in err and "without --slurm" in err
 
 
 # --- the widget -------------------------------------------------------------------------

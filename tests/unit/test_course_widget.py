@@ -1,13 +1,11 @@
 """aiworkbench.course() and aiworkbench.class_progress(): the models and widgets against a
 fake workbench API, and "Get my copy" through the real sync() into a temporary home."""
 
-import copy
 import html
 import json
 import re
 import subprocess
 import sys
-import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -18,11 +16,10 @@ from aiworkbench.course_widget import (GET_COPY, UPDATE_COPY, ClassProgress, Cla
                                       CourseOutline, CourseWidget, Exercise, session_text)
 from aiworkbench.courses.sync import MANIFEST
 
-VERSION_1 = "20261123T205000Z-ab12cd"
+from ..fakes import EXERCISES, NOTEBOOKS, VERSION_1, course_entry, rec
+from ..fakes import FakeCourseAPI as FakeAPI
+
 VERSION_2 = "20261124T090000Z-ef34ab"
-NOTEBOOKS = ["01-sessions.ipynb", "02-budgets.ipynb", "03-further.ipynb"]
-EXERCISES = [["01-sessions.ipynb", "gpu-hours"], ["01-sessions.ipynb", "partition"],
-             ["02-budgets.ipynb", "budget-left"]]
 
 
 # --- test doubles -----------------------------------------------------------------------
@@ -43,61 +40,6 @@ def publish(folder: Path, marker: str = "v1") -> Path:
     (folder / "03-further.ipynb").write_text(notebook("# reading"))
     (folder / ".published.json").write_text(json.dumps({"version": VERSION_1}))
     return folder
-
-
-def course_entry(path, name="first-steps", klass="intro", **extra) -> dict:
-    entry = {"class": klass, "course": name, "title": "First steps on the AI factory",
-             "level": "beginner", "summary": "Sessions, partitions and budgets.",
-             "goals": ["Start a session on the right partition", "Read your budget"],
-             "notebooks": list(NOTEBOOKS), "session": {"partition": "gpu", "gpus": 1,
-                                                       "hours": 2},
-             "exercises": copy.deepcopy(EXERCISES), "version": VERSION_1,
-             "published_at": "2026-11-23T20:50:00Z", "published_by": "trainer",
-             "path": str(path)}
-    entry.update(extra)
-    return entry
-
-
-def rec(user, exercise, attempts, passed, course="first-steps") -> dict:
-    return {"user": user, "course": course, "exercise": exercise, "attempts": attempts,
-            "passed": passed, "first_passed_at": 1.0 if passed else None,
-            "last_attempt_at": 2.0}
-
-
-class FakeAPI:
-    """The workbench API's course routes: ``courses``, ``progress``,
-    ``classes/CLASS/progress``, as the API answers them for user ``user``."""
-
-    def __init__(self, courses, records, user="alice", classes=None):
-        self.courses, self.records, self.user = courses, records, user
-        self.classes = classes if classes is not None else {
-            "intro": {"trainers": ["trainer"], "members": ["alice", "bob", "carol", "dave"]}}
-        self.calls = []
-        self.fail = []  # exceptions raised by the next calls, in order
-
-    def __call__(self, path, params=None):
-        self.calls.append((path, dict(params) if params is not None else None))
-        if self.fail:
-            raise self.fail.pop(0)
-        course = (params or {}).get("course")
-        if path == "courses":
-            return {"user": self.user, "teaching": [], "courses": copy.deepcopy(self.courses)}
-        if path == "progress":
-            return {"user": self.user, "records": [
-                dict(r) for r in self.records
-                if r["user"] == self.user and course in (None, r["course"])]}
-        match = re.fullmatch(r"classes/([^/]+)/progress", path)
-        assert match, path
-        name = urllib.parse.unquote(match[1])
-        if name not in self.classes:
-            raise WorkbenchAPIError(f"no class {name!r}; classes: intro (HTTP 404)", 404)
-        klass = self.classes[name]
-        if self.user not in klass["trainers"]:
-            raise WorkbenchAPIError(f"only the trainers of class {name!r} (trainer), managers "
-                                    f"and admins may read its progress (HTTP 403)", 403)
-        return {"class": name, "trainers": klass["trainers"], "members": klass["members"],
-                "records": [dict(r) for r in self.records if r["user"] in klass["members"]
-                            and course in (None, r["course"])]}
 
 
 RECORDS = [rec("alice", "gpu-hours", 2, True), rec("alice", "partition", 1, False),

@@ -2,6 +2,9 @@
 to date without ever losing the student's edits."""
 
 import json
+import os
+import shutil
+import sqlite3
 
 import pytest
 
@@ -9,20 +12,9 @@ from aiworkbench.courses.course import CourseError, read_course
 from aiworkbench.courses.sync import MANIFEST, sync
 from aiworkbench_hub.site import load_site
 
+from ..fakes import COURSE_TOML as COURSE
 from .test_catalog_cli import SITE  # the demo site file's text
 
-COURSE = """\
-title = "First steps"
-level = "beginner"
-summary = "Sessions and budgets."
-goals = ["Start a session", "Read a budget"]
-notebooks = ["01-sessions.ipynb", "02-budgets.ipynb"]
-
-[session]
-partition = "cpu"
-gpus = 0
-hours = 1
-"""
 
 
 def notebook(*sources):
@@ -253,3 +245,21 @@ def test_numpy_scalars_odd_answers_and_boolean_tests_are_handled():
     assert evaluate("t1", 5, test=lambda a: a > 3, course="c", post=lambda *a: {}).passed
     failed = evaluate("t2", 1, test=lambda a: a > 3, course="c", post=lambda *a: {})
     assert failed.feedback == "your answer is not right yet"
+
+
+def test_the_store_opens_a_restored_file_put_in_its_place(tmp_path):
+    path = tmp_path / "progress.sqlite"
+    store = ProgressStore(path)
+    store.record("student", "first-steps", "q1", False, now=1)
+    backup = tmp_path / "backup.sqlite"
+    with sqlite3.connect(path) as source, sqlite3.connect(backup) as copy:
+        source.backup(copy)
+    store.record("student", "first-steps", "q1", True, now=2)
+    restoring = tmp_path / ".progress.sqlite.restoring"
+    shutil.copyfile(backup, restoring)
+    os.replace(restoring, path)  # what aiworkbench-backup restore does
+    # Still open on the old file, SQLite would refuse: "attempt to write a readonly
+    # database". The store writes to the restored one instead.
+    after = store.record("student", "first-steps", "q1", False, now=3)
+    assert (after["attempts"], after["passed"]) == (2, False)
+    assert sqlite3.connect(path).execute("SELECT attempts FROM progress").fetchall() == [(2,)]

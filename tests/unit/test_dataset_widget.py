@@ -8,7 +8,6 @@ import re
 import subprocess
 import sys
 import types
-from pathlib import Path
 
 import pytest
 
@@ -16,6 +15,8 @@ import aiworkbench
 from aiworkbench.api_client import WorkbenchAPIError, WorkbenchAPIUnreachable
 from aiworkbench.dataset_widget import (NOT_PERMITTED, CatalogModel, DatasetBrowser,
                                         access_text, facet_options, human_size, pages_text)
+
+from ..fakes import FakeCatalogAPI as FakeAPI, card
 
 LIBRARIES = {"pandas": "pandas", "torch": "torch Dataset / DataLoader",
              "datasets": "Hugging Face datasets", "dask": "dask"}
@@ -56,60 +57,6 @@ class FakeSnippets:
     @staticmethod
     def snippet(detail, library):
         return f"# {library} loads {detail['name']} from {detail['path']}\nx = 1 < 2"
-
-
-def card(name, title, path="", access="public", files=3, size=4200, **extra):
-    item = {"name": name, "title": title, "description": f"About {title}.\nTwo lines.",
-            "owner": "factory-ops", "licence": "CC0-1.0", "citation": "Fisher (1936)",
-            "modality": "tabular", "format": "csv", "access": access,
-            "tags": ["botany", "classification"], "files": files, "bytes": size}
-    item.update(extra)
-    if path:
-        item["path"] = str(path)
-    return item
-
-
-class FakeAPI:
-    """The workbench API's catalog routes over a list of datasets and their folders."""
-
-    def __init__(self, items, folders=None):
-        self.items = items
-        self.folders = folders or {}  # name: real folder (for datasets/NAME/files)
-        self.calls = []
-        self.fail = []  # exceptions raised by the next calls, in order
-
-    def __call__(self, path, params=None):
-        self.calls.append((path, dict(params) if params is not None else None))
-        if self.fail:
-            raise self.fail.pop(0)
-        parts = path.split("/")
-        if path == "catalog":
-            return {"datasets": len(self.items), "projects": ["edu-intro"],
-                    "facets": {"modality": {"tabular": 3, "image": 1},
-                               "format": {"csv": 3, "png": 1}, "licence": {"CC0-1.0": 4},
-                               "tag": {"botany": 2}, "project": {"sme-vision": 1}}}
-        if path == "datasets":
-            page, per_page = int(params["page"]), int(params["per_page"])
-            total = len(self.items)
-            pages = max(1, -(-total // per_page))
-            return {"total": total, "page": page, "per_page": per_page, "pages": pages,
-                    "items": self.items[(page - 1) * per_page:page * per_page]}
-        item = next((i for i in self.items if i["name"] == parts[1]), None)
-        if item is None:
-            raise WorkbenchAPIError(f"no dataset {parts[1]!r} (or it is restricted to "
-                                    f"projects you are not in) (HTTP 404)", 404)
-        if len(parts) == 2:
-            return dict(item, path=str(self.folders.get(item["name"], "/nowhere")))
-        folder = Path(self.folders[item["name"]]) / params["path"]
-        entries = sorted(({"name": p.name, "kind": "dir" if p.is_dir() else "file",
-                           "size": 0 if p.is_dir() else p.stat().st_size}
-                          for p in folder.iterdir() if not p.is_symlink() or p.exists()),
-                         key=lambda e: (e["kind"] != "dir", e["name"]))
-        page, per_page = int(params["page"]), int(params["per_page"])
-        return {"dataset": item["name"], "path": params["path"], "total": len(entries),
-                "page": page, "per_page": per_page,
-                "pages": max(1, -(-len(entries) // per_page)),
-                "entries": entries[(page - 1) * per_page:page * per_page]}
 
 
 @pytest.fixture

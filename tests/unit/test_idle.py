@@ -13,9 +13,11 @@ from traitlets.config import Config
 
 from aiworkbench_hub.gpu_idle import GpuIdleTracker, duration_text
 from aiworkbench_hub.gpu_metrics import SimulatedSource, report_gpu_activity, source_from_env
+from aiworkbench_hub import services
 from aiworkbench_hub.hubconfig import apply_idle, apply_site
 
 from .test_spawner import SITE, make_spawner
+from .test_services import TOKENS
 
 
 def test_durations_read_well():
@@ -105,28 +107,31 @@ def test_the_reporter_posts_samples_with_the_sessions_token(tmp_path, monkeypatc
 
 def test_site_idle_settings_become_the_culler_service_and_spawner_policy():
     c = Config()
-    apply_site(c, SITE, gpu_kind="simulated")
+    apply_site(c, SITE, gpu_kind="simulated", tokens=TOKENS)
     [culler] = [s for s in c.JupyterHub.services if s["name"] == "idle-culler"]
-    assert culler["command"][1:] == ["-m", "jupyterhub_idle_culler", "--timeout=7200",
-                                     "--cull-every=300"]
+    # An external service, run by the supervisor (aiworkbench-service idle-culler).
+    assert culler == {"name": "idle-culler", "api_token": TOKENS["idle-culler"]}
+    assert services.service(SITE, "idle-culler").args == (
+        "-m", "jupyterhub_idle_culler", "--timeout=7200", "--cull-every=300")
     [role] = [r for r in c.JupyterHub.load_roles if r["name"] == "idle-culler"]
     assert set(role["scopes"]) == {"list:users", "read:users:activity", "read:servers",
                                    "delete:servers"}
     assert c.WorkbenchSpawner.gpu_idle_stop == 3600.0
     assert c.WorkbenchSpawner.gpu_metrics == "simulated:/var/lib/aiworkbench-gpu-sim"
     # A drop-in may tighten the policy; the culler is replaced, not doubled.
-    apply_idle(c, "/opt/aiworkbench/env", cull_idle_s=0, cull_every_s=5, gpu_threshold=5,
-               gpu_warn_s=10, gpu_stop_s=20, gpu_report_s=5)
+    apply_idle(c, culler=None, cull_idle_s=0, gpu_threshold=5, gpu_warn_s=10, gpu_stop_s=20,
+               gpu_report_s=5)
     assert [s["name"] for s in c.JupyterHub.services] == ["workbench", "dashboards"]
     assert c.WorkbenchSpawner.cull_idle_timeout == 0.0
 
 
 def test_site_wires_the_api_service_and_its_scopes():
     c = Config()
-    apply_site(c, SITE, gpu_kind="simulated")
+    apply_site(c, SITE, gpu_kind="simulated", tokens=TOKENS)
     [api] = [s for s in c.JupyterHub.services if s["name"] == "workbench"]
     assert api["url"] == "http://127.0.0.1:8090"
-    assert api["command"] == ["/opt/aiworkbench/env/bin/aiworkbench-api"]
+    # External: the supervisor runs it (aiworkbench-service workbench), not the hub.
+    assert "command" not in api and api["api_token"] == TOKENS["workbench"]
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
     assert roles["budget-readers"]["groups"] == ["managers", "admins"]
     assert roles["budget-readers"]["scopes"] == ["custom:workbench:budgets:read-all"]

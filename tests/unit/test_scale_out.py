@@ -3,37 +3,18 @@ partitions and budget (with a fake API), the Dask helper configures its cluster 
 the session and caps it by the budget, and batch scripts carry only validated values."""
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from aiworkbench import slurm_work
+from aiworkbench import batch, slurm_work
 from aiworkbench.batch import BatchJob, job_script, prepare, submit_batch
 from aiworkbench.dask_slurm import dask_cluster, dashboard_link
 from aiworkbench.slurm_work import WorkRefused, WorkRequest, affordable, parse_time_left
 
-POLICY = {"project": "edu-intro", "partitions": {
-    "cpu": {"description": "", "gpus": False, "max_cpus": 8, "min_gpus": 0, "max_gpus": 0,
-            "max_hours": 4},
-    "gpu": {"description": "", "gpus": True, "max_cpus": 8, "min_gpus": 1, "max_gpus": 1,
-            "max_hours": 4}}}
-
-
-def budget(cpu_available=6000, gpu_available=600):
-    def usage(available):
-        return {"limit_minutes": 10000, "used_minutes": 100, "held_minutes": 0,
-                "available_minutes": available}
-    return {"projects": [{"project": "edu-intro", "cpu": usage(cpu_available),
-                          "gpu": usage(gpu_available)}]}
-
-
-def fake_api(budget_answer=None):
-    def fetch(path, params=None):
-        if path.endswith("/partitions"):
-            return POLICY
-        return budget_answer or budget()
-    return fetch
-
+from ..fakes import budget_answer as budget
+from ..fakes import fake_scale_api as fake_api
 
 SESSION = {"SLURM_JOB_ACCOUNT": "edu-intro", "SLURM_JOB_PARTITION": "cpu",
            "SLURM_JOB_ID": "77", "JUPYTERHUB_SERVICE_PREFIX": "/user/student/"}
@@ -173,6 +154,23 @@ def test_submitting_checks_first_and_reads_the_job_back(tmp_path):
     assert repr(job) == "<batch job 123: COMPLETED, exit code 0>"
 
 
+def test_an_ended_job_the_controller_still_shows_gets_its_exit_code(tmp_path):
+    # squeue --jobs lists a job for MinJobAge after it ended, without its exit code;
+    # scontrol has it, and sacct only once slurmdbd has recorded the end.
+    out = {"squeue": "COMPLETED|0:20|None\n", "sacct": "",
+           "scontrol": "JobId=55 JobName=aiwb-batch-x JobState=COMPLETED Reason=None "
+                       "ExitCode=3:0 RunTime=00:00:20 TimeLimit=00:10:00\n"}
+
+    def run(argv, **kwargs):
+        return subprocess.CompletedProcess(argv, 0, out[argv[0]], "")
+    job = BatchJob("55", tmp_path / "x.log", run=run)
+    assert job.wait(timeout=5, every=0) == "COMPLETED"
+    assert (job.exit_code, job.elapsed) == (3, "00:00:20")
+    out["scontrol"] = "slurm_load_jobs error: Invalid job id specified\n"
+    out["sacct"] = "FAILED|1:0|00:00:21\n"  # purged from the controller: accounting
+    assert job.refresh() == "FAILED" and job.exit_code == 1
+
+
 def test_a_batch_job_shows_its_state_and_log(tmp_path):
     log = tmp_path / "x.log"
     log.write_text("epoch 1 loss 0.5\n")
@@ -181,10 +179,47 @@ def test_a_batch_job_shows_its_state_and_log(tmp_path):
         out = "RUNNING|0:12|None\n" if argv[0] == "squeue" else ""
         return subprocess.CompletedProcess(argv, 0, out, "")
     job = BatchJob("55", log, run=run)
-    widget = job.widget
+    job.widget
     assert "Job 55</b>: RUNNING" in job._status.value
     assert job._log.value == "epoch 1 loss 0.5"
-    job.close()
+    assert "55" in batch.FOLLOWER.following
+    job.close()  # closing the view stops following the job
+    assert "55" not in batch.FOLLOWER.following
+
+
+def test_shown_jobs_are_followed_with_one_squeue_for_all_until_they_end(tmp_path):
+    calls = []
+    states = {"squeue": "61|RUNNING|1:02|None\n62|PENDING|0:00|Priority\n",
+              "sacct": "CANCELLED by 1004|0:15|00:00:00\n"}
+
+    def run(argv, **kwargs):  # squeue answers for the jobs asked, in its own format
+        calls.append(argv)
+        out = states[argv[0]]
+        if argv[0] == "squeue":
+            asked = argv[argv.index("--jobs") + 1].split(",")
+            rows = [line.split("|") for line in out.splitlines()]
+            out = "".join("|".join(r if "%i" in argv[-1] else r[1:]) + "\n"
+                          for r in rows if r[0] in asked)
+        return subprocess.CompletedProcess(argv, 0, out, "")
+    follower = batch.Follower(every=0.01)
+    jobs = [BatchJob(i, tmp_path / f"{i}.log", run=run) for i in ("61", "62")]
+    follower.tick(jobs)
+    assert calls == [["squeue", "--noheader", "--jobs", "61,62", "--format=%i|%T|%M|%r"]]
+    assert [(j.state, j.reason) for j in jobs] == [("RUNNING", "None"), ("PENDING", "Priority")]
+    states["squeue"] = "61|RUNNING|1:07|None\n"  # 62 was cancelled, and purged
+    for job in jobs:
+        follower.follow(job)
+    wait_until(lambda: follower.following == ["61"])
+    assert jobs[1].state == "CANCELLED" and jobs[1].exit_code == 0
+    follower.unfollow(jobs[0])
+    wait_until(lambda: follower._thread is None)  # nothing left to follow: the thread ends
+
+
+def wait_until(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
 
 
 def test_the_interface_towards_a_node_is_the_one_holding_the_route(monkeypatch):

@@ -30,7 +30,7 @@ def test_parse_squeue_and_queue_position():
 
 def test_squeue_is_one_query_for_all_jobs():
     argv = slurm.squeue_argv()
-    assert argv[:2] == ["squeue", "--all"] and not any("--jobs" in a or "-u" == a for a in argv)
+    assert argv[:2] == ["squeue", "--all"] and not any("--jobs" in a or a == "-u" for a in argv)
 
 
 def test_parse_sacct():
@@ -138,3 +138,62 @@ def test_a_new_session_waits_one_interval_for_the_first_query_unless_poked():
     before, after, got = asyncio.run(scenario())
     assert before == (0, False, UNKNOWN) and after == 1
     assert got
+
+
+def test_the_tick_is_short_while_a_session_starts_and_long_once_all_run():
+    async def scenario():
+        runner = ScriptedSlurm([SQUEUE])
+        poller = SlurmPoller(interval=0.02, runner=runner, steady_interval=0.4)
+        poller.watch("44")  # a running session, e.g. after a hub restart
+        await asyncio.sleep(0.3)
+        steady = runner.calls  # the first query, then the long tick
+        poller.watch("42", starting=True)  # a new session: the long wait is cut short
+        await asyncio.sleep(0.3)
+        starting = runner.calls - steady
+        poller.settle("42")
+        await asyncio.sleep(0.05)
+        settled = runner.calls
+        await asyncio.sleep(0.3)
+        after = runner.calls - settled
+        ticks = (poller.tick, SlurmPoller(interval=5, steady_interval=1).steady_interval)
+        poller.unwatch("42")
+        poller.unwatch("44")
+        return steady, starting, after, ticks
+    steady, starting, after, ticks = asyncio.run(scenario())
+    assert steady == 1
+    assert starting >= 5  # every 0.02 s
+    assert after <= 1
+    assert ticks == (0.4, 5)  # the long tick is never shorter than the short one
+
+
+def test_an_unwatched_starting_session_no_longer_keeps_the_short_tick():
+    poller = SlurmPoller(interval=1, steady_interval=30)
+    asyncio.run(_watch_and_drop(poller))
+    assert poller.tick == 30
+
+
+async def _watch_and_drop(poller):
+    poller.watch("42", starting=True, query_now=False)
+    assert poller.tick == 1
+    poller.unwatch("42")
+
+
+def test_the_reader_runs_only_read_only_queries_through_sudo_without_the_callers_env(
+        monkeypatch):
+    assert slurm.as_reader(["sshare", "--all"], "slurm-reader") == [
+        "sudo", "--non-interactive", "--user", "slurm-reader", "--", "/usr/bin/sshare", "--all"]
+    assert slurm.as_reader(["squeue", "--all"], "") == ["squeue", "--all"]  # as oneself
+    with pytest.raises(ValueError, match="'scancel' is not run as the Slurm reader"):
+        slurm.as_reader(["scancel", "42"], "slurm-reader")
+    seen = []
+
+    async def fake_run(argv, **kwargs):
+        seen.append((argv, kwargs))
+        return ""
+    monkeypatch.setattr(slurm, "run", fake_run)
+    asyncio.run(slurm.reader_run("slurm-reader")(["sacct", "-a"], timeout=5))
+    asyncio.run(slurm.reader_run("")(["sacct", "-a"]))
+    (argv, kwargs), (plain, mine) = seen
+    assert argv[-2:] == ["/usr/bin/sacct", "-a"] and kwargs["timeout"] == 5
+    assert kwargs["env"] == slurm.READER_ENV and "JUPYTERHUB_API_TOKEN" not in kwargs["env"]
+    assert plain == ["sacct", "-a"] and mine == {}

@@ -14,6 +14,7 @@ from aiworkbench_hub.spawner import WorkbenchSpawner
 from traitlets.config import Config
 
 from .test_site import DEMO
+from .test_services import TOKENS
 
 SITE = load_site(DEMO)
 
@@ -150,7 +151,7 @@ def test_commands_run_as_argument_lists_not_through_a_shell():
 
 def test_apply_site_wires_hub_to_the_site():
     c = Config()
-    apply_site(c, SITE, gpu_kind="simulated")
+    apply_site(c, SITE, gpu_kind="simulated", tokens=TOKENS)
     assert c.JupyterHub.bind_url == "http://:8000"
     assert c.JupyterHub.spawner_class == "workbench"
     assert c.Authenticator.admin_users == {"admin"}
@@ -160,6 +161,8 @@ def test_apply_site_wires_hub_to_the_site():
     assert "intro-07" in c.Authenticator.allowed_users
     assert c.JupyterHub.cleanup_servers is False
     assert c.Spawner.cmd == ["/opt/aiworkbench/env/bin/jupyterhub-singleuser"]
+    # Everyone's jobs and budgets are read as the Slurm reader (PrivateData hides them).
+    assert c.WorkbenchSpawner.slurm_reader == "slurm-reader"
 
 
 def test_state_keeps_job_address_token_hash_and_end_reason():
@@ -197,7 +200,8 @@ def test_a_request_above_the_projects_budget_is_refused_with_the_numbers(monkeyp
     class Reader:
         async def snapshot(self):
             return budget_snapshot(gpu_used=150)
-    monkeypatch.setattr(spawner_module, "accounting_reader", lambda interval: Reader())
+    monkeypatch.setattr(spawner_module, "accounting_reader",
+                        lambda interval, reader: Reader())
     spawner = make_spawner({})
     request = spawner.validated_request({"profile": "gpu-1", "hours": "2"})
     asyncio.run(spawner.check_request_budget(request))  # 2 GPU-h of 2.5 left: fine

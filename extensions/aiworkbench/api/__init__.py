@@ -1,4 +1,4 @@
-"""The workbench API: a JupyterHub-managed service (``aiworkbench-api``).
+"""The workbench API: an external JupyterHub service (``aiworkbench-api``, run by the supervisor).
 
 Notebook widgets, the budget CLI and (later) dashboards get the factory's
 shared data from it, authenticated by the hub (tokens or OAuth cookies) with

@@ -15,6 +15,7 @@ from jupyterhub.utils import url_path_join
 from tornado import ioloop, web
 from tornado.httpserver import HTTPServer
 
+from aiworkbench_hub import slurm
 from aiworkbench_hub.accounting import AccountingReader
 from aiworkbench_hub.site import SiteError, load_site
 
@@ -52,7 +53,8 @@ def make_app(site, reader: AccountingReader, prefix: str) -> web.Application:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="aiworkbench-api",
-        description="The workbench API, run by JupyterHub as the service 'workbench'.")
+        description="The workbench API, the hub's external service 'workbench' "
+                    "(run by `aiworkbench-service workbench`, which sets its environment).")
     parser.add_argument("--site", default=os.environ.get("AIWORKBENCH_SITE")
                         or "/etc/aiworkbench/site.toml", help="the site file")
     args = parser.parse_args(argv)
@@ -65,9 +67,10 @@ def main(argv: list[str] | None = None) -> None:
     url = os.environ.get("JUPYTERHUB_SERVICE_URL")
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/workbench/")
     if not url:
-        sys.exit("aiworkbench-api: JUPYTERHUB_SERVICE_URL is not set; JupyterHub starts "
-                 "this service")
-    reader = AccountingReader(interval=site.hub.accounting_refresh)
+        sys.exit("aiworkbench-api: JUPYTERHUB_SERVICE_URL is not set; `aiworkbench-service "
+                 "workbench` sets it (run that instead)")
+    reader = AccountingReader(interval=site.hub.accounting_refresh,
+                              run=slurm.reader_run(site.slurm.reader))
     app = make_app(site, reader, prefix)
     host, _, port = url.split("//", 1)[1].rstrip("/").rpartition(":")
     # Tornado reads a whole body before a handler sees it: no larger than a course.

@@ -199,7 +199,8 @@ class PublishHandler(APIHandler):
         elif link.exists():  # not ours: never replaced
             raise APIError(409, f"{link} exists and is not a published course; an admin "
                                 f"removes it")
-        os.rename(folder, version)
+        if not version.exists():  # else: these files, published within this second
+            os.rename(folder, version)
         staged = link.with_name(f".{link.name}.{os.getpid()}")
         staged.unlink(missing_ok=True)
         staged.symlink_to(os.path.relpath(version, link.parent))
