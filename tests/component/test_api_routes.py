@@ -21,6 +21,7 @@ import json
 import os
 import re
 import socket
+import sqlite3
 import threading
 import time
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ import requests
 from tornado.web import create_signed_value
 
 from aiworkbench.api import app as api_app
+from aiworkbench.api.app import PROGRESS_FILE
 from aiworkbench.api import courses as courses_api
 from aiworkbench.api_client import WorkbenchAPIError, api_get
 from aiworkbench.budget_widget import fetch_budgets
@@ -692,6 +694,29 @@ def test_progress_of_someone_else_can_be_neither_written_nor_read(workbench_api,
     assert ok(api.get("progress", "sme"))["records"] == []
     assert ok(api.get("progress", "student"))["records"] == []
 
+
+
+def test_a_progress_file_from_a_newer_workbench_is_a_503_and_stays_as_it_was(
+        workbench_api, published, small_site):
+    path = Path(small_site.hub.data_dir) / PROGRESS_FILE
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version = 99")
+    before = path.read_bytes()
+    refused(check(workbench_api, "student"), 503,
+            f"{path}: the course progress store has schema version 99, newer than this "
+            f"workbench's 1: a newer workbench wrote it. Upgrade the workbench to a version "
+            f"that knows it (or put back a file this version wrote); the file was left "
+            f"unchanged.")
+    refused(workbench_api.get("progress", "student"), 503, "schema version 99", exact=False)
+    assert path.read_bytes() == before
+
+
+def test_an_index_from_a_newer_workbench_is_a_503(workbench_api, catalog_index, small_site):
+    with sqlite3.connect(small_site.catalog.index) as db:
+        db.execute("PRAGMA user_version = 7")
+    refused(workbench_api.get("datasets", "student"), 503,
+            f"{small_site.catalog.index}: the dataset catalog's index has schema version 7, "
+            f"newer than this workbench's 1", exact=False)
 
 @pytest.mark.parametrize("body, message", [
     ("{not json", f"the body must be a JSON object with {RECORD_KEYS}"),

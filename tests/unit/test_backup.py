@@ -320,6 +320,11 @@ def test_restore_refuses_before_any_change_when_mariadb_does_not_answer(factory,
     folder = bk.backup(factory, dest)
     (factory.data_dir / bk.COOKIE_SECRET).write_bytes(b"current\n")
     down = dataclasses.replace(factory, mariadb_socket=str(dest / "no-such.sock"))
+    # The client as it fails without a server (the real one: tests/integration).
+    monkeypatch.setattr(bk, "mariadb_load_argv", lambda f: [
+        sys.executable, "-c", "import sys; sys.exit(\"ERROR 2002 (HY000): Can't connect to "
+        "local server through socket '\" + sys.argv[1] + \"' (2)\")",
+        f.mariadb_socket])
     with pytest.raises(BackupError) as info:
         bk.restore(down, folder)
     message = str(info.value)

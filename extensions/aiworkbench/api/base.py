@@ -8,6 +8,7 @@ import re
 from jupyterhub.services.auth import HubOAuthenticated
 from tornado import web
 
+from aiworkbench.store_schema import SchemaError
 from aiworkbench_hub.accounting import READ_ALL, AccountingReader
 
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}\Z")
@@ -94,6 +95,9 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
     def write_error(self, status_code, **kwargs):
         exc = kwargs.get("exc_info", (None, None))[1]
         message = getattr(exc, "message", None) or self._reason
+        if isinstance(exc, SchemaError):  # a store's file of another version: the
+            status_code, message = 503, str(exc)  # API cannot use it until an admin acts
+            self.set_status(status_code)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"status": status_code, "message": message}))
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from aiworkbench_hub.site import SiteError, load_site
 
+from ..store_schema import SchemaError
 from .access import AccessError, set_permissions
 from .index import Index, IndexReport
 
@@ -63,6 +64,9 @@ def index_command(site, args) -> int:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         index = Index(path)
+    except SchemaError as err:  # an index from a newer workbench: left as it is
+        print(f"aiworkbench-catalog: {err}", file=sys.stderr)
+        return 2
     finally:
         os.umask(umask)
     try:

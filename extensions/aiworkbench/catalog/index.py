@@ -10,7 +10,9 @@ datasets readable by the caller's projects; restricted ones do not exist for
 anyone else.
 
 The index is written by ``aiworkbench-catalog index`` (as root, who can read
-every dataset) and read by the workbench API, which opens it read-only.
+every dataset) and read by the workbench API, which opens it read-only. Its schema
+version (:mod:`aiworkbench.store_schema`) is checked at every opening: the indexer
+migrates an older file, and an index from a newer workbench is refused.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ import os
 import sqlite3
 import stat
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
+from ..store_schema import Schema, prepare
 from .datacard import CARD, NAME, Datacard, DatacardError, read_datacard
 
-SCHEMA = """
+# Version 1: the layout from before versions, unchanged (a file of then keeps its rows).
+V1 = """
 CREATE TABLE IF NOT EXISTS datasets (
     name TEXT PRIMARY KEY, title TEXT, description TEXT, owner TEXT, licence TEXT,
     citation TEXT, modality TEXT, format TEXT, access TEXT, tags TEXT,
@@ -41,6 +45,8 @@ CREATE TABLE IF NOT EXISTS files (dataset TEXT, parent TEXT, name TEXT, kind TEX
 CREATE INDEX IF NOT EXISTS files_by_folder ON files (dataset, parent, kind, name);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
+SCHEMA = Schema("the dataset catalog's index", migrations=(V1,),
+                writer="aiworkbench-catalog index")
 SUMMARY = ("name", "title", "description", "owner", "licence", "citation", "modality",
            "format", "access", "tags", "files", "bytes")
 PUBLIC = "*"  # the access row of a public dataset
@@ -113,14 +119,20 @@ def newest_folder(folder: Path) -> int:
 class Index:
     def __init__(self, path: str | Path = ":memory:", readonly: bool = False):
         """The index at ``path``; ``readonly`` (the API) never creates or changes it and
-        raises :class:`IndexMissing` when it does not exist."""
+        raises :class:`IndexMissing` when it does not exist. A file of another schema
+        version: migrated when older, :class:`~aiworkbench.store_schema.SchemaError` when
+        newer (or, read-only, too old to read)."""
         if readonly:
             if not Path(path).is_file():
                 raise IndexMissing(f"{path} does not exist: run aiworkbench-catalog index")
             self.db = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
         else:
             self.db = sqlite3.connect(str(path))
-            self.db.executescript(SCHEMA)
+        try:
+            prepare(self.db, SCHEMA, path, readonly=readonly)
+        except BaseException:
+            self.db.close()
+            raise
 
     # --- indexing -----------------------------------------------------------------
     def update(self, root: str | Path, full: bool = False, projects=None,
@@ -238,8 +250,9 @@ class Index:
     def _visible(projects) -> tuple[list[str], list[str]]:
         """The WHERE clause (over ``datasets d``) of the datasets ``projects`` may see."""
         projects = list(projects)
-        return (["d.name IN (SELECT name FROM access WHERE project IN (%s))"
-                 % ",".join("?" * (len(projects) + 1))], [PUBLIC, *projects])
+        marks = ",".join("?" * (len(projects) + 1))
+        return ([f"d.name IN (SELECT name FROM access WHERE project IN ({marks}))"],
+                [PUBLIC, *projects])
 
     def dataset(self, projects, name: str) -> dict | None:
         """The summary of dataset ``name``, or None when it does not exist or ``projects``
