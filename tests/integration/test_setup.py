@@ -65,7 +65,12 @@ def test_second_converge_changes_nothing(cluster_up, hub_up):
     recap = re.search(r"localhost\s+: ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0",
                       result.stdout)
     assert recap, result.stdout[-3000:]
-    changed = [line for line in result.stdout.splitlines() if line.startswith("changed:")]
+    changed, task = [], None
+    for line in result.stdout.splitlines():
+        if line.startswith(("TASK [", "RUNNING HANDLER [")):
+            task = line.rstrip(" *")
+        elif line.startswith("changed:"):
+            changed.append(f"{task}: {line}")
     assert recap.group(1) == "0", f"a healthy factory was changed: {changed}"
 
 
