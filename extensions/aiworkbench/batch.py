@@ -35,7 +35,9 @@ from .widget_base import Shown
 JOB_NAME = "aiwb-batch"
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
 SAFE_PATH = re.compile(r"^/[A-Za-z0-9_./+-]+$")  # goes into #SBATCH lines
-RDZV_PORT = 29500
+# torchrun's rendezvous port on the head node: base + job id mod span, so that two jobs
+# sharing a head node (the cpu partition shares nodes) never meet on one port
+RDZV_PORT_BASE, RDZV_PORT_SPAN = 20000, 10000
 ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
          "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
 
@@ -88,11 +90,12 @@ def job_script(spec: BatchSpec) -> str:
     if spec.torchrun:
         torchrun = str(Path(spec.python).parent / "torchrun")
         lines += ['head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
+                  f"port=$(( {RDZV_PORT_BASE} + SLURM_JOB_ID % {RDZV_PORT_SPAN} ))",
                   # Each node's processes listen on its interface towards the head.
                   f"srun --kill-on-bad-exit=1 {q(spec.python)} -m aiworkbench.netif \"$head\" "
                   f"{q(torchrun)} --nnodes=\"$SLURM_NNODES\" "
                   f"--nproc-per-node={spec.processes_per_node} --rdzv-backend=c10d "
-                  f"--rdzv-endpoint=\"$head:{RDZV_PORT}\" --rdzv-id=\"$SLURM_JOB_ID\" "
+                  "--rdzv-endpoint=\"$head:$port\" --rdzv-id=\"$SLURM_JOB_ID\" "
                   f"{program}"]
     else:
         lines.append(f"srun --kill-on-bad-exit=1 {q(spec.python)} {program}")

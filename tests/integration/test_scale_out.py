@@ -27,7 +27,8 @@ import aiworkbench
 cluster = aiworkbench.dask_cluster(workers=2, adaptive=False, minutes=10, memory_gb=1)
 client = Client(cluster)
 client.wait_for_workers(2, timeout=240)
-total = client.submit(sum, range(1000)).result() + int(da.arange(10**6, chunks=10**5).sum().compute())
+total = (client.submit(sum, range(1000)).result()
+         + int(da.arange(10**6, chunks=10**5).sum().compute()))
 workers = len(client.scheduler_info()["workers"])
 link = cluster.dashboard_link
 name = cluster.job_name
@@ -52,7 +53,7 @@ job = aiworkbench.submit_batch(sys.argv[2], "--steps", "30", "--out", sys.argv[3
                                torchrun=True, processes_per_node=2, cpus_per_node=2,
                                memory_gb=2, minutes=10, name="ddp-test")
 state = job.wait(timeout=400)
-json.dump({"job": job.job_id, "state": state, "exit": job.exit_code, "log": job.log()},
+json.dump({"job": job.job_id, "state": state, "exit": job.exit_code, "log": job.log(200)},
           open(sys.argv[1], "w"))
 """
 REFUSE = """

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aiworkbench import batch, slurm_work
+from aiworkbench import batch
 from aiworkbench.batch import BatchJob, job_script, prepare, submit_batch
 from aiworkbench.dask_slurm import dask_cluster, dashboard_link
 from aiworkbench.slurm_work import WorkRefused, WorkRequest, affordable, parse_time_left
@@ -179,7 +179,7 @@ def test_a_batch_job_shows_its_state_and_log(tmp_path):
         out = "RUNNING|0:12|None\n" if argv[0] == "squeue" else ""
         return subprocess.CompletedProcess(argv, 0, out, "")
     job = BatchJob("55", log, run=run)
-    job.widget
+    _ = job.widget  # building the view starts following
     assert "Job 55</b>: RUNNING" in job._status.value
     assert job._log.value == "epoch 1 loss 0.5"
     assert "55" in batch.FOLLOWER.following
@@ -240,7 +240,8 @@ def test_the_interface_towards_a_node_is_the_one_holding_the_route(monkeypatch):
     monkeypatch.delenv("GLOO_SOCKET_IFNAME", raising=False)
     netif.main(["cn01", "torchrun", "--nnodes=2", "train.py"])
     assert seen["argv"] == ["torchrun", "--nnodes=2", "train.py"]
-    assert seen["env"]["GLOO_SOCKET_IFNAME"] == "eth0" and seen["env"]["NCCL_SOCKET_IFNAME"] == "ib0"
+    assert seen["env"]["GLOO_SOCKET_IFNAME"] == "eth0"
+    assert seen["env"]["NCCL_SOCKET_IFNAME"] == "ib0"
     assert netif.main(["only-a-head"]) == 2
 
 
@@ -253,3 +254,4 @@ def test_a_multi_node_torchrun_listens_towards_the_head_node(tmp_path):
                    partition="cpu")
     text = job_script(spec)
     assert '-m aiworkbench.netif "$head" ' in text and "--rdzv-endpoint=\"$head:" in text
+    assert "port=$(( 20000 + SLURM_JOB_ID % 10000 ))" in text  # one port per job
