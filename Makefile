@@ -19,7 +19,8 @@ test:  ## bring the factory up and run every test tier
 unit:  ## unit tests only (no daemons needed)
 	.venv/bin/pytest tests/unit
 
-lint:  ## ansible-lint, production profile
+lint:  ## ruff on the Python code and notebooks, then ansible-lint (production profile)
+	.venv/bin/ruff check .
 	cd ansible && ../.venv/bin/ansible-lint --profile production
 
 docs:  ## regenerate the configuration reference from the site schema

@@ -40,7 +40,6 @@ import collections
 import os
 import random
 import re
-import statistics
 import subprocess
 import sys
 import threading
@@ -537,7 +536,8 @@ def report(args, results, monitor, interval, hub_user, stock_users, threads):
         wb_cells(lambda r: r["requests"] / r["elapsed"])
         + st_cell(lambda r: r["requests"] / r["elapsed"]))
     for label, q in (("p50", .5), ("p95", .95), ("p99", .99), ("max", 1.0)):
-        values = wb_cells(lambda r: pct(r["latency"], q)) + st_cell(lambda r: pct(r["latency"], q))
+        values = (wb_cells(lambda r, q=q: pct(r["latency"], q))
+                  + st_cell(lambda r, q=q: pct(r["latency"], q)))
         row(f"latency {label} (ms)", values,
             ratio=ratio(values[0], values[-1]) if stock else None)
     values = wb_cells(lambda r: pct(r["cold"], .95)) + st_cell(lambda r: pct(r["cold"], .95))
@@ -599,12 +599,13 @@ def report(args, results, monitor, interval, hub_user, stock_users, threads):
             ratio=ratio(wb_rate[0], at_users))
     for name in ("load generator", "hub", "proxy", "workbench API", "slurmctld"):
         row(f"CPU of the {name} (% of one core)",
-            wb_cells(lambda r: r["cpu"].get(name)) + st_cell(lambda r: r["cpu"].get(name)),
+            wb_cells(lambda r, name=name: r["cpu"].get(name))
+            + st_cell(lambda r, name=name: r["cpu"].get(name)),
             "{:.0f}")
     for name in ("load generator", "hub", "proxy", "workbench API"):
         row(f"CPU of the {name} in the first round (%)",
-            wb_cells(lambda r: r["cold_cpu"].get(name))
-            + st_cell(lambda r: r["cold_cpu"].get(name)), "{:.0f}")
+            wb_cells(lambda r, name=name: r["cold_cpu"].get(name))
+            + st_cell(lambda r, name=name: r["cold_cpu"].get(name)), "{:.0f}")
 
     for r in runs:
         if r["errors"]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import collections
 import os
-import pwd
 import re
 import shutil
 import statistics
@@ -184,7 +183,7 @@ def pct(values, q):
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def main():
+def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--window", type=int, default=60,
@@ -193,7 +192,110 @@ def main():
                         help="class sizes of the class rush, comma-separated ('' for none)")
     parser.add_argument("--rush-timeout", type=int, default=300,
                         help="seconds a rushed session may take before it counts as failed")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def measure_spawns(hubs, options, runs, hub_users):
+    """1 and 3: time to ready and RPCs per spawn and per stop, alternating hubs."""
+    times = {h.name: [] for h in hubs}
+    rpcs = {h.name: {"spawn": [], "stop": []} for h in hubs}
+    types = {h.name: collections.Counter() for h in hubs}
+    for hub in hubs:  # warm-up: first start of JupyterLab, caches
+        hub.spawn(options=options[hub.name])
+        hub.stop_all()
+    for run in range(runs):
+        for hub in hubs:
+            time.sleep(2)
+            before, before_types = sdiag_by_user(), sdiag_by_type()
+            times[hub.name].append(hub.spawn(options=options[hub.name]))
+            ready, ready_types = sdiag_by_user(), sdiag_by_type()
+            hub.stop_all()
+            after = sdiag_by_user()
+            rpcs[hub.name]["spawn"].append(rpc_delta(before, ready, hub_users))
+            rpcs[hub.name]["stop"].append(rpc_delta(ready, after, hub_users))
+            types[hub.name].update(type_delta(before_types, ready_types))
+            print(f"run {run + 1} {hub.name}: ready in {times[hub.name][-1]:.2f} s, "
+                  f"{rpcs[hub.name]['spawn'][-1]} RPCs to ready, "
+                  f"{rpcs[hub.name]['stop'][-1]} to stop", flush=True)
+    return times, rpcs, types
+
+
+def measure_rushes(site, sizes, urls, learners, options, rush_timeout):
+    """2: each class size rushes each hub; times to ready, failures and RPCs."""
+    rush = {}
+    for size in sizes:
+        for name, url in urls.items():
+            time.sleep(5)
+            clients = [Hub(name, url, learner, site.users[learner].password)
+                       for learner in learners[:size]]
+            before = sdiag_by_user()
+            rush[(name, size)] = class_rush(clients, options[name], rush_timeout)
+            rush[(name, size)]["rpcs"] = rpc_delta(before, sdiag_by_user(),
+                                                   [site.hub.user, *learners[:size]])
+            result = rush[(name, size)]
+            print(f"rush of {size} on {name}: {len(result['times'])} ready, "
+                  f"{len(result['failures'])} failed; "
+                  + (f"p50 {statistics.median(result['times']):.1f} s, "
+                     f"max {max(result['times']):.1f} s" if result["times"] else "")
+                  + "".join(f"\n  {failure}" for failure in result["failures"]),
+                  flush=True)
+    return rush
+
+
+def measure_steady(hubs, options, window, hub_users):
+    """4: RPCs per minute with 1 and with 2 sessions running."""
+    steady = {}
+    for hub in hubs:
+        for count in (1, 2):
+            names = ["", "second"][:count]
+            for name in names:
+                hub.spawn(name, options[hub.name])
+            time.sleep(5)
+            before = sdiag_by_user()
+            time.sleep(window)
+            per_min = rpc_delta(before, sdiag_by_user(), hub_users) * 60 / window
+            steady[(hub.name, count)] = per_min
+            print(f"{hub.name}: {count} session(s) running: {per_min:.1f} RPCs/min",
+                  flush=True)
+            hub.stop_all(names)
+    return steady
+
+
+def row(label, w, s, fmt="{:.2f}"):
+    """One line of the comparison table: workbench, stock and their ratio."""
+    ratio = f"{w / s:.2f}" if s else "n/a"
+    print(f"| {label} | {fmt.format(w)} | {fmt.format(s)} | {ratio} |")
+
+
+def report(runs, sizes, times, rpcs, types, rush, steady):
+    """The comparison table, then the RPCs per spawn by message type."""
+    wb, st = times["workbench"], times["stock"]
+    print("\n| measure | workbench | stock batchspawner | ratio |")
+    print("| --- | --- | --- | --- |")
+    row(f"spawn to ready, p50 (s), {runs} runs", statistics.median(wb),
+        statistics.median(st))
+    row("spawn to ready, max (s)", max(wb), max(st))
+    for size in sizes:
+        w, s = rush[("workbench", size)], rush[("stock", size)]
+        for label, fn in (("p50", statistics.median), ("max", max)):
+            if w["times"] and s["times"]:
+                row(f"class rush of {size}, {label} (s)", fn(w["times"]), fn(s["times"]))
+        row(f"class rush of {size}, failures", len(w["failures"]), len(s["failures"]), "{:d}")
+        row(f"class rush of {size}, slurmctld RPCs", w["rpcs"], s["rpcs"], "{:d}")
+    for phase in ("spawn", "stop"):
+        row(f"slurmctld RPCs per {phase}, p50", statistics.median(rpcs["workbench"][phase]),
+            statistics.median(rpcs["stock"][phase]), "{:.0f}")
+    for count in (1, 2):
+        row(f"steady RPCs/min, {count} session(s)", steady[("workbench", count)],
+            steady[("stock", count)], "{:.1f}")
+    for name in ("workbench", "stock"):
+        per_spawn = {t: n / runs for t, n in sorted(types[name].items())}
+        print(f"\n{name}: RPCs per spawn by message type (all users, mean): "
+              + ", ".join(f"{t} {n:g}" for t, n in per_spawn.items()))
+
+
+def main():
+    args = parse_args()
     site = load_site(os.environ.get("SITE", REPO / "hub_config" / "site.toml"))
     sizes = [int(n) for n in args.rush.split(",") if n]
     klass = next(iter(site.classes), None)
@@ -212,90 +314,14 @@ def main():
     try:
         wait_api(urls["stock"])
         hubs = [Hub(name, url, USER, site.users[USER].password) for name, url in urls.items()]
-        times = {h.name: [] for h in hubs}
-        rpcs = {h.name: {"spawn": [], "stop": []} for h in hubs}
-        types = {h.name: collections.Counter() for h in hubs}
-        for hub in hubs:  # warm-up: first start of JupyterLab, caches
-            hub.spawn(options=options[hub.name])
-            hub.stop_all()
-        for run in range(args.runs):
-            for hub in hubs:
-                time.sleep(2)
-                before, before_types = sdiag_by_user(), sdiag_by_type()
-                times[hub.name].append(hub.spawn(options=options[hub.name]))
-                ready, ready_types = sdiag_by_user(), sdiag_by_type()
-                hub.stop_all()
-                after = sdiag_by_user()
-                rpcs[hub.name]["spawn"].append(rpc_delta(before, ready, hub_users))
-                rpcs[hub.name]["stop"].append(rpc_delta(ready, after, hub_users))
-                types[hub.name].update(type_delta(before_types, ready_types))
-                print(f"run {run + 1} {hub.name}: ready in {times[hub.name][-1]:.2f} s, "
-                      f"{rpcs[hub.name]['spawn'][-1]} RPCs to ready, "
-                      f"{rpcs[hub.name]['stop'][-1]} to stop", flush=True)
-
-        rush = {}
-        for size in sizes:
-            for name, url in urls.items():
-                time.sleep(5)
-                clients = [Hub(name, url, learner, site.users[learner].password)
-                           for learner in learners[:size]]
-                before = sdiag_by_user()
-                rush[(name, size)] = class_rush(clients, options[name], args.rush_timeout)
-                rush[(name, size)]["rpcs"] = rpc_delta(before, sdiag_by_user(),
-                                                       [site.hub.user, *learners[:size]])
-                result = rush[(name, size)]
-                print(f"rush of {size} on {name}: {len(result['times'])} ready, "
-                      f"{len(result['failures'])} failed; "
-                      + (f"p50 {statistics.median(result['times']):.1f} s, "
-                         f"max {max(result['times']):.1f} s" if result["times"] else "")
-                      + "".join(f"\n  {failure}" for failure in result["failures"]),
-                      flush=True)
-
-        steady = {}
-        for hub in hubs:
-            for count in (1, 2):
-                names = ["", "second"][:count]
-                for name in names:
-                    hub.spawn(name, options[hub.name])
-                time.sleep(5)
-                before = sdiag_by_user()
-                time.sleep(args.window)
-                per_min = rpc_delta(before, sdiag_by_user(), hub_users) * 60 / args.window
-                steady[(hub.name, count)] = per_min
-                print(f"{hub.name}: {count} session(s) running: {per_min:.1f} RPCs/min",
-                      flush=True)
-                hub.stop_all(names)
+        times, rpcs, types = measure_spawns(hubs, options, args.runs, hub_users)
+        rush = measure_rushes(site, sizes, urls, learners, options, args.rush_timeout)
+        steady = measure_steady(hubs, options, args.window, hub_users)
     finally:
         stock_proc.terminate()
         stock_proc.wait(timeout=60)
 
-    def row(label, w, s, fmt="{:.2f}"):
-        ratio = f"{w / s:.2f}" if s else "n/a"
-        print(f"| {label} | {fmt.format(w)} | {fmt.format(s)} | {ratio} |")
-
-    wb, st = times["workbench"], times["stock"]
-    print("\n| measure | workbench | stock batchspawner | ratio |")
-    print("| --- | --- | --- | --- |")
-    row(f"spawn to ready, p50 (s), {args.runs} runs", statistics.median(wb),
-        statistics.median(st))
-    row("spawn to ready, max (s)", max(wb), max(st))
-    for size in sizes:
-        w, s = rush[("workbench", size)], rush[("stock", size)]
-        for label, fn in (("p50", statistics.median), ("max", max)):
-            if w["times"] and s["times"]:
-                row(f"class rush of {size}, {label} (s)", fn(w["times"]), fn(s["times"]))
-        row(f"class rush of {size}, failures", len(w["failures"]), len(s["failures"]), "{:d}")
-        row(f"class rush of {size}, slurmctld RPCs", w["rpcs"], s["rpcs"], "{:d}")
-    for phase in ("spawn", "stop"):
-        row(f"slurmctld RPCs per {phase}, p50", statistics.median(rpcs["workbench"][phase]),
-            statistics.median(rpcs["stock"][phase]), "{:.0f}")
-    for count in (1, 2):
-        row(f"steady RPCs/min, {count} session(s)", steady[("workbench", count)],
-            steady[("stock", count)], "{:.1f}")
-    for name in ("workbench", "stock"):
-        per_spawn = {t: n / args.runs for t, n in sorted(types[name].items())}
-        print(f"\n{name}: RPCs per spawn by message type (all users, mean): "
-              + ", ".join(f"{t} {n:g}" for t, n in per_spawn.items()))
+    report(args.runs, sizes, times, rpcs, types, rush, steady)
     print(f"\nstock hub log: {state / 'stock-hub.log'}")
 
 

@@ -22,8 +22,8 @@ import re
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .api_client import WorkbenchAPIError, WorkbenchAPIUnreachable, api_get
 from .widget_base import clock_time, counted, status_line

@@ -33,9 +33,9 @@ import os
 import re
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from aiworkbench_hub.site import CLASS_NAME
 

@@ -31,8 +31,8 @@ import importlib
 import os
 import posixpath
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .api_client import Asker, api_get
 from .catalog.datacard import NAME as DATASET_NAME
@@ -679,11 +679,12 @@ class DatasetBrowser(Shown):
                 row.close()
             rows = []
             for item in (model.results or {}).get("items", []):
-                button = w.Button(description=str(item.get("title") or item.get("name")),
-                                  tooltip=f"open {item.get('name')}",
+                dataset = item.get("name")
+                button = w.Button(description=str(item.get("title") or dataset),
+                                  tooltip=f"open {dataset}",
                                   layout=w.Layout(width="auto", max_width="420px"))
                 button.add_class("aiwb-ds-result")
-                button.on_click(lambda _, name=item.get("name"): self.open(name))
+                button.on_click(lambda _, dataset=dataset: self.open(dataset))
                 info = w.HTML(f'<span style="padding-left:8px">'
                               f'{html.escape(result_text(item))}</span>')
                 rows.append(w.HBox([button, info]))
@@ -713,16 +714,16 @@ class DatasetBrowser(Shown):
             buttons = []
             for entry in (model.files or {}).get("entries", []):
                 name = str(entry.get("name", ""))
+                path = join(model.folder, name)
                 if entry.get("kind") == "dir":
                     button = w.Button(description=f"{name}/", icon="folder",
                                       tooltip=f"open folder {name}", layout=w.Layout(width="auto"))
-                    button.on_click(lambda _, path=join(model.folder, name): self.browse(path))
+                    button.on_click(lambda _, path=path: self.browse(path))
                 else:
                     button = w.Button(description=f"{name} ({human_size(entry.get('size'))})",
                                       icon="file", tooltip=f"preview {name}",
                                       layout=w.Layout(width="auto"))
-                    button.on_click(
-                        lambda _, path=join(model.folder, name): self.show_file(path))
+                    button.on_click(lambda _, path=path: self.show_file(path))
                 button.add_class("aiwb-ds-entry")
                 buttons.append(button)
             self.entries.children = buttons

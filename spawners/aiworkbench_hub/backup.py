@@ -486,10 +486,10 @@ def check_restorable(factory: Factory, manifest: dict, parts) -> None:
                             f"hub.database is {factory.hub_database}")
         if not any(e["name"] == COOKIE_SECRET for e in entries_of(manifest, "hub")):
             problems.append(f"it has no {COOKIE_SECRET}")
-    if "accounting" in parts and entries_of(manifest, "accounting"):
-        if manifest.get("accounting_database") != factory.accounting_database:
-            problems.append(f"its accounting database is {manifest.get('accounting_database')}"
-                            f", not {factory.accounting_database} (--accounting-database)")
+    if ("accounting" in parts and entries_of(manifest, "accounting")
+            and manifest.get("accounting_database") != factory.accounting_database):
+        problems.append(f"its accounting database is {manifest.get('accounting_database')}"
+                        f", not {factory.accounting_database} (--accounting-database)")
     if problems:
         raise BackupError("cannot restore this backup here; nothing was restored:\n  - "
                           + "\n  - ".join(problems))

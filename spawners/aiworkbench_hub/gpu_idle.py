@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from jupyterhub.apihandlers import APIHandler
 from jupyterhub.scopes import Scope
@@ -111,9 +111,9 @@ def _iso(moment) -> str | None:
     if moment is None:
         return None
     if isinstance(moment, (int, float)):
-        moment = datetime.fromtimestamp(moment, timezone.utc)
+        moment = datetime.fromtimestamp(moment, UTC)
     elif moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

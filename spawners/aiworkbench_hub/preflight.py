@@ -80,7 +80,8 @@ def _listening_inodes(port: int) -> set[str]:
             continue
         for row in rows:
             fields = row.split()
-            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+            if (len(fields) > 9 and fields[3] == "0A"
+                    and int(fields[1].rsplit(":", 1)[1], 16) == port):
                 inodes.add(fields[9])
     return inodes
 

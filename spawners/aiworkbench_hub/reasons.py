@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# One text for the CPU-minutes budget reasons below.
+CPU_BUDGET_EXHAUSTED = "project budget exhausted: not enough CPU-hours left for this request"
+
 PENDING_REASONS = {
     "Resources": "waiting for free resources on the partition",
     "Priority": "waiting behind jobs with higher priority",
@@ -17,9 +20,9 @@ PENDING_REASONS = {
     "PartitionTimeLimit": "the requested hours exceed the partition's limit",
     "PartitionNodeLimit": "the request exceeds the partition's node limit",
     "AssocGrpGRESMinutes": "project budget exhausted: not enough GPU-hours left for this request",
-    "AssocGrpCPUMinutesLimit": "project budget exhausted: not enough CPU-hours left for this request",
-    "AssocGrpCpuMinutes": "project budget exhausted: not enough CPU-hours left for this request",
-    "AssocGrpCPUMinutes": "project budget exhausted: not enough CPU-hours left for this request",
+    "AssocGrpCPUMinutesLimit": CPU_BUDGET_EXHAUSTED,
+    "AssocGrpCpuMinutes": CPU_BUDGET_EXHAUSTED,
+    "AssocGrpCPUMinutes": CPU_BUDGET_EXHAUSTED,
     "AssocGrpBillingMinutes": "project budget exhausted",
     "AssocGrpGRES": "the project is using all the GPUs it may use at once",
     "AssocGrpCpuLimit": "the project is using all the CPUs it may use at once",

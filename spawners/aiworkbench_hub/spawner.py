@@ -29,7 +29,7 @@ import hashlib
 import hmac
 import json
 import shlex
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from batchspawner import JobStatus, SlurmSpawner
@@ -356,7 +356,7 @@ class WorkbenchSpawner(SlurmSpawner):
         last = getattr(orm_spawner, "last_activity", None)
         if not self.cull_idle_timeout or last is None:
             return ""
-        idle = (datetime.now(timezone.utc).replace(tzinfo=None) - last).total_seconds()
+        idle = (datetime.now(UTC).replace(tzinfo=None) - last).total_seconds()
         if idle < self.cull_idle_timeout:
             return ""
         return (f"it had no activity for {duration_text(idle)} (sessions without activity "
@@ -494,7 +494,7 @@ class WorkbenchSpawner(SlurmSpawner):
                                      reason="job-ended", status_code=500)
             try:
                 await asyncio.wait_for(self._port_reported.wait(), self.slurm_poll_interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def get_url(self):
@@ -517,7 +517,7 @@ class WorkbenchSpawner(SlurmSpawner):
                 # JupyterHub routes resumed sessions only once every session has been
                 # checked, which may be much later: route this one once its check ends.
                 self._route_task = asyncio.ensure_future(self._route_when_checked())
-            except (asyncio.TimeoutError, SpawnException) as err:
+            except (TimeoutError, SpawnException) as err:
                 self.log.warning("Queued session job %s of %s did not start: %s",
                                  self.job_id, self.user.name, err)
             finally:

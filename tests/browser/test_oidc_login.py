@@ -212,9 +212,9 @@ def factory():
         yield {"hub_url": hub_url, "issuer": issuer, "cert": cert, "hub_log": hub_log,
                "data_dir": data_dir, "ports": ports}
     finally:
-        for process, name, log in reversed(processes):
+        for process, name, _log in reversed(processes):
             print(stop(process, name))
-        for process, name, log in processes:
+        for _process, name, log in processes:
             print(f"--- {name} ---\n{log_tail(log, 30)}")
         left = stop_leftovers(site_dir / "hub" / PROXY_PIDFILE, ports)
         shutil.rmtree(site_dir, ignore_errors=True)

@@ -2,7 +2,6 @@
 CLI agree with Slurm's own accounting; requests above a budget are refused through REST
 and the form; a user reads only their own projects; warnings reach the home page."""
 
-import os
 import re
 
 import pytest

@@ -25,8 +25,10 @@ import json, sys
 from aiworkbench.dashboards.store import open_store
 from aiworkbench.dashboards import queries
 with open_store(sys.argv[1]) as store:
-    out = {"jobs": store.sql("SELECT job_id, account, state, gpus, cpus, elapsed_s, gpu_hours, cpu_hours FROM jobs"),
-           "budgets": store.sql("SELECT project, gpu_limit_min, gpu_used_min, cpu_limit_min, cpu_used_min FROM budgets"),
+    out = {"jobs": store.sql("SELECT job_id, account, state, gpus, cpus, elapsed_s, gpu_hours, "
+                             "cpu_hours FROM jobs"),
+           "budgets": store.sql("SELECT project, gpu_limit_min, gpu_used_min, cpu_limit_min, "
+                                "cpu_used_min FROM budgets"),
            "totals": queries.project_totals(store, queries.Filters()).rows,
            "fresh": queries.freshness(store).dicts()}
 print(json.dumps(out, default=str))
@@ -124,7 +126,7 @@ def test_ingestion_reads_the_real_cluster_and_numbers_equal_sacct_and_sshare(
     # Budgets equal sshare's reading; every site project is there (managers see all).
     share = run(["sshare", "--all", "--long", "--noheader", "--parsable2",
                  "--format=Account,User,GrpTRESMins"]).stdout
-    limits = {f[0].strip(): f[2] for f in (l.split("|") for l in share.splitlines())
+    limits = {f[0].strip(): f[2] for f in (line.split("|") for line in share.splitlines())
               if f[0].strip() and not f[1] and f[0].strip() != "root"}
     budgets = {b[0]: b for b in data["budgets"]}
     assert set(budgets) == set(site.projects) == set(limits)

@@ -28,7 +28,7 @@ from aiworkbench_hub.hubconfig import db_url
 from aiworkbench_hub.site import parse_site
 
 from ..unit.test_site import MINIMAL
-from .test_backup_tools import postgresql, psql, run  # noqa: F401 (fixture)
+from .test_backup_tools import psql, run
 
 pytestmark = pytest.mark.integration
 

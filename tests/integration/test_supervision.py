@@ -5,6 +5,7 @@ takes nothing down and leaves no orphan behind."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import socket
@@ -54,6 +55,11 @@ def answers(check) -> bool:
         return False
 
 
+def restarted(name, before) -> bool:
+    """The supervisor runs ``name`` again, under a new process id."""
+    return supervised_pid(name) not in (0, before) and "RUNNING" in status(name)
+
+
 def checks(site, hub_url, trainer):
     """Each supervised program, with a check that it answers as its clients need."""
     node = site.slurm.node_name or socket.gethostname().split(".")[0]
@@ -99,9 +105,9 @@ def test_every_daemon_killed_is_back_and_the_session_and_accounting_survive(
         assert before, f"{name} is not run by the supervisor: {status(name)}"
         killed = time.monotonic()
         os.kill(before, signal.SIGKILL)
-        wait_for(lambda: supervised_pid(name) not in (0, before) and "RUNNING" in status(name),
+        wait_for(functools.partial(restarted, name, before),
                  BACK_WITHIN, interval=0.5, what=f"the supervisor to restart {name}")
-        wait_for(lambda: answers(check), BACK_WITHIN, interval=0.5,
+        wait_for(functools.partial(answers, check), BACK_WITHIN, interval=0.5,
                  what=f"{name} to answer again after SIGKILL")
         took[name] = round(time.monotonic() - killed, 1)
     print("seconds from SIGKILL to answering again:", took)

@@ -30,8 +30,10 @@ def execute(site, hub_url, work: Path, name: str) -> list[dict]:
     path = work / "scale-out" / name
     done, log = in_a_session(
         hub_url, LEARNER, site.classes["intro"].learner_password, "", work, cpus=2,
-        timeout=900, argv=["sh", "-c", "'cd \"$1\" && exec \"$2\" execute --inplace --timeout=600 \"$3\"'",
-                           "run", str(path.parent), f"{site.factory.prefix}/env/bin/jupyter", name])
+        timeout=900,
+        argv=["sh", "-c",
+              "'cd \"$1\" && exec \"$2\" execute --inplace --timeout=600 \"$3\"'",
+              "run", str(path.parent), f"{site.factory.prefix}/env/bin/jupyter", name])
     assert done.returncode == 0, log.read_text()[-5000:] if log.exists() else done.stderr
     cells = json.loads(path.read_text())["cells"]
     outputs = [o for c in cells if c["cell_type"] == "code" for o in c["outputs"]]

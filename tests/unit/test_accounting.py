@@ -87,7 +87,8 @@ def test_a_request_above_the_budget_is_refused_with_the_numbers():
 
 
 def test_warnings_at_80_and_95_percent_and_when_exhausted():
-    text = SSHARE.replace("cpu=600,gres/gpu=10|cpu=500,gres/gpu=9", "cpu=600,gres/gpu=10|cpu=480,gres/gpu=10")
+    text = SSHARE.replace("cpu=600,gres/gpu=10|cpu=500,gres/gpu=9",
+                          "cpu=600,gres/gpu=10|cpu=480,gres/gpu=10")
     snap = build_snapshot(text, "", taken_at=0)
     found = {(w["project"], w["kind"]): w for w in warnings_for(snap, ["sme-trial", "edu-intro"])}
     assert set(found) == {("sme-trial", "cpu"), ("sme-trial", "gpu")}

@@ -14,7 +14,7 @@ import stat
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -137,7 +137,7 @@ def test_restore_removes_a_stale_journal_that_would_be_replayed(factory, dest):
 
 
 def test_manifest_records_sizes_checksums_cluster_time_and_tools(factory, dest):
-    created = datetime(2026, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
+    created = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
     folder = hub_backup(factory, dest, created=created)
     assert folder.name == "aiworkbench-20260304-050607"
     manifest = json.loads((folder / bk.MANIFEST).read_text())
@@ -330,8 +330,8 @@ def test_restore_refuses_before_any_change_when_mariadb_does_not_answer(factory,
     message = str(info.value)
     assert message.startswith("MariaDB does not answer, and the accounting restore needs "
                               "it; nothing was restored. After `make down` start MariaDB "
-                              "alone: supervisord --configuration /etc/supervisor/supervisord.conf; "
-                              "supervisorctl start mariadb")
+                              "alone: supervisord --configuration "
+                              "/etc/supervisor/supervisord.conf; supervisorctl start mariadb")
     assert "no-such.sock" in message  # the client's own words
     assert (factory.data_dir / bk.COOKIE_SECRET).read_bytes() == b"current\n"
 
@@ -348,8 +348,8 @@ def test_a_backup_of_another_kind_or_database_is_refused(factory, dest):
 
 def test_list_shows_each_backup_with_time_and_contents(factory, dest):
     first = hub_backup(factory, dest, created=datetime(2026, 1, 2, 3, 4, 5,
-                                                       tzinfo=timezone.utc))
-    hub_backup(factory, dest, created=datetime(2026, 1, 3, 3, 4, 5, tzinfo=timezone.utc))
+                                                       tzinfo=UTC))
+    hub_backup(factory, dest, created=datetime(2026, 1, 3, 3, 4, 5, tzinfo=UTC))
     (dest / "aiworkbench-20260104-000000").mkdir()
     (dest / "unrelated").mkdir()
     lines = bk.list_backups(dest)

@@ -4,7 +4,6 @@ catalog's files are written once and left alone when they are already right."""
 
 import io
 import json
-import os
 import subprocess
 import sys
 import tomllib

@@ -12,7 +12,7 @@ import pytest
 from traitlets.config import Config
 
 from aiworkbench.dashboards import history, ingest, queries, views
-from aiworkbench.dashboards.history import FORMAT, generate, line
+from aiworkbench.dashboards.history import generate, line
 from aiworkbench.dashboards.store import Store, StoreError, open_store
 from aiworkbench_hub import services
 from aiworkbench_hub.hubconfig import apply_site
@@ -23,6 +23,11 @@ from .test_services import TOKENS
 
 def text_of(records) -> str:
     return "".join(line(r) for r in records)
+
+
+def gpus_of(record) -> int:
+    """The GPUs a record's AllocTRES holds."""
+    return int(dict(p.split("=") for p in record["AllocTRES"].split(",") if p).get("gres/gpu", 0))
 
 
 def test_totals_and_waits_equal_an_independent_computation():
@@ -188,26 +193,29 @@ def test_a_failing_source_keeps_its_rows_and_says_why(tmp_path, monkeypatch):
 
 
 def test_the_store_refuses_clearly_when_missing(tmp_path):
-    with pytest.raises(StoreError, match="no accounting store at .* first ingestion"):
-        with open_store(tmp_path / "nothing.duckdb"):
-            pass
+    with (pytest.raises(StoreError, match="no accounting store at .* first ingestion"),
+          open_store(tmp_path / "nothing.duckdb")):
+        pass
 
 
 def test_budget_projection_and_burn_down_agree_with_the_records(store_file):
     with open_store(store_file) as store:
-        status = {r["project"]: r for r in queries.budget_status(store, queries.Filters()).dicts()}
+        status = {r["project"]: r
+                  for r in queries.budget_status(store, queries.Filters()).dicts()}
         project = "project-000"
         mine = status[project]
         budget = {b[0]: b for b in history.budgets(RECORDS)}[project]
         assert mine["limit_gpu_hours"] == round(budget[1] / 60, 1)
         end = queries.latest(store).date()
         start = datetime.combine(end - timedelta(days=queries.RATE_DAYS - 1), datetime.min.time())
-        recent = sum(int(r["ElapsedRaw"]) * int(dict(p.split("=") for p in r["AllocTRES"].split(",") if p).get("gres/gpu", 0))
-                     for r in RECORDS if r["Account"] == project
-                     and start <= datetime.fromisoformat(r["End"]) < start + timedelta(days=queries.RATE_DAYS)) / 3600
+        until = start + timedelta(days=queries.RATE_DAYS)
+        recent = sum(int(r["ElapsedRaw"]) * gpus_of(r) for r in RECORDS
+                     if r["Account"] == project
+                     and start <= datetime.fromisoformat(r["End"]) < until) / 3600
         assert mine["gpu_hours_per_day"] == round(recent / queries.RATE_DAYS, 1)
         left = budget[1] / 60 - budget[2] / 60
-        assert mine["exhausted_on"] == end + timedelta(days=int(left / (recent / queries.RATE_DAYS)))
+        assert mine["exhausted_on"] == end + timedelta(
+            days=int(left / (recent / queries.RATE_DAYS)))
         burn = queries.burn_down(store, queries.Filters(), project)
         # The last day's "used" is what Slurm reports now; "left" is the limit less it.
         assert burn.rows[-1][1] == pytest.approx(budget[2] / 60, abs=0.01)
@@ -226,7 +234,7 @@ def test_exhaustion_dates():
 def test_wasted_gpu_hours_equal_an_independent_sum(store_file):
     periods = list(history.idle_periods(RECORDS))
     expected = collections.Counter()
-    for job, user, project, partition, gpus, since, until in periods:
+    for _job, _user, project, _partition, gpus, since, until in periods:
         expected[project] += (until - since).total_seconds() * gpus / 3600
     with open_store(store_file) as store:
         rows = queries.wasted_gpu_hours(store, queries.Filters()).dicts()
@@ -271,8 +279,7 @@ def test_usage_dashboard_shows_the_same_hours_as_the_records(store_file):
     board.since.value, board.until.value = date(2024, 1, 1), date(2027, 1, 1)
     board.by.value = "month"
     shown = sum(sum(series) for series in board.bars.y)
-    expected = sum(int(r["ElapsedRaw"]) * int(dict(p.split("=") for p in r["AllocTRES"].split(",") if p).get("gres/gpu", 0))
-                   for r in RECORDS if r["End"]) / 3600
+    expected = sum(int(r["ElapsedRaw"]) * gpus_of(r) for r in RECORDS if r["End"]) / 3600
     assert shown == pytest.approx(expected, rel=1e-3)
     board.since.value = date(2027, 1, 2)
     assert "start date is after the end date" in board.status_text
@@ -328,7 +335,8 @@ def test_the_service_runs_as_its_own_user_and_only_managers_may_open_it():
 def test_site_refuses_dashboards_clashing_with_the_hub():
     text = open("hub_config/site.toml").read()
     with pytest.raises(SiteError) as err:
-        parse_site(text.replace("[dashboards]\n", '[dashboards]\nport = 8090\nuser = "jupyterhub"\n'))
+        parse_site(text.replace("[dashboards]\n",
+                                '[dashboards]\nport = 8090\nuser = "jupyterhub"\n'))
     message = str(err.value)
     assert "dashboards.port: port 8090 is also hub.api_port" in message or (
         "hub.api_port: port 8090 is also dashboards.port" in message)

@@ -3,7 +3,6 @@ dataset folders in a temporary directory. Previews and snippets are test doubles
 checked here is which paths reach them (never one outside the dataset)."""
 
 import html
-import os
 import re
 import subprocess
 import sys
@@ -388,8 +387,9 @@ def test_api_errors_are_shown_and_the_last_results_kept(api):
     rows = browser.results.children
     api.fail = [WorkbenchAPIUnreachable("[Errno 111] Connection refused")]
     browser.query_box.value = "digits"
-    assert ("The workbench API did not answer the search ([Errno 111] Connection refused); "
-            "what is shown is from before. Try again in a moment.") == said(browser.status)[2:]
+    assert said(browser.status)[2:] == (
+        "The workbench API did not answer the search ([Errno 111] Connection refused); "
+        "what is shown is from before. Try again in a moment.")
     assert browser.results.children == rows  # the last results stay
     assert browser.query_box.value == "digits"  # what was typed stays too
     assert browser.pages_label.value == "page 1 of 1, 2 datasets"

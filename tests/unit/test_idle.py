@@ -3,7 +3,7 @@ reasons a stopped session's home page gives."""
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from types import SimpleNamespace
 
@@ -156,7 +156,7 @@ def test_gpu_sessions_get_the_metrics_source_and_api_in_their_environment():
 def test_a_session_stopped_after_the_cull_timeout_says_it_was_idle():
     spawner = make_spawner({})
     spawner.cull_idle_timeout = 3600
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     spawner.orm_spawner = SimpleNamespace(last_activity=now - timedelta(minutes=75), server=None)
     assert spawner.idle_reason() == ("it had no activity for 75 minutes (sessions without "
                                      "activity are stopped after 60 minutes)")

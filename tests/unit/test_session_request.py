@@ -50,7 +50,8 @@ def test_limits_are_the_stricter_of_partition_and_project():
     assert sme.presets == ("medium", "large", "xlarge")
     assert SITE.session_limits("factory-ops", "gpu") is None  # project limited to cpu
     assert list(SITE.usable_partitions("factory-ops")) == ["cpu"]
-    assert SITE.session_limits("sme-vision", "cpu").presets == ("small", "medium", "large", "xlarge")
+    assert SITE.session_limits("sme-vision", "cpu").presets == (
+        "small", "medium", "large", "xlarge")
 
 
 @pytest.mark.parametrize("options, message", [

@@ -7,7 +7,7 @@ every user.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from aiworkbench_hub import slurm
 
@@ -21,7 +21,7 @@ def payload(snapshot, interval: float, user: str, projects: list[tuple[str, str 
     age = max(snapshot.age(), 0.0)
     return {
         "user": user,
-        "as_of": datetime.fromtimestamp(snapshot.taken_at, timezone.utc).strftime(
+        "as_of": datetime.fromtimestamp(snapshot.taken_at, UTC).strftime(
             "%Y-%m-%dT%H:%M:%SZ"),
         "age_s": round(age, 1),
         "refresh_interval_s": interval,

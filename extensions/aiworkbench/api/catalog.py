@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from aiworkbench.catalog.datacard import FORMATS, MODALITIES, PROJECT, TAG
 from aiworkbench.catalog.datacard import NAME as DATASET
@@ -158,7 +158,7 @@ class CatalogInfoHandler(CatalogHandler):
             "facets": facets,
             "projects": mine,
             "indexed_at": None if indexed_at is None else datetime.fromtimestamp(
-                float(indexed_at), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                float(indexed_at), UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         })
 
 

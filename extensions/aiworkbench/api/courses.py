@@ -22,7 +22,7 @@ import os
 import re
 import shutil
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiworkbench.catalog.paths import PathError, clean_relative
@@ -174,7 +174,7 @@ class PublishHandler(APIHandler):
         digest = hashlib.sha256()
         for relative in sorted(contents):
             digest.update(relative.encode() + b"\0" + contents[relative] + b"\0")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         return {
             "version": f"{now:%Y%m%dT%H%M%SZ}-{digest.hexdigest()[:6]}",
             "published_at": f"{now:%Y-%m-%dT%H:%M:%SZ}", "published_by": who,

@@ -153,14 +153,7 @@ def read_course(folder: str | Path, site=None) -> Course:
     if not NAME.match(folder.name):
         raise CourseError([f"{folder}: the course folder's name must be lower-case letters, "
                            f"digits and '-', at most 48 characters"])
-    try:
-        data = tomllib.loads((folder / DESCRIPTION).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CourseError([f"{where}: missing: a course folder needs one"]) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise CourseError([f"{where}: cannot be read: {err}"]) from None
-    except tomllib.TOMLDecodeError as err:
-        raise CourseError([f"{where}: not valid TOML: {err}"]) from None
+    data = _description(folder, where)
     problems: list[str] = []
     for key in sorted(set(data) - set(FIELDS)):
         problems.append(f"{where}: {key}: unknown field; fields: {', '.join(FIELDS)}")
@@ -172,7 +165,34 @@ def read_course(folder: str | Path, site=None) -> Course:
                         f"{', '.join(LEVELS)}" if "level" in data
                         else f"{where}: level: missing (required)")
     goals = _strings(data, "goals", where, problems)
-    notebooks = []
+    notebooks = _notebooks(data, folder, where, problems)
+    if "session" not in data:
+        problems.append(f"{where}: session: missing (required): the session the course "
+                        f"needs ({', '.join(SESSION_FIELDS)})")
+    session = _session(data.get("session", {}), where, site, problems)
+    exercises = _exercises(folder, notebooks, problems)
+    if problems:
+        raise CourseError(problems)
+    return Course(name=folder.name, title=title, level=level, summary=summary,
+                  goals=tuple(goals), notebooks=tuple(notebooks), session=session,
+                  exercises=tuple(exercises))
+
+
+def _description(folder: Path, where: str) -> dict:
+    """The course's ``course.toml``, or :class:`CourseError` when it cannot be read."""
+    try:
+        return tomllib.loads((folder / DESCRIPTION).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CourseError([f"{where}: missing: a course folder needs one"]) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise CourseError([f"{where}: cannot be read: {err}"]) from None
+    except tomllib.TOMLDecodeError as err:
+        raise CourseError([f"{where}: not valid TOML: {err}"]) from None
+
+
+def _notebooks(data: dict, folder: Path, where: str, problems: list[str]) -> list[str]:
+    """The notebooks listed, in order: each once, a notebook file inside the folder."""
+    notebooks: list[str] = []
     for entry in _strings(data, "notebooks", where, problems):
         try:
             relative = clean_relative(entry)
@@ -188,10 +208,12 @@ def read_course(folder: str | Path, site=None) -> Course:
                             f"folder")
         else:
             notebooks.append(relative)
-    if "session" not in data:
-        problems.append(f"{where}: session: missing (required): the session the course "
-                        f"needs ({', '.join(SESSION_FIELDS)})")
-    session = _session(data.get("session", {}), where, site, problems)
+    return notebooks
+
+
+def _exercises(folder: Path, notebooks: list[str],
+               problems: list[str]) -> list[tuple[str, str]]:
+    """(notebook, exercise id) in course order; an id met twice is a problem."""
     exercises, seen = [], {}
     for notebook in notebooks:
         for exercise in notebook_exercises(folder / notebook, str(folder / notebook),
@@ -202,8 +224,4 @@ def read_course(folder: str | Path, site=None) -> Course:
             else:
                 seen[exercise] = notebook
                 exercises.append((notebook, exercise))
-    if problems:
-        raise CourseError(problems)
-    return Course(name=folder.name, title=title, level=level, summary=summary,
-                  goals=tuple(goals), notebooks=tuple(notebooks), session=session,
-                  exercises=tuple(exercises))
+    return exercises

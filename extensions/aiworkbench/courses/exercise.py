@@ -25,9 +25,10 @@ import html
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..api_client import WorkbenchAPIError, api_post
 from .course import DESCRIPTION, NAME as COURSE_NAME
@@ -93,7 +94,7 @@ def _short(value) -> str:
 
 def _number(value):
     """``value`` as a float when it is a number (numpy and torch scalars too), else None."""
-    if isinstance(value, bool) or isinstance(value, (str, bytes)):
+    if isinstance(value, (bool, str, bytes)):
         return None
     try:
         return float(value)
@@ -120,75 +121,98 @@ def compare(answer, expected, tolerance: float = 1e-6, where: str = "your answer
     what ``expected`` is."""
     answer, expected = _plain(answer), _plain(expected)
     if _is_array(expected):  # numpy arrays (and tensors, made numpy above)
-        shape = getattr(answer, "shape", None)
-        if shape is None:
-            return f"{where} should be an array of shape {tuple(expected.shape)}, got " \
-                   f"{_kind(answer)}"
-        if tuple(shape) != tuple(expected.shape):
-            return f"{where} has shape {tuple(shape)}; it should be {tuple(expected.shape)}"
-        import numpy as np
-
-        try:
-            same = np.allclose(np.asarray(answer, dtype=float),
-                               np.asarray(expected, dtype=float), rtol=tolerance,
-                               atol=tolerance)
-        except (TypeError, ValueError):
-            same = bool(np.array_equal(np.asarray(answer), np.asarray(expected)))
-        return "" if same else f"{where} has the right shape, but some values differ"
+        return _compare_array(answer, expected, tolerance, where)
     if _is_array(answer) and not isinstance(expected, (list, tuple)):
         return f"{where} is an array of shape {tuple(answer.shape)}; it should be " \
                f"{_kind(expected)}"
     if isinstance(expected, bool):
-        if answer is not expected and answer != expected:
-            return f"{where} is {_short(answer)}; think again about True or False"
-        return ""
+        return _compare_bool(answer, expected, where)
     if isinstance(expected, (int, float)):
-        value = _number(answer)
-        if value is None:
-            return f"{where} should be a number, got {_kind(answer)} ({_short(answer)})"
-        if math.isnan(value) or not math.isclose(value, expected, rel_tol=tolerance,
-                                                 abs_tol=tolerance):
-            if math.isnan(value):
-                return f"{where} is NaN (not a number): a computation went wrong"
-            return f"{where}, {value:g}, is too {'small' if value < expected else 'large'}"
-        return ""
+        return _compare_number(answer, expected, tolerance, where)
     if isinstance(expected, str):
-        if not isinstance(answer, str):
-            return f"{where} should be text, got {_kind(answer)} ({_short(answer)})"
-        if answer != expected:
-            if answer.strip().lower() == expected.strip().lower():
-                return f"{where} is almost right: check upper and lower case and spaces"
-            return f"{where}, {_short(answer)}, is not the text expected"
-        return ""
+        return _compare_text(answer, expected, where)
     if isinstance(expected, (list, tuple)):
-        if not isinstance(answer, (list, tuple)) and not _is_array(answer):
-            return f"{where} should be a list, got {_kind(answer)}"
-        if len(answer) != len(expected):
-            return f"{where} has {len(answer)} items; it should have {len(expected)}"
-        for i, (mine, right) in enumerate(zip(answer, expected)):
-            wrong = compare(mine, right, tolerance, f"item {i}")
-            if wrong:
-                return wrong
-        return ""
+        return _compare_sequence(answer, expected, tolerance, where)
     if isinstance(expected, dict):
-        if not isinstance(answer, dict):
-            return f"{where} should be a dict, got {_kind(answer)}"
-        missing = [k for k in expected if k not in answer]
-        if missing:
-            return f"{where} lacks the key {missing[0]!r}"
-        extra = [k for k in answer if k not in expected]
-        if extra:
-            return f"{where} has a key that should not be there: {extra[0]!r}"
-        for key in expected:
-            wrong = compare(answer[key], expected[key], tolerance, f"the value of {key!r}")
-            if wrong:
-                return wrong
-        return ""
+        return _compare_dict(answer, expected, tolerance, where)
     try:
         same = bool(answer == expected)
     except Exception:  # a comparison that cannot say yes or no
         same = False
     return "" if same else f"{where}, {_short(answer)}, is not right"
+
+
+def _compare_array(answer, expected, tolerance: float, where: str) -> str:
+    shape = getattr(answer, "shape", None)
+    if shape is None:
+        return f"{where} should be an array of shape {tuple(expected.shape)}, got " \
+               f"{_kind(answer)}"
+    if tuple(shape) != tuple(expected.shape):
+        return f"{where} has shape {tuple(shape)}; it should be {tuple(expected.shape)}"
+    import numpy as np
+
+    try:
+        same = np.allclose(np.asarray(answer, dtype=float),
+                           np.asarray(expected, dtype=float), rtol=tolerance,
+                           atol=tolerance)
+    except (TypeError, ValueError):
+        same = bool(np.array_equal(np.asarray(answer), np.asarray(expected)))
+    return "" if same else f"{where} has the right shape, but some values differ"
+
+
+def _compare_bool(answer, expected: bool, where: str) -> str:
+    if answer is not expected and answer != expected:
+        return f"{where} is {_short(answer)}; think again about True or False"
+    return ""
+
+
+def _compare_number(answer, expected: int | float, tolerance: float, where: str) -> str:
+    value = _number(answer)
+    if value is None:
+        return f"{where} should be a number, got {_kind(answer)} ({_short(answer)})"
+    if math.isnan(value):
+        return f"{where} is NaN (not a number): a computation went wrong"
+    if not math.isclose(value, expected, rel_tol=tolerance, abs_tol=tolerance):
+        return f"{where}, {value:g}, is too {'small' if value < expected else 'large'}"
+    return ""
+
+
+def _compare_text(answer, expected: str, where: str) -> str:
+    if not isinstance(answer, str):
+        return f"{where} should be text, got {_kind(answer)} ({_short(answer)})"
+    if answer != expected:
+        if answer.strip().lower() == expected.strip().lower():
+            return f"{where} is almost right: check upper and lower case and spaces"
+        return f"{where}, {_short(answer)}, is not the text expected"
+    return ""
+
+
+def _compare_sequence(answer, expected: list | tuple, tolerance: float, where: str) -> str:
+    if not isinstance(answer, (list, tuple)) and not _is_array(answer):
+        return f"{where} should be a list, got {_kind(answer)}"
+    if len(answer) != len(expected):
+        return f"{where} has {len(answer)} items; it should have {len(expected)}"
+    for i, (mine, right) in enumerate(zip(answer, expected)):
+        wrong = compare(mine, right, tolerance, f"item {i}")
+        if wrong:
+            return wrong
+    return ""
+
+
+def _compare_dict(answer, expected: dict, tolerance: float, where: str) -> str:
+    if not isinstance(answer, dict):
+        return f"{where} should be a dict, got {_kind(answer)}"
+    missing = [k for k in expected if k not in answer]
+    if missing:
+        return f"{where} lacks the key {missing[0]!r}"
+    extra = [k for k in answer if k not in expected]
+    if extra:
+        return f"{where} has a key that should not be there: {extra[0]!r}"
+    for key in expected:
+        wrong = compare(answer[key], expected[key], tolerance, f"the value of {key!r}")
+        if wrong:
+            return wrong
+    return ""
 
 
 def find_course(start: Path | None = None) -> str | None:

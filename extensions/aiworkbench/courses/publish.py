@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import base64
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..api_client import api_post
 from .course import read_course

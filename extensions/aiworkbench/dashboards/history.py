@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import math
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 FORMAT = ("JobIDRaw", "User", "Account", "Partition", "Submit", "Start", "End", "State",
           "ExitCode", "AllocTRES", "ElapsedRaw", "TimelimitRaw", "Reason", "JobName")
@@ -44,7 +44,7 @@ def _pick(rng: random.Random, weighted) -> str:
 
 
 def generate(jobs: int, seed: int = 1, projects: int = 200, users: int = 2000,
-             start: datetime = datetime(2025, 1, 6, tzinfo=timezone.utc), days: int = 365):
+             start: datetime = datetime(2025, 1, 6, tzinfo=UTC), days: int = 365):
     """Yield ``jobs`` accounting records (dicts keyed by FORMAT), in submit order."""
     rng = random.Random(seed)
     # Project sizes follow a power law; each user belongs to one project.
@@ -59,7 +59,7 @@ def generate(jobs: int, seed: int = 1, projects: int = 200, users: int = 2000,
     for job in range(jobs):
         # A working-day rhythm: more submits by day and on weekdays.
         now += rng.expovariate(1 / step)
-        moment = datetime.fromtimestamp(now, timezone.utc)
+        moment = datetime.fromtimestamp(now, UTC)
         busy = (1.6 if 8 <= moment.hour < 19 else 0.5) * (0.4 if moment.weekday() >= 5 else 1)
         user = rng.choices(active, user_weight)[0]
         project = owner[user]

@@ -66,17 +66,8 @@ class Sacctmgr:
                                   commands=self.commands)
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec={"cluster": {"type": "str", "required": True},
-                       "projects": {"type": "dict", "required": True},
-                       "readers": {"type": "list", "elements": "str", "default": []}},
-        supports_check_mode=True,
-    )
-    cluster = module.params["cluster"]
-    projects = module.params["projects"]
-    mgr = Sacctmgr(module, cluster)
-
+def sync_accounts(mgr, cluster, projects):
+    """Each project an account under root, with its budget as GrpTRESMins."""
     accounts = {row[0]: row[1] for row in mgr.show(
         "account", "withassoc", f"cluster={cluster}", "user=", "format=account,grptresmins")
         if row[0] != "root"}
@@ -90,14 +81,21 @@ def main():
             mgr.change("modify", "account", "where", f"name={name}", f"cluster={cluster}",
                        "set", f"grptresmins={budget_tres(project)}")
 
-    existing = {(row[0], row[1]) for row in mgr.show(
-        "association", f"cluster={cluster}", "format=user,account") if row[0]}
-    users = {row[0]: row[1] for row in mgr.show("user", "format=user,defaultaccount")}
+
+def memberships_of(projects):
+    """Each member's projects, in the site's order (the first is the default account)."""
     memberships = {}
     for name, project in projects.items():
         for member in project["members"]:
             memberships.setdefault(member, []).append(name)
-    for user, accts in memberships.items():
+    return memberships
+
+
+def sync_members(mgr, cluster, projects, existing):
+    """An association for each member with each of their projects, and a default
+    account that is one of them."""
+    users = {row[0]: row[1] for row in mgr.show("user", "format=user,defaultaccount")}
+    for user, accts in memberships_of(projects).items():
         for acct in accts:
             if (user, acct) in existing:
                 continue
@@ -111,8 +109,12 @@ def main():
             mgr.change("modify", "user", "where", f"name={user}", "set",
                        f"defaultaccount={accts[0]}")
 
+
+def sync_readers(mgr, cluster, readers, existing):
+    """Each reader AdminLevel Operator, with an association with root that may submit
+    no job."""
     levels = {row[0]: row[1] for row in mgr.show("user", "format=user,adminlevel")}
-    for reader in module.params["readers"]:
+    for reader in readers:
         if reader not in levels:
             mgr.change("add", "user", reader, "account=root", "defaultaccount=root",
                        f"cluster={cluster}", "adminlevel=Operator", "maxsubmitjobs=0")
@@ -125,6 +127,25 @@ def main():
             if limit and limit[0][0] != "0":
                 mgr.change("modify", "user", "where", f"name={reader}", "account=root",
                            f"cluster={cluster}", "set", "maxsubmitjobs=0")
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={"cluster": {"type": "str", "required": True},
+                       "projects": {"type": "dict", "required": True},
+                       "readers": {"type": "list", "elements": "str", "default": []}},
+        supports_check_mode=True,
+    )
+    cluster = module.params["cluster"]
+    projects = module.params["projects"]
+    mgr = Sacctmgr(module, cluster)
+
+    sync_accounts(mgr, cluster, projects)
+    # The associations as they were before members were added (the readers' check too).
+    existing = {(row[0], row[1]) for row in mgr.show(
+        "association", f"cluster={cluster}", "format=user,account") if row[0]}
+    sync_members(mgr, cluster, projects, existing)
+    sync_readers(mgr, cluster, module.params["readers"], existing)
 
     module.exit_json(changed=bool(mgr.commands), commands=mgr.commands)
 
