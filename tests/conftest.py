@@ -23,8 +23,20 @@ REPO = Path(__file__).resolve().parents[1]
 SITE_FILE = os.environ.get("SITE", str(REPO / "hub_config" / "site.toml"))
 
 
+# The quick tiers: every test there gets a short timeout (the slow tiers keep
+# pyproject's); the component folder's tests are also marked ``component``.
+TIER_TIMEOUTS_S = {"unit": 30, "component": 20}
+
+
 def pytest_collection_modifyitems(items):
-    """The fresh-install tests take the whole factory away and build it again: last."""
+    """The quick tiers' timeouts and marks; the fresh-install tests, which take the
+    whole factory away and build it again, last."""
+    for item in items:
+        tier = item.path.relative_to(REPO / "tests").parts[0]
+        if tier == "component":
+            item.add_marker(pytest.mark.component)
+        if tier in TIER_TIMEOUTS_S and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(TIER_TIMEOUTS_S[tier]))
     items.sort(key=lambda item: item.get_closest_marker("fresh_install") is not None)
 
 

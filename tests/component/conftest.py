@@ -1,7 +1,6 @@
 """Fixtures of the component tier: the hub's real code, no daemons (no hub, no Slurm)."""
 
 import time
-from pathlib import Path
 
 import pytest
 
@@ -9,21 +8,6 @@ from aiworkbench_hub import accounting
 from aiworkbench_hub.site import load_site
 
 from . import api_doubles
-
-
-# --- the tier: every test here is a component test, and a quick one -----------------
-HERE = Path(__file__).resolve().parent
-TIMEOUT_S = 20
-
-
-def pytest_collection_modifyitems(items):
-    """Mark this folder's tests ``component`` with a 20 s timeout each (this hook sees
-    the whole session's items: only those under this folder are marked)."""
-    for item in items:
-        if item.path.is_relative_to(HERE):
-            item.add_marker(pytest.mark.component)
-            if item.get_closest_marker("timeout") is None:
-                item.add_marker(pytest.mark.timeout(TIMEOUT_S))
 
 
 # --- the workbench API (test_api_routes.py) ------------------------------------------
