@@ -74,6 +74,8 @@ exec {{cmd}}
 class WorkbenchSpawner(SlurmSpawner):
     """Notebook sessions as Slurm jobs, from validated site profiles."""
 
+    _resuming = False  # a queued job of before a hub restart is being waited for
+
     site = Any(help="The validated site (aiworkbench_hub.site.Site); set by apply_site.").tag(
         config=True)
     req_env_dir = Unicode(
@@ -477,7 +479,7 @@ class WorkbenchSpawner(SlurmSpawner):
     async def wait_for_port(self) -> None:
         """Wait until the job reports its port (port_callback) once JupyterLab listens;
         meanwhile the shared poller tells whether it is queued, running or gone."""
-        self.poller.watch(self.job_id, query_now=getattr(self, "_resuming", False),
+        self.poller.watch(self.job_id, query_now=self._resuming,
                           starting=True)
         try:
             await self._wait_for_port_or_end()
@@ -526,7 +528,7 @@ class WorkbenchSpawner(SlurmSpawner):
 
     async def _route_when_checked(self) -> None:
         proxy = self.user.settings.get("proxy")
-        while getattr(self, "_check_pending", False):
+        while self.pending == "check":
             await asyncio.sleep(0.2)
         if proxy is not None and self.ready:
             try:
@@ -536,7 +538,7 @@ class WorkbenchSpawner(SlurmSpawner):
 
     def accepts_port_report(self) -> bool:
         """Whether the job may report its port now: while starting or resuming."""
-        return bool(getattr(self, "_spawn_pending", False) or getattr(self, "_resuming", False))
+        return self.pending == "spawn" or self._resuming
 
     def owns_token(self, token: str) -> bool:
         """Whether ``token`` is this session's server token (compared by hash)."""
