@@ -22,12 +22,15 @@ Two layers each, like the other widgets:
 * :class:`CourseWidget` and :class:`ClassWidget` draw them with ipywidgets
   (imported only there).
 
+The models' HTML (``*_html``) is rendered from the templates ``course_*.html`` and
+``class_*.html`` (:mod:`aiworkbench.templating`): the models give the words, the
+templates the markup, and every value is escaped there.
+
 API errors go to the status line in plain words; what was shown before stays.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import re
@@ -42,6 +45,7 @@ from aiworkbench_hub.site import CLASS_NAME
 from .api_client import Asker, WorkbenchAPIError, api_get
 from .courses.course import NAME as COURSE_NAME
 from .courses.sync import MANIFEST, VERSION, SyncReport, sync
+from .templating import render
 from .widget_base import Shown, clock_time, close_all, counted, status_line
 
 STUCK_ATTEMPTS = 3  # tried this often and not passed: stuck
@@ -174,11 +178,7 @@ def records_by(records, key: str) -> dict[str, dict[str, dict]]:
     return found
 
 
-# --- HTML -------------------------------------------------------------------------------
-
-def esc(value) -> str:
-    return html.escape(str(value), quote=True)
-
+# --- HTML (the templates course_*.html and class_*.html) --------------------------------
 
 def status_html(kind: str, text: str) -> str:
     if not text:
@@ -194,17 +194,7 @@ def bar_html(done: int, total: int) -> str:
     colour = MARK_COLOUR["passed"] if total and done == total else "#1976d2"
     words = (f"{done} of {counted(total, 'exercise', 'exercises')} passed" if total
              else "no checked exercises")
-    return ('<div><div style="display:inline-block;vertical-align:middle;width:200px;'
-            'height:12px;background:#e0e0e0;border-radius:3px;overflow:hidden">'
-            f'<div style="width:{width:.1f}%;height:100%;background:{colour}"></div></div>'
-            f'<span style="padding-left:8px">{esc(words)}</span></div>')
-
-
-def _mark_html(state: Exercise) -> str:
-    css = f"aiwb-ex aiwb-{state.state}" + (" aiwb-stuck" if state.stuck else "")
-    return (f'<span class="{css}" data-exercise="{esc(state.exercise)}" '
-            f'style="color:{MARK_COLOUR[state.state]};margin-right:12px;white-space:nowrap">'
-            f'{esc(state.exercise)} {esc(state.text())}</span>')
+    return render("course_bar.html", percent=f"{width:.1f}", colour=colour, words=words)
 
 
 # --- the student's outline: the model ---------------------------------------------------
@@ -398,18 +388,14 @@ class CourseOutline(Asker):
 
     def notebook_html(self, course: str | dict, notebook: str) -> str:
         """A link that opens the notebook in JupyterLab, or its path as text."""
-        link = self.notebook_link(course, notebook)
-        if link is None:
-            return f"<code>{esc(self.shown_folder(course))}/{esc(notebook)}</code>"
-        return f'<a href="{esc(link)}" target="_blank">{esc(notebook)}</a>'
+        return render("course_notebook.html", name=notebook,
+                      link=self.notebook_link(course, notebook),
+                      folder=self.shown_folder(course))
 
     # -- what is shown
 
     def header_html(self, course: str | dict) -> str:
         course = self.course(course)
-        level = (f' <span style="font-size:smaller;color:#607d8b">({esc(course["level"])})'
-                 f'</span>' if course["level"] else "")
-        goals = "".join(f"<li>{esc(goal)}</li>" for goal in course["goals"])
         published = ", ".join(x for x in (
             f"class {', '.join(course.get('classes') or [course['class']])}",
             f"version {course['version']}",
@@ -421,14 +407,9 @@ class CourseOutline(Asker):
             copy = "unknown"
         copy_text = ("you have no copy yet" if copy is None else
                      f"your copy in {self.shown_folder(course)} is at version {copy}")
-        return (f'<div data-course="{esc(course["course"])}">'
-                f'<h3 style="margin:6px 0 2px 0">{esc(course["title"])}{level}</h3>'
-                + (f'<div>{esc(course["summary"])}</div>' if course["summary"] else "")
-                + (f'<div><b>Goals</b><ul style="margin:2px 0">{goals}</ul></div>'
-                   if goals else "")
-                + f'<div><b>Session:</b> {esc(session_text(course["session"]))}</div>'
-                f'<div style="color:#607d8b;font-size:smaller">{esc(published)}; '
-                f'{esc(copy_text)}</div></div>')
+        return render("course_header.html", course=course,
+                      session=session_text(course["session"]), published=published,
+                      copy=copy_text)
 
     def progress_html(self, course: str | dict) -> str:
         return bar_html(*self.counts(course))
@@ -437,25 +418,19 @@ class CourseOutline(Asker):
         """The notebooks in order, each with its exercises marked."""
         course = self.course(course)
         step = self.next_step(course)
-        rows = []
-        for i, (notebook, states) in enumerate(self.notebooks(course), 1):
-            marks = "".join(_mark_html(s) for s in states) or (
-                '<span style="color:#9e9e9e">no checked exercises</span>')
-            here = ' style="background:#e3f2fd"' if step and step.notebook == notebook else ""
-            rows.append(f'<tr{here}><td style="padding-right:6px;vertical-align:top">{i}.</td>'
-                        f'<td style="padding-right:12px;vertical-align:top">'
-                        f'{self.notebook_html(course, notebook)}</td><td>{marks}</td></tr>')
-        return f'<table style="border-collapse:collapse">{"".join(rows)}</table>'
+        notebooks = [{"name": notebook, "link": self.notebook_link(course, notebook),
+                      "states": states, "here": bool(step and step.notebook == notebook)}
+                     for notebook, states in self.notebooks(course)]
+        return render("course_notebooks.html", notebooks=notebooks,
+                      folder=self.shown_folder(course), colours=MARK_COLOUR)
 
     def next_html(self, course: str | dict) -> str:
         course = self.course(course)
         step = self.next_step(course)
-        text = esc(self.next_step_text(course))
-        if step is not None:
-            text += f" Open {self.notebook_html(course, step.notebook)}."
-            if not self.has_copy(course):
-                text += f" Get your copy first ({esc(GET_COPY)})."
-        return f"<div><b>{text}</b></div>"
+        return render("course_next.html", text=self.next_step_text(course), step=step,
+                      link=None if step is None else self.notebook_link(course, step.notebook),
+                      folder=self.shown_folder(course),
+                      has_copy=self.has_copy(course), get_copy=GET_COPY)
 
     def text_lines(self) -> list[str]:
         lines = [self.status] if self.status else []
@@ -639,58 +614,25 @@ class ClassProgress(Asker):
 
     def header_html(self) -> str:
         trainers = ", ".join(str(t) for t in (self.answer or {}).get("trainers") or ())
-        extra = f" — trainers: {trainers}" if trainers else ""
-        students = counted(len(self.members()), "student", "students")
-        return (f'<h3 style="margin:6px 0 2px 0">{esc(self.title())}</h3>'
-                f'<div style="color:#607d8b">{esc(students)}{esc(extra)}; '
-                f'✓ passed, ✗n tried n times, · not tried; '
-                f'{STUCK_ATTEMPTS} or more attempts without passing is stuck</div>')
+        return render("class_header.html", title=self.title(), trainers=trainers,
+                      students=counted(len(self.members()), "student", "students"),
+                      stuck_attempts=STUCK_ATTEMPTS)
 
     def table_html(self) -> str:
         if self.answer is None or self.shown is None:
             return ""
         columns, rows = self.columns(), self.rows()
-        if not rows:
-            return f"<div>Class {esc(self.klass)} has no members yet.</div>"
-        cell = "padding:2px 6px;border:1px solid #e0e0e0;text-align:center"
         groups = by_notebook([nb for nb, _ in columns], [Exercise(nb, ex) for nb, ex in columns])
-        top = "".join(f'<th colspan="{len(states)}" style="{cell}">'
-                      f'{esc(nb or "(notebook unknown)")}</th>'
-                      for nb, states in groups if states)
-        names = "".join(f'<th style="{cell};font-weight:normal" data-exercise="{esc(s.exercise)}">'
-                        f'{esc(s.exercise)}</th>' for _, states in groups for s in states)
-        order = [s.exercise for _, states in groups for s in states]
+        order = [s.exercise for _, states in groups for s in states]  # grouped by notebook
         index = {ex: i for i, (_, ex) in enumerate(columns)}
-        body = []
-        for row in rows:
-            tds = []
-            for ex in order:
-                state = row.cells[index[ex]]
-                css = f"aiwb-{state.state}" + (" aiwb-stuck" if state.stuck else "")
-                colour = ("background:#ffcdd2;font-weight:bold" if state.stuck else
-                          "background:#e8f5e9" if state.passed else "")
-                tds.append(f'<td class="{css}" data-exercise="{esc(ex)}" '
-                           f'title="{esc(row.user)}: {esc(ex)} {esc(state.text())}" '
-                           f'style="{cell};color:{MARK_COLOUR[state.state]};{colour}">'
-                           f'{esc(state.mark)}</td>')
-            stuck = ", ".join(s.exercise for s in row.stuck)
-            body.append(
-                f'<tr data-user="{esc(row.user)}"><th style="{cell};text-align:left">'
-                f'{esc(row.user)}</th>{"".join(tds)}<td style="{cell};text-align:left">'
-                f'{esc(row.where)}</td><td class="{"aiwb-stuck" if stuck else ""}" '
-                f'style="{cell};text-align:left;{"background:#ffcdd2" if stuck else ""}">'
-                f'{esc(stuck or "—")}</td></tr>')
         counts = self.passed_counts()
-        total = len(rows)
-        foot = "".join(f'<td style="{cell}" data-exercise="{esc(ex)}">'
-                       f'{counts[index[ex]]}/{total}</td>' for ex in order)
-        return (f'<table style="border-collapse:collapse">'
-                f'<thead><tr><th rowspan="2" style="{cell}">student</th>{top}'
-                f'<th rowspan="2" style="{cell}">where they are</th>'
-                f'<th rowspan="2" style="{cell}">stuck on</th></tr><tr>{names}</tr></thead>'
-                f'<tbody>{"".join(body)}</tbody>'
-                f'<tfoot><tr><th style="{cell};text-align:left">passed</th>{foot}'
-                f'<td colspan="2" style="{cell}"></td></tr></tfoot></table>')
+        return render(
+            "class_table.html", klass=self.klass, colours=MARK_COLOUR,
+            notebooks=[(nb, len(states)) for nb, states in groups if states], exercises=order,
+            rows=[{"user": row.user, "cells": [row.cells[index[ex]] for ex in order],
+                   "where": row.where, "stuck": ", ".join(s.exercise for s in row.stuck)}
+                  for row in rows],
+            passed_counts=[(ex, counts[index[ex]]) for ex in order], total=len(rows))
 
     def text_lines(self) -> list[str]:
         lines = [self.status] if self.status else []

@@ -3,8 +3,9 @@ and showing and closing a widget made of ipywidgets (imported by none of this)."
 
 from __future__ import annotations
 
-import html
 import time
+
+from .templating import render
 
 
 def counted(n: int, one: str, many: str) -> str:
@@ -18,8 +19,7 @@ def clock_time(epoch: float) -> str:
 
 def status_line(text: str, colour: str, *, mark: bool, bold: bool) -> str:
     """A widget's status line: ``text`` escaped, in ``colour``, with a ⚠ when ``mark``."""
-    return (f'<div style="color:{colour};font-weight:{"bold" if bold else "normal"}">'
-            f'{"⚠ " if mark else ""}{html.escape(text)}</div>')
+    return render("status_line.html", text=text, colour=colour, mark=mark, bold=bold)
 
 
 def close_all(widget) -> None:

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import base64
 import codecs
-import html
 import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ..templating import render
 
 CELL = 80                  # characters of a cell shown; longer values end with "…"
 MAX_COLUMNS = 50           # columns shown; the schema lists them all
@@ -389,45 +390,15 @@ def preview_file(path: Path, rows: int = 20, text_bytes: int = 4096) -> Preview:
         return _none(path, f"{path.name} cannot be read: {_reason(err)}")
 
 
-# --- HTML -----------------------------------------------------------------------------
-STYLE = ("<style>.aiwb-preview table{border-collapse:collapse;font-size:12px}"
-         ".aiwb-preview th,.aiwb-preview td{border:1px solid #ddd;padding:2px 6px;"
-         "text-align:left;white-space:nowrap}.aiwb-preview th small{color:#777;"
-         "font-weight:normal}.aiwb-preview pre{max-height:24em;overflow:auto;"
-         "white-space:pre-wrap}.aiwb-preview .grid{display:grid;gap:6px;"
-         "grid-template-columns:repeat(auto-fill,minmax(110px,1fr))}"
-         ".aiwb-preview figure{margin:0;text-align:center;font-size:11px}"
-         ".aiwb-preview .note{color:#777;font-style:italic}</style>")
-
-
-def _e(text) -> str:
-    return html.escape(str(text), quote=True)
-
-
+# --- HTML (the template preview.html) ------------------------------------------------
 def to_html(preview: Preview) -> str:
     """``preview`` as an HTML fragment: a title, then a table with a header row of names
     and types, a text block or a grid of thumbnails (data: URIs), then the note.
     Every name, type, cell and text is escaped."""
-    parts = [STYLE, '<div class="aiwb-preview">', f"<div><b>{_e(preview.title)}</b></div>"]
-    if preview.kind in ("table", "array") and preview.columns:
-        shown = preview.columns[:MAX_COLUMNS]
-        parts.append('<div style="overflow:auto"><table><thead><tr>')
-        parts.extend(f"<th>{_e(name)}<br><small>{_e(kind)}</small></th>"
-                     for name, kind in shown)
-        parts.append("</tr></thead><tbody>")
-        for row in preview.rows:
-            parts.append("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>")
-        parts.append("</tbody></table></div>")
-    elif preview.kind == "text":
-        parts.append(f"<pre>{_e(preview.text)}</pre>")
-    elif preview.kind == "images":
-        parts.append('<div class="grid">')
-        for name, data in preview.images:
-            uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-            parts.append(f'<figure><img src="{uri}" alt="{_e(name)}"><figcaption>'
-                         f"{_e(name)}</figcaption></figure>")
-        parts.append("</div>")
-    if preview.note:
-        parts.append(f'<div class="note">{_e(preview.note)}</div>')
-    parts.append("</div>")
-    return "".join(parts)
+    table = preview.kind in ("table", "array") and preview.columns
+    images = [(name, "data:image/png;base64," + base64.b64encode(data).decode("ascii"))
+              for name, data in preview.images] if preview.kind == "images" else None
+    return render("preview.html", title=preview.title,
+                  columns=preview.columns[:MAX_COLUMNS] if table else [],
+                  rows=preview.rows, text=preview.text if preview.kind == "text" else None,
+                  images=images, note=preview.note)

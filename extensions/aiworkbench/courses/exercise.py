@@ -21,7 +21,6 @@ the course. The course is the folder the notebook runs in: a student's copy
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import os
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..api_client import WorkbenchAPIError, api_post
+from ..templating import render
 from .course import DESCRIPTION, NAME as COURSE_NAME
 from .progress import EXERCISE
 from .sync import MANIFEST
@@ -57,17 +57,8 @@ class CheckResult:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        colour, mark = ("#2e7d32", "✓ correct") if self.passed else ("#c62828", "✗ not yet")
-        parts = [f'<b style="color:{colour}">{html.escape(self.exercise)}: {mark}</b>']
-        if not self.passed:
-            parts.append(f"<div>{html.escape(self.feedback)}</div>")
-            if self.hint:
-                parts.append(f"<div><i>Hint:</i> {html.escape(self.hint)}</div>")
-        parts.append(f'<div style="color:#607d8b;font-size:smaller">'
-                     f'{html.escape(self.recorded)}</div>')
-        return (f'<div class="aiwb-check" data-passed="{str(self.passed).lower()}" '
-                f'style="border-left:4px solid {colour};padding:4px 8px">'
-                f'{"".join(parts)}</div>')
+        return render("check_result.html", exercise=self.exercise, passed=self.passed,
+                      feedback=self.feedback, hint=self.hint, recorded=self.recorded)
 
     def __repr__(self) -> str:
         return self.text()

@@ -14,11 +14,11 @@ and updates the existing charts in place. The Voila notebooks in
 from __future__ import annotations
 
 import base64
-import html
 import os
 import time
 from datetime import date, datetime, timedelta
 
+from ..templating import render
 from ..widget_base import Shown, counted, status_line
 from . import queries as q
 from .store import StoreError, open_store
@@ -34,25 +34,21 @@ def store_path() -> str:
     return os.environ.get(STORE_ENV) or DEFAULT_STORE
 
 
+def _cell_text(value) -> str:
+    """A table cell in words: times to the minute, numbers to one decimal, None as ""."""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    return "" if value is None else str(value)
+
+
 def table_html(rows: q.Rows, limit: int = TABLE_ROWS, title: str = "") -> str:
     """An HTML table of the first ``limit`` rows, every value escaped."""
-    def cell(value) -> str:
-        if isinstance(value, datetime):
-            value = value.strftime("%Y-%m-%d %H:%M")
-        elif isinstance(value, float):
-            value = f"{value:,.1f}"
-        return html.escape("" if value is None else str(value))
-
-    head = "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in rows.columns)
-    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r) + "</tr>"
-                   for r in rows.rows[:limit])
-    more = (f"<div><i>{len(rows.rows) - limit} more rows in the CSV export</i></div>"
-            if len(rows.rows) > limit else "")
-    caption = f"<h4>{html.escape(title)}</h4>" if title else ""
-    if not rows.rows:
-        return f"{caption}<div><i>Nothing in this range.</i></div>"
-    return (f'{caption}<table class="aiwb-table" style="border-collapse:collapse">'
-            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}")
+    return render("dashboard_table.html", title=title,
+                  columns=[c.replace("_", " ") for c in rows.columns],
+                  rows=[[_cell_text(v) for v in r] for r in rows.rows[:limit]],
+                  empty=not rows.rows, more=max(len(rows.rows) - limit, 0))
 
 
 def pivot(rows: q.Rows, x: str, series: str, value: str, top: int = TOP):
@@ -75,19 +71,21 @@ def pivot(rows: q.Rows, x: str, series: str, value: str, top: int = TOP):
     return xs, shown, values
 
 
+def _nav(current: str) -> dict:
+    """What the links to every dashboard need: (name, title) of each, and the one shown."""
+    return {"dashboards": [(n, n.title()) for n in DASHBOARDS], "current": current}
+
+
 def nav_html(current: str) -> str:
     """Links to every dashboard (sibling notebooks under Voila's render/)."""
-    links = [f"<b>{n.title()}</b>" if n == current else
-             f'<a href="{n}.ipynb" style="color:#1f77b4">{n.title()}</a>' for n in DASHBOARDS]
-    return '<div class="aiwb-nav">' + " · ".join(links) + "</div>"
+    return render("dashboard_nav.html", **_nav(current))
 
 
 def csv_link(name: str, rows: q.Rows) -> str:
     """A link that saves ``rows`` as NAME.csv (the file is in the link itself)."""
-    data = base64.b64encode(rows.to_csv().encode()).decode()
-    return (f'<a download="{html.escape(name)}.csv" class="aiwb-csv" '
-            f'href="data:text/csv;charset=utf-8;base64,{data}">Save {html.escape(name)}.csv '
-            f'({counted(len(rows.rows), "row", "rows")})</a>')
+    return render("dashboard_csv_link.html", name=name,
+                  data=base64.b64encode(rows.to_csv().encode()).decode(),
+                  rows=counted(len(rows.rows), "row", "rows"))
 
 
 def _bars(title: str, y_label: str, stacked: bool = True, horizontal: bool = False):
@@ -173,7 +171,8 @@ class Dashboard(Shown):
         self.export_button.on_click(self.export_csv)
         filters = w.HBox([w.VBox([self.since, self.until, hint]), self.projects,
                           self.partitions, w.VBox([self.refresh_button])])
-        self.widget = w.VBox([w.HTML(nav_html(self.name) + f"<h2>{html.escape(self.title)}</h2>"),
+        self.widget = w.VBox([w.HTML(render("dashboard_title.html", title=self.title,
+                                            **_nav(self.name))),
                               filters,
                               self.status, self.build(),
                               w.HBox([self.export_button, self.download])])
@@ -421,10 +420,10 @@ class Sessions(Dashboard):
         now, summary = tables["sessions"], tables["summary"]
         idle = [r for r in now.dicts() if r["gpu_idle_since"] is not None]
         wasted = sum(summary.column("wasted_gpu_hours"))
-        self.summary.value = (
-            f"<h3>{counted(len(now.rows), 'session', 'sessions')} running, "
-            f"{counted(len(idle), 'with idle GPUs', 'with idle GPUs')}; "
-            f"{wasted:,.1f} GPU-hours wasted by idle GPUs in this range</h3>")
+        self.summary.value = render(
+            "dashboard_sessions.html", sessions=counted(len(now.rows), "session", "sessions"),
+            idle=counted(len(idle), "with idle GPUs", "with idle GPUs"),
+            wasted=f"{wasted:,.1f}")
         top = summary.rows[:TOP * 2]
         used = [max((r[2] or 0) - (r[3] or 0), 0) for r in top]
         _set_bars(self.bars, [r[0] for r in top], ["used", "wasted (idle)"],
