@@ -6,15 +6,14 @@ need more than the site file offers can add Python files to
 /etc/aiworkbench/jupyterhub_config.d/ (read last, in name order).
 """
 
-import os
 from pathlib import Path
 
 from aiworkbench_hub.hubconfig import apply_site
-from aiworkbench_hub.site import load_site
+from aiworkbench_hub.site import default_site_file, load_site
 
 c = get_config()  # noqa: F821 (provided by JupyterHub)
 
-site = load_site(os.environ.get("AIWORKBENCH_SITE", "/etc/aiworkbench/site.toml"))
+site = load_site(default_site_file())
 apply_site(c, site)
 
 for extra in sorted(Path("/etc/aiworkbench/jupyterhub_config.d").glob("*.py")):

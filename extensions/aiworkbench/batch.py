@@ -21,12 +21,15 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from aiworkbench_hub import commands
+from aiworkbench_hub.commands import CommandError
+from aiworkbench_hub.slurm import ENDED_STATES, split_rows
 
 from .slurm_work import (WorkRefused, WorkRequest, affordable, session_partition,
                          session_project)
@@ -38,8 +41,6 @@ SAFE_PATH = re.compile(r"^/[A-Za-z0-9_./+-]+$")  # goes into #SBATCH lines
 # torchrun's rendezvous port on the head node: base + job id mod span, so that two jobs
 # sharing a head node (the cpu partition shares nodes) never meet on one port
 RDZV_PORT_BASE, RDZV_PORT_SPAN = 20000, 10000
-ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
-         "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
 
 
 @dataclass(frozen=True)
@@ -143,16 +144,18 @@ def prepare(script, *args, nodes: int = 1, cpus_per_node: int = 2, gpus_per_node
         log=path.parent / f"{name}-%j.log", python=sys.executable)
 
 
-def submit_batch(script, *args, check=affordable, run=subprocess.run, **options) -> BatchJob:
+def submit_batch(script, *args, check=affordable, run=commands.run, **options) -> BatchJob:
     """Check and submit ``script`` (with ``args``) as a batch job; its :class:`BatchJob`.
-    Options: see :func:`prepare`."""
+    Options: see :func:`prepare`. ``run``: how commands run (:func:`commands.run`)."""
     spec = prepare(script, *args, **options)
     check(spec.request())
-    done = run(["sbatch", "--parsable"], input=job_script(spec), capture_output=True,
-               text=True, timeout=60, check=False)
-    if done.returncode != 0:
-        raise WorkRefused(f"Slurm refused the job: {done.stderr.strip()[:500]}")
-    job_id = done.stdout.strip().split(";")[0]
+    try:
+        out = run(["sbatch", "--parsable"], input=job_script(spec), timeout=60)
+    except CommandError as err:
+        if not err.exited:
+            raise
+        raise WorkRefused(f"Slurm refused the job: {err.stderr.strip()[:500]}") from None
+    job_id = out.strip().split(";")[0]
     return BatchJob(job_id, Path(str(spec.log).replace("%j", job_id)), spec, run=run)
 
 
@@ -167,7 +170,7 @@ class BatchJob(Shown):
     notebook, a live view of its state and log with a Cancel button."""
 
     def __init__(self, job_id: str, log: Path, spec: BatchSpec | None = None,
-                 run=subprocess.run):
+                 run=commands.run):
         self.job_id, self.log_path, self.spec, self._run = job_id, log, spec, run
         self.state, self.exit_code, self.elapsed, self.reason = "PENDING", None, "", ""
         self._widget = None
@@ -181,20 +184,25 @@ class BatchJob(Shown):
     def refresh(self) -> str:
         """Read the job's state from Slurm: squeue while queued or running; once it ended,
         scontrol while the controller still holds it (its exit code), then sacct."""
-        out = self._run(["squeue", "--noheader", "--jobs", self.job_id, "--format=%T|%M|%r"],
-                        capture_output=True, text=True, timeout=30, check=False).stdout.strip()
-        if out:
-            self.state, self.elapsed, self.reason = (out.splitlines()[0].split("|") + ["", ""])[:3]
-            if self.state not in ENDED or self._read_controller():
+        rows = split_rows(self._ask(["squeue", "--noheader", "--jobs", self.job_id,
+                                     "--format=%T|%M|%r"]), 3)
+        if rows:
+            self.state, self.elapsed, self.reason = rows[0]
+            if self.state not in ENDED_STATES or self._read_controller():
                 return self.state
         self._read_accounting()
         return self.state
 
+    def _ask(self, argv: list[str]) -> str:
+        """Run a Slurm command about this job; its output, also when it exits non-zero
+        (squeue and scontrol do for a job they no longer hold, scancel for one that
+        ended)."""
+        return commands.output(argv, run=self._run, timeout=30)
+
     def _read_controller(self) -> bool:
         """The ended job's state and exit code from ``scontrol show job``; False when the
         controller no longer knows it."""
-        out = self._run(["scontrol", "show", "job", "--oneliner", self.job_id],
-                        capture_output=True, text=True, timeout=30, check=False).stdout
+        out = self._ask(["scontrol", "show", "job", "--oneliner", self.job_id])
         fields = dict(re.findall(r"(?:^|\s)(JobState|ExitCode|RunTime)=(\S+)", out))
         if "JobState" not in fields or "ExitCode" not in fields:
             return False
@@ -203,17 +211,17 @@ class BatchJob(Shown):
         return True
 
     def _read_accounting(self) -> None:
-        out = self._run(["sacct", "--noheader", "--parsable2", "--allocations", "--jobs",
-                         self.job_id, "--format=State,ExitCode,Elapsed"],
-                        capture_output=True, text=True, timeout=30, check=False).stdout.strip()
-        if out:
-            state, code, elapsed = (out.splitlines()[0].split("|") + ["", ""])[:3]
+        rows = split_rows(self._ask(["sacct", "--noheader", "--parsable2", "--allocations",
+                                     "--jobs", self.job_id, "--format=State,ExitCode,Elapsed"]),
+                          3)
+        if rows:
+            state, code, elapsed = rows[0]
             self.state, self.elapsed, self.reason = state.split(" ")[0], elapsed, ""
             self.exit_code = _exit_code(code)
 
     @property
     def ended(self) -> bool:
-        return self.state in ENDED
+        return self.state in ENDED_STATES
 
     def log(self, lines: int = 40) -> str:
         """The last ``lines`` lines of the job's output (empty until it starts)."""
@@ -227,13 +235,13 @@ class BatchJob(Shown):
         return "\n".join(text.splitlines()[-lines:])
 
     def cancel(self) -> None:
-        self._run(["scancel", self.job_id], capture_output=True, timeout=30, check=False)
+        self._ask(["scancel", self.job_id])  # a job that ended meanwhile: nothing to cancel
         self.refresh()
 
     def wait(self, timeout: float = 3600, every: float = 2.0) -> str:
         """Wait until the job ends (or ``timeout`` seconds); its final state."""
         deadline = time.monotonic() + timeout
-        while self.refresh() not in ENDED:
+        while self.refresh() not in ENDED_STATES:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"job {self.job_id} still {self.state} after {timeout:.0f} s")
             time.sleep(every)
@@ -318,13 +326,11 @@ class Follower:
 
     def tick(self, jobs: list[BatchJob]) -> None:
         """Read and show the state of ``jobs`` (one squeue for all)."""
-        out = jobs[0]._run(["squeue", "--noheader", "--jobs", ",".join(j.job_id for j in jobs),
-                            "--format=%i|%T|%M|%r"],
-                           capture_output=True, text=True, timeout=30, check=False).stdout
-        seen = {fields[0]: fields[1:] for fields in
-                (line.strip().split("|") for line in out.splitlines()) if len(fields) == 4}
+        out = jobs[0]._ask(["squeue", "--noheader", "--jobs", ",".join(j.job_id for j in jobs),
+                            "--format=%i|%T|%M|%r"])
+        seen = {fields[0]: fields[1:] for fields in split_rows(out, 4)}
         for job in jobs:
-            if job.job_id in seen and seen[job.job_id][0] not in ENDED:
+            if job.job_id in seen and seen[job.job_id][0] not in ENDED_STATES:
                 job.state, job.elapsed, job.reason = seen[job.job_id]
             else:
                 job.refresh()  # ended (or gone from the queue): its exit code

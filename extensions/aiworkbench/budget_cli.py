@@ -17,6 +17,8 @@ import os
 import pwd
 import sys
 
+from aiworkbench_hub.site import default_site_file
+
 from .budget_widget import BudgetError, check_project, fetch_budgets, format_table
 
 
@@ -41,8 +43,8 @@ def parser() -> argparse.ArgumentParser:
                         "on the hub host)")
     p.add_argument("--user", type=_project, metavar="NAME",
                    help="with --slurm: this user's projects (default: you)")
-    p.add_argument("--site", default=os.environ.get("AIWORKBENCH_SITE")
-                   or "/etc/aiworkbench/site.toml", help="with --slurm: the site file")
+    p.add_argument("--site", default=default_site_file(),
+                   help="with --slurm: the site file (default: %(default)s)")
     return p
 
 

@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import atexit
 import os
-import subprocess
 import urllib.parse
 import uuid
 import weakref
+
+from aiworkbench_hub import commands
 
 from .netif import interface_towards
 from .slurm_work import (WorkRefused, WorkRequest, affordable, session_minutes_left,
@@ -63,8 +64,8 @@ def dashboard_link(environ=None) -> str:
 
 
 def _cancel_named(name: str) -> None:
-    subprocess.run(["scancel", f"--name={name}", f"--user={os.getuid()}"],
-                   capture_output=True, timeout=30, check=False)
+    # scancel failing (no such jobs left) changes nothing; one that cannot run raises.
+    commands.output(["scancel", f"--name={name}", f"--user={os.getuid()}"], timeout=30)
 
 
 def dask_cluster(workers: int = 2, *, cores: int = 1, memory_gb: int = 2, gpus: int = 0,

@@ -34,6 +34,8 @@ import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
+from aiworkbench_hub.units import human_size
+
 from .api_client import Asker, api_get
 from .catalog.datacard import NAME as DATASET_NAME
 from .catalog.index import FILTERS, MAX_FOLDER_PAGE, MAX_PER_PAGE
@@ -55,18 +57,6 @@ STATUS_COLOUR = {"info": "#607d8b", "error": "#c62828", "unreachable": "#ef6c00"
 
 
 # --- words and numbers ------------------------------------------------------------------
-
-def human_size(size: int | float | None) -> str:
-    """Bytes in decimal units: '0 B', '999 B', '1.5 kB', '12.3 MB', '4.0 TB'."""
-    if size is None:
-        return "—"
-    value, unit = float(size), "B"
-    for larger in ("kB", "MB", "GB", "TB", "PB"):
-        if round(value, 1) < 1000:
-            break
-        value, unit = value / 1000, larger
-    return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-
 
 def access_text(access) -> str:
     """'public', or 'restricted: edu-intro, sme-vision'."""

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
+
+from aiworkbench_hub import commands
+from aiworkbench_hub.slurm import parse_duration
 
 from .api_client import WorkbenchAPIError, api_get
 
@@ -53,30 +55,23 @@ def session_partition(environ=None) -> str | None:
     return env.get("SLURM_JOB_PARTITION") or None
 
 
-def session_minutes_left(environ=None, run=subprocess.run) -> int | None:
-    """Minutes the running session has left (squeue), or None outside a session."""
+def session_minutes_left(environ=None, run=commands.run) -> int | None:
+    """Minutes the running session has left (squeue), or None outside a session.
+    ``run``: how commands run (:func:`aiworkbench_hub.commands.run`)."""
     env = os.environ if environ is None else environ
     job = env.get("SLURM_JOB_ID", "")
     if not job.isdigit() or not shutil.which("squeue"):
         return None
-    out = run(["squeue", "--noheader", "--jobs", job, "--format=%L"], capture_output=True,
-              text=True, timeout=30, check=False).stdout.strip()
+    out = commands.output(["squeue", "--noheader", "--jobs", job, "--format=%L"], run=run,
+                          timeout=30)
     return parse_time_left(out)
 
 
 def parse_time_left(text: str) -> int | None:
-    """squeue's time left ([D-]HH:MM:SS, MM:SS, UNLIMITED) in whole minutes."""
-    text = text.strip()
-    if not text or text in ("UNLIMITED", "NOT_SET", "INVALID"):
-        return None
-    days, _, clock = text.rpartition("-")
-    parts = [int(p) for p in clock.split(":") if p.isdigit()]
-    if not parts or len(parts) != len(clock.split(":")):
-        return None
-    while len(parts) < 3:
-        parts.insert(0, 0)
-    hours, minutes, seconds = parts
-    return (int(days or 0) * 24 + hours) * 60 + minutes + (seconds >= 30)
+    """squeue's time left ([D-]HH:MM:SS, MM:SS, UNLIMITED) in whole minutes, to the
+    nearest."""
+    seconds = parse_duration(text)
+    return None if seconds is None else (seconds + 30) // 60
 
 
 def _limits_text(partitions: dict) -> str:

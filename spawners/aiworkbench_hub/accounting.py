@@ -27,8 +27,10 @@ WARN_AT = 0.80  # share of a budget used from which users are warned
 CRITICAL_AT = 0.95
 
 SSHARE_FIELDS = ("Account", "User", "GrpTRESMins", "GrpTRESRaw", "TRESRunMins")
-SQUEUE_FIELDS = ("JobID", "UserName", "Account", "Partition", "tres-alloc", "TimeUsed",
-                 "TimeLeft")
+# The running jobs' query (squeue_running_argv), read into RunningJob; the poller's
+# query of every active job is slurm.QUEUE_FIELDS.
+RUNNING_FIELDS = ("JobID", "UserName", "Account", "Partition", "tres-alloc", "TimeUsed",
+                  "TimeLeft")
 
 
 def sshare_argv() -> list[str]:
@@ -39,36 +41,8 @@ def sshare_argv() -> list[str]:
 
 def squeue_running_argv() -> list[str]:
     """Every running job with what it holds and its times (one query)."""
-    return ["squeue", "--all", "--noheader", "--states=RUNNING,COMPLETING,SUSPENDED",
-            "--Format=" + ",".join(f"{name}:|" for name in SQUEUE_FIELDS)]
-
-
-def parse_tres(text: str) -> dict[str, int]:
-    """``cpu=2,mem=4G,gres/gpu=1`` -> {"cpu": 2, "gres/gpu": 1} (numbers only)."""
-    out = {}
-    for item in text.split(","):
-        name, _, value = item.partition("=")
-        if value.isdigit():
-            out[name.strip()] = int(value)
-    return out
-
-
-def parse_duration(text: str) -> int | None:
-    """Slurm's ``[D-][[H:]M:]S`` as seconds; None for UNLIMITED, N/A or garbage."""
-    text = text.strip()
-    days = 0
-    if "-" in text:
-        head, _, text = text.partition("-")
-        if not head.isdigit():
-            return None
-        days = int(head)
-    parts = text.split(":")
-    if not 1 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
-        return None
-    seconds = 0
-    for part in parts:
-        seconds = seconds * 60 + int(part)
-    return days * 86400 + seconds
+    return ["squeue", "--all", "--noheader", f"--states={','.join(slurm.RUNNING_STATES)}",
+            "--Format=" + ",".join(f"{name}:|" for name in RUNNING_FIELDS)]
 
 
 @dataclass(frozen=True)
@@ -180,18 +154,17 @@ class ProjectBudget:
 def parse_sshare(text: str) -> dict[str, ProjectBudget]:
     """Projects (accounts other than root) from ``sshare`` output (see sshare_argv)."""
     limits, used, held, users = {}, {}, {}, {}
-    for line in text.splitlines():
-        fields = [f.strip() for f in line.split("|")]
-        if len(fields) != len(SSHARE_FIELDS) or not fields[0] or fields[0] == "root":
+    for fields in slurm.split_rows(text, len(SSHARE_FIELDS)):
+        if not fields[0] or fields[0] == "root":
             continue
         account, user, grp_mins, raw, run_mins = fields
-        raw_tres = parse_tres(raw)
+        raw_tres = slurm.parse_tres(raw)
         if user:
             users.setdefault(account, {})[user] = {
                 kind: raw_tres.get(tres, 0) for kind, tres in TRES.items()}
             continue
-        limits[account] = parse_tres(grp_mins)
-        used[account], held[account] = raw_tres, parse_tres(run_mins)
+        limits[account] = slurm.parse_tres(grp_mins)
+        used[account], held[account] = raw_tres, slurm.parse_tres(run_mins)
     return {
         account: ProjectBudget(
             project=account,
@@ -205,16 +178,15 @@ def parse_sshare(text: str) -> dict[str, ProjectBudget]:
 
 def parse_running(text: str) -> list[RunningJob]:
     jobs = []
-    for line in text.splitlines():
-        fields = [f.strip() for f in line.split("|")]
-        if len(fields) < len(SQUEUE_FIELDS) or not fields[0]:
+    for fields in slurm.split_rows(text, len(RUNNING_FIELDS)):
+        if not fields[0]:
             continue
-        job_id, user, account, partition, tres, used, left = fields[:len(SQUEUE_FIELDS)]
-        counts = parse_tres(tres)
+        job_id, user, account, partition, tres, used, left = fields
+        counts = slurm.parse_tres(tres)
         jobs.append(RunningJob(job_id=job_id, user=user, project=account, partition=partition,
                                cpus=counts.get("cpu", 0), gpus=counts.get("gres/gpu", 0),
-                               elapsed_s=parse_duration(used) or 0,
-                               time_left_s=parse_duration(left)))
+                               elapsed_s=slurm.parse_duration(used) or 0,
+                               time_left_s=slurm.parse_duration(left)))
     return jobs
 
 

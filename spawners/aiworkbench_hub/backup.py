@@ -35,11 +35,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from . import commands
+from .commands import CommandError
 from .daemons import DAEMONS, hub_pidfile
 from .preflight import running_pid
-from .site import Site, SiteError, load_site
+from .site import SITE_FILE, Site, SiteError, default_site_file, load_site
+from .units import human_size
 
-SITE_FILE = "/etc/aiworkbench/site.toml"
 SLURMDBD_PIDFILE = DAEMONS["slurmdbd"]["pidfile"]
 # How to start MariaDB alone after `make down` (which stops the supervisor too).
 MARIADB_START = ("supervisord --configuration /etc/supervisor/supervisord.conf; "
@@ -62,6 +64,11 @@ CHUNK = 1 << 20
 
 class BackupError(Exception):
     """A refusal or a failure, with what was wrong and what to do."""
+
+
+class ToolFailed(CommandError, BackupError):
+    """A database tool that could not be run or failed: a CommandError like any command's,
+    and a BackupError, with which aiworkbench-backup refuses or fails."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -159,20 +166,22 @@ def mariadb_load_argv(factory: Factory) -> list[str]:
 def tool_version(argv: list[str]) -> str:
     """First line of ``argv``'s answer (e.g. ``pg_dump --version``), or why there is none."""
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
-    except OSError as err:
-        return f"unavailable: {err.strerror}"
-    lines = (done.stdout or done.stderr).strip().splitlines()
-    return lines[0] if lines else f"exit status {done.returncode}"
+        out, code = commands.run(argv, timeout=30), 0
+    except CommandError as err:
+        if not err.exited:
+            return f"unavailable: {err.why}"
+        out, code = err.stdout or err.stderr, err.returncode
+    lines = out.strip().splitlines()
+    return lines[0] if lines else f"exit status {code}"
 
 
 # ---------------------------------------------------------------- running programs
+# Through aiworkbench_hub.commands, but for the dumps: streamed to and from their files.
 
-def _failure(argv: list[str], returncode: int, stderr_file) -> BackupError:
-    stderr_file.seek(0)
-    said = stderr_file.read().decode(errors="replace").strip()[-2000:]
-    return BackupError(f"{' '.join(argv)} failed (exit status {returncode}): "
-                       f"{said or 'no message'}")
+def _failure(argv: list[str], returncode: int, output_file) -> ToolFailed:
+    output_file.seek(0)
+    return ToolFailed.failed(argv, returncode, "",
+                             output_file.read().decode(errors="replace"))
 
 
 def run_to_file(argv: list[str], path: Path, *, compress: bool = False) -> None:
@@ -182,7 +191,7 @@ def run_to_file(argv: list[str], path: Path, *, compress: bool = False) -> None:
         try:
             proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, cwd="/")
         except OSError as err:
-            raise BackupError(f"cannot run {argv[0]}: {err.strerror}; is it installed?") from None
+            raise ToolFailed.cannot_run(argv, err) from None
         with proc:
             shutil.copyfileobj(proc.stdout, out, CHUNK)
         if compress:
@@ -199,7 +208,7 @@ def run_from_file(argv: list[str], path: Path, *, compressed: bool = False) -> N
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=output, stderr=output,
                                     cwd="/")
         except OSError as err:
-            raise BackupError(f"cannot run {argv[0]}: {err.strerror}; is it installed?") from None
+            raise ToolFailed.cannot_run(argv, err) from None
         with proc:
             try:
                 shutil.copyfileobj(source, proc.stdin, CHUNK)
@@ -210,18 +219,9 @@ def run_from_file(argv: list[str], path: Path, *, compressed: bool = False) -> N
 
 
 def run_checked(argv: list[str], stdin: str | None = None) -> None:
-    """Run ``argv`` (no shell), with ``stdin`` on its standard input; a failure raises
-    with its message."""
-    with tempfile.TemporaryFile() as output:
-        try:
-            returncode = subprocess.run(
-                argv, input=stdin.encode() if stdin is not None else None,
-                stdin=subprocess.DEVNULL if stdin is None else None, stdout=output,
-                stderr=output, cwd="/", check=False).returncode
-        except OSError as err:
-            raise BackupError(f"cannot run {argv[0]}: {err.strerror}; is it installed?") from None
-        if returncode != 0:
-            raise _failure(argv, returncode, output)
+    """Run ``argv`` (no shell, no time limit), with ``stdin`` on its standard input; a
+    failure raises :class:`ToolFailed` with its message."""
+    commands.run(argv, input=stdin, cwd="/", timeout=None, error=ToolFailed)
 
 
 # ---------------------------------------------------------------- daemons that write
@@ -602,14 +602,6 @@ def restore(factory: Factory, folder: Path, *, parts=PARTS) -> list[str]:
 
 # ---------------------------------------------------------------- listing
 
-def human_size(size: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return ""  # pragma: no cover
-
-
 def list_backups(dest_dir: Path) -> list[str]:
     """One line per backup folder in ``dest_dir`` (oldest first): time and contents."""
     dest_dir = Path(dest_dir)
@@ -638,7 +630,7 @@ def parser() -> argparse.ArgumentParser:
         prog="aiworkbench-backup",
         description="Back up and restore the hub's database, cookie secret and course "
                     "progress and Slurm accounting (MariaDB). Run as root. See docs/backup.md.")
-    p.add_argument("--site", default=os.environ.get("AIWORKBENCH_SITE") or SITE_FILE,
+    p.add_argument("--site", default=default_site_file(),
                    help=f"the site file (default: $AIWORKBENCH_SITE or {SITE_FILE})")
     p.add_argument("--accounting-database", default=ACCOUNTING_DATABASE, metavar="NAME",
                    help=f"Slurm accounting's MariaDB database (default: {ACCOUNTING_DATABASE})")

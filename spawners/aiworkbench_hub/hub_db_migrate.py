@@ -53,9 +53,8 @@ from sqlalchemy.types import TypeDecorator
 
 from .daemons import hub_pidfile
 from .preflight import running_pid
-from .site import SiteError, load_site
+from .site import SITE_FILE, SiteError, default_site_file, load_site
 
-SITE_FILE = "/etc/aiworkbench/site.toml"
 LEGACY_HUB_PIDFILE = "/run/aiworkbench/jupyterhub.pid"  # an older factory's hub
 HUB_SQLITE = "jupyterhub.sqlite"  # hubconfig.db_url with hub.database = "sqlite"
 MIGRATED_SUFFIX = ".migrated-to-postgresql"
@@ -414,7 +413,7 @@ def parser() -> argparse.ArgumentParser:
                "'migrated', 'would migrate' or 'nothing to migrate'. Exit status: 0 migrated "
                "or nothing to migrate, 1 refused or failed (nothing written), 2 bad "
                "arguments or an unusable site file.")
-    p.add_argument("--site", default=os.environ.get("AIWORKBENCH_SITE") or SITE_FILE,
+    p.add_argument("--site", default=default_site_file(),
                    metavar="FILE",
                    help=f"the site file (default: $AIWORKBENCH_SITE or {SITE_FILE}); the "
                         f"source is hub.data_dir/{HUB_SQLITE}, the target the database "

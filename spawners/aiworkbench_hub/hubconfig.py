@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import shutil
 import socket
-import subprocess
 from pathlib import Path
 
-from . import gpu_idle, oidc, port_callback, services
+from . import commands, gpu_idle, oidc, port_callback, services
 from .accounting import READ_ALL, accounting_reader, warnings_for
 from .daemons import hub_pidfile
 from .services import API_SERVICE, CULLER_SERVICE, DASHBOARDS_SERVICE
@@ -22,9 +21,8 @@ OIDC_AUTHENTICATOR = "aiworkbench_hub.authenticator.WorkbenchOIDCAuthenticator"
 def detect_gpu_kind() -> str:
     """'nvidia' or 'simulated', from the GRES Slurm reports ('' if Slurm does not answer)."""
     try:
-        out = subprocess.run(["sinfo", "--noheader", "--format", "%G"], capture_output=True,
-                             text=True, timeout=20, check=False).stdout
-    except (OSError, subprocess.TimeoutExpired):
+        out = commands.output(["sinfo", "--noheader", "--format", "%G"], timeout=20)
+    except commands.CommandError:
         return ""
     if "gpu:simulated" in out:
         return "simulated"

@@ -35,7 +35,8 @@ PENDING_REASONS = {
 
 GPU_RESOURCE_HINT = "waiting for a free GPU"
 
-END_STATES = {
+# How a session's job ended, by its end state (slurm.ENDED_STATES, every one of them).
+END_WORDS = {
     "COMPLETED": "the session ended",
     "TIMEOUT": "the session reached its time limit",
     "CANCELLED": "the session's job was cancelled",
@@ -57,7 +58,7 @@ def pending_reason(reason: str, wants_gpus: bool = False) -> str:
 
 def end_reason(state: str, reason: str = "") -> str:
     """Plain words for how a session's job ended."""
-    words = END_STATES.get(state, f"the session's job ended ({state})")
+    words = END_WORDS.get(state, f"the session's job ended ({state})")
     if state == "CANCELLED" and reason and reason != "None":
         words += f" ({reason})"
     return words

@@ -31,13 +31,11 @@ from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 from . import daemons
-from .site import Site, SiteError, load_site
+from .site import SITE_ENV, SITE_FILE, Site, SiteError, default_site_file, load_site
 
 API_SERVICE = "workbench"  # the workbench API, at /services/workbench/
 DASHBOARDS_SERVICE = "dashboards"  # the managers' Voila dashboards, /services/dashboards/
 CULLER_SERVICE = "idle-culler"  # jupyterhub-idle-culler: no address of its own
-SITE_FILE = "/etc/aiworkbench/site.toml"
-SITE_ENV = "AIWORKBENCH_SITE"
 HUB_PREFIX = "/hub/"  # JupyterHub.base_url is not set: the hub is at /hub/
 TOKEN_SUFFIX = ".token"
 TOKEN_PATTERN = re.compile(r"[0-9a-fA-F]{32,}")  # `openssl rand -hex 32`: 64 digits
@@ -106,11 +104,6 @@ SERVICES = {API_SERVICE: _workbench, DASHBOARDS_SERVICE: _dashboards,
 def enabled(site: Site) -> list[str]:
     """The services this site runs (the culler only when idle.cull_minutes is set)."""
     return [name for name in SERVICES if name != CULLER_SERVICE or site.idle.cull_minutes]
-
-
-def default_site_file() -> str:
-    """$AIWORKBENCH_SITE, or /etc/aiworkbench/site.toml."""
-    return os.environ.get(SITE_ENV, "") or SITE_FILE
 
 
 def service(site: Site, name: str, site_file: str | None = None) -> Service:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import socket
 import sys
@@ -25,6 +26,10 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# The installed factory's site file, unless $AIWORKBENCH_SITE names another: where
+# ansible puts it, and what the hub, its services and the admin tools read.
+SITE_FILE = "/etc/aiworkbench/site.toml"
+SITE_ENV = "AIWORKBENCH_SITE"
 UNIX_NAME = r"^[a-z_][a-z0-9_-]{0,31}$"
 SLURM_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
 CLASS_NAME = r"^[a-z][a-z0-9-]{0,19}$"  # a training class (its hub group is class-NAME)
@@ -848,6 +853,12 @@ def parse_site(text: str, source: str = "<site>") -> Site:
     if problems:
         raise SiteError(source, problems)
     return site
+
+
+def default_site_file(environ=None) -> str:
+    """$AIWORKBENCH_SITE, or the installed site file (:data:`SITE_FILE`)."""
+    env = os.environ if environ is None else environ
+    return env.get(SITE_ENV, "") or SITE_FILE
 
 
 def load_site(path: str | Path) -> Site:

@@ -1,27 +1,39 @@
-"""Slurm access for the hub: commands as argument lists, and parsers of their output.
+"""Slurm for the workbench: its commands as argument lists, one parser per output
+format ('|'-separated rows, durations, TRES strings), and its job states.
 
-Read-only queries of everyone's jobs and usage (``squeue``, ``sacct``, ``sshare``) run
-as the Slurm reader (site ``slurm.reader``, AdminLevel Operator: Slurm's PrivateData
-hides other users' jobs and usage from everyone else) through sudo, which the sudoers
-rule allows for these three commands only; commands that act for a user (``sbatch``,
-``scancel``) run through sudo as that user, which the sudoers rule allows and nothing
-else.
+Commands run through :mod:`.commands`; :func:`run` is the hub's (async) and raises
+:class:`SlurmError`. Read-only queries of everyone's jobs and usage (``squeue``,
+``sacct``, ``sshare``) run as the Slurm reader (site ``slurm.reader``, AdminLevel
+Operator: Slurm's PrivateData hides other users' jobs and usage from everyone else)
+through sudo, which the sudoers rule allows for these three commands only; commands
+that act for a user (``sbatch``, ``scancel``) run through sudo as that user, which the
+sudoers rule allows and nothing else.
+
+Standard library only: the notebook side (batch jobs, Dask workers, the dashboards'
+ingestion) reads Slurm with the same parsers and states.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import commands
+from .commands import CommandError
 from .daemons import DAEMONS
 
-# One line per job, fields separated by '|' (no field of these contains '|').
-SQUEUE_FIELDS = ("job_id", "user", "partition", "state", "reason", "nodes", "start", "priority")
-SQUEUE_FORMAT = "%i|%u|%P|%T|%r|%N|%S|%Q"
-ACTIVE_STATES = "PENDING,CONFIGURING,RUNNING,COMPLETING,SUSPENDED,REQUEUED,RESIZING"
-PENDING_STATES = {"PENDING", "CONFIGURING", "REQUEUED"}
-RUNNING_STATES = {"RUNNING", "COMPLETING", "SUSPENDED", "RESIZING"}
+# Job states as squeue and sacct name them: one list each.
+PENDING_STATES = ("PENDING", "CONFIGURING", "REQUEUED")
+RUNNING_STATES = ("RUNNING", "COMPLETING", "SUSPENDED", "RESIZING")
+ENDED_STATES = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
+                "PREEMPTED", "BOOT_FAIL", "DEADLINE")
+ACTIVE_STATES = ",".join(PENDING_STATES + RUNNING_STATES)  # for squeue --states=
+
+# The poller's query (squeue_argv): one line per job, fields separated by '|' (no field
+# of these contains '|'), read into QueuedJob.
+QUEUE_FIELDS = ("job_id", "user", "partition", "state", "reason", "nodes", "start",
+                "priority")
+QUEUE_FORMAT = "%i|%u|%P|%T|%r|%N|%S|%Q"
 
 
 # What the services may run as the Slurm reader, by name (the sudoers rule's list).
@@ -42,36 +54,79 @@ def as_reader(argv: list[str], reader: str) -> list[str]:
             READER_COMMANDS[argv[0]], *argv[1:]]
 
 
-def reader_run(reader: str):
-    """:func:`run` for read-only queries, as the Slurm reader ``reader``."""
-    async def run_as_reader(argv: list[str], **kwargs) -> str:
+def reader_run(reader: str, runner=None):
+    """``runner`` for read-only queries, as the Slurm reader ``reader``: by default
+    :func:`run` (the hub's, async); the dashboards' ingestion gives a synchronous one
+    (:func:`commands.run`)."""
+    runner = runner or run
+
+    def run_as_reader(argv: list[str], **kwargs):
         if reader:
             kwargs.setdefault("env", READER_ENV)
-        return await run(as_reader(argv, reader), **kwargs)
+        return runner(as_reader(argv, reader), **kwargs)
     return run_as_reader
 
 
-class SlurmError(RuntimeError):
-    """A Slurm command failed or did not answer in time (its message says which)."""
+class SlurmError(CommandError):
+    """A Slurm command failed or did not answer in time (its message says which). When
+    Slurm said why, the message is Slurm's own words (``sbatch: error: Batch job
+    submission failed: ...``), which the hub shows users as they are."""
+
+    @staticmethod
+    def exit_message(argv, returncode: int, stderr: str) -> str:
+        return commands.said(stderr) or f"{commands.command_name(argv)} exited {returncode}"
 
 
 async def run(argv: list[str], *, input: str | None = None, env: dict | None = None,
               timeout: float = 60) -> str:
-    """Run ``argv`` (no shell); return stdout, or raise :class:`SlurmError`."""
-    proc = await asyncio.create_subprocess_exec(
-        *argv, env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
-    try:
-        out, err = await asyncio.wait_for(
-            proc.communicate(input.encode() if input is not None else None), timeout)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise SlurmError(f"{argv[0]} did not answer within {timeout:.0f}s") from None
-    if proc.returncode != 0:
-        message = err.decode(errors="replace").strip() or f"{argv[0]} exited {proc.returncode}"
-        raise SlurmError(message)
-    return out.decode(errors="replace")
+    """Run ``argv`` (no shell) in the hub's event loop; return stdout, or raise
+    :class:`SlurmError`."""
+    return await commands.run_async(argv, input=input, env=env, timeout=timeout,
+                                    error=SlurmError)
+
+
+# --- parsers: one per format ------------------------------------------------------------
+
+def split_rows(text: str, width: int) -> list[list[str]]:
+    """The lines of Slurm's '|'-separated output that have ``width`` fields, each field
+    stripped: ``squeue --format=%i|%T``, ``squeue --Format=JobID:|,...`` (each field
+    closed by a '|'), ``sacct`` and ``sshare --parsable2``. Other lines are left out."""
+    rows = []
+    for line in text.splitlines():
+        fields = [f.strip() for f in line.split("|")]
+        if len(fields) == width + 1 and not fields[-1]:
+            fields.pop()  # --Format's closing '|'
+        if len(fields) == width:
+            rows.append(fields)
+    return rows
+
+
+def parse_duration(text: str) -> int | None:
+    """Slurm's ``[D-][[H:]M:]S`` as seconds; None for UNLIMITED, NOT_SET, N/A or garbage."""
+    text = text.strip()
+    days = 0
+    if "-" in text:
+        head, _, text = text.partition("-")
+        if not head.isdigit():
+            return None
+        days = int(head)
+    parts = text.split(":")
+    if not 1 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
+        return None
+    seconds = 0
+    for part in parts:
+        seconds = seconds * 60 + int(part)
+    return days * 86400 + seconds
+
+
+def parse_tres(text: str) -> dict[str, int]:
+    """``cpu=2,mem=4G,gres/gpu=1`` -> {"cpu": 2, "gres/gpu": 1} (numbers only)."""
+    out = {}
+    for item in text.split(","):
+        name, _, value = item.partition("=")
+        if value.isdigit():
+            out[name.strip()] = int(value)
+    return out
 
 
 @dataclass(frozen=True)
@@ -99,16 +154,13 @@ class QueuedJob:
 def squeue_argv() -> list[str]:
     """One query for every active job of the cluster (one controller RPC)."""
     return ["squeue", "--all", "--noheader", f"--states={ACTIVE_STATES}",
-            f"--format={SQUEUE_FORMAT}"]
+            f"--format={QUEUE_FORMAT}"]
 
 
 def parse_squeue(text: str) -> dict[str, QueuedJob]:
     jobs = {}
-    for line in text.splitlines():
-        fields = line.strip().split("|")
-        if len(fields) != len(SQUEUE_FIELDS):
-            continue
-        values = dict(zip(SQUEUE_FIELDS, fields))
+    for fields in split_rows(text, len(QUEUE_FIELDS)):
+        values = dict(zip(QUEUE_FIELDS, fields))
         values["priority"] = int(values["priority"]) if values["priority"].isdigit() else 0
         jobs[values["job_id"]] = QueuedJob(**values)
     return jobs
@@ -139,9 +191,8 @@ class FinishedJob:
 
 
 def parse_sacct(text: str, job_id: str) -> FinishedJob | None:
-    for line in text.splitlines():
-        fields = line.strip().split("|")
-        if len(fields) == 5 and fields[0] == job_id:
+    for fields in split_rows(text, 5):
+        if fields[0] == job_id:
             state = fields[1].split()[0] if fields[1] else "UNKNOWN"
             return FinishedJob(job_id, state, fields[2], fields[3], fields[4])
     return None

@@ -34,10 +34,9 @@ from pathlib import Path
 
 from .daemons import DAEMONS, PACKAGES, debian_packages, postgresql_package
 from .preflight import SUPERVISOR_PIDFILE, port_in_use
-from .site import Site, SiteError, load_site
+from .site import SITE_FILE, Site, SiteError, load_site
 
 RECORD_DIR = Path("/var/lib/aiworkbench-install")
-INSTALLED_SITE = "/etc/aiworkbench/site.toml"
 HOSTS = Path("/etc/hosts")
 HOSTS_MARK = "AI Factory Workbench namespace nodes"  # the network role's blockinfile marker
 CHP = ("/usr/local/bin/configurable-http-proxy",
@@ -197,7 +196,7 @@ def site_paths(site: Site | None, keep_data: bool) -> list[str]:
 
 
 def load_installed_site(fallback: str | None) -> Site | None:
-    for path in (INSTALLED_SITE, fallback):
+    for path in (SITE_FILE, fallback):
         if path and Path(path).is_file():
             try:
                 return load_site(path)

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from aiworkbench.budget_widget import build_view, format_table
-from aiworkbench_hub.accounting import parse_tres
+from aiworkbench_hub.slurm import parse_tres
 
 from ..conftest import REPO, run, user_jobs, wait_for
 

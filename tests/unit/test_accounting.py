@@ -5,8 +5,9 @@ import asyncio
 import pytest
 
 from aiworkbench_hub import accounting, slurm
-from aiworkbench_hub.accounting import (AccountingReader, Usage, build_snapshot, parse_duration,
-                                        parse_sshare, refusal, warnings_for)
+from aiworkbench_hub.accounting import (AccountingReader, Usage, build_snapshot, parse_sshare,
+                                        refusal, warnings_for)
+from aiworkbench_hub.slurm import parse_duration, parse_tres
 
 # Real `sshare` output of the demo factory (accounts are indented by depth).
 SSHARE = """\
@@ -33,6 +34,14 @@ def test_durations_in_slurms_formats():
     assert parse_duration("UNLIMITED") is None
     assert parse_duration("1-x") is None
     assert parse_duration("") is None
+
+
+def test_tres_strings_and_rows_of_slurms_output():
+    assert parse_tres("cpu=2,mem=4G,node=1,gres/gpu=1") == {"cpu": 2, "node": 1, "gres/gpu": 1}
+    assert parse_tres("") == {}
+    # squeue --Format closes every field with '|'; --format and --parsable2 do not.
+    assert slurm.split_rows("a|b|c|\n d | e|f\nheader\ng|h|i|j\n", 3) == [
+        ["a", "b", "c"], ["d", "e", "f"]]
 
 
 def test_sshare_gives_limits_usage_and_users():

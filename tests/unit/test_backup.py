@@ -235,6 +235,7 @@ def test_a_failing_dump_removes_the_partial_folder(factory, dest, monkeypatch):
     with pytest.raises(BackupError) as info:
         bk.backup(factory, dest)
     assert "failed (exit status 1): mariadb-dump: Got error: 2002" in str(info.value)
+    assert info.value.returncode == 1  # a CommandError, like every command's failure
     assert list(dest.iterdir()) == []
 
 
@@ -410,6 +411,8 @@ def test_file_names_match_the_hub_and_the_api():
 
 def test_the_module_uses_the_standard_library_only():
     source = (REPO / "spawners" / "aiworkbench_hub" / "backup.py").read_text()
-    imported = set(re.findall(r"^(?:from|import) ([a-z0-9_.]+)", source, re.M))
-    assert imported - set(sys.stdlib_module_names) == {".daemons", ".preflight", ".site"}
+    imported = set(re.findall(r"^(?:from|import) ([a-z0-9_.]+)", source, re.M)) - {"."}
+    imported |= {f".{name}" for name in re.findall(r"^from \. import (\w+)", source, re.M)}
+    assert imported - set(sys.stdlib_module_names) == {".commands", ".daemons", ".preflight",
+                                                       ".site", ".units"}
     assert "shell=True" not in source

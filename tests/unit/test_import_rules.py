@@ -19,9 +19,12 @@ PACKAGES = {"aiworkbench_hub": REPO / "spawners" / "aiworkbench_hub",
 # make down and make uninstall from a fresh clone).
 CORE = {"aiworkbench_hub.site", "aiworkbench_hub.daemons", "aiworkbench_hub.preflight",
         "aiworkbench_hub.teardown", "aiworkbench_hub.oidc"}
-# What the notebook side may use of the hub's package: the core and the accounting
-# reader, both stdlib-only.
-HUB_FOR_NOTEBOOKS = CORE | {"aiworkbench_hub.accounting", "aiworkbench_hub"}
+# The hub's stdlib-only modules that both sides share: the command runner, Slurm's
+# commands, parsers and states, the accounting reader, sizes in words.
+SHARED = {"aiworkbench_hub.commands", "aiworkbench_hub.slurm", "aiworkbench_hub.accounting",
+          "aiworkbench_hub.units"}
+# What the notebook side may use of the hub's package: the core and the shared modules.
+HUB_FOR_NOTEBOOKS = CORE | SHARED | {"aiworkbench_hub"}
 # The services' and admins' side of the aiworkbench package (they run next to the hub).
 SERVICES = ("aiworkbench.api", "aiworkbench.dashboards.service",
             "aiworkbench.dashboards.ingest", "aiworkbench.catalog.cli")
@@ -78,7 +81,7 @@ def is_service(name: str) -> bool:
 
 
 def test_the_rules_see_every_module():
-    assert len(MODULES) > 60 and set(MODULES) >= CORE
+    assert len(MODULES) > 60 and set(MODULES) >= CORE | SHARED
     assert all(s in MODULES for s in SERVICES)
 
 
@@ -92,13 +95,23 @@ def test_the_core_imports_only_the_standard_library_and_the_core(name):
         f"{name} imports {sorted(ours(imported) - CORE)}, which are not core")
 
 
+@pytest.mark.parametrize("name", sorted(SHARED))
+def test_the_shared_modules_import_only_the_standard_library_the_core_and_each_other(name):
+    imported = IMPORTS[name]
+    outside = sorted(i for i in imported - ours(imported) - {"__future__"}
+                     if i.split(".")[0] not in sys.stdlib_module_names)
+    assert outside == [], f"{name} imports {outside}: the notebook side imports it"
+    assert ours(imported) - {"aiworkbench_hub"} <= CORE | SHARED, (
+        f"{name} imports {sorted(ours(imported) - CORE - SHARED)}, which are not shared")
+
+
 def test_the_hubs_package_never_imports_the_notebook_package():
     wrong = {name: sorted(i for i in imported if i.split(".")[0] == "aiworkbench")
              for name, imported in IMPORTS.items() if name.startswith("aiworkbench_hub")}
     assert {k: v for k, v in wrong.items() if v} == {}
 
 
-def test_the_notebook_side_uses_only_the_hubs_core_and_accounting_reader():
+def test_the_notebook_side_uses_only_the_hubs_core_and_shared_modules():
     wrong = {}
     for name, imported in IMPORTS.items():
         if name.startswith("aiworkbench.") and not is_service(name):

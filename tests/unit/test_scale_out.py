@@ -2,7 +2,6 @@
 partitions and budget (with a fake API), the Dask helper configures its cluster from
 the session and caps it by the budget, and batch scripts carry only validated values."""
 
-import subprocess
 import time
 from pathlib import Path
 
@@ -11,7 +10,10 @@ import pytest
 from aiworkbench import batch
 from aiworkbench.batch import BatchJob, job_script, prepare, submit_batch
 from aiworkbench.dask_slurm import dask_cluster, dashboard_link
-from aiworkbench.slurm_work import WorkRefused, WorkRequest, affordable, parse_time_left
+from aiworkbench.slurm_work import (WorkRefused, WorkRequest, affordable, parse_time_left,
+                                    session_minutes_left)
+from aiworkbench_hub import commands
+from aiworkbench_hub.commands import CommandError
 
 from ..fakes import budget_answer as budget
 from ..fakes import fake_scale_api as fake_api
@@ -138,7 +140,7 @@ def test_submitting_checks_first_and_reads_the_job_back(tmp_path):
     def run(argv, **kwargs):
         calls.append((argv, kwargs.get("input")))
         out = {"sbatch": "123;cluster\n", "squeue": "", "sacct": "COMPLETED|0:0|00:00:05\n"}
-        return subprocess.CompletedProcess(argv, 0, out.get(argv[0], ""), "")
+        return out.get(argv[0], "")
 
     refused = []
     with pytest.raises(WorkRefused):
@@ -162,13 +164,49 @@ def test_an_ended_job_the_controller_still_shows_gets_its_exit_code(tmp_path):
                        "ExitCode=3:0 RunTime=00:00:20 TimeLimit=00:10:00\n"}
 
     def run(argv, **kwargs):
-        return subprocess.CompletedProcess(argv, 0, out[argv[0]], "")
+        if isinstance(out[argv[0]], CommandError):
+            raise out[argv[0]]
+        return out[argv[0]]
     job = BatchJob("55", tmp_path / "x.log", run=run)
     assert job.wait(timeout=5, every=0) == "COMPLETED"
     assert (job.exit_code, job.elapsed) == (3, "00:00:20")
-    out["scontrol"] = "slurm_load_jobs error: Invalid job id specified\n"
-    out["sacct"] = "FAILED|1:0|00:00:21\n"  # purged from the controller: accounting
+    # Purged from the controller: squeue and scontrol exit 1; accounting has the end.
+    for command in ("squeue", "scontrol"):
+        out[command] = CommandError.failed([command], 1, "", "slurm_load_jobs error: "
+                                                            "Invalid job id specified\n")
+    out["sacct"] = "FAILED|1:0|00:00:21\n"
     assert job.refresh() == "FAILED" and job.exit_code == 1
+
+
+def test_slurm_refusing_a_batch_job_says_why_and_a_missing_sbatch_is_named(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text("")
+
+    def refusing(argv, **kwargs):
+        raise CommandError.failed(argv, 1, "", "sbatch: error: Batch job submission failed: "
+                                               "Invalid account\n")
+    with pytest.raises(WorkRefused, match="^Slurm refused the job: sbatch: error: Batch job "
+                                          "submission failed: Invalid account$"):
+        submit_batch(script, environ=SESSION, run=refusing, check=lambda r: 1)
+    with pytest.raises(CommandError, match="cannot run no-such-sbatch: .*is it installed"):
+        submit_batch(script, environ=SESSION, check=lambda r: 1,
+                     run=lambda argv, **kw: commands.run(["no-such-sbatch", *argv[1:]], **kw))
+
+
+def test_the_sessions_time_left_comes_from_squeue(monkeypatch):
+    monkeypatch.setattr("aiworkbench.slurm_work.shutil.which", lambda name: f"/usr/bin/{name}")
+    asked = []
+
+    def run(argv, **kwargs):
+        asked.append(argv)
+        return "1:02:03\n"
+    assert session_minutes_left(SESSION, run=run) == 62
+    assert asked == [["squeue", "--noheader", "--jobs", "77", "--format=%L"]]
+
+    def gone(argv, **kwargs):  # squeue exits 1 for a job it no longer knows
+        raise CommandError.failed(argv, 1, "", "slurm_load_jobs error: Invalid job id\n")
+    assert session_minutes_left(SESSION, run=gone) is None
+    assert session_minutes_left({}, run=run) is None  # outside a session: no question
 
 
 def test_a_batch_job_shows_its_state_and_log(tmp_path):
@@ -176,8 +214,7 @@ def test_a_batch_job_shows_its_state_and_log(tmp_path):
     log.write_text("epoch 1 loss 0.5\n")
 
     def run(argv, **kwargs):
-        out = "RUNNING|0:12|None\n" if argv[0] == "squeue" else ""
-        return subprocess.CompletedProcess(argv, 0, out, "")
+        return "RUNNING|0:12|None\n" if argv[0] == "squeue" else ""
     job = BatchJob("55", log, run=run)
     _ = job.widget  # building the view starts following
     assert "Job 55</b>: RUNNING" in job._status.value
@@ -200,7 +237,7 @@ def test_shown_jobs_are_followed_with_one_squeue_for_all_until_they_end(tmp_path
             rows = [line.split("|") for line in out.splitlines()]
             out = "".join("|".join(r if "%i" in argv[-1] else r[1:]) + "\n"
                           for r in rows if r[0] in asked)
-        return subprocess.CompletedProcess(argv, 0, out, "")
+        return out
     follower = batch.Follower(every=0.01)
     jobs = [BatchJob(i, tmp_path / f"{i}.log", run=run) for i in ("61", "62")]
     follower.tick(jobs)

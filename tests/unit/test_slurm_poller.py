@@ -6,7 +6,7 @@ import pytest
 
 from aiworkbench_hub import slurm
 from aiworkbench_hub.poller import GONE, UNKNOWN, SlurmPoller
-from aiworkbench_hub.reasons import end_reason, pending_reason
+from aiworkbench_hub.reasons import END_WORDS, end_reason, pending_reason
 
 SQUEUE = """\
 41|student|gpu|PENDING|AssocGrpGRESMinutes||N/A|1000
@@ -56,6 +56,14 @@ def test_end_reasons():
     assert end_reason("NODE_FAIL") == "the node running the session failed"
     assert "cancelled" in end_reason("CANCELLED")
     assert end_reason("WEIRD") == "the session's job ended (WEIRD)"
+
+
+def test_every_end_state_has_words_and_the_states_do_not_overlap():
+    assert set(END_WORDS) == set(slurm.ENDED_STATES)
+    pending, running, ended = (set(s) for s in (slurm.PENDING_STATES, slurm.RUNNING_STATES,
+                                                 slurm.ENDED_STATES))
+    assert not (pending & running or pending & ended or running & ended)
+    assert set(slurm.ACTIVE_STATES.split(",")) == pending | running
 
 
 class ScriptedSlurm:

@@ -17,7 +17,7 @@ from tornado.httpserver import HTTPServer
 
 from aiworkbench_hub import slurm
 from aiworkbench_hub.accounting import AccountingReader
-from aiworkbench_hub.site import SiteError, load_site
+from aiworkbench_hub.site import SiteError, default_site_file, load_site
 
 from aiworkbench.courses.progress import ProgressStore
 
@@ -55,8 +55,8 @@ def main(argv: list[str] | None = None) -> None:
         prog="aiworkbench-api",
         description="The workbench API, the hub's external service 'workbench' "
                     "(run by `aiworkbench-service workbench`, which sets its environment).")
-    parser.add_argument("--site", default=os.environ.get("AIWORKBENCH_SITE")
-                        or "/etc/aiworkbench/site.toml", help="the site file")
+    parser.add_argument("--site", default=default_site_file(),
+                        help="the site file (default: %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s "
                         "%(name)s] %(message)s")

@@ -23,8 +23,10 @@ import grp
 import os
 import shutil
 import stat
-import subprocess
 from pathlib import Path
+
+from aiworkbench_hub import commands
+from aiworkbench_hub.commands import CommandError
 
 PUBLIC_MODES = (0o755, 0o644)  # folders, files
 RESTRICTED_MODES = (0o2750, 0o640)
@@ -47,9 +49,11 @@ def _setfacl(args: list[str]) -> None:
     if tool is None:
         raise AccessError("setfacl is missing (Debian package acl): a dataset restricted "
                           "to several projects needs POSIX ACLs")
-    done = subprocess.run([tool, *args], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise AccessError(f"setfacl {' '.join(args)}: {done.stderr.strip()}")
+    try:
+        commands.run([tool, *args], timeout=None)  # a large dataset takes its time
+    except CommandError as err:
+        said = err.stderr.strip() if err.exited else str(err)
+        raise AccessError(f"setfacl {' '.join(args)}: {said}") from None
 
 
 def close_folder(folder: Path) -> None:

@@ -5,9 +5,9 @@
     aiworkbench-catalog synthetic ROOT [--datasets 10000] [--files 3] [--seed 1]
 
 ``index`` and ``demo`` use the site file's ``[catalog]`` (``--site``, default
-``$AIWORKBENCH_SITE`` or /etc/aiworkbench/site.toml). Run ``index`` as root
-after adding, changing or removing datasets: it rereads only what changed,
-reports every malformed datacard with file, field and reason, skips it, and
+``$AIWORKBENCH_SITE`` or the installed one, ``aiworkbench_hub.site.SITE_FILE``). Run
+``index`` as root after adding, changing or removing datasets: it rereads only what
+changed, reports every malformed datacard with file, field and reason, skips it, and
 indexes the rest. ``--set-permissions`` also sets every dataset's Unix group
 and modes from its access, and closes folders left out (see :mod:`.access`).
 """
@@ -21,13 +21,11 @@ import os
 import sys
 from pathlib import Path
 
-from aiworkbench_hub.site import SiteError, load_site
+from aiworkbench_hub.site import SiteError, default_site_file, load_site
 
 from ..store_schema import SchemaError
 from .access import AccessError, set_permissions
 from .index import Index, IndexReport
-
-DEFAULT_SITE = "/etc/aiworkbench/site.toml"
 
 
 def report_text(root, report: IndexReport) -> str:
@@ -107,7 +105,7 @@ def demo_command(site, args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="aiworkbench-catalog",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--site", default=os.environ.get("AIWORKBENCH_SITE") or DEFAULT_SITE,
+    parser.add_argument("--site", default=default_site_file(),
                         help="the site file (default: %(default)s)")
     commands = parser.add_subparsers(dest="command", required=True)
     index = commands.add_parser("index", help="(re)index catalog.root into catalog.index")

@@ -23,6 +23,8 @@ import math
 import random
 from datetime import UTC, datetime, timedelta
 
+from aiworkbench_hub.slurm import parse_tres
+
 FORMAT = ("JobIDRaw", "User", "Account", "Partition", "Submit", "Start", "End", "State",
           "ExitCode", "AllocTRES", "ElapsedRaw", "TimelimitRaw", "Reason", "JobName")
 DELIMITER = "\x1f"  # ASCII unit separator: no field, not even a job name, holds it
@@ -113,13 +115,13 @@ def idle_periods(records, seed: int = 1):
     last 10-90% of their run."""
     rng = random.Random(seed)
     for r in records:
+        gpus = parse_tres(r["AllocTRES"]).get("gres/gpu")
         if (not r["JobName"].startswith(SESSION_PREFIX) or r["Start"] == "Unknown"
-                or "gres/gpu=" not in r["AllocTRES"] or rng.random() >= 0.4):
+                or gpus is None or rng.random() >= 0.4):
             continue
         start, end = (datetime.strptime(r[k], STAMP) for k in ("Start", "End"))
         since = end - (end - start) * rng.uniform(0.1, 0.9)
-        yield (int(r["JobIDRaw"]), r["User"], r["Account"], r["Partition"],
-               int(r["AllocTRES"].rsplit("gres/gpu=", 1)[1]), since, end)
+        yield (int(r["JobIDRaw"]), r["User"], r["Account"], r["Partition"], gpus, since, end)
 
 
 def budgets(records, seed: int = 1):
@@ -129,11 +131,11 @@ def budgets(records, seed: int = 1):
     rng = random.Random(seed)
     used: dict[str, list[float]] = {}
     for r in records:
-        tres = dict(p.split("=") for p in r["AllocTRES"].split(",") if p)
+        tres = parse_tres(r["AllocTRES"])
         minutes = int(r["ElapsedRaw"]) / 60
         totals = used.setdefault(r["Account"], [0.0, 0.0])
-        totals[0] += minutes * int(tres.get("gres/gpu", 0))
-        totals[1] += minutes * int(tres.get("cpu", 0))
+        totals[0] += minutes * tres.get("gres/gpu", 0)
+        totals[1] += minutes * tres.get("cpu", 0)
     for project, (gpu, cpu) in sorted(used.items()):
         share = rng.uniform(1.02, 2.5)
         yield project, int(gpu * share), int(gpu), int(cpu * share), int(cpu)

@@ -25,19 +25,20 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import subprocess
 import sys
 import time
 import urllib.parse
 from datetime import datetime, timedelta
 
-from aiworkbench_hub import accounting, slurm
+from aiworkbench_hub import accounting, commands, slurm
+from aiworkbench_hub.commands import CommandError
 
 from ..api_client import WorkbenchAPIError, api_get
 from .history import DELIMITER, FORMAT
 from .store import StoreError, open_store
 
 log = logging.getLogger("aiworkbench.dashboards.ingest")
+TIMEOUT = 300  # seconds a query may take (a year of sacct, the first time)
 OVERLAP = timedelta(minutes=10)  # re-read before the watermark: clocks and late updates
 STAMP = "%Y-%m-%dT%H:%M:%S"
 SESSIONS_PATH = "aiworkbench/sessions"  # under the hub's API (gpu_idle.SESSIONS_ROUTE)
@@ -58,9 +59,8 @@ def squeue_pending_argv() -> list[str]:
 
 def parse_pending(text: str, now: datetime) -> list[tuple]:
     rows = []
-    for line in text.splitlines():
-        fields = line.strip().split("|")
-        if len(fields) != 6 or not fields[0].isdigit():
+    for fields in slurm.split_rows(text, 6):
+        if not fields[0].isdigit():
             continue
         job, user, account, partition, reason, submit = fields
         rows.append((int(job), user, account, partition, reason, _stamp(submit), now))
@@ -78,28 +78,21 @@ def _stamp(text: str | None) -> datetime | None:
     return moment.astimezone().replace(tzinfo=None) if moment.tzinfo else moment
 
 
-def _run(argv: list[str], timeout: float = 300, env: dict | None = None) -> str:
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
-                          env=env)
-    if done.returncode != 0:
-        raise RuntimeError(f"{argv[0]} exited {done.returncode}: "
-                           f"{done.stderr.strip()[:300] or 'no message'}")
-    return done.stdout
+def run(argv: list[str], timeout: float = TIMEOUT, env: dict | None = None) -> str:
+    """A query's output (:func:`aiworkbench_hub.commands.run`, the ingestion's timeout)."""
+    return commands.run(argv, timeout=timeout, env=env)
 
 
 def reader_run(reader: str):
     """Slurm's queries with the sight of the Slurm ``reader`` (through sudo; PrivateData
     hides every other user's jobs and usage from the dashboards' own user)."""
-    def run_as_reader(argv: list[str], timeout: float = 300) -> str:
-        return _run(slurm.as_reader(argv, reader), timeout,
-                    slurm.READER_ENV if reader else None)
-    return run_as_reader
+    return slurm.reader_run(reader, runner=run)
 
 
 class Ingestor:
     """One round of reading every source into the store at ``path``."""
 
-    def __init__(self, path: str, *, history_days: int = 365, run=_run,
+    def __init__(self, path: str, *, history_days: int = 365, run=run,
                  environ: dict[str, str] | None = None):
         self.path, self.history_days, self.run = path, history_days, run
         self.environ = os.environ if environ is None else environ
@@ -114,8 +107,8 @@ class Ingestor:
                     outcome[source] = getattr(self, source)(store, now)
                     store.set_meta(f"error:{source}", "")
                     store.set_meta(f"read:{source}", now.isoformat())
-                except (OSError, RuntimeError, ValueError, WorkbenchAPIError,
-                        subprocess.TimeoutExpired) as err:
+                except (CommandError, OSError, RuntimeError, ValueError,
+                        WorkbenchAPIError) as err:
                     log.warning("dashboards ingestion: %s: %s", source, err)
                     outcome[source] = f"error: {err}"
                     store.set_meta(f"error:{source}", f"{now.isoformat()} {err}"[:500])

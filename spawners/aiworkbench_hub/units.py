@@ -1,0 +1,19 @@
+"""Quantities as people read them: sizes in decimal units.
+
+Standard library only: the dataset browser (notebook side) and ``aiworkbench-backup
+list`` (hub side) write sizes the same way.
+"""
+
+from __future__ import annotations
+
+
+def human_size(size: int | float | None) -> str:
+    """Bytes in decimal units: '0 B', '999 B', '1.5 kB', '12.3 MB', '4.0 TB'; '—' for None."""
+    if size is None:
+        return "—"
+    value, unit = float(size), "B"
+    for larger in ("kB", "MB", "GB", "TB", "PB"):
+        if round(value, 1) < 1000:
+            break
+        value, unit = value / 1000, larger
+    return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
