@@ -63,11 +63,21 @@ def exec_towards(head: str, argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m aiworkbench.netif HEAD PROGRAM [ARG...]`` (used by batch jobs)."""
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) < 2:
-        print("usage: python -m aiworkbench.netif HEAD PROGRAM [ARG...]", file=sys.stderr)
-        return 2
-    exec_towards(argv[0], argv[1:])
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m aiworkbench.netif",
+        description="Run PROGRAM with torch's Gloo and NCCL on the interface the other "
+                    "nodes reach this one on (towards HEAD).")
+    parser.add_argument("head", metavar="HEAD", help="the job's first node")
+    parser.add_argument("program", metavar="PROGRAM", help="what to run")
+    parser.add_argument("args", metavar="ARG", nargs=argparse.REMAINDER,
+                        help="PROGRAM's arguments, passed as they are")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    exec_towards(args.head, [args.program, *args.args])
     return 1  # not reached
 
 

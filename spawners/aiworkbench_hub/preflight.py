@@ -203,11 +203,13 @@ def preflight(site_path: str, release=None, uid=None, in_use=port_in_use,
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python3 -m aiworkbench_hub.preflight SITE_FILE", file=sys.stderr)
-        return 2
-    problems = preflight(argv[0])
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python3 -m aiworkbench_hub.preflight",
+        description="Check this machine and the site file before setup changes anything.")
+    parser.add_argument("site_file", metavar="SITE_FILE", help="the site file (TOML)")
+    problems = preflight(parser.parse_args(argv).site_file)
     if problems:
         print("Setup stopped before changing anything:", file=sys.stderr)
         for problem in problems:

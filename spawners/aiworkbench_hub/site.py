@@ -914,29 +914,31 @@ def reference_markdown() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m aiworkbench_hub.site check|export|docs [FILE]``."""
-    argv = sys.argv[1:] if argv is None else argv
-    usage = "usage: python -m aiworkbench_hub.site {check FILE | export FILE | docs}"
-    if not argv or argv[0] not in ("check", "export", "docs"):
-        print(usage, file=sys.stderr)
-        return 2
-    if argv[0] == "docs":
+    """``python -m aiworkbench_hub.site check FILE | export FILE | docs``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m aiworkbench_hub.site",
+                                     description="Check, export or document a site file.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, text in (("check", "validate FILE and say what it holds"),
+                       ("export", "print FILE, validated, as JSON (for ansible)")):
+        commands.add_parser(name, help=text, description=text).add_argument(
+            "file", metavar="FILE", help="the site file (TOML)")
+    commands.add_parser("docs", help="print the configuration reference (Markdown)")
+    args = parser.parse_args(argv)
+    if args.command == "docs":
         print(reference_markdown())
         return 0
-    if len(argv) != 2:
-        print(usage, file=sys.stderr)
-        return 2
     try:
-        site = load_site(argv[1])
+        site = load_site(args.file)
     except SiteError as err:
         print(err, file=sys.stderr)
         return 1
-    if argv[0] == "export":
+    if args.command == "export":
         print(site.to_json())
     else:
-        print(f"{argv[1]}: valid ({len(site.projects)} projects, {len(site.users)} users)")
+        print(f"{args.file}: valid ({len(site.projects)} projects, {len(site.users)} users)")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
