@@ -23,6 +23,7 @@ import subprocess
 from pathlib import Path
 
 DEFAULT_TIMEOUT = 60.0  # seconds; None: wait as long as it takes
+END_GRACE_S = 2.0  # after SIGTERM, before SIGKILL, for a command whose wait was given up
 SAID_LINES = 10  # lines of standard error a message quotes (the last one included)
 SAID_CHARS = 2000
 # Commands that run the command after their options as another user: a message names
@@ -135,14 +136,36 @@ async def run_async(argv, *, input: str | None = None, env: dict | None = None,
         raise error.cannot_run(argv, err) from None
     try:
         out, errors = await asyncio.wait_for(
-            proc.communicate(input.encode() if input is not None else None), timeout)
+            proc.communicate(input.encode() if input is not None else b""), timeout)
     except TimeoutError:
-        proc.kill()
-        await proc.wait()
+        await _end(proc)
         raise error.timed_out(argv, timeout) from None
+    except asyncio.CancelledError:
+        # Whoever waited gave up (a spawn at its start_timeout): the command must not
+        # go on alone (an sbatch would then submit a job nobody owns).
+        await asyncio.shield(_end(proc))
+        raise
     if proc.returncode != 0:
         raise error.failed(argv, proc.returncode, _text(out), _text(errors))
     return _text(out)
+
+
+async def _end(proc, grace: float = END_GRACE_S) -> None:
+    """End ``proc`` if it still runs, and reap it: SIGTERM first (sudo passes it on to
+    the command it runs, which a SIGKILL of sudo would leave running), SIGKILL after
+    ``grace`` seconds."""
+    if proc.returncode is None:
+        try:
+            proc.terminate()
+            await asyncio.wait_for(proc.wait(), grace)
+        except (ProcessLookupError, TimeoutError):
+            pass
+    if proc.returncode is None:
+        try:
+            proc.kill()
+        except ProcessLookupError:
+            pass
+    await proc.wait()
 
 
 def output(argv, *, run=run, **kwargs) -> str:

@@ -3,12 +3,16 @@
 Replaces batchspawner's ``/api/batchspawner`` handler, which sets any spawner
 attribute named in the posted JSON. This one accepts exactly ``{"port": N}``,
 only with the token of the very server that is starting, and takes the host
-from the connection (the node the job runs on), not from the request body.
+from the connection's socket (the node the job runs on): never from the request body,
+nor from an X-Real-Ip or X-Forwarded-For header, which JupyterHub's server (xheaders)
+would otherwise believe. The job reaches the hub's API directly (JUPYTERHUB_API_URL),
+so the socket's peer is the node.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 
 from jupyterhub import apihandlers
 from jupyterhub.apihandlers import APIHandler
@@ -23,6 +27,15 @@ def own_session(handler: APIHandler):
     token = handler.get_auth_token() or ""
     return next((s for s in handler.current_user.spawners.values()
                  if hasattr(s, "owns_token") and s.owns_token(token)), None)
+
+
+def peer_address(handler: APIHandler) -> str | None:
+    """The IP address at the other end of the request's TCP connection (not the one a
+    header names), or None when the request did not come over TCP/IP."""
+    context = getattr(handler.request.connection, "context", None)
+    if getattr(context, "address_family", None) not in (socket.AF_INET, socket.AF_INET6):
+        return None
+    return str(context.address[0]).removeprefix("::ffff:")
 
 
 class SessionPortHandler(APIHandler):
@@ -41,7 +54,10 @@ class SessionPortHandler(APIHandler):
         port = body["port"]
         if not isinstance(port, int) or isinstance(port, bool) or not 1024 <= port <= 65535:
             raise web.HTTPError(400, "port must be an integer from 1024 to 65535")
-        host = self.request.remote_ip.removeprefix("::ffff:")
+        host = peer_address(self)
+        if host is None:
+            raise web.HTTPError(400, "the port report must come over TCP/IP from the "
+                                     "session's node")
         spawner.report_port(host, port)
         self.set_status(201)
         self.finish(json.dumps({"message": f"session port {port} on {host} recorded"}))

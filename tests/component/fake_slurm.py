@@ -148,6 +148,7 @@ def run(command: str, argv: list[str], user: str, stdin: str,
         via: list[str]) -> tuple[int, str, str]:
     with state() as data:
         delay = data["delay"].get(command, 0)
+        data["started"].append(command)
     time.sleep(delay)  # a slow controller (outside the lock: other commands go on)
     with state() as data:
         data["calls"].append({"command": command, "argv": argv, "user": user, "via": via,

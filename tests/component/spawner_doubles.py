@@ -85,7 +85,8 @@ class FakeSlurm:
             (self.bin / name).symlink_to(script.name)
         self.state_file = self.bin / "slurm-state.json"
         self.state_file.write_text(json.dumps({
-            "next_id": 4711, "jobs": {}, "ended": {}, "calls": [], "fail": {}, "delay": {},
+            "next_id": 4711, "jobs": {}, "ended": {}, "calls": [], "started": [], "fail": {},
+            "delay": {},
             "down": False, "pending_reason": "Priority", "expected_start": "N/A",
             "sshare": SSHARE}))
 
@@ -109,6 +110,10 @@ class FakeSlurm:
         ``argv``, the ``user`` sudo ran it as, the whole command line (``via``), its
         ``stdin`` and its ``env``."""
         return [c for c in self.read()["calls"] if command in (None, c["command"])]
+
+    def started(self, command: str) -> int:
+        """How many times ``command`` was started (a call is recorded once it answers)."""
+        return self.read()["started"].count(command)
 
     def job(self, job_id: str) -> dict | None:
         return self.read()["jobs"].get(job_id)
