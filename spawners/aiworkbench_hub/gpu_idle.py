@@ -30,10 +30,10 @@ SESSIONS_ROUTE = r"/api/aiworkbench/sessions"  # read by the dashboards' ingesti
 
 
 def duration_text(seconds: float) -> str:
-    """'45 seconds', '12 minutes', '2 h 05 min'."""
+    """'1 second', '45 seconds', '12 minutes', '2 h 05 min'."""
     seconds = int(round(seconds))
     if seconds < 120:
-        return f"{seconds} seconds"
+        return "1 second" if seconds == 1 else f"{seconds} seconds"
     minutes = seconds // 60
     if minutes < 120:
         return f"{minutes} minutes"

@@ -50,6 +50,18 @@ _FORM = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates")
                     autoescape=select_autoescape(default=True)).get_template(
                         "session_form.html")
 
+START_MARGIN_S = 1.0  # a spawn gives up this long before JupyterHub's start_timeout
+
+
+class SessionFailed(SpawnException):
+    """A spawn refused or failed, in words for the user: the spawn page and the REST
+    answer show the message alone (JupyterHub 6 would put the status and the exception's
+    name before it)."""
+
+    @property
+    def jupyterhub_message(self) -> str:
+        return self.message
+
 BATCH_SCRIPT = """#!/bin/bash
 #SBATCH --job-name=jupyter-{{username}}
 #SBATCH --output={{homedir}}/.jupyter-session-%j.log
@@ -279,7 +291,7 @@ class WorkbenchSpawner(SlurmSpawner):
         running = [s for s in self.user.spawners.values() if s is not self and s.active]
         if len(running) >= self.max_sessions:
             names = ", ".join(repr(s.name or "default") for s in running)
-            raise SpawnException(
+            raise SessionFailed(
                 f"you already run {len(running)} session(s) ({names}), the most allowed "
                 f"is {self.max_sessions}: stop one first", reason="session-limit")
 
@@ -288,7 +300,7 @@ class WorkbenchSpawner(SlurmSpawner):
         try:
             return parse_user_options(options or {}, self.site, self.user.name)
         except RequestError as err:
-            raise SpawnException(str(err), reason="invalid-options") from None
+            raise SessionFailed(str(err), reason="invalid-options") from None
 
     async def check_request_budget(self, request: SessionRequest) -> None:
         """Refuse a request its project's budget cannot pay for, with the numbers.
@@ -304,9 +316,9 @@ class WorkbenchSpawner(SlurmSpawner):
         why = budget and accounting.refusal(budget, {"gpu": request.gpu_hours * 60,
                                                      "cpu": request.core_hours * 60})
         if why:
-            raise SpawnException(f"Not enough budget: this session {why}. Ask for fewer "
-                                 f"GPUs, cores or hours, or another project.",
-                                 reason="budget")
+            raise SessionFailed(f"Not enough budget: this session {why}. Ask for fewer "
+                                f"GPUs, cores or hours, or another project.",
+                                reason="budget")
 
     @staticmethod
     def script_values(request: SessionRequest) -> dict[str, str]:
@@ -394,8 +406,12 @@ class WorkbenchSpawner(SlurmSpawner):
         script = await self.job_script()
         self.log.info("Submitting session job for %s: %s on %s, %s", self.user.name,
                       self.request.preset, self.req_partition, self.request.cost_text())
-        out = await slurm.run(self.user_argv("sbatch", "--parsable"), input=script,
-                              env=self.get_env())
+        try:
+            out = await slurm.run(self.user_argv("sbatch", "--parsable"), input=script,
+                                  env=self.get_env())
+        except slurm.SlurmError as err:
+            raise SessionFailed(f"Slurm did not take the session's job: {err}",
+                                reason="slurm", status_code=502) from None
         self.job_id = self.parse_job_id(out.strip())
         return self.job_id
 
@@ -458,6 +474,11 @@ class WorkbenchSpawner(SlurmSpawner):
 
     # --- start and stop ---------------------------------------------------------
     async def start(self):
+        loop = asyncio.get_running_loop()
+        # Give up just before JupyterHub's start_timeout, whose bare TimeoutError says
+        # nothing: then the spawn page and the home page say what happened.
+        margin = min(START_MARGIN_S, self.start_timeout / 10)
+        deadline = loop.time() + self.start_timeout - margin
         request = self.validated_request()
         await self.check_request_budget(request)
         self.apply_request(request)
@@ -471,7 +492,15 @@ class WorkbenchSpawner(SlurmSpawner):
             raise RuntimeError("sbatch gave no job id")
         self.token_sha256 = hashlib.sha256((self.api_token or "").encode()).hexdigest()
         self.save_state()
-        await self.wait_for_port()
+        try:
+            await asyncio.wait_for(self.wait_for_port(), max(deadline - loop.time(), 0))
+        except TimeoutError:
+            why = (f"did not start within {duration_text(self.start_timeout)} "
+                   f"({self.describe(self.poller.status(self.job_id))}), so its job was "
+                   f"cancelled; try again later, or with a smaller request")
+            self.ended_reason = f"it {why}"
+            raise SessionFailed(f"The session {why}", reason="timeout",
+                                status_code=504) from None
         self.log.info("Session job %s of %s ready at %s:%s", self.job_id, self.user.name,
                       self.ip, self.port)
         return self.ip, self.port
@@ -491,9 +520,10 @@ class WorkbenchSpawner(SlurmSpawner):
             if self.poller.status(self.job_id) == GONE:
                 why = await self._why_ended(self.job_id)
                 self.poller.unwatch(self.job_id)
+                self.ended_reason = why  # for the home page, after the spawn page
                 self.clear_state()
-                raise SpawnException(f"The session's job ended before JupyterLab started: {why}",
-                                     reason="job-ended", status_code=500)
+                raise SessionFailed(f"The session's job ended before JupyterLab started: {why}",
+                                    reason="job-ended", status_code=500)
             try:
                 await asyncio.wait_for(self._port_reported.wait(), self.slurm_poll_interval)
             except TimeoutError:
@@ -636,4 +666,3 @@ class WorkbenchSpawner(SlurmSpawner):
         super().clear_state()
         self.token_sha256, self.job_ip, self.job_port = "", "", 0
         # ended_reason is kept, so that the home page can say why the session ended
-

@@ -79,13 +79,13 @@ def test_idle_gpus_are_warned_then_stopped_and_the_home_page_says_why(
         warned = wait_for(lambda: (lambda t: t if "gpu-idle" in t else None)(home_text(web, sme)),
                           GPU_WARN_S + 4 * REPORT_S + 10, what="the idle-GPU warning")
         assert re.search(r"Your session: its GPUs have been idle \(below 5% utilisation\) for "
-                         r"\d+ seconds; it will be stopped in \d+ seconds unless they are used",
+                         r"\d+ seconds?; it will be stopped in \d+ seconds? unless they are used",
                          warned), warned[-2000:]
         wait_for(lambda: sme.server() is None, GPU_STOP_S + 4 * REPORT_S + 20,
                  what="the idle GPU session to be stopped")
         wait_for(lambda: not user_jobs("sme"), 60, what="its job to end")
         assert re.search(r"Your session stopped: its GPUs were idle \(below 5% utilisation\) "
-                         r"for \d+ seconds, so it was stopped to free them for others",
+                         r"for \d+ seconds?, so it was stopped to free them for others",
                          home_text(web, sme))
     finally:
         utilisation.unlink(missing_ok=True)
