@@ -181,17 +181,19 @@ def user_jobs(user):
     return [dict(zip(keys, line.split("|"))) for line in out.splitlines() if line]
 
 
+def hub_api_answers(hub_url) -> bool:
+    """Whether the hub's API answers through its proxy now (False while either starts)."""
+    try:
+        return requests.get(f"{hub_url}/hub/api", timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
 def restart_hub(hub_url):
     """Restart the hub under its supervisor, as after a crash or an upgrade: its config
     (and drop-ins) read again, its managed services started again, sessions kept."""
     run(["supervisorctl", "restart", "jupyterhub"])
-
-    def hub_api_answers():
-        try:
-            return requests.get(f"{hub_url}/hub/api", timeout=5).status_code == 200
-        except requests.RequestException:
-            return False
-    wait_for(hub_api_answers, 60, what="the restarted hub's API")
+    wait_for(lambda: hub_api_answers(hub_url), 60, what="the restarted hub's API")
 
 
 KERNEL_PYTHON = "/opt/aiworkbench/env/bin/python"

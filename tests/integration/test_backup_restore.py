@@ -8,9 +8,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import requests
 
-from ..conftest import HubUser, run, wait_for
+from ..conftest import HubUser, hub_api_answers, run, wait_for
 
 pytestmark = pytest.mark.integration
 LEARNER = "intro-19"  # a workshop account of class intro no other test uses
@@ -63,13 +62,14 @@ def test_a_backup_brings_back_sessions_and_accounting(site, hub_url, hub_up, clu
         assert secret.read_bytes() == secret_before  # users' login cookies stay valid
         run(["supervisorctl", "start", "slurmdbd", "jupyterhub"])
 
-        # Accounting: the job from before the backup.
-        listed = run(["sacct", "-X", "-n", "-P", "-j", job,
-                      "--format=User,Account,State"]).stdout.strip()
-        assert listed == f"{LEARNER}|edu-intro|COMPLETED", listed
+        # Accounting: the job from before the backup (once slurmdbd answers again).
+        def listed():
+            return run(["sacct", "-X", "-n", "-P", "-j", job, "--format=User,Account,State"],
+                       check=False).stdout.strip()
+        wait_for(lambda: listed() == f"{LEARNER}|edu-intro|COMPLETED", 60,
+                 what=f"job {job} in the restored accounting")
         # The hub: the same session, still running in Slurm, answers through the proxy.
-        wait_for(lambda: requests.get(f"{hub_url}/hub/api", timeout=5).status_code == 200, 60,
-                 what="the hub's API")
+        wait_for(lambda: hub_api_answers(hub_url), 60, what="the hub's API")
         after = learner.wait_ready()
         assert after["started"] == before["started"]
         status = learner.session.get(f"{hub_url}/user/{LEARNER}/api/status", timeout=30)
