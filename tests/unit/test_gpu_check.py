@@ -270,7 +270,7 @@ def test_the_script_runs_its_cpu_paths_here_and_says_there_is_no_gpu(tmp_path):
     needs torch: see docs/benchmarks.md). nvidia-smi is pointed at a path that does
     not exist, so that the run is the no-GPU one even on a machine with GPUs; the
     NVML library must be absent too (as on CI and the dev box)."""
-    out = tmp_path / "gpu_check.json"
+    out = tmp_path / "not-made-yet" / "gpu_check.json"  # its folder is made for it
     run = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--only", "detect,nvml",
                           "--python", sys.executable, "--nvidia-smi",
                           str(tmp_path / "nvidia-smi"), "--json", str(out)],
