@@ -36,7 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "spawners"))
 from aiworkbench_hub.site import load_site  # noqa: E402
 
-ENV = "/opt/aiworkbench/env"
+ENV = "/opt/aiworkbench/env"  # the kernels' environment: the jobs run from it
+HUB_ENV = "/opt/aiworkbench/hub"  # the hub's: the stock hub runs from it too
 USER = "trainer"
 
 
@@ -159,9 +160,9 @@ def start_stock_hub(state: Path, users: list[str]) -> subprocess.Popen:
     log = open(state / "stock-hub.log", "w")
     return subprocess.Popen(
         ["runuser", "-u", hub_user, "--", "env", "-i", "LANG=C.UTF-8", f"HOME={state}",
-         f"PATH={ENV}/bin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+         f"PATH={HUB_ENV}/bin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
          f"STOCK_HUB_STATE={state}", f"STOCK_HUB_USERS={','.join(users)}",
-         f"{ENV}/bin/jupyterhub", "--config", str(config)],
+         f"AIWORKBENCH_ENV={ENV}", f"{HUB_ENV}/bin/jupyterhub", "--config", str(config)],
         cwd=state, stdout=log, stderr=subprocess.STDOUT)
 
 

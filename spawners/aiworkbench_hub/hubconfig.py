@@ -36,7 +36,7 @@ def apply_site(c, site: Site, gpu_kind: str | None = None,
     issuer now). ``tokens`` are the services' API tokens by name (None: read from their
     token files now, services.read_token)."""
     hub = site.hub
-    env_dir = f"{site.factory.prefix}/env"
+    env_dir = site.factory.kernel_env
     apply_proxy_tls(c, site)
     c.JupyterHub.hub_bind_url = f"http://{hub.hub_ip}:{hub.hub_port}"
     c.JupyterHub.pid_file = hub_pidfile(site)

@@ -28,6 +28,7 @@ import re
 import stat
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlparse
 
 from . import daemons
@@ -39,7 +40,7 @@ CULLER_SERVICE = "idle-culler"  # jupyterhub-idle-culler: no address of its own
 HUB_PREFIX = "/hub/"  # JupyterHub.base_url is not set: the hub is at /hub/
 TOKEN_SUFFIX = ".token"
 TOKEN_PATTERN = re.compile(r"[0-9a-fA-F]{32,}")  # `openssl rand -hex 32`: 64 digits
-DEFAULT_PATH = "{prefix}/env/bin:/usr/local/bin:/usr/bin:/bin"  # when none is given
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"  # after the service's environment's bin
 
 
 class ServiceError(Exception):
@@ -70,14 +71,14 @@ class Service:
 
 def _workbench(site: Site, site_file: str) -> Service:
     return Service(API_SERVICE, site.hub.api_port,
-                   f"{site.factory.prefix}/env/bin/aiworkbench-api", site.hub.user,
+                   f"{site.factory.hub_env}/bin/aiworkbench-api", site.hub.user,
                    {SITE_ENV: site_file})
 
 
 def _dashboards(site: Site, site_file: str) -> Service:
     dash = site.dashboards
     return Service(DASHBOARDS_SERVICE, dash.port,
-                   f"{site.factory.prefix}/env/bin/aiworkbench-dashboards", dash.user, {
+                   f"{site.factory.kernel_env}/bin/aiworkbench-dashboards", dash.user, {
                        "AIWORKBENCH_DASHBOARDS_STORE": dash.store,
                        "AIWORKBENCH_DASHBOARDS_DIR": f"{site.factory.prefix}/dashboards",
                        "AIWORKBENCH_DASHBOARDS_INGEST_SECONDS": str(dash.ingest_seconds),
@@ -91,7 +92,7 @@ def _dashboards(site: Site, site_file: str) -> Service:
 
 def _idle_culler(site: Site, site_file: str) -> Service:
     idle = site.idle
-    return Service(CULLER_SERVICE, 0, f"{site.factory.prefix}/env/bin/python3", site.hub.user,
+    return Service(CULLER_SERVICE, 0, f"{site.factory.hub_env}/bin/python3", site.hub.user,
                    args=("-m", "jupyterhub_idle_culler", f"--timeout={idle.cull_minutes * 60}",
                          f"--cull-every={idle.cull_every_minutes * 60}"))
 
@@ -241,10 +242,15 @@ def service_environment(site: Site, name: str, token: str,
 def exec_environment(site: Site, svc: Service, token: str, site_file: str,
                      home: str, inherited: dict[str, str]) -> dict[str, str]:
     """The service program's whole environment: what the supervisor gave (PATH, LANG,
-    …) without any JUPYTERHUB_* variable of its own, HOME of the service's user, then
+    …) without any JUPYTERHUB_* variable of its own, PATH led by the bin folder of the
+    service's Python environment, HOME of the service's user, then
     :func:`service_environment`."""
     env = {k: v for k, v in inherited.items() if not k.startswith("JUPYTERHUB_")}
-    env.setdefault("PATH", DEFAULT_PATH.format(prefix=site.factory.prefix))
+    # The service's own environment first (the dashboards run from the kernels', the
+    # others from the hub's), so that what it starts comes from there too.
+    own = str(Path(svc.program).parent)
+    rest = [d for d in (inherited.get("PATH") or SYSTEM_PATH).split(":") if d and d != own]
+    env["PATH"] = ":".join([own, *rest])
     env.setdefault("LANG", "C.UTF-8")
     env["HOME"] = home
     env[SITE_ENV] = site_file

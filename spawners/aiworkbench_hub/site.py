@@ -59,12 +59,25 @@ class FactorySettings:
              "only as members of this group (sudoers rule).")
     prefix: str = setting(
         "/opt/aiworkbench", pattern=r"^/[A-Za-z0-9_./-]+$",
-        help="Install prefix. The Python environment shared by the hub and the "
-             "notebook sessions lives in PREFIX/env, readable by job users.")
+        help="Install prefix. Two Python environments live there: the kernels' "
+             "(PREFIX/env: what notebook sessions and the dashboards run, readable "
+             "by job users) and the hub's (PREFIX/hub: JupyterHub and its services), "
+             "so that nothing installed for the kernels can break the hub.")
     torch_requirement: str = setting(
         "torch==2.13.0", pattern=r"^torch([=<>!~]=?[0-9A-Za-z.+*]+)?$",
         help="pip requirement for torch in the kernel environment. On CPU-only "
              "machines use a CPU build; on GPU nodes a CUDA build.")
+
+    @property
+    def kernel_env(self) -> str:
+        """The kernels' environment: sessions, the dashboards, the catalog tools."""
+        return f"{self.prefix}/env"
+
+    @property
+    def hub_env(self) -> str:
+        """The hub's environment: JupyterHub, its authenticators, the workbench API and
+        the idle culler."""
+        return f"{self.prefix}/hub"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -36,7 +36,8 @@ from .conftest import CHROMIUM, CHROMIUM_ARGS, screenshot
 
 pytestmark = pytest.mark.browser
 
-JUPYTERHUB = "/opt/aiworkbench/env/bin/jupyterhub"  # where the factory installs the hub
+HUB_ENV = "/opt/aiworkbench/hub"  # the hub's Python environment (site: factory.hub_env)
+JUPYTERHUB = f"{HUB_ENV}/bin/jupyterhub"
 HUB_CONFIG = REPO / "hub_config" / "jupyterhub_config.py"
 DEMO_SITE = REPO / "hub_config" / "site.toml"
 CLIENT_ID = "workbench-test"
@@ -186,7 +187,7 @@ def factory():
         # The hub as the factory starts it (ansible's hub role), here on our ports.
         hub_log = site_dir / "hub.log"
         env = {"HOME": str(data_dir), "AIWORKBENCH_SITE": str(site_file),
-               "PATH": "/opt/aiworkbench/env/bin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+               "PATH": f"{HUB_ENV}/bin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
         if os.environ.get("PYTHONPATH"):  # a checkout's code instead of the installed one
             env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         # Started as the hub user directly (no runuser in between, which would kill the

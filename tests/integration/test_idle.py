@@ -42,7 +42,7 @@ def quick_idle_policy(hub_url, cluster_up, site):
                "JUPYTERHUB_API_TOKEN": services.read_token(services.CULLER_SERVICE),
                "JUPYTERHUB_API_URL": services.hub_api_url(site)}
         culler = subprocess.Popen(
-            [f"{site.factory.prefix}/env/bin/python3", "-m", "jupyterhub_idle_culler",
+            [f"{site.factory.hub_env}/bin/python3", "-m", "jupyterhub_idle_culler",
              f"--timeout={CULL_S}", "--cull-every=5"], env=env, user=account.pw_uid,
             group=account.pw_gid, extra_groups=[], cwd="/", stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)

@@ -247,7 +247,7 @@ def installed(tmp_path, monkeypatch):
             monkeypatch.delenv(key)
     monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "a-stale-token")  # never passed on
     monkeypatch.setenv("AIWORKBENCH_SITE", str(site_file))
-    monkeypatch.setenv("PATH", "/opt/aiworkbench/env/bin:/usr/bin:/bin")
+    monkeypatch.setenv("PATH", "/opt/aiworkbench/hub/bin:/usr/bin:/bin")  # the supervisor's
     return {"site": site_file, "tokens": str(tokens)}
 
 
@@ -259,10 +259,14 @@ def run_main(installed, argv, user, dropped=None):
     return execs
 
 
-@pytest.mark.parametrize("name, user, program", [
-    ("workbench", HUB_USER, "/opt/aiworkbench/env/bin/aiworkbench-api"),
-    ("dashboards", DASH_USER, "/opt/aiworkbench/env/bin/aiworkbench-dashboards")])
-def test_main_execs_the_service_with_its_environment(installed, name, user, program):
+@pytest.mark.parametrize("name, user, program, search_path", [
+    # The API runs in the hub's environment, the dashboards (Voila) in the kernels'.
+    ("workbench", HUB_USER, "/opt/aiworkbench/hub/bin/aiworkbench-api",
+     "/opt/aiworkbench/hub/bin:/usr/bin:/bin"),
+    ("dashboards", DASH_USER, "/opt/aiworkbench/env/bin/aiworkbench-dashboards",
+     "/opt/aiworkbench/env/bin:/opt/aiworkbench/hub/bin:/usr/bin:/bin")])
+def test_main_execs_the_service_with_its_environment(installed, name, user, program,
+                                                    search_path):
     [(path, argv, env)] = run_main(installed, [name], user)
     assert (path, argv) == (program, [program])
     site = parse_site(installed["site"].read_text())
@@ -270,7 +274,7 @@ def test_main_execs_the_service_with_its_environment(installed, name, user, prog
     assert {k: env[k] for k in expected} == expected
     assert jupyterhub_variables(env) == jupyterhub_variables(expected)  # no stale ones
     assert env["HOME"] == pwd.getpwnam(user).pw_dir
-    assert env["PATH"] == "/opt/aiworkbench/env/bin:/usr/bin:/bin"
+    assert env["PATH"] == search_path
     assert env["AIWORKBENCH_SITE"] == str(installed["site"])
 
 
@@ -318,7 +322,7 @@ def test_main_says_when_the_site_or_the_program_is_missing(installed, tmp_path):
 
     def missing(path, argv, env):
         raise FileNotFoundError(2, "No such file or directory")
-    with pytest.raises(SystemExit, match="cannot run /opt/aiworkbench/env/bin/"
+    with pytest.raises(SystemExit, match="cannot run /opt/aiworkbench/hub/bin/"
                                          "aiworkbench-api: No such file or directory"):
         services.main(["workbench"], execve=missing, uid=pwd.getpwnam(HUB_USER).pw_uid,
                       token_dir=installed["tokens"])
@@ -327,7 +331,7 @@ def test_main_says_when_the_site_or_the_program_is_missing(installed, tmp_path):
 def test_the_idle_culler_runs_with_the_sites_timings_and_only_what_it_needs(installed):
     token_at(Path(installed["tokens"]), TOKENS["idle-culler"] + "\n", 0o400, "idle-culler")
     [(path, argv, env)] = run_main(installed, ["idle-culler"], HUB_USER)
-    assert path.endswith("/env/bin/python3")
+    assert path == "/opt/aiworkbench/hub/bin/python3"  # the hub's environment
     assert argv[1:] == ["-m", "jupyterhub_idle_culler", "--timeout=7200", "--cull-every=300"]
     assert env["JUPYTERHUB_API_TOKEN"] == TOKENS["idle-culler"]
     assert env["JUPYTERHUB_API_URL"].endswith("/hub/api")

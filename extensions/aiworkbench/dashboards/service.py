@@ -3,11 +3,12 @@
 It is the hub's external service ``dashboards``: the process supervisor runs it as
 its own program, as the dashboards' own system user (``dashboards.user``), through::
 
-    /opt/aiworkbench/env/bin/aiworkbench-service dashboards
+    /opt/aiworkbench/hub/bin/aiworkbench-service dashboards
 
 which checks the user, reads the service's API token, sets the environment JupyterHub
 gives a service (``JUPYTERHUB_*``) and this service's settings, and execs
-``aiworkbench-dashboards`` (:mod:`aiworkbench_hub.services`).
+``aiworkbench-dashboards`` of the kernels' environment (Voila runs notebooks)
+(:mod:`aiworkbench_hub.services`).
 
 It runs ``jupyterhub-singleuser`` (a Jupyter server whose every request is checked
 with the hub: only holders of ``access:services!service=dashboards``, the managers,
