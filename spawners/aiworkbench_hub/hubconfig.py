@@ -50,8 +50,10 @@ def apply_site(c, site: Site, gpu_kind: str | None = None,
 
     apply_auth(c, site, discovery)
 
-    port_callback.install((gpu_idle.ROUTE, gpu_idle.GpuActivityHandler),
-                          (gpu_idle.SESSIONS_ROUTE, gpu_idle.SessionsHandler))
+    port_callback.drop_batchspawner_route()
+    c.JupyterHub.extra_handlers = port_callback.hub_routes(
+        (gpu_idle.ROUTE, gpu_idle.GpuActivityHandler),
+        (gpu_idle.SESSIONS_ROUTE, gpu_idle.SessionsHandler))
     c.JupyterHub.spawner_class = SPAWNER
     c.JupyterHub.template_paths = [str(Path(__file__).parent / "templates")]
     c.JupyterHub.allow_named_servers = True

@@ -63,12 +63,19 @@ class SessionPortHandler(APIHandler):
         self.finish(json.dumps({"message": f"session port {port} on {host} recorded"}))
 
 
-def install(*routes: tuple[str, type]) -> None:
-    """Register this handler and ``routes`` (the workbench's other session reports) and
-    remove batchspawner's, before the hub builds its routes."""
-    import batchspawner.api  # noqa: F401 (registers its handler on import; removed below)
+def hub_routes(*routes: tuple[str, type]) -> list[tuple[str, type]]:
+    """This handler and ``routes`` (the workbench's other session reports), for
+    ``c.JupyterHub.extra_handlers``: JupyterHub's configuration for routes served by the
+    hub itself (under its prefix, before its API's 404). They live in the hub because
+    they act on the hub's own spawner objects, which no service can reach."""
+    return [(ROUTE, SessionPortHandler), *routes]
 
-    ours = dict([(ROUTE, SessionPortHandler), *routes])
+
+def drop_batchspawner_route() -> None:
+    """Undo batchspawner's import-time registration of ``/api/batchspawner`` (it sets any
+    spawner attribute named in the posted JSON): the one route batchspawner adds to
+    JupyterHub's handler list, taken out again before the hub builds its routes."""
+    import batchspawner.api  # noqa: F401 (registers its handler on import)
+
     apihandlers.default_handlers[:] = [
-        route for route in apihandlers.default_handlers
-        if route[0] != r"/api/batchspawner" and route[0] not in ours] + list(ours.items())
+        route for route in apihandlers.default_handlers if route[0] != r"/api/batchspawner"]

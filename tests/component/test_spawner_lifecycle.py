@@ -389,6 +389,9 @@ def test_port_reports_are_accepted_only_as_exactly_a_port_from_the_starting_serv
                 "privileged": await h.post(path, own, {"port": 80}),
                 "too high": await h.post(path, own, {"port": 70000}),
                 "not json": await h.post(path, own, raw=b"port=8888"),
+                # batchspawner's handler (it set any attribute named in the body)
+                "batchspawner's": await h.post("batchspawner", own,
+                                               {"port": lab.port, "ip": "10.0.0.66"}),
             }
             waiting = (spawner.port, spawner.job_port, spawner.ready)
             slurm.run_job("4711", node="cpu-node-1")
@@ -410,6 +413,7 @@ def test_port_reports_are_accepted_only_as_exactly_a_port_from_the_starting_serv
         "a string": (400, PORT_RANGE), "true": (400, PORT_RANGE),
         "privileged": (400, PORT_RANGE), "too high": (400, PORT_RANGE),
         "not json": (400, "Invalid JSON in body of request"),
+        "batchspawner's": (404, None),  # JupyterHub's API 404
     }
     assert waiting == (0, 0, False)
     assert accepted == (201, {"message": f"session port {port} on 127.0.0.1 recorded"})
