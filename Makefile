@@ -24,7 +24,7 @@ lint:  ## ruff on the Python code and notebooks, then ansible-lint (production p
 	cd ansible && ../.venv/bin/ansible-lint --profile production
 
 docs:  ## regenerate the configuration reference from the site schema
-	PYTHONPATH=spawners python3 -m aiworkbench_hub.site docs > docs/configuration.md
+	PYTHONPATH=src python3 -m aiworkbench.core.site docs > docs/configuration.md
 
 check-site:  ## validate a site file
-	PYTHONPATH=spawners python3 -m aiworkbench_hub.site check $(SITE)
+	PYTHONPATH=src python3 -m aiworkbench.core.site check $(SITE)

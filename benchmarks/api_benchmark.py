@@ -50,8 +50,8 @@ from pathlib import Path
 import requests
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "spawners"))
-from aiworkbench_hub.site import load_site  # noqa: E402
+sys.path.insert(0, str(REPO / "src"))
+from aiworkbench.core.site import load_site  # noqa: E402
 
 NOTE = "api-benchmark"
 SCOPE = "access:services!service=workbench"  # what a session's token needs for the API

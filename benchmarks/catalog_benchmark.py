@@ -46,7 +46,7 @@ import urllib.parse
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "spawners"), str(REPO / "extensions")]
+sys.path.insert(0, str(REPO / "src"))
 from aiworkbench.catalog.index import Index  # noqa: E402
 from aiworkbench.catalog.synthetic import KINDS, LICENCES, WORDS, make_catalog  # noqa: E402
 
@@ -118,7 +118,7 @@ class ServedAPI:
 
         from aiworkbench.api import app as api_app
         from aiworkbench.api.base import APIHandler
-        from aiworkbench_hub.site import load_site
+        from aiworkbench.core.site import load_site
 
         async def fixed_user(handler):
             handler.hub_user = {"name": USER, "scopes": []}

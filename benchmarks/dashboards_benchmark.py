@@ -43,7 +43,7 @@ import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-sys.path[:0] = [str(Path(__file__).resolve().parents[1] / p) for p in ("spawners", "extensions")]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from aiworkbench.dashboards import history, ingest, views  # noqa: E402
 from aiworkbench.dashboards.store import Store  # noqa: E402

@@ -30,10 +30,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "spawners")]
-from aiworkbench_hub import slurm  # noqa: E402
-from aiworkbench_hub.poller import SlurmPoller  # noqa: E402
-from aiworkbench_hub.site import load_site  # noqa: E402
+sys.path.insert(0, str(REPO / "src"))
+from aiworkbench.core import slurm  # noqa: E402
+from aiworkbench.sessions.poller import SlurmPoller  # noqa: E402
+from aiworkbench.core.site import load_site  # noqa: E402
 
 AS = ["/usr/sbin/runuser", "-u", "nobody", "--"]
 COUNTS = (0, 1, 5, 20)

@@ -9,7 +9,7 @@ the ingestion's `sacct` over the last day), --runs times in turn:
 - stock: the hub's user runs the command itself, as before Slurm's PrivateData
   (with PrivateData on, it now sees only its own jobs: the rows column shows it);
 - reader: the hub's user runs it as the Slurm reader, through sudo, as
-  ``aiworkbench_hub.slurm.as_reader`` does (and sees every row).
+  ``aiworkbench.core.slurm.as_reader`` does (and sees every row).
 
 Both start through `runuser`, so that cost is in both. Prints one row per query:
 median and 95th percentile in ms, the reader/stock ratio of the medians, and the
@@ -28,9 +28,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "spawners")]
-from aiworkbench_hub import accounting, slurm  # noqa: E402
-from aiworkbench_hub.site import load_site  # noqa: E402
+sys.path.insert(0, str(REPO / "src"))
+from aiworkbench.budgets import accounting  # noqa: E402
+from aiworkbench.core import slurm  # noqa: E402
+from aiworkbench.core.site import load_site  # noqa: E402
 
 QUERIES = {
     "squeue (poller)": slurm.squeue_argv(),

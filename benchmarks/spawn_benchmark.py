@@ -33,11 +33,12 @@ from pathlib import Path
 import requests
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "spawners"))
-from aiworkbench_hub.site import load_site  # noqa: E402
+sys.path.insert(0, str(REPO / "src"))
+from aiworkbench.core.site import load_site  # noqa: E402
 
-ENV = "/opt/aiworkbench/env"  # the kernels' environment: the jobs run from it
-HUB_ENV = "/opt/aiworkbench/hub"  # the hub's: the stock hub runs from it too
+SITE_FILE = os.environ.get("SITE", REPO / "hub_config" / "site.toml")  # as make up's
+ENV = load_site(SITE_FILE).factory.kernel_env  # the kernels' environment: jobs run from it
+HUB_ENV = load_site(SITE_FILE).factory.hub_env  # the hub's: the stock hub runs from it too
 USER = "trainer"
 
 
@@ -297,7 +298,7 @@ def report(runs, sizes, times, rpcs, types, rush, steady):
 
 def main():
     args = parse_args()
-    site = load_site(os.environ.get("SITE", REPO / "hub_config" / "site.toml"))
+    site = load_site(SITE_FILE)
     sizes = [int(n) for n in args.rush.split(",") if n]
     klass = next(iter(site.classes), None)
     learners = site.learners_of(klass) if klass else []

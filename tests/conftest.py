@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from aiworkbench_hub.site import load_site
+from aiworkbench.core.site import load_site
 
 REPO = Path(__file__).resolve().parents[1]
 SITE_FILE = os.environ.get("SITE", str(REPO / "hub_config" / "site.toml"))

@@ -15,7 +15,7 @@ import re
 import urllib.parse
 from pathlib import Path
 
-from aiworkbench.api_client import WorkbenchAPIError
+from aiworkbench.widgets.api_client import WorkbenchAPIError
 
 
 def refusal(status: int, message: str) -> dict:
@@ -76,7 +76,7 @@ def budget_answer(cpu_available=6000, gpu_available=600) -> dict:
 
 
 def fake_scale_api(answer=None):
-    """``fetch`` for :func:`aiworkbench.slurm_work.affordable`: POLICY, then ``answer``."""
+    """``fetch`` for :func:`aiworkbench.scaleout.slurm_work.affordable`: POLICY, then ``answer``."""
     def fetch(path, params=None):
         if path.endswith("/partitions"):
             return POLICY

@@ -31,15 +31,17 @@ import pytest
 import requests
 from playwright.sync_api import sync_playwright
 
+from aiworkbench.core.site import load_site
+
 from ..conftest import REPO, wait_for
 from .conftest import CHROMIUM, CHROMIUM_ARGS, screenshot
 
 pytestmark = pytest.mark.browser
 
-HUB_ENV = "/opt/aiworkbench/hub"  # the hub's Python environment (site: factory.hub_env)
-JUPYTERHUB = f"{HUB_ENV}/bin/jupyterhub"
 HUB_CONFIG = REPO / "hub_config" / "jupyterhub_config.py"
 DEMO_SITE = REPO / "hub_config" / "site.toml"
+HUB_ENV = load_site(DEMO_SITE).factory.hub_env  # the hub's Python environment
+JUPYTERHUB = f"{HUB_ENV}/bin/jupyterhub"
 CLIENT_ID = "workbench-test"
 START_TIMEOUT = 120  # seconds: the hub and its proxy (and its wait for the services)
 PROXY_PIDFILE = "jupyterhub-proxy.pid"  # JupyterHub's default, in its working directory
@@ -131,7 +133,7 @@ def factory():
     assert probe.returncode == 0, f"oidc-provider-mock is not installed in {sys.executable} " \
                                   f"(the dev extras): {probe.stderr}"
     probe = subprocess.run([str(Path(JUPYTERHUB).parent / "python"), "-c",
-                            "import oauthenticator, aiworkbench_hub.authenticator"],
+                            "import oauthenticator, aiworkbench.hub.authenticator"],
                            capture_output=True, text=True)
     assert probe.returncode == 0, f"the hub's environment cannot load the OIDC " \
                                   f"authenticator (oauthenticator, the hub extras; make " \

@@ -7,7 +7,7 @@
   token cache and the scope check, both real): a known token gets its user model, any
   other the hub's 403 (no user).
 * :class:`AccountingSlurm` is the ``run`` of a real
-  :class:`~aiworkbench_hub.accounting.AccountingReader`: ``sshare`` and ``squeue``
+  :class:`~aiworkbench.budgets.accounting.AccountingReader`: ``sshare`` and ``squeue``
   printed from scripted numbers; it can fail like a controller that does not answer.
 * :class:`ServedAPI` runs ``make_app`` in a real tornado HTTPServer on a free loopback
   port, in a thread of its own, exactly as ``aiworkbench-api`` serves it (the upload
@@ -30,9 +30,9 @@ from tornado import netutil
 from tornado.httpserver import HTTPServer
 from tornado.web import HTTPError
 
-from aiworkbench_hub import slurm
-from aiworkbench_hub.accounting import READ_ALL
-from aiworkbench_hub.services import API_SERVICE
+from aiworkbench.core import slurm
+from aiworkbench.budgets.accounting import READ_ALL
+from aiworkbench.hub.services import API_SERVICE
 
 from ..fakes import COURSE_TOML
 
@@ -151,7 +151,7 @@ def token_of(name: str) -> str:
 
 class HubTokens:
     """The hub's ``GET /hub/api/user``: token -> user (or service) model, with the
-    scopes the site's roles give (``hubconfig.apply_api``: every user may access the
+    scopes the site's roles give (``hub.config.apply_api``: every user may access the
     API; the managers and admins groups also read every budget)."""
 
     def __init__(self, site, api_url: str):
@@ -167,7 +167,7 @@ class HubTokens:
                 "kind": "user", "name": name, "admin": user.role == "admin",
                 "groups": sorted(g for g, members in groups.items() if name in members),
                 "scopes": scopes})
-        # The dashboards' ingestion (hubconfig.apply_dashboards' role).
+        # The dashboards' ingestion (hub.config.apply_dashboards' role).
         self.add(token_of("dashboards"), {"kind": "service", "name": "dashboards",
                                           "scopes": ["read:servers", READ_ALL, ACCESS]})
 
@@ -298,7 +298,7 @@ class APIClient:
         return f"{self.served.base}{PREFIX}api"
 
     def environ(self, user: str) -> dict[str, str]:
-        """A session's environment for ``aiworkbench.api_client`` as ``user``."""
+        """A session's environment for ``aiworkbench.widgets.api_client`` as ``user``."""
         return {"AIWORKBENCH_API_URL": self.url, "JUPYTERHUB_API_TOKEN": token_of(user)}
 
     def request(self, method: str, path: str, user: str | None = None, *,

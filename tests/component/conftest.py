@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from aiworkbench_hub import accounting
-from aiworkbench_hub.site import load_site
+from aiworkbench.budgets import accounting
+from aiworkbench.core.site import load_site
 
 from . import api_doubles
 
@@ -51,8 +51,8 @@ def workbench_api(small_site, budget_reader, monkeypatch):
     from jupyterhub.services.auth import HubOAuth
 
     from aiworkbench.api import app as api_app
-    from aiworkbench.api import courses
-    from aiworkbench_hub import services
+    from aiworkbench.courses import api as courses
+    from aiworkbench.hub import services
 
     env = services.service_environment(small_site, services.API_SERVICE, "the-api-token",
                                        "/etc/aiworkbench/site.toml")

@@ -48,9 +48,9 @@ from tornado.httpserver import HTTPServer
 from traitlets import Bool, Dict, Set
 from traitlets.config import Config
 
-from aiworkbench_hub import poller
-from aiworkbench_hub.hubconfig import apply_site
-from aiworkbench_hub.services import API_SERVICE, CULLER_SERVICE, DASHBOARDS_SERVICE
+from aiworkbench.sessions import poller
+from aiworkbench.hub.config import apply_site
+from aiworkbench.hub.services import API_SERVICE, CULLER_SERVICE, DASHBOARDS_SERVICE
 
 HERE = Path(__file__).resolve().parent
 COMMANDS = ("sbatch", "squeue", "scancel", "sacct", "sshare", "sudo")

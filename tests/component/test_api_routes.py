@@ -33,15 +33,15 @@ from tornado.web import create_signed_value
 
 from aiworkbench.api import app as api_app
 from aiworkbench.api.app import PROGRESS_FILE
-from aiworkbench.api import courses as courses_api
-from aiworkbench.api_client import WorkbenchAPIError, api_get
-from aiworkbench.budget_widget import fetch_budgets
+from aiworkbench.courses import api as courses_api
+from aiworkbench.widgets.api_client import WorkbenchAPIError, api_get
+from aiworkbench.budgets.widget import fetch_budgets
 from aiworkbench.catalog.paths import ALLOWED
-from aiworkbench.course_widget import ClassProgress, CourseOutline
+from aiworkbench.courses.widget import ClassProgress, CourseOutline
 from aiworkbench.courses.progress import ProgressStore
-from aiworkbench.dataset_widget import CatalogModel
-from aiworkbench.slurm_work import WorkRequest, affordable
-from aiworkbench_hub import accounting
+from aiworkbench.catalog.widget import CatalogModel
+from aiworkbench.scaleout.slurm_work import WorkRequest, affordable
+from aiworkbench.budgets import accounting
 
 from ..fakes import (BUDGETS, POLICY, FakeCatalogAPI, FakeCourseAPI, budget_answer, card,
                      course_entry, fake_scale_api, rec, refusal)
@@ -1021,7 +1021,7 @@ def test_the_service_starts_as_aiworkbench_service_runs_it(small_site, monkeypat
     with the upload limit on its server."""
     from jupyterhub.services.auth import HubOAuth
 
-    from aiworkbench_hub import services
+    from aiworkbench.hub import services
 
     site_file = Path(small_site.hub.data_dir).parent / "site.toml"
     with socket.socket() as probe:

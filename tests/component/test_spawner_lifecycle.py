@@ -36,11 +36,12 @@ import pytest
 from batchspawner import JobStatus
 from tornado.httpclient import HTTPRequest
 
-from aiworkbench_hub import accounting, poller
-from aiworkbench_hub.poller import GONE, UNKNOWN
-from aiworkbench_hub.site import load_site
-from aiworkbench_hub.slurm import squeue_argv
-from aiworkbench_hub.spawner import WorkbenchSpawner
+from aiworkbench.budgets import accounting
+from aiworkbench.sessions import poller
+from aiworkbench.sessions.poller import GONE, UNKNOWN
+from aiworkbench.core.site import load_site
+from aiworkbench.core.slurm import squeue_argv
+from aiworkbench.sessions.spawner import WorkbenchSpawner
 
 from . import api_doubles
 from .spawner_doubles import TOKENS, Browser, FakePasswd, FakeSlurm, Hub, Lab, path_with

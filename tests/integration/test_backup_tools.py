@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from aiworkbench_hub import backup as bk
-from aiworkbench_hub.backup import Factory
+from aiworkbench.admin import backup as bk
+from aiworkbench.admin.backup import Factory
 
 pytestmark = pytest.mark.integration
 

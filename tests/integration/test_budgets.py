@@ -7,8 +7,8 @@ import re
 import pytest
 import requests
 
-from aiworkbench.budget_widget import build_view, format_table
-from aiworkbench_hub.slurm import parse_tres
+from aiworkbench.budgets.widget import build_view, format_table
+from aiworkbench.core.slurm import parse_tres
 
 from ..conftest import REPO, run, user_jobs, wait_for
 

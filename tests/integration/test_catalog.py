@@ -234,7 +234,7 @@ WIDGET_CHECK = textwrap.dedent("""\
     import json, sys
     from pathlib import Path
     from aiworkbench.catalog.preview import preview_file
-    from aiworkbench.dataset_widget import CatalogModel
+    from aiworkbench.catalog.widget import CatalogModel
     restricted = Path(sys.argv[1])
     model = CatalogModel()
     out = {"catalog": model.load_catalog(), "search": model.search("digits")}

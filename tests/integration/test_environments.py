@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from aiworkbench_hub.daemons import program
+from aiworkbench.core.daemons import program
 
 from ..conftest import hub_api_answers, restart_hub, run, wait_for
 

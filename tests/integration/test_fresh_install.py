@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from aiworkbench_hub import teardown
+from aiworkbench.core import teardown
 
 from ..conftest import REPO, SITE_FILE, run
 

@@ -23,9 +23,9 @@ from jupyterhub import dbutil, orm
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.pool import NullPool
 
-from aiworkbench_hub import hub_db_migrate as mig
-from aiworkbench_hub.hubconfig import db_url
-from aiworkbench_hub.site import parse_site
+from aiworkbench.admin import hub_db_migrate as mig
+from aiworkbench.hub.config import db_url
+from aiworkbench.core.site import parse_site
 
 from ..unit.test_site import MINIMAL
 from .test_backup_tools import psql, run
@@ -41,7 +41,7 @@ JOB_STATE = {"job_id": "4242", "job_status": "RUNNING", "job_host": "cpu-1"}
 
 def new_database(pg, name: str, owner: str = ME) -> str:
     """An empty database owned by ``owner`` in the private cluster; its URL, written as
-    hubconfig.db_url writes the hub's (socket folder as host)."""
+    hub.config.db_url writes the hub's (socket folder as host)."""
     socket_dir, port = pg
     psql(socket_dir, port, "postgres",
          f"DO $$ BEGIN CREATE ROLE {owner} LOGIN; EXCEPTION WHEN duplicate_object "
@@ -346,7 +346,7 @@ def test_an_untagged_database_is_guessed_as_jupyterhub_does(postgresql, data_dir
 # ---------------------------------------------------------------- the command
 
 def test_the_command_from_the_site_file(postgresql, data_dir):
-    """``--site`` gives both databases (the target through hubconfig.db_url, the socket
+    """``--site`` gives both databases (the target through hub.config.db_url, the socket
     folder as host); the command runs as the site's hub user (here the test's own: the
     test's Python may live where other users cannot run it) and logs in by peer
     authentication; exit 0 with migrated, then with nothing to migrate."""
@@ -361,7 +361,7 @@ def test_the_command_from_the_site_file(postgresql, data_dir):
     assert target == db_url(parse_site(site_text))
 
     def command(*args):
-        return subprocess.run([sys.executable, "-m", "aiworkbench_hub.hub_db_migrate",
+        return subprocess.run([sys.executable, "-m", "aiworkbench.admin.hub_db_migrate",
                                "--site", str(site_file), "--hub-pidfile",
                                str(data_dir.parent / "no-hub.pid"), *args],
                               capture_output=True, text=True, timeout=300, cwd="/")

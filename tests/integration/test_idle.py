@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from aiworkbench_hub import services
+from aiworkbench.hub import services
 
 from ..conftest import restart_hub, run, user_jobs, wait_for
 from .test_sessions import ready, start
 
 pytestmark = pytest.mark.integration
 DROP_IN = Path("/etc/aiworkbench/jupyterhub_config.d/50-tests-quick-idle.py")
-SIMULATED = Path("/var/lib/aiworkbench-gpu-sim")  # hubconfig.SIMULATED_GPU_DIR
+SIMULATED = Path("/var/lib/aiworkbench-gpu-sim")  # hub.config.SIMULATED_GPU_DIR
 CULL_S, GPU_WARN_S, GPU_STOP_S, REPORT_S = 75, 8, 20, 2
 
 
@@ -28,7 +28,7 @@ def quick_idle_policy(hub_url, cluster_up, site):
     DROP_IN.parent.mkdir(exist_ok=True)
     DROP_IN.write_text(
         "# Written by tests/integration/test_idle.py; removed when they end.\n"
-        "from aiworkbench_hub.hubconfig import apply_idle\n"
+        "from aiworkbench.hub.config import apply_idle\n"
         "[culler] = [s for s in c.JupyterHub.services if s['name'] == 'idle-culler']\n"
         f"apply_idle(c, culler=culler, cull_idle_s={CULL_S}, gpu_threshold=5,\n"
         f"           gpu_warn_s={GPU_WARN_S}, gpu_stop_s={GPU_STOP_S}, gpu_report_s={REPORT_S})\n")

@@ -94,7 +94,7 @@ def test_a_killed_kernel_leaves_no_worker_jobs(site, hub_url, hub_up, cluster_up
     done, log = in_a_session(hub_url, KILLED, password, KILL, work, str(work / "name"))
     name = (work / "name").read_text()
     assert done.returncode != 0  # killed
-    from aiworkbench.dask_slurm import DEATH_TIMEOUT_S
+    from aiworkbench.scaleout.dask_slurm import DEATH_TIMEOUT_S
     wait_for(lambda: not dask_jobs(KILLED), DEATH_TIMEOUT_S + 90, interval=3,
              what="the killed kernel's worker jobs to end")
     states = run(["sacct", "-X", "-n", "-P", "--user", KILLED, f"--name={name}",

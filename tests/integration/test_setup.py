@@ -172,11 +172,11 @@ def test_down_stops_only_our_daemons_and_keeps_data(cluster_up, hub_user, tmp_pa
 
 @pytest.mark.ansible
 def test_start_gate_has_a_slot_per_core_that_users_can_lock_but_not_change(cluster_up):
-    from aiworkbench_hub.singleuser import START_GATE
+    from aiworkbench.jobserver.singleuser import START_GATE
 
     slots = sorted(os.listdir(START_GATE))
     assert slots == [f"slot-{i:03d}" for i in range(os.cpu_count())], slots
-    probe = ("import sys; from aiworkbench_hub.singleuser import take_start_slot; "
+    probe = ("import sys; from aiworkbench.jobserver.singleuser import take_start_slot; "
              "print(take_start_slot(wait=1) is not None)")
     took = run(["/opt/aiworkbench/env/bin/python", "-c", probe], user="intro-01")
     assert took.stdout.strip() == "True", took.stderr

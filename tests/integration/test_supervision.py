@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from aiworkbench_hub.daemons import DAEMONS, program
+from aiworkbench.core.daemons import DAEMONS, program
 
 from ..conftest import HubUser, run, user_jobs, wait_for
 

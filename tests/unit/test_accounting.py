@@ -4,10 +4,11 @@ import asyncio
 
 import pytest
 
-from aiworkbench_hub import accounting, slurm
-from aiworkbench_hub.accounting import (AccountingReader, Usage, build_snapshot, parse_sshare,
-                                        refusal, warnings_for)
-from aiworkbench_hub.slurm import parse_duration, parse_tres
+from aiworkbench.budgets import accounting
+from aiworkbench.core import slurm
+from aiworkbench.budgets.accounting import (AccountingReader, Usage, build_snapshot, parse_sshare,
+                                            refusal, warnings_for)
+from aiworkbench.core.slurm import parse_duration, parse_tres
 
 # Real `sshare` output of the demo factory (accounts are indented by depth).
 SSHARE = """\

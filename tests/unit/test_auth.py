@@ -10,10 +10,11 @@ import pytest
 from tornado import web
 from traitlets.config import Config
 
-from aiworkbench_hub import oidc, services
-from aiworkbench_hub.authenticator import WorkbenchOIDCAuthenticator
-from aiworkbench_hub.hubconfig import OIDC_AUTHENTICATOR, apply_site
-from aiworkbench_hub.site import SiteError, parse_site
+from aiworkbench.core import oidc
+from aiworkbench.hub import services
+from aiworkbench.hub.authenticator import WorkbenchOIDCAuthenticator
+from aiworkbench.hub.config import OIDC_AUTHENTICATOR, apply_site
+from aiworkbench.core.site import SiteError, parse_site
 
 from .test_site import DEMO
 from .test_services import TOKENS

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 import aiworkbench
-from aiworkbench.budget_widget import (BudgetError, BudgetMonitor, BudgetUnreachable, build_view,
-                                burn_text, check_refresh, duration, fetch_budgets,
-                                format_table, project_html, status_html)
-from aiworkbench.budget_cli import main
+from aiworkbench.budgets.widget import (BudgetError, BudgetMonitor, BudgetUnreachable, build_view,
+                                        burn_text, check_refresh, duration, fetch_budgets,
+                                        format_table, project_html, status_html)
+from aiworkbench.budgets.cli import main
 
 from ..fakes import BUDGETS as PAYLOAD
 from ..fakes import refusal
@@ -285,7 +285,7 @@ def test_cli_slurm_is_refused_to_others_than_root_under_private_data(capsys, mon
 # --- the widget -------------------------------------------------------------------------
 
 def test_widget_shows_numbers_and_marks_them_stale():
-    from aiworkbench.budget_widget import BudgetWidget
+    from aiworkbench.budgets.widget import BudgetWidget
     answers = [PAYLOAD, BudgetUnreachable("connection refused")]
 
     def fetch():
@@ -310,7 +310,7 @@ def test_widget_shows_numbers_and_marks_them_stale():
 
 
 def test_widget_refresher_runs_in_the_background_and_stops_on_close():
-    from aiworkbench.budget_widget import BudgetWidget
+    from aiworkbench.budgets.widget import BudgetWidget
     fetched = threading.Event()
 
     def fetch():

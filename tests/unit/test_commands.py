@@ -1,4 +1,4 @@
-"""The one road for commands (aiworkbench_hub.commands): output, failures in words that
+"""The one road for commands (aiworkbench.core.commands): output, failures in words that
 name the command, timeouts, missing programs, and arguments that never meet a shell."""
 
 import asyncio
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from aiworkbench_hub import commands, slurm
-from aiworkbench_hub.backup import BackupError, ToolFailed
-from aiworkbench_hub.commands import CommandError, command_name, output, run, run_async
+from aiworkbench.core import commands, slurm
+from aiworkbench.admin.backup import BackupError, ToolFailed
+from aiworkbench.core.commands import CommandError, command_name, output, run, run_async
 
 PYTHON = Path(sys.executable).name  # what a message names for [sys.executable, ...]
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 import aiworkbench
-from aiworkbench.api_client import WorkbenchAPIError, WorkbenchAPIUnreachable
-from aiworkbench.course_widget import (GET_COPY, UPDATE_COPY, ClassProgress, ClassWidget,
-                                      CourseOutline, CourseWidget, Exercise, session_text)
+from aiworkbench.widgets.api_client import WorkbenchAPIError, WorkbenchAPIUnreachable
+from aiworkbench.courses.widget import (GET_COPY, UPDATE_COPY, ClassProgress, ClassWidget,
+                                        CourseOutline, CourseWidget, Exercise, session_text)
 from aiworkbench.courses.sync import MANIFEST
 
 from ..fakes import EXERCISES, NOTEBOOKS, VERSION_1, course_entry, rec
@@ -367,9 +367,9 @@ def test_names_are_checked_and_importing_stays_light():
         aiworkbench.class_progress("../intro")
     with pytest.raises(ValueError, match="is not a course name"):
         aiworkbench.class_progress("intro", "x/y")
-    assert aiworkbench.course.__module__ == "aiworkbench.course_widget"
+    assert aiworkbench.course.__module__ == "aiworkbench.courses.widget"
     assert {"course", "class_progress"} <= set(aiworkbench.__all__)
-    code = ("import sys, aiworkbench, aiworkbench.course_widget; "
+    code = ("import sys, aiworkbench, aiworkbench.courses.widget; "
             "print(sorted(m for m in ('ipywidgets', 'ipylab', 'pandas', 'numpy') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

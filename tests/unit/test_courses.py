@@ -10,7 +10,7 @@ import pytest
 
 from aiworkbench.courses.course import CourseError, read_course
 from aiworkbench.courses.sync import MANIFEST, sync
-from aiworkbench_hub.site import load_site
+from aiworkbench.core.site import load_site
 
 from ..fakes import COURSE_TOML as COURSE
 from .test_catalog_cli import SITE  # the demo site file's text
@@ -128,7 +128,7 @@ def test_a_link_in_the_copy_is_never_written_through(tmp_path):
 
 # --- exercises ---------------------------------------------------------------------------
 
-from aiworkbench.api_client import WorkbenchAPIError  # noqa: E402
+from aiworkbench.widgets.api_client import WorkbenchAPIError  # noqa: E402
 from aiworkbench.courses.exercise import compare, evaluate, find_course  # noqa: E402
 from aiworkbench.courses.progress import ProgressStore  # noqa: E402
 

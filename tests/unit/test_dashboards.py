@@ -14,9 +14,9 @@ from traitlets.config import Config
 from aiworkbench.dashboards import history, ingest, queries, views
 from aiworkbench.dashboards.history import generate, line
 from aiworkbench.dashboards.store import Store, StoreError, open_store
-from aiworkbench_hub import services
-from aiworkbench_hub.hubconfig import apply_site
-from aiworkbench_hub.site import SiteError, load_site, parse_site
+from aiworkbench.hub import services
+from aiworkbench.hub.config import apply_site
+from aiworkbench.core.site import SiteError, load_site, parse_site
 
 from .test_services import TOKENS
 

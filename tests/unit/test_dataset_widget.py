@@ -11,9 +11,9 @@ import types
 import pytest
 
 import aiworkbench
-from aiworkbench.api_client import WorkbenchAPIError, WorkbenchAPIUnreachable
-from aiworkbench.dataset_widget import (NOT_PERMITTED, CatalogModel, DatasetBrowser,
-                                        access_text, facet_options, human_size, pages_text)
+from aiworkbench.widgets.api_client import WorkbenchAPIError, WorkbenchAPIUnreachable
+from aiworkbench.catalog.widget import (NOT_PERMITTED, CatalogModel, DatasetBrowser, access_text,
+                                        facet_options, human_size, pages_text)
 
 from ..fakes import FakeCatalogAPI as FakeAPI, card
 
@@ -330,7 +330,7 @@ def test_readability_is_checked_before_the_preview_reads(api, monkeypatch):
     previews = FakePreviews()
     browser = browser_for(api, previews=previews)
     browser.open("iris")
-    monkeypatch.setattr("aiworkbench.dataset_widget.os.access", lambda path, mode: False)
+    monkeypatch.setattr("aiworkbench.catalog.widget.os.access", lambda path, mode: False)
     assert not browser.show_file("data.csv")
     assert browser.model.preview_error == f"data.csv: {NOT_PERMITTED}"
     assert previews.read == []
@@ -527,8 +527,8 @@ def test_closing_the_dataset_hides_the_detail(api):
 def test_datasets_checks_its_filters_and_importing_stays_light():
     with pytest.raises(ValueError, match="'size' is not a filter"):
         aiworkbench.datasets(size="big")
-    assert aiworkbench.datasets.__module__ == "aiworkbench.dataset_widget"
-    code = ("import sys, aiworkbench, aiworkbench.dataset_widget; "
+    assert aiworkbench.datasets.__module__ == "aiworkbench.catalog.widget"
+    code = ("import sys, aiworkbench, aiworkbench.catalog.widget; "
             "print(sorted(m for m in ('ipywidgets', 'ipylab', 'pandas', 'numpy', 'PIL') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -11,10 +11,10 @@ import json
 
 from traitlets.config import Config
 
-from aiworkbench_hub.gpu_idle import GpuIdleTracker, duration_text
-from aiworkbench_hub.gpu_metrics import SimulatedSource, report_gpu_activity, source_from_env
-from aiworkbench_hub import services
-from aiworkbench_hub.hubconfig import apply_idle, apply_site
+from aiworkbench.sessions.gpu_idle import GpuIdleTracker, duration_text
+from aiworkbench.sessions.gpu_metrics import SimulatedSource, report_gpu_activity, source_from_env
+from aiworkbench.hub import services
+from aiworkbench.hub.config import apply_idle, apply_site
 
 from .test_spawner import SITE, make_spawner
 from .test_services import TOKENS
@@ -193,7 +193,7 @@ def test_nvml_source_reads_the_jobs_own_gpus(monkeypatch):
 
 
 def test_a_session_row_says_whose_gpus_idle_since_when():
-    from aiworkbench_hub.gpu_idle import session_row
+    from aiworkbench.sessions.gpu_idle import session_row
 
     spawner = make_spawner({"profile": "gpu-1"})
     spawner.apply_request(spawner.validated_request())

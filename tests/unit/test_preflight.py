@@ -2,9 +2,9 @@
 
 import os
 
-from aiworkbench_hub.preflight import (check_platform, check_ports, check_secret_files,
-                                       pid_alive, port_owned_by, preflight)
-from aiworkbench_hub.site import parse_site
+from aiworkbench.core.preflight import (check_platform, check_ports, check_secret_files, pid_alive,
+                                        port_owned_by, preflight)
+from aiworkbench.core.site import parse_site
 
 from ..conftest import held_port
 from .test_site import DEMO, MINIMAL
@@ -71,8 +71,8 @@ def test_a_real_listener_is_owned_by_its_process_not_by_another(tmp_path):
 def test_a_project_named_like_a_system_group_or_an_account_is_refused():
     import types
 
-    from aiworkbench_hub.preflight import check_project_groups
-    from aiworkbench_hub.site import load_site
+    from aiworkbench.core.preflight import check_project_groups
+    from aiworkbench.core.site import load_site
 
     site = load_site(DEMO)
     groups = {"sme-vision": 27, "edu-intro": 1005}  # 27: like Debian's sudo

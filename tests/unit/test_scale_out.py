@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from aiworkbench import batch
-from aiworkbench.batch import BatchJob, job_script, prepare, submit_batch
-from aiworkbench.dask_slurm import dask_cluster, dashboard_link
-from aiworkbench.slurm_work import (WorkRefused, WorkRequest, affordable, parse_time_left,
-                                    session_minutes_left)
-from aiworkbench_hub import commands
-from aiworkbench_hub.commands import CommandError
+from aiworkbench.scaleout import batch
+from aiworkbench.scaleout.batch import BatchJob, job_script, prepare, submit_batch
+from aiworkbench.scaleout.dask_slurm import dask_cluster, dashboard_link
+from aiworkbench.scaleout.slurm_work import (WorkRefused, WorkRequest, affordable, parse_time_left,
+                                             session_minutes_left)
+from aiworkbench.core import commands
+from aiworkbench.core.commands import CommandError
 
 from ..fakes import budget_answer as budget
 from ..fakes import fake_scale_api as fake_api
@@ -68,7 +68,7 @@ class FakeCluster:
 
 
 def test_the_dask_cluster_comes_from_the_session_and_the_budget(monkeypatch):
-    monkeypatch.setattr("aiworkbench.dask_slurm.session_minutes_left", lambda env: 30)
+    monkeypatch.setattr("aiworkbench.scaleout.dask_slurm.session_minutes_left", lambda env: 30)
     seen = []
 
     def check(request):
@@ -194,7 +194,8 @@ def test_slurm_refusing_a_batch_job_says_why_and_a_missing_sbatch_is_named(tmp_p
 
 
 def test_the_sessions_time_left_comes_from_squeue(monkeypatch):
-    monkeypatch.setattr("aiworkbench.slurm_work.shutil.which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr("aiworkbench.scaleout.slurm_work.shutil.which",
+                        lambda name: f"/usr/bin/{name}")
     asked = []
 
     def run(argv, **kwargs):
@@ -260,7 +261,7 @@ def wait_until(predicate, timeout=5.0):
 
 
 def test_the_interface_towards_a_node_is_the_one_holding_the_route(monkeypatch):
-    from aiworkbench import netif
+    from aiworkbench.scaleout import netif
     assert netif.interface_towards("127.0.0.1") == "lo"
     assert netif.interface_towards("256.1.1.1") is None  # not an address: cannot tell
     # On the head node whose name resolves to 127.0.1.1: the default route's interface.
@@ -283,12 +284,12 @@ def test_the_interface_towards_a_node_is_the_one_holding_the_route(monkeypatch):
 
 
 def test_a_multi_node_torchrun_listens_towards_the_head_node(tmp_path):
-    from aiworkbench.batch import job_script, prepare
+    from aiworkbench.scaleout.batch import job_script, prepare
     script = tmp_path / "train.py"
     script.write_text("print('hi')\n")
     env = {"SLURM_JOB_ACCOUNT": "edu-intro", "SLURM_JOB_PARTITION": "cpu"}
     spec = prepare(script, nodes=2, torchrun=True, environ=env, project="edu-intro",
                    partition="cpu")
     text = job_script(spec)
-    assert '-m aiworkbench.netif "$head" ' in text and "--rdzv-endpoint=\"$head:" in text
+    assert '-m aiworkbench.scaleout.netif "$head" ' in text and "--rdzv-endpoint=\"$head:" in text
     assert "port=$(( 20000 + SLURM_JOB_ID % 10000 ))" in text  # one port per job

@@ -1,4 +1,4 @@
-"""The hub's external services (aiworkbench_hub.services): the hub's configuration names
+"""The hub's external services (aiworkbench.hub.services): the hub's configuration names
 them as JupyterHub expects, ``aiworkbench-service NAME`` gives each exactly the
 environment JupyterHub gives a service it starts itself, and refuses a wrong user, an
 unknown name and a token file that is missing, empty or open to others."""
@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 from traitlets.config import Config
 
-from aiworkbench_hub import daemons, services
-from aiworkbench_hub.hubconfig import apply_site
-from aiworkbench_hub.services import ServiceError, read_token, service_environment
-from aiworkbench_hub.site import parse_site
+from aiworkbench.core import daemons
+from aiworkbench.hub import services
+from aiworkbench.hub.config import apply_site
+from aiworkbench.hub.services import ServiceError, read_token, service_environment
+from aiworkbench.core.site import parse_site
 
 from .test_site import DEMO
 

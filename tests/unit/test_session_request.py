@@ -2,8 +2,8 @@
 
 import pytest
 
-from aiworkbench_hub.session_request import RequestError, parse_user_options
-from aiworkbench_hub.site import load_site, parse_site
+from aiworkbench.sessions.request import RequestError, parse_user_options
+from aiworkbench.core.site import load_site, parse_site
 
 from .test_site import DEMO, MINIMAL
 

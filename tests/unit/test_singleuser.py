@@ -8,7 +8,7 @@ import time
 
 CHECK = """
 import sys
-from aiworkbench_hub.singleuser import defer_rfc3987_syntax
+from aiworkbench.jobserver.singleuser import defer_rfc3987_syntax
 defer_rfc3987_syntax()
 import jsonschema, jupyter_events  # what jupyter_server imports at start-up
 assert "rfc3987_syntax.syntax_helpers" not in sys.modules, "compiled at start-up"
@@ -31,7 +31,7 @@ def test_rfc3987_grammar_loads_on_first_use_and_checks_the_same():
 
 
 def test_start_slots_let_one_server_per_slot_start_and_release_when_listening(tmp_path):
-    from aiworkbench_hub import singleuser
+    from aiworkbench.jobserver import singleuser
 
     assert singleuser.take_start_slot(str(tmp_path / "missing"), wait=0.1) is None  # no gate
     for i in range(2):
@@ -48,7 +48,7 @@ def test_start_slots_let_one_server_per_slot_start_and_release_when_listening(tm
     # Another process waits for a slot until this one's server listens: it gets one only
     # after the release (the order of the two moments, not how long it waited).
     waiter = subprocess.Popen(
-        [sys.executable, "-c", "import time, sys; from aiworkbench_hub.singleuser import "
+        [sys.executable, "-c", "import time, sys; from aiworkbench.jobserver.singleuser import "
          "take_start_slot; fd = take_start_slot(sys.argv[1], 10); "
          "print(fd is not None, time.time())", str(tmp_path)],
         stdout=subprocess.PIPE, text=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from aiworkbench_hub.site import SiteError, load_site, parse_site, reference_markdown
+from aiworkbench.core.site import SiteError, load_site, parse_site, reference_markdown
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "hub_config" / "site.toml"
@@ -144,7 +144,7 @@ def test_missing_file_is_a_site_error(tmp_path):
 def test_cli_check_reports_and_fails(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text(MINIMAL.replace("cpu_minutes = 600", "cpu_minutes = 'lots'"))
-    result = subprocess.run([sys.executable, "-m", "aiworkbench_hub.site", "check", str(bad)],
+    result = subprocess.run([sys.executable, "-m", "aiworkbench.core.site", "check", str(bad)],
                             capture_output=True, text=True)
     assert result.returncode == 1
     assert "projects.p1.cpu_minutes: must be an integer, got 'lots'" in result.stderr

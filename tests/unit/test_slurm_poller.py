@@ -4,9 +4,9 @@ import asyncio
 
 import pytest
 
-from aiworkbench_hub import slurm
-from aiworkbench_hub.poller import GONE, UNKNOWN, SlurmPoller
-from aiworkbench_hub.reasons import END_WORDS, end_reason, pending_reason
+from aiworkbench.core import slurm
+from aiworkbench.sessions.poller import GONE, UNKNOWN, SlurmPoller
+from aiworkbench.sessions.reasons import END_WORDS, end_reason, pending_reason
 
 SQUEUE = """\
 41|student|gpu|PENDING|AssocGrpGRESMinutes||N/A|1000

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import pytest
 from jupyterhub.spawner import SpawnException
 
-from aiworkbench_hub.hubconfig import apply_site
-from aiworkbench_hub.site import load_site
-from aiworkbench_hub.spawner import WorkbenchSpawner
+from aiworkbench.hub.config import apply_site
+from aiworkbench.core.site import load_site
+from aiworkbench.sessions.spawner import WorkbenchSpawner
 from traitlets.config import Config
 
 from .test_site import DEMO
@@ -188,14 +188,14 @@ def test_state_keeps_job_address_token_hash_and_end_reason():
 
 
 def budget_snapshot(gpu_used=0, cpu_used=0):
-    from aiworkbench_hub.accounting import build_snapshot
+    from aiworkbench.budgets.accounting import build_snapshot
     shares = (f" edu-intro||cpu=1200,gres/gpu=300|cpu={cpu_used},gres/gpu={gpu_used}|"
               f"cpu=0,gres/gpu=0\n")
     return build_snapshot(shares, "", taken_at=0)
 
 
 def test_a_request_above_the_projects_budget_is_refused_with_the_numbers(monkeypatch):
-    from aiworkbench_hub import spawner as spawner_module
+    from aiworkbench.sessions import spawner as spawner_module
 
     class Reader:
         async def snapshot(self):

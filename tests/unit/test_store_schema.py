@@ -14,7 +14,7 @@ from datetime import datetime
 import duckdb
 import pytest
 
-from aiworkbench import store_schema
+from aiworkbench.core import store_schema
 from aiworkbench.catalog import cli
 from aiworkbench.catalog import index as catalog_index
 from aiworkbench.catalog.index import Index
@@ -22,7 +22,7 @@ from aiworkbench.courses import progress
 from aiworkbench.courses.progress import ProgressStore
 from aiworkbench.dashboards import store as dashboards_store
 from aiworkbench.dashboards.store import Store, StoreError, open_store
-from aiworkbench.store_schema import Schema, SchemaError, prepare, version_of
+from aiworkbench.core.store_schema import Schema, SchemaError, prepare, version_of
 
 from .test_catalog import dataset
 from .test_catalog_cli import SITE

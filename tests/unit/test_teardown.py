@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from aiworkbench_hub import teardown
-from aiworkbench_hub.daemons import DAEMONS, debian_packages, postgresql_package
+from aiworkbench.core import teardown
+from aiworkbench.core.daemons import DAEMONS, debian_packages, postgresql_package
 
 REPO_ANSIBLE = teardown.Path(__file__).resolve().parents[2] / "ansible"
 
@@ -62,5 +62,6 @@ def test_without_yes_and_without_a_terminal_it_refuses():
 def test_the_module_uses_the_standard_library_only():
     source = (teardown.Path(teardown.__file__)).read_text()
     imported = set(re.findall(r"^(?:from|import) ([a-z0-9_.]+)", source, re.M))
-    assert imported - set(sys.stdlib_module_names) == {".daemons", ".preflight", ".site"}
+    assert imported - set(sys.stdlib_module_names) == {
+        "aiworkbench.core.daemons", "aiworkbench.core.preflight", "aiworkbench.core.site"}
     assert "shell=True" not in source

@@ -1,4 +1,4 @@
-"""The widgets' templates (aiworkbench.templating): shipped as package data and found
+"""The widgets' templates (aiworkbench.widgets.templating): shipped as package data and found
 where the package is installed; every view they render escapes what it is given, with
 the entities the widgets always wrote."""
 
@@ -14,16 +14,16 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from aiworkbench import templating, widget_base
+from aiworkbench.widgets import templating, base as widget_base
 from aiworkbench.catalog.preview import Preview, to_html
-from aiworkbench.course_widget import ClassProgress, CourseOutline, bar_html
+from aiworkbench.courses.widget import ClassProgress, CourseOutline, bar_html
 from aiworkbench.courses.exercise import CheckResult
 from aiworkbench.dashboards import queries, views
 
 from ..fakes import FakeCourseAPI, course_entry, rec
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGE = REPO / "extensions" / "aiworkbench"
+PACKAGE = REPO / "src" / "aiworkbench"
 HOSTILE = '<script>alert("x")</script> & \'y\' é'
 ESCAPED = html.escape(HOSTILE)  # &quot; and &#x27;, as html.escape writes them
 # Templates that show nothing from outside the code (numbers and fixed words only), and
@@ -32,24 +32,32 @@ NO_OUTSIDE_VALUES = {"course_bar.html", "dashboard_nav.html", "dashboard_session
                      "course_macros.html"}
 
 
+def template_files() -> list[Path]:
+    return sorted(p for package in templating.PACKAGES
+                  for p in (REPO / "src" / package.replace(".", "/") / "templates").iterdir())
+
+
 def template_names() -> set[str]:
-    return {p.name for p in (PACKAGE / "templates").iterdir()}
+    names = [p.name for p in template_files()]
+    assert len(names) == len(set(names)), "a template name is used twice"
+    return set(names)
 
 
 # --- shipped with the package ---------------------------------------------------------
 
 def test_the_templates_are_package_data_found_from_the_installed_package():
-    folder = importlib.resources.files("aiworkbench") / "templates"
-    shipped = {p.name for p in folder.iterdir() if p.name.endswith(".html")}
+    shipped = {p.name for package in templating.PACKAGES
+               for p in (importlib.resources.files(package) / "templates").iterdir()
+               if p.name.endswith(".html")}
     assert shipped == template_names() and "status_line.html" in shipped
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
     globs = pyproject["tool"]["setuptools"]["package-data"]["aiworkbench"]
     matched = {p for g in globs for p in PACKAGE.glob(g)}
-    assert set((PACKAGE / "templates").rglob("*")) <= matched  # every file ships
+    assert set(template_files()) <= matched  # every file ships
     named = set()
     for path in PACKAGE.rglob("*.py"):
         named |= set(re.findall(r'render\(\s*"([\w.]+)"', path.read_text()))
-    for path in (PACKAGE / "templates").iterdir():
+    for path in template_files():
         named |= set(re.findall(r'{%\s*(?:include|from|import)\s+"([\w.]+)"',
                                 path.read_text()))
     assert named == template_names()  # each is used, each used one exists
@@ -66,7 +74,8 @@ def test_a_copy_of_what_the_package_ships_renders_every_template(tmp_path):
             target = site / "aiworkbench" / path.relative_to(PACKAGE)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
-    code = ("import aiworkbench, aiworkbench.templating as t, aiworkbench.widget_base as w\n"
+    code = ("import aiworkbench, aiworkbench.widgets.templating as t\n"
+            "import aiworkbench.widgets.base as w\n"
             f"assert aiworkbench.__file__.startswith({str(site)!r}), aiworkbench.__file__\n"
             "env = t.environment()\n"
             "names = env.list_templates()\n"

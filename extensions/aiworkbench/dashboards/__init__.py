@@ -1,1 +1,0 @@
-"""Manager dashboards: accounting history and its store."""

@@ -1,0 +1,3 @@
+"""The hub process's adapter: the site applied to JupyterHub's configuration
+(:mod:`.config`), the authenticators (:mod:`.authenticator`) and the launcher of the
+hub's services (:mod:`.services`, ``aiworkbench-service``)."""

@@ -1,0 +1,250 @@
+"""Apply a validated site to JupyterHub's configuration object."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+
+from aiworkbench.core import commands, oidc
+from aiworkbench import sessions
+from aiworkbench.sessions import gpu_idle, port_callback
+from aiworkbench.hub import services
+from aiworkbench.budgets.accounting import READ_ALL, accounting_reader, warnings_for
+from aiworkbench.core.daemons import hub_pidfile
+from aiworkbench.hub.services import API_SERVICE, CULLER_SERVICE, DASHBOARDS_SERVICE
+from aiworkbench.core.site import Site
+
+SPAWNER = "workbench"  # entry point of aiworkbench.sessions.spawner.WorkbenchSpawner
+DASHBOARD_VIEWERS = "managers"  # the hub group that may open them
+SIMULATED_GPU_DIR = "/var/lib/aiworkbench-gpu-sim"  # made by the kernel_env role
+OIDC_AUTHENTICATOR = "aiworkbench.hub.authenticator.WorkbenchOIDCAuthenticator"
+
+
+def detect_gpu_kind() -> str:
+    """'nvidia' or 'simulated', from the GRES Slurm reports ('' if Slurm does not answer)."""
+    try:
+        out = commands.output(["sinfo", "--noheader", "--format", "%G"], timeout=20)
+    except commands.CommandError:
+        return ""
+    if "gpu:simulated" in out:
+        return "simulated"
+    return "nvidia" if "gpu:" in out else ""
+
+
+def apply_site(c, site: Site, gpu_kind: str | None = None,
+               discovery: dict | None = None, tokens: dict[str, str] | None = None) -> None:
+    """Set everything the hub needs from ``site`` on config object ``c``. With OpenID
+    Connect, ``discovery`` is the provider's discovery document (None: read it from the
+    issuer now). ``tokens`` are the services' API tokens by name (None: read from their
+    token files now, services.read_token)."""
+    hub = site.hub
+    env_dir = site.factory.kernel_env
+    apply_proxy_tls(c, site)
+    c.JupyterHub.hub_bind_url = f"http://{hub.hub_ip}:{hub.hub_port}"
+    c.JupyterHub.pid_file = hub_pidfile(site)
+    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{hub.proxy_api_port}"
+    c.ConfigurableHTTPProxy.command = [
+        shutil.which("configurable-http-proxy") or "configurable-http-proxy"]
+    c.JupyterHub.db_url = db_url(site)
+    c.JupyterHub.cookie_secret_file = f"{hub.data_dir}/jupyterhub_cookie_secret"
+    # Sessions are Slurm jobs: they outlive a hub restart and are resumed.
+    c.JupyterHub.cleanup_servers = False
+
+    apply_auth(c, site, discovery)
+
+    port_callback.drop_batchspawner_route()
+    c.JupyterHub.extra_handlers = port_callback.hub_routes(
+        (gpu_idle.ROUTE, gpu_idle.GpuActivityHandler),
+        (gpu_idle.SESSIONS_ROUTE, gpu_idle.SessionsHandler))
+    c.JupyterHub.spawner_class = SPAWNER
+    c.JupyterHub.template_paths = [str(sessions.TEMPLATES)]
+    c.JupyterHub.allow_named_servers = True
+    c.JupyterHub.named_server_limit_per_user = hub.max_sessions_per_user
+    c.Spawner.default_url = "/lab"
+    c.Spawner.poll_interval = hub.poll_interval
+    c.WorkbenchSpawner.slurm_poll_interval = float(hub.slurm_poll_interval)
+    c.WorkbenchSpawner.slurm_steady_poll_interval = float(hub.slurm_steady_poll_interval)
+    c.WorkbenchSpawner.slurm_reader = site.slurm.reader
+    c.WorkbenchSpawner.max_sessions = hub.max_sessions_per_user
+    c.Spawner.start_timeout = hub.start_timeout
+    c.Spawner.http_timeout = 120
+    c.Spawner.cmd = [f"{env_dir}/bin/jupyterhub-singleuser"]
+    c.WorkbenchSpawner.site = site
+    c.WorkbenchSpawner.req_env_dir = env_dir
+    c.WorkbenchSpawner.batchspawner_singleuser_cmd = f"{env_dir}/bin/aiworkbench-singleuser"
+    c.WorkbenchSpawner.gpu_kind = gpu_kind if gpu_kind is not None else (
+        detect_gpu_kind() or "simulated")
+    if tokens is None:
+        tokens = services.read_tokens(site)
+    apply_api(c, site, tokens[API_SERVICE])
+    apply_dashboards(c, site, tokens[DASHBOARDS_SERVICE])
+    idle = site.idle
+    apply_idle(c, culler=(services.hub_entry(site, CULLER_SERVICE, tokens[CULLER_SERVICE])
+                          if CULLER_SERVICE in tokens else None),
+               cull_idle_s=idle.cull_minutes * 60,
+               gpu_threshold=idle.gpu_threshold_percent, gpu_warn_s=idle.gpu_warn_minutes * 60,
+               gpu_stop_s=idle.gpu_stop_minutes * 60, gpu_report_s=idle.gpu_report_seconds)
+
+
+def apply_proxy_tls(c, site: Site) -> None:
+    """The proxy's public port: https when hub.tls_cert and hub.tls_key are set (the
+    proxy terminates TLS; the hub's own API and the services stay on loopback or the
+    cluster network, in plain http), else http."""
+    hub = site.hub
+    if hub.tls_cert:
+        c.JupyterHub.bind_url = f"https://{hub.ip}:{hub.port}"
+        c.JupyterHub.ssl_cert = hub.tls_cert
+        c.JupyterHub.ssl_key = hub.tls_key
+    else:
+        c.JupyterHub.bind_url = f"http://{hub.ip}:{hub.port}"
+    if hub.public_url:
+        c.JupyterHub.public_url = hub.public_url
+
+
+def apply_auth(c, site: Site, discovery: dict | None = None) -> None:
+    """Who may log in, and how. Everyone is a factory user ([users], class learners
+    included); admins are the site's admins. PAM: the hub groups come from the site file
+    (load_groups). OpenID Connect: the authenticator sets each person's groups at login
+    (manage_groups), project-NAME from the projects claim."""
+    c.Authenticator.allowed_users = set(site.users)
+    c.Authenticator.admin_users = {n for n, u in site.users.items() if u.role == "admin"}
+    auth = site.auth
+    if auth.type == "pam":
+        c.JupyterHub.authenticator_class = "pam"
+        c.PAMAuthenticator.open_sessions = False  # the hub is unprivileged
+        c.JupyterHub.load_groups = {g: {"users": sorted(members)}
+                                    for g, members in site.hub_groups().items()}
+        return
+    if discovery is None:
+        discovery = oidc.discover(auth.issuer)
+    c.JupyterHub.authenticator_class = OIDC_AUTHENTICATOR
+    c.JupyterHub.load_groups = {}  # the authenticator manages groups
+    c.Authenticator.manage_groups = True
+    oauth = c.WorkbenchOIDCAuthenticator
+    oauth.site = site
+    oauth.login_service = "OpenID Connect"
+    oauth.client_id = auth.client_id
+    oauth.client_secret = oidc.read_client_secret(auth.client_secret_file)
+    oauth.oauth_callback_url = f"{site.public_url()}/hub/oauth_callback"
+    oauth.authorize_url = discovery["authorization_endpoint"]
+    oauth.token_url = discovery["token_endpoint"]
+    oauth.userdata_url = discovery["userinfo_endpoint"]
+    oauth.scope = list(auth.scopes)
+    oauth.username_claim = auth.username_claim
+    oauth.enable_pkce = True
+
+
+def db_url(site: Site) -> str:
+    """The hub database's SQLAlchemy URL. PostgreSQL: as the hub's own role, over the
+    local socket (peer authentication) or to ``postgresql_host``, whose password libpq
+    reads from ``data_dir/.pgpass``: no password in any configuration file."""
+    hub = site.hub
+    if hub.database == "sqlite":
+        return f"sqlite:///{hub.data_dir}/jupyterhub.sqlite"
+    host = hub.postgresql_host or "/var/run/postgresql"
+    where = (f"?host={host}&port={hub.postgresql_port}" if host.startswith("/")
+             else f"?host={host}&port={hub.postgresql_port}&passfile={hub.data_dir}/.pgpass")
+    return f"postgresql+psycopg2://{hub.user}@/{hub.postgresql_database}{where}"
+
+
+def apply_api(c, site: Site, token: str) -> None:
+    """The workbench API service (external: the supervisor runs it, as the hub user, see
+    aiworkbench.hub.services), its RBAC, and budgets on the hub's pages."""
+    hub = site.hub
+    c.JupyterHub.services = [s for s in _listed(c, "services") if s["name"] != API_SERVICE] + [{
+        **services.hub_entry(site, API_SERVICE, token),
+        "oauth_no_confirm": True,
+        "display": False,
+    }]
+    c.JupyterHub.custom_scopes = {
+        READ_ALL: {"description": "Read every project's budget and usage in the workbench "
+                                 "API (managers and admins)."}}
+    readers = [g for g in ("managers", "admins") if g in site.hub_groups()]
+    c.JupyterHub.load_roles = [r for r in _listed(c, "load_roles")
+                               if r["name"] not in ("user", "budget-readers")] + [
+        {"name": "user", "scopes": ["self", f"access:services!service={API_SERVICE}"]},
+        {"name": "budget-readers", "description": "Managers and admins: every budget",
+         "scopes": [READ_ALL], "groups": readers},
+    ]
+    # Sessions' own token (JUPYTERHUB_API_TOKEN) may call the API; the read-all scope is
+    # granted only where its user holds it.
+    c.Spawner.server_token_scopes = ["access:servers!server", "users:activity!user",
+                                     f"access:services!service={API_SERVICE}", READ_ALL]
+    c.WorkbenchSpawner.api_url = session_api_url(site)
+    c.WorkbenchSpawner.accounting_refresh = float(hub.accounting_refresh)
+    c.JupyterHub.template_vars = {"budget_warnings": lambda user: budget_warnings(site, user)}
+
+
+def session_api_url(site: Site) -> str:
+    """The workbench API's address for notebook sessions: through the proxy (the API
+    listens on loopback). Plain http: the hub machine's cluster address. With TLS on the
+    proxy: the public URL, whose name the certificate bears (compute nodes must resolve
+    it and trust the certificate)."""
+    hub = site.hub
+    if hub.tls_cert:
+        return f"{site.public_url()}/services/{API_SERVICE}/api"
+    connect_host = hub.hub_ip if hub.hub_ip not in ("0.0.0.0", "::") else socket.getfqdn()
+    return f"http://{connect_host}:{hub.port}/services/{API_SERVICE}/api"
+
+
+def apply_dashboards(c, site: Site, token: str) -> None:
+    """The managers' dashboards: an external service that the supervisor runs as its own
+    user (dashboards.user, see aiworkbench.hub.services); only the managers group may
+    open it (everyone else gets 403), and its token may read every session and every
+    class's progress, nothing more."""
+    c.JupyterHub.services = [s for s in _listed(c, "services")
+                             if s["name"] != DASHBOARDS_SERVICE] + [{
+        **services.hub_entry(site, DASHBOARDS_SERVICE, token),
+        "oauth_no_confirm": True,
+        "display": True,
+        "info": {"description": "Usage, budgets, queue waits, sessions and course progress"},
+    }]
+    roles = [r for r in _listed(c, "load_roles")
+             if r["name"] not in ("dashboard-viewers", "dashboards-service")]
+    if DASHBOARD_VIEWERS in site.hub_groups():
+        roles.append({"name": "dashboard-viewers", "groups": [DASHBOARD_VIEWERS],
+                      "description": "Managers: open the dashboards",
+                      "scopes": [f"access:services!service={DASHBOARDS_SERVICE}"]})
+    roles.append({"name": "dashboards-service", "services": [DASHBOARDS_SERVICE],
+                  "description": "The dashboards' ingestion: sessions and class progress",
+                  "scopes": ["read:servers", READ_ALL,
+                             f"access:services!service={API_SERVICE}"]})
+    c.JupyterHub.load_roles = roles
+
+
+def _listed(c, name: str) -> list:
+    """``c.JupyterHub.<name>`` as set so far (a list), or an empty list."""
+    value = c.JupyterHub.get(name)
+    return list(value) if isinstance(value, list) else []
+
+
+def budget_warnings(site: Site, user) -> list[dict]:
+    """The home page's budget warnings for ``user`` (from the hub's cached accounting)."""
+    projects = site.projects_of(user.name) if user is not None else []
+    if not projects:
+        return []
+    budgets = accounting_reader(site.hub.accounting_refresh, site.slurm.reader)
+    return warnings_for(budgets.cached(), projects)
+
+
+def apply_idle(c, *, culler: dict | None, cull_idle_s: float, gpu_threshold: float,
+               gpu_warn_s: float, gpu_stop_s: float, gpu_report_s: float) -> None:
+    """Idle protection: jupyterhub-idle-culler, an external service run by the supervisor
+    with the site's idle.cull_minutes (``culler``: its hub entry, None when culling is
+    off), and the spawner's idle-GPU policy."""
+    services = [s for s in _listed(c, "services") if s["name"] != CULLER_SERVICE]
+    roles = [r for r in _listed(c, "load_roles") if r["name"] != CULLER_SERVICE]
+    if culler and cull_idle_s:
+        services.append(culler)
+        roles.append({"name": CULLER_SERVICE, "services": [CULLER_SERVICE],
+                      "scopes": ["list:users", "read:users:activity", "read:servers",
+                                 "delete:servers"]})
+    c.JupyterHub.services, c.JupyterHub.load_roles = services, roles
+    c.WorkbenchSpawner.cull_idle_timeout = float(cull_idle_s)
+    c.WorkbenchSpawner.gpu_idle_threshold = float(gpu_threshold)
+    c.WorkbenchSpawner.gpu_idle_warn = float(gpu_warn_s)
+    c.WorkbenchSpawner.gpu_idle_stop = float(gpu_stop_s)
+    c.WorkbenchSpawner.gpu_report_interval = float(gpu_report_s)
+    gpu_kind = c.WorkbenchSpawner.gpu_kind
+    c.WorkbenchSpawner.gpu_metrics = ("nvml" if gpu_kind == "nvidia"
+                                      else f"simulated:{SIMULATED_GPU_DIR}")
