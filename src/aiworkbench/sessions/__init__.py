@@ -4,7 +4,7 @@ In the hub: the spawner (:mod:`.spawner`, its form and the home page in
 ``templates/``), session requests from the form (:mod:`.request`), the shared
 Slurm poller (:mod:`.poller`), reasons in plain words (:mod:`.reasons`), the
 job's port report (:mod:`.port_callback`) and idle-GPU reports (:mod:`.gpu_idle`).
-In the API: the partitions' live queue (:mod:`.api`). In the session's job: GPU
+In the API: what a project may run where (:mod:`.api`). In the session's job: GPU
 sampling (:mod:`.gpu_metrics`); in notebooks, ``aiworkbench.session_info()``
 (:mod:`.info`).
 """

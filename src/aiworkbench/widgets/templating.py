@@ -1,6 +1,7 @@
-"""The widgets' HTML: Jinja2 templates in ``aiworkbench/templates/``, every value escaped.
+"""The widgets' HTML: Jinja2 templates in each feature's ``templates/`` (``PACKAGES``), every
+value escaped.
 
-    from .templating import render
+    from aiworkbench.widgets.templating import render
     render("status_line.html", text="Refused: <b>x</b>", colour="#c62828", mark=True, bold=True)
 
 Python computes what is said (words, counts, links) and passes it as values; the
