@@ -32,8 +32,10 @@ import os
 import re
 import sqlite3
 import sys
+import time
 import urllib.parse
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -149,9 +151,11 @@ class FakeSlurm:
             data["jobs"][job_id].update(state="PENDING", reason=reason, start=start)
 
     def run_job(self, job_id: str, node: str = "gpu-node-3") -> None:
+        """The job runs from 5 seconds ago (squeue's start is then when it started)."""
+        started = datetime.fromtimestamp(time.time() - 5).strftime("%Y-%m-%dT%H:%M:%S")
         with self.edit() as data:
             data["jobs"][job_id].update(state="RUNNING", reason="None", nodes=node,
-                                        used="0:05")
+                                        used="0:05", start=started)
 
     def end(self, job_id: str, state: str = "TIMEOUT", reason: str = "TimeLimit",
             exit_code: str = "0:0") -> None:

@@ -25,14 +25,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import html
 import json
 import re
 import shlex
 import shutil
+import time
 from datetime import UTC, datetime, timedelta
 
 import batchspawner.batchspawner
 import pytest
+import requests
 from batchspawner import JobStatus
 from tornado.httpclient import HTTPRequest
 
@@ -189,9 +192,11 @@ def test_a_spawn_submits_the_validated_choices_through_sudo_sbatch_without_a_she
     assert env["AIWORKBENCH_API_URL"].endswith("/services/workbench/api")
     assert (env["USER"], env["HOME"]) == ("student", str(home))
 
-    # Saved at submit, before the session started: a hub restart now finds the job.
-    assert in_db == {"job_id": "4711",
+    # Saved at submit, before the session started: a hub restart now finds the job, and
+    # counts its time in the queue from its submission.
+    assert in_db == {"job_id": "4711", "submitted_at": spawner.submitted_at,
                      "token_sha256": hashlib.sha256(spawner.api_token.encode()).hexdigest()}
+    assert abs(spawner.submitted_at - time.time()) < 60
     assert "#SBATCH --partition=cpu" in other and "--gres" not in other
     assert "#SBATCH --time=2:00:00" in other
 
@@ -481,7 +486,7 @@ def test_a_session_stopped_by_the_idle_culler_keeps_the_reason(hub, slurm):
 
 def test_a_spawn_that_times_out_says_so(hub, slurm):
     async def scenario():
-        async with hub(start_timeout=1) as h:
+        async with hub(queue_timeout=1) as h:
             token = h.token("student")
             h.ask("POST", "users/student/server", token, CPU)
             await h.wait(lambda: slurm.calls("sbatch"), what="sbatch")
@@ -493,7 +498,7 @@ def test_a_spawn_that_times_out_says_so(hub, slurm):
 
 def test_a_spawn_that_times_out_cancels_its_queued_job(hub, slurm):
     async def scenario():
-        async with hub(start_timeout=1) as h:
+        async with hub(queue_timeout=1) as h:
             token = h.token("student")
             answer = h.ask("POST", "users/student/server", token, CPU)
             await h.wait(lambda: slurm.calls("sbatch"), what="sbatch")
@@ -504,8 +509,8 @@ def test_a_spawn_that_times_out_cancels_its_queued_job(hub, slurm):
     last, messages, active, in_db, (_, model), (status, body) = asyncio.run(scenario())
     queued = ("Job 4711 queued on cpu: waiting behind jobs with higher priority; position 1 "
               "of 1 in the queue")
-    said = (f"The session did not start within 1 second ({queued}), so its job was "
-            f"cancelled; try again later, or with a smaller request")
+    said = ("The session was still queued after 1 second (waiting behind jobs with higher "
+            "priority), so job 4711 was cancelled. Try later.")
     assert (status, message(body)) == (504, said)
     assert queued in messages
     assert last == {"progress": 100, "failed": True, "message": f"Spawn failed: {said}"}
@@ -514,14 +519,14 @@ def test_a_spawn_that_times_out_cancels_its_queued_job(hub, slurm):
     assert slurm.job("4711") is None and slurm.read()["ended"]["4711"]["state"] == \
         "CANCELLED by 1004"
     assert not active and model["servers"] == {}
-    assert in_db == {"ended_reason": f"it {said.removeprefix('The session ')}"}
+    assert in_db == {"ended_reason": f"it {said.removeprefix('The session ').rstrip('.')}"}
 
 
 def test_a_spawn_that_times_out_during_sbatch_leaves_no_job_behind(hub, slurm):
     slurm.delay("sbatch", 1.5)
 
     async def scenario():
-        async with hub(start_timeout=1) as h:
+        async with hub(start_timeout=1) as h:  # JupyterHub's own limit, not the queue's
             token = h.token("student")
             answer = await h.post("users/student/server", token, CPU)
             await asyncio.sleep(1.5)  # sbatch answers meanwhile
@@ -545,10 +550,10 @@ def test_a_job_that_ends_before_jupyterlab_starts_fails_the_spawn_with_how_it_en
     last, gone, in_db = asyncio.run(scenario())
     assert last == {"progress": 100, "failed": True, "message": (
         "Spawn failed: The session's job ended before JupyterLab started: the session's job "
-        "failed")}
+        "failed (exit code 1)")}
     assert slurm.calls("scancel") == []  # nothing left to cancel
     assert gone == "Job  has ended"  # the job id is cleared; how it ended is kept
-    assert in_db == {"ended_reason": "the session's job failed"}
+    assert in_db == {"ended_reason": "the session's job failed (exit code 1)"}
 
 
 def test_a_session_that_slurm_ends_is_noticed_by_the_hub_and_its_reason_kept(hub, slurm):
@@ -571,7 +576,8 @@ def test_a_session_that_slurm_ends_is_noticed_by_the_hub_and_its_reason_kept(hub
 @pytest.mark.parametrize("state, reason, fails, words", [
     ("TIMEOUT", "TimeLimit", "", "the session reached its time limit"),
     ("NODE_FAIL", "NodeDown", "", "the node running the session failed"),
-    ("CANCELLED by 0", "None", "", "the session's job was cancelled"),
+    ("CANCELLED by 0", "None", "", "the session's job was cancelled by an administrator"),
+    ("CANCELLED by 4321", "None", "", "the session's job was cancelled by user 4321"),
     ("CANCELLED", "Preempted", "", "the session's job was cancelled (Preempted)"),
     ("OUT_OF_MEMORY", "OutOfMemory", "", "the session ran out of memory"),
     ("COMPLETED", "None", "sacct: error: slurmdbd not answering",
@@ -909,3 +915,93 @@ def test_the_dashboards_list_running_sessions_and_nobody_else_may(hub, slurm):
              "dashboards service has it)")
     assert (refused[0], message(refused[1])) == (403, scope)
     assert (api[0], message(api[1])) == (403, scope)
+
+
+# --- the queue's limit and the home page's cards --------------------------------------------
+
+def test_a_gpu_session_queued_past_the_sites_wait_is_given_up_with_what_to_try(hub, slurm):
+    """Slurm's reason, its expected start and what would start sooner, on the spawn page,
+    in the REST answer and on the home page afterwards; the job is cancelled."""
+    slurm.set(pending_reason="Resources", expected_start="2026-12-02T21:06:00")
+
+    async def scenario():
+        async with hub(queue_timeout=1) as h:
+            token = h.token("student")
+            answer = h.ask("POST", "users/student/server", token, GPU)
+            await h.wait(lambda: slurm.calls("sbatch"), what="sbatch")
+            last = await h.progress(token).end()
+            browser = await asyncio.to_thread(Browser, h, "student")
+            home = await asyncio.to_thread(browser.get, "home")
+            return last, await answer, home
+    last, (status, body), home = asyncio.run(scenario())
+    said = ("The session was still queued after 1 second (waiting for a free GPU), so job "
+            "4711 was cancelled; Slurm expected it to start at about 2 Dec 21:06. Try the "
+            "cpu partition (no GPUs), a smaller preset, fewer hours, or later.")
+    assert (status, message(body)) == (504, said)
+    assert last == {"progress": 100, "failed": True, "message": f"Spawn failed: {said}"}
+    assert slurm.job("4711") is None
+    text = re.sub(r"\s+", " ", html.unescape(home.text))
+    assert f"Your session stopped: it {said.removeprefix('The session ')}" in text
+    assert 'data-state="ended"' in home.text and "Start again" in text
+
+
+def test_jupyterlab_that_does_not_answer_once_the_job_runs_fails_the_spawn(hub, slurm):
+    async def scenario():
+        async with hub(lab_timeout=1) as h:
+            token = h.token("student")
+            answer = h.ask("POST", "users/student/server", token, CPU)
+            await h.wait(lambda: slurm.calls("sbatch"), what="sbatch")
+            slurm.run_job("4711")
+            return await answer
+    status, body = asyncio.run(scenario())
+    assert (status, message(body)) == (504, (
+        "The session started on node gpu-node-3, but JupyterLab did not answer within 1 "
+        "second, so job 4711 was cancelled; its log is ~/.jupyter-session-4711.log."))
+    assert slurm.job("4711") is None
+
+
+def test_the_home_page_has_a_card_per_session_with_its_job_and_time_left(hub, slurm):
+    slurm.set(pending_reason="Resources", expected_start="2030-01-01T09:30:00")
+
+    async def scenario():
+        async with hub() as h, Lab() as lab:
+            running = await running_session(h, slurm, lab, options=GPU)
+            queued = await spawn(h, CPU, server="second")
+            await fresh_snapshot(queued)
+            browser = await asyncio.to_thread(Browser, h, "student")
+            return await asyncio.to_thread(browser.get, "home"), running
+    home, running = asyncio.run(scenario())
+    assert home.status_code == 200
+    page = html.unescape(home.text)
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
+    default, second = page.split('data-server-name="second"', 1)
+    assert 'data-state="running"' in default and 'data-state="queued"' in second
+    assert re.search(r"Job 4711 Node gpu-node-3 Project edu-intro Partition gpu Cores 2 "
+                     r"Memory 4 GB GPUs 1 \(simulated\) Walltime 3 h At most 3 GPU-hours and "
+                     r"6 core-hours from edu-intro Cost \d+\.\d GPU-h and \d+\.\d core-h so far "
+                     r"Time left", text), text
+    ends_at = float(re.search(r'data-ends-at="([0-9.]+)"', page)[1])
+    assert 3 * 3600 - 120 < ends_at - time.time() <= 3 * 3600 - 5  # it ran 5 s ago
+    assert re.search(r"Queued on cpu: waiting for free resources on the partition; position "
+                     r"1 of 1; expected start about 1 Jan 09:30; the hub waits until "
+                     r"\S+ \(\d+ h \d\d min from now\), then cancels it\.", text), text
+    assert 'href="/user/student/"' in page  # Connect
+    assert "Start My Server" not in page and "Component factory" in page
+
+
+def test_the_portal_pages_bear_the_factorys_name_and_a_way_back(hub, slurm):
+    async def scenario():
+        async with hub() as h:
+            browser = await asyncio.to_thread(Browser, h, "student")
+            missing = await asyncio.to_thread(browser.get, "no-such-page")
+            logo = await asyncio.to_thread(browser.get, "logo")
+            anonymous = await asyncio.to_thread(
+                lambda: requests.get(f"{browser.base}/login", timeout=15))
+            return missing, logo, anonymous
+    missing, logo, login = asyncio.run(scenario())
+    assert missing.status_code == 404
+    assert "There is no such page" in missing.text and "Back to your sessions" in missing.text
+    assert "<title>Component factory · AI Factory Workbench</title>" in missing.text
+    assert 'href="/hub/home">Sessions</a>' in missing.text  # the navigation
+    assert logo.status_code == 200 and logo.content.startswith(b"<svg")
+    assert login.status_code == 200 and "Component factory" in login.text

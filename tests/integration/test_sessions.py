@@ -165,17 +165,3 @@ def test_hub_restart_resumes_running_and_queued_sessions(cluster_up, hub_user, h
                                                timeout=30).status_code == 200, 120,
                        what="the resumed session to answer through the proxy")
     assert reached
-
-
-def test_spawn_that_times_out_cancels_its_job(cluster_up, hub_user, site):
-    sme = hub_user("sme")
-    run(["scontrol", "update", "PartitionName=gpu", "State=DOWN"])  # the job pends
-    try:
-        start(sme, "", {"profile": "gpu-1", "project": "sme-vision"})
-        wait_for(lambda: user_jobs("sme"), 30, what="sme's session job to be queued")
-        wait_for(lambda: sme.server() is None, site.hub.start_timeout + 60, interval=5,
-                 what="the spawn to time out")
-        wait_for(lambda: not user_jobs("sme"), 60,
-                 what="the timed-out session's job to be cancelled")
-    finally:
-        run(["scontrol", "update", "PartitionName=gpu", "State=UP"])

@@ -86,7 +86,7 @@ def test_snapshot_joins_running_jobs_to_their_projects():
 def test_a_request_above_the_budget_is_refused_with_the_numbers():
     snap = build_snapshot(SSHARE, "", taken_at=0)
     trial = snap.projects["sme-trial"]
-    assert refusal(trial, {"gpu": 60, "cpu": 120}) == (
+    assert refusal(trial, {"gpu": 60, "cpu": 60}) == (
         "needs 1.0 GPU-h, project sme-trial has 0.0 GPU-h left")
     assert refusal(trial, {"gpu": 0, "cpu": 60}) is None  # 100 core-minutes left
     edu = snap.projects["edu-intro"]
@@ -94,6 +94,13 @@ def test_a_request_above_the_budget_is_refused_with_the_numbers():
         "needs 100.0 GPU-h, project edu-intro has 99.7 GPU-h left "
         "(0.2 GPU-h of its 99.9 are held by running jobs)")
     assert refusal(snap.projects["open"], {"gpu": 10**6}) is None
+
+
+def test_a_refusal_names_every_kind_that_falls_short():
+    trial = build_snapshot(SSHARE, "", taken_at=0).projects["sme-trial"]
+    assert refusal(trial, {"gpu": 60, "cpu": 120}) == (
+        "needs 1.0 GPU-h, project sme-trial has 0.0 GPU-h left, and 2.0 core-h, it has "
+        "1.7 core-h left")
 
 
 def test_warnings_at_80_and_95_percent_and_when_exhausted():

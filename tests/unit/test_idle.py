@@ -11,7 +11,8 @@ import json
 
 from traitlets.config import Config
 
-from aiworkbench.sessions.gpu_idle import GpuIdleTracker, duration_text
+from aiworkbench.core.units import duration_text
+from aiworkbench.sessions.gpu_idle import GpuIdleTracker
 from aiworkbench.sessions.gpu_metrics import SimulatedSource, report_gpu_activity, source_from_env
 from aiworkbench.hub import services
 from aiworkbench.hub.config import apply_idle, apply_site

@@ -21,9 +21,10 @@ FOLDER = REPO / "src" / PACKAGE
 # users' names on first use only, so the core can be imported through it.
 CORE_PREFIX = "aiworkbench.core"
 # What runs in the hub's environment (PREFIX/hub): the hub, the API service and the
-# features' routes, the admin tools, and the sessions' hub side.
-HUB_SIDE = ("aiworkbench.hub", "aiworkbench.api", "aiworkbench.admin",
-            "aiworkbench.sessions.spawner", "aiworkbench.sessions.request",
+# features' routes, the admin tools, the portal's pages, and the sessions' hub side.
+HUB_SIDE = ("aiworkbench.hub", "aiworkbench.api", "aiworkbench.admin", "aiworkbench.portal",
+            "aiworkbench.sessions.spawner", "aiworkbench.sessions.cards",
+            "aiworkbench.sessions.request",
             "aiworkbench.sessions.poller", "aiworkbench.sessions.reasons",
             "aiworkbench.sessions.port_callback", "aiworkbench.sessions.gpu_idle",
             "aiworkbench.sessions.api", "aiworkbench.budgets.api", "aiworkbench.catalog.api",

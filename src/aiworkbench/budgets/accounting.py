@@ -281,19 +281,22 @@ def hours(minutes: float | None) -> str:
 
 def refusal(budget: ProjectBudget, needs: dict[str, int]) -> str | None:
     """Why a request needing ``needs`` minutes ({"gpu": m, "cpu": m}) does not fit the
-    project's budget, with the numbers; None if it fits."""
+    project's budget, with the numbers of every kind that falls short ("needs 3.0 GPU-h,
+    project p has 2.0 GPU-h left, and 6.0 core-h, it has 1.0 core-h left"); None if it
+    fits."""
+    short = []
     for kind in ("gpu", "cpu"):
         usage = budget.budgets.get(kind)
         want = needs.get(kind, 0)
         if not want or usage is None or usage.available is None or want <= usage.available:
             continue
-        text = (f"needs {hours(want)} {UNIT[kind]}, project {budget.project} has "
-                f"{hours(usage.available)} {UNIT[kind]} left")
+        who = f"project {budget.project}" if not short else "it"
+        text = f"{hours(want)} {UNIT[kind]}, {who} has {hours(usage.available)} {UNIT[kind]} left"
         if usage.held and usage.left:
             text += (f" ({hours(min(usage.held, usage.left))} {UNIT[kind]} of its "
                      f"{hours(usage.left)} are held by running jobs)")
-        return text
-    return None
+        short.append(text)
+    return f"needs {', and '.join(short)}" if short else None
 
 
 _READER: AccountingReader | None = None

@@ -52,7 +52,16 @@ def setting(default=dataclasses.MISSING, *, help, pattern=None, minimum=None, ma
 
 @dataclass(frozen=True, kw_only=True)
 class FactorySettings:
-    name: str = setting("AI Factory", help="Name of the factory, shown to users.")
+    name: str = setting("AI Factory", help="Name of the factory, shown to users on every "
+                                           "page of the portal.")
+    logo: str = setting(
+        "", pattern=r"^(/[A-Za-z0-9_./-]+\.(png|svg|jpg|jpeg|gif))?$",
+        help="The factory's logo on every page of the portal: an image file (PNG, SVG, "
+             "JPEG or GIF) that hub.user can read. Empty: the workbench's own.")
+    helpdesk: str = setting(
+        "", pattern=r"^([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+)?$",
+        help="Where users get help: the helpdesk's mail address, named on the portal's "
+             "error pages. Empty: the pages say to ask the factory's administrators.")
     users_group: str = setting(
         "factory-users", pattern=UNIX_NAME,
         help="Unix group of every factory user. The hub may submit Slurm jobs "
@@ -134,8 +143,15 @@ class HubSettings:
              "two RPCs.")
     start_timeout: int = setting(
         300, minimum=30, maximum=86400,
-        help="Seconds a session may take from request to a running JupyterLab, "
-             "queue time included, before the spawn fails and its job is cancelled.")
+        help="Seconds JupyterLab may take to answer once the session's job runs (the "
+             "node's start-up, the environment's imports), before the spawn fails and its "
+             "job is cancelled. Time in the queue is not counted: see queue_wait_hours.")
+    queue_wait_hours: float = setting(
+        2.0, minimum=0.01, maximum=720,
+        help="Hours a session may wait in Slurm's queue before the hub gives up, cancels "
+             "its job and says why and what would start sooner. Meanwhile the user may "
+             "leave the page: the home page shows the queued session and its expected "
+             "start. Decimals are allowed (0.5: half an hour).")
     api_port: int = setting(
         8090, minimum=1, maximum=65535,
         help="Port of the workbench API service (loopback; users and notebooks reach it "
@@ -575,7 +591,7 @@ _KEY_NAMES = {
 
 
 def _describe(kind) -> str:
-    return {str: "a string", int: "an integer", bool: "true or false",
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false",
             list[str]: "a list of strings"}.get(kind, getattr(kind, "__name__", str(kind)))
 
 
@@ -585,6 +601,9 @@ def _check_value(path: str, value, kind, meta, problems: list[str]):
         ok = isinstance(value, bool)
     elif kind is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
     elif kind is str:
         ok = isinstance(value, str)
     elif kind == list[str]:

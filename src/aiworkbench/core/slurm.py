@@ -188,11 +188,14 @@ class FinishedJob:
     reason: str
     exit_code: str
     nodes: str
+    cancelled_by: str = ""  # the uid sacct names in "CANCELLED by UID"
 
 
 def parse_sacct(text: str, job_id: str) -> FinishedJob | None:
     for fields in split_rows(text, 5):
         if fields[0] == job_id:
-            state = fields[1].split()[0] if fields[1] else "UNKNOWN"
-            return FinishedJob(job_id, state, fields[2], fields[3], fields[4])
+            words = fields[1].split()
+            state = words[0] if words else "UNKNOWN"
+            by = words[2] if len(words) == 3 and words[1] == "by" else ""
+            return FinishedJob(job_id, state, fields[2], fields[3], fields[4], by)
     return None

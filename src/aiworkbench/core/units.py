@@ -1,4 +1,4 @@
-"""Quantities as people read them: sizes in decimal units.
+"""Quantities as people read them: sizes in decimal units, durations in words.
 
 Standard library only: the dataset browser (notebook side) and ``aiworkbench-backup
 list`` (hub side) write sizes the same way.
@@ -17,3 +17,14 @@ def human_size(size: int | float | None) -> str:
             break
         value, unit = value / 1000, larger
     return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+
+
+def duration_text(seconds: float) -> str:
+    """'1 second', '45 seconds', '12 minutes', '2 h 05 min'."""
+    seconds = int(round(seconds))
+    if seconds < 120:
+        return "1 second" if seconds == 1 else f"{seconds} seconds"
+    minutes = seconds // 60
+    if minutes < 120:
+        return f"{minutes} minutes"
+    return f"{minutes // 60} h {minutes % 60:02d} min"

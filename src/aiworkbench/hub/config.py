@@ -6,12 +6,13 @@ import shutil
 import socket
 
 from aiworkbench.core import commands, oidc
-from aiworkbench import sessions
+from aiworkbench.portal.pages import apply_portal
 from aiworkbench.sessions import gpu_idle, port_callback
 from aiworkbench.hub import services
 from aiworkbench.budgets.accounting import READ_ALL, accounting_reader, warnings_for
 from aiworkbench.core.daemons import hub_pidfile
 from aiworkbench.hub.services import API_SERVICE, CULLER_SERVICE, DASHBOARDS_SERVICE
+from aiworkbench.sessions.spawner import START_BACKSTOP_S
 from aiworkbench.core.site import Site
 
 SPAWNER = "workbench"  # entry point of aiworkbench.sessions.spawner.WorkbenchSpawner
@@ -57,7 +58,7 @@ def apply_site(c, site: Site, gpu_kind: str | None = None,
         (gpu_idle.ROUTE, gpu_idle.GpuActivityHandler),
         (gpu_idle.SESSIONS_ROUTE, gpu_idle.SessionsHandler))
     c.JupyterHub.spawner_class = SPAWNER
-    c.JupyterHub.template_paths = [str(sessions.TEMPLATES)]
+    apply_portal(c, site)
     c.JupyterHub.allow_named_servers = True
     c.JupyterHub.named_server_limit_per_user = hub.max_sessions_per_user
     c.Spawner.default_url = "/lab"
@@ -66,7 +67,10 @@ def apply_site(c, site: Site, gpu_kind: str | None = None,
     c.WorkbenchSpawner.slurm_steady_poll_interval = float(hub.slurm_steady_poll_interval)
     c.WorkbenchSpawner.slurm_reader = site.slurm.reader
     c.WorkbenchSpawner.max_sessions = hub.max_sessions_per_user
-    c.Spawner.start_timeout = hub.start_timeout
+    c.WorkbenchSpawner.queue_timeout = hub.queue_wait_hours * 3600
+    c.WorkbenchSpawner.lab_timeout = float(hub.start_timeout)
+    c.Spawner.start_timeout = int(hub.queue_wait_hours * 3600 + hub.start_timeout
+                                  + START_BACKSTOP_S)
     c.Spawner.http_timeout = 120
     c.Spawner.cmd = [f"{env_dir}/bin/jupyterhub-singleuser"]
     c.WorkbenchSpawner.site = site
@@ -172,7 +176,8 @@ def apply_api(c, site: Site, token: str) -> None:
                                      f"access:services!service={API_SERVICE}", READ_ALL]
     c.WorkbenchSpawner.api_url = session_api_url(site)
     c.WorkbenchSpawner.accounting_refresh = float(hub.accounting_refresh)
-    c.JupyterHub.template_vars = {"budget_warnings": lambda user: budget_warnings(site, user)}
+    c.JupyterHub.template_vars = {**(c.JupyterHub.get("template_vars") or {}),
+                                  "budget_warnings": lambda user: budget_warnings(site, user)}
 
 
 def session_api_url(site: Site) -> str:

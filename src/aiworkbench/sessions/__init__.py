@@ -1,9 +1,10 @@
 """Notebook sessions as Slurm jobs.
 
-In the hub: the spawner (:mod:`.spawner`, its form and the home page in
-``templates/``), session requests from the form (:mod:`.request`), the shared
-Slurm poller (:mod:`.poller`), reasons in plain words (:mod:`.reasons`), the
-job's port report (:mod:`.port_callback`) and idle-GPU reports (:mod:`.gpu_idle`).
+In the hub: the spawner (:mod:`.spawner`, its form in ``templates/``), session
+requests from the form (:mod:`.request`), the shared Slurm poller (:mod:`.poller`),
+reasons in plain words (:mod:`.reasons`), the home page's session cards
+(:mod:`.cards`; the page itself is the portal's), the job's port report
+(:mod:`.port_callback`) and idle-GPU reports (:mod:`.gpu_idle`).
 In the API: what a project may run where (:mod:`.api`). In the session's job: GPU
 sampling (:mod:`.gpu_metrics`); in notebooks, ``aiworkbench.session_info()``
 (:mod:`.info`).
@@ -11,5 +12,5 @@ sampling (:mod:`.gpu_metrics`); in notebooks, ``aiworkbench.session_info()``
 
 from pathlib import Path
 
-# The hub's pages of this feature: the session form and the home page (Jinja2).
+# The session form (Jinja2), rendered by the spawner.
 TEMPLATES = Path(__file__).parent / "templates"

@@ -23,21 +23,11 @@ from jupyterhub.apihandlers import APIHandler
 from jupyterhub.scopes import Scope
 from tornado import web
 
+from aiworkbench.core.units import duration_text
 from aiworkbench.sessions.port_callback import own_session
 
 ROUTE = r"/api/aiworkbench/gpu-activity"  # gpu_metrics.REPORT_PATH under /hub/
 SESSIONS_ROUTE = r"/api/aiworkbench/sessions"  # read by the dashboards' ingestion
-
-
-def duration_text(seconds: float) -> str:
-    """'1 second', '45 seconds', '12 minutes', '2 h 05 min'."""
-    seconds = int(round(seconds))
-    if seconds < 120:
-        return "1 second" if seconds == 1 else f"{seconds} seconds"
-    minutes = seconds // 60
-    if minutes < 120:
-        return f"{minutes} minutes"
-    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 # --- the hub's judgement ------------------------------------------------------------

@@ -28,7 +28,9 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import pwd
 import shlex
+import time
 from datetime import UTC, datetime
 
 from batchspawner import JobStatus, SlurmSpawner
@@ -40,10 +42,12 @@ from traitlets import Any, Bool, Float, Integer, Unicode, default
 from aiworkbench.budgets import accounting
 from aiworkbench.core import slurm
 from aiworkbench.budgets.accounting import accounting_reader
-from aiworkbench.sessions.gpu_idle import GpuIdleTracker, duration_text
+from aiworkbench.core.units import duration_text
+from aiworkbench.sessions.gpu_idle import GpuIdleTracker
 from aiworkbench.sessions.poller import GONE, UNKNOWN, hub_poller
 from aiworkbench.sessions import TEMPLATES
-from aiworkbench.sessions.reasons import end_reason, pending_reason
+from aiworkbench.sessions.reasons import (end_reason, expected_start, pending_reason,
+                                          queue_gave_up, sooner)
 from aiworkbench.sessions.request import (ALLOWED_KEYS, RequestError, SessionRequest, cost_text,
                                           is_count, parse_user_options)
 
@@ -51,17 +55,25 @@ _FORM = Environment(loader=FileSystemLoader(TEMPLATES),
                     autoescape=select_autoescape(default=True)).get_template(
                         "session_form.html")
 
-START_MARGIN_S = 1.0  # a spawn gives up this long before JupyterHub's start_timeout
+START_BACKSTOP_S = 60  # JupyterHub's start_timeout: the spawner's own limits plus this
 
 
 class SessionFailed(SpawnException):
     """A spawn refused or failed, in words for the user: the spawn page and the REST
     answer show the message alone (JupyterHub 6 would put the status and the exception's
-    name before it)."""
+    name before it). ``ended``: how the home page says the session ended, if it did."""
+
+    def __init__(self, message: str, *, ended: str = "", **kwargs):
+        super().__init__(message, **kwargs)
+        self.ended = ended
 
     @property
     def jupyterhub_message(self) -> str:
         return self.message
+
+    def __str__(self) -> str:  # wherever JupyterHub shows str(exception): the words alone
+        return self.message
+
 
 BATCH_SCRIPT = """#!/bin/bash
 #SBATCH --job-name=jupyter-{{username}}
@@ -114,6 +126,18 @@ class WorkbenchSpawner(SlurmSpawner):
         help="User whose sight the hub borrows (through sudo) to read every job and "
              "budget when Slurm's PrivateData hides them (site slurm.reader); empty: "
              "the hub's own.",
+    ).tag(config=True)
+
+    queue_timeout = Float(
+        7200.0,
+        help="Seconds a session's job may wait in Slurm's queue before the spawn gives up, "
+             "cancels it and says why (site hub.queue_wait_hours).",
+    ).tag(config=True)
+    lab_timeout = Float(
+        300.0,
+        help="Seconds JupyterLab may take to report its port once the job runs (site "
+             "hub.start_timeout). JupyterHub's own start_timeout is set above both, so "
+             "that the spawner's limits, with their words, are the ones met.",
     ).tag(config=True)
 
     max_sessions = Integer(
@@ -180,6 +204,7 @@ class WorkbenchSpawner(SlurmSpawner):
     token_sha256 = ""  # hash of the server's API token, to check its port report
     job_ip = ""  # where the job's server listens, once reported
     job_port = 0
+    submitted_at = 0.0  # when the job was submitted (epoch seconds): the queue wait's start
 
     # --- user options: one road ---------------------------------------------
     @default("options_form")
@@ -452,7 +477,12 @@ class WorkbenchSpawner(SlurmSpawner):
             finished = None
         if finished is None:
             return "the session's job is no longer in Slurm"
-        return end_reason(finished.state, finished.reason)
+        try:
+            owner_uid = pwd.getpwnam(self.user.name).pw_uid
+        except KeyError:
+            owner_uid = None
+        return end_reason(finished.state, finished.reason, finished.exit_code,
+                          finished.cancelled_by, owner_uid)
 
     async def poll(self):
         if not self.job_id:
@@ -466,7 +496,7 @@ class WorkbenchSpawner(SlurmSpawner):
         if self.poller.status(self.job_id) != GONE:
             return None  # pending, running, or unknown: never kill a session on doubt
         job_id = self.job_id
-        self.ended_reason = await self._why_ended(job_id)
+        self.ended_reason = self.ended_reason or await self._why_ended(job_id)
         self.log.info("Session job %s of %s ended: %s", job_id, self.user.name,
                       self.ended_reason)
         self.poller.unwatch(job_id)
@@ -475,11 +505,6 @@ class WorkbenchSpawner(SlurmSpawner):
 
     # --- start and stop ---------------------------------------------------------
     async def start(self):
-        loop = asyncio.get_running_loop()
-        # Give up just before JupyterHub's start_timeout, whose bare TimeoutError says
-        # nothing: then the spawn page and the home page say what happened.
-        margin = min(START_MARGIN_S, self.start_timeout / 10)
-        deadline = loop.time() + self.start_timeout - margin
         request = self.validated_request()
         await self.check_request_budget(request)
         self.apply_request(request)
@@ -488,20 +513,17 @@ class WorkbenchSpawner(SlurmSpawner):
         self.ip = self.traits()["ip"].default_value
         self.port = 0
         self._port_reported = asyncio.Event()
+        self.submitted_at = time.time()
         await self.submit_batch_script()
         if not self.job_id:
             raise RuntimeError("sbatch gave no job id")
         self.token_sha256 = hashlib.sha256((self.api_token or "").encode()).hexdigest()
         self.save_state()
         try:
-            await asyncio.wait_for(self.wait_for_port(), max(deadline - loop.time(), 0))
-        except TimeoutError:
-            why = (f"did not start within {duration_text(self.start_timeout)} "
-                   f"({self.describe(self.poller.status(self.job_id))}), so its job was "
-                   f"cancelled; try again later, or with a smaller request")
-            self.ended_reason = f"it {why}"
-            raise SessionFailed(f"The session {why}", reason="timeout",
-                                status_code=504) from None
+            await self.wait_for_port()
+        except SessionFailed as err:
+            self.ended_reason = self.ended_reason or err.ended
+            raise
         self.log.info("Session job %s of %s ready at %s:%s", self.job_id, self.user.name,
                       self.ip, self.port)
         return self.ip, self.port
@@ -517,18 +539,55 @@ class WorkbenchSpawner(SlurmSpawner):
             self.poller.settle(self.job_id)
 
     async def _wait_for_port_or_end(self) -> None:
+        """Until the port is reported: fail when the job ends, when it stays queued past
+        ``queue_timeout`` (counted from its submission, across hub restarts) or when
+        JupyterLab does not answer within ``lab_timeout`` of the job running."""
+        queued_until = (self.submitted_at or time.time()) + self.queue_timeout
+        lab_until = None
         while not self._port_reported.is_set():
-            if self.poller.status(self.job_id) == GONE:
+            job = self.poller.status(self.job_id)
+            now = time.time()
+            if job == GONE:
                 why = await self._why_ended(self.job_id)
                 self.poller.unwatch(self.job_id)
                 self.ended_reason = why  # for the home page, after the spawn page
                 self.clear_state()
                 raise SessionFailed(f"The session's job ended before JupyterLab started: {why}",
                                     reason="job-ended", status_code=500)
+            if job != UNKNOWN and job.running:
+                if lab_until is None:
+                    lab_until = now + self.lab_timeout
+                if now >= lab_until:
+                    raise self.lab_timed_out(job)
+            elif now >= queued_until:
+                raise self.queue_timed_out(job, now)
+            until = lab_until if lab_until is not None else queued_until
             try:
-                await asyncio.wait_for(self._port_reported.wait(), self.slurm_poll_interval)
+                await asyncio.wait_for(self._port_reported.wait(),
+                                       max(min(self.slurm_poll_interval, until - now), 0.01))
             except TimeoutError:
                 pass
+
+    def queue_timed_out(self, job, now: float) -> SessionFailed:
+        """The spawn's failure when the job is still queued at ``queue_timeout``."""
+        reason = (pending_reason(job.reason, bool(self.request and self.request.gpus))
+                  if job not in (UNKNOWN, GONE) else self.describe(job))
+        start = job.start if job not in (UNKNOWN, GONE) else ""
+        words = queue_gave_up(now - (self.submitted_at or now), self.job_id, reason,
+                              expected_start(start, datetime.now()),
+                              sooner(self.site, self.request,
+                                     job.reason if job not in (UNKNOWN, GONE) else "",
+                                     self.user.name))
+        return SessionFailed(f"The session {words}.", reason="queue-timeout",
+                             status_code=504, ended=f"it {words}")
+
+    def lab_timed_out(self, job) -> SessionFailed:
+        """The spawn's failure when JupyterLab did not answer within ``lab_timeout``."""
+        words = (f"started on node {job.nodes}, but JupyterLab did not answer within "
+                 f"{duration_text(self.lab_timeout)}, so job {self.job_id} was cancelled; "
+                 f"its log is ~/.jupyter-session-{self.job_id}.log")
+        return SessionFailed(f"The session {words}.", reason="timeout", status_code=504,
+                             ended=f"it {words}")
 
     async def get_url(self):
         """Resume a session that was still queued when the hub restarted.
@@ -550,7 +609,13 @@ class WorkbenchSpawner(SlurmSpawner):
                 # JupyterHub routes resumed sessions only once every session has been
                 # checked, which may be much later: route this one once its check ends.
                 self._route_task = asyncio.ensure_future(self._route_when_checked())
-            except (TimeoutError, SpawnException) as err:
+            except SessionFailed as err:
+                self.log.warning("Queued session job %s of %s did not start: %s",
+                                 self.job_id, self.user.name, err)
+                if err.ended:  # it gave up waiting: the job goes, the home page says why
+                    self.ended_reason = err.ended
+                    await self.cancel_batch_job()
+            except TimeoutError as err:
                 self.log.warning("Queued session job %s of %s did not start: %s",
                                  self.job_id, self.user.name, err)
             finally:
@@ -651,7 +716,7 @@ class WorkbenchSpawner(SlurmSpawner):
             orm_spawner.state = self.get_state()
             session.commit()
 
-    KEPT = ("ended_reason", "token_sha256", "job_ip", "job_port")
+    KEPT = ("ended_reason", "token_sha256", "job_ip", "job_port", "submitted_at")
 
     def get_state(self):
         state = super().get_state()
@@ -666,4 +731,5 @@ class WorkbenchSpawner(SlurmSpawner):
     def clear_state(self):
         super().clear_state()
         self.token_sha256, self.job_ip, self.job_port = "", "", 0
+        self.submitted_at = 0.0
         # ended_reason is kept, so that the home page can say why the session ended

@@ -1,0 +1,94 @@
+"""The portal as people see it in Chromium: the factory's name on the login and error
+pages, a session card that counts its walltime down, and a queued session that the
+hub gives up saying why, on the spawn page and on the home page."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from ..conftest import run, user_jobs, wait_for
+from .conftest import log_in, screenshot
+
+pytestmark = pytest.mark.browser
+
+
+def test_login_and_error_pages_bear_the_factorys_name_and_a_way_back(
+        hub_up, hub_url, site, page):
+    page.goto(f"{hub_url}/hub/login")
+    expect(page).to_have_title(f"{site.factory.name} · AI Factory Workbench")
+    expect(page.locator(".portal-welcome h1")).to_have_text(site.factory.name)
+    screenshot(page, "portal-login")
+    log_in(page, hub_url, "student", site.users["student"].password)
+    page.goto(f"{hub_url}/hub/no-such-page")
+    expect(page.locator(".portal-error h1")).to_have_text("There is no such page")
+    expect(page.locator("nav >> text=Sessions")).to_be_visible()
+    screenshot(page, "portal-404")
+    page.click("#portal-back")
+    expect(page).to_have_url(re.compile(r"/hub/home$"))
+    expect(page.locator("h1")).to_have_text("Your sessions")
+
+
+def test_a_running_sessions_card_counts_its_walltime_down(hub_user, hub_url, site, page):
+    trainer = hub_user("trainer")
+    response = trainer.api("POST", "/users/trainer/server", json={"profile": "cpu-small"})
+    assert response.status_code in (201, 202), response.text
+    trainer.wait_ready()
+    [job] = user_jobs("trainer")
+    log_in(page, hub_url, "trainer", site.users["trainer"].password)
+    page.goto(f"{hub_url}/hub/home")
+    card = page.locator('.session-card[data-server-name=""]')
+    expect(card).to_have_attribute("data-state", "running")
+    expect(card).to_contain_text(re.compile(rf"Job\s*{job['id']}\s*Node"))
+    expect(card).to_contain_text(re.compile(r"Project\s*edu-intro"))
+    countdown = card.locator(".session-countdown")
+    expect(countdown).to_have_text(re.compile(r"^0 h 5\d min \d\d s$"))
+    first = countdown.inner_text()
+    page.wait_for_timeout(2100)
+    assert countdown.inner_text() != first, "the countdown does not count"
+    screenshot(page, "portal-home-running")
+    card.locator(".session-stop").click()
+    expect(card.locator(".session-start")).to_be_visible(timeout=60_000)
+    wait_for(lambda: not user_jobs("trainer"), 60, what="trainer's job to end")
+
+
+def test_a_queued_session_the_hub_gives_up_says_why_on_both_pages(
+        hub_user, hub_url, site, page):
+    sme = hub_user("sme")
+    log_in(page, hub_url, "sme", site.users["sme"].password)
+    run(["scontrol", "update", "PartitionName=gpu", "State=DOWN"])  # the job pends
+    try:
+        page.goto(f"{hub_url}/hub/spawn")
+        page.select_option("select[name=project]", "sme-vision")
+        page.select_option("select[name=profile]", "gpu-1")
+        page.click("form [type=submit]")
+        expect(page.locator("#portal-spawn-headline")).to_contain_text(
+            "Starting your session")
+        expect(page.locator("#progress-message")).to_contain_text("the partition is down")
+        [job] = user_jobs("sme")
+
+        home = page.context.new_page()  # the user looks at the home page meanwhile
+        home.goto(f"{hub_url}/hub/home")
+        card = home.locator('.session-card[data-server-name=""]')
+        expect(card).to_have_attribute("data-state", "queued")
+        expect(card).to_contain_text("Queued on gpu: the partition is down")
+        expect(card).to_contain_text("the hub waits until")
+        screenshot(home, "portal-home-queued")
+
+        waited = site.hub.queue_wait_hours * 3600 + 60
+        expect(page.locator("#portal-spawn-headline")).to_have_text(
+            "Your session did not start", timeout=waited * 1000)
+        said = (f"was still queued after 90 seconds (the partition is down), so job "
+                f"{job['id']} was cancelled. Try the cpu partition (no GPUs), or later")
+        expect(page.locator("#progress-message")).to_have_text(f"The session {said}.")
+        screenshot(page, "portal-spawn-given-up")
+        wait_for(lambda: not user_jobs("sme"), 60, what="the given-up job to be cancelled")
+
+        home.goto(f"{hub_url}/hub/home")
+        expect(card).to_have_attribute("data-state", "ended")
+        expect(card.locator(".session-ended")).to_have_text(
+            f"Your session stopped: it {said}.")
+        screenshot(home, "portal-home-given-up")
+    finally:
+        run(["scontrol", "update", "PartitionName=gpu", "State=UP"])
+        sme.stop_server()
