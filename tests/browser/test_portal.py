@@ -29,7 +29,8 @@ def test_login_and_error_pages_bear_the_factorys_name_and_a_way_back(
     expect(page.locator("h1")).to_have_text("Your sessions")
 
 
-def test_a_running_sessions_card_counts_its_walltime_down(hub_user, hub_url, site, page):
+def test_a_running_sessions_card_counts_down_and_extends_within_the_limits(
+        hub_user, hub_url, site, page):
     trainer = hub_user("trainer")
     response = trainer.api("POST", "/users/trainer/server", json={"profile": "cpu-small"})
     assert response.status_code in (201, 202), response.text
@@ -47,6 +48,23 @@ def test_a_running_sessions_card_counts_its_walltime_down(hub_user, hub_url, sit
     page.wait_for_timeout(2100)
     assert countdown.inner_text() != first, "the countdown does not count"
     screenshot(page, "portal-home-running")
+
+    # Extend: 2 hours more fit the course project's 4 h; 2 more again do not.
+    card.locator("select[name=minutes]").select_option("120")
+    card.locator(".session-extend button").click()
+    notice = page.locator("#session-notice")
+    expect(notice).to_have_text("Added 2 h: the session may now run 3 h in all.")
+    expect(card.locator(".session-countdown")).to_have_text(re.compile(r"^2 h 5\d min"))
+    screenshot(page, "portal-extend-accepted")
+    assert [j["time_limit"] for j in user_jobs("trainer")] == ["3:00:00"]
+    card.locator("select[name=minutes]").select_option("120")
+    card.locator(".session-extend button").click()
+    expect(notice).to_have_text(
+        "The session was not extended: a session may run at most 4 h on partition cpu for "
+        "project edu-intro; this one has 3 h already: you may add at most 1 h.")
+    expect(notice).to_have_class(re.compile("alert-warning"))
+    screenshot(page, "portal-extend-refused")
+    assert [j["time_limit"] for j in user_jobs("trainer")] == ["3:00:00"]
     card.locator(".session-stop").click()
     expect(card.locator(".session-start")).to_be_visible(timeout=60_000)
     wait_for(lambda: not user_jobs("trainer"), 60, what="trainer's job to end")

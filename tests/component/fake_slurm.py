@@ -30,7 +30,7 @@ UNREACHABLE = "slurm_load_jobs error: Unable to contact slurm controller (connec
 AS_USER = {"sbatch", "squeue", "scancel"}  # what the hub may run as a factory user
 AS_READER = {"squeue", "sacct", "sshare"}  # what it may run as the Slurm reader
 SQUEUE_LETTERS = {"i": "job_id", "u": "user", "P": "partition", "T": "state", "r": "reason",
-                  "N": "nodes", "S": "start", "Q": "priority"}
+                  "N": "nodes", "S": "start", "Q": "priority", "l": "time_limit"}
 SQUEUE_NAMES = {"JobID": "job_id", "UserName": "user", "Account": "account",
                 "Partition": "partition", "tres-alloc": "tres", "TimeUsed": "used",
                 "TimeLeft": "left", "State": "state"}
@@ -71,7 +71,8 @@ def sbatch(data: dict, argv: list[str], script: str) -> tuple[int, str, str]:
         "priority": 1000, "account": directives.get("account", ""),
         "tres": f"cpu={directives.get('cpus-per-task', '1')},mem={directives.get('mem', '')},"
                 f"node=1" + (f",gres/gpu={gpus}" if gpus else ""),
-        "used": "0:00", "left": directives.get("time", "UNLIMITED")}
+        "used": "0:00", "left": directives.get("time", "UNLIMITED"),
+        "time_limit": directives.get("time", "UNLIMITED")}
     if "--parsable" in argv:
         return 0, f"{job_id}\n", ""
     return 0, f"Submitted batch job {job_id}\n", ""

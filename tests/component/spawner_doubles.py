@@ -144,7 +144,7 @@ class FakeSlurm:
                 "job_id": job_id, "user": user, "partition": partition, "state": state,
                 "reason": reason, "nodes": nodes, "start": "N/A", "priority": priority,
                 "account": "sme-vision", "tres": "cpu=1,mem=2G,node=1", "used": "0:00",
-                "left": "1:00:00"}
+                "left": "1:00:00", "time_limit": "1:00:00"}
 
     def pend(self, job_id: str, reason: str, start: str = "N/A") -> None:
         with self.edit() as data:

@@ -30,6 +30,7 @@ import json
 import re
 import shlex
 import shutil
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -977,8 +978,8 @@ def test_the_home_page_has_a_card_per_session_with_its_job_and_time_left(hub, sl
     default, second = page.split('data-server-name="second"', 1)
     assert 'data-state="running"' in default and 'data-state="queued"' in second
     assert re.search(r"Job 4711 Node gpu-node-3 Project edu-intro Partition gpu Cores 2 "
-                     r"Memory 4 GB GPUs 1 \(simulated\) Walltime 3 h At most 3 GPU-hours and "
-                     r"6 core-hours from edu-intro Cost \d+\.\d GPU-h and \d+\.\d core-h so far "
+                     r"Memory 4 GB GPUs 1 \(simulated\) Walltime 3 h At most 3 GPU-h and 6 core-h "
+                     r"from edu-intro Cost \d+\.\d GPU-h and \d+\.\d core-h so far "
                      r"Time left", text), text
     ends_at = float(re.search(r'data-ends-at="([0-9.]+)"', page)[1])
     assert 3 * 3600 - 120 < ends_at - time.time() <= 3 * 3600 - 5  # it ran 5 s ago
@@ -1005,3 +1006,52 @@ def test_the_portal_pages_bear_the_factorys_name_and_a_way_back(hub, slurm):
     assert 'href="/hub/home">Sessions</a>' in missing.text  # the navigation
     assert logo.status_code == 200 and logo.content.startswith(b"<svg")
     assert login.status_code == 200 and "Component factory" in login.text
+
+
+# --- Extend -----------------------------------------------------------------------------
+
+FAKE_EXTEND = """\
+import json, sys
+args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+with open(sys.argv[0] + ".calls", "a") as calls:
+    calls.write(json.dumps(sys.argv[1:]) + "\\n")
+if args["--minutes"] == "240":
+    print("refused: a session may run at most 4 h on partition cpu for project edu-intro; "
+          "this one has 2 h already: you may add at most 2 h", file=sys.stderr)
+    sys.exit(3)
+if args["--minutes"] == "999":
+    sys.exit("Traceback: something broke")
+print(json.dumps({"time_limit_minutes": 120 + int(args["--minutes"])}))
+"""
+
+
+def test_extend_asks_the_helper_for_ones_own_running_session_and_relays_its_words(
+        hub, slurm, tmp_path):
+    helper = tmp_path / "extend.py"
+    helper.write_text(FAKE_EXTEND)
+
+    async def scenario():
+        async with hub(extend_helper=[sys.executable, str(helper)]) as h, Lab() as lab:
+            path = "aiworkbench/users/student/extend"
+            before = await h.post(path, h.token("student"), {"minutes": 60})
+            await running_session(h, slurm, lab)
+            return [before] + [await h.post(path, h.token(who), body) for who, body in [
+                ("student", {"minutes": 60}), ("student", {"minutes": 240}),
+                ("student", {"minutes": "60"}), ("student", {"minutes": 60, "job": "1"}),
+                ("sme", {"minutes": 60}), ("student", {"minutes": 999})]]
+    answers = asyncio.run(scenario())
+    said = [(status, message(body)) for status, body in answers]
+    assert said[0] == (404, "student has no running session (the default one)")
+    assert said[1] == (200, "Added 1 h: the session may now run 3 h in all.")
+    assert said[2] == (400, "The session was not extended: a session may run at most 4 h on "
+                            "partition cpu for project edu-intro; this one has 2 h already: "
+                            "you may add at most 2 h.")
+    body = 'the body must be exactly {"minutes": <whole minutes>}'
+    assert said[3] == said[4] == (400, body)
+    assert said[5][0] == 404  # another user's session: JupyterHub's servers scope hides it
+    assert said[6] == (502, "The session was not extended: the workbench's helper failed; "
+                            "ask the factory's administrators.")
+    calls = [json.loads(line)
+             for line in (tmp_path / "extend.py.calls").read_text().splitlines()]
+    assert calls[0] == ["--user", "student", "--job", "4711", "--minutes", "60"]
+    assert len(calls) == 3  # bad bodies and other users never reach the helper

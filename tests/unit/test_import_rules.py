@@ -24,6 +24,7 @@ CORE_PREFIX = "aiworkbench.core"
 # features' routes, the admin tools, the portal's pages, and the sessions' hub side.
 HUB_SIDE = ("aiworkbench.hub", "aiworkbench.api", "aiworkbench.admin", "aiworkbench.portal",
             "aiworkbench.sessions.spawner", "aiworkbench.sessions.cards",
+            "aiworkbench.sessions.extend", "aiworkbench.sessions.extend_route",
             "aiworkbench.sessions.request",
             "aiworkbench.sessions.poller", "aiworkbench.sessions.reasons",
             "aiworkbench.sessions.port_callback", "aiworkbench.sessions.gpu_idle",

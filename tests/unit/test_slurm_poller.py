@@ -9,10 +9,10 @@ from aiworkbench.sessions.poller import GONE, UNKNOWN, SlurmPoller
 from aiworkbench.sessions.reasons import END_WORDS, end_reason, pending_reason
 
 SQUEUE = """\
-41|student|gpu|PENDING|AssocGrpGRESMinutes||N/A|1000
-42|sme|gpu|PENDING|Resources||2026-11-23T13:05:00|3000
-43|trainer|gpu|PENDING|Priority||2026-11-23T14:00:00|2000
-44|trainer|cpu|RUNNING|None|vm|2026-11-23T12:00:00|2500
+41|student|gpu|PENDING|AssocGrpGRESMinutes||N/A|1000|1:00:00
+42|sme|gpu|PENDING|Resources||2026-11-23T13:05:00|3000|2:00:00
+43|trainer|gpu|PENDING|Priority||2026-11-23T14:00:00|2000|1:00:00
+44|trainer|cpu|RUNNING|None|vm|2026-11-23T12:00:00|2500|4:00:00
 garbage line
 """
 
@@ -26,6 +26,12 @@ def test_parse_squeue_and_queue_position():
     assert slurm.queue_position(jobs, "43") == (2, 3)
     assert slurm.queue_position(jobs, "41") == (3, 3)
     assert slurm.queue_position(jobs, "44") is None
+    assert (jobs["44"].limit_minutes, jobs["42"].limit_minutes) == (240, 120)
+
+
+def test_time_limits_in_every_form_slurm_writes_them():
+    assert [slurm.limit_minutes(t) for t in ("1:30:00", "2-00:00:00", "45:00", "UNLIMITED",
+                                             "", "INVALID")] == [90, 2880, 45, None, None, None]
 
 
 def test_squeue_is_one_query_for_all_jobs():

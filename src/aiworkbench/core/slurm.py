@@ -15,6 +15,8 @@ ingestion) reads Slurm with the same parsers and states.
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,8 +34,8 @@ ACTIVE_STATES = ",".join(PENDING_STATES + RUNNING_STATES)  # for squeue --states
 # The poller's query (squeue_argv): one line per job, fields separated by '|' (no field
 # of these contains '|'), read into QueuedJob.
 QUEUE_FIELDS = ("job_id", "user", "partition", "state", "reason", "nodes", "start",
-                "priority")
-QUEUE_FORMAT = "%i|%u|%P|%T|%r|%N|%S|%Q"
+                "priority", "time_limit")
+QUEUE_FORMAT = "%i|%u|%P|%T|%r|%N|%S|%Q|%l"
 
 
 # What the services may run as the Slurm reader, by name (the sudoers rule's list).
@@ -139,8 +141,13 @@ class QueuedJob:
     state: str
     reason: str
     nodes: str
-    start: str  # expected start for pending jobs (ISO time), or "N/A"
+    start: str  # expected start for pending jobs, actual start for running ones (ISO time)
     priority: int
+    time_limit: str = ""  # [days-]hours:minutes:seconds, or UNLIMITED
+
+    @property
+    def limit_minutes(self) -> int | None:
+        return limit_minutes(self.time_limit)
 
     @property
     def pending(self) -> bool:
@@ -149,6 +156,19 @@ class QueuedJob:
     @property
     def running(self) -> bool:
         return self.state in RUNNING_STATES
+
+
+_LIMIT = re.compile(r"(?:(\d+)-)?(?:(\d+):)?(\d+):(\d\d)")
+
+
+def limit_minutes(text: str) -> int | None:
+    """A Slurm time limit ("1:30:00", "2-00:00:00", "45:00") in whole minutes; None when
+    unlimited or not a time."""
+    match = _LIMIT.fullmatch(text.strip())
+    if not match:
+        return None
+    days, hours, minutes, _seconds = (int(g or 0) for g in match.groups())
+    return days * 1440 + hours * 60 + minutes
 
 
 def squeue_argv() -> list[str]:

@@ -28,3 +28,9 @@ def duration_text(seconds: float) -> str:
     if minutes < 120:
         return f"{minutes} minutes"
     return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def hours_text(minutes: int) -> str:
+    """A walltime in hours and minutes: '1 h', '1 h 30 min'."""
+    hours, mins = divmod(int(minutes), 60)
+    return f"{hours} h {mins:02d} min" if mins else f"{hours} h"

@@ -7,7 +7,7 @@ import socket
 
 from aiworkbench.core import commands, oidc
 from aiworkbench.portal.pages import apply_portal
-from aiworkbench.sessions import gpu_idle, port_callback
+from aiworkbench.sessions import extend_route, gpu_idle, port_callback
 from aiworkbench.hub import services
 from aiworkbench.budgets.accounting import READ_ALL, accounting_reader, warnings_for
 from aiworkbench.core.daemons import hub_pidfile
@@ -56,7 +56,7 @@ def apply_site(c, site: Site, gpu_kind: str | None = None,
     port_callback.drop_batchspawner_route()
     c.JupyterHub.extra_handlers = port_callback.hub_routes(
         (gpu_idle.ROUTE, gpu_idle.GpuActivityHandler),
-        (gpu_idle.SESSIONS_ROUTE, gpu_idle.SessionsHandler))
+        (gpu_idle.SESSIONS_ROUTE, gpu_idle.SessionsHandler), *extend_route.hub_routes())
     c.JupyterHub.spawner_class = SPAWNER
     apply_portal(c, site)
     c.JupyterHub.allow_named_servers = True
@@ -74,6 +74,7 @@ def apply_site(c, site: Site, gpu_kind: str | None = None,
     c.Spawner.http_timeout = 120
     c.Spawner.cmd = [f"{env_dir}/bin/jupyterhub-singleuser"]
     c.WorkbenchSpawner.site = site
+    c.WorkbenchSpawner.extend_helper = extend_helper(site)
     c.WorkbenchSpawner.req_env_dir = env_dir
     c.WorkbenchSpawner.batchspawner_singleuser_cmd = f"{env_dir}/bin/aiworkbench-singleuser"
     c.WorkbenchSpawner.gpu_kind = gpu_kind if gpu_kind is not None else (
@@ -88,6 +89,12 @@ def apply_site(c, site: Site, gpu_kind: str | None = None,
                cull_idle_s=idle.cull_minutes * 60,
                gpu_threshold=idle.gpu_threshold_percent, gpu_warn_s=idle.gpu_warn_minutes * 60,
                gpu_stop_s=idle.gpu_stop_minutes * 60, gpu_report_s=idle.gpu_report_seconds)
+
+
+def extend_helper(site: Site) -> list[str]:
+    """The Extend helper as the hub's sudoers line allows it (ansible role hub)."""
+    return ["sudo", "-n", f"{site.factory.hub_env}/bin/python3", "-I", "-m",
+            "aiworkbench.sessions.extend"]
 
 
 def apply_proxy_tls(c, site: Site) -> None:

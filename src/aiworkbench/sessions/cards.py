@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from aiworkbench.core import slurm
-from aiworkbench.core.units import duration_text
+from aiworkbench.core.units import duration_text, hours_text
 from aiworkbench.sessions.poller import GONE, UNKNOWN
 from aiworkbench.sessions.reasons import expected_start, pending_reason
-from aiworkbench.sessions.request import cost_text
 
 
 @dataclass
@@ -64,8 +63,11 @@ def card(spawner, now: float) -> Card:
                     details=details)
     if job not in (UNKNOWN, GONE) and job.running:
         started = job_started(job.start)
-        details = [("Node", job.nodes), *details]
-        ends_at = started + request.hours * 3600 if started and request else None
+        # Slurm's time limit, which Extend raises; the request's until Slurm says.
+        limit = job.limit_minutes or (request.hours * 60 if request else None)
+        details = [("Node", job.nodes),
+                   *(request_details(request, spawner.gpu_kind, limit) if request else [])]
+        ends_at = started + limit * 60 if started and limit else None
         if started and request:
             details.append(("Cost", spent_text(request, now - started)))
         state = "running" if spawner.ready else "starting"
@@ -95,15 +97,23 @@ def requested(spawner):
         return None
 
 
-def request_details(request, gpu_kind: str) -> list[tuple[str, str]]:
+def request_details(request, gpu_kind: str, minutes: int | None = None) -> list[tuple[str, str]]:
+    """The session's resources, its walltime (``minutes``: Slurm's limit, else the
+    request's hours) and what it costs at most in that time."""
+    minutes = minutes or request.hours * 60
     gpus = "none"
     if request.gpus:
         gpus = f"{request.gpus}" + (" (simulated)" if gpu_kind == "simulated" else "")
     return [("Project", request.project), ("Partition", request.partition),
             ("Cores", str(request.cpus)), ("Memory", f"{request.memory_gb} GB"),
-            ("GPUs", gpus), ("Walltime", f"{request.hours} h"),
-            ("At most", cost_text(request.gpus, request.cpus, request.hours,
-                                  request.project).removeprefix("up to "))]
+            ("GPUs", gpus), ("Walltime", hours_text(minutes)),
+            ("At most", f"{hours_cost(request, minutes / 60)} from {request.project}")]
+
+
+def hours_cost(request, hours: float) -> str:
+    """'3 GPU-h and 6 core-h' ('6 core-h' without GPUs) for ``hours`` of the session."""
+    core = f"{request.cpus * hours:.3g} core-h"
+    return f"{request.gpus * hours:.3g} GPU-h and {core}" if request.gpus else core
 
 
 def spent_text(request, seconds: float) -> str:
@@ -113,6 +123,7 @@ def spent_text(request, seconds: float) -> str:
     if request.gpus:
         return f"{request.gpus * hours:.1f} GPU-h and {core} so far"
     return f"{core} so far"
+
 
 
 def job_started(start: str) -> float | None:

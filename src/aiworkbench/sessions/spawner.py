@@ -30,6 +30,7 @@ import hmac
 import json
 import pwd
 import shlex
+import sys
 import time
 from datetime import UTC, datetime
 
@@ -37,12 +38,12 @@ from batchspawner import JobStatus, SlurmSpawner
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from jupyterhub.spawner import SpawnException
 from sqlalchemy.orm import object_session
-from traitlets import Any, Bool, Float, Integer, Unicode, default
+from traitlets import Any, Bool, Float, Integer, List, Unicode, default
 
 from aiworkbench.budgets import accounting
 from aiworkbench.core import slurm
 from aiworkbench.budgets.accounting import accounting_reader
-from aiworkbench.core.units import duration_text
+from aiworkbench.core.units import duration_text, hours_text
 from aiworkbench.sessions.gpu_idle import GpuIdleTracker
 from aiworkbench.sessions.poller import GONE, UNKNOWN, hub_poller
 from aiworkbench.sessions import TEMPLATES
@@ -138,6 +139,13 @@ class WorkbenchSpawner(SlurmSpawner):
         help="Seconds JupyterLab may take to report its port once the job runs (site "
              "hub.start_timeout). JupyterHub's own start_timeout is set above both, so "
              "that the spawner's limits, with their words, are the ones met.",
+    ).tag(config=True)
+
+    extend_helper = List(
+        Unicode(), ["sudo", "-n", sys.executable, "-I", "-m", "aiworkbench.sessions.extend"],
+        help="The privileged helper that adds time to a running session (its own sudoers "
+             "line; it checks the job, the limits and the budget itself), as an argument "
+             "list; --user, --job and --minutes are added.",
     ).tag(config=True)
 
     max_sessions = Integer(
@@ -440,6 +448,36 @@ class WorkbenchSpawner(SlurmSpawner):
                                 reason="slurm", status_code=502) from None
         self.job_id = self.parse_job_id(out.strip())
         return self.job_id
+
+    async def extend(self, minutes: int) -> str:
+        """Add ``minutes`` to the running session through the privileged helper; what
+        it did, in words. Refusals (the helper's own words) raise SessionFailed."""
+        if not self.job_id or not self.ready:
+            raise SessionFailed("only a running session can be extended", reason="extend",
+                                status_code=409)
+        argv = [*self.extend_helper, "--user", self.user.name, "--job", self.job_id,
+                "--minutes", str(minutes)]
+        try:
+            out = await slurm.run(argv, timeout=60)
+        except slurm.SlurmError as err:
+            said = (err.stderr or "").strip().splitlines()
+            words = said[-1] if said else str(err)
+            if err.returncode in (2, 3):  # refused, or arguments it does not take
+                words = words.split(": error: ", 1)[-1].removeprefix("refused: ")
+                raise SessionFailed(f"The session was not extended: {words}.",
+                                    reason="extend") from None
+            self.log.error("Extending job %s of %s failed: %s", self.job_id, self.user.name,
+                           err)
+            raise SessionFailed("The session was not extended: the workbench's helper "
+                                "failed; ask the factory's administrators.",
+                                reason="extend", status_code=502) from None
+        done = json.loads(out)
+        self.log.info("Extended job %s of %s by %s minutes (now %s)", self.job_id,
+                      self.user.name, minutes, done["time_limit_minutes"])
+        self.poller.poke()  # the card then shows the new limit
+        await self.poller.wait_update(2 * self.slurm_poll_interval + 5)
+        return (f"Added {hours_text(minutes)}: the session may now run "
+                f"{hours_text(done['time_limit_minutes'])} in all.")
 
     async def cancel_batch_job(self):
         if self.job_id:
