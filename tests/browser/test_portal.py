@@ -28,6 +28,15 @@ def test_login_and_error_pages_bear_the_factorys_name_and_a_way_back(
     expect(page).to_have_url(re.compile(r"/hub/home$"))
     expect(page.locator("h1")).to_have_text("Your sessions")
 
+    # The form: what each partition has free now, and when Slurm would start the request.
+    page.goto(f"{hub_url}/hub/spawn")
+    expect(page.locator("#aiwb-partition option[value=gpu]")).to_contain_text(
+        re.compile(r"free now: \d+ of 4 GPUs \(simulated\), \d+ of \d+ cores"))
+    expect(page.locator("#aiwb-queue")).to_contain_text(
+        re.compile(r"For (\d+ GPUs?, )?\d+ cores? for \d+ h on \w+: Slurm (would start it now|"
+                   r"expects it)"))
+    screenshot(page, "portal-form-queue")
+
 
 def test_a_running_sessions_card_counts_down_and_extends_within_the_limits(
         hub_user, hub_url, site, page):

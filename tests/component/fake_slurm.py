@@ -147,6 +147,8 @@ def sudo(argv: list[str]) -> tuple[str, list[str]] | str:
 
 def run(command: str, argv: list[str], user: str, stdin: str,
         via: list[str]) -> tuple[int, str, str]:
+    if command == "sbatch" and "--test-only" in argv:  # submits nothing: its own record
+        command = "sbatch-test-only"
     with state() as data:
         delay = data["delay"].get(command, 0)
         data["started"].append(command)
@@ -157,6 +159,13 @@ def run(command: str, argv: list[str], user: str, stdin: str,
         failure = data["fail"].get(command) or (UNREACHABLE if data["down"] else "")
         if failure:
             return 1, "", failure + "\n"
+        if command == "sbatch-test-only":
+            start = data["expected_start"]
+            start = start if start != "N/A" else time.strftime("%Y-%m-%dT%H:%M:%S")
+            return 0, "", (f"sbatch: Job {data['next_id']} to start at {start} using 1 "
+                           f"processors on nodes gpu-node-3 in partition gpu\n")
+        if command == "sinfo":
+            return 0, data["sinfo"], ""
         if command == "sbatch":
             return sbatch(data, argv, stdin)
         if command == "squeue":

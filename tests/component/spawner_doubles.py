@@ -55,7 +55,10 @@ from aiworkbench.hub.config import apply_site
 from aiworkbench.hub.services import API_SERVICE, CULLER_SERVICE, DASHBOARDS_SERVICE
 
 HERE = Path(__file__).resolve().parent
-COMMANDS = ("sbatch", "squeue", "scancel", "sacct", "sshare", "sudo")
+COMMANDS = ("sbatch", "squeue", "scancel", "sacct", "sshare", "sinfo", "sudo")
+# Two partitions as sinfo shows them (node, partition, cores A/I/O/T, GRES, in use, state).
+SINFO = ("cpu-node-1|cpu*|2/30/0/32|(null)|gpu:0|mix|\n"
+         "gpu-node-3|gpu|4/28/0/32|gpu:simulated:4|gpu:simulated:1(IDX:0)|mix|\n")
 # The services' tokens (what apply_site reads from their token files).
 TOKENS = {API_SERVICE: "api-service-token-0123456789",
           DASHBOARDS_SERVICE: "dashboards-token-0123456789",
@@ -90,7 +93,7 @@ class FakeSlurm:
             "next_id": 4711, "jobs": {}, "ended": {}, "calls": [], "started": [], "fail": {},
             "delay": {},
             "down": False, "pending_reason": "Priority", "expected_start": "N/A",
-            "sshare": SSHARE}))
+            "sshare": SSHARE, "sinfo": SINFO}))
 
     @contextmanager
     def edit(self):

@@ -34,6 +34,7 @@ from tornado.web import create_signed_value
 from aiworkbench.api import app as api_app
 from aiworkbench.api.app import PROGRESS_FILE
 from aiworkbench.courses import api as courses_api
+from aiworkbench.courses import shelf
 from aiworkbench.widgets.api_client import WorkbenchAPIError, api_get
 from aiworkbench.budgets.widget import fetch_budgets
 from aiworkbench.catalog.paths import ALLOWED
@@ -493,7 +494,7 @@ def test_the_same_files_published_twice_in_one_second(workbench_api, small_site,
         @classmethod
         def now(cls, tz=None):
             return datetime(2026, 12, 1, 9, 0, 0, tzinfo=UTC)
-    monkeypatch.setattr(courses_api, "datetime", Frozen)
+    monkeypatch.setattr(shelf, "datetime", Frozen)
     first = ok(publish(workbench_api), 201)
     again = ok(publish(workbench_api), 201)
     assert again["version"] == first["version"] == again["previous_version"]

@@ -41,7 +41,7 @@ from batchspawner import JobStatus
 from tornado.httpclient import HTTPRequest
 
 from aiworkbench.budgets import accounting
-from aiworkbench.sessions import poller
+from aiworkbench.sessions import capacity, poller
 from aiworkbench.sessions.poller import GONE, UNKNOWN
 from aiworkbench.core.site import load_site
 from aiworkbench.core.slurm import squeue_argv
@@ -78,6 +78,7 @@ def site(small_site, tmp_path, monkeypatch):
                         FakePasswd(tmp_path / "home", small_site.users))
     monkeypatch.setattr(poller, "_pollers", {})
     monkeypatch.setattr(accounting, "_READER", None)
+    monkeypatch.setattr(capacity, "_READER", None)
     monkeypatch.setattr(WorkbenchSpawner, "_last_choices", {})
     return small_site
 
@@ -177,7 +178,8 @@ def test_a_spawn_submits_the_validated_choices_through_sudo_sbatch_without_a_she
         f"#SBATCH --output={home}/.jupyter-session-%j.log",
         f"#SBATCH --chdir={home}",
         "#SBATCH --partition=gpu", "#SBATCH --account=edu-intro", "#SBATCH --time=3:00:00",
-        "#SBATCH --cpus-per-task=2", "#SBATCH --mem=4G", "#SBATCH --gres=gpu:1"]
+        "#SBATCH --cpus-per-task=2", "#SBATCH --mem=4G", "#SBATCH --signal=B:USR1@300",
+        "#SBATCH --gres=gpu:1"]
     assert keepvars.startswith("#SBATCH --export=") and "JUPYTERHUB_API_TOKEN" in keepvars
     assert spawner.api_token not in sbatch["stdin"]  # the token goes by environment only
     exec_line, = (line for line in sbatch["stdin"].splitlines() if line.startswith("exec "))
@@ -1055,3 +1057,31 @@ def test_extend_asks_the_helper_for_ones_own_running_session_and_relays_its_word
              for line in (tmp_path / "extend.py.calls").read_text().splitlines()]
     assert calls[0] == ["--user", "student", "--job", "4711", "--minutes", "60"]
     assert len(calls) == 3  # bad bodies and other users never reach the helper
+
+
+
+def test_the_form_shows_what_each_partition_has_free_and_when_slurm_would_start_it(
+        hub, slurm):
+    """One sinfo and one sbatch --test-only (as the user, nothing submitted) serve every
+    form of the interval."""
+    slurm.set(expected_start="2030-01-01T21:06:00")
+
+    async def scenario():
+        async with hub() as h:
+            student = await asyncio.to_thread(Browser, h, "student")
+            trainer = await asyncio.to_thread(Browser, h, "trainer")
+            forms = [await asyncio.to_thread(b.get, "spawn/student" if b is student
+                                             else "spawn/trainer") for b in (student, trainer)]
+            return forms
+    forms = asyncio.run(scenario())
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html.unescape(forms[0].text)))
+    assert "free now: 30 of 32 cores" in text
+    assert "free now: 3 of 4 GPUs (simulated), 28 of 32 cores" in text
+    assert ("Queue: For 1 core for 1 h on cpu: Slurm expects it to start at about 1 Jan "
+            "21:06; gpu has room now.") in text
+    assert len(slurm.calls("sinfo")) == 1 and not slurm.calls("sbatch")
+    tests = slurm.calls("sbatch-test-only")
+    assert [c["user"] for c in tests] == ["student"]  # trainer's same shape: cached
+    assert tests[0]["argv"] == ["--test-only", "--account=edu-intro", "--partition=cpu",
+                                "--cpus-per-task=1", "--mem=2G", "--time=1:00:00",
+                                "--wrap=true"]

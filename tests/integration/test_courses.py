@@ -127,3 +127,16 @@ def test_only_trainers_publish_and_broken_courses_are_refused(site, hub_user, co
         answer = trainer.session.post(url, json={"files": bad}, timeout=30)
         assert answer.status_code == 400 and words in answer.json()["message"], answer.text
     assert not (Path(site.courses.root) / "intro" / course.name).exists()
+
+
+def test_the_shipped_courses_are_published_to_the_demos_class(site, hub_user):
+    """A newcomer's course list is not empty: make up published the four shipped courses
+    to class intro, as its trainer; the student sees them through the API."""
+    assert site.courses.shipped_to == "intro"
+    student = hub_user("student")
+    answer = student.session.get(f"{student.hub_url}{API}/courses", timeout=60)
+    assert answer.status_code == 200, answer.text
+    shipped = {c["course"]: c for c in answer.json()["courses"] if c["class"] == "intro"}
+    assert {"first-steps", "dask-on-slurm", "notebook-to-batch",
+            "torch-image-classifier"} <= set(shipped)
+    assert shipped["first-steps"]["published_by"] == "trainer"

@@ -6,8 +6,11 @@ after every other test (tests/conftest.py)."""
 
 from __future__ import annotations
 
+import json
 import os
+import pwd
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -63,4 +66,14 @@ def test_uninstall_leaves_nothing_then_up_from_nothing(site):
     up = factory("up")
     assert up.returncode == 0, up.stdout[-4000:] + up.stderr[-4000:]
     assert "is running: http://" in up.stdout
+    # A newcomer's first minutes: a welcome notebook in the new home, the shipped courses
+    # published to the demo's class.
+    welcome = Path("/home/student/Welcome.ipynb")
+    assert welcome.is_file() and welcome.stat().st_uid == pwd.getpwnam("student").pw_uid
+    assert json.loads(welcome.read_text())["cells"][0]["source"][0].startswith("# Welcome")
+    assert Path("/home/student/.bashrc").is_file()  # the system's skeleton too
+    shipped = sorted(p.name for p in Path(site.courses.root, "intro").iterdir()
+                     if not p.name.startswith("."))
+    assert shipped == ["dask-on-slurm", "first-steps", "notebook-to-batch",
+                       "torch-image-classifier"]
 

@@ -25,11 +25,13 @@ CORE_PREFIX = "aiworkbench.core"
 HUB_SIDE = ("aiworkbench.hub", "aiworkbench.api", "aiworkbench.admin", "aiworkbench.portal",
             "aiworkbench.sessions.spawner", "aiworkbench.sessions.cards",
             "aiworkbench.sessions.extend", "aiworkbench.sessions.extend_route",
+            "aiworkbench.sessions.capacity",
             "aiworkbench.sessions.request",
             "aiworkbench.sessions.poller", "aiworkbench.sessions.reasons",
             "aiworkbench.sessions.port_callback", "aiworkbench.sessions.gpu_idle",
             "aiworkbench.sessions.api", "aiworkbench.budgets.api", "aiworkbench.catalog.api",
-            "aiworkbench.courses.api", "aiworkbench.courses.progress_api")
+            "aiworkbench.courses.api", "aiworkbench.courses.progress_api",
+            "aiworkbench.courses.shelf")
 # Features' stdlib-only modules that both environments use (the API's routes and the
 # widgets): the accounting reader, who sees which budget, datacards, the catalog's
 # index and paths, courses, students' copies and progress. The folders' __init__
@@ -41,8 +43,10 @@ SHARED = {"aiworkbench.budgets.accounting", "aiworkbench.budgets.access",
 # Everything else runs in the kernels' environment (PREFIX/env): widgets, CLIs, the
 # session's job, scale-out, the dashboards. The dashboards' Voila service is a
 # kernel-side process that uses JupyterHub's service auth (JupyterHub is in the
-# kernels' environment for jupyterhub-singleuser).
-KERNEL_PROCESSES_WITH_HUB_AUTH = {"aiworkbench.dashboards.service"}
+# kernels' environment for jupyterhub-singleuser); so is the session's server, whose
+# status route (jobserver.status) is a Jupyter server handler.
+KERNEL_PROCESSES_WITH_HUB_AUTH = {"aiworkbench.dashboards.service",
+                                  "aiworkbench.jobserver.status"}
 # The hub's libraries: no kernel-side module may need them to import ...
 HUB_LIBRARIES = ("tornado", "jupyterhub", "jupyter_server", "batchspawner",
                  "oauthenticator", "sqlalchemy", "alembic")

@@ -125,13 +125,17 @@ def run(argv, *, input: str | None = None, env: dict | None = None,
 
 async def run_async(argv, *, input: str | None = None, env: dict | None = None,
                     timeout: float | None = DEFAULT_TIMEOUT, cwd: str | None = None,
-                    error: type[CommandError] = CommandError) -> str:
-    """:func:`run` for an event loop (the hub's): the loop goes on while it runs."""
+                    error: type[CommandError] = CommandError,
+                    merge_stderr: bool = False) -> str:
+    """:func:`run` for an event loop (the hub's): the loop goes on while it runs.
+    ``merge_stderr``: standard error goes into the output too (``sbatch --test-only``
+    answers there)."""
     argv = _checked(argv)
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv, env=env, cwd=cwd, stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE)
     except OSError as err:
         raise error.cannot_run(argv, err) from None
     try:

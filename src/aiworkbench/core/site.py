@@ -297,6 +297,12 @@ class CoursesSettings:
     max_mb: int = setting(
         50, minimum=1, maximum=500,
         help="Largest course a trainer may publish, in megabytes (all its files).")
+    shipped_to: str = setting(
+        "", pattern=r"^([a-z][a-z0-9-]{0,19})?$",
+        help="A class that the workbench's shipped courses (example_notebooks/courses) are "
+             "published to at install, as its first trainer, so that its learners find "
+             "them on their first day; a course whose files have not changed is left as "
+             "it is. Empty: none (trainers publish their own).")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -732,6 +738,10 @@ def _service_checks(site: Site, problems: list[str]):
     if idle.gpu_stop_minutes and idle.gpu_stop_minutes <= idle.gpu_warn_minutes:
         problems.append(f"idle.gpu_stop_minutes: {idle.gpu_stop_minutes} must be more than "
                         f"idle.gpu_warn_minutes = {idle.gpu_warn_minutes} (or 0: only warn)")
+    shipped_to = site.courses.shipped_to
+    if shipped_to and shipped_to not in site.classes:
+        problems.append(f"courses.shipped_to: {shipped_to!r} is not a class; classes: "
+                        f"{', '.join(site.classes) or 'none'}")
     hub = site.hub
     if hub.slurm_steady_poll_interval < hub.slurm_poll_interval:
         problems.append(f"hub.slurm_steady_poll_interval: {hub.slurm_steady_poll_interval} "

@@ -87,6 +87,15 @@ async def run(argv: list[str], *, input: str | None = None, env: dict | None = N
                                     error=SlurmError)
 
 
+async def test_only(argv: list[str], timeout: float = 30) -> str | None:
+    """When Slurm would start the job ``argv`` (an ``sbatch --test-only`` command line,
+    perhaps behind sudo) submits nothing: its expected start (ISO time), or None when
+    Slurm names none."""
+    said = await commands.run_async(argv, input="", timeout=timeout, error=SlurmError,
+                                    merge_stderr=True)
+    return parse_test_only(said)
+
+
 # --- parsers: one per format ------------------------------------------------------------
 
 def split_rows(text: str, width: int) -> list[list[str]]:
@@ -169,6 +178,26 @@ def limit_minutes(text: str) -> int | None:
         return None
     days, hours, minutes, _seconds = (int(g or 0) for g in match.groups())
     return days * 1440 + hours * 60 + minutes
+
+
+_TEST_ONLY = re.compile(r"to start at (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)")
+
+
+def parse_test_only(text: str) -> str | None:
+    """The start in "sbatch: Job 17 to start at 2026-12-03T15:46:39 using 2 processors on
+    nodes vm in partition gpu"; None when there is none."""
+    match = _TEST_ONLY.search(text)
+    return match[1] if match else None
+
+
+CAPACITY_FIELDS = ("NodeList", "Partition", "CPUsState", "Gres", "GresUsed", "StateCompact")
+
+
+def sinfo_capacity_argv() -> list[str]:
+    """Every node of every partition with its cores (allocated/idle/other/total), its
+    GPUs and those in use, and its state: one controller RPC."""
+    return ["sinfo", "--noheader", "--Node",
+            "--Format=" + ",".join(f"{name}:|" for name in CAPACITY_FIELDS)]
 
 
 def squeue_argv() -> list[str]:

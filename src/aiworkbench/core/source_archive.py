@@ -20,7 +20,7 @@ from pathlib import Path
 # What an environment installs from: the package and the files pip reads.
 FILES = ("pyproject.toml", "README.md")
 FOLDERS = ("src",)
-JUNK_NAMES = {"__pycache__", "build", ".pytest_cache"}
+JUNK_NAMES = {"__pycache__", "build", ".pytest_cache", "node_modules"}
 JUNK_SUFFIXES = (".pyc", ".pyo", ".egg-info")
 # Every entry's time: 1980-01-02, the zip format's first day (wheels are zips),
 # so that a build from the unpacked source never meets a time it cannot store.

@@ -16,23 +16,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import json
-import os
-import re
-import shutil
-import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 from aiworkbench.catalog.paths import PathError, clean_relative
-from aiworkbench.courses.course import NAME as COURSE, CourseError, read_course
-from aiworkbench.courses.sync import PUBLISHED
+from aiworkbench.courses.course import NAME as COURSE, CourseError
+from aiworkbench.courses import shelf
 
 from aiworkbench.api.base import APIError, APIHandler
 
 MAX_FILES = 2000
-VERSIONS = ".versions"  # CLASS/.versions/COURSE-VERSION: the published versions
 UPLOAD = {"files": "an object: each file's path in the course folder -> its content in "
                    "base64"}
 
@@ -50,25 +42,7 @@ def exercises_of(site, user: str) -> set[tuple[str, str]]:
     taking, teaching = classes_of(site, user)
     root = Path(site.courses.root)
     return {(c["course"], exercise) for klass in {*taking, *teaching}
-            for c in published(root, klass) for _, exercise in c.get("exercises", [])}
-
-
-def published(root: Path, klass: str) -> list[dict]:
-    """The courses published to ``klass``: their .published.json, with class and path."""
-    found = []
-    folder = root / klass
-    if not folder.is_dir():
-        return found
-    for course in sorted(folder.iterdir()):
-        if course.name.startswith(".") or not (course / PUBLISHED).is_file():
-            continue
-        try:
-            record = json.loads((course / PUBLISHED).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        found.append({"class": klass, "course": course.name, **record,
-                      "path": str(course)})
-    return found
+            for c in shelf.published(root, klass) for _, exercise in c.get("exercises", [])}
 
 
 def upload_limit(site) -> int:
@@ -83,7 +57,7 @@ class CoursesHandler(APIHandler):
         taking, teaching = classes_of(self.site, me)
         root = Path(self.site.courses.root)
         courses = [c for klass in dict.fromkeys([*taking, *teaching])
-                   for c in published(root, klass)]
+                   for c in shelf.published(root, klass)]
         self.write_json({"user": me, "teaching": teaching, "courses": courses})
 
 
@@ -102,34 +76,12 @@ class PublishHandler(APIHandler):
                                 f"letters, digits and '-', at most 48 characters)")
         limit = self.site.courses.max_mb * 1_000_000
         files = self.body(UPLOAD, limit=upload_limit(self.site))["files"]
-        contents = self.decode(files, limit)
-        root = Path(self.site.courses.root)
-        versions = root / klass / VERSIONS
-        versions.mkdir(parents=True, exist_ok=True)
-        for path in (root / klass, versions):
-            path.chmod(0o755)
-        incoming = Path(tempfile.mkdtemp(prefix=".incoming-", dir=versions))
         try:
-            folder = incoming / course
-            for relative, data in contents.items():
-                (folder / relative).parent.mkdir(parents=True, exist_ok=True)
-                (folder / relative).write_bytes(data)
-            try:
-                outline = read_course(folder, self.site)
-            except CourseError as err:
-                raise APIError(400, "not a course: " + "; ".join(
-                    p.replace(str(incoming) + "/", "") for p in err.problems)) from None
-            record = self.record(outline, contents, me)
-            (folder / PUBLISHED).write_text(json.dumps(record, indent=1))
-            for path in [folder, *folder.rglob("*")]:
-                path.chmod(0o755 if path.is_dir() else 0o644)
-            previous = self.put_in_place(folder, root / klass / course,
-                                         versions / f"{course}-{record['version']}")
-        finally:
-            shutil.rmtree(incoming, ignore_errors=True)
+            record = shelf.publish(self.site, klass, course, self.decode(files, limit), me)
+        except CourseError as err:
+            raise APIError(400, "not a course: " + "; ".join(err.problems)) from None
         self.set_status(201)
-        self.write_json({"class": klass, "course": course, **record,
-                         "path": str(root / klass / course), "previous_version": previous})
+        self.write_json(record)
 
     def decode(self, files, limit: int) -> dict[str, bytes]:
         if not isinstance(files, dict) or not files:
@@ -168,48 +120,6 @@ class PublishHandler(APIHandler):
         if clash:
             raise APIError(400, f"files: {clash[0]!r} is both a file and a folder")
         return contents
-
-    @staticmethod
-    def record(outline, contents: dict[str, bytes], who: str) -> dict:
-        digest = hashlib.sha256()
-        for relative in sorted(contents):
-            digest.update(relative.encode() + b"\0" + contents[relative] + b"\0")
-        now = datetime.now(UTC)
-        return {
-            "version": f"{now:%Y%m%dT%H%M%SZ}-{digest.hexdigest()[:6]}",
-            "published_at": f"{now:%Y-%m-%dT%H:%M:%SZ}", "published_by": who,
-            "title": outline.title, "level": outline.level, "summary": outline.summary,
-            "goals": list(outline.goals), "notebooks": list(outline.notebooks),
-            "session": {"partition": outline.session.partition,
-                        "gpus": outline.session.gpus, "hours": outline.session.hours},
-            "exercises": [list(e) for e in outline.exercises],
-        }
-
-    @staticmethod
-    def put_in_place(folder: Path, link: Path, version: Path) -> str | None:
-        """Move ``folder`` to ``version`` and switch ``link`` to it in one rename; keep
-        the version before, remove older ones. The version replaced, if any."""
-        previous, before = None, None
-        if link.is_symlink():
-            before = Path(os.path.realpath(link))
-            try:
-                previous = json.loads((before / PUBLISHED).read_text()).get("version")
-            except (OSError, ValueError):
-                previous = None
-        elif link.exists():  # not ours: never replaced
-            raise APIError(409, f"{link} exists and is not a published course; an admin "
-                                f"removes it")
-        if not version.exists():  # else: these files, published within this second
-            os.rename(folder, version)
-        staged = link.with_name(f".{link.name}.{os.getpid()}")
-        staged.unlink(missing_ok=True)
-        staged.symlink_to(os.path.relpath(version, link.parent))
-        os.replace(staged, link)
-        mine = re.compile(re.escape(link.name) + r"-\d{8}T\d{6}Z-[0-9a-f]{6}")
-        for old in version.parent.iterdir():
-            if mine.fullmatch(old.name) and old not in (version, before):
-                shutil.rmtree(old, ignore_errors=True)
-        return previous
 
 
 ROUTES = [

@@ -14,7 +14,8 @@ from aiworkbench.courses.course import NAME as COURSE
 from aiworkbench.courses.progress import EXERCISE, ProgressStore
 
 from aiworkbench.api.base import APIError, APIHandler
-from aiworkbench.courses.api import exercises_of, published
+from aiworkbench.courses.api import exercises_of
+from aiworkbench.courses.shelf import published
 
 RECORD = {"course": "the course (its folder's name)",
           "exercise": "the exercise's id",

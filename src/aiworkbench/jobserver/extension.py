@@ -1,5 +1,6 @@
 """The workbench's Jupyter server extension: at the start of a session, bring the
-student's copies of their courses up to date (``~/courses/COURSE``).
+student's copies of their courses up to date (``~/courses/COURSE``); and serve the
+session's status to its JupyterLab status bar (:mod:`.status`).
 
 It runs in the session's server, as the student, in a background thread (the
 server does not wait for it), only in workbench sessions (``AIWORKBENCH_API_URL``
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import os
 import threading
+
+from aiworkbench.jobserver.status import load_status
 
 
 def sync_courses(log) -> None:
@@ -39,3 +42,4 @@ def _load_jupyter_server_extension(serverapp) -> None:
         return
     threading.Thread(target=sync_courses, args=(serverapp.log,), name="aiworkbench-courses",
                      daemon=True).start()
+    load_status(serverapp)

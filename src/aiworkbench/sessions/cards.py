@@ -89,11 +89,11 @@ def card(spawner, now: float) -> Card:
 def requested(spawner):
     """The session's validated request (kept in memory, or parsed again from its
     stored options after a hub restart); None if they no longer pass."""
-    if spawner.request is not None:
+    if getattr(spawner, "request", None) is not None:
         return spawner.request
     try:
         return spawner.validated_request()
-    except Exception:  # the site changed since: the card shows what Slurm says
+    except Exception:  # noqa: BLE001 (the site changed since: show what Slurm says)
         return None
 
 

@@ -24,6 +24,7 @@ from jupyterhub.scopes import Scope
 from tornado import web
 
 from aiworkbench.core.units import duration_text
+from aiworkbench.sessions.cards import requested
 from aiworkbench.sessions.port_callback import own_session
 
 ROUTE = r"/api/aiworkbench/gpu-activity"  # gpu_metrics.REPORT_PATH under /hub/
@@ -109,12 +110,7 @@ def _iso(moment) -> str | None:
 
 def session_row(user_name: str, spawner) -> dict:
     """One running session as the dashboards see it."""
-    request = getattr(spawner, "request", None)
-    if request is None and hasattr(spawner, "validated_request"):
-        try:  # after a hub restart: the request again from the session's user_options
-            request = spawner.validated_request()
-        except Exception:  # noqa: BLE001 (a row without project beats no list at all)
-            request = None
+    request = requested(spawner)
     tracker = getattr(spawner, "gpu_tracker", None)
     orm = getattr(spawner, "orm_spawner", None)
     return {

@@ -45,6 +45,7 @@ from aiworkbench.core import slurm
 from aiworkbench.budgets.accounting import accounting_reader
 from aiworkbench.core.units import duration_text, hours_text
 from aiworkbench.sessions.gpu_idle import GpuIdleTracker
+from aiworkbench.sessions.capacity import capacity_reader, outlook_text
 from aiworkbench.sessions.poller import GONE, UNKNOWN, hub_poller
 from aiworkbench.sessions import TEMPLATES
 from aiworkbench.sessions.reasons import (end_reason, expected_start, pending_reason,
@@ -86,12 +87,16 @@ BATCH_SCRIPT = """#!/bin/bash
 #SBATCH --time={{runtime}}
 #SBATCH --cpus-per-task={{nprocs}}
 #SBATCH --mem={{memory}}
+#SBATCH --signal=B:USR1@300
 {% if gres %}#SBATCH --gres={{gres}}
 {% endif %}
 set -euo pipefail
 export PATH={{env_dir}}/bin:$PATH
 exec {{cmd}}
 """
+# --signal: five minutes before the time limit Slurm sends SIGUSR1 to the batch step,
+# which is the server itself (exec): the workbench's server extension records it and
+# JupyterLab saves every open document (aiworkbench.jobserver.status).
 # No srun: the server runs in the batch step itself. A job step would cost the
 # controller more RPCs per session and hold the allocation's resources, so that
 # the user's own srun (Dask workers, torchrun) inside the session would wait.
@@ -224,10 +229,29 @@ class WorkbenchSpawner(SlurmSpawner):
                     snapshot = await self.budgets.snapshot()
                 except slurm.SlurmError as err:
                     self.log.warning("The form shows no budgets: %s", err)
-            return self.render_form(snapshot=snapshot)
+            free, start = await self.queue_outlook()
+            return self.render_form(snapshot=snapshot, free=free, start=start)
         return form
 
-    def render_form(self, spawner=None, snapshot=None) -> str:
+    async def queue_outlook(self):
+        """What each partition has free now, and when Slurm would start the form's
+        first choice (its shape, its expected start), from the hub's shared reader;
+        ({}, None) when Slurm does not say."""
+        reader = capacity_reader(self.accounting_refresh)
+        try:
+            free = await reader.free()
+            request = parse_user_options(
+                self._form_choices(self.site, self.user.name,
+                                   {p: self.site.usable_partitions(p)
+                                    for p in self.site.projects_of(self.user.name)}),
+                self.site, self.user.name)
+            return free, (request, await reader.expected_start(
+                request, lambda argv: self.user_argv(*argv)))
+        except (slurm.SlurmError, RequestError) as err:
+            self.log.warning("The form shows no queue outlook: %s", err)
+            return {}, None
+
+    def render_form(self, spawner=None, snapshot=None, free=None, start=None) -> str:
         """The session form: profile, project, partition, preset, GPUs, hours, the cost
         and what each project has left (from ``snapshot``, an accounting Snapshot).
         After a refusal it shows the user's last choices again (nothing is lost)."""
@@ -272,10 +296,18 @@ class WorkbenchSpawner(SlurmSpawner):
             text = f"{p.cpus} core{'' if p.cpus == 1 else 's'}, {p.memory_gb} GB"
             return f"{text} ({p.description})" if p.description else text
 
+        label = "simulated" if self.gpu_kind == "simulated" else ""
+        free = free or {}
+
+        def partition_text(name, partition):
+            if name in free:
+                return f"{partition.description} — {free[name].text(label, partition.gpus)}"
+            return partition.description
         return _FORM.render(
             profiles=[(n, p.description) for n, p in site.profiles.items()],
             projects=[(n, project_text(n)) for n in usable],
-            partitions=[(n, p.description) for n, p in site.partitions.items()],
+            partitions=[(n, partition_text(n, p)) for n, p in site.partitions.items()],
+            queue_text=outlook_text(start, free, datetime.now()),
             presets=[(n, size(p)) for n, p in site.presets.items()],
             chosen=chosen, cost=cost, limits_text=limits_text, over_budget=over_budget,
             max_gpus=max(p.max_gpus for p in site.partitions.values()),
