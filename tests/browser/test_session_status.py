@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from ..conftest import run, user_jobs, wait_for
+from ..conftest import restart_hub, run, user_jobs, wait_for
 from .conftest import log_in, remove_notebook, run_cell, screenshot
 
 pytestmark = pytest.mark.browser
@@ -56,3 +56,61 @@ def test_the_status_bar_counts_down_and_the_end_signal_saves_open_notebooks(
         if notebook_url:
             remove_notebook(notebook_url, "trainer")
         wait_for(lambda: not user_jobs("trainer"), 60, what="trainer's job to end")
+
+
+IDLE_DROP_IN = Path("/etc/aiworkbench/jupyterhub_config.d/50-tests-idle-toast.py")
+SIMULATED = Path("/var/lib/aiworkbench-gpu-sim")  # hub.config.SIMULATED_GPU_DIR
+
+
+@pytest.fixture
+def warn_only_gpu_policy(hub_url, cluster_up):
+    """Idle GPUs are warned after 6 s and never stopped (a drop-in; the hub restarted)."""
+    IDLE_DROP_IN.parent.mkdir(exist_ok=True)
+    IDLE_DROP_IN.write_text(
+        "# Written by tests/browser/test_session_status.py; removed when it ends.\n"
+        "from aiworkbench.hub.config import apply_idle\n"
+        "[culler] = [s for s in c.JupyterHub.services if s['name'] == 'idle-culler']\n"
+        "apply_idle(c, culler=culler, cull_idle_s=c.WorkbenchSpawner.cull_idle_timeout,\n"
+        "           gpu_threshold=5, gpu_warn_s=6, gpu_stop_s=0, gpu_report_s=2)\n")
+    IDLE_DROP_IN.chmod(0o644)
+    try:
+        restart_hub(hub_url)
+        yield
+    finally:
+        IDLE_DROP_IN.unlink()
+        restart_hub(hub_url)
+
+
+def test_idle_gpus_are_toasted_in_jupyterlab_and_released_from_there(
+        warn_only_gpu_policy, hub_user, hub_url, site, page, request):
+    sme = hub_user("sme")
+    response = sme.api("POST", "/users/sme/server",
+                       json={"profile": "gpu-1", "project": "sme-vision"})
+    assert response.status_code in (201, 202), response.text
+    sme.wait_ready()
+    [job] = user_jobs("sme")
+    utilisation = SIMULATED / job["id"]
+    try:
+        utilisation.write_text("1\n")  # idle from the start
+        log_in(page, hub_url, "sme", site.users["sme"].password)
+        page.goto(f"{hub_url}/user/sme/lab")
+        expect(page.locator(".aiwb-status-item")).to_contain_text("sme-vision",
+                                                                   timeout=120_000)
+        toast = page.get_by_text(re.compile(r"This session: its GPUs have been idle"))
+        expect(toast).to_be_visible(timeout=60_000)
+        expect(page.get_by_role("button", name="I am still using them")).to_be_visible()
+        page.wait_for_timeout(1000)  # the toast slides in
+        screenshot(page, "lab-idle-gpus")
+        page.get_by_role("button", name="Release the GPUs").click()
+        expect(page.get_by_text(re.compile(r"session is stopping: its GPUs are free"))
+               ).to_be_visible(timeout=30_000)
+        screenshot(page, "lab-idle-gpus-released")
+        wait_for(lambda: sme.server() is None, 90, what="the released session to stop")
+        wait_for(lambda: not user_jobs("sme"), 60, what="its job to end")
+    except Exception as err:
+        shot = screenshot(page, request.node.name)
+        raise AssertionError(f"{type(err).__name__}: {err}\npage at {page.url}; {shot}") from err
+    finally:
+        utilisation.unlink(missing_ok=True)
+        page.close()
+        sme.stop_server()

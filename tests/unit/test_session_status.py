@@ -7,7 +7,7 @@ import os
 import signal
 import threading
 
-from aiworkbench.jobserver.status import SessionStatus, install_end_signal
+from aiworkbench.jobserver.status import SessionStatus, install_end_signal, release_session
 from aiworkbench.widgets.api_client import WorkbenchAPIError, WorkbenchAPIUnreachable
 
 from tests.fakes import BUDGETS
@@ -241,3 +241,37 @@ def test_outside_workbench_sessions_the_extension_registers_nothing(monkeypatch)
     before = signal.getsignal(signal.SIGUSR1)
     extension._load_jupyter_server_extension(object())  # touches no attribute of it
     assert signal.getsignal(signal.SIGUSR1) is before
+
+
+def test_the_hubs_idle_gpu_warning_reaches_gpu_sessions_only():
+    warned = "its GPUs have been idle (below 5% utilisation) for 31 minutes"
+    gpu = SessionStatus(JOB, fetch=FakeAPI(), clock=Clock(), gpu=lambda: Source(),
+                        notice=lambda: warned)
+    cpu = SessionStatus({**JOB, "CUDA_VISIBLE_DEVICES": ""}, fetch=FakeAPI(), clock=Clock(),
+                        gpu=lambda: Source(), notice=lambda: warned)
+    assert gpu.to_json()["gpu_notice"] == warned and cpu.to_json()["gpu_notice"] == ""
+
+
+def test_the_latest_idle_gpu_warning_is_kept_only_while_the_reports_are_recent(monkeypatch):
+    from aiworkbench.sessions import gpu_metrics
+
+    monkeypatch.setitem(gpu_metrics._LATEST, "notice", "idle")
+    monkeypatch.setitem(gpu_metrics._LATEST, "at", 1000.0)
+    assert gpu_metrics.latest_notice(180, now=1100) == "idle"
+    assert gpu_metrics.latest_notice(180, now=1200) == ""
+
+
+def test_releasing_asks_the_hub_to_stop_this_very_server_with_its_own_token():
+    asked = []
+
+    def delete(url, **kwargs):
+        asked.append((url, kwargs["headers"]))
+    env = {"JUPYTERHUB_API_URL": "http://10.77.0.1:8081/hub/api/", "JUPYTERHUB_USER": "has@x",
+           "JUPYTERHUB_API_TOKEN": "secret", "JUPYTERHUB_SERVER_NAME": ""}
+    release_session(env, post=delete)
+    release_session({**env, "JUPYTERHUB_SERVER_NAME": "gpu run"}, post=delete)
+    assert asked == [
+        ("http://10.77.0.1:8081/hub/api/users/has%40x/server",
+         {"Authorization": "token secret"}),
+        ("http://10.77.0.1:8081/hub/api/users/has%40x/servers/gpu%20run",
+         {"Authorization": "token secret"})]

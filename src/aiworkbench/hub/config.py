@@ -179,7 +179,9 @@ def apply_api(c, site: Site, token: str) -> None:
     ]
     # Sessions' own token (JUPYTERHUB_API_TOKEN) may call the API; the read-all scope is
     # granted only where its user holds it.
+    # delete:servers!server: the session stops itself when its user releases its GPUs.
     c.Spawner.server_token_scopes = ["access:servers!server", "users:activity!user",
+                                     "delete:servers!server",
                                      f"access:services!service={API_SERVICE}", READ_ALL]
     c.WorkbenchSpawner.api_url = session_api_url(site)
     c.WorkbenchSpawner.accounting_refresh = float(hub.accounting_refresh)

@@ -1,5 +1,6 @@
 """The session's status for its JupyterLab status bar and panel:
-``GET {base_url}aiworkbench/status``.
+``GET {base_url}aiworkbench/status``; and ``POST {base_url}aiworkbench/release``, which
+asks the hub to stop the session when its user releases its idle GPUs.
 
 One :class:`SessionStatus` per session's server answers every browser tab. The job's
 facts come from its environment (:func:`aiworkbench.sessions.info.session_info`); its
@@ -28,6 +29,7 @@ from aiworkbench.sessions.info import session_info
 from aiworkbench.widgets.api_client import WorkbenchAPIError, WorkbenchAPIUnreachable, api_get
 
 ROUTE = "aiworkbench/status"
+RELEASE_ROUTE = "aiworkbench/release"  # POST: stop this session (its GPUs are released)
 API_INTERVAL = 60.0  # seconds between two questions to the workbench API, at least
 GPU_INTERVAL = 10.0  # seconds between two GPU samples, at least
 
@@ -37,6 +39,33 @@ def _gpu_source():
     from aiworkbench.sessions.gpu_metrics import source_from_env  # GPU sessions' imports
 
     return source_from_env()
+
+
+def _gpu_notice() -> str:
+    """The hub's idle-GPU warning for this session, from its last answer to the GPU
+    reports (three report intervals old at most)."""
+    import os
+
+    from aiworkbench.sessions.gpu_metrics import latest_notice
+
+    return latest_notice(3 * float(os.environ.get("AIWORKBENCH_GPU_REPORT_SECONDS", "60")))
+
+
+def release_session(environ=None, post=None) -> None:
+    """Ask the hub to stop this session (the user released its GPUs), with the server's
+    own token (scope delete:servers for this server only)."""
+    import os
+
+    import requests
+
+    env = os.environ if environ is None else environ
+    user = urllib.parse.quote(env["JUPYTERHUB_USER"], safe="")
+    server = env.get("JUPYTERHUB_SERVER_NAME", "")
+    path = (f"users/{user}/servers/{urllib.parse.quote(server, safe='')}" if server
+            else f"users/{user}/server")
+    (post or requests.delete)(f"{env['JUPYTERHUB_API_URL'].rstrip('/')}/{path}",
+                              headers={"Authorization": f"token {env['JUPYTERHUB_API_TOKEN']}"},
+                              timeout=30)
 
 
 def _hours(minutes) -> float | None:
@@ -53,10 +82,11 @@ class SessionStatus:
     """
 
     def __init__(self, environ: dict[str, str] | None = None, *, fetch=api_get,
-                 clock=time.time, gpu=_gpu_source, interval: float = API_INTERVAL):
+                 clock=time.time, gpu=_gpu_source, interval: float = API_INTERVAL,
+                 notice=_gpu_notice):
         self.info = session_info(environ)
         self.fetch, self.clock, self.interval = fetch, clock, interval
-        self._gpu, self._source = gpu, None
+        self._gpu, self._source, self._notice = gpu, None, notice
         self._lock = asyncio.Lock()  # one question in flight, whatever the tabs
         self.asked_at: float | None = None
         self.ends_at: float | None = None
@@ -158,7 +188,7 @@ class SessionStatus:
                 "gpu_kind": info.gpu_kind, "ends_at": self.ends_at, "time_left_s": left,
                 "budget": self.budget, "gpu_utilisation": self.gpu_utilisation,
                 "ending": self.ending_since is not None, "ending_since": since,
-                "error": self.error}
+                "gpu_notice": self._notice() if info.gpus else "", "error": self.error}
 
 
 def install_end_signal(status: SessionStatus, log=None) -> bool:
@@ -202,8 +232,22 @@ def load_status(serverapp) -> SessionStatus:
             self.set_header("Cache-Control", "no-store")
             self.finish(json.dumps(await self.status.read()))
 
+    class ReleaseHandler(APIHandler):
+        """POST: the user releases the session's GPUs: the hub stops the session (the
+        browser saved the open documents first)."""
+        auth_resource = "api"
+
+        @tornado.web.authenticated
+        @authorized
+        async def post(self):
+            self.set_status(202)
+            self.finish(json.dumps({"message": "the session is being stopped"}))
+            await asyncio.get_running_loop().run_in_executor(None, release_session)
+
     status = SessionStatus()
     install_end_signal(status, serverapp.log)
-    route = url_path_join(serverapp.web_app.settings["base_url"], ROUTE)
-    serverapp.web_app.add_handlers(".*$", [(route, StatusHandler, {"status": status})])
+    base = serverapp.web_app.settings["base_url"]
+    serverapp.web_app.add_handlers(".*$", [
+        (url_path_join(base, ROUTE), StatusHandler, {"status": status}),
+        (url_path_join(base, RELEASE_ROUTE), ReleaseHandler)])
     return status

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 
 import requests
 
@@ -84,6 +85,18 @@ def source_from_env(environ=os.environ) -> MetricsSource:
     return MetricsSource()
 
 
+# The hub's last answer to this session's reports: its idle-GPU warning, if any, and
+# when it came (the session's status bar shows it: aiworkbench.jobserver.status).
+_LATEST = {"notice": "", "at": 0.0}
+
+
+def latest_notice(max_age: float, now: float | None = None) -> str:
+    """The hub's idle-GPU warning of its last answer, if that came within ``max_age``
+    seconds; '' otherwise."""
+    now = time.time() if now is None else now
+    return _LATEST["notice"] if now - _LATEST["at"] <= max_age else ""
+
+
 def report_gpu_activity(source: MetricsSource, interval: float,
                         stop: threading.Event | None = None) -> None:
     """Every ``interval`` seconds, report the source's sample to the hub (the loop of
@@ -101,6 +114,8 @@ def report_gpu_activity(source: MetricsSource, interval: float,
             response = requests.post(url, json={"utilisation": sample}, headers=headers,
                                      timeout=30)
             notice = response.json().get("notice", "") if response.ok else response.text
+            if response.ok:
+                _LATEST.update(notice=notice, at=time.time())
         except (requests.RequestException, ValueError) as err:
             notice = f"reporting GPU utilisation failed: {err}"
         if notice and notice != said:

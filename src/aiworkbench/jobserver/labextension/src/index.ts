@@ -22,14 +22,16 @@ const WARNING_AT = 15 * 60; // seconds left when the item turns to a warning
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'aiworkbench-status:plugin',
-  description: 'The workbench session: time and budget left, GPU use, warnings before the end.',
+  description:
+    'The workbench session: time and budget left, GPU use, warnings before the end ' +
+    'and when its GPUs are idle.',
   autoStart: true,
   requires: [IStatusBar],
   activate: (app: JupyterFrontEnd, statusBar: IStatusBar) => {
     const item = new Widget();
     item.addClass('aiwb-status-item');
     const panel = new SessionPanel();
-    const warnings = new EndWarnings(app);
+    const warnings = new EndWarnings(app, app.serviceManager.serverSettings);
     let status: ISessionStatus | null = null;
     let endsAt: number | null = null; // epoch seconds on this browser's clock
 

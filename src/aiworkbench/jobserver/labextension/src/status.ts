@@ -25,6 +25,7 @@ export interface ISessionStatus {
   gpu_utilisation: number | null;
   ending: boolean;
   ending_since: number | null;
+  gpu_notice: string;
   error: string;
 }
 
@@ -38,6 +39,15 @@ export async function fetchStatus(
     throw await ServerConnection.ResponseError.create(response);
   }
   return (await response.json()) as ISessionStatus;
+}
+
+/** Ask the session's server to have the hub stop this session (its GPUs released). */
+export async function releaseSession(settings: ServerConnection.ISettings): Promise<void> {
+  const url = URLExt.join(settings.baseUrl, 'aiworkbench', 'release');
+  const response = await ServerConnection.makeRequest(url, { method: 'POST' }, settings);
+  if (!response.ok) {
+    throw await ServerConnection.ResponseError.create(response);
+  }
 }
 
 /** The hub's sessions page, where a session is extended or stopped. */

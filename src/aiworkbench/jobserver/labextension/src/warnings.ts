@@ -2,24 +2,33 @@
  * Warnings before the session's end, each once per session (per job, remembered in
  * sessionStorage): at 15 minutes left, a toast; at 5 minutes left, or as soon as Slurm
  * signals the end, every open document with unsaved changes is saved, then a toast.
+ * And the hub's idle-GPU warning, once each time the GPUs go idle: "Release the GPUs"
+ * saves every open document and stops the session; "I am still using them" keeps it.
  */
 
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import { Notification } from '@jupyterlab/apputils';
 import { DocumentRegistry, DocumentWidget } from '@jupyterlab/docregistry';
 
-import { clockTime, ISessionStatus, sessionsPage } from './status';
+import { ServerConnection } from '@jupyterlab/services';
+
+import { clockTime, ISessionStatus, releaseSession, sessionsPage } from './status';
 
 const WARN_AT = 15 * 60; // seconds left
 const SAVE_AT = 5 * 60;
 
 export class EndWarnings {
   private _given = new Set<string>();
+  private _idleShown = false; // the idle-GPU toast of this idle spell was shown
 
-  constructor(private _app: JupyterFrontEnd) {}
+  constructor(
+    private _app: JupyterFrontEnd,
+    private _settings: ServerConnection.ISettings
+  ) {}
 
   /** Warn if it is time; `endsAt`: when the session ends (this browser's clock). */
   check(status: ISessionStatus, endsAt: number | null): void {
+    this._idleGpus(status);
     const job = status.job_id;
     const left = endsAt === null ? null : endsAt - Date.now() / 1000;
     if (!job) {
@@ -40,6 +49,52 @@ export class EndWarnings {
         }
       );
     }
+  }
+
+  /** The hub's idle-GPU warning, once per idle spell (until the GPUs are used again). */
+  private _idleGpus(status: ISessionStatus): void {
+    if (!status.gpu_notice) {
+      this._idleShown = false;
+      return;
+    }
+    if (this._idleShown) {
+      return;
+    }
+    this._idleShown = true;
+    Notification.warning(`This session: ${status.gpu_notice}.`, {
+      autoClose: false,
+      actions: [
+        {
+          label: 'Release the GPUs',
+          caption: 'Save every open document, then stop this session',
+          callback: () => void this._release()
+        },
+        {
+          label: 'I am still using them',
+          caption: 'Keep the session; it is stopped only if the GPUs stay idle',
+          displayType: 'link',
+          callback: () => undefined
+        }
+      ]
+    });
+  }
+
+  private async _release(): Promise<void> {
+    const { saved, failed } = await saveUnsaved(this._app);
+    if (failed) {
+      Notification.error(
+        `${failed} document(s) could not be saved: save them, then release the GPUs again.`,
+        { autoClose: false }
+      );
+      this._idleShown = false;
+      return;
+    }
+    await releaseSession(this._settings);
+    Notification.info(
+      `${saved ? `${saved} document(s) saved; the` : 'The'} session is stopping: its GPUs ` +
+        'are free for others. Start a new one from your sessions page.',
+      { autoClose: false }
+    );
   }
 
   /** Whether warning `what` is still due for `job`; it is not from now on. */
