@@ -157,6 +157,16 @@ def status_line(tmp_path):
 
 
 @view
+def session_card(tmp_path):
+    import dataclasses
+
+    from aiworkbench.sessions.info import session_info
+    info = session_info({"SLURM_JOB_ID": "42", "SLURMD_NODENAME": HOSTILE,
+                         "SLURM_JOB_PARTITION": HOSTILE, "SLURM_JOB_ACCOUNT": HOSTILE})
+    return dataclasses.replace(info, fetch=lambda path, timeout: {})._repr_html_()
+
+
+@view
 def course_header(tmp_path):
     model, course = outline(tmp_path)
     return model.header_html(course)
