@@ -36,7 +36,7 @@ def test_in_a_notebook_it_is_a_small_card_with_memory_and_the_time_left():
     info = dataclasses.replace(session_info(JOB), fetch=fetch)
     card = info._repr_html_()
     text = " ".join(re.sub(r"<[^>]+>", " ", card).split())
-    assert re.search(r"Job 42 Node vm Partition gpu Project edu-intro Cores 2 Memory 4.096 GB "
+    assert re.search(r"Job 42 Node vm Partition gpu Project edu-intro Cores 2 Memory 4 GB "
                      r"GPUs 1( \(simulated\))? Time left 0 h 55 min \(until \d\d:\d\d\)",
                      text), text
     assert asked == ["budgets/edu-intro"]

@@ -56,7 +56,8 @@ class SessionInfo:
         ends = "" if left is None else time.strftime("%H:%M", time.localtime(time.time() + left))
         rows = [("Job", self.job_id), ("Node", self.node), ("Partition", self.partition),
                 ("Project", self.project), ("Cores", self.cpus),
-                ("Memory", f"{self.memory_mb / 1000:g} GB" if self.memory_mb else "—"),
+                # Slurm counts memory in MiB; the form asked for G (GiB), shown as "GB".
+                ("Memory", f"{self.memory_mb / 1024:g} GB" if self.memory_mb else "—"),
                 ("GPUs", gpus),
                 ("Time left", "unknown: see the status bar" if left is None
                  else f"{hours_text(left // 60)} (until {ends})")]
