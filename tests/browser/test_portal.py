@@ -74,6 +74,13 @@ def test_a_running_sessions_card_counts_down_and_extends_within_the_limits(
     expect(notice).to_have_class(re.compile("alert-warning"))
     screenshot(page, "portal-extend-refused")
     assert [j["time_limit"] for j in user_jobs("trainer")] == ["3:00:00"]
+
+    # The session's log, read as its user.
+    card.locator(".session-log-button").click()
+    log = card.locator(".session-log")
+    expect(log).to_contain_text(f"Job {job['id']}, its last lines:")
+    expect(log).to_contain_text("Jupyter")  # the server's own start-up lines
+    screenshot(page, "portal-session-log")
     card.locator(".session-stop").click()
     expect(card.locator(".session-start")).to_be_visible(timeout=60_000)
     wait_for(lambda: not user_jobs("trainer"), 60, what="trainer's job to end")

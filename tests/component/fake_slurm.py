@@ -27,7 +27,7 @@ from pathlib import Path
 
 STATE = Path(__file__).resolve().parent / "slurm-state.json"  # beside the copy in bin/
 UNREACHABLE = "slurm_load_jobs error: Unable to contact slurm controller (connect failure)"
-AS_USER = {"sbatch", "squeue", "scancel"}  # what the hub may run as a factory user
+AS_USER = {"sbatch", "squeue", "scancel", "tail"}  # what the hub may run as a factory user
 AS_READER = {"squeue", "sacct", "sshare"}  # what it may run as the Slurm reader
 SQUEUE_LETTERS = {"i": "job_id", "u": "user", "P": "partition", "T": "state", "r": "reason",
                   "N": "nodes", "S": "start", "Q": "priority", "l": "time_limit"}
@@ -166,6 +166,11 @@ def run(command: str, argv: list[str], user: str, stdin: str,
                            f"processors on nodes gpu-node-3 in partition gpu\n")
         if command == "sinfo":
             return 0, data["sinfo"], ""
+        if command == "tail":  # tail -n N -- PATH, as the user (a session's log)
+            path = Path(argv[-1])
+            if not path.is_file():
+                return 1, "", f"tail: cannot open '{path}' for reading\n"
+            return 0, "".join(path.read_text().splitlines(True)[-int(argv[1]):]), ""
         if command == "sbatch":
             return sbatch(data, argv, stdin)
         if command == "squeue":

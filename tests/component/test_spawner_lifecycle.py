@@ -1085,3 +1085,28 @@ def test_the_form_shows_what_each_partition_has_free_and_when_slurm_would_start_
     assert tests[0]["argv"] == ["--test-only", "--account=edu-intro", "--partition=cpu",
                                 "--cpus-per-task=1", "--mem=2G", "--time=1:00:00",
                                 "--wrap=true"]
+
+
+
+def test_a_sessions_log_is_read_as_its_user_for_itself_and_admins_only(hub, slurm, tmp_path):
+    log = tmp_path / "home" / "student" / ".jupyter-session-4711.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("".join(f"line {n}\n" for n in range(1, 61)))
+
+    async def scenario():
+        async with hub() as h, Lab() as lab:
+            path = "aiworkbench/users/student/log"
+            before = await h.request("GET", path, h.token("student"))
+            await running_session(h, slurm, lab)
+            return before, [await h.request("GET", path, token) for token in (
+                h.token("student"), h.token("admin"), h.token("trainer"),
+                TOKENS["dashboards"])]
+    before, (own, admin, other, service) = asyncio.run(scenario())
+    assert before[0] == 404
+    assert own[0] == admin[0] == 200
+    assert own[1] == {"job_id": "4711", "lines": [f"line {n}" for n in range(21, 61)]}
+    assert other[0] == 404  # JupyterHub's servers scope: another user's session is unseen
+    assert service[0] == 403  # the dashboards may list sessions, not read their logs
+    [tail] = slurm.calls("tail")[-1:]
+    assert tail["via"][:4] == ["sudo", "-u", "student", "tail"]
+    assert tail["argv"] == ["-n", "40", "--", str(log)]

@@ -32,6 +32,7 @@ class Card:
     ready: bool = False
     active: bool = False
     notice: str = ""  # the idle-GPU warning, if any
+    has_log: bool = False  # a job ran or runs: its log can be read
 
 
 def session_cards(user, now: float | None = None) -> list[Card]:
@@ -49,7 +50,8 @@ def card(spawner, now: float) -> Card:
     """One session's card (``spawner``: a WorkbenchSpawner)."""
     title = f"Session “{spawner.name}”" if spawner.name else "Default session"
     base = {"name": spawner.name, "title": title, "active": spawner.active,
-            "ready": spawner.ready, "notice": spawner.gpu_notice if spawner.active else ""}
+            "ready": spawner.ready, "notice": spawner.gpu_notice if spawner.active else "",
+            "has_log": bool(spawner.job_id or getattr(spawner, "last_job_id", ""))}
     if not spawner.active:
         if spawner.ended_reason:
             return Card(**base, state="ended", state_text=f"Ended: {spawner.ended_reason}.")

@@ -218,6 +218,7 @@ class WorkbenchSpawner(SlurmSpawner):
     job_ip = ""  # where the job's server listens, once reported
     job_port = 0
     submitted_at = 0.0  # when the job was submitted (epoch seconds): the queue wait's start
+    last_job_id = ""  # the latest job, known after it ended (until a hub restart): its log
 
     # --- user options: one road ---------------------------------------------
     @default("options_form")
@@ -479,6 +480,7 @@ class WorkbenchSpawner(SlurmSpawner):
             raise SessionFailed(f"Slurm did not take the session's job: {err}",
                                 reason="slurm", status_code=502) from None
         self.job_id = self.parse_job_id(out.strip())
+        self.last_job_id = self.job_id
         return self.job_id
 
     async def extend(self, minutes: int) -> str:
@@ -510,6 +512,23 @@ class WorkbenchSpawner(SlurmSpawner):
         await self.poller.wait_update(2 * self.slurm_poll_interval + 5)
         return (f"Added {hours_text(minutes)}: the session may now run "
                 f"{hours_text(done['time_limit_minutes'])} in all.")
+
+    LOG_LINES = 40
+
+    async def log_tail(self) -> tuple[str, str]:
+        """The last lines of the session's log (its latest job's, running or ended), read
+        as its user: (job id, text); ('', '') without a job."""
+        job_id = self.job_id or self.last_job_id
+        if not job_id:
+            return "", ""
+        path = f"{self.req_homedir}/.jupyter-session-{job_id}.log"
+        try:
+            text = await slurm.run(self.user_argv("tail", "-n", str(self.LOG_LINES), "--",
+                                                  path), timeout=30)
+        except slurm.SlurmError as err:
+            self.log.warning("Could not read %s's log %s: %s", self.user.name, path, err)
+            text = f"(the log {path} cannot be read: it may not exist yet)"
+        return job_id, text
 
     async def cancel_batch_job(self):
         if self.job_id:
