@@ -33,6 +33,7 @@ class Card:
     active: bool = False
     notice: str = ""  # the idle-GPU warning, if any
     has_log: bool = False  # a job ran or runs: its log can be read
+    awaiting: bool = False  # Slurm's details come with the hub's next reading of the queue
 
 
 def session_cards(user, now: float | None = None) -> list[Card]:
@@ -82,6 +83,10 @@ def card(spawner, now: float) -> Card:
     if job not in (UNKNOWN, GONE):
         return Card(**base, state="queued", state_text=queued_text(spawner, job, request, now),
                     job_id=job_id, details=details)
+    if spawner.ready:  # started between two readings of the queue (they come every 30 s)
+        return Card(**base, state="running", job_id=job_id, details=details, awaiting=True,
+                    state_text="Running; its node and time left come with the hub's next "
+                               "reading of Slurm's queue.")
     text = "Submitting to Slurm…" if not job_id else f"Job {job_id} submitted to Slurm."
     if job_id and spawner.poller.asked and not spawner.poller.reachable:
         text = f"Job {job_id}: Slurm's controller is not answering; the session is kept."
