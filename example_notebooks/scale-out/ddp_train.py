@@ -61,6 +61,9 @@ def main() -> None:
                        "last_loss": losses[-1],
                        "checksums": [round(c.item(), 6) for c in gathered]}, out)
         print(f"rank 0 of {world}: loss {losses[0]:.4f} -> {losses[-1]:.4f}; wrote {args.out}")
+    # Every rank leaves together: a rank that tears its gloo group down while another
+    # still uses it can abort ("terminate called without an active exception").
+    dist.barrier()
     dist.destroy_process_group()
 
 
