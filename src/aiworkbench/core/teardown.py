@@ -46,6 +46,7 @@ FIXED_PATHS = ("/etc/slurm", "/etc/aiworkbench", "/etc/munge", "/etc/sudoers.d/a
                "/var/lib/aiworkbench", "/var/lib/aiworkbench-gpu-sim",
                "/var/lib/aiworkbench-start-gate", "/var/log/aiworkbench", "/var/log/slurm",
                "/var/log/munge", "/var/spool/slurmd", "/run/aiworkbench",
+               "/var/cache/aiworkbench",  # role kernel_env: npm's cache for the extension
                "/usr/local/sbin/aiworkbench-netns-node", "/usr/local/sbin/aiworkbench-backup",
                *CHP)
 # Kept with --keep-data.
