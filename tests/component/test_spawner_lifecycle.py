@@ -1110,3 +1110,30 @@ def test_a_sessions_log_is_read_as_its_user_for_itself_and_admins_only(hub, slur
     [tail] = slurm.calls("tail")[-1:]
     assert tail["via"][:4] == ["sudo", "-u", "student", "tail"]
     assert tail["argv"] == ["-n", "40", "--", str(log)]
+
+
+def test_after_a_hub_restart_the_home_page_shows_why_a_named_session_ended(hub, slurm):
+    """The hub loads a stopped server only when it is asked for: the home page's cards
+    load it, with the reason its state kept."""
+    async def before():
+        async with hub() as h, Lab() as lab:
+            spawner = await running_session(h, slurm, lab, server="second")
+            spawner.stop_polling()
+            slurm.end("4711", state="TIMEOUT", reason="TimeLimit")
+            await fresh_snapshot(spawner)
+            assert await spawner.poll() == 1
+            await h.app.proxy.delete_user(h.user("student"), "second")
+            spawner.orm_spawner.server = None
+            spawner.orm_spawner.state = spawner.get_state()
+            h.app.db.commit()
+
+    async def after():
+        poller._pollers.clear()  # a new process: a new poller
+        async with hub() as h:
+            browser = await asyncio.to_thread(Browser, h, "student")
+            return await asyncio.to_thread(browser.get, "home")
+    asyncio.run(before())
+    home = asyncio.run(after())
+    assert home.status_code == 200, home.text[-2000:]
+    text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", home.text)))
+    assert "Your session “second” stopped: the session reached its time limit." in text

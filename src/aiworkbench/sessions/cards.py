@@ -42,7 +42,11 @@ def session_cards(user, now: float | None = None) -> list[Card]:
     if user is None:
         return []
     now = time.time() if now is None else now
-    cards = [card(spawner, now) for spawner in user.all_spawners()
+    # all_spawners() gives a stopped server the hub has not loaded since it started as
+    # its database row: the spawner itself (loaded from that row) has its end reason.
+    spawners = [s if hasattr(s, "ended_reason") else user.spawners[s.name]
+                for s in user.all_spawners()]
+    cards = [card(spawner, now) for spawner in spawners
              if spawner.active or spawner.ended_reason or not spawner.name]
     return sorted(cards, key=lambda c: (not c.active, c.name))
 
