@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import time
 import urllib.parse
@@ -44,8 +45,6 @@ def _gpu_source():
 def _gpu_notice() -> str:
     """The hub's idle-GPU warning for this session, from its last answer to the GPU
     reports (three report intervals old at most)."""
-    import os
-
     from aiworkbench.sessions.gpu_metrics import latest_notice
 
     return latest_notice(3 * float(os.environ.get("AIWORKBENCH_GPU_REPORT_SECONDS", "60")))
@@ -54,8 +53,6 @@ def _gpu_notice() -> str:
 def release_session(environ=None, post=None) -> None:
     """Ask the hub to stop this session (the user released its GPUs), with the server's
     own token (scope delete:servers for this server only)."""
-    import os
-
     import requests
 
     env = os.environ if environ is None else environ

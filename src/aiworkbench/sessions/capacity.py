@@ -64,7 +64,7 @@ def parse_capacity(text: str) -> dict[str, PartitionFree]:
         if not node or len(counts) != 4 or not all(c.isdigit() for c in counts):
             continue
         part = free.setdefault(partition.rstrip("*"), PartitionFree())
-        allocated, idle, _other, total = map(int, counts)
+        _allocated, idle, _other, total = map(int, counts)
         part.nodes += 1
         part.cores += total
         gpus = gpu_count(gres)
@@ -74,7 +74,6 @@ def parse_capacity(text: str) -> dict[str, PartitionFree]:
         part.nodes_up += 1
         part.cores_free += idle
         part.gpus_free += max(gpus - gpu_count(used), 0)
-        del allocated
     return free
 
 

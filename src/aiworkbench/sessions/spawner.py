@@ -659,13 +659,12 @@ class WorkbenchSpawner(SlurmSpawner):
 
     def queue_timed_out(self, job, now: float) -> SessionFailed:
         """The spawn's failure when the job is still queued at ``queue_timeout``."""
-        reason = (pending_reason(job.reason, bool(self.request and self.request.gpus))
-                  if job not in (UNKNOWN, GONE) else self.describe(job))
-        start = job.start if job not in (UNKNOWN, GONE) else ""
+        queued = job if job not in (UNKNOWN, GONE) else None  # None: Slurm did not say
+        reason = (pending_reason(queued.reason, bool(self.request and self.request.gpus))
+                  if queued else self.describe(job))
         words = queue_gave_up(now - (self.submitted_at or now), self.job_id, reason,
-                              expected_start(start, datetime.now()),
-                              sooner(self.site, self.request,
-                                     job.reason if job not in (UNKNOWN, GONE) else "",
+                              expected_start(queued.start if queued else "", datetime.now()),
+                              sooner(self.site, self.request, queued.reason if queued else "",
                                      self.user.name))
         return SessionFailed(f"The session {words}.", reason="queue-timeout",
                              status_code=504, ended=f"it {words}")
@@ -698,15 +697,12 @@ class WorkbenchSpawner(SlurmSpawner):
                 # JupyterHub routes resumed sessions only once every session has been
                 # checked, which may be much later: route this one once its check ends.
                 self._route_task = asyncio.ensure_future(self._route_when_checked())
-            except SessionFailed as err:
+            except (TimeoutError, SessionFailed) as err:
                 self.log.warning("Queued session job %s of %s did not start: %s",
                                  self.job_id, self.user.name, err)
-                if err.ended:  # it gave up waiting: the job goes, the home page says why
-                    self.ended_reason = err.ended
+                if getattr(err, "ended", ""):  # it gave up waiting: the job goes, the
+                    self.ended_reason = err.ended  # home page says why
                     await self.cancel_batch_job()
-            except TimeoutError as err:
-                self.log.warning("Queued session job %s of %s did not start: %s",
-                                 self.job_id, self.user.name, err)
             finally:
                 self._resuming = False
         return await super().get_url()
