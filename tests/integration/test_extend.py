@@ -33,14 +33,16 @@ def jobs(cluster_up):
     """Submit jobs as a user (``name``: the job's name), cancelled afterwards."""
     made = []
 
-    def submit(user: str, name: str, account: str, cpus: int = 1, minutes: int = 60):
+    def submit(user: str, name: str, account: str, cpus: int = 1, minutes: int = 60,
+               running: bool = True):
         job = run(["sbatch", "--parsable", "--chdir=/tmp", f"--job-name={name}",
                    f"--account={account}",
                    "--partition=cpu", f"--cpus-per-task={cpus}", "--mem=500M",
                    f"--time={minutes}", "--wrap", "sleep 900"], user=user).stdout.strip()
         made.append(job)
-        wait_for(lambda: any(j["id"] == job and j["state"] == "RUNNING"
-                             for j in user_jobs(user)), 60, what=f"job {job} to run")
+        if running:
+            wait_for(lambda: any(j["id"] == job and j["state"] == "RUNNING"
+                                 for j in user_jobs(user)), 120, what=f"job {job} to run")
         return job
     yield submit
     for job in made:
@@ -65,7 +67,8 @@ def test_ones_own_session_is_extended_and_the_log_says_who_asked(helper, jobs):
 
 def test_another_users_job_a_batch_job_and_too_much_are_refused(helper, jobs):
     session = jobs("trainer", "jupyter-trainer", "edu-intro")
-    batch = jobs("trainer", "training-run", "edu-intro")
+    # Refused for its name, before its state: it need not have started.
+    batch = jobs("trainer", "training-run", "edu-intro", running=False)
     refusals = {
         "another user's": helper("--user", "student", "--job", session, "--minutes", "30"),
         "not a session": helper("--user", "trainer", "--job", batch, "--minutes", "30"),

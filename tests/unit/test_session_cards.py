@@ -31,6 +31,12 @@ def test_a_session_ready_before_the_hubs_next_reading_is_running_its_details_to_
     assert ("GPUs", "1 (simulated)") in card.details
 
 
+def test_a_ready_session_the_hubs_last_reading_saw_queued_is_running_not_queued():
+    job = QueuedJob("12", "sme", "gpu", "PENDING", "None", "", "N/A", 1, "1:00:00")
+    card = cards.card(spawner(job), NOW)
+    assert (card.state, card.awaiting) == ("running", True)
+
+
 def test_a_running_session_counts_down_from_slurms_start_and_time_limit():
     job = QueuedJob("12", "sme", "gpu", "RUNNING", "None", "vm", "2027-01-15T08:00:00", 1,
                     "1:30:00")

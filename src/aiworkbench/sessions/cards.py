@@ -84,10 +84,10 @@ def card(spawner, now: float) -> Card:
             text += f" since {datetime.fromtimestamp(started).strftime('%H:%M')}"
         return Card(**base, state=state, state_text=text + ".", job_id=job_id,
                     details=details, ends_at=ends_at)
-    if job not in (UNKNOWN, GONE):
+    if job not in (UNKNOWN, GONE) and not spawner.ready:
         return Card(**base, state="queued", state_text=queued_text(spawner, job, request, now),
                     job_id=job_id, details=details)
-    if spawner.ready:  # started between two readings of the queue (they come every 30 s)
+    if spawner.ready:  # started since the hub's last reading of the queue (every 30 s)
         return Card(**base, state="running", job_id=job_id, details=details, awaiting=True,
                     state_text="Running; its node and time left come with the hub's next "
                                "reading of Slurm's queue.")
