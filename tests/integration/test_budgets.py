@@ -40,6 +40,32 @@ def project(payload, name):
     return found
 
 
+def test_the_demos_trial_project_is_nearly_used_up_and_slurm_says_so(cluster_up, hub_user,
+                                                                      site):
+    """The install's one real job (projects.sme-trial.demo_gpu_usage) used most of it."""
+    trial = site.projects["sme-trial"]
+    [demo] = run(["sacct", "--noheader", "--parsable2", "--allusers", "--allocations",
+                  "--starttime=2000-01-01", "--name=demo-usage", "--accounts=sme-trial",
+                  "--format=User,State"]).stdout.splitlines()
+    assert demo.split("|") == ["sme", "COMPLETED"]  # it ended before make up did
+    answer = api(hub_user("sme"), "/budgets")
+    gpu = project(answer.json(), "sme-trial")["gpu"]
+    # Slurm counts whole minutes: what it used and what its time limit still holds.
+    assert gpu["used_minutes"] + gpu["held_minutes"] >= (
+        trial.demo_gpu_usage * trial.gpu_minutes - 1), gpu
+    # A GPU job that the rest does not pay for pends with Slurm's budget reason.
+    job = run(["sbatch", "--parsable", "--account=sme-trial", "--partition=gpu",
+               "--gres=gpu:1", "--time=5", "--output=/dev/null", "--chdir=/tmp",
+               "--wrap=sleep 1"], user="sme").stdout.strip()
+    try:
+        reason = wait_for(lambda: (lambda r: r if r.startswith("AssocGrp") else None)(
+            run(["squeue", "--noheader", "--jobs", job, "--format=%r"]).stdout.strip()),
+            60, what="Slurm's reason for the trial's job")
+        assert reason in ("AssocGrpGRESMinutes", "AssocGrpGRESRunMinutes"), reason
+    finally:
+        run(["scancel", job], check=False)
+
+
 def test_api_widget_and_cli_report_the_same_usage_as_slurm(cluster_up, hub_user):
     sme = hub_user("sme")
     for argv in (["--partition=gpu", "--gres=gpu:2", "--cpus-per-task=2"],
