@@ -1,8 +1,14 @@
 """The portal as people see it in Chromium: the factory's name on the login and error
 pages, a session card that counts its walltime down, and a queued session that the
-hub gives up saying why, on the spawn page and on the home page."""
+hub gives up saying why, on the spawn page and on the home page. "Get help" from a
+card and from the spawn page: the request arrives in the admin's mailbox (the demo's
+helpdesk, through exim) with the session's context and the error shown."""
 
+import email
+import email.policy
+import mailbox
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -11,6 +17,7 @@ from ..conftest import run, user_jobs, wait_for
 from .conftest import log_in, screenshot
 
 pytestmark = pytest.mark.browser
+MAILBOX = Path("/var/mail/admin")
 
 
 def test_login_and_error_pages_bear_the_factorys_name_and_a_way_back(
@@ -24,6 +31,8 @@ def test_login_and_error_pages_bear_the_factorys_name_and_a_way_back(
     expect(page.locator(".portal-error h1")).to_have_text("There is no such page")
     expect(page.locator("nav >> text=Sessions")).to_be_visible()
     screenshot(page, "portal-404")
+    expect(page.locator("#portal-get-help")).to_have_attribute(
+        "href", re.compile(r"/hub/help\?shown=Error%20404.*no-such-page"))
     page.click("#portal-back")
     expect(page).to_have_url(re.compile(r"/hub/home$"))
     expect(page.locator("h1")).to_have_text("Your sessions")
@@ -36,6 +45,22 @@ def test_login_and_error_pages_bear_the_factorys_name_and_a_way_back(
         re.compile(r"For (\d+ GPUs?, )?\d+ cores? for \d+ h on \w+: Slurm (would start it now|"
                    r"expects it)"))
     screenshot(page, "portal-form-queue")
+
+
+def helpdesk_mail(subject: str, timeout: float = 60):
+    """The support request with ``subject`` in the demo helpdesk's mailbox (the admin's,
+    where exim delivers admin@localhost), its body decoded by ``get_content()``."""
+    def find():
+        if not MAILBOX.exists():
+            return None
+        box = mailbox.mbox(MAILBOX, create=False)
+        try:
+            found = [email.message_from_bytes(m.as_bytes(), policy=email.policy.default)
+                     for m in box if subject in (m["Subject"] or "")]
+        finally:
+            box.close()
+        return found[-1] if found else None
+    return wait_for(find, timeout, what=f"the mail {subject!r} in {MAILBOX}")
 
 
 def test_a_running_sessions_card_counts_down_and_extends_within_the_limits(
@@ -82,6 +107,28 @@ def test_a_running_sessions_card_counts_down_and_extends_within_the_limits(
     expect(log).to_contain_text(f"Job {job['id']}, its last lines:")
     expect(log).to_contain_text("Jupyter")  # the server's own start-up lines
     screenshot(page, "portal-session-log")
+
+    # Get help from the card: the request reaches the admin's mailbox with the context.
+    card.locator(".session-help").click()
+    expect(page.locator("#help-session")).to_have_value("")  # this session, chosen
+    page.fill("#help-subject", "Extend is capped at 3 h")
+    page.fill("#help-text", "I need 5 hours for my course preparation.")
+    screenshot(page, "portal-help-form")
+    page.click("#help-form [type=submit]")
+    expect(page.locator("#help-notice")).to_contain_text(
+        "Sent to admin@localhost at")
+    expect(page.locator(".help-copy").first).to_contain_text("Extend is capped at 3 h · sent")
+    screenshot(page, "portal-help-sent")
+    mail = helpdesk_mail("Extend is capped at 3 h")
+    assert mail["X-Workbench-User"] == "trainer"
+    body = mail.get_content()
+    for line in ("User: trainer (Demo Trainer)", "About: the default session",
+                 f"Job: {job['id']}", "Project: edu-intro", "Partition: cpu",
+                 "-- The session's log, its last lines --"):
+        assert f"\n{line}\n" in body, (line, body)
+    assert "Jupyter" in body.split("its last lines --")[1]  # the server's own lines
+
+    page.goto(f"{hub_url}/hub/home")
     card.locator(".session-stop").click()
     expect(card.locator(".session-start")).to_be_visible(timeout=60_000)
     wait_for(lambda: not user_jobs("trainer"), 60, what="trainer's job to end")
@@ -124,6 +171,18 @@ def test_a_queued_session_the_hub_gives_up_says_why_on_both_pages(
         expect(card.locator(".session-ended")).to_have_text(
             f"Your session stopped: it {said}.")
         screenshot(home, "portal-home-given-up")
+
+        # Get help from the spawn page: the error it showed goes with the request.
+        page.click("#portal-spawn-help")
+        expect(page.locator("#help-shown")).to_have_text(
+            f"Your session did not start: The session {said}.")
+        page.fill("#help-subject", "My GPU session never starts")
+        page.fill("#help-text", "I need a GPU for the pilot's training run today.")
+        page.click("#help-form [type=submit]")
+        expect(page.locator("#help-notice")).to_contain_text("Sent to admin@localhost")
+        body = helpdesk_mail("My GPU session never starts").get_content()
+        assert f"\nError shown: Your session did not start: The session {said}.\n" in body
+        assert "\nState: Ended: " in body and "User: sme (Demo SME Engineer)" in body
     finally:
         run(["scontrol", "update", "PartitionName=gpu", "State=UP"])
         sme.stop_server()

@@ -33,6 +33,12 @@ def test_the_status_bar_counts_down_and_the_end_signal_saves_open_notebooks(
         expect(item).to_contain_text("core-h left")
         expect(page.get_by_text("get notified about official Jupyter news")).to_have_count(0)
         screenshot(page, "lab-status-bar")
+        item.click()  # the session panel, with the way to get help about this session
+        panel = page.locator("#aiwb-session-panel")
+        expect(panel).to_contain_text(f"Job{job['id']}")
+        expect(panel.get_by_role("link", name="Get help")).to_have_attribute(
+            "href", re.compile(r"/hub/help\?server=$"))
+        screenshot(page, "lab-session-panel")
 
         # A change the user has not saved, then Slurm's end signal.
         cell.locator(".cm-content").click()

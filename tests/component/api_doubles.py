@@ -42,6 +42,7 @@ ACCESS = f"access:services!service={API_SERVICE}"
 SITE = """
 [factory]
 name = "Component factory"
+helpdesk = "helpdesk@factory.example"
 
 [hub]
 data_dir = "{root}/hub"

@@ -24,12 +24,15 @@ the mark goes).
 from __future__ import annotations
 
 import asyncio
+import email
+import email.message
 import hashlib
 import html
 import json
 import re
 import shlex
 import shutil
+import socket
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -40,7 +43,10 @@ import requests
 from batchspawner import JobStatus
 from tornado.httpclient import HTTPRequest
 
+from aiosmtpd.controller import Controller
+
 from aiworkbench.budgets import accounting
+from aiworkbench.portal import support
 from aiworkbench.sessions import capacity, poller
 from aiworkbench.sessions.poller import GONE, UNKNOWN
 from aiworkbench.core.site import load_site
@@ -1137,3 +1143,111 @@ def test_after_a_hub_restart_the_home_page_shows_why_a_named_session_ended(hub, 
     assert home.status_code == 200, home.text[-2000:]
     text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", home.text)))
     assert "Your session “second” stopped: the session reached its time limit." in text
+
+
+# --- Get help -------------------------------------------------------------------------------
+
+class Mailbox:
+    """aiosmtpd's handler: the messages the SMTP server took, as (envelope, message)."""
+
+    def __init__(self):
+        self.received: list[tuple[object, email.message.Message]] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.received.append((envelope, email.message_from_bytes(envelope.content)))
+        return "250 OK"
+
+
+@pytest.fixture
+def mailbox(monkeypatch):
+    """A real SMTP server on loopback (aiosmtpd) in place of the login node's exim."""
+    box = Mailbox()
+    with socket.socket() as probe:  # a free port (aiosmtpd checks its own by connecting)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setattr(support, "relay", lambda site: ("127.0.0.1", port))
+    box.controller = controller
+    yield box
+    if controller.loop.is_running():
+        controller.stop()
+
+
+def page_text(response) -> str:
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", response.text)))
+
+
+def test_get_help_mails_the_helpdesk_the_sessions_context_and_keeps_a_copy(
+        hub, slurm, tmp_path, mailbox):
+    log = tmp_path / "home" / "student" / ".jupyter-session-4711.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("".join(f"line {n}\n" for n in range(1, 61)))
+    request = {"subject": "My notebook\r\ncannot see the GPU", "session": "",
+               "text": "I ran torch.cuda.is_available() and got False.",
+               "shown": "Error 500: the kernel died"}
+
+    async def scenario():
+        async with hub() as h, Lab() as lab:
+            await running_session(h, slurm, lab)
+            student = await asyncio.to_thread(Browser, h, "student")
+            trainer = await asyncio.to_thread(Browser, h, "trainer")
+            form = await asyncio.to_thread(student.get, "help?server=&shown=Error+500")
+            sent = await asyncio.to_thread(
+                student.submit, "help", {**request, "_xsrf": student.xsrf})
+            copy = await asyncio.to_thread(student.get, "help?sent=1")
+            refused = {why: await asyncio.to_thread(
+                student.submit, "help", {**request, **change, "_xsrf": student.xsrf})
+                for why, change in {
+                    "empty": {"subject": " ", "text": ""},
+                    "another's": {"session": "second"},
+                    "too long": {"subject": "x" * 121}}.items()}
+            others = await asyncio.to_thread(trainer.get, "help")
+            mailbox.controller.stop(no_assert=True)  # the mail server goes away
+            unsent = await asyncio.to_thread(
+                student.submit, "help", {**request, "_xsrf": student.xsrf})
+            return form, sent, copy, refused, others, unsent
+    form, sent, copy, refused, others, unsent = asyncio.run(scenario())
+
+    assert form.status_code == 200 and 'id="help-form"' in form.text
+    assert "The error the page showed (attached) Error 500" in page_text(form)
+    assert sent.status_code == 302 and sent.headers["Location"].endswith("/hub/help?sent=1")
+    [(envelope, mail)] = mailbox.received
+    assert envelope.rcpt_tos == ["helpdesk@factory.example"]
+    assert mail["Subject"] == "[Component factory] My notebook cannot see the GPU (student)"
+    body = mail.get_payload().replace("\r\n", "\n")
+    assert body.startswith("I ran torch.cuda.is_available() and got False.\n")
+    for line in ("User: student", "About: the default session", "Job: 4711",
+                 "Project: edu-intro", "Partition: cpu", "Error shown: Error 500: the kernel died",
+                 "-- The session's log, its last lines --", "line 21", "line 60"):
+        assert f"\n{line}\n" in body, line
+    assert "line 20\n" not in body
+    tail = slurm.calls("tail")[-1]
+    assert tail["via"][:4] == ["sudo", "-u", "student", "tail"]  # read as its user
+
+    shown = page_text(copy)
+    assert "Sent to helpdesk@factory.example at" in shown
+    assert "My notebook cannot see the GPU · sent" in shown and "line 60" in shown
+
+    assert refused["empty"].status_code == 400
+    assert ("Not sent: say in a few words what is wrong (the subject is empty); describe "
+            "what you did and what happened (the description is empty).") in page_text(
+                refused["empty"])
+    assert refused["another's"].status_code == 400
+    assert "you have no session 'second'; yours: the default session" in page_text(
+        refused["another's"])
+    assert "I ran torch.cuda.is_available() and got False." in refused["another's"].text
+    assert "the subject has 121 characters; at most 120" in page_text(refused["too long"])
+    assert len(mailbox.received) == 1  # nothing refused was sent
+
+    assert "None yet: what you send is kept here." in page_text(others)
+    assert "cannot see the GPU" not in others.text
+
+    assert unsent.status_code == 503
+    words = page_text(unsent)
+    assert ("Not sent: the mail server did not answer. Your request is kept below; send it "
+            "again later, or write to helpdesk@factory.example.") in words
+    assert "not sent: the mail server did not answer" in words
+    copies = (tmp_path / "factory" / "hub" / "help" / "student.jsonl")
+    assert len(copies.read_text().splitlines()) == 2
+    assert copies.stat().st_mode & 0o777 == 0o600

@@ -54,9 +54,11 @@ def test_uninstall_leaves_nothing_then_up_from_nothing(site):
     for user in ("student", "intro-01", site.hub.user, site.dashboards.user, "slurm"):
         assert run(["getent", "passwd", user], check=False).returncode == 2, user
     for path in ("/etc/slurm", "/etc/aiworkbench", "/opt/aiworkbench", "/var/lib/aiworkbench",
-                 "/etc/sudoers.d/aiworkbench", "/home/student", teardown.RECORD_DIR):
+                 "/etc/sudoers.d/aiworkbench", "/home/student", teardown.RECORD_DIR,
+                 "/var/mail/admin", "/var/spool/exim4", "/etc/exim4"):
         assert not os.path.lexists(path), path
-    for package in ("slurmctld", "slurmd", "slurmdbd", "munge", "mariadb-server", "supervisor"):
+    for package in ("slurmctld", "slurmd", "slurmdbd", "munge", "mariadb-server", "supervisor",
+                    "exim4-daemon-light", "exim4-base"):
         shown = run(["dpkg-query", "--show", "--showformat", "${db:Status-Status}", package],
                     check=False).stdout
         assert shown != "installed", f"{package} is still installed"

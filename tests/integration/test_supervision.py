@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import smtplib
 import socket
 import time
 
@@ -60,6 +61,12 @@ def restarted(name, before) -> bool:
     return supervised_pid(name) not in (0, before) and "RUNNING" in status(name)
 
 
+def smtp_answers(port: int) -> bool:
+    """The mail server greets a client on loopback (what the hub's help page needs)."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=5) as server:
+        return server.noop()[0] == 250
+
+
 def checks(site, hub_url, trainer):
     """Each supervised program, with a check that it answers as its clients need."""
     node = site.slurm.node_name or socket.gethostname().split(".")[0]
@@ -89,6 +96,7 @@ def checks(site, hub_url, trainer):
         program("workbench_api"): lambda: trainer.session.get(
             f"{hub_url}{API}/budgets", timeout=10).status_code == 200,
         program("idle_culler"): lambda: "RUNNING" in status(program("idle_culler")),
+        program("exim"): lambda: smtp_answers(DAEMONS["exim"]["port"]),
         program("dashboards"): lambda: requests.get(
             f"http://127.0.0.1:{site.dashboards.port}/services/dashboards/",
             timeout=10, allow_redirects=False).status_code in (200, 302),

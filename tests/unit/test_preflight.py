@@ -119,3 +119,14 @@ def test_tls_and_oidc_secret_files_must_be_there(tmp_path):
     (tmp_path / "c.pem").write_text("cert")
     (tmp_path / "k.pem").write_text("key")
     assert check_secret_files(site) == []
+
+
+def test_an_mta_already_on_port_25_is_named_with_the_way_to_use_it():
+    site = parse_site(MINIMAL)
+    problems = check_ports(site, in_use=lambda port: port == 25,
+                           owned=lambda port, pidfiles: False)
+    assert problems == ["port 25 (exim, the mail of support requests) is already in use by "
+                        "another program; free it or set mail.relay in the site file"]
+    relayed = parse_site(MINIMAL + '\n[mail]\nrelay = "127.0.0.1:25"\n')
+    assert check_ports(relayed, in_use=lambda port: port == 25,
+                       owned=lambda port, pidfiles: False) == []

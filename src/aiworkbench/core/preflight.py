@@ -133,6 +133,10 @@ def check_ports(site: Site, in_use=port_in_use, owned=port_owned_by) -> list[str
               site.hub.hub_port: ("hub.hub_port", "the hub's API", hub),
               site.hub.api_port: ("hub.api_port", "the workbench API service", services),
               site.dashboards.port: ("dashboards.port", "the dashboards service", services)}
+    if not site.mail.relay:  # the workbench's exim (Debian's own daemon may hold it)
+        wanted[DAEMONS["exim"]["port"]] = (
+            "mail.relay", "exim, the mail of support requests",
+            (DAEMONS["exim"]["pidfile"], SUPERVISOR_PIDFILE))
     node = site.slurm.node_name or socket.gethostname().split(".")[0]
     for daemon in SLURM_DAEMONS:
         pidfile = DAEMONS[daemon]["pidfile"].format(node=node)

@@ -60,8 +60,10 @@ class FactorySettings:
              "JPEG or GIF) that hub.user can read. Empty: the workbench's own.")
     helpdesk: str = setting(
         "", pattern=r"^([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+)?$",
-        help="Where users get help: the helpdesk's mail address, named on the portal's "
-             "error pages. Empty: the pages say to ask the factory's administrators.")
+        help="Where users get help: the helpdesk's mail address. \"Get help\" (on every "
+             "page, on a session's card and in JupyterLab) sends it a support request with "
+             "the session's context, through the mail settings (mail.relay). Empty: the "
+             "pages say to ask the factory's administrators, and no request is sent.")
     users_group: str = setting(
         "factory-users", pattern=UNIX_NAME,
         help="Unix group of every factory user. The hub may submit Slurm jobs "
@@ -306,6 +308,27 @@ class CoursesSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MailSettings:
+    relay: str = setting(
+        "", pattern=r"^([A-Za-z0-9.-]+:[0-9]{1,5})?$",
+        help="Where the hub hands its mail (support requests from \"Get help\"): HOST:PORT "
+             "of the site's own SMTP server, which must accept mail from the login node "
+             "without a password. Empty: the workbench runs Debian's exim on the login "
+             "node (loopback port 25 only), which delivers to local mailboxes and, with "
+             "mail.smarthost, to everyone else.")
+    smarthost: str = setting(
+        "", pattern=r"^([A-Za-z0-9.-]+(::[0-9]{1,5})?)?$",
+        help="With the workbench's exim only: the site's mail relay, HOST or HOST::PORT "
+             "(exim's way of writing it), through which mail to other machines goes. "
+             "Empty: exim delivers to this machine's mailboxes only (the demo: the "
+             "helpdesk is admin@localhost).")
+    sender: str = setting(
+        "", pattern=r"^([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+)?$",
+        help="The From address of the hub's mail; the relay must accept it. Empty: "
+             "hub.user@localhost (enough for local delivery).")
+
+
+@dataclass(frozen=True, kw_only=True)
 class DashboardsSettings:
     user: str = setting(
         "aiworkbench-dash", pattern=r"^[a-z_][a-z0-9_-]{0,31}$",
@@ -424,6 +447,14 @@ class Project:
     max_hours: int = setting(
         720, minimum=1, maximum=720,
         help="Longest session of the project, in hours; the partition's max_hours applies too.")
+    demo_gpu_usage: float = setting(
+        0.0, minimum=0, maximum=0.9,
+        help="The demo only: the share of the GPU budget that one real Slurm job, charged "
+             "to the project as its first member, uses at install, so that a project "
+             "nearly used up can be shown: its budget warnings, its refusals and Slurm's "
+             "pending-for-budget reason. The job holds one GPU of the GPU partition for "
+             "that many whole minutes (0.8 of 10 GPU-minutes: 8 minutes), and runs once: "
+             "never again while Slurm's accounting has it. 0: none (a real site).")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -487,6 +518,9 @@ class Site:
         factory=CoursesSettings, help="Skills tutorials: where published courses live.")
     catalog: CatalogSettings = setting(
         factory=CatalogSettings, help="The dataset catalog: where datasets and the index live.")
+    mail: MailSettings = setting(
+        factory=MailSettings,
+        help="Mail: how support requests reach factory.helpdesk.")
     dashboards: DashboardsSettings = setting(
         factory=DashboardsSettings,
         help="The managers' dashboards (Voila, only for the hub group 'managers'): usage, "
@@ -728,8 +762,25 @@ def _add_learners(site: Site, problems: list[str]) -> Site:
 
 
 def _cross_checks(site: Site, problems: list[str]):
-    for check in (_service_checks, _partition_checks, _profile_checks, _project_checks):
+    for check in (_service_checks, _partition_checks, _profile_checks, _project_checks,
+                  _demo_usage_checks):
         check(site, problems)
+
+
+def _demo_usage_checks(site: Site, problems: list[str]):
+    """The demo's usage job: a GPU partition, a member to run it, a whole minute."""
+    for name, project in site.projects.items():
+        share = project.demo_gpu_usage
+        if not share:
+            continue
+        key = f"projects.{name}.demo_gpu_usage"
+        if not any(p.gpus for p in site.partitions.values()):
+            problems.append(f"{key}: needs a GPU partition to run its job on")
+        elif not project.members:
+            problems.append(f"{key}: the project has no member to run its job")
+        elif share * project.gpu_minutes < 1:
+            problems.append(f"{key}: {share} of {project.gpu_minutes} GPU-minutes is less "
+                            f"than a GPU-minute; at least {1 / project.gpu_minutes:.2g}")
 
 
 def _service_checks(site: Site, problems: list[str]):
@@ -742,6 +793,10 @@ def _service_checks(site: Site, problems: list[str]):
     if shipped_to and shipped_to not in site.classes:
         problems.append(f"courses.shipped_to: {shipped_to!r} is not a class; classes: "
                         f"{', '.join(site.classes) or 'none'}")
+    if site.mail.relay and site.mail.smarthost:
+        problems.append("mail.smarthost: applies to the workbench's own exim only, which "
+                        "does not run when mail.relay names the site's SMTP server; set one "
+                        "of the two")
     hub = site.hub
     if hub.slurm_steady_poll_interval < hub.slurm_poll_interval:
         problems.append(f"hub.slurm_steady_poll_interval: {hub.slurm_steady_poll_interval} "

@@ -49,12 +49,16 @@ FIXED_PATHS = ("/etc/slurm", "/etc/aiworkbench", "/etc/munge", "/etc/sudoers.d/a
                "/var/cache/aiworkbench",  # role kernel_env: npm's cache for the extension
                "/usr/local/sbin/aiworkbench-netns-node", "/usr/local/sbin/aiworkbench-backup",
                *CHP)
+# What Debian's exim leaves after its purge (role mail), removed when uninstall removes
+# exim itself: its queue's folders, its state, its configuration's folder, the mail name.
+MAIL_PATHS = ("/var/spool/exim4", "/var/lib/exim4", "/var/log/exim4", "/etc/exim4",
+              "/etc/mailname")
 # Kept with --keep-data.
 DATA_PATHS = ("/var/lib/mysql", "/var/lib/slurm", "/var/lib/munge")
 SIMULATED_GPUS = "/dev/aiworkbench-simgpu*"  # role slurm: slurm_simulated_gpu_device_prefix
 DAEMON_EXES = ("/usr/sbin/munged", "/usr/sbin/mariadbd", "/usr/sbin/slurmdbd",
                "/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/sbin/slurmstepd",
-               "/usr/bin/supervisord")
+               DAEMONS["exim"]["exec"], "/usr/bin/supervisord")
 # Without an install record (a factory set up before records were kept), the packages
 # of these roles only are removed.
 WITHOUT_RECORD = ("munge", "mariadb", "slurm", "slurmdbd", "slurm_controller", "slurm_compute")
@@ -192,7 +196,8 @@ def site_paths(site: Site | None, keep_data: bool) -> list[str]:
     paths = [site.factory.prefix, str(Path(site.dashboards.store).parent)]
     if not keep_data:
         paths += [site.hub.data_dir, site.courses.root, site.catalog.root,
-                  *(f"/home/{name}" for name in site.users)]
+                  *(f"/home/{name}" for name in site.users),
+                  *(f"/var/mail/{name}" for name in site.users)]  # the helpdesk's mail
     return paths
 
 
@@ -243,13 +248,16 @@ def make_plan(site_file: str | None, keep_data: bool = False) -> Plan:
     listed = set(run(["ip", "netns", "list"]).stdout.split())
     plan.namespaces = [n for n in nodes if n in listed]
     plan.bridges = sorted({b for b in map(bridge_of, nodes) if b})
+    ours_mail = set(PACKAGES["mail"]) <= set(plan.packages)
     paths = [*FIXED_PATHS, *site_paths(site, keep_data), *([] if keep_data else DATA_PATHS),
+             *(MAIL_PATHS if ours_mail else ()),
              *map(str, Path("/dev").glob(Path(SIMULATED_GPUS).name)),
              *([str(RECORD_DIR)] if not keep_data else [])]
     plan.paths = sorted({p for p in paths if os.path.lexists(p)})
     if site is not None:
         plan.ports = sorted({*SLURM_PORTS, site.hub.port, site.hub.proxy_api_port,
-                             site.hub.hub_port, site.hub.api_port, site.dashboards.port})
+                             site.hub.hub_port, site.hub.api_port, site.dashboards.port,
+                             *([] if site.mail.relay else [DAEMONS["exim"]["port"]])})
         if not keep_data:
             if Path("/var/lib/mysql/slurm_acct_db").is_dir():
                 plan.databases = ["MariaDB: slurm_acct_db (Slurm accounting)"]

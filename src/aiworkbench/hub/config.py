@@ -6,6 +6,7 @@ import shutil
 import socket
 
 from aiworkbench.core import commands, oidc
+from aiworkbench.portal import help_page
 from aiworkbench.portal.pages import apply_portal
 from aiworkbench.sessions import extend_route, gpu_idle, port_callback
 from aiworkbench.hub import services
@@ -56,7 +57,8 @@ def apply_site(c, site: Site, gpu_kind: str | None = None,
     port_callback.drop_batchspawner_route()
     c.JupyterHub.extra_handlers = port_callback.hub_routes(
         (gpu_idle.ROUTE, gpu_idle.GpuActivityHandler),
-        (gpu_idle.SESSIONS_ROUTE, gpu_idle.SessionsHandler), *extend_route.hub_routes())
+        (gpu_idle.SESSIONS_ROUTE, gpu_idle.SessionsHandler), *extend_route.hub_routes(),
+        *help_page.hub_routes(site))
     c.JupyterHub.spawner_class = SPAWNER
     apply_portal(c, site)
     c.JupyterHub.allow_named_servers = True

@@ -5,7 +5,15 @@
 
 import { Widget } from '@lumino/widgets';
 
-import { budgetLeft, clockTime, duration, gpuName, ISessionStatus, sessionsPage } from './status';
+import {
+  budgetLeft,
+  clockTime,
+  duration,
+  gpuName,
+  helpPage,
+  ISessionStatus,
+  sessionsPage
+} from './status';
 
 export class SessionPanel extends Widget {
   private _facts = element('dl', '', 'aiwb-session-facts');
@@ -57,7 +65,7 @@ export class SessionPanel extends Widget {
     const list = element('ul', '', 'aiwb-session-links');
     for (const [text, href] of [
       ['Extend or stop it on your sessions page', sessionsPage()],
-      ['Get help', sessionsPage() + '#help']
+      ['Get help', helpPage()]
     ]) {
       const link = element('a', text) as HTMLAnchorElement;
       link.href = href;

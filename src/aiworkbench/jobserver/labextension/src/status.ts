@@ -52,11 +52,18 @@ export async function releaseSession(settings: ServerConnection.ISettings): Prom
 
 /** The hub's sessions page, where a session is extended or stopped. */
 export function sessionsPage(): string {
-  const prefix = PageConfig.getOption('hubPrefix');
-  if (!prefix) {
-    return '/hub/home';
-  }
-  return PageConfig.getOption('hubHost') + URLExt.join(prefix, 'home');
+  return hubPage('home');
+}
+
+/** The hub's "Get help" page, about this session. */
+export function helpPage(): string {
+  const server = PageConfig.getOption('hubServerName');
+  return hubPage('help') + '?server=' + encodeURIComponent(server);
+}
+
+function hubPage(page: string): string {
+  const prefix = PageConfig.getOption('hubPrefix') || '/hub/';
+  return PageConfig.getOption('hubHost') + URLExt.join(prefix, page);
 }
 
 /** '1 h 05 min' style: '0 h 54 min', 'under 1 min'. */
