@@ -6,7 +6,9 @@ Needs the factory up (`make up`) and Debian's Chromium (`make test` installs it)
 it alone. As the demo's trainer, in Chromium driven by Playwright:
 
 1. from clicking "Start the session" on the form (profile cpu-small) to JupyterLab's
-   launcher drawn, --runs times (the session is stopped between runs);
+   launcher drawn, --runs times (the session is stopped between runs), with the part
+   until the browser is sent to the session, and JupyterLab's own load (its page
+   reloaded in the running session, to the launcher) for comparison;
 2. the home page with three session cards (two running, one ended): the hub's time
    to render it, 20 requests;
 3. the status bar's cost: --tabs JupyterLab tabs of one session poll it for --window
@@ -92,15 +94,31 @@ def log_in(page) -> None:
     page.wait_for_url(re.compile(r"/hub/(home|spawn)"))
 
 
-def click_to_launcher(page, api: Api, runs: int) -> list[float]:
-    times = []
+def click_to_launcher(page, api: Api, runs: int) -> tuple[list[float], list[float]]:
+    """Click Start -> launcher drawn, and the part of it until the browser is sent to
+    the session (the spawn, the hub's pages, the login to the session)."""
+    times, to_session = [], []
     for _ in range(runs):
         api.stop_all()
         page.goto(f"{URL}/hub/spawn")
         page.select_option("select[name=profile]", "cpu-small")
         started = time.perf_counter()
         page.click("#spawn_form [type=submit]")
+        page.wait_for_url(re.compile(rf"/user/{USER}/lab"), timeout=300_000,
+                          wait_until="commit")
+        to_session.append(time.perf_counter() - started)
         page.locator(".jp-LauncherCard").first.wait_for(state="visible", timeout=300_000)
+        times.append(time.perf_counter() - started)
+    return times, to_session
+
+
+def lab_reload(page, runs: int) -> list[float]:
+    """JupyterLab's own load, for the session already running: its page -> launcher."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        page.goto(f"{URL}/user/{USER}/lab")
+        page.locator(".jp-LauncherCard").first.wait_for(state="visible", timeout=120_000)
         times.append(time.perf_counter() - started)
     return times
 
@@ -168,9 +186,11 @@ def main() -> int:
                                              headless=True, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         page = context.new_page()
+        api.stop_all()  # logging in sends to a running session's JupyterLab
         log_in(page)
         try:
-            launcher = click_to_launcher(page, api, args.runs)
+            launcher, to_session = click_to_launcher(page, api, args.runs)
+            reload = lab_reload(page, args.runs)
             home = home_render(api)
             requests_made, minutes = status_cost(context, api, args.tabs, args.window)
         finally:
@@ -183,6 +203,9 @@ def main() -> int:
     print(f"click Start -> launcher drawn (s), {args.runs} runs: p50 "
           f"{statistics.median(launcher):.2f}, min {min(launcher):.2f}, "
           f"max {max(launcher):.2f}")
+    print(f"  of which click -> sent to the session's JupyterLab (s): p50 "
+          f"{statistics.median(to_session):.2f}; JupyterLab's own load for a running "
+          f"session, page -> launcher (s): p50 {statistics.median(reload):.2f}")
     print(f"home page with 3 session cards (ms), 20 requests: p50 "
           f"{1000 * statistics.median(home):.0f}, p95 {1000 * pct(home, 0.95):.0f}")
     print(f"status bar, {args.tabs} tabs for {minutes:.1f} min: {requests_made} budget "

@@ -51,6 +51,7 @@ from aiworkbench.sessions import capacity, poller
 from aiworkbench.sessions.poller import GONE, UNKNOWN
 from aiworkbench.core.site import load_site
 from aiworkbench.core.slurm import squeue_argv
+from aiworkbench.sessions import spawner as spawner_module
 from aiworkbench.sessions.spawner import WorkbenchSpawner
 
 from . import api_doubles
@@ -475,6 +476,23 @@ def test_stopping_a_session_cancels_its_job_waits_for_slurm_and_clears_its_state
     assert slurm.read()["ended"]["4711"]["state"] == "CANCELLED by 1004"
     assert job_id == "" and in_db == {} and routes == {}
     assert seen == UNKNOWN and "4711" not in watched  # no longer followed
+
+
+def test_a_stop_looks_again_soon_not_at_the_long_tick_of_a_hub_with_no_start(hub, slurm):
+    """While no session starts the shared poller asks Slurm rarely (here every 10
+    minutes); a stop still ends as soon as Slurm no longer lists the job."""
+    async def scenario():
+        async with hub(slurm_steady_poll_interval=600.0) as h, Lab() as lab:
+            await running_session(h, slurm, lab)
+            started = time.monotonic()
+            status, _ = await h.request("DELETE", "users/student/server", h.token("student"))
+            return status, time.monotonic() - started, slurm.calls()
+    status, took, calls = asyncio.run(scenario())
+    assert status == 204  # stopped within the request (JupyterHub answers 202 after 10 s)
+    assert took < spawner_module.STOP_WAIT_S / 3, took  # not the long tick
+    after = [c["command"] for c in calls]
+    after = after[after.index("scancel"):]
+    assert after.count("squeue") >= 2  # it waited for a query without the job
 
 
 def test_a_session_stopped_by_the_idle_culler_keeps_the_reason(hub, slurm):
@@ -993,7 +1011,8 @@ def test_the_home_page_has_a_card_per_session_with_its_job_and_time_left(hub, sl
     assert 3 * 3600 - 120 < ends_at - time.time() <= 3 * 3600 - 5  # it ran 5 s ago
     assert re.search(r"Queued on cpu: waiting for free resources on the partition; position "
                      r"1 of 1; expected start about 1 Jan 09:30; the hub waits until "
-                     r"\S+ \(\d+ h \d\d min from now\), then cancels it\.", text), text
+                     r"\S+ \((\d+ h \d\d min|11\d minutes) from now\), then cancels it\.",
+                     text), text
     assert 'href="/user/student/"' in page  # Connect
     assert "Start My Server" not in page and "Component factory" in page
 

@@ -74,21 +74,11 @@ def read_form(user: str, form: dict[str, str], sessions: list[str]) -> HelpReque
     text = form.get("text", "").replace("\r\n", "\n").strip()
     session = form.get("session", NO_SESSION)
     shown = " ".join(form.get("shown", "").split())[:SHOWN_MAX]
-    problems = []
-    if not subject:
-        problems.append("say in a few words what is wrong (the subject is empty)")
-    elif len(subject) > SUBJECT_MAX:
-        problems.append(f"the subject has {len(subject)} characters; at most {SUBJECT_MAX}")
-    elif CONTROL.search(subject):
-        problems.append("the subject has control characters; letters, digits and "
-                        "punctuation only")
-    if not text:
-        problems.append("describe what you did and what happened (the description is empty)")
-    elif len(text) > TEXT_MAX:
-        problems.append(f"the description has {len(text)} characters; at most {TEXT_MAX}")
-    elif CONTROL.search(text):
-        problems.append("the description has control characters; text, tabs and line "
-                        "breaks only")
+    problems = [p for p in (
+        text_problem(subject, "subject", SUBJECT_MAX, "say in a few words what is wrong",
+                     "letters, digits and punctuation only"),
+        text_problem(text, "description", TEXT_MAX, "describe what you did and what happened",
+                     "text, tabs and line breaks only")) if p]
     if session != NO_SESSION and session not in sessions:
         choices = ", ".join(session_title(s) for s in sessions) or "none"
         problems.append(f"you have no session {session!r}; yours: {choices}")
@@ -98,6 +88,17 @@ def read_form(user: str, form: dict[str, str], sessions: list[str]) -> HelpReque
         raise Refused(400, "Not sent: " + "; ".join(problems) + ".")
     return HelpRequest(user=user, subject=subject, text=text,
                        session=None if session == NO_SESSION else session, shown=shown)
+
+
+def text_problem(value: str, what: str, limit: int, ask: str, allowed: str) -> str:
+    """What is wrong with the form's field ``what`` ('' if nothing)."""
+    if not value:
+        return f"{ask} (the {what} is empty)"
+    if len(value) > limit:
+        return f"the {what} has {len(value)} characters; at most {limit}"
+    if CONTROL.search(value):
+        return f"the {what} has control characters; {allowed}"
+    return ""
 
 
 def relay(site: Site) -> tuple[str, int]:

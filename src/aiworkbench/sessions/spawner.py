@@ -58,6 +58,10 @@ _FORM = Environment(loader=FileSystemLoader(TEMPLATES),
                         "session_form.html")
 
 START_BACKSTOP_S = 60  # JupyterHub's start_timeout: the spawner's own limits plus this
+# Stop: how long to wait for Slurm to end a cancelled job, and how often to look again
+# meanwhile (a cancelled session's job is usually gone within a second or two).
+STOP_WAIT_S = 30
+STOP_RECHECK_S = 1.0
 
 
 class SessionFailed(SpawnException):
@@ -747,9 +751,15 @@ class WorkbenchSpawner(SlurmSpawner):
         await self.cancel_batch_job()
         self.poller.poke()
         if not now:
-            for _ in range(int(30 / max(self.slurm_poll_interval, 0.5)) + 1):
-                if self.poller.status(job_id) == GONE:
-                    break
+            deadline = time.monotonic() + STOP_WAIT_S
+            await self.poller.wait_update(self.slurm_poll_interval * 2)
+            # Still listed (completing): look again soon, not at the poller's next tick
+            # (long while no session starts). Unknown: Slurm does not answer, or the job
+            # is no longer followed; there is nothing to wait for.
+            while self.poller.status(job_id) not in (GONE, UNKNOWN) and \
+                    time.monotonic() < deadline:
+                await asyncio.sleep(STOP_RECHECK_S)
+                self.poller.poke()
                 await self.poller.wait_update(self.slurm_poll_interval * 2)
         self.poller.unwatch(job_id)
 
