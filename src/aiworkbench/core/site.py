@@ -452,9 +452,10 @@ class Project:
         help="The demo only: the share of the GPU budget that one real Slurm job, charged "
              "to the project as its first member, uses at install, so that a project "
              "nearly used up can be shown: its budget warnings, its refusals and Slurm's "
-             "pending-for-budget reason. The job holds one GPU of the GPU partition for "
-             "that many whole minutes (0.8 of 10 GPU-minutes: 8 minutes), and runs once: "
-             "never again while Slurm's accounting has it. 0: none (a real site).")
+             "pending-for-budget reason. The job holds the GPUs of one node of the GPU "
+             "partition for whole minutes (the demo: 4 simulated GPUs for 2 minutes, 8 of "
+             "10 GPU-minutes), and runs once: never again while Slurm's accounting has "
+             "it; make up waits for it to end. 0: none (a real site).")
 
 
 @dataclass(frozen=True, kw_only=True)
