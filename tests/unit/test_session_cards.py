@@ -52,3 +52,14 @@ def test_an_ended_session_says_why_and_keeps_its_log():
                               ended_reason="the session reached its time limit"), NOW)
     assert (card.state, card.state_text, card.has_log) == (
         "ended", "Ended: the session reached its time limit.", True)
+
+
+def test_a_gpu_sessions_card_shows_the_last_reported_utilisation():
+    job = QueuedJob("12", "sme", "gpu", "RUNNING", "None", "vm", "2027-01-15T08:00:00", 1,
+                    "1:30:00")
+    tracker = SimpleNamespace(last_utilisation=(60.0, 14.0), last_report=NOW)
+    card = cards.card(spawner(job, gpu_tracker=tracker), NOW)
+    at = cards.datetime.fromtimestamp(NOW).strftime("%H:%M")
+    assert ("GPU utilisation", f"37% at {at} (60%, 14%)") in card.details
+    no_report = cards.card(spawner(job, gpu_tracker=None), NOW)
+    assert "GPU utilisation" not in dict(no_report.details)

@@ -3,9 +3,9 @@
 A card says what the session is doing (queued, with Slurm's reason, its position,
 its expected start and how long the hub will wait; starting; running, with the
 walltime left; ended, with why), its job, project, partition, node, cores, memory
-and GPUs (simulated ones labelled), what it costs so far and at most, and which
-buttons apply. Everything comes from the spawner and the hub's shared poller: a
-card costs Slurm nothing.
+and GPUs (simulated ones labelled), their utilisation from the session's last GPU
+report, what it costs so far and at most, and which buttons apply. Everything comes
+from the spawner and the hub's shared poller: a card costs Slurm nothing.
 """
 
 from __future__ import annotations
@@ -77,6 +77,8 @@ def card(spawner, now: float) -> Card:
         ends_at = started + limit * 60 if started and limit else None
         if started and request:
             details.append(("Cost", spent_text(request, now - started)))
+        if (used := gpu_utilisation_text(spawner)):
+            details.append(("GPU utilisation", used))
         state = "running" if spawner.ready else "starting"
         text = (f"Running on {job.nodes}" if spawner.ready
                 else f"Starting JupyterLab on {job.nodes}")
@@ -135,6 +137,20 @@ def spent_text(request, seconds: float) -> str:
         return f"{request.gpus * hours:.1f} GPU-h and {core} so far"
     return f"{core} so far"
 
+
+
+def gpu_utilisation_text(spawner) -> str:
+    """'37% at 10:42' (one GPU) or '37% at 10:42 (60%, 14%)', from the session's last
+    GPU report; '' where none came (no GPUs, or no report yet)."""
+    tracker = getattr(spawner, "gpu_tracker", None)
+    if tracker is None or not tracker.last_utilisation or tracker.last_report is None:
+        return ""
+    values = tracker.last_utilisation
+    text = (f"{sum(values) / len(values):.0f}% at "
+            f"{datetime.fromtimestamp(tracker.last_report).strftime('%H:%M')}")
+    if len(values) > 1:
+        text += " (" + ", ".join(f"{v:.0f}%" for v in values) + ")"
+    return text
 
 
 def job_started(start: str) -> float | None:

@@ -41,10 +41,12 @@ class GpuIdleTracker:
     stop_after: float  # seconds; 0: never stop
     idle_since: float | None = None
     last_report: float | None = None
+    last_utilisation: tuple[float, ...] = ()  # percent per GPU, the last report's
 
     def report(self, utilisation: list[float], now: float) -> str:
         """Record a sample; 'busy', 'idle', 'warn' or 'stop'."""
         self.last_report = now
+        self.last_utilisation = tuple(utilisation)
         if sum(utilisation) / len(utilisation) >= self.threshold:
             self.idle_since = None
             return "busy"
