@@ -75,8 +75,9 @@ def test_idle_gpus_are_warned_then_stopped_and_the_home_page_says_why(
         assert sme.server() is not None
         assert "gpu-idle" not in home_text(web, sme)
         # The card shows the utilisation of the session's last report.
-        wait_for(lambda: re.search(r"GPU utilisation</dt> ?<dd>80% at \d\d:\d\d", home_text(web, sme)),
-                 60, what="the card's GPU utilisation")
+        shown = r"GPU utilisation</dt> ?<dd>80% at \d\d:\d\d"
+        wait_for(lambda: re.search(shown, home_text(web, sme)), 60,
+                 what="the card's GPU utilisation")
 
         utilisation.write_text("1\n")  # idle from now on
         warned = wait_for(lambda: (lambda t: t if "gpu-idle" in t else None)(home_text(web, sme)),
