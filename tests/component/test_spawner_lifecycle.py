@@ -205,6 +205,7 @@ def test_a_spawn_submits_the_validated_choices_through_sudo_sbatch_without_a_she
     # Saved at submit, before the session started: a hub restart now finds the job, and
     # counts its time in the queue from its submission.
     assert in_db == {"job_id": "4711", "submitted_at": spawner.submitted_at,
+                     "last_job_id": "4711",
                      "token_sha256": hashlib.sha256(spawner.api_token.encode()).hexdigest()}
     assert abs(spawner.submitted_at - time.time()) < 60
     assert "#SBATCH --partition=cpu" in other and "--gres" not in other
@@ -474,7 +475,8 @@ def test_stopping_a_session_cancels_its_job_waits_for_slurm_and_clears_its_state
     # The stop waited for a query that no longer lists the job (it showed COMPLETING).
     assert commands[commands.index("scancel") + 1:].count("squeue") >= 2
     assert slurm.read()["ended"]["4711"]["state"] == "CANCELLED by 1004"
-    assert job_id == "" and in_db == {} and routes == {}
+    assert job_id == "" and routes == {}
+    assert in_db == {"last_job_id": "4711"}  # its log stays readable
     assert seen == UNKNOWN and "4711" not in watched  # no longer followed
 
 
@@ -508,7 +510,8 @@ def test_a_session_stopped_by_the_idle_culler_keeps_the_reason(hub, slurm):
     status, in_db = asyncio.run(scenario())
     assert status == 204
     assert in_db == {"ended_reason": "it had no activity for 3 h 00 min (sessions without "
-                                     "activity are stopped after 30 minutes)"}
+                                     "activity are stopped after 30 minutes)",
+                     "last_job_id": "4711"}
 
 
 def test_a_spawn_that_times_out_says_so(hub, slurm):
@@ -546,7 +549,8 @@ def test_a_spawn_that_times_out_cancels_its_queued_job(hub, slurm):
     assert slurm.job("4711") is None and slurm.read()["ended"]["4711"]["state"] == \
         "CANCELLED by 1004"
     assert not active and model["servers"] == {}
-    assert in_db == {"ended_reason": f"it {said.removeprefix('The session ').rstrip('.')}"}
+    assert in_db == {"ended_reason": f"it {said.removeprefix('The session ').rstrip('.')}",
+                     "last_job_id": "4711"}
 
 
 def test_a_spawn_that_times_out_during_sbatch_leaves_no_job_behind(hub, slurm):
@@ -580,7 +584,8 @@ def test_a_job_that_ends_before_jupyterlab_starts_fails_the_spawn_with_how_it_en
         "failed (exit code 1)")}
     assert slurm.calls("scancel") == []  # nothing left to cancel
     assert gone == "Job  has ended"  # the job id is cleared; how it ended is kept
-    assert in_db == {"ended_reason": "the session's job failed (exit code 1)"}
+    assert in_db == {"ended_reason": "the session's job failed (exit code 1)",
+                     "last_job_id": "4711"}
 
 
 def test_a_session_that_slurm_ends_is_noticed_by_the_hub_and_its_reason_kept(hub, slurm):
@@ -590,7 +595,8 @@ def test_a_session_that_slurm_ends_is_noticed_by_the_hub_and_its_reason_kept(hub
             slurm.end("4711", state="TIMEOUT", reason="TimeLimit")
             await h.wait(lambda: not spawner.active, timeout=5, what="the hub to notice")
             await h.wait(lambda: h.state_in_db() == {
-                "ended_reason": "the session reached its time limit"}, what="the state saved")
+                "ended_reason": "the session reached its time limit", "last_job_id": "4711"},
+                what="the state saved")
             return h.user_routes
     routes = asyncio.run(scenario())
     assert routes == {}
@@ -624,7 +630,8 @@ def test_poll_gives_an_exit_status_once_slurm_ended_the_job_and_keeps_how(
             return alive, await spawner.poll(), spawner.ended_reason, spawner.get_state()
     alive, ended, reason_kept, state_after = asyncio.run(scenario())
     assert alive is None and ended == 1
-    assert reason_kept == words and state_after == {"ended_reason": words}
+    assert reason_kept == words and state_after == {"ended_reason": words,
+                                                    "last_job_id": "4711"}
 
 
 def test_poll_never_ends_a_session_while_the_controller_does_not_answer(hub, slurm):
@@ -834,7 +841,7 @@ def test_after_a_hub_restart_a_queued_job_that_ends_is_cleaned_up(hub, slurm):
 
 def test_after_a_hub_restart_a_queued_job_that_ends_keeps_how_it_ended(hub, slurm):
     active, routes, in_db = resume_a_queued_job_that_ends(hub, slurm)
-    assert in_db == {"ended_reason": "the session's job was cancelled"}
+    assert in_db == {"ended_reason": "the session's job was cancelled", "last_job_id": "4711"}
 
 
 def test_a_session_that_ended_while_the_hub_was_down_is_cleaned_up_with_its_reason(
@@ -853,7 +860,8 @@ def test_a_session_that_ended_while_the_hub_was_down_is_cleaned_up_with_its_reas
     slurm.end("4711", state="NODE_FAIL", reason="NodeDown")
     in_db, routes = asyncio.run(after())
     assert routes == {}
-    assert in_db == {"ended_reason": "the node running the session failed"}
+    assert in_db == {"ended_reason": "the node running the session failed",
+                     "last_job_id": "4711"}
     assert len(slurm.calls("sbatch")) == 1 and slurm.calls("scancel") == []
 
 
@@ -908,7 +916,9 @@ def test_gpu_reports_that_are_refused_say_why(hub, slurm):
             answers["stopped"] = await h.post(path, own, {"utilisation": [1]})
             return answers, tracker, h.state_in_db()
     answers, tracker, in_db = asyncio.run(scenario())
-    assert in_db == {}  # a day idle, but no culler: stopped by its user, no reason kept
+    # A day idle, but no culler: stopped by its user, no reason kept (its job is, for
+    # its log).
+    assert in_db == {"last_job_id": "4711"}
     got = {name: (status, message(body)) for name, (status, body) in answers.items()}
     running_only = "only a running session's own server token may report its GPU utilisation"
     assert got == {**{name: (400, GPU_BODY) for name in (
@@ -1162,6 +1172,8 @@ def test_after_a_hub_restart_the_home_page_shows_why_a_named_session_ended(hub, 
     assert home.status_code == 200, home.text[-2000:]
     text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", home.text)))
     assert "Your session “second” stopped: the session reached its time limit." in text
+    # Its log is still offered: the state kept the job.
+    assert re.search(r'session-log-button" data-server-name="second"', home.text)
 
 
 # --- Get help -------------------------------------------------------------------------------

@@ -222,7 +222,7 @@ class WorkbenchSpawner(SlurmSpawner):
     job_ip = ""  # where the job's server listens, once reported
     job_port = 0
     submitted_at = 0.0  # when the job was submitted (epoch seconds): the queue wait's start
-    last_job_id = ""  # the latest job, known after it ended (until a hub restart): its log
+    last_job_id = ""  # the latest job, also after it ended: its log stays readable
 
     # --- user options: one road ---------------------------------------------
     @default("options_form")
@@ -811,7 +811,8 @@ class WorkbenchSpawner(SlurmSpawner):
             orm_spawner.state = self.get_state()
             session.commit()
 
-    KEPT = ("ended_reason", "token_sha256", "job_ip", "job_port", "submitted_at")
+    KEPT = ("ended_reason", "token_sha256", "job_ip", "job_port", "submitted_at",
+            "last_job_id")
 
     def get_state(self):
         state = super().get_state()
@@ -827,4 +828,5 @@ class WorkbenchSpawner(SlurmSpawner):
         super().clear_state()
         self.token_sha256, self.job_ip, self.job_port = "", "", 0
         self.submitted_at = 0.0
-        # ended_reason is kept, so that the home page can say why the session ended
+        # ended_reason and last_job_id are kept: the home page says why the session
+        # ended, and its log can still be read
