@@ -35,7 +35,10 @@ def jobs(cluster_up):
 
     def submit(user: str, name: str, account: str, cpus: int = 1, minutes: int = 60,
                running: bool = True):
-        job = run(["sbatch", "--parsable", "--chdir=/tmp", f"--job-name={name}",
+        # --output: not /tmp/slurm-JOB.out, which an earlier install's job of the same
+        # number may have left, owned by another user (the job could not start).
+        job = run(["sbatch", "--parsable", "--chdir=/tmp", "--output=/dev/null",
+                   f"--job-name={name}",
                    f"--account={account}",
                    "--partition=cpu", f"--cpus-per-task={cpus}", "--mem=500M",
                    f"--time={minutes}", "--wrap", "sleep 900"], user=user).stdout.strip()
