@@ -23,7 +23,6 @@ from aiworkbench.portal import support
 from aiworkbench.sessions.cards import card, session_cards
 
 ROUTE = r"/help"
-LOG_LINES = 40  # of the session's log, attached
 
 
 class HelpHandler(BaseHandler):
@@ -95,8 +94,8 @@ async def context_of(user, name: str) -> tuple[list[list[str]], list[str]]:
             *([label, value] for label, value in c.details)]
     log: list[str] = []
     if c.has_log:
-        _job, text = await spawner.log_tail()
-        log = text.splitlines()[-LOG_LINES:]
+        _job, text = await spawner.log_tail()  # its last LOG_LINES, as the card's Log
+        log = text.splitlines()
     return rows, log
 
 
