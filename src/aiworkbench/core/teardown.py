@@ -48,6 +48,8 @@ FIXED_PATHS = ("/etc/slurm", "/etc/aiworkbench", "/etc/munge", "/etc/sudoers.d/a
                "/var/log/munge", "/var/spool/slurmd", "/run/aiworkbench",
                "/var/cache/aiworkbench",  # role kernel_env: npm's cache for the extension
                "/usr/local/sbin/aiworkbench-netns-node", "/usr/local/sbin/aiworkbench-backup",
+               "/usr/local/sbin/aiworkbench-allocations",
+               "/etc/mysql/mariadb.conf.d/60-aiworkbench-slurmdbd.cnf",  # role mariadb
                *CHP)
 # What Debian's exim leaves after its purge (role mail), removed when uninstall removes
 # exim itself: its queue's folders, its state, its configuration's folder, the mail name.
