@@ -67,11 +67,13 @@ def test_panel_queries_filter_and_agree_with_the_records():
     totals = {row[0]: row[3] for row in queries.project_totals(store, everything).rows}
     assert totals == collections.Counter(r["Account"] for r in records)
     gpu_only = queries.Filters(partitions=("gpu",))
-    [(partition, p50, p95, jobs)] = queries.queue_waits(store, gpu_only).rows
-    waits = sorted((datetime.fromisoformat(r["Start"]) - datetime.fromisoformat(r["Submit"]))
-                   .total_seconds() for r in records
-                   if r["Partition"] == "gpu" and r["Start"] != "Unknown")
+    [(partition, p50, p95, jobs, never_started)] = queries.queue_waits(store, gpu_only).rows
+    # Every job waited: until it started, or until it was cancelled while pending.
+    gpu = [r for r in records if r["Partition"] == "gpu"]
+    waits = sorted((datetime.fromisoformat(r["End"] if r["Start"] == "Unknown" else r["Start"])
+                    - datetime.fromisoformat(r["Submit"])).total_seconds() for r in gpu)
     assert (partition, jobs, p95) == ("gpu", len(waits), waits[math.ceil(0.95 * len(waits)) - 1])
+    assert never_started == sum(r["Start"] == "Unknown" for r in gpu) > 0
     [top, *_] = queries.pending_reasons(store, everything).rows
     assert top[1] == max(collections.Counter(
         r["Reason"] for r in records if r["Reason"] != "None").values())

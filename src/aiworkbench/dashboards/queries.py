@@ -13,6 +13,8 @@ import io
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from aiworkbench.budgets.accounting import Usage
+
 
 @dataclass(frozen=True)
 class Filters:
@@ -80,6 +82,12 @@ def latest(store) -> datetime | None:
     return store.sql('SELECT max("end") FROM jobs')[0][0]
 
 
+def latest_attempt(store) -> datetime | None:
+    """The newest exercise attempt in the store: the training dashboard's default date
+    range ends there (course progress goes on when no job ends)."""
+    return store.sql("SELECT max(last_attempt) FROM progress")[0][0]
+
+
 def freshness(store) -> Rows:
     """When each source was last read, and its last error (empty when none)."""
     return _rows(store, """
@@ -113,20 +121,38 @@ def project_totals(store, filters: Filters) -> Rows:
         FROM jobs WHERE {where} GROUP BY ALL ORDER BY gpu_hours DESC, project""", args)
 
 
+# A job's wait in the queue, in seconds: from submit to start; for a job that left the
+# queue without starting (cancelled while pending: sacct's Start is Unknown, so the
+# store's wait_s and start are NULL) from submit to its end, the moment it was
+# cancelled. NULL for a job still pending.
+WAIT_S = """CASE WHEN start IS NOT NULL THEN wait_s
+                 WHEN "end" IS NOT NULL THEN date_diff('second', submit, "end") END"""
+# A job that left the queue without running: in practice, cancelled while pending.
+NEVER_STARTED = 'start IS NULL AND "end" IS NOT NULL'
+
+
 def queue_waits(store, filters: Filters) -> Rows:
-    """Wait from submit to start per partition: p50, p95 (nearest rank), jobs."""
+    """Wait in the queue per partition (:data:`WAIT_S`: until start, or until cancel
+    for jobs cancelled while pending): p50, p95 (nearest rank), jobs, and how many of
+    them were cancelled while pending (:data:`NEVER_STARTED`)."""
     where, args = filters.where("submit")
     return _rows(store, f"""
-        SELECT partition, quantile_disc(wait_s, 0.5) AS p50_s,
-               quantile_disc(wait_s, 0.95) AS p95_s, count(*) AS jobs
-        FROM jobs WHERE {where} AND wait_s IS NOT NULL
+        SELECT partition, quantile_disc(wait, 0.5) AS p50_s,
+               quantile_disc(wait, 0.95) AS p95_s, count(*) AS jobs,
+               count(*) FILTER (WHERE never_started) AS cancelled_while_pending
+        FROM (SELECT partition, {WAIT_S} AS wait, {NEVER_STARTED} AS never_started
+              FROM jobs WHERE {where})
+        WHERE wait IS NOT NULL
         GROUP BY ALL ORDER BY partition""", args)
 
 
 def pending_reasons(store, filters: Filters, top: int = 5) -> Rows:
+    """Slurm's reasons for the jobs that waited (submitted in the range), the most
+    frequent first, with how many of those jobs were cancelled before they started."""
     where, args = filters.where("submit")
     return _rows(store, f"""
-        SELECT reason, count(*) AS jobs FROM jobs
+        SELECT reason, count(*) AS jobs,
+               count(*) FILTER (WHERE {NEVER_STARTED}) AS cancelled_while_pending FROM jobs
         WHERE {where} AND reason IS NOT NULL AND reason <> 'None'
         GROUP BY ALL ORDER BY jobs DESC, reason LIMIT {int(top)}""", args)
 
@@ -146,28 +172,44 @@ KINDS = {"gpu": ("gpu_hours", "gpu_limit_min", "gpu_used_min"),
 RATE_DAYS = 28  # the burn rate behind a projection: the mean of the last four weeks
 
 
+NO_BUDGET = ("none", "unlimited")  # budget states without a limit to use up
+
+
+def budget_state(limit_min: int | None, used_min: int | None) -> str:
+    """A budget's state, as the workbench API's ``level`` says it
+    (:attr:`aiworkbench.budgets.accounting.Usage.level`): "none" (a limit of 0: no
+    allocation of this kind, e.g. no GPU for a CPU-only project), "unlimited" (Slurm
+    has no limit of this kind), "exhausted" (used >= limit > 0), or "ok", "warning",
+    "critical". Only a budget with a limit above 0 can be exhausted."""
+    return Usage(limit=limit_min, used=used_min or 0).level
+
+
 def budget_status(store, filters: Filters, kind: str = "gpu",
                   today: date | None = None) -> Rows:
-    """Per project: limit, used and left (hours, as Slurm reports them), the burn rate
-    over the last :data:`RATE_DAYS` days of accounting, and the projected exhaustion
-    date at that rate (None: no limit, or no use)."""
+    """Per project: its budget's state (:func:`budget_state`), limit, used and left
+    (hours, as Slurm reports them), the burn rate over the last :data:`RATE_DAYS` days
+    of accounting, and the projected exhaustion date at that rate (None: no allocation,
+    no limit, or no use)."""
     hours, limit, used = KINDS[kind]
     where, args = filters.where(None, "b.project", None)
     end = today or (latest(store) or datetime.now()).date()
     day = datetime.combine(end, datetime.min.time())
     rows = store.sql(f"""
-        SELECT b.project, b.{limit} / 60.0, b.{used} / 60.0,
+        SELECT b.project, b.{limit}, b.{used},
                coalesce((SELECT sum({hours}) FROM jobs j WHERE j.account = b.project
                          AND j."end" >= ? AND j."end" < ?), 0) / {RATE_DAYS}
         FROM budgets b WHERE {where} ORDER BY b.project""",
         [day - timedelta(days=RATE_DAYS - 1), day + timedelta(days=1), *args])
     out = []
-    for project, cap, spent, rate in rows:
-        left = None if cap is None else cap - spent
-        out.append((project, _r(cap), _r(spent), _r(left),
-                    None if not cap else round(100 * spent / cap, 1), _r(rate),
-                    exhaustion(left, rate, end)))
-    return Rows(("project", f"limit_{kind}_hours", f"used_{kind}_hours",
+    for project, cap_min, spent_min, rate in rows:
+        state = budget_state(cap_min, spent_min)
+        cap = None if cap_min is None else cap_min / 60
+        spent = (spent_min or 0) / 60
+        left = None if state in NO_BUDGET else cap - spent
+        out.append((project, state, _r(cap), _r(spent), _r(left),
+                    None if state in NO_BUDGET else round(100 * spent / cap, 1), _r(rate),
+                    None if state in NO_BUDGET else exhaustion(left, rate, end)))
+    return Rows(("project", "state", f"limit_{kind}_hours", f"used_{kind}_hours",
                  f"left_{kind}_hours", "used_percent", f"{kind}_hours_per_day",
                  "exhausted_on"), out)
 
@@ -191,11 +233,13 @@ def exhaustion(left: float | None, per_day: float, today: date) -> date | None:
 
 def burn_down(store, filters: Filters, project: str, kind: str = "gpu") -> Rows:
     """Per day of the date range: hours used so far and left of the project's budget,
-    anchored on what Slurm reports now (used before a day = used now - used since)."""
+    anchored on what Slurm reports now (used before a day = used now - used since);
+    "left" is None for a budget without a limit (:data:`NO_BUDGET`)."""
     hours, limit, used = KINDS[kind]
-    budget = store.sql(f"SELECT {limit} / 60.0, {used} / 60.0 FROM budgets WHERE project = ?",
-                       [project])
-    cap, spent = budget[0] if budget else (None, None)
+    budget = store.sql(f"SELECT {limit}, {used} FROM budgets WHERE project = ?", [project])
+    cap_min, spent_min = budget[0] if budget else (None, None)
+    cap = None if budget_state(cap_min, spent_min) in NO_BUDGET else cap_min / 60
+    spent = None if spent_min is None else spent_min / 60
     where, args = Filters(filters.since, filters.until, (project,)).where()
     daily = store.sql(f"""
         SELECT date_trunc('day', "end")::DATE AS day, sum({hours}) FROM jobs
@@ -268,14 +312,22 @@ STUCK_ATTEMPTS = 3  # as the trainers' class table: 3 tries or more, not passed
 
 def training(store, filters: Filters) -> Rows:
     """Per class and course: learners, who started, exercises passed, who is stuck.
-    The date range applies to the last attempt; projects and partitions do not."""
+    The date range applies to the last attempt; projects and partitions do not. A
+    class whose learners tried no exercise in the range is one row without a course,
+    nobody started: its learners still show."""
     where, args = Filters(filters.since, filters.until).where("last_attempt")
     return _rows(store, f"""
-        SELECT class, course, max(learners) AS learners,
-               count(DISTINCT "user") AS started,
-               count(*) FILTER (WHERE passed) AS exercises_passed,
-               count(DISTINCT exercise) AS exercises_tried,
-               count(DISTINCT "user") FILTER (WHERE NOT passed
-                                              AND attempts >= {STUCK_ATTEMPTS}) AS stuck
-        FROM progress WHERE course IS NOT NULL AND {where}
-        GROUP BY ALL ORDER BY class, course""", args)
+        WITH tried AS (
+            SELECT class, course, count(DISTINCT "user") AS started,
+                   count(*) FILTER (WHERE passed) AS exercises_passed,
+                   count(DISTINCT exercise) AS exercises_tried,
+                   count(DISTINCT "user") FILTER (WHERE NOT passed
+                                                  AND attempts >= {STUCK_ATTEMPTS}) AS stuck
+            FROM progress WHERE course IS NOT NULL AND {where} GROUP BY ALL),
+             classes AS (SELECT class, max(learners) AS learners FROM progress GROUP BY ALL)
+        SELECT c.class, t.course, c.learners, coalesce(t.started, 0) AS started,
+               coalesce(t.exercises_passed, 0) AS exercises_passed,
+               coalesce(t.exercises_tried, 0) AS exercises_tried,
+               coalesce(t.stuck, 0) AS stuck
+        FROM classes c LEFT JOIN tried t ON t.class = c.class
+        ORDER BY c.class, t.course NULLS LAST""", args)

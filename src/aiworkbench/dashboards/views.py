@@ -18,9 +18,12 @@ import os
 import time
 from datetime import date, datetime, timedelta
 
+from aiworkbench.budgets.accounting import CRITICAL_AT, WARN_AT
 from aiworkbench.widgets.templating import render
 from aiworkbench.widgets.base import Shown, counted, status_line
+from aiworkbench.dashboards import charts
 from aiworkbench.dashboards import queries as q
+from aiworkbench.dashboards.charts import PALETTE, BarChart, LineChart
 from aiworkbench.dashboards.store import StoreError, open_store
 
 STORE_ENV = "AIWORKBENCH_DASHBOARDS_STORE"  # set by the dashboards service
@@ -28,40 +31,58 @@ DEFAULT_STORE = "/var/lib/aiworkbench/dashboards/accounting.duckdb"
 DEFAULT_DAYS = 90  # the date range shown first: the last 90 days of accounting
 TOP = 8  # series in a stacked chart; the rest are summed as "others"
 TABLE_ROWS = 15
+SIDE_BY_SIDE = {"grid_gap": "48px"}  # tables side by side, apart
 
 
 def store_path() -> str:
     return os.environ.get(STORE_ENV) or DEFAULT_STORE
 
 
+def number_text(value: float) -> str:
+    """A number as a table writes it: two decimals under 10 (0.24 GPU-hours, not 0.2),
+    one above, thousands separated."""
+    return f"{value:,.2f}" if abs(value) < 10 else f"{value:,.1f}"
+
+
 def _cell_text(value) -> str:
-    """A table cell in words: times to the minute, numbers to one decimal, None as ""."""
+    """A table cell in words: times to the minute, numbers as :func:`number_text`,
+    None as ""."""
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M")
     if isinstance(value, float):
-        return f"{value:,.1f}"
+        return number_text(value)
     return "" if value is None else str(value)
 
 
-def table_html(rows: q.Rows, limit: int = TABLE_ROWS, title: str = "") -> str:
-    """An HTML table of the first ``limit`` rows, every value escaped."""
-    return render("dashboard_table.html", title=title,
+def table_html(rows: q.Rows, limit: int = TABLE_ROWS, title: str = "",
+               nothing: str = "Nothing in this range.") -> str:
+    """An HTML table of the first ``limit`` rows, every value escaped, columns of numbers
+    aligned right; ``nothing``: what it says when there are no rows."""
+    def number(value) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+
+    right = [bool(rows.rows) and all(number(r[i]) or r[i] is None for r in rows.rows)
+             and any(number(r[i]) for r in rows.rows) for i in range(len(rows.columns))]
+    return render("dashboard_table.html", title=title, right=right,
                   columns=[c.replace("_", " ") for c in rows.columns],
                   rows=[[_cell_text(v) for v in r] for r in rows.rows[:limit]],
-                  empty=not rows.rows, more=max(len(rows.rows) - limit, 0))
+                  empty=not rows.rows, more=max(len(rows.rows) - limit, 0), nothing=nothing)
 
 
-def pivot(rows: q.Rows, x: str, series: str, value: str, top: int = TOP):
+def pivot(rows: q.Rows, x: str, series: str, value: str, top: int = TOP,
+          domain: list | None = None):
     """(x values, series names, values[series][x]) for a stacked chart: the ``top``
-    series by total, the rest summed as "others"."""
+    series by total, the rest summed as "others". The x values: with a ``domain`` (e.g.
+    every period of the date range, zero where nothing ran), it and any others the rows
+    hold, sorted; else the rows' in their first order."""
     totals: dict[str, float] = {}
     cells: dict[tuple, float] = {}
-    seen: dict = {}  # x values in their first order
+    seen: dict = dict.fromkeys(domain or ())  # x values in their order
     for r in rows.dicts():
         seen.setdefault(r[x], None)
         totals[r[series]] = totals.get(r[series], 0) + (r[value] or 0)
         cells[(r[series], r[x])] = cells.get((r[series], r[x]), 0) + (r[value] or 0)
-    xs = list(seen)
+    xs = sorted(seen) if domain else list(seen)
     names = sorted(totals, key=lambda n: (-totals[n], n))
     shown, rest = names[:top], names[top:]
     values = [[cells.get((n, v), 0) for v in xs] for n in shown]
@@ -88,43 +109,6 @@ def csv_link(name: str, rows: q.Rows) -> str:
                   rows=counted(len(rows.rows), "row", "rows"))
 
 
-def _bars(title: str, y_label: str, stacked: bool = True, horizontal: bool = False):
-    import bqplot as bq
-
-    x, y = bq.OrdinalScale(), bq.LinearScale(min=0)
-    bars = bq.Bars(x=[], y=[], scales={"x": x, "y": y},
-                   type="stacked" if stacked else "grouped", display_legend=True,
-                   orientation="horizontal" if horizontal else "vertical",
-                   tooltip=bq.Tooltip(fields=["x", "y"], formats=["", ".1f"]))
-    axes = [bq.Axis(scale=x, side="left" if horizontal else "bottom",
-                    tick_rotate=0 if horizontal else -30),
-            bq.Axis(scale=y, side="bottom" if horizontal else "left",
-                    label=y_label, tick_format=".3s")]
-    figure = bq.Figure(marks=[bars], axes=axes, title=title,
-                       legend_location="top-left", layout={"width": "100%", "height": "360px"},
-                       fig_margin={"top": 50, "bottom": 70, "left": 80, "right": 20})
-    return figure, bars
-
-
-def _set_bars(bars, xs, names, values) -> None:
-    with bars.hold_sync():
-        bars.x = [str(v) for v in xs] or [""]
-        bars.y = values if values else [[0] * max(len(xs), 1)]
-        bars.labels = list(names)
-        bars.colors = PALETTE[:max(len(names), 1)]
-
-
-def _dates(days: list):
-    """Days as bqplot's date scale takes them."""
-    import numpy as np
-
-    return np.array(days, dtype="datetime64[D]").astype("datetime64[ms]")
-
-
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-           "#7f7f7f", "#bcbd22", "#17becf"]
-
-
 class Dashboard(Shown):
     """The frame every dashboard shares; subclasses give :meth:`build`, :meth:`compute`
     and :meth:`show`, and name the table :attr:`export` saves."""
@@ -132,6 +116,7 @@ class Dashboard(Shown):
     name = ""  # the notebook's name: NAME.ipynb
     title = ""
     export = ""  # the key of compute()'s table that "Export CSV" saves
+    uses_projects = True  # False: the project filter does not apply (it is disabled)
     uses_partitions = True
     _updating = False
 
@@ -146,7 +131,7 @@ class Dashboard(Shown):
         try:
             with open_store(self.path) as store:
                 options = q.choices(store)
-                newest = q.latest(store)
+                newest = self.newest(store)
                 end = end or (newest.date() if newest else None)
         except StoreError as err:
             self._problem = str(err)
@@ -156,7 +141,8 @@ class Dashboard(Shown):
         self.since = w.DatePicker(description="From", value=end - timedelta(days=DEFAULT_DAYS))
         self.until = w.DatePicker(description="To", value=end)
         self.projects = w.SelectMultiple(options=options["projects"], rows=4,
-                                         description="Projects")
+                                         description="Projects",
+                                         disabled=not self.uses_projects)
         self.partitions = w.SelectMultiple(options=options["partitions"], rows=4,
                                            description="Partitions",
                                            disabled=not self.uses_partitions)
@@ -229,7 +215,15 @@ class Dashboard(Shown):
         if rows is not None:
             self.download.value = csv_link(self.export, rows)
 
+    def dates(self) -> tuple[date | None, date | None]:
+        """The first and last day the date filter selects (None where it is cleared)."""
+        return self.since.value, self.until.value
+
     # --- per dashboard ----------------------------------------------------------------
+    def newest(self, store) -> datetime | None:
+        """Where the default date range ends: the newest job end."""
+        return q.latest(store)
+
     def build(self):
         raise NotImplementedError
 
@@ -240,7 +234,26 @@ class Dashboard(Shown):
         raise NotImplementedError
 
 
+
+# --- usage ------------------------------------------------------------------------------
 KIND_WORDS = {"gpu_hours": "GPU-hours", "core_hours": "Core-hours"}
+UNITS = {"gpu_hours": "GPU-hours", "core_hours": "core-hours"}
+USAGE_EMPTY = {"gpu_hours": "No GPU usage in this range yet: jobs appear here once they end.",
+               "core_hours": "No CPU usage in this range yet: jobs appear here once they end."}
+
+
+def period_axis(days: list[date], since: date | None, until: date | None,
+                by: str) -> tuple[list[str], dict[str, str]]:
+    """The usage chart's x values (ISO days) and their tick labels: every period of the
+    filters' date range (one week is one bar among the range's weeks), and any other
+    period the rows hold."""
+    periods = set(days)
+    if since and until and since <= until:
+        periods |= set(charts.period_starts(since, until, by))
+    ordered = sorted(periods)
+    with_year = bool(ordered) and ordered[0].year != ordered[-1].year
+    return ([d.isoformat() for d in ordered],
+            {d.isoformat(): charts.period_label(d, by, with_year) for d in ordered})
 
 
 class Usage(Dashboard):
@@ -257,35 +270,72 @@ class Usage(Dashboard):
         self.by = w.ToggleButtons(options=["day", "week", "month"], value="week")
         self.kind.observe(self.refresh, names="value")
         self.by.observe(self.refresh, names="value")
-        self.figure, self.bars = _bars("Per project", "hours")
+        self.chart = BarChart("Per project", UNITS["gpu_hours"])
+        self.figure, self.bars = self.chart.figure, self.chart.bars
         self.projects_table, self.users_table = w.HTML(), w.HTML()
-        return w.VBox([w.HBox([self.kind, self.by]), self.figure,
-                       w.HBox([self.projects_table, self.users_table])])
+        return w.VBox([w.HBox([self.kind, self.by]), self.chart.widget,
+                       w.HBox([self.projects_table, self.users_table], layout=SIDE_BY_SIDE)])
 
     def compute(self, store, filters):
         usage = q.usage(store, filters, self.by.value)
         return {"usage": usage, "projects": q.project_totals(store, filters)}
 
     def show(self, tables):
-        usage, kind = tables["usage"], self.kind.value
-        periods = q.Rows(usage.columns, [(r[0].strftime("%Y-%m-%d"), *r[1:])
-                                         for r in usage.rows])
-        _set_bars(self.bars, *pivot(periods, "period", "project", kind))
-        self.bars.scales["y"].min = 0
-        self.figure.title = f"{KIND_WORDS[kind]} per project and {self.by.value}"
+        usage, kind, by = tables["usage"], self.kind.value, self.by.value
+        days = [_day(r[0]) for r in usage.rows]
+        xs, labels = period_axis(days, *self.dates(), by)
+        periods = q.Rows(usage.columns, [(d.isoformat(), *r[1:])
+                                         for d, r in zip(days, usage.rows)])
+        self.chart.y_axis.label = UNITS[kind]
+        self.chart.show(*pivot(periods, "period", "project", kind, domain=xs),
+                        empty=USAGE_EMPTY[kind], labels=labels, shown=charts.MAX_DATE_LABELS)
+        self.figure.title = f"{KIND_WORDS[kind]} per project and {by}"
         users: dict[tuple, float] = {}
         for r in usage.dicts():
             key = (r["project"], r["user"])
             users[key] = users.get(key, 0) + r[kind]
         top = sorted(users.items(), key=lambda item: -item[1])
-        self.projects_table.value = table_html(tables["projects"], title="Per project")
+        self.projects_table.value = table_html(tables["projects"], title="Per project",
+                                               nothing="No job ended in this range.")
         self.users_table.value = table_html(
-            q.Rows(("project", "user", kind), [(*k, round(v, 1)) for k, v in top]),
-            title="Top users")
+            q.Rows(("project", "user", kind), [(*k, round(v, 3)) for k, v in top]),
+            title="Top users", nothing="No job ended in this range.")
+
+
+def _day(value) -> date:
+    """A period's start as a date (DuckDB's date_trunc gives a timestamp)."""
+    return value.date() if isinstance(value, datetime) else value
+
+
+# --- budgets ----------------------------------------------------------------------------
+STATE_WORDS = {"none": "no {kind} allocation", "unlimited": "no {kind} limit in Slurm",
+               "ok": "within budget", "warning": f"{WARN_AT:.0%} or more used",
+               "critical": f"{CRITICAL_AT:.0%} or more used", "exhausted": "exhausted"}
+BUDGET_UNITS = {"gpu": "GPU-hours", "cpu": "core-hours"}
+
+
+def state_words(state: str, kind: str) -> str:
+    """A budget's state (:func:`.queries.budget_state`) in words: "no GPU allocation",
+    "exhausted", ..."""
+    return STATE_WORDS[state].format(kind=kind.upper())
+
+
+def budget_title(project: str, state: str, kind: str, end: date | None) -> str:
+    """The burn-down's title: what the budget's state and the projection say."""
+    if state in q.NO_BUDGET:
+        return f"{project}: {state_words(state, kind)}; {BUDGET_UNITS[kind]} used"
+    if state == "exhausted":
+        return f"Burn-down of {project}: exhausted"
+    if end is None:
+        return f"Burn-down of {project}: no exhaustion in sight at the last {q.RATE_DAYS} " \
+               f"days' rate"
+    return f"Burn-down of {project}: runs out by {end:%d %b %Y} at the last " \
+           f"{q.RATE_DAYS} days' rate"
 
 
 class Budgets(Dashboard):
-    """Each project's budget: used, left, burn rate and projected exhaustion date."""
+    """Each project's budget: used, left, burn rate and projected exhaustion date; a
+    project without an allocation of the kind shown is said so, never "exhausted"."""
 
     name = "budgets"
     title = "Budgets: burn-down and projected exhaustion"
@@ -293,80 +343,126 @@ class Budgets(Dashboard):
     uses_partitions = False
 
     def build(self):
-        import bqplot as bq
         import ipywidgets as w
 
         self.kind = w.ToggleButtons(options=[("GPU", "gpu"), ("CPU", "cpu")])
         self.kind.observe(self.refresh, names="value")
-        self.project = w.Dropdown(description="Burn-down of", options=[])
+        self.project = w.Dropdown(description="Burn-down of", options=[],
+                                  style={"description_width": "initial"},
+                                  layout={"width": "480px"})
         self.project.observe(self.refresh, names="value")
-        self.figure, self.bars = _bars("Budget used (%)", "% used", stacked=False)
-        x, y = bq.DateScale(), bq.LinearScale(min=0)
-        self.used_line = bq.Lines(x=[], y=[], scales={"x": x, "y": y}, labels=["used"],
-                                  display_legend=True, colors=["#1f77b4"])
-        self.limit_line = bq.Lines(x=[], y=[], scales={"x": x, "y": y}, labels=["limit"],
-                                   display_legend=True, colors=["#d62728"],
-                                   line_style="dashed")
-        self.projection = bq.Lines(x=[], y=[], scales={"x": x, "y": y},
-                                   labels=["projected"], display_legend=True,
-                                   colors=["#ff7f0e"], line_style="dotted")
-        self.burn = bq.Figure(marks=[self.used_line, self.limit_line, self.projection],
-                              axes=[bq.Axis(scale=x, label="day", side="bottom"),
-                                    bq.Axis(scale=y, side="left", label="hours",
-                                            tick_format=".3s")],
-                              title="Burn-down", legend_location="top-left",
-                              layout={"width": "100%", "height": "360px"})
+        self.chart = BarChart("Budget used", "% of budget", stacked=False)
+        self.figure, self.bars = self.chart.figure, self.chart.bars
+        self.without = w.HTML()  # the projects without a budget of this kind
+        self.burn = LineChart("Burn-down", BUDGET_UNITS["gpu"],
+                              [("used", PALETTE[0], "solid"), ("limit", "#d62728", "dashed"),
+                               ("projected", "#ff7f0e", "dotted")])
         self.table = w.HTML()
-        return w.VBox([self.kind, self.figure, self.project, self.burn, self.table])
+        return w.VBox([self.kind, self.chart.widget, self.without, self.project,
+                       self.burn.widget, self.table])
 
     def compute(self, store, filters):
-        status = q.budget_status(store, filters, self.kind.value)
-        names = status.column("project")
-        if list(self.project.options) != names:
+        kind = self.kind.value
+        status = q.budget_status(store, filters, kind)
+        options = [(r["project"] if r["state"] in ("ok", "warning", "critical") else
+                    f"{r['project']} ({state_words(r['state'], kind)})", r["project"])
+                   for r in status.dicts()]
+        if list(self.project.options) != options:
             current = self.project.value
+            names = status.column("project")
+            budgeted = [r for r in status.dicts() if r["state"] not in q.NO_BUDGET]
             self._updating = True  # no refresh for the choices we set here
             try:
-                self.project.options = names
+                self.project.options = options
                 self.project.value = current if current in names else (
-                    max(status.rows, key=lambda r: r[4] or 0)[0] if status.rows else None)
+                    max(budgeted, key=lambda r: r["used_percent"])["project"] if budgeted
+                    else names[0] if names else None)
             finally:
                 self._updating = False
         tables = {"budgets": status}
         if self.project.value:
-            tables["burn_down"] = q.burn_down(store, filters, self.project.value,
-                                              self.kind.value)
+            tables["burn_down"] = q.burn_down(store, filters, self.project.value, kind)
         return tables
 
     def show(self, tables):
-        status = tables["budgets"]
-        _set_bars(self.bars, status.column("project"), ["used %"],
-                  [[v or 0 for v in status.column("used_percent")]])
-        self.table.value = table_html(status, limit=50, title="Budgets (as Slurm reports "
-                                                               "them now)")
-        burn = tables.get("burn_down")
+        status, kind = tables["budgets"], self.kind.value
+        self.show_used(status, kind)
+        words = q.Rows(status.columns, [(r[0], state_words(r[1], kind), *r[2:])
+                                        for r in status.rows])
+        self.table.value = table_html(words, limit=50,
+                                      title="Budgets (as Slurm reports them now)",
+                                      nothing="No budgets: Slurm reports no project.")
         mine = next((r for r in status.dicts() if r["project"] == self.project.value), None)
+        self.show_burn(tables.get("burn_down"), mine, kind)
+
+    def show_used(self, status: q.Rows, kind: str) -> None:
+        """The used-% chart of the projects with a budget of ``kind``, and a line naming
+        those without one."""
+        rows = status.dicts()
+        budgeted = [r for r in rows if r["state"] not in q.NO_BUDGET]
+        word = kind.upper()
+        empty = ("No budgets: Slurm reports no project." if not rows else
+                 f"No project has a {word} allocation." if not budgeted else
+                 f"No project has used any of its {word} allocation yet.")
+        self.chart.show([r["project"] for r in budgeted], [f"{word} budget used (%)"],
+                        [[r["used_percent"] for r in budgeted]], empty=empty)
+        self.figure.title = f"{word} budget used (% of each project's allocation)"
+        notes = [f"{_capital(state_words(state, kind))}: "
+                 + ", ".join(r["project"] for r in rows if r["state"] == state) + "."
+                 for state in q.NO_BUDGET if any(r["state"] == state for r in rows)]
+        self.without.value = status_line(" ".join(notes), "#333", mark=False,
+                                         bold=False) if notes else ""
+
+    def show_burn(self, burn: q.Rows | None, mine: dict | None, kind: str) -> None:
+        """The chosen project's burn-down: used per day, its limit and the projection."""
+        unit = BUDGET_UNITS[kind]
+        self.burn.y_axis.label = unit
+        since, until = self.dates()
         if burn is None or mine is None:
+            self.burn.show({}, since, until, title="Burn-down",
+                           empty="No project to show: Slurm reports no budget.")
             return
-        days = burn.column("day")
-        used = burn.column(burn.columns[1])
-        limit = mine[status.columns[1]]
-        end = mine["exhausted_on"]
-        with self.burn.hold_sync():
-            self.used_line.x, self.used_line.y = _dates(days), used
-            self.limit_line.x = _dates(days[:1] + days[-1:] if limit is not None else [])
-            self.limit_line.y = [limit, limit] if days and limit is not None else []
-            if days and end is not None and limit is not None:
-                self.projection.x, self.projection.y = _dates([days[-1], end]), [used[-1], limit]
-            else:
-                self.projection.x, self.projection.y = _dates([]), []
-            self.burn.title = (f"Burn-down of {self.project.value}: "
-                               + (f"exhausted by {end:%Y-%m-%d} at the last "
-                                  f"{q.RATE_DAYS} days' rate" if end else
-                                  "no exhaustion in sight"))
+        project, state = mine["project"], mine["state"]
+        days, used = burn.column("day"), burn.column(burn.columns[1])
+        limit, end = mine[f"limit_{kind}_hours"], mine["exhausted_on"]
+        since, until = since or (days[0] if days else None), until or (
+            days[-1] if days else None)
+        if days and until > days[-1]:  # nothing more was used until the range's end
+            days, used = [*days, until], [*used, used[-1]]
+        points = {"used": (days, used)}
+        if days and state not in q.NO_BUDGET:
+            projected = end is not None and state != "exhausted"
+            points["limit"] = ([since, max(until, end) if projected else until], [limit, limit])
+            if projected:
+                points["projected"] = ([days[-1], end], [used[-1], limit])
+        without = f" {project} has {state_words(state, kind)}." if state in q.NO_BUDGET else ""
+        self.burn.show(points, since, until, title=budget_title(project, state, kind, end),
+                       empty=f"{project} used no {unit} in this range.{without}")
+
+
+def _capital(text: str) -> str:
+    """``text`` with its first letter capital (and "GPU" left as it is)."""
+    return text[:1].upper() + text[1:]
+
+
+# --- queue ------------------------------------------------------------------------------
+def wait_unit(longest_s: float) -> tuple[str, int]:
+    """(unit, seconds in it) of the waits chart: minutes while the longest wait is under
+    two hours, hours beyond."""
+    return ("minutes", 60) if longest_s < 2 * 3600 else ("hours", 3600)
+
+
+def queue_empty(jobs: int) -> str:
+    """The waits chart's words when it has no bar: no job, or no job that waited."""
+    if not jobs:
+        return "No job was submitted in this range."
+    return (f"{counted(jobs, 'job', 'jobs')} submitted in this range, none waited: each "
+            f"started as soon as it was submitted.")
 
 
 class Queue(Dashboard):
-    """Wait times per partition (p50, p95) and why jobs pend."""
+    """Wait times per partition (p50, p95) and why jobs pend. A job cancelled while
+    pending waited too: until it was cancelled (:data:`.queries.WAIT_S`)."""
 
     name = "queue"
     title = "Queue: waits and pending reasons"
@@ -375,9 +471,11 @@ class Queue(Dashboard):
     def build(self):
         import ipywidgets as w
 
-        self.figure, self.bars = _bars("Wait from submit to start", "minutes", stacked=False)
-        self.reasons, self.now = w.HTML(), w.HTML()
-        return w.VBox([self.figure, w.HBox([self.reasons, self.now])])
+        self.chart = BarChart("Wait in the queue", "minutes", stacked=False)
+        self.figure, self.bars = self.chart.figure, self.chart.bars
+        self.waits, self.reasons, self.now = w.HTML(), w.HTML(), w.HTML()
+        return w.VBox([self.chart.widget, self.waits,
+                       w.HBox([self.reasons, self.now], layout=SIDE_BY_SIDE)])
 
     def compute(self, store, filters):
         return {"waits": q.queue_waits(store, filters),
@@ -387,14 +485,30 @@ class Queue(Dashboard):
 
     def show(self, tables):
         waits = tables["waits"]
-        _set_bars(self.bars, waits.column("partition"), ["p50", "p95"],
-                  [[v / 60 for v in waits.column("p50_s")],
-                   [v / 60 for v in waits.column("p95_s")]])
+        unit, seconds = wait_unit(max(waits.column("p95_s"), default=0))
+        self.chart.y_axis.label = unit
+        self.chart.show(waits.column("partition"), ["median (p50)", "95th percentile (p95)"],
+                        [[v / seconds for v in waits.column("p50_s")],
+                         [v / seconds for v in waits.column("p95_s")]],
+                        empty=queue_empty(sum(waits.column("jobs"))))
+        self.figure.title = ("Wait from submit to start (jobs cancelled while pending: "
+                             "to their cancel), per partition")
+        self.waits.value = table_html(
+            q.Rows(("partition", f"p50_{unit}", f"p95_{unit}", "jobs",
+                    "cancelled_while_pending"),
+                   [(r["partition"], r["p50_s"] / seconds, r["p95_s"] / seconds, r["jobs"],
+                     r["cancelled_while_pending"]) for r in waits.dicts()]),
+            title="Waits per partition (jobs submitted in this range)",
+            nothing="No job was submitted in this range.")
         self.reasons.value = table_html(tables["reasons"], title="Top pending reasons "
-                                                                 "(jobs that waited)")
-        self.now.value = table_html(tables["pending_now"], title="Pending now")
+                                                                 "(jobs that waited)",
+                                        nothing="No job waited for a reason Slurm gave in "
+                                                "this range.")
+        self.now.value = table_html(tables["pending_now"], title="Pending now",
+                                    nothing="No job is pending now.")
 
 
+# --- sessions ---------------------------------------------------------------------------
 class Sessions(Dashboard):
     """Notebook sessions now, idle GPU sessions, GPU-hours wasted by idle GPUs."""
 
@@ -406,10 +520,10 @@ class Sessions(Dashboard):
         import ipywidgets as w
 
         self.summary = w.HTML()
-        self.figure, self.bars = _bars("GPU-hours of notebook sessions", "GPU-hours",
-                                       stacked=True)
+        self.chart = BarChart("GPU-hours of notebook sessions per project", "GPU-hours")
+        self.figure, self.bars = self.chart.figure, self.chart.bars
         self.active, self.per_user = w.HTML(), w.HTML()
-        return w.VBox([self.summary, self.figure, self.active, self.per_user])
+        return w.VBox([self.summary, self.chart.widget, self.active, self.per_user])
 
     def compute(self, store, filters):
         return {"sessions": q.sessions_now(store, filters),
@@ -423,40 +537,62 @@ class Sessions(Dashboard):
         self.summary.value = render(
             "dashboard_sessions.html", sessions=counted(len(now.rows), "session", "sessions"),
             idle=counted(len(idle), "with idle GPUs", "with idle GPUs"),
-            wasted=f"{wasted:,.1f}")
-        top = summary.rows[:TOP * 2]
-        used = [max((r[2] or 0) - (r[3] or 0), 0) for r in top]
-        _set_bars(self.bars, [r[0] for r in top], ["used", "wasted (idle)"],
-                  [used, [r[3] or 0 for r in top]])
-        self.active.value = table_html(now, limit=50, title="Running now (idle GPUs first)")
-        self.per_user.value = table_html(tables["wasted"], title="Wasted by project and user")
+            wasted=number_text(float(wasted)))
+        top = summary.dicts()[:TOP * 2]
+        self.chart.show([r["project"] for r in top], ["used", "wasted (idle GPUs)"],
+                        [[max((r["gpu_hours"] or 0) - (r["wasted_gpu_hours"] or 0), 0)
+                          for r in top], [r["wasted_gpu_hours"] or 0 for r in top]],
+                        empty="No GPU-hours in notebook sessions in this range: sessions "
+                              "appear here once they end.")
+        self.active.value = table_html(now, limit=50, title="Running now (idle GPUs first)",
+                                       nothing="No notebook session runs now.")
+        self.per_user.value = table_html(tables["wasted"], title="Wasted by project and user",
+                                         nothing="No GPU was idle in a session in this range.")
+
+
+# --- training ---------------------------------------------------------------------------
+def training_label(klass: str, course: str | None) -> str:
+    """A bar's label: "class / course", or the class alone when nobody tried a course."""
+    return f"{klass} / {course}" if course else f"{klass} (no exercise tried)"
 
 
 class Training(Dashboard):
-    """Course progress per class (the date range applies to the last attempt)."""
+    """Course progress per class (the date range applies to the last attempt; projects
+    and partitions do not apply)."""
 
     name = "training"
     title = "Training: course progress per class"
     export = "training"
+    uses_projects = False
     uses_partitions = False
 
     def build(self):
         import ipywidgets as w
 
-        self.figure, self.bars = _bars("Learners per class and course", "learners",
-                                       stacked=False)
+        self.chart = BarChart("Learners per class and course", "learners", stacked=False,
+                              whole=True)
+        self.figure, self.bars = self.chart.figure, self.chart.bars
         self.table = w.HTML()
-        return w.VBox([self.figure, self.table])
+        return w.VBox([self.chart.widget, self.table])
+
+    def newest(self, store):
+        """Where the default date range ends: the newest attempt (else the newest job)."""
+        return q.latest_attempt(store) or q.latest(store)
 
     def compute(self, store, filters):
         return {"training": q.training(store, filters)}
 
     def show(self, tables):
         rows = tables["training"]
-        labels = [f"{r[0]} / {r[1]}" for r in rows.rows]
-        _set_bars(self.bars, labels, ["learners", "started", "stuck"],
-                  [rows.column("learners"), rows.column("started"), rows.column("stuck")])
-        self.table.value = table_html(rows, limit=50, title="Progress per class and course")
+        empty = ("No classes yet: a class and its learners' progress appear here once a "
+                 "trainer has created it." if not rows.rows else
+                 "No learners in these classes yet.")
+        self.chart.show([training_label(r[0], r[1]) for r in rows.rows],
+                        ["learners", "started", "stuck"],
+                        [rows.column("learners"), rows.column("started"),
+                         rows.column("stuck")], empty=empty)
+        self.table.value = table_html(rows, limit=50, title="Progress per class and course",
+                                      nothing="No class yet.")
 
 
 DASHBOARDS = {"usage": Usage, "budgets": Budgets, "queue": Queue, "sessions": Sessions,
