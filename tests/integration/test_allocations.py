@@ -76,7 +76,8 @@ def test_a_grant_reaches_slurm_and_keeps_its_usage_through_every_change(site_gra
     assert run(["sacctmgr", "--noheader", "show", "account", ACCOUNT]).stdout.strip() == ""
 
     made = reconciled(granted)
-    assert made.applied and len(made.changes) == 2 and made.calls == 7  # one load
+    # 3 reads, the 2 changes as one command list, 3 reads of what they touched
+    assert made.applied and len(made.changes) == 2 and made.calls == 7
     assert parse_tres(shares(ACCOUNT)["budget"]) == {"cpu": 600, "gres/gpu": 0}
     assert association(MEMBER, ACCOUNT) == [f"{MEMBER}|"]
     assert reconciled(granted).changes == ()  # a second pass finds nothing to do
