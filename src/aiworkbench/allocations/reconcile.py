@@ -37,9 +37,10 @@ import re
 from dataclasses import dataclass
 
 from aiworkbench.core import commands, slurm
+from aiworkbench.core.site import UNIX_NAME
 
 ACCOUNT_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
-USER_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+USER_NAME = re.compile(UNIX_NAME)  # the site's rule for user names
 ROOT = "root"  # Slurm's own account, above every grant's; the readers' association
 MAX_MINUTES = 10**12
 DESCRIPTION_MAX = 200

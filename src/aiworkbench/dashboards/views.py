@@ -236,8 +236,7 @@ class Dashboard(Shown):
 
 
 # --- usage ------------------------------------------------------------------------------
-KIND_WORDS = {"gpu_hours": "GPU-hours", "core_hours": "Core-hours"}
-UNITS = {"gpu_hours": "GPU-hours", "core_hours": "core-hours"}
+UNITS = {"gpu_hours": "GPU-hours", "core_hours": "core-hours"}  # the hours' names, once
 USAGE_EMPTY = {"gpu_hours": "No GPU usage in this range yet: jobs appear here once they end.",
                "core_hours": "No CPU usage in this range yet: jobs appear here once they end."}
 
@@ -266,7 +265,7 @@ class Usage(Dashboard):
     def build(self):
         import ipywidgets as w
 
-        self.kind = w.ToggleButtons(options=[(v, k) for k, v in KIND_WORDS.items()])
+        self.kind = w.ToggleButtons(options=[(_capital(v), k) for k, v in UNITS.items()])
         self.by = w.ToggleButtons(options=["day", "week", "month"], value="week")
         self.kind.observe(self.refresh, names="value")
         self.by.observe(self.refresh, names="value")
@@ -289,7 +288,7 @@ class Usage(Dashboard):
         self.chart.y_axis.label = UNITS[kind]
         self.chart.show(*pivot(periods, "period", "project", kind, domain=xs),
                         empty=USAGE_EMPTY[kind], labels=labels, shown=charts.MAX_DATE_LABELS)
-        self.figure.title = f"{KIND_WORDS[kind]} per project and {by}"
+        self.figure.title = f"{_capital(UNITS[kind])} per project and {by}"
         users: dict[tuple, float] = {}
         for r in usage.dicts():
             key = (r["project"], r["user"])
@@ -311,7 +310,7 @@ def _day(value) -> date:
 STATE_WORDS = {"none": "no {kind} allocation", "unlimited": "no {kind} limit in Slurm",
                "ok": "within budget", "warning": f"{WARN_AT:.0%} or more used",
                "critical": f"{CRITICAL_AT:.0%} or more used", "exhausted": "exhausted"}
-BUDGET_UNITS = {"gpu": "GPU-hours", "cpu": "core-hours"}
+BUDGET_UNITS = {"gpu": UNITS["gpu_hours"], "cpu": UNITS["core_hours"]}
 
 
 def state_words(state: str, kind: str) -> str:
