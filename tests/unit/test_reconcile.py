@@ -19,7 +19,7 @@ QUERIES = {
     ("account", "withassoc", f"cluster={CLUSTER}", "user=",
      "format=account,grptresmins,grpsubmit"): "show_accounts",
     ("association", f"cluster={CLUSTER}", "format=user,account,maxsubmit"): "show_associations",
-    ("user", "format=user,defaultaccount,adminlevel"): "show_users",
+    ("user", f"cluster={CLUSTER}", "format=user,defaultaccount,adminlevel"): "show_users",
 }
 
 
@@ -322,12 +322,13 @@ def test_the_default_account_moves_when_the_old_one_is_no_longer_granted_or_ende
     assert fake.users["alice"]["default"] == "p1"
     # p1 no longer granted: its association stays (blocked), the default moves to p2
     assert planned([grant("p2", ["alice"])], fake) == [
-        "modify user where name=alice set defaultaccount=p2"]
+        "modify user where name=alice cluster=aifactory set defaultaccount=p2"]
     applied([grant("p2", ["alice"])], fake)
     assert fake.users["alice"]["default"] == "p2"
     # p2 ended, p1 granted again: back to p1; a user in ended grants only is left alone
     again = [grant("p1", ["alice"]), grant("p2", ["alice"], active=False)]
-    assert planned(again, fake)[-1] == "modify user where name=alice set defaultaccount=p1"
+    assert planned(again, fake)[-1] == (
+        "modify user where name=alice cluster=aifactory set defaultaccount=p1")
     applied(again, fake)
     assert planned([grant("p1", ["alice"], active=False), grant("p2", ["alice"],
                                                                  active=False)],
@@ -346,7 +347,7 @@ def test_accounts_and_users_no_grant_names_are_left_alone():
     assert lines == ["add account p1 cluster=aifactory parent=root description=\"A project\" "
                      "organization=p1 grptresmins=cpu=1000,gres/gpu=100",
                      "add user alice account=p1 cluster=aifactory",
-                     "modify user where name=alice set defaultaccount=p1"]
+                     "modify user where name=alice cluster=aifactory set defaultaccount=p1"]
     applied([grant("p1", ["alice"])], fake)
     assert fake.accounts["legacy"] == {"tres": {"cpu": 5}, "grpsubmit": "0"}
     assert fake.associations[("alice", "legacy")] == fake.associations[("zoe", "legacy")] == ""
@@ -382,7 +383,7 @@ def test_what_slurm_refuses_is_what_remains_and_the_others_still_go_through():
     # what a plan still holds after applying: carol came in through old-proj instead
     assert [reconcile.command_line(c) for c in result.refused] == [
         "add user bob,carol account=sme-trial cluster=aifactory",
-        "modify user where name=carol set defaultaccount=sme-trial"]
+        "modify user where name=carol cluster=aifactory set defaultaccount=sme-trial"]
     assert ("dave", "old-proj") in fake.associations and READER in fake.users
     text = reconcile.describe(result)
     assert text.startswith("9 changes given to Slurm; 2 changes still to make. Slurm "

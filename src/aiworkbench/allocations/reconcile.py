@@ -208,7 +208,8 @@ class User:
 class SlurmState:
     """What Slurm accounting holds, as far as the grants go: the accounts with an
     association on the cluster (root's too), each user association's MaxSubmitJobs
-    ("" when unset) by (user, account), and the users."""
+    ("" when unset) by (user, account), and the users (their default account on the
+    cluster: one accounting database may serve several clusters)."""
 
     accounts: dict[str, Account]
     associations: dict[tuple[str, str], str]
@@ -243,8 +244,8 @@ def read_state(cluster: str, run=commands.run, accounts=None, users=None) -> Slu
             *names_filter("user", users), "format=user,account,maxsubmit", width=3) if user}
     if users is None or users:
         found_users = {name: User(default, level) for name, default, level in show(
-            run, "user", *names_filter("name", users), "format=user,defaultaccount,adminlevel",
-            width=3)}
+            run, "user", *names_filter("name", users), f"cluster={cluster}",
+            "format=user,defaultaccount,adminlevel", width=3)}
     return SlurmState(found_accounts, associations, found_users)
 
 
@@ -411,7 +412,7 @@ def submit_limits(grants: list[Grant], state: SlurmState, cluster: str,
     return changes
 
 
-def default_accounts(grants: list[Grant], state: SlurmState) -> list[Change]:
+def default_accounts(grants: list[Grant], state: SlurmState, cluster: str) -> list[Change]:
     """Existing users whose default account is not one of their active grants: moved to
     the first of those. Users in no grant, or in ended ones only, are left alone (users
     new to Slurm were added with the right one)."""
@@ -420,8 +421,8 @@ def default_accounts(grants: list[Grant], state: SlurmState) -> list[Change]:
         active = [g.account for g in theirs if g.active]
         known = state.users.get(user)
         if known and active and known.default_account not in active:
-            changes.append(Change(("modify", "user", "where", f"name={user}", "set",
-                                   f"defaultaccount={active[0]}"),
+            changes.append(Change(("modify", "user", "where", f"name={user}",
+                                   f"cluster={cluster}", "set", f"defaultaccount={active[0]}"),
                                   f"{user}: default account {known.default_account or 'none'}"
                                   f" -> {active[0]}"))
     return changes
@@ -461,7 +462,7 @@ def plan(grants, state: SlurmState, cluster: str, readers=()) -> list[Change]:
     changes = [c for grant in grants for c in account_changes(grant, state, cluster)]
     changes += member_additions(grants, state, cluster)
     changes += submit_limits(grants, state, cluster, readers)
-    changes += default_accounts(grants, state)
+    changes += default_accounts(grants, state, cluster)
     changes += [c for reader in readers for c in reader_changes(reader, state, cluster)]
     return changes
 
