@@ -3,9 +3,10 @@
     sudo .venv/bin/python benchmarks/reconcile_benchmark.py [--projects 500] [--members 20]
                                                             [--stock-projects 50]
 
-Needs the factory's Slurm up (`make up`) and root (a Slurm administrator). Makes
-PROJECTS accounts ``bench-NNN`` with MEMBERS users ``bu-NNN-MM`` each (Slurm users
-only: slurmdbd does not need Unix accounts) and times, on the real slurmdbd:
+Needs the factory's Slurm up (`make up`) and root (a Slurm administrator). Makes, on
+an accounting cluster of its own (``aiwb-bench``, beside the factory's), PROJECTS
+accounts ``bench-NNN`` with MEMBERS users ``bu-NNN-MM`` each (Slurm users only:
+slurmdbd does not need Unix accounts) and times, on the real slurmdbd:
 
 - full pass: from nothing to every account, budget and association;
 - no change: a second pass that finds nothing to do;
@@ -15,7 +16,7 @@ only: slurmdbd does not need Unix accounts) and times, on the real slurmdbd:
   next to ours for the same projects.
 
 Prints each step's seconds and its sacctmgr processes, and the stock/ours ratio. Deletes
-every account and user it made at the end (and before it starts, if an earlier run was
+its cluster, accounts and users at the end (and before it starts, if an earlier run was
 cut short).
 """
 
@@ -33,9 +34,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 from aiworkbench.allocations import reconcile  # noqa: E402
 from aiworkbench.core import commands  # noqa: E402
-from aiworkbench.core.site import load_site  # noqa: E402
 
 PREFIX, USER_PREFIX = "bench-", "bu-"
+CLUSTER = "aiwb-bench"  # an accounting cluster of the benchmark's own
 
 
 def grants(projects: int, members: int, first: int = 0) -> list[reconcile.Grant]:
@@ -46,19 +47,32 @@ def grants(projects: int, members: int, first: int = 0) -> list[reconcile.Grant]
             for p in range(first, first + projects)]
 
 
-def clean_up(cluster: str) -> None:
-    """Every benchmark account and user gone (test data: the reconciler never deletes)."""
-    listed = subprocess.run(["sacctmgr", "--noheader", "--parsable2", "show", "association",
-                             f"cluster={cluster}", "format=account,user"],
-                            capture_output=True, text=True, check=True).stdout.split()
-    users = sorted({row.split("|")[1] for row in listed if row.startswith(PREFIX)} - {""})
-    accounts = sorted({row.split("|")[0] for row in listed if row.startswith(PREFIX)})
+def sacctmgr(*args: str, text: str | None = None) -> str:
+    return subprocess.run(["sacctmgr", "--immediate", *args], input=text, capture_output=True,
+                          text=True).stdout
+
+
+def set_up() -> None:
+    """The benchmark's own accounting cluster, beside the factory's: its accounts and
+    associations never mix with the factory's, and go with it at the end."""
+    clean_up()
+    sacctmgr("add", "cluster", CLUSTER)
+
+
+def clean_up() -> None:
+    """The benchmark's cluster, accounts and users gone (test data: the reconciler never
+    deletes). Deleting the cluster drops its associations at once, where deleting
+    thousands of associations one by one takes slurmdbd most of an hour."""
+    sacctmgr("delete", "cluster", CLUSTER)
+    accounts = [a for a in sacctmgr("--noheader", "--parsable2", "show", "account",
+                                    "format=account").split() if a.startswith(PREFIX)]
+    users = [u for u in sacctmgr("--noheader", "--parsable2", "show", "user",
+                                 "format=user").split() if u.startswith(USER_PREFIX)]
     lines = [f"delete user {','.join(users[i:i + 500])}" for i in range(0, len(users), 500)]
     lines += [f"delete account {','.join(accounts[i:i + 200])}"
               for i in range(0, len(accounts), 200)]
     if lines:
-        subprocess.run(["sacctmgr", "--immediate"], input="\n".join(lines) + "\n",
-                       capture_output=True, text=True)
+        sacctmgr(text="\n".join(lines) + "\n")
 
 
 def timed(step):
@@ -87,14 +101,13 @@ def main() -> None:
     parser.add_argument("--projects", type=int, default=500)
     parser.add_argument("--members", type=int, default=20)
     parser.add_argument("--stock-projects", type=int, default=50)
-    parser.add_argument("--site", default=str(REPO / "hub_config" / "site.toml"))
     args = parser.parse_args()
     if os.getuid() != 0:
         raise SystemExit("run as root: it adds and deletes Slurm accounts")
-    cluster = load_site(args.site).slurm.cluster_name
+    cluster = CLUSTER
     print(f"# {time.strftime('%Y-%m-%d')} {platform.node()}, {os.cpu_count()} cores; "
-          f"{args.projects} projects x {args.members} members")
-    clean_up(cluster)
+          f"{args.projects} projects x {args.members} members", flush=True)
+    set_up()
     try:
         # Stock and ours on the same number of fresh projects, each its own accounts.
         few = args.stock_projects
@@ -108,15 +121,17 @@ def main() -> None:
         wanted = grants(args.projects, args.members)
         full_s, full = timed(lambda: ours(wanted, cluster))
         print(f"full pass, {args.projects} projects: {full_s:.1f} s, {full.calls} sacctmgr, "
-              f"{len(full.changes)} changes")
+              f"{len(full.changes)} changes", flush=True)
         again_s, again = timed(lambda: ours(wanted, cluster))
-        print(f"no change: {again_s:.1f} s, {again.calls} sacctmgr, {len(again.changes)} changes")
+        print(f"no change: {again_s:.1f} s, {again.calls} sacctmgr, "
+              f"{len(again.changes)} changes", flush=True)
         changed = [*wanted[:-1], reconcile.Grant(**{**wanted[-1].__dict__,
                                                     "gpu_minutes": 1})]
         one_s, one = timed(lambda: ours(changed, cluster))
-        print(f"one change: {one_s:.1f} s, {one.calls} sacctmgr, {len(one.changes)} changes")
+        print(f"one change: {one_s:.1f} s, {one.calls} sacctmgr, {len(one.changes)} changes",
+              flush=True)
     finally:
-        clean_up(cluster)
+        clean_up()
     print("command: sudo .venv/bin/python benchmarks/reconcile_benchmark.py "
           f"--projects {args.projects} --members {args.members} --stock-projects {few}")
 
