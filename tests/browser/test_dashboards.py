@@ -1,6 +1,8 @@
 """The managers' dashboards in Chromium: a manager logs in, opens the dashboards from the
 hub, sees the charts drawn and every project, changes a filter, exports a CSV and moves
-to the budgets; a student gets 403."""
+to the budgets; every dashboard reads at a glance at 1400x900 (plain decimals on its
+axes, labels inside the figure, the legend beside the plot, words where there is no
+data), each saved as a screenshot; a student gets 403."""
 
 import base64
 import re
@@ -12,6 +14,8 @@ from .conftest import log_in, screenshot
 
 pytestmark = pytest.mark.browser
 RENDER_MS = 120_000  # Voila starts a kernel and runs the notebook on the first request
+DASHBOARDS = ("usage", "budgets", "queue", "sessions", "training")
+SI_TICK = re.compile(r"\d[munµkMGT]$")  # "240m": d3's SI format, which reads as minutes
 
 
 def test_a_manager_sees_charts_filters_and_exports(hub_up, hub_url, site, page, request):
@@ -64,3 +68,64 @@ def test_a_student_is_refused(hub_up, hub_url, site, page):
     response = page.goto(f"{hub_url}/services/dashboards/")
     assert response.status == 403
     assert "aiwb-dashboard" not in page.content()
+
+
+def boxes(locator) -> list[dict]:
+    return [box for box in (e.bounding_box() for e in locator.all()) if box]
+
+
+def inside(box: dict, frame: dict, slack: float = 2) -> bool:
+    return (box["x"] >= frame["x"] - slack and box["y"] >= frame["y"] - slack
+            and box["x"] + box["width"] <= frame["x"] + frame["width"] + slack
+            and box["y"] + box["height"] <= frame["y"] + frame["height"] + slack)
+
+
+def check_charts(page, name: str) -> int:
+    """Every figure of the dashboard on screen reads: plain-decimal ticks, every tick
+    label inside its figure, a legend beside it with a name per entry. Returns how many
+    figures are drawn (the others show their empty state in words)."""
+    drawn = 0
+    for chart in page.locator(".aiwb-dashboard .bqplot").all():
+        if not chart.is_visible():
+            continue
+        drawn += 1
+        frame = chart.bounding_box()
+        ticks = chart.locator(".axis .tick text")
+        texts = [t for t in ticks.all_text_contents() if t.strip()]  # SVG: no innerText
+        assert texts, f"{name}: a figure without tick labels"
+        assert not [t for t in texts if SI_TICK.search(t)], (name, texts)
+        assert all(inside(box, frame) for box in boxes(ticks)), f"{name}: a label is cut off"
+        row = chart.locator("xpath=..")
+        legend = row.locator(".aiwb-legend")
+        names = [n.strip() for n in legend.locator(".aiwb-legend-item").all_inner_texts()]
+        assert names and all(names), (name, names)
+        assert legend.bounding_box()["x"] >= frame["x"] + frame["width"] - 2, \
+            f"{name}: the legend is over the plot"
+    return drawn
+
+
+def test_every_dashboard_reads_at_a_glance(hub_up, hub_url, site, page, request):
+    log_in(page, hub_url, "manager", site.users["manager"].password)
+    seen = {}
+    for name in DASHBOARDS:
+        try:
+            page.goto(f"{hub_url}/services/dashboards/voila/render/{name}.ipynb",
+                      timeout=RENDER_MS)
+            board = page.locator(".aiwb-dashboard")
+            board.wait_for(state="visible", timeout=RENDER_MS)
+            board.get_by_text(re.compile("computed in")).first.wait_for(timeout=RENDER_MS)
+            page.wait_for_timeout(1500)  # bqplot's transitions end
+            empty = [t.strip() for t in page.locator(".aiwb-empty").all_inner_texts()
+                     if t.strip()]
+            drawn = check_charts(page, name)
+            assert drawn or empty, f"{name}: neither a chart nor words"
+            assert all(len(t) > 20 for t in empty), (name, empty)
+            seen[name] = page.locator(".aiwb-dashboard").inner_text()
+        finally:
+            screenshot(page, f"dashboard-{name}")
+    # The demo's CPU-only project has no GPU allocation: said so, never "exhausted".
+    budgets = seen["budgets"]
+    assert "no GPU allocation" in budgets, budgets
+    assert "factory-ops (no GPU allocation)" in budgets or "No GPU allocation: factory-ops" \
+        in budgets, budgets
+    assert "cancelled while pending" in seen["queue"], seen["queue"]
