@@ -59,8 +59,12 @@ def percentile(values, q):
 
 
 def summary(ms: list[float]) -> dict:
-    return {"n": len(ms), "p50_ms": round(statistics.median(ms), 2),
-            "p95_ms": round(percentile(ms, 95), 2), "max_ms": round(max(ms), 2)}
+    return {
+        "n": len(ms),
+        "p50_ms": round(statistics.median(ms), 2),
+        "p95_ms": round(percentile(ms, 95), 2),
+        "max_ms": round(max(ms), 2),
+    }
 
 
 def random_query(rng: random.Random, pages: int = 5) -> dict:
@@ -91,21 +95,20 @@ def stock_search(root: Path, query: dict) -> list[str]:
         access = card["access"]
         if access != "public" and not set(access) & set(PROJECTS):
             continue
-        text = " ".join([card["name"], card["title"], card["description"],
-                         " ".join(card.get("tags", []))]).lower()
+        text = " ".join(
+            [card["name"], card["title"], card["description"], " ".join(card.get("tags", []))]
+        ).lower()
         if not all(w in text for w in words):
             continue
-        if any(card.get(k) != query[k] for k in ("modality", "format", "licence")
-               if k in query):
+        if any(card.get(k) != query[k] for k in ("modality", "format", "licence") if k in query):
             continue
         if "tag" in query and query["tag"] not in card.get("tags", []):
             continue
-        if "project" in query and query["project"] not in (access if access != "public"
-                                                           else []):
+        if "project" in query and query["project"] not in (access if access != "public" else []):
             continue
         found.append(card["name"])
     page = int(query.get("page", 1))
-    return found[(page - 1) * 20:page * 20]
+    return found[(page - 1) * 20 : page * 20]
 
 
 class ServedAPI:
@@ -122,10 +125,10 @@ class ServedAPI:
 
         async def fixed_user(handler):
             handler.hub_user = {"name": USER, "scopes": []}
+
         APIHandler.prepare = fixed_user
         site = load_site(REPO / "hub_config" / "site.toml")
-        site = replace(site, catalog=replace(site.catalog, root=str(root),
-                                             index=str(index_path)))
+        site = replace(site, catalog=replace(site.catalog, root=str(root), index=str(index_path)))
         ready = threading.Event()
 
         def serve():
@@ -137,6 +140,7 @@ class ServedAPI:
             self.port = sockets[0].getsockname()[1]
             ready.set()
             ioloop.IOLoop.current().start()
+
         threading.Thread(target=serve, daemon=True).start()
         ready.wait(10)
         self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
@@ -175,18 +179,27 @@ def write_parquet(path: Path, gigabytes: float) -> int:
     schema = pa.schema([(f"feature_{i:02d}", pa.float64()) for i in range(columns)])
     with pq.ParquetWriter(path, schema, compression="none") as writer:
         for _ in range(groups):
-            writer.write_table(pa.table({name: rng.random(rows_per_group)
-                                         for name in schema.names}, schema=schema),
-                               row_group_size=rows_per_group)
+            writer.write_table(
+                pa.table(
+                    {name: rng.random(rows_per_group) for name in schema.names}, schema=schema
+                ),
+                row_group_size=rows_per_group,
+            )
     return groups * rows_per_group
 
 
 def search_through_hub(args, queries: list[dict]) -> dict:
     import requests
 
-    answer = requests.post(f"{args.hub}/hub/api/users/{args.hub_user}/tokens", json={
-        "auth": {"username": args.hub_user, "password": args.hub_password},
-        "expires_in": 600, "note": "catalog-benchmark"}, timeout=30)
+    answer = requests.post(
+        f"{args.hub}/hub/api/users/{args.hub_user}/tokens",
+        json={
+            "auth": {"username": args.hub_user, "password": args.hub_password},
+            "expires_in": 600,
+            "note": "catalog-benchmark",
+        },
+        timeout=30,
+    )
     answer.raise_for_status()
     session = requests.Session()
     session.headers["Authorization"] = f"token {answer.json()['token']}"
@@ -216,10 +229,14 @@ def main(argv=None) -> None:
     work = Path(args.workdir or tempfile.mkdtemp(prefix="catalog-benchmark-"))
     work.mkdir(parents=True, exist_ok=True)
     results: dict = {
-        "command": " ".join([".venv/bin/python", "benchmarks/catalog_benchmark.py",
-                             *sys.argv[1:]] if argv is None else argv),
+        "command": " ".join(
+            [".venv/bin/python", "benchmarks/catalog_benchmark.py", *sys.argv[1:]]
+            if argv is None
+            else argv
+        ),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": f"{os.cpu_count()} cores, {platform.platform()}"}
+        "machine": f"{os.cpu_count()} cores, {platform.platform()}",
+    }
     try:
         root = work / "datasets"
         if not (root / f"synthetic-big-{args.files}").is_dir():
@@ -230,15 +247,18 @@ def main(argv=None) -> None:
                 f'name = "{big.name}"\ntitle = "Synthetic: {args.files} files"\n'
                 'description = "Generated test data; not real measurements."\n'
                 'owner = "factory-ops"\nlicence = "CC0-1.0"\nmodality = "image"\n'
-                'format = "png"\naccess = "public"\n')
+                'format = "png"\naccess = "public"\n'
+            )
             for i in range(args.files):
                 (big / f"img-{i:07d}.png").write_bytes(b"")
         index_path = work / "index.sqlite"
         index_path.unlink(missing_ok=True)
         start = time.perf_counter()
         report = Index(index_path).update(root)
-        results["index"] = {"datasets": len(report.added), "seconds": round(
-            time.perf_counter() - start, 1)}
+        results["index"] = {
+            "datasets": len(report.added),
+            "seconds": round(time.perf_counter() - start, 1),
+        }
         start = time.perf_counter()
         Index(index_path).update(root)
         results["reindex_unchanged_s"] = round(time.perf_counter() - start, 2)
@@ -255,7 +275,7 @@ def main(argv=None) -> None:
             hits.append(answer["total"])
         results["search_api"] = summary(times) | {"mean_hits": round(statistics.mean(hits))}
         stock = []
-        for query in queries[:args.stock_queries]:
+        for query in queries[: args.stock_queries]:
             start = time.perf_counter()
             stock_search(root, query)
             stock.append((time.perf_counter() - start) * 1000)
@@ -265,15 +285,16 @@ def main(argv=None) -> None:
         pages = -(-args.files // per_page)
         times = []
         for page in range(1, pages + 1):
-            elapsed, answer = api.get(f"datasets/{name}/files",
-                                      {"page": str(page), "per_page": str(per_page)})
+            elapsed, answer = api.get(
+                f"datasets/{name}/files", {"page": str(page), "per_page": str(per_page)}
+            )
             assert len(answer["entries"]) == min(per_page, args.files - (page - 1) * per_page)
             times.append(elapsed)
         results["paging_api"] = summary(times) | {"pages": pages}
         folder, stock = root / name, []
         for page in range(1, pages + 1, max(1, pages // 10)):
             start = time.perf_counter()
-            names = sorted(os.listdir(folder))[(page - 1) * per_page:page * per_page]
+            names = sorted(os.listdir(folder))[(page - 1) * per_page : page * per_page]
             [os.stat(folder / n) for n in names]
             stock.append((time.perf_counter() - start) * 1000)
         results["paging_stock"] = summary(stock)
@@ -287,16 +308,21 @@ def main(argv=None) -> None:
         cold = drop_caches()
         start = time.perf_counter()
         shown = preview_file(parquet)
-        results["preview"] = {"seconds": round(time.perf_counter() - start, 3),
-                              "cold_cache": cold, "title": shown.title,
-                              "rows_shown": len(shown.rows)}
+        results["preview"] = {
+            "seconds": round(time.perf_counter() - start, 3),
+            "cold_cache": cold,
+            "title": shown.title,
+            "rows_shown": len(shown.rows),
+        }
         import pandas as pd
 
         drop_caches()
         start = time.perf_counter()
         pd.read_parquet(parquet).head(20)
-        results["preview_stock"] = {"seconds": round(time.perf_counter() - start, 3),
-                                    "cold_cache": cold}
+        results["preview_stock"] = {
+            "seconds": round(time.perf_counter() - start, 3),
+            "cold_cache": cold,
+        }
         if args.hub:
             results["search_through_hub"] = search_through_hub(args, queries)
     finally:
@@ -305,10 +331,9 @@ def main(argv=None) -> None:
     search, stock = results["search_api"], results["search_stock"]
     results["ratios"] = {
         "search_p95": round(search["p95_ms"] / stock["p95_ms"], 4),
-        "paging_p95": round(results["paging_api"]["p95_ms"] / results["paging_stock"]["p95_ms"],
-                            3),
-        "preview": round(results["preview"]["seconds"] / results["preview_stock"]["seconds"],
-                         3)}
+        "paging_p95": round(results["paging_api"]["p95_ms"] / results["paging_stock"]["p95_ms"], 3),
+        "preview": round(results["preview"]["seconds"] / results["preview_stock"]["seconds"], 3),
+    }
     print(json.dumps(results, indent=1))
 
 

@@ -69,19 +69,36 @@ def ingest_rounds(store_path: Path, lines: list[str], records, rounds: int) -> f
     size = -(-len(lines) // rounds)
     total, took = 0, 0.0
     for i in range(rounds):
-        window = lines[max(i * size - 1000, 0):(i + 1) * size]  # 1000 overlap
+        window = lines[max(i * size - 1000, 0) : (i + 1) * size]  # 1000 overlap
         started = time.perf_counter()
         total += store.ingest_text("".join(window))
         took += time.perf_counter() - started
     as_of = datetime.fromisoformat(records[-1]["End"])
     store.replace("budgets", [(*b, as_of) for b in history.budgets(records)])
     store.record_idle(history.idle_periods(records))
-    store.replace("progress", [("intro", "first-steps", f"intro-{i:02d}", f"e{j}", 1 + (i + j) % 4,
-                                (i + j) % 3 != 0, as_of, 20, as_of)
-                               for i in range(1, 21) for j in range(10)])
+    store.replace(
+        "progress",
+        [
+            (
+                "intro",
+                "first-steps",
+                f"intro-{i:02d}",
+                f"e{j}",
+                1 + (i + j) % 4,
+                (i + j) % 3 != 0,
+                as_of,
+                20,
+                as_of,
+            )
+            for i in range(1, 21)
+            for j in range(10)
+        ],
+    )
     rate = total / took
-    print(f"ingestion: {total:,} records in {rounds} rounds (1,000 overlapping each): "
-          f"{took:.2f} s, {rate:,.0f} records/s; {store.count():,} jobs stored")
+    print(
+        f"ingestion: {total:,} records in {rounds} rounds (1,000 overlapping each): "
+        f"{took:.2f} s, {rate:,.0f} records/s; {store.count():,} jobs stored"
+    )
     store.close()
     return rate
 
@@ -94,12 +111,24 @@ def free_port() -> int:
 
 def voila_first_renders(voila: str, store_path: Path, tries: int = 3) -> dict[str, list[float]]:
     port = free_port()
-    env = dict(os.environ, AIWORKBENCH_DASHBOARDS_STORE=str(store_path),
-               PYTHONPATH=os.pathsep.join(sys.path[:2]))
+    env = dict(
+        os.environ,
+        AIWORKBENCH_DASHBOARDS_STORE=str(store_path),
+        PYTHONPATH=os.pathsep.join(sys.path[:2]),
+    )
     server = subprocess.Popen(
-        [voila, "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
-         "--VoilaConfiguration.show_tracebacks=True", str(NOTEBOOKS)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            voila,
+            "--no-browser",
+            f"--port={port}",
+            "--Voila.ip=127.0.0.1",
+            "--VoilaConfiguration.show_tracebacks=True",
+            str(NOTEBOOKS),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     times: dict[str, list[float]] = {}
     try:
         deadline = time.monotonic() + 60
@@ -120,8 +149,10 @@ def voila_first_renders(voila: str, store_path: Path, tries: int = 3) -> dict[st
                 took = time.perf_counter() - started
                 conn.close()
                 if response.status != 200 or "application/vnd.jupyter.widget-view+json" not in body:
-                    raise SystemExit(f"voila answered {response.status} for {name} without "
-                                     f"a widget:\n{body[-2000:]}")
+                    raise SystemExit(
+                        f"voila answered {response.status} for {name} without "
+                        f"a widget:\n{body[-2000:]}"
+                    )
                 if "Traceback" in body or "No data" in body:
                     raise SystemExit(f"{name} failed in voila:\n{body[-3000:]}")
                 times[name].append(took)
@@ -166,8 +197,14 @@ def stock_usage(text_path: Path, lines: int) -> tuple[float, float, int]:
     sacct_s = time.perf_counter() - started
     real = max(len(out.splitlines()), 1)
     started = time.perf_counter()
-    frame = pd.read_csv(text_path, sep=history.DELIMITER, names=list(history.FORMAT),
-                        dtype=str, engine="c", quoting=3)
+    frame = pd.read_csv(
+        text_path,
+        sep=history.DELIMITER,
+        names=list(history.FORMAT),
+        dtype=str,
+        engine="c",
+        quoting=3,
+    )
     frame["End"] = pd.to_datetime(frame["End"], errors="coerce")
     gpus = frame["AllocTRES"].str.extract(r"gres/gpu=(\d+)", expand=False).fillna("0").astype(int)
     frame["gpu_hours"] = frame["ElapsedRaw"].astype(int) * gpus / 3600
@@ -187,8 +224,10 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="dash-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    print(f"# dashboards benchmark, {date.today()}, {platform.node()}, "
-          f"{os.cpu_count()} cores; command: {' '.join(sys.argv)}")
+    print(
+        f"# dashboards benchmark, {date.today()}, {platform.node()}, "
+        f"{os.cpu_count()} cores; command: {' '.join(sys.argv)}"
+    )
     try:
         text_path, store_path = work / "sacct.txt", work / "store.duckdb"
         store_path.unlink(missing_ok=True)
@@ -197,21 +236,29 @@ def main() -> None:
         del lines, records
         renders = voila_first_renders(args.voila, store_path)
         for name, values in renders.items():
-            print(f"first render through Voila, {name}: median {ms(statistics.median(values))}, "
-                  f"worst {ms(max(values))} ({len(values)} fresh kernels)")
+            print(
+                f"first render through Voila, {name}: median {ms(statistics.median(values))}, "
+                f"worst {ms(max(values))} ({len(values)} fresh kernels)"
+            )
         for name, (build, median, worst) in filter_changes(store_path).items():
-            print(f"{name}: build in-process {ms(build)}; filter change median {ms(median)}, "
-                  f"worst {ms(worst)}")
+            print(
+                f"{name}: build in-process {ms(build)}; filter change median {ms(median)}, "
+                f"worst {ms(worst)}"
+            )
         per_record, parse_s, real = stock_usage(text_path, args.jobs)
         estimate = per_record * args.jobs + parse_s
         usage_render = statistics.median(renders["usage"])
-        print(f"stock recipe (sacct + pandas, usage view): sacct on the dev cluster "
-              f"{per_record * real:.3f} s for {real:,} real jobs ({per_record * 1e6:.0f} "
-              f"us/record, its start-up included); parsing and aggregating "
-              f"{args.jobs:,} records {parse_s:.2f} s; linear estimate for {args.jobs:,}: "
-              f"{estimate:.1f} s per view")
-        print(f"usage first render {usage_render:.2f} s: ratio {usage_render / estimate:.3f} "
-              f"to the estimate, {usage_render / parse_s:.2f} to parsing alone (no sacct)")
+        print(
+            f"stock recipe (sacct + pandas, usage view): sacct on the dev cluster "
+            f"{per_record * real:.3f} s for {real:,} real jobs ({per_record * 1e6:.0f} "
+            f"us/record, its start-up included); parsing and aggregating "
+            f"{args.jobs:,} records {parse_s:.2f} s; linear estimate for {args.jobs:,}: "
+            f"{estimate:.1f} s per view"
+        )
+        print(
+            f"usage first render {usage_render:.2f} s: ratio {usage_render / estimate:.3f} "
+            f"to the estimate, {usage_render / parse_s:.2f} to parsing alone (no sacct)"
+        )
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)

@@ -32,8 +32,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 from aiworkbench.core import slurm  # noqa: E402
-from aiworkbench.sessions.poller import SlurmPoller  # noqa: E402
 from aiworkbench.core.site import load_site  # noqa: E402
+from aiworkbench.sessions.poller import SlurmPoller  # noqa: E402
 
 AS = ["/usr/sbin/runuser", "-u", "nobody", "--"]
 COUNTS = (0, 1, 5, 20)
@@ -57,8 +57,10 @@ async def stock(jobs: list[str], window: float, poll: float) -> None:
     while time.monotonic() < deadline:
         started = time.monotonic()
         # PrivateData hides root's jobs from nobody ("Invalid job id"): the RPC was made.
-        await asyncio.gather(*(as_nobody(["squeue", "-h", "-j", job, "-o", "%T %B"])
-                               for job in jobs), return_exceptions=True)
+        await asyncio.gather(
+            *(as_nobody(["squeue", "-h", "-j", job, "-o", "%T %B"]) for job in jobs),
+            return_exceptions=True,
+        )
         await asyncio.sleep(max(0.0, poll - (time.monotonic() - started)))
 
 
@@ -78,12 +80,29 @@ def per_minute(run, window: float) -> float:
 
 
 def submit(n: int) -> list[str]:
-    return [subprocess.run(
-        ["sbatch", "--parsable", "--account=root", "--partition=cpu", "--time=30",
-         "--mem=10M", "--cpus-per-task=1", "--job-name=aiwb-bench-session",
-         "--output=/dev/null", "--wrap", "sleep 1800"],
-        capture_output=True, text=True, check=True).stdout.strip().split(";")[0]
-        for _ in range(n)]
+    return [
+        subprocess.run(
+            [
+                "sbatch",
+                "--parsable",
+                "--account=root",
+                "--partition=cpu",
+                "--time=30",
+                "--mem=10M",
+                "--cpus-per-task=1",
+                "--job-name=aiwb-bench-session",
+                "--output=/dev/null",
+                "--wrap",
+                "sleep 1800",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .split(";")[0]
+        for _ in range(n)
+    ]
 
 
 def main() -> None:
@@ -97,23 +116,32 @@ def main() -> None:
     jobs = submit(max(COUNTS))
     try:
         time.sleep(5)
-        states = subprocess.run(["squeue", "-h", "-j", ",".join(jobs), "-o", "%T"],
-                                capture_output=True, text=True, check=True).stdout.split()
-        print(f"# {time.strftime('%Y-%m-%d %H:%M')} on {platform.node()}, "
-              f"{os.cpu_count()} cores; {args.window:.0f} s per measurement; poll_interval "
-              f"{hub.poll_interval} s, slurm_poll_interval {hub.slurm_poll_interval} s, "
-              f"slurm_steady_poll_interval {hub.slurm_steady_poll_interval} s; stand-in jobs: "
-              f"{states.count('RUNNING')} running, {states.count('PENDING')} pending")
-        print("| sessions | stock batchspawner (RPC/min) | fixed tick | adaptive | "
-              "stock / adaptive |")
+        states = subprocess.run(
+            ["squeue", "-h", "-j", ",".join(jobs), "-o", "%T"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        print(
+            f"# {time.strftime('%Y-%m-%d %H:%M')} on {platform.node()}, "
+            f"{os.cpu_count()} cores; {args.window:.0f} s per measurement; poll_interval "
+            f"{hub.poll_interval} s, slurm_poll_interval {hub.slurm_poll_interval} s, "
+            f"slurm_steady_poll_interval {hub.slurm_steady_poll_interval} s; stand-in jobs: "
+            f"{states.count('RUNNING')} running, {states.count('PENDING')} pending"
+        )
+        print(
+            "| sessions | stock batchspawner (RPC/min) | fixed tick | adaptive | stock / adaptive |"
+        )
         print("| --- | --- | --- | --- | --- |")
         for n in COUNTS:
             watched, w = jobs[:n], args.window
             base = per_minute(stock(watched, w, hub.poll_interval), w)
-            fixed = per_minute(poller(watched, w, hub.slurm_poll_interval,
-                                      hub.slurm_poll_interval), w)
-            adaptive = per_minute(poller(watched, w, hub.slurm_poll_interval,
-                                         hub.slurm_steady_poll_interval), w)
+            fixed = per_minute(
+                poller(watched, w, hub.slurm_poll_interval, hub.slurm_poll_interval), w
+            )
+            adaptive = per_minute(
+                poller(watched, w, hub.slurm_poll_interval, hub.slurm_steady_poll_interval), w
+            )
             ratio = f"{base / adaptive:.1f}" if adaptive else "-"
             print(f"| {n} | {base:.0f} | {fixed:.0f} | {adaptive:.0f} | {ratio} |", flush=True)
     finally:

@@ -41,35 +41,54 @@ SITE = load_site(os.environ.get("SITE", REPO / "hub_config" / "site.toml"))
 URL = f"http://127.0.0.1:{SITE.hub.port}"
 USER = "trainer"
 API_LOG = Path("/var/log/aiworkbench/workbench-api.log")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def jobs() -> list[str]:
-    return subprocess.run(["squeue", "--noheader", "--user", USER, "--format=%i"],
-                          capture_output=True, text=True, check=True).stdout.split()
+    return subprocess.run(
+        ["squeue", "--noheader", "--user", USER, "--format=%i"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
 
 
 class Api:
     def __init__(self):
-        answer = requests.post(f"{URL}/hub/api/users/{USER}/tokens", timeout=60, json={
-            "auth": {"username": USER, "password": SITE.users[USER].password},
-            "expires_in": 3600})
+        answer = requests.post(
+            f"{URL}/hub/api/users/{USER}/tokens",
+            timeout=60,
+            json={
+                "auth": {"username": USER, "password": SITE.users[USER].password},
+                "expires_in": 3600,
+            },
+        )
         answer.raise_for_status()
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"token {answer.json()['token']}"
 
     def path(self, server: str) -> str:
-        return (f"{URL}/hub/api/users/{USER}/servers/{server}" if server
-                else f"{URL}/hub/api/users/{USER}/server")
+        return (
+            f"{URL}/hub/api/users/{USER}/servers/{server}"
+            if server
+            else f"{URL}/hub/api/users/{USER}/server"
+        )
 
     def servers(self) -> dict:
         return self.session.get(f"{URL}/hub/api/users/{USER}", timeout=60).json()["servers"]
 
     def start(self, server: str = "", options=None) -> None:
-        self.session.post(self.path(server), json=options or {"profile": "cpu-small"},
-                          timeout=300).raise_for_status()
+        self.session.post(
+            self.path(server), json=options or {"profile": "cpu-small"}, timeout=300
+        ).raise_for_status()
         deadline = time.monotonic() + 300
         while not (self.servers().get(server) or {}).get("ready"):
             if time.monotonic() > deadline:
@@ -80,8 +99,9 @@ class Api:
         """Stop every session; named ones are removed too (a stopped one still counts
         against the hub's limit of named servers)."""
         for server in list(self.servers()):
-            self.session.delete(self.path(server), json={"remove": True} if server else None,
-                                timeout=300)
+            self.session.delete(
+                self.path(server), json={"remove": True} if server else None, timeout=300
+            )
         while self.servers() or jobs():
             time.sleep(0.3)
 
@@ -104,8 +124,7 @@ def click_to_launcher(page, api: Api, runs: int) -> tuple[list[float], list[floa
         page.select_option("select[name=profile]", "cpu-small")
         started = time.perf_counter()
         page.click("#spawn_form [type=submit]")
-        page.wait_for_url(re.compile(rf"/user/{USER}/lab"), timeout=300_000,
-                          wait_until="commit")
+        page.wait_for_url(re.compile(rf"/user/{USER}/lab"), timeout=300_000, wait_until="commit")
         to_session.append(time.perf_counter() - started)
         page.locator(".jp-LauncherCard").first.wait_for(state="visible", timeout=300_000)
         times.append(time.perf_counter() - started)
@@ -135,9 +154,15 @@ def home_render(api: Api, requests_n: int = 20) -> list[float]:
     api.start("third")
     web = requests.Session()
     web.get(f"{URL}/hub/login", timeout=60)
-    web.post(f"{URL}/hub/login", timeout=60, data={
-        "username": USER, "password": SITE.users[USER].password,
-        "_xsrf": web.cookies.get("_xsrf", "")})
+    web.post(
+        f"{URL}/hub/login",
+        timeout=60,
+        data={
+            "username": USER,
+            "password": SITE.users[USER].password,
+            "_xsrf": web.cookies.get("_xsrf", ""),
+        },
+    )
     times = []
     for _ in range(requests_n):
         answer = web.get(f"{URL}/hub/home", timeout=60)
@@ -157,8 +182,11 @@ def status_cost(browser_context, api: Api, tabs: int, window: float) -> tuple[in
         page.locator(".aiwb-status-item").wait_for(state="visible", timeout=120_000)
     since = datetime.now()
     time.sleep(window)
-    lines = [line for line in API_LOG.read_text().splitlines() if "GET " in line
-             and "/api/budgets/" in line]
+    lines = [
+        line
+        for line in API_LOG.read_text().splitlines()
+        if "GET " in line and "/api/budgets/" in line
+    ]
     counted = 0
     for line in lines:
         stamp = re.match(r"\[\w (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", line)
@@ -182,8 +210,9 @@ def main() -> int:
     args = parser.parse_args()
     api = Api()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
-                                             headless=True, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+        )
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         page = context.new_page()
         api.stop_all()  # logging in sends to a running session's JupyterLab
@@ -196,20 +225,30 @@ def main() -> int:
         finally:
             browser.close()
             api.stop_all()
-    print(f"portal benchmark, {datetime.now():%Y-%m-%d %H:%M}, "
-          f"{os.cpu_count()} cores; command: sudo .venv/bin/python "
-          f"benchmarks/portal_benchmark.py --runs {args.runs} --tabs {args.tabs} "
-          f"--window {args.window:g}")
-    print(f"click Start -> launcher drawn (s), {args.runs} runs: p50 "
-          f"{statistics.median(launcher):.2f}, min {min(launcher):.2f}, "
-          f"max {max(launcher):.2f}")
-    print(f"  of which click -> sent to the session's JupyterLab (s): p50 "
-          f"{statistics.median(to_session):.2f}; JupyterLab's own load for a running "
-          f"session, page -> launcher (s): p50 {statistics.median(reload):.2f}")
-    print(f"home page with 3 session cards (ms), 20 requests: p50 "
-          f"{1000 * statistics.median(home):.0f}, p95 {1000 * pct(home, 0.95):.0f}")
-    print(f"status bar, {args.tabs} tabs for {minutes:.1f} min: {requests_made} budget "
-          f"requests to the workbench API ({requests_made / minutes:.2f} a minute)")
+    print(
+        f"portal benchmark, {datetime.now():%Y-%m-%d %H:%M}, "
+        f"{os.cpu_count()} cores; command: sudo .venv/bin/python "
+        f"benchmarks/portal_benchmark.py --runs {args.runs} --tabs {args.tabs} "
+        f"--window {args.window:g}"
+    )
+    print(
+        f"click Start -> launcher drawn (s), {args.runs} runs: p50 "
+        f"{statistics.median(launcher):.2f}, min {min(launcher):.2f}, "
+        f"max {max(launcher):.2f}"
+    )
+    print(
+        f"  of which click -> sent to the session's JupyterLab (s): p50 "
+        f"{statistics.median(to_session):.2f}; JupyterLab's own load for a running "
+        f"session, page -> launcher (s): p50 {statistics.median(reload):.2f}"
+    )
+    print(
+        f"home page with 3 session cards (ms), 20 requests: p50 "
+        f"{1000 * statistics.median(home):.0f}, p95 {1000 * pct(home, 0.95):.0f}"
+    )
+    print(
+        f"status bar, {args.tabs} tabs for {minutes:.1f} min: {requests_made} budget "
+        f"requests to the workbench API ({requests_made / minutes:.2f} a minute)"
+    )
     return 0
 
 

@@ -36,17 +36,22 @@ from aiworkbench.core.site import load_site  # noqa: E402
 QUERIES = {
     "squeue (poller)": slurm.squeue_argv(),
     "sshare (budgets)": accounting.sshare_argv(),
-    "sacct, last day (dashboards)": ["sacct", "--allusers", "--allocations", "--noheader",
-                                     "--parsable2", "--starttime=now-1days",
-                                     "--format=JobID,User,Account,State"],
+    "sacct, last day (dashboards)": [
+        "sacct",
+        "--allusers",
+        "--allocations",
+        "--noheader",
+        "--parsable2",
+        "--starttime=now-1days",
+        "--format=JobID,User,Account,State",
+    ],
 }
 
 
 def timed(argv: list[str]) -> tuple[float, int]:
     """Milliseconds one run took, and the lines it printed."""
     started = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, check=True,
-                          env=slurm.READER_ENV)
+    done = subprocess.run(argv, capture_output=True, text=True, check=True, env=slurm.READER_ENV)
     return (time.perf_counter() - started) * 1000, len(done.stdout.splitlines())
 
 
@@ -63,11 +68,15 @@ def main() -> None:
         sys.exit("reader_benchmark: run it as root (it becomes the hub's user)")
     site = load_site(args.site)
     hub = ["/usr/sbin/runuser", "-u", site.hub.user, "--"]
-    print(f"# {time.strftime('%Y-%m-%d %H:%M')} on {platform.node()}, {os.cpu_count()} "
-          f"cores; hub user {site.hub.user}, reader {site.slurm.reader}, PrivateData="
-          f"{','.join(site.slurm.private_data)}; {args.runs} runs each")
-    print("| query | stock p50 (ms) | reader p50 (ms) | stock p95 | reader p95 | "
-          "ratio p50 | rows stock / reader |")
+    print(
+        f"# {time.strftime('%Y-%m-%d %H:%M')} on {platform.node()}, {os.cpu_count()} "
+        f"cores; hub user {site.hub.user}, reader {site.slurm.reader}, PrivateData="
+        f"{','.join(site.slurm.private_data)}; {args.runs} runs each"
+    )
+    print(
+        "| query | stock p50 (ms) | reader p50 (ms) | stock p95 | reader p95 | "
+        "ratio p50 | rows stock / reader |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, argv in QUERIES.items():
         stock, reader = [], []
@@ -77,8 +86,10 @@ def main() -> None:
             ms, reader_rows = timed([*hub, *slurm.as_reader(argv, site.slurm.reader)])
             reader.append(ms)
         s50, r50 = statistics.median(stock), statistics.median(reader)
-        print(f"| {name} | {s50:.1f} | {r50:.1f} | {p95(stock):.1f} | {p95(reader):.1f} | "
-              f"{r50 / s50:.2f} | {stock_rows} / {reader_rows} |")
+        print(
+            f"| {name} | {s50:.1f} | {r50:.1f} | {p95(stock):.1f} | {p95(reader):.1f} | "
+            f"{r50 / s50:.2f} | {stock_rows} / {reader_rows} |"
+        )
 
 
 if __name__ == "__main__":

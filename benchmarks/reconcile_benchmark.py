@@ -40,16 +40,22 @@ CLUSTER = "aiwb-bench"  # an accounting cluster of the benchmark's own
 
 
 def grants(projects: int, members: int, first: int = 0) -> list[reconcile.Grant]:
-    return [reconcile.Grant(account=f"{PREFIX}{p:03d}", description=f"benchmark project {p}",
-                            gpu_minutes=6000 + p, cpu_minutes=60000 + p,
-                            members=tuple(f"{USER_PREFIX}{p:03d}-{m:02d}"
-                                          for m in range(members)))
-            for p in range(first, first + projects)]
+    return [
+        reconcile.Grant(
+            account=f"{PREFIX}{p:03d}",
+            description=f"benchmark project {p}",
+            gpu_minutes=6000 + p,
+            cpu_minutes=60000 + p,
+            members=tuple(f"{USER_PREFIX}{p:03d}-{m:02d}" for m in range(members)),
+        )
+        for p in range(first, first + projects)
+    ]
 
 
 def sacctmgr(*args: str, text: str | None = None) -> str:
-    return subprocess.run(["sacctmgr", "--immediate", *args], input=text, capture_output=True,
-                          text=True).stdout
+    return subprocess.run(
+        ["sacctmgr", "--immediate", *args], input=text, capture_output=True, text=True
+    ).stdout
 
 
 def set_up() -> None:
@@ -64,13 +70,20 @@ def clean_up() -> None:
     deletes). Deleting the cluster drops its associations at once, where deleting
     thousands of associations one by one takes slurmdbd most of an hour."""
     sacctmgr("delete", "cluster", CLUSTER)
-    accounts = [a for a in sacctmgr("--noheader", "--parsable2", "show", "account",
-                                    "format=account").split() if a.startswith(PREFIX)]
-    users = [u for u in sacctmgr("--noheader", "--parsable2", "show", "user",
-                                 "format=user").split() if u.startswith(USER_PREFIX)]
-    lines = [f"delete user {','.join(users[i:i + 500])}" for i in range(0, len(users), 500)]
-    lines += [f"delete account {','.join(accounts[i:i + 200])}"
-              for i in range(0, len(accounts), 200)]
+    accounts = [
+        a
+        for a in sacctmgr("--noheader", "--parsable2", "show", "account", "format=account").split()
+        if a.startswith(PREFIX)
+    ]
+    users = [
+        u
+        for u in sacctmgr("--noheader", "--parsable2", "show", "user", "format=user").split()
+        if u.startswith(USER_PREFIX)
+    ]
+    lines = [f"delete user {','.join(users[i : i + 500])}" for i in range(0, len(users), 500)]
+    lines += [
+        f"delete account {','.join(accounts[i : i + 200])}" for i in range(0, len(accounts), 200)
+    ]
     if lines:
         sacctmgr(text="\n".join(lines) + "\n")
 
@@ -105,35 +118,47 @@ def main() -> None:
     if os.getuid() != 0:
         raise SystemExit("run as root: it adds and deletes Slurm accounts")
     cluster = CLUSTER
-    print(f"# {time.strftime('%Y-%m-%d')} {platform.node()}, {os.cpu_count()} cores; "
-          f"{args.projects} projects x {args.members} members", flush=True)
+    print(
+        f"# {time.strftime('%Y-%m-%d')} {platform.node()}, {os.cpu_count()} cores; "
+        f"{args.projects} projects x {args.members} members",
+        flush=True,
+    )
     set_up()
     try:
         # Stock and ours on the same number of fresh projects, each its own accounts.
         few = args.stock_projects
-        stock_s, stock_calls = timed(lambda: stock(grants(few, args.members, first=900),
-                                                   cluster))
+        stock_s, stock_calls = timed(lambda: stock(grants(few, args.members, first=900), cluster))
         few_s, few_result = timed(lambda: ours(grants(few, args.members, first=950), cluster))
-        print(f"first pass, {few} projects: stock {stock_s:.1f} s ({stock_calls} sacctmgr), "
-              f"ours {few_s:.1f} s ({few_result.calls} sacctmgr, "
-              f"{len(few_result.changes)} changes); stock/ours {stock_s / few_s:.1f}x")
+        print(
+            f"first pass, {few} projects: stock {stock_s:.1f} s ({stock_calls} sacctmgr), "
+            f"ours {few_s:.1f} s ({few_result.calls} sacctmgr, "
+            f"{len(few_result.changes)} changes); stock/ours {stock_s / few_s:.1f}x"
+        )
 
         wanted = grants(args.projects, args.members)
         full_s, full = timed(lambda: ours(wanted, cluster))
-        print(f"full pass, {args.projects} projects: {full_s:.1f} s, {full.calls} sacctmgr, "
-              f"{len(full.changes)} changes", flush=True)
+        print(
+            f"full pass, {args.projects} projects: {full_s:.1f} s, {full.calls} sacctmgr, "
+            f"{len(full.changes)} changes",
+            flush=True,
+        )
         again_s, again = timed(lambda: ours(wanted, cluster))
-        print(f"no change: {again_s:.1f} s, {again.calls} sacctmgr, "
-              f"{len(again.changes)} changes", flush=True)
-        changed = [*wanted[:-1], reconcile.Grant(**{**wanted[-1].__dict__,
-                                                    "gpu_minutes": 1})]
+        print(
+            f"no change: {again_s:.1f} s, {again.calls} sacctmgr, {len(again.changes)} changes",
+            flush=True,
+        )
+        changed = [*wanted[:-1], reconcile.Grant(**{**wanted[-1].__dict__, "gpu_minutes": 1})]
         one_s, one = timed(lambda: ours(changed, cluster))
-        print(f"one change: {one_s:.1f} s, {one.calls} sacctmgr, {len(one.changes)} changes",
-              flush=True)
+        print(
+            f"one change: {one_s:.1f} s, {one.calls} sacctmgr, {len(one.changes)} changes",
+            flush=True,
+        )
     finally:
         clean_up()
-    print("command: sudo .venv/bin/python benchmarks/reconcile_benchmark.py "
-          f"--projects {args.projects} --members {args.members} --stock-projects {few}")
+    print(
+        "command: sudo .venv/bin/python benchmarks/reconcile_benchmark.py "
+        f"--projects {args.projects} --members {args.members} --stock-projects {few}"
+    )
 
 
 if __name__ == "__main__":

@@ -58,8 +58,10 @@ def sdiag_by_type() -> dict[str, int]:
     out = subprocess.run(["sdiag"], capture_output=True, text=True, check=True).stdout
     section = out.split("Remote Procedure Call statistics by message type", 1)[1]
     section = section.split("Remote Procedure Call statistics by user", 1)[0]
-    return {m.group(1): int(m.group(2)) for m in
-            re.finditer(r"^\s*(\S+)\s+\(\s*\d+\)\s+count:(\d+)", section, re.M)}
+    return {
+        m.group(1): int(m.group(2))
+        for m in re.finditer(r"^\s*(\S+)\s+\(\s*\d+\)\s+count:(\d+)", section, re.M)
+    }
 
 
 def rpc_delta(before, after, users):
@@ -68,8 +70,11 @@ def rpc_delta(before, after, users):
 
 def type_delta(before, after) -> dict[str, int]:
     """RPCs by message type between two sdiag_by_type() readings (sdiag's own left out)."""
-    return {t: after[t] - before.get(t, 0) for t in after
-            if after[t] != before.get(t, 0) and t != "REQUEST_STATS_INFO"}
+    return {
+        t: after[t] - before.get(t, 0)
+        for t in after
+        if after[t] != before.get(t, 0) and t != "REQUEST_STATS_INFO"
+    }
 
 
 class Hub:
@@ -77,15 +82,21 @@ class Hub:
 
     def __init__(self, name, url, user, password):
         self.name, self.url, self.user = name, url, user
-        response = requests.post(f"{url}/hub/api/users/{user}/tokens", timeout=120, json={
-            "auth": {"username": user, "password": password}, "expires_in": 7200})
+        response = requests.post(
+            f"{url}/hub/api/users/{user}/tokens",
+            timeout=120,
+            json={"auth": {"username": user, "password": password}, "expires_in": 7200},
+        )
         response.raise_for_status()
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"token {response.json()['token']}"
 
     def _path(self, server):
-        return f"/hub/api/users/{self.user}/servers/{server}" if server else \
-            f"/hub/api/users/{self.user}/server"
+        return (
+            f"/hub/api/users/{self.user}/servers/{server}"
+            if server
+            else f"/hub/api/users/{self.user}/server"
+        )
 
     def servers(self):
         response = self.session.get(f"{self.url}/hub/api/users/{self.user}", timeout=120)
@@ -94,25 +105,27 @@ class Hub:
 
     def spawn(self, server="", options=None, timeout=600, poll=0.05) -> float:
         started = time.perf_counter()
-        response = self.session.post(f"{self.url}{self._path(server)}", json=options or {},
-                                     timeout=timeout)
+        response = self.session.post(
+            f"{self.url}{self._path(server)}", json=options or {}, timeout=timeout
+        )
         response.raise_for_status()
         while True:
             state = self.servers().get(server)
             if state and state.get("ready"):
                 return time.perf_counter() - started
             if state is None:
-                raise RuntimeError(f"{self.name}: {self.user}'s server disappeared while "
-                                   f"starting")
+                raise RuntimeError(f"{self.name}: {self.user}'s server disappeared while starting")
             if time.perf_counter() - started > timeout:
-                raise RuntimeError(f"{self.name}: {self.user}'s server not ready after "
-                                   f"{timeout} s")
+                raise RuntimeError(f"{self.name}: {self.user}'s server not ready after {timeout} s")
             time.sleep(poll)
 
     def stop(self, server=""):
         # remove: a stopped named server still counts against the hub's limit
-        self.session.delete(f"{self.url}{self._path(server)}",
-                            json={"remove": True} if server else None, timeout=600)
+        self.session.delete(
+            f"{self.url}{self._path(server)}",
+            json={"remove": True} if server else None,
+            timeout=600,
+        )
         while server in self.servers():
             time.sleep(0.2)
 
@@ -124,8 +137,12 @@ class Hub:
 
 
 def user_jobs(*users):
-    out = subprocess.run(["squeue", "--noheader", "--user", ",".join(users or (USER,)),
-                          "--format", "%i"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["squeue", "--noheader", "--user", ",".join(users or (USER,)), "--format", "%i"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return out.split()
 
 
@@ -147,8 +164,10 @@ def class_rush(hubs: list[Hub], options: dict, timeout: float) -> dict:
         list(pool.map(lambda hub: hub.stop(), hubs))
     while user_jobs(*(hub.user for hub in hubs)):
         time.sleep(0.5)
-    return {"times": [t for t, _ in results if t is not None],
-            "failures": [e for _, e in results if e]}
+    return {
+        "times": [t for t, _ in results if t is not None],
+        "failures": [e for _, e in results if e],
+    }
 
 
 def start_stock_hub(state: Path, users: list[str]) -> subprocess.Popen:
@@ -160,11 +179,27 @@ def start_stock_hub(state: Path, users: list[str]) -> subprocess.Popen:
     shutil.chown(config, hub_user, hub_user)
     log = open(state / "stock-hub.log", "w")
     return subprocess.Popen(
-        ["runuser", "-u", hub_user, "--", "env", "-i", "LANG=C.UTF-8", f"HOME={state}",
-         f"PATH={HUB_ENV}/bin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-         f"STOCK_HUB_STATE={state}", f"STOCK_HUB_USERS={','.join(users)}",
-         f"AIWORKBENCH_ENV={ENV}", f"{HUB_ENV}/bin/jupyterhub", "--config", str(config)],
-        cwd=state, stdout=log, stderr=subprocess.STDOUT)
+        [
+            "runuser",
+            "-u",
+            hub_user,
+            "--",
+            "env",
+            "-i",
+            "LANG=C.UTF-8",
+            f"HOME={state}",
+            f"PATH={HUB_ENV}/bin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            f"STOCK_HUB_STATE={state}",
+            f"STOCK_HUB_USERS={','.join(users)}",
+            f"AIWORKBENCH_ENV={ENV}",
+            f"{HUB_ENV}/bin/jupyterhub",
+            "--config",
+            str(config),
+        ],
+        cwd=state,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def wait_api(url, timeout=120):
@@ -188,12 +223,20 @@ def pct(values, q):
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--window", type=int, default=60,
-                        help="seconds of steady state per measurement")
-    parser.add_argument("--rush", default="10,20",
-                        help="class sizes of the class rush, comma-separated ('' for none)")
-    parser.add_argument("--rush-timeout", type=int, default=300,
-                        help="seconds a rushed session may take before it counts as failed")
+    parser.add_argument(
+        "--window", type=int, default=60, help="seconds of steady state per measurement"
+    )
+    parser.add_argument(
+        "--rush",
+        default="10,20",
+        help="class sizes of the class rush, comma-separated ('' for none)",
+    )
+    parser.add_argument(
+        "--rush-timeout",
+        type=int,
+        default=300,
+        help="seconds a rushed session may take before it counts as failed",
+    )
     return parser.parse_args()
 
 
@@ -216,9 +259,12 @@ def measure_spawns(hubs, options, runs, hub_users):
             rpcs[hub.name]["spawn"].append(rpc_delta(before, ready, hub_users))
             rpcs[hub.name]["stop"].append(rpc_delta(ready, after, hub_users))
             types[hub.name].update(type_delta(before_types, ready_types))
-            print(f"run {run + 1} {hub.name}: ready in {times[hub.name][-1]:.2f} s, "
-                  f"{rpcs[hub.name]['spawn'][-1]} RPCs to ready, "
-                  f"{rpcs[hub.name]['stop'][-1]} to stop", flush=True)
+            print(
+                f"run {run + 1} {hub.name}: ready in {times[hub.name][-1]:.2f} s, "
+                f"{rpcs[hub.name]['spawn'][-1]} RPCs to ready, "
+                f"{rpcs[hub.name]['stop'][-1]} to stop",
+                flush=True,
+            )
     return times, rpcs, types
 
 
@@ -228,19 +274,27 @@ def measure_rushes(site, sizes, urls, learners, options, rush_timeout):
     for size in sizes:
         for name, url in urls.items():
             time.sleep(5)
-            clients = [Hub(name, url, learner, site.users[learner].password)
-                       for learner in learners[:size]]
+            clients = [
+                Hub(name, url, learner, site.users[learner].password) for learner in learners[:size]
+            ]
             before = sdiag_by_user()
             rush[(name, size)] = class_rush(clients, options[name], rush_timeout)
-            rush[(name, size)]["rpcs"] = rpc_delta(before, sdiag_by_user(),
-                                                   [site.hub.user, *learners[:size]])
+            rush[(name, size)]["rpcs"] = rpc_delta(
+                before, sdiag_by_user(), [site.hub.user, *learners[:size]]
+            )
             result = rush[(name, size)]
-            print(f"rush of {size} on {name}: {len(result['times'])} ready, "
-                  f"{len(result['failures'])} failed; "
-                  + (f"p50 {statistics.median(result['times']):.1f} s, "
-                     f"max {max(result['times']):.1f} s" if result["times"] else "")
-                  + "".join(f"\n  {failure}" for failure in result["failures"]),
-                  flush=True)
+            print(
+                f"rush of {size} on {name}: {len(result['times'])} ready, "
+                f"{len(result['failures'])} failed; "
+                + (
+                    f"p50 {statistics.median(result['times']):.1f} s, "
+                    f"max {max(result['times']):.1f} s"
+                    if result["times"]
+                    else ""
+                )
+                + "".join(f"\n  {failure}" for failure in result["failures"]),
+                flush=True,
+            )
     return rush
 
 
@@ -257,8 +311,7 @@ def measure_steady(hubs, options, window, hub_users):
             time.sleep(window)
             per_min = rpc_delta(before, sdiag_by_user(), hub_users) * 60 / window
             steady[(hub.name, count)] = per_min
-            print(f"{hub.name}: {count} session(s) running: {per_min:.1f} RPCs/min",
-                  flush=True)
+            print(f"{hub.name}: {count} session(s) running: {per_min:.1f} RPCs/min", flush=True)
             hub.stop_all(names)
     return steady
 
@@ -274,8 +327,7 @@ def report(runs, sizes, times, rpcs, types, rush, steady):
     wb, st = times["workbench"], times["stock"]
     print("\n| measure | workbench | stock batchspawner | ratio |")
     print("| --- | --- | --- | --- |")
-    row(f"spawn to ready, p50 (s), {runs} runs", statistics.median(wb),
-        statistics.median(st))
+    row(f"spawn to ready, p50 (s), {runs} runs", statistics.median(wb), statistics.median(st))
     row("spawn to ready, max (s)", max(wb), max(st))
     for size in sizes:
         w, s = rush[("workbench", size)], rush[("stock", size)]
@@ -285,15 +337,25 @@ def report(runs, sizes, times, rpcs, types, rush, steady):
         row(f"class rush of {size}, failures", len(w["failures"]), len(s["failures"]), "{:d}")
         row(f"class rush of {size}, slurmctld RPCs", w["rpcs"], s["rpcs"], "{:d}")
     for phase in ("spawn", "stop"):
-        row(f"slurmctld RPCs per {phase}, p50", statistics.median(rpcs["workbench"][phase]),
-            statistics.median(rpcs["stock"][phase]), "{:.0f}")
+        row(
+            f"slurmctld RPCs per {phase}, p50",
+            statistics.median(rpcs["workbench"][phase]),
+            statistics.median(rpcs["stock"][phase]),
+            "{:.0f}",
+        )
     for count in (1, 2):
-        row(f"steady RPCs/min, {count} session(s)", steady[("workbench", count)],
-            steady[("stock", count)], "{:.1f}")
+        row(
+            f"steady RPCs/min, {count} session(s)",
+            steady[("workbench", count)],
+            steady[("stock", count)],
+            "{:.1f}",
+        )
     for name in ("workbench", "stock"):
         per_spawn = {t: n / runs for t, n in sorted(types[name].items())}
-        print(f"\n{name}: RPCs per spawn by message type (all users, mean): "
-              + ", ".join(f"{t} {n:g}" for t, n in per_spawn.items()))
+        print(
+            f"\n{name}: RPCs per spawn by message type (all users, mean): "
+            + ", ".join(f"{t} {n:g}" for t, n in per_spawn.items())
+        )
 
 
 def main():
@@ -303,8 +365,10 @@ def main():
     klass = next(iter(site.classes), None)
     learners = site.learners_of(klass) if klass else []
     if sizes and max(sizes) > len(learners):
-        sys.exit(f"the class rush needs {max(sizes)} learners; the site's first class has "
-                 f"{len(learners)}")
+        sys.exit(
+            f"the class rush needs {max(sizes)} learners; the site's first class has "
+            f"{len(learners)}"
+        )
     if user_jobs(USER, *learners):
         sys.exit(f"{USER} or the learners have Slurm jobs; stop them first")
     hub_users = [site.hub.user, USER]

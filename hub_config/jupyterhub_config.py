@@ -8,8 +8,8 @@ need more than the site file offers can add Python files to
 
 from pathlib import Path
 
-from aiworkbench.hub.config import apply_site
 from aiworkbench.core.site import default_site_file, load_site
+from aiworkbench.hub.config import apply_site
 
 c = get_config()  # noqa: F821 (provided by JupyterHub)
 

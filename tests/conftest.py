@@ -23,21 +23,74 @@ REPO = Path(__file__).resolve().parents[1]
 SITE_FILE = os.environ.get("SITE", str(REPO / "hub_config" / "site.toml"))
 
 
+# The tiers, in the order a run takes them: the quick ones first, so that a broken
+# unit test is reported before the factory's tiers start.
+TIERS = ("unit", "component", "integration", "browser", "notebooks")
 # The quick tiers: every test there gets a short timeout (the slow tiers keep
 # pyproject's); the component folder's tests are also marked ``component``.
 TIER_TIMEOUTS_S = {"unit": 30, "component": 20}
+# How many of the slowest tests the run's summary lists (where the suite's time goes).
+SLOWEST_SHOWN = 25
+
+
+def tier_of(path: str | Path) -> str:
+    """The tier of a test file or node id (its folder under tests/)."""
+    parts = Path(str(path).split("::")[0]).resolve().relative_to(REPO / "tests").parts
+    return parts[0] if len(parts) > 1 else "other"
 
 
 def pytest_collection_modifyitems(items):
-    """The quick tiers' timeouts and marks; the fresh-install tests, which take the
-    whole factory away and build it again, last."""
+    """The quick tiers' timeouts and marks; the tiers in the order of TIERS."""
     for item in items:
-        tier = item.path.relative_to(REPO / "tests").parts[0]
+        tier = tier_of(item.path)
         if tier == "component":
             item.add_marker(pytest.mark.component)
         if tier in TIER_TIMEOUTS_S and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(TIER_TIMEOUTS_S[tier]))
-    items.sort(key=lambda item: item.get_closest_marker("fresh_install") is not None)
+    rank = {tier: n for n, tier in enumerate(TIERS)}
+    items.sort(key=lambda item: rank.get(tier_of(item.path), len(TIERS)))
+
+
+# Checks of a machine the factory was just taken from: CI runs them right after its
+# `make uninstall` (.ci/run); a run collects them only when they are named.
+UNINSTALLED = REPO / "tests" / "uninstalled"
+
+
+def pytest_ignore_collect(collection_path, config):
+    if collection_path == UNINSTALLED:
+        named = [Path(arg.split("::")[0]).resolve() for arg in config.args]
+        return None if any(p.is_relative_to(UNINSTALLED) for p in named) else True
+    return None
+
+
+class TierClock:
+    """Adds each test's phases (setup, call, teardown) to its tier; at the end of the
+    run, prints each tier's time and the slowest tests."""
+
+    def __init__(self):
+        self.spent: dict[str, float] = {}
+
+    def pytest_runtest_logreport(self, report):
+        self.spent[report.nodeid] = self.spent.get(report.nodeid, 0.0) + report.duration
+
+    def pytest_terminal_summary(self, terminalreporter):
+        if not self.spent:
+            return
+        tiers: dict[str, list[float]] = {}
+        for nodeid, seconds in self.spent.items():
+            tiers.setdefault(tier_of(nodeid), []).append(seconds)
+        write = terminalreporter.write_line
+        terminalreporter.section("time per tier")
+        for tier in sorted(tiers, key=lambda t: TIERS.index(t) if t in TIERS else len(TIERS)):
+            write(f"{tier:12} {len(tiers[tier]):5} tests {sum(tiers[tier]):9.1f} s")
+        terminalreporter.section(f"the {SLOWEST_SHOWN} slowest tests (setup + call + teardown)")
+        slowest = sorted(self.spent.items(), key=lambda kv: kv[1], reverse=True)
+        for nodeid, seconds in slowest[:SLOWEST_SHOWN]:
+            write(f"{seconds:8.1f} s  {nodeid}")
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(TierClock(), "tier-clock")
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +137,8 @@ def cluster_up():
     """The real cluster answers; fail (not skip) if it does not."""
     ping = run(["scontrol", "ping"], check=False)
     assert ping.returncode == 0 and "UP" in ping.stdout, (
-        f"slurmctld does not answer ({ping.stdout}{ping.stderr}); run `make up`")
+        f"slurmctld does not answer ({ping.stdout}{ping.stderr}); run `make up`"
+    )
     dbd = run(["sacctmgr", "--noheader", "show", "cluster"], check=False)
     assert dbd.returncode == 0, f"slurmdbd does not answer: {dbd.stderr}"
 
@@ -106,8 +160,13 @@ class HubUser:
         self.name = name
         response = requests.post(
             f"{hub_url}/hub/api/users/{name}/tokens",
-            json={"auth": {"username": name, "password": password}, "expires_in": 3600,
-                  "note": "workbench tests"}, timeout=30)
+            json={
+                "auth": {"username": name, "password": password},
+                "expires_in": 3600,
+                "note": "workbench tests",
+            },
+            timeout=30,
+        )
         assert response.status_code == 201, response.text
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"token {response.json()['token']}"
@@ -116,8 +175,15 @@ class HubUser:
         """A cookie session logged in through the login form, as a browser would."""
         web = requests.Session()
         web.get(f"{self.hub_url}/hub/login", timeout=30)
-        response = web.post(f"{self.hub_url}/hub/login", timeout=30, data={
-            "username": self.name, "password": password, "_xsrf": web.cookies.get("_xsrf", "")})
+        response = web.post(
+            f"{self.hub_url}/hub/login",
+            timeout=30,
+            data={
+                "username": self.name,
+                "password": password,
+                "_xsrf": web.cookies.get("_xsrf", ""),
+            },
+        )
         assert response.status_code == 200 and "/hub/login" not in response.url, response.url
         return web
 
@@ -132,6 +198,7 @@ class HubUser:
             server = self.server()
             assert server is not None, "the server disappeared while starting"
             return server if server.get("ready") else None
+
         return wait_for(ready, timeout, what=f"{self.name}'s server to be ready")
 
     def stop_server(self):
@@ -142,15 +209,31 @@ class HubUser:
     def remove_named_servers(self):
         """Stop and delete every named server (stopped ones still count against the limit)."""
         named = [n for n in self.api("GET", f"/users/{self.name}").json()["servers"] if n]
-        named += [n for n in self.api("GET", f"/users/{self.name}?include_stopped_servers")
-                  .json()["servers"] if n and n not in named]
+        named += [
+            n
+            for n in self.api("GET", f"/users/{self.name}?include_stopped_servers").json()[
+                "servers"
+            ]
+            if n and n not in named
+        ]
         for name in named:
-            response = self.api("DELETE", f"/users/{self.name}/servers/{name}",
-                                json={"remove": True})
+            response = self.api(
+                "DELETE", f"/users/{self.name}/servers/{name}", json={"remove": True}
+            )
             assert response.status_code in (202, 204, 404), response.text
-        wait_for(lambda: not [n for n in self.api(
-            "GET", f"/users/{self.name}?include_stopped_servers").json()["servers"] if n],
-            120, what=f"{self.name}'s named servers to be removed")
+        wait_for(
+            lambda: (
+                not [
+                    n
+                    for n in self.api("GET", f"/users/{self.name}?include_stopped_servers").json()[
+                        "servers"
+                    ]
+                    if n
+                ]
+            ),
+            120,
+            what=f"{self.name}'s named servers to be removed",
+        )
 
 
 @pytest.fixture
@@ -175,8 +258,9 @@ def hub_user(site, hub_url, hub_up):
 def user_jobs(user):
     """The user's Slurm jobs as dicts (id, partition, account, state, reason, cpus,
     time_limit, gres)."""
-    out = run(["squeue", "--noheader", "--user", user, "--format",
-               "%i|%P|%a|%T|%r|%C|%l|%b"]).stdout
+    out = run(
+        ["squeue", "--noheader", "--user", user, "--format", "%i|%P|%a|%T|%r|%C|%l|%b"]
+    ).stdout
     keys = ("id", "partition", "account", "state", "reason", "cpus", "time_limit", "gres")
     return [dict(zip(keys, line.split("|"))) for line in out.splitlines() if line]
 
@@ -209,8 +293,19 @@ def work():
     run(["rm", "-rf", str(folder)])
 
 
-def in_a_session(hub_url, user, password, code, work, *args, project="edu-intro",
-                 timeout=600, argv=None, cpus=1, node=None):
+def in_a_session(
+    hub_url,
+    user,
+    password,
+    code,
+    work,
+    *args,
+    project="edu-intro",
+    timeout=600,
+    argv=None,
+    cpus=1,
+    node=None,
+):
     """Run ``code`` (or the command ``argv``) as ``user`` inside a Slurm job of
     ``project`` on partition cpu (as a session's kernel runs: SLURM_* set by Slurm),
     with the user's hub token and the API's address; the sbatch result and the job's
@@ -223,11 +318,29 @@ def in_a_session(hub_url, user, password, code, work, *args, project="edu-intro"
         script.write_text(code)
         script.chmod(0o644)
         argv = [KERNEL_PYTHON, str(script), *args]
-    env = (f"ALL,HOME=/home/{user},AIWORKBENCH_API_URL={hub_url}/services/workbench/api,"
-           f"JUPYTERHUB_API_TOKEN={token},JUPYTERHUB_API_URL={hub_url}/hub/api")
-    done = run(["sbatch", "--wait", "--parsable", f"--account={project}", "--partition=cpu",
-                f"--cpus-per-task={cpus}", "--mem=4G", "--time=20", "--chdir=/tmp",
-                f"--output={log}", f"--export={env}",
-                *([f"--nodelist={node}"] if node else []), "--wrap", " ".join(argv)],
-               user=user, check=False, timeout=timeout)
+    env = (
+        f"ALL,HOME=/home/{user},AIWORKBENCH_API_URL={hub_url}/services/workbench/api,"
+        f"JUPYTERHUB_API_TOKEN={token},JUPYTERHUB_API_URL={hub_url}/hub/api"
+    )
+    done = run(
+        [
+            "sbatch",
+            "--wait",
+            "--parsable",
+            f"--account={project}",
+            "--partition=cpu",
+            f"--cpus-per-task={cpus}",
+            "--mem=4G",
+            "--time=20",
+            "--chdir=/tmp",
+            f"--output={log}",
+            f"--export={env}",
+            *([f"--nodelist={node}"] if node else []),
+            "--wrap",
+            " ".join(argv),
+        ],
+        user=user,
+        check=False,
+        timeout=timeout,
+    )
     return done, log

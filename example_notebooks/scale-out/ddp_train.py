@@ -36,7 +36,8 @@ def main() -> None:
     torch.manual_seed(0)  # the same initial weights on every rank
     model = DistributedDataParallel(
         nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 1)).to(device),
-        device_ids=[local] if cuda else None)
+        device_ids=[local] if cuda else None,
+    )
     optimiser = torch.optim.SGD(model.parameters(), lr=0.05)
     truth = torch.arange(16, dtype=torch.float32, device=device) / 16
     data = torch.Generator(device="cpu").manual_seed(1000 + rank)  # each rank its shard
@@ -56,10 +57,17 @@ def main() -> None:
     dist.all_gather_object(hosts, socket.gethostname())
     if rank == 0:
         with open(args.out, "w", encoding="utf-8") as out:
-            json.dump({"world_size": world, "backend": dist.get_backend(),
-                       "nodes": sorted(set(hosts)), "first_loss": losses[0],
-                       "last_loss": losses[-1],
-                       "checksums": [round(c.item(), 6) for c in gathered]}, out)
+            json.dump(
+                {
+                    "world_size": world,
+                    "backend": dist.get_backend(),
+                    "nodes": sorted(set(hosts)),
+                    "first_loss": losses[0],
+                    "last_loss": losses[-1],
+                    "checksums": [round(c.item(), 6) for c in gathered],
+                },
+                out,
+            )
         print(f"rank 0 of {world}: loss {losses[0]:.4f} -> {losses[-1]:.4f}; wrote {args.out}")
     # Every rank leaves together: a rank that tears its gloo group down while another
     # still uses it can abort ("terminate called without an active exception").

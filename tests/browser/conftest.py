@@ -15,8 +15,13 @@ from ..conftest import REPO, run
 CHROMIUM = "/usr/bin/chromium"
 # The machine has no internet: keep Chromium from reaching out for anything.
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 RESULTS = REPO / "test-results"  # git-ignored; screenshots of failures
 
@@ -46,7 +51,8 @@ RECORD_PROGRESS = """
 def page():
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 900})
             context.set_default_timeout(60_000)
@@ -75,8 +81,7 @@ def notebook_test(page, request, user):
         yield
     except Exception as err:
         shot = screenshot(page, request.node.name)
-        raise AssertionError(f"{type(err).__name__}: {err}\npage at {page.url}; {shot}") \
-            from err
+        raise AssertionError(f"{type(err).__name__}: {err}\npage at {page.url}; {shot}") from err
     finally:
         url = page.url
         page.close()
@@ -97,9 +102,16 @@ def run_cell(page, hub_url, user, code):
     page.goto(f"{hub_url}/user/{user}/lab?reset")
     # The "Python 3 (ipykernel)" tile of the Launcher's Notebook section (JupyterLab 4
     # marks cards with data-category; else the first such card, as Notebook comes first).
-    notebook_tile = page.locator(".jp-LauncherCard[data-category='Notebook']").or_(
-        page.locator(".jp-Launcher-section").filter(has_text="Notebook").locator(
-            ".jp-LauncherCard")).filter(has_text=re.compile(r"Python 3")).first
+    notebook_tile = (
+        page.locator(".jp-LauncherCard[data-category='Notebook']")
+        .or_(
+            page.locator(".jp-Launcher-section")
+            .filter(has_text="Notebook")
+            .locator(".jp-LauncherCard")
+        )
+        .filter(has_text=re.compile(r"Python 3"))
+        .first
+    )
     notebook_tile.wait_for(state="visible", timeout=SPAWN_TIMEOUT_MS)
 
     # A new notebook; type into the first cell and run it.
@@ -112,7 +124,8 @@ def run_cell(page, hub_url, user, code):
     # execution indicator says "idle" from the start, so it cannot tell; the status
     # bar goes "No Kernel | Initializing", "... | Connecting", "Python 3 ... | Idle".)
     page.locator(".jp-StatusBar-TextItem").filter(
-        has_text=re.compile(r"^Python 3.*\| Idle$")).first.wait_for(timeout=120_000)
+        has_text=re.compile(r"^Python 3.*\| Idle$")
+    ).first.wait_for(timeout=120_000)
     editor.click()
     page.keyboard.insert_text(code)
     page.keyboard.press("Shift+Enter")
@@ -126,6 +139,14 @@ def remove_notebook(url, user):
         home = Path(pwd.getpwnam(user).pw_dir)
         name = unquote(match.group(1))
         stem = name.removesuffix(".ipynb")
-        run(["rm", "-f", "--", str(home / name),
-             str(home / ".ipynb_checkpoints" / f"{stem}-checkpoint.ipynb")],
-            user=user, check=False)
+        run(
+            [
+                "rm",
+                "-f",
+                "--",
+                str(home / name),
+                str(home / ".ipynb_checkpoints" / f"{stem}-checkpoint.ipynb"),
+            ],
+            user=user,
+            check=False,
+        )

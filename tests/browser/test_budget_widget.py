@@ -14,10 +14,12 @@ API = "/services/workbench/api"
 
 
 def test_budget_widget_renders_live_numbers_in_jupyterlab(
-        cluster_up, hub_up, hub_url, site, hub_user, page, request):
+    cluster_up, hub_up, hub_url, site, hub_user, page, request
+):
     sme = hub_user("sme")  # its teardown stops the session
-    response = sme.api("POST", "/users/sme/server",
-                       json={"profile": "gpu-1", "project": "sme-vision"})
+    response = sme.api(
+        "POST", "/users/sme/server", json={"profile": "gpu-1", "project": "sme-vision"}
+    )
     assert response.status_code in (201, 202), response.text
     sme.wait_ready()
     [job] = user_jobs("sme")
@@ -40,10 +42,20 @@ def test_budget_widget_renders_live_numbers_in_jupyterlab(
 
         # Live: the API reads accounting every 30 s; the widget, refreshing every 5 s,
         # picks up this session's job from the next read, with its walltime and burn.
-        session = rf"This session: job {job['id']}, project sme-vision, 1 GPU and \d+ cores?, " \
-                  rf"walltime left \d+ min"
-        wait_for(lambda: re.search(session, vision.first.inner_text()), 90, interval=2,
-                 what="the widget to show this session's job")
+        session = (
+            rf"This session: job {job['id']}, project sme-vision, 1 GPU and \d+ cores?, "
+            rf"walltime left \d+ min"
+        )
+        wait_for(
+            lambda: re.search(session, vision.first.inner_text()),
+            90,
+            interval=2,
+            what="the widget to show this session's job",
+        )
         # ... and shows each new read of the API's numbers (every 30 s).
-        wait_for(lambda: header.inner_text() != first, 70, interval=2,
-                 what="the widget to show the API's next numbers")
+        wait_for(
+            lambda: header.inner_text() != first,
+            70,
+            interval=2,
+            what="the widget to show the API's next numbers",
+        )

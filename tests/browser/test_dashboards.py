@@ -37,8 +37,12 @@ def test_a_manager_sees_charts_filters_and_exports(hub_up, hub_url, site, page, 
         status = page.locator(".aiwb-dashboard").get_by_text(re.compile("computed in"))
         before = status.inner_text()
         projects.select_option("edu-intro")
-        wait_for(lambda: status.inner_text() != before, 30, interval=0.3,
-                 what="the dashboard to recompute")
+        wait_for(
+            lambda: status.inner_text() != before,
+            30,
+            interval=0.3,
+            what="the dashboard to recompute",
+        )
 
         # Export CSV: a link to a file holding the usage table's header.
         page.get_by_role("button", name="Export CSV").click()
@@ -52,15 +56,15 @@ def test_a_manager_sees_charts_filters_and_exports(hub_up, hub_url, site, page, 
         # The budgets dashboard: every project's budget as Slurm reports it.
         page.locator(".aiwb-nav a", has_text="Budgets").click()
         page.locator(".aiwb-dashboard .aiwb-table").first.wait_for(
-            state="visible", timeout=RENDER_MS)
+            state="visible", timeout=RENDER_MS
+        )
         table = page.locator(".aiwb-dashboard .aiwb-table").first.inner_text()
         for project in site.projects:
             assert project in table, (project, table)
         page.locator(".aiwb-dashboard .bqplot svg").first.wait_for(state="visible")
     except Exception as err:
         shot = screenshot(page, request.node.name)
-        raise AssertionError(f"{type(err).__name__}: {err}\npage at {page.url}; {shot}") \
-            from err
+        raise AssertionError(f"{type(err).__name__}: {err}\npage at {page.url}; {shot}") from err
 
 
 def test_a_student_is_refused(hub_up, hub_url, site, page):
@@ -75,9 +79,12 @@ def boxes(locator) -> list[dict]:
 
 
 def inside(box: dict, frame: dict, slack: float = 2) -> bool:
-    return (box["x"] >= frame["x"] - slack and box["y"] >= frame["y"] - slack
-            and box["x"] + box["width"] <= frame["x"] + frame["width"] + slack
-            and box["y"] + box["height"] <= frame["y"] + frame["height"] + slack)
+    return (
+        box["x"] >= frame["x"] - slack
+        and box["y"] >= frame["y"] - slack
+        and box["x"] + box["width"] <= frame["x"] + frame["width"] + slack
+        and box["y"] + box["height"] <= frame["y"] + frame["height"] + slack
+    )
 
 
 def check_charts(page, name: str) -> int:
@@ -99,8 +106,9 @@ def check_charts(page, name: str) -> int:
         legend = row.locator(".aiwb-legend")
         names = [n.strip() for n in legend.locator(".aiwb-legend-item").all_inner_texts()]
         assert names and all(names), (name, names)
-        assert legend.bounding_box()["x"] >= frame["x"] + frame["width"] - 2, \
+        assert legend.bounding_box()["x"] >= frame["x"] + frame["width"] - 2, (
             f"{name}: the legend is over the plot"
+        )
     return drawn
 
 
@@ -109,14 +117,12 @@ def test_every_dashboard_reads_at_a_glance(hub_up, hub_url, site, page, request)
     seen = {}
     for name in DASHBOARDS:
         try:
-            page.goto(f"{hub_url}/services/dashboards/voila/render/{name}.ipynb",
-                      timeout=RENDER_MS)
+            page.goto(f"{hub_url}/services/dashboards/voila/render/{name}.ipynb", timeout=RENDER_MS)
             board = page.locator(".aiwb-dashboard")
             board.wait_for(state="visible", timeout=RENDER_MS)
             board.get_by_text(re.compile("computed in")).first.wait_for(timeout=RENDER_MS)
             page.wait_for_timeout(1500)  # bqplot's transitions end
-            empty = [t.strip() for t in page.locator(".aiwb-empty").all_inner_texts()
-                     if t.strip()]
+            empty = [t.strip() for t in page.locator(".aiwb-empty").all_inner_texts() if t.strip()]
             drawn = check_charts(page, name)
             assert drawn or empty, f"{name}: neither a chart nor words"
             assert all(len(t) > 20 for t in empty), (name, empty)
@@ -126,6 +132,7 @@ def test_every_dashboard_reads_at_a_glance(hub_up, hub_url, site, page, request)
     # The demo's CPU-only project has no GPU allocation: said so, never "exhausted".
     budgets = seen["budgets"]
     assert "no GPU allocation" in budgets, budgets
-    assert "factory-ops (no GPU allocation)" in budgets or "No GPU allocation: factory-ops" \
-        in budgets, budgets
+    assert (
+        "factory-ops (no GPU allocation)" in budgets or "No GPU allocation: factory-ops" in budgets
+    ), budgets
     assert "cancelled while pending" in seen["queue"], seen["queue"]

@@ -10,17 +10,21 @@ from ..conftest import run, wait_for
 from .conftest import SPAWN_TIMEOUT_MS, log_in, notebook_test, run_cell
 
 pytestmark = pytest.mark.browser
-CODE = ("import aiworkbench\n"
-        "cluster = aiworkbench.dask_cluster(workers=1, adaptive=False, minutes=10, memory_gb=1)\n"
-        "client = cluster.get_client(); client.wait_for_workers(1, timeout=240)\n"
-        "print('DASHBOARD', cluster.dashboard_link, len(client.scheduler_info()['workers']))")
+CODE = (
+    "import aiworkbench\n"
+    "cluster = aiworkbench.dask_cluster(workers=1, adaptive=False, minutes=10, memory_gb=1)\n"
+    "client = cluster.get_client(); client.wait_for_workers(1, timeout=240)\n"
+    "print('DASHBOARD', cluster.dashboard_link, len(client.scheduler_info()['workers']))"
+)
 
 
-def test_the_dask_dashboard_opens_in_jupyterlab(cluster_up, hub_up, hub_url, site, hub_user,
-                                                page, request):
+def test_the_dask_dashboard_opens_in_jupyterlab(
+    cluster_up, hub_up, hub_url, site, hub_user, page, request
+):
     sme = hub_user("sme")
-    response = sme.api("POST", "/users/sme/server",
-                       json={"profile": "cpu-small", "project": "sme-vision"})
+    response = sme.api(
+        "POST", "/users/sme/server", json={"profile": "cpu-small", "project": "sme-vision"}
+    )
     assert response.status_code in (201, 202), response.text
     sme.wait_ready()
     with notebook_test(page, request, "sme"):
@@ -36,10 +40,10 @@ def test_the_dask_dashboard_opens_in_jupyterlab(cluster_up, hub_up, hub_url, sit
         answer = dashboard.goto(f"{hub_url}{link}")
         assert answer.status == 200, answer.status
         # The scheduler's status page, through the proxy: Bokeh draws its plots.
-        wait_for(lambda: "Dask" in dashboard.title(), 60, interval=0.5,
-                 what="the Dask status page")
+        wait_for(lambda: "Dask" in dashboard.title(), 60, interval=0.5, what="the Dask status page")
         dashboard.locator(".bk-Canvas, .bk-root, canvas").first.wait_for(
-            state="attached", timeout=60_000)
+            state="attached", timeout=60_000
+        )
         dashboard.close()
         run_more = cell.locator(".cm-content")
         run_more.click()
@@ -47,7 +51,13 @@ def test_the_dask_dashboard_opens_in_jupyterlab(cluster_up, hub_up, hub_url, sit
         page.keyboard.insert_text("client.close(); cluster.close(); print('CLOSED')")
         page.keyboard.press("Shift+Enter")
         cell.locator(".jp-OutputArea-output").filter(has_text="CLOSED").wait_for(
-            state="visible", timeout=120_000)
-        wait_for(lambda: "aiwb-dask" not in run(["squeue", "--noheader", "--user", "sme",
-                                                 "--format=%j"]).stdout,
-                 60, what="the worker job to be cancelled")
+            state="visible", timeout=120_000
+        )
+        wait_for(
+            lambda: (
+                "aiwb-dask"
+                not in run(["squeue", "--noheader", "--user", "sme", "--format=%j"]).stdout
+            ),
+            60,
+            what="the worker job to be cancelled",
+        )

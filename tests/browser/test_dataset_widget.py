@@ -9,11 +9,13 @@ from .conftest import SPAWN_TIMEOUT_MS, log_in, notebook_test, run_cell
 pytestmark = pytest.mark.browser
 
 
-def test_search_open_preview_and_insert_a_loader(cluster_up, hub_up, hub_url, site,
-                                                 hub_user, page, request):
+def test_search_open_preview_and_insert_a_loader(
+    cluster_up, hub_up, hub_url, site, hub_user, page, request
+):
     student = hub_user("student")  # its teardown stops the session
-    response = student.api("POST", "/users/student/server",
-                           json={"profile": "cpu-small", "project": "edu-intro"})
+    response = student.api(
+        "POST", "/users/student/server", json={"profile": "cpu-small", "project": "edu-intro"}
+    )
     assert response.status_code in (201, 202), response.text
     student.wait_ready()
     with notebook_test(page, request, "student"):
@@ -29,8 +31,12 @@ def test_search_open_preview_and_insert_a_loader(cluster_up, hub_up, hub_url, si
         # Search.
         browser.locator(".aiwb-ds-search input").fill("iris")
         browser.locator(".aiwb-ds-search button").click()
-        wait_for(lambda: [t[:4] for t in results.all_inner_texts()] == ["Iris"], 30,
-                 interval=0.5, what="the search to show iris alone")
+        wait_for(
+            lambda: [t[:4] for t in results.all_inner_texts()] == ["Iris"],
+            30,
+            interval=0.5,
+            what="the search to show iris alone",
+        )
         iris = results.filter(has_text="Iris")
 
         # Open it: the datacard, its files; preview the CSV (schema and first rows).

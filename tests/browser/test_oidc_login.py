@@ -61,21 +61,26 @@ def site_text(ports, data_dir, secret_file, cert, key, issuer):
     this test's own. The services' ports stay the demo's: the factory's own services,
     which this hub names but does not start; no idle culler (a service it would start)."""
     text = DEMO_SITE.read_text()
-    hub = (f'[hub]\nip = "127.0.0.1"\nport = {ports["hub"]}\n'
-           f'proxy_api_port = {ports["proxy_api"]}\nhub_port = {ports["hub_api"]}\n'
-           f'data_dir = "{data_dir}"\ntls_cert = "{cert}"\ntls_key = "{key}"\n')
+    hub = (
+        f'[hub]\nip = "127.0.0.1"\nport = {ports["hub"]}\n'
+        f"proxy_api_port = {ports['proxy_api']}\nhub_port = {ports['hub_api']}\n"
+        f'data_dir = "{data_dir}"\ntls_cert = "{cert}"\ntls_key = "{key}"\n'
+    )
     # Its own database too: a file in its data folder, never the demo hub's.
     text = re.sub(r'(?m)^database = "postgresql"$', 'database = "sqlite"', text)
     assert 'database = "postgresql"' not in text
     old = "[hub]\nport = 8000\n"
     assert text.count(old) == 1, f"{DEMO_SITE} changed: no single {old!r} to replace"
     text = text.replace(old, hub)
-    assert not re.search(r"(?m)^\[(idle|auth)\]$", text), f"{DEMO_SITE} changed: it has " \
-                                                          f"[idle] or [auth] now"
-    return text + (f'\n[idle]\ncull_minutes = 0\n'
-                   f'\n[auth]\ntype = "oidc"\nissuer = "{issuer}"\n'
-                   f'client_id = "{CLIENT_ID}"\nclient_secret_file = "{secret_file}"\n'
-                   f'projects_claim = "projects"\n')
+    assert not re.search(r"(?m)^\[(idle|auth)\]$", text), (
+        f"{DEMO_SITE} changed: it has [idle] or [auth] now"
+    )
+    return text + (
+        f"\n[idle]\ncull_minutes = 0\n"
+        f'\n[auth]\ntype = "oidc"\nissuer = "{issuer}"\n'
+        f'client_id = "{CLIENT_ID}"\nclient_secret_file = "{secret_file}"\n'
+        f'projects_claim = "projects"\n'
+    )
 
 
 def stop(process, name):
@@ -107,6 +112,7 @@ def stop_leftovers(proxy_pidfile, ports):
                 if probe.connect_ex(("127.0.0.1", port)) == 0:
                     busy.append(f"{name} ({port})")
         return busy
+
     try:
         wait_for(lambda: not listening(), 20, 0.5, what="the hub's ports to be free")
     except AssertionError:
@@ -124,20 +130,29 @@ def log_tail(path, lines=60):
 @pytest.fixture(scope="module")
 def factory():
     """The provider and the second hub, running; yields their addresses and files."""
-    assert Path(JUPYTERHUB).is_file(), f"{JUPYTERHUB} is missing: install the factory " \
-                                       f"(make up)"
+    assert Path(JUPYTERHUB).is_file(), f"{JUPYTERHUB} is missing: install the factory (make up)"
     assert shutil.which("openssl"), "the openssl command is missing"
     assert Path(CHROMIUM).is_file(), f"{CHROMIUM} is missing"
-    probe = subprocess.run([sys.executable, "-c", "import oidc_provider_mock"],
-                           capture_output=True, text=True)
-    assert probe.returncode == 0, f"oidc-provider-mock is not installed in {sys.executable} " \
-                                  f"(the dev extras): {probe.stderr}"
-    probe = subprocess.run([str(Path(JUPYTERHUB).parent / "python"), "-c",
-                            "import oauthenticator, aiworkbench.hub.authenticator"],
-                           capture_output=True, text=True)
-    assert probe.returncode == 0, f"the hub's environment cannot load the OIDC " \
-                                  f"authenticator (oauthenticator, the hub extras; make " \
-                                  f"up installs them): {probe.stderr}"
+    probe = subprocess.run(
+        [sys.executable, "-c", "import oidc_provider_mock"], capture_output=True, text=True
+    )
+    assert probe.returncode == 0, (
+        f"oidc-provider-mock is not installed in {sys.executable} (the dev extras): {probe.stderr}"
+    )
+    probe = subprocess.run(
+        [
+            str(Path(JUPYTERHUB).parent / "python"),
+            "-c",
+            "import oauthenticator, aiworkbench.hub.authenticator",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert probe.returncode == 0, (
+        f"the hub's environment cannot load the OIDC "
+        f"authenticator (oauthenticator, the hub extras; make "
+        f"up installs them): {probe.stderr}"
+    )
 
     site_dir = Path(tempfile.mkdtemp(prefix="aiwb-oidc-"))
     site_dir.chmod(0o755)
@@ -150,9 +165,19 @@ def factory():
         provider_log = site_dir / "provider.log"
         with open(provider_log, "w") as log:
             provider = subprocess.Popen(
-                [sys.executable, "-m", "oidc_provider_mock", "--host", "127.0.0.1",
-                 "--port", str(ports["provider"])],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "oidc_provider_mock",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(ports["provider"]),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         processes.append((provider, "the provider", provider_log))
 
         # The hub's files, as an administrator would lay them out.
@@ -163,9 +188,27 @@ def factory():
         os.chown(data_dir, account.pw_uid, account.pw_gid)
         cert, key = site_dir / "hub.pem", site_dir / "hub.key"
         made = subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-             "-keyout", str(key), "-out", str(cert)], capture_output=True, text=True)
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert made.returncode == 0, f"openssl failed: {made.stderr}"
         secret_file = site_dir / "client-secret"
         secret_file.write_text("test-client-secret\n")
@@ -179,41 +222,59 @@ def factory():
 
         def provider_answers():
             try:
-                return requests.get(f"{issuer}/.well-known/openid-configuration",
-                                    timeout=2).ok
+                return requests.get(f"{issuer}/.well-known/openid-configuration", timeout=2).ok
             except requests.RequestException:
                 return provider.poll() is not None  # stop waiting: it died
+
         wait_for(provider_answers, 30, 0.3, what="the OpenID provider")
         assert provider.poll() is None, log_tail(provider_log)
 
         # The hub as the factory starts it (ansible's hub role), here on our ports.
         hub_log = site_dir / "hub.log"
-        env = {"HOME": str(data_dir), "AIWORKBENCH_SITE": str(site_file),
-               "PATH": f"{HUB_ENV}/bin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+        env = {
+            "HOME": str(data_dir),
+            "AIWORKBENCH_SITE": str(site_file),
+            "PATH": f"{HUB_ENV}/bin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        }
         if os.environ.get("PYTHONPATH"):  # a checkout's code instead of the installed one
             env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         # Started as the hub user directly (no runuser in between, which would kill the
         # hub two seconds after a SIGTERM, before it stops its proxy).
         with open(hub_log, "w") as log:
             hub = subprocess.Popen(
-                [JUPYTERHUB, "--config", str(HUB_CONFIG)], env=env, cwd=data_dir,
-                user=account.pw_uid, group=account.pw_gid,
+                [JUPYTERHUB, "--config", str(HUB_CONFIG)],
+                env=env,
+                cwd=data_dir,
+                user=account.pw_uid,
+                group=account.pw_gid,
                 extra_groups=os.getgrouplist(hub_user, account.pw_gid),
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         processes.append((hub, "the hub", hub_log))
 
         def hub_answers():
             if hub.poll() is not None:
                 return True
             try:
-                return requests.get(f"{hub_url}/hub/api/", verify=str(cert),
-                                    timeout=3).status_code == 200
+                return (
+                    requests.get(f"{hub_url}/hub/api/", verify=str(cert), timeout=3).status_code
+                    == 200
+                )
             except requests.RequestException:
                 return False
+
         wait_for(hub_answers, START_TIMEOUT, 0.5, what="the OIDC hub through its TLS proxy")
         assert hub.poll() is None, f"the hub exited:\n{log_tail(hub_log)}"
-        yield {"hub_url": hub_url, "issuer": issuer, "cert": cert, "hub_log": hub_log,
-               "data_dir": data_dir, "ports": ports}
+        yield {
+            "hub_url": hub_url,
+            "issuer": issuer,
+            "cert": cert,
+            "hub_log": hub_log,
+            "data_dir": data_dir,
+            "ports": ports,
+        }
     finally:
         for process, name, _log in reversed(processes):
             print(stop(process, name))
@@ -233,8 +294,9 @@ def set_claims(issuer, subject, claims):
 @pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                              args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
         try:
             yield chromium
         finally:
@@ -245,8 +307,7 @@ def browser():
 def page(browser):
     """A fresh page with no cookies (no session at the hub or the provider); the hub's
     certificate is self-signed."""
-    context = browser.new_context(ignore_https_errors=True,
-                                  viewport={"width": 1400, "height": 900})
+    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1400, "height": 900})
     context.set_default_timeout(60_000)
     try:
         yield context.new_page()
@@ -268,15 +329,23 @@ def log_in_at_provider(page, factory, subject):
 
 
 def explain(page, request, factory):
-    return f"page at {page.url}; {screenshot(page, request.node.name)}\n" \
-           f"hub log:\n{log_tail(factory['hub_log'], 40)}"
+    return (
+        f"page at {page.url}; {screenshot(page, request.node.name)}\n"
+        f"hub log:\n{log_tail(factory['hub_log'], 40)}"
+    )
 
 
 def test_a_factory_user_logs_in_with_their_projects(factory, page, request):
     # The subject is the provider's id; the username claim names the Unix user.
-    set_claims(factory["issuer"], "id-0042", {
-        "preferred_username": "Student", "name": "Demo Student",
-        "projects": ["edu-intro", "not-a-project"]})
+    set_claims(
+        factory["issuer"],
+        "id-0042",
+        {
+            "preferred_username": "Student",
+            "name": "Demo Student",
+            "projects": ["edu-intro", "not-a-project"],
+        },
+    )
     try:
         log_in_at_provider(page, factory, "id-0042")
         page.wait_for_url(re.compile(r"/hub/(home|spawn)"))
@@ -294,32 +363,36 @@ def test_a_factory_user_logs_in_with_their_projects(factory, page, request):
     assert model["body"]["name"] == "student"
     # The projects claim gave edu-intro only (not sme-trial, which the site also gives
     # the student); the site file gave the role and class groups.
-    assert sorted(model["body"]["groups"]) == ["class-intro", "project-edu-intro",
-                                               "students"], model["body"]
+    assert sorted(model["body"]["groups"]) == ["class-intro", "project-edu-intro", "students"], (
+        model["body"]
+    )
     assert model["body"]["admin"] is False
 
 
 def test_a_person_who_is_not_a_factory_user_is_refused(factory, page, request):
-    set_claims(factory["issuer"], "mallory", {"preferred_username": "mallory",
-                                              "projects": ["edu-intro"]})
+    set_claims(
+        factory["issuer"], "mallory", {"preferred_username": "mallory", "projects": ["edu-intro"]}
+    )
     callback = log_in_at_provider(page, factory, "mallory")
     text = page.locator("body").inner_text()
-    assert callback.status == 403, f"{callback.status}: {text}\n" \
-                                   f"{explain(page, request, factory)}"
+    assert callback.status == 403, f"{callback.status}: {text}\n{explain(page, request, factory)}"
     assert "'mallory' is not a user of Demo AI Factory" in text, text
     assert "not a factory account" in text, text
     page.goto(f"{factory['hub_url']}/hub/home")  # no session: back to the login page
     page.wait_for_url(re.compile(r"/hub/login"))
 
 
-def test_a_factory_user_without_their_projects_in_the_claim_is_refused(factory, page,
-                                                                      request):
+def test_a_factory_user_without_their_projects_in_the_claim_is_refused(factory, page, request):
     # sme works in sme-vision and sme-trial; the provider names another project only.
-    set_claims(factory["issuer"], "id-0007", {"preferred_username": "sme",
-                                              "projects": "edu-intro factory-ops"})
+    set_claims(
+        factory["issuer"],
+        "id-0007",
+        {"preferred_username": "sme", "projects": "edu-intro factory-ops"},
+    )
     callback = log_in_at_provider(page, factory, "id-0007")
     text = page.locator("body").inner_text()
-    assert callback.status == 403, f"{callback.status}: {text}\n" \
-                                   f"{explain(page, request, factory)}"
-    assert "sme is a user of Demo AI Factory, but the identity provider names none of " \
-           "their projects (sme-vision, sme-trial) in the claim 'projects'" in text, text
+    assert callback.status == 403, f"{callback.status}: {text}\n{explain(page, request, factory)}"
+    assert (
+        "sme is a user of Demo AI Factory, but the identity provider names none of "
+        "their projects (sme-vision, sme-trial) in the claim 'projects'" in text
+    ), text

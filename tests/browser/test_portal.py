@@ -20,8 +20,7 @@ pytestmark = pytest.mark.browser
 MAILBOX = Path("/var/mail/admin")
 
 
-def test_login_and_error_pages_bear_the_factorys_name_and_a_way_back(
-        hub_up, hub_url, site, page):
+def test_login_and_error_pages_bear_the_factorys_name_and_a_way_back(hub_up, hub_url, site, page):
     page.goto(f"{hub_url}/hub/login")
     expect(page).to_have_title(f"{site.factory.name} · AI Factory Workbench")
     expect(page.locator(".portal-welcome h1")).to_have_text(site.factory.name)
@@ -32,7 +31,8 @@ def test_login_and_error_pages_bear_the_factorys_name_and_a_way_back(
     expect(page.locator("nav >> text=Sessions")).to_be_visible()
     screenshot(page, "portal-404")
     expect(page.locator("#portal-get-help")).to_have_attribute(
-        "href", re.compile(r"/hub/help\?shown=Error%20404.*no-such-page"))
+        "href", re.compile(r"/hub/help\?shown=Error%20404.*no-such-page")
+    )
     page.click("#portal-back")
     expect(page).to_have_url(re.compile(r"/hub/home$"))
     expect(page.locator("h1")).to_have_text("Your sessions")
@@ -40,31 +40,41 @@ def test_login_and_error_pages_bear_the_factorys_name_and_a_way_back(
     # The form: what each partition has free now, and when Slurm would start the request.
     page.goto(f"{hub_url}/hub/spawn")
     expect(page.locator("#aiwb-partition option[value=gpu]")).to_contain_text(
-        re.compile(r"free now: \d+ of 4 GPUs \(simulated\), \d+ of \d+ cores"))
+        re.compile(r"free now: \d+ of 4 GPUs \(simulated\), \d+ of \d+ cores")
+    )
     expect(page.locator("#aiwb-queue")).to_contain_text(
-        re.compile(r"For (\d+ GPUs?, )?\d+ cores? for \d+ h on \w+: Slurm (would start it now|"
-                   r"expects it)"))
+        re.compile(
+            r"For (\d+ GPUs?, )?\d+ cores? for \d+ h on \w+: Slurm (would start it now|"
+            r"expects it)"
+        )
+    )
     screenshot(page, "portal-form-queue")
 
 
 def helpdesk_mail(subject: str, timeout: float = 60):
     """The support request with ``subject`` in the demo helpdesk's mailbox (the admin's,
     where exim delivers admin@localhost), its body decoded by ``get_content()``."""
+
     def find():
         if not MAILBOX.exists():
             return None
         box = mailbox.mbox(MAILBOX, create=False)
         try:
-            found = [email.message_from_bytes(m.as_bytes(), policy=email.policy.default)
-                     for m in box if subject in (m["Subject"] or "")]
+            found = [
+                email.message_from_bytes(m.as_bytes(), policy=email.policy.default)
+                for m in box
+                if subject in (m["Subject"] or "")
+            ]
         finally:
             box.close()
         return found[-1] if found else None
+
     return wait_for(find, timeout, what=f"the mail {subject!r} in {MAILBOX}")
 
 
 def test_a_running_sessions_card_counts_down_and_extends_within_the_limits(
-        hub_user, hub_url, site, page):
+    hub_user, hub_url, site, page
+):
     trainer = hub_user("trainer")
     response = trainer.api("POST", "/users/trainer/server", json={"profile": "cpu-small"})
     assert response.status_code in (201, 202), response.text
@@ -96,7 +106,8 @@ def test_a_running_sessions_card_counts_down_and_extends_within_the_limits(
     card.locator(".session-extend button").click()
     expect(notice).to_have_text(
         "The session was not extended: a session may run at most 4 h on partition cpu for "
-        "project edu-intro; this one has 3 h already: you may add at most 1 h.")
+        "project edu-intro; this one has 3 h already: you may add at most 1 h."
+    )
     expect(notice).to_have_class(re.compile("alert-warning"))
     screenshot(page, "portal-extend-refused")
     assert [j["time_limit"] for j in user_jobs("trainer")] == ["3:00:00"]
@@ -115,16 +126,20 @@ def test_a_running_sessions_card_counts_down_and_extends_within_the_limits(
     page.fill("#help-text", "I need 5 hours for my course preparation.")
     screenshot(page, "portal-help-form")
     page.click("#help-form [type=submit]")
-    expect(page.locator("#help-notice")).to_contain_text(
-        "Sent to admin@localhost at")
+    expect(page.locator("#help-notice")).to_contain_text("Sent to admin@localhost at")
     expect(page.locator(".help-copy").first).to_contain_text("Extend is capped at 3 h · sent")
     screenshot(page, "portal-help-sent")
     mail = helpdesk_mail("Extend is capped at 3 h")
     assert mail["X-Workbench-User"] == "trainer"
     body = mail.get_content()
-    for line in ("User: trainer (Demo Trainer)", "About: the default session",
-                 f"Job: {job['id']}", "Project: edu-intro", "Partition: cpu",
-                 "-- The session's log, its last lines --"):
+    for line in (
+        "User: trainer (Demo Trainer)",
+        "About: the default session",
+        f"Job: {job['id']}",
+        "Project: edu-intro",
+        "Partition: cpu",
+        "-- The session's log, its last lines --",
+    ):
         assert f"\n{line}\n" in body, (line, body)
     assert "Jupyter" in body.split("its last lines --")[1]  # the server's own lines
 
@@ -134,8 +149,7 @@ def test_a_running_sessions_card_counts_down_and_extends_within_the_limits(
     wait_for(lambda: not user_jobs("trainer"), 60, what="trainer's job to end")
 
 
-def test_a_queued_session_the_hub_gives_up_says_why_on_both_pages(
-        hub_user, hub_url, site, page):
+def test_a_queued_session_the_hub_gives_up_says_why_on_both_pages(hub_user, hub_url, site, page):
     sme = hub_user("sme")
     log_in(page, hub_url, "sme", site.users["sme"].password)
     run(["scontrol", "update", "PartitionName=gpu", "State=DOWN"])  # the job pends
@@ -144,8 +158,7 @@ def test_a_queued_session_the_hub_gives_up_says_why_on_both_pages(
         page.select_option("select[name=project]", "sme-vision")
         page.select_option("select[name=profile]", "gpu-1")
         page.click("form [type=submit]")
-        expect(page.locator("#portal-spawn-headline")).to_contain_text(
-            "Starting your session")
+        expect(page.locator("#portal-spawn-headline")).to_contain_text("Starting your session")
         expect(page.locator("#progress-message")).to_contain_text("the partition is down")
         [job] = user_jobs("sme")
 
@@ -159,23 +172,26 @@ def test_a_queued_session_the_hub_gives_up_says_why_on_both_pages(
 
         waited = site.hub.queue_wait_hours * 3600 + 60
         expect(page.locator("#portal-spawn-headline")).to_have_text(
-            "Your session did not start", timeout=waited * 1000)
-        said = (f"was still queued after 90 seconds (the partition is down), so job "
-                f"{job['id']} was cancelled. Try the cpu partition (no GPUs), or later")
+            "Your session did not start", timeout=waited * 1000
+        )
+        said = (
+            f"was still queued after 90 seconds (the partition is down), so job "
+            f"{job['id']} was cancelled. Try the cpu partition (no GPUs), or later"
+        )
         expect(page.locator("#progress-message")).to_have_text(f"The session {said}.")
         screenshot(page, "portal-spawn-given-up")
         wait_for(lambda: not user_jobs("sme"), 60, what="the given-up job to be cancelled")
 
         home.goto(f"{hub_url}/hub/home")
         expect(card).to_have_attribute("data-state", "ended")
-        expect(card.locator(".session-ended")).to_have_text(
-            f"Your session stopped: it {said}.")
+        expect(card.locator(".session-ended")).to_have_text(f"Your session stopped: it {said}.")
         screenshot(home, "portal-home-given-up")
 
         # Get help from the spawn page: the error it showed goes with the request.
         page.click("#portal-spawn-help")
         expect(page.locator("#help-shown")).to_have_text(
-            f"Your session did not start: The session {said}.")
+            f"Your session did not start: The session {said}."
+        )
         page.fill("#help-subject", "My GPU session never starts")
         page.fill("#help-text", "I need a GPU for the pilot's training run today.")
         page.click("#help-form [type=submit]")

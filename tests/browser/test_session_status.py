@@ -16,7 +16,8 @@ pytestmark = pytest.mark.browser
 
 
 def test_the_status_bar_counts_down_and_the_end_signal_saves_open_notebooks(
-        hub_user, hub_url, site, page, request):
+    hub_user, hub_url, site, page, request
+):
     trainer = hub_user("trainer")
     response = trainer.api("POST", "/users/trainer/server", json={"profile": "cpu-small"})
     assert response.status_code in (201, 202), response.text
@@ -37,7 +38,8 @@ def test_the_status_bar_counts_down_and_the_end_signal_saves_open_notebooks(
         panel = page.locator("#aiwb-session-panel")
         expect(panel).to_contain_text(f"Job{job['id']}")
         expect(panel.get_by_role("link", name="Get help")).to_have_attribute(
-            "href", re.compile(r"/hub/help\?server=$"))
+            "href", re.compile(r"/hub/help\?server=$")
+        )
         screenshot(page, "lab-session-panel")
 
         # A change the user has not saved, then Slurm's end signal.
@@ -45,8 +47,9 @@ def test_the_status_bar_counts_down_and_the_end_signal_saves_open_notebooks(
         page.keyboard.press("End")
         page.keyboard.insert_text("  # unsaved-marker")
         run(["scancel", "--signal=USR1", "--batch", job["id"]])
-        expect(page.get_by_text(re.compile(r"1 document with unsaved changes was saved"))
-               ).to_be_visible(timeout=45_000)
+        expect(
+            page.get_by_text(re.compile(r"1 document with unsaved changes was saved"))
+        ).to_be_visible(timeout=45_000)
         page.wait_for_timeout(1000)  # the toast slides in
         screenshot(page, "lab-end-signal-saved")
         name = re.search(r"/lab/tree/([^/?#]+\.ipynb)", page.url)[1]
@@ -77,7 +80,8 @@ def warn_only_gpu_policy(hub_url, cluster_up):
         "from aiworkbench.hub.config import apply_idle\n"
         "[culler] = [s for s in c.JupyterHub.services if s['name'] == 'idle-culler']\n"
         "apply_idle(c, culler=culler, cull_idle_s=c.WorkbenchSpawner.cull_idle_timeout,\n"
-        "           gpu_threshold=5, gpu_warn_s=6, gpu_stop_s=0, gpu_report_s=2)\n")
+        "           gpu_threshold=5, gpu_warn_s=6, gpu_stop_s=0, gpu_report_s=2)\n"
+    )
     IDLE_DROP_IN.chmod(0o644)
     try:
         restart_hub(hub_url)
@@ -88,10 +92,12 @@ def warn_only_gpu_policy(hub_url, cluster_up):
 
 
 def test_idle_gpus_are_toasted_in_jupyterlab_and_released_from_there(
-        warn_only_gpu_policy, hub_user, hub_url, site, page, request):
+    warn_only_gpu_policy, hub_user, hub_url, site, page, request
+):
     sme = hub_user("sme")
-    response = sme.api("POST", "/users/sme/server",
-                       json={"profile": "gpu-1", "project": "sme-vision"})
+    response = sme.api(
+        "POST", "/users/sme/server", json={"profile": "gpu-1", "project": "sme-vision"}
+    )
     assert response.status_code in (201, 202), response.text
     sme.wait_ready()
     [job] = user_jobs("sme")
@@ -100,16 +106,16 @@ def test_idle_gpus_are_toasted_in_jupyterlab_and_released_from_there(
         utilisation.write_text("1\n")  # idle from the start
         log_in(page, hub_url, "sme", site.users["sme"].password)
         page.goto(f"{hub_url}/user/sme/lab")
-        expect(page.locator(".aiwb-status-item")).to_contain_text("sme-vision",
-                                                                   timeout=120_000)
+        expect(page.locator(".aiwb-status-item")).to_contain_text("sme-vision", timeout=120_000)
         toast = page.get_by_text(re.compile(r"This session: its GPUs have been idle"))
         expect(toast).to_be_visible(timeout=60_000)
         expect(page.get_by_role("button", name="I am still using them")).to_be_visible()
         page.wait_for_timeout(1000)  # the toast slides in
         screenshot(page, "lab-idle-gpus")
         page.get_by_role("button", name="Release the GPUs").click()
-        expect(page.get_by_text(re.compile(r"session is stopping: its GPUs are free"))
-               ).to_be_visible(timeout=30_000)
+        expect(
+            page.get_by_text(re.compile(r"session is stopping: its GPUs are free"))
+        ).to_be_visible(timeout=30_000)
         screenshot(page, "lab-idle-gpus-released")
         wait_for(lambda: sme.server() is None, 90, what="the released session to stop")
         wait_for(lambda: not user_jobs("sme"), 60, what="its job to end")

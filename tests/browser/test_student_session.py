@@ -25,14 +25,16 @@ def refused_request_keeps_the_form(page, hub_url):
     page.select_option("select[name=profile]", "gpu-1")  # fills in partition, GPUs, hours
     expect(page.locator("select[name=partition]")).to_have_value("gpu")
     expect(page.locator("#aiwb-cost-text")).to_have_text(
-        "up to 1 GPU-hour and 2 core-hours from edu-intro")
+        "up to 1 GPU-hour and 2 core-hours from edu-intro"
+    )
     expect(page.locator("input[name=gpus]")).to_have_attribute("max", "1")  # the course's
     page.select_option("select[name=project]", "sme-trial")
     expect(page.locator("input[name=gpus]")).to_have_attribute("max", "2")  # the partition's
     page.fill("input[name=gpus]", "2")
     page.fill("input[name=hours]", "3")
     expect(page.locator("#aiwb-cost-text")).to_have_text(
-        "up to 6 GPU-hours and 6 core-hours from sme-trial")
+        "up to 6 GPU-hours and 6 core-hours from sme-trial"
+    )
 
     page.select_option("select[name=project]", "edu-intro")  # 1 GPU and 4 hours at most
     page.select_option("select[name=partition]", "cpu")
@@ -44,8 +46,8 @@ def refused_request_keeps_the_form(page, hub_url):
 
     error = page.locator(".spawn-error-msg")
     expect(error).to_contain_text(
-        "hours = 9 is not allowed on partition 'cpu' for project 'edu-intro'; "
-        "allowed: 1 to 4")
+        "hours = 9 is not allowed on partition 'cpu' for project 'edu-intro'; allowed: 1 to 4"
+    )
     expect(page.locator("select[name=project]")).to_have_value("edu-intro")
     expect(page.locator("select[name=partition]")).to_have_value("cpu")
     expect(page.locator("select[name=preset]")).to_have_value("large")
@@ -75,7 +77,8 @@ def run_a_cell(page, hub_url):
 
 
 def test_student_uses_the_form_and_runs_a_cell_in_their_slurm_job(
-        cluster_up, hub_up, hub_url, site, hub_user, page, request):
+    cluster_up, hub_up, hub_url, site, hub_user, page, request
+):
     student = hub_user("student")  # starts clean; its teardown stops the server again
     wait_for(lambda: not user_jobs("student"), 60, what="an earlier job of student's to end")
     try:
@@ -90,11 +93,17 @@ def test_student_uses_the_form_and_runs_a_cell_in_their_slurm_job(
             job = running[0]
             # What the form asked for: preset medium (2 cores) for 2 hours on edu-intro.
             assert (job["partition"], job["account"], job["cpus"], job["time_limit"]) == (
-                "cpu", "edu-intro", "2", "2:00:00"), job
+                "cpu",
+                "edu-intro",
+                "2",
+                "2:00:00",
+            ), job
             messages = [event.get("message", "") for event in events]
             print("PROGRESS", events)
-            assert "Submitting the session to Slurm (up to 4 core-hours from edu-intro)" in \
-                messages or any(f"Job {job['id']} " in m for m in messages), messages
+            assert (
+                "Submitting the session to Slurm (up to 4 core-hours from edu-intro)" in messages
+                or any(f"Job {job['id']} " in m for m in messages)
+            ), messages
             assert events and events[-1].get("ready"), f"no ready event: {events}"
 
             text = run_a_cell(page, hub_url)
@@ -103,8 +112,9 @@ def test_student_uses_the_form_and_runs_a_cell_in_their_slurm_job(
             assert match.group(1) == job["id"], f"the cell printed {text!r}; Slurm has {job}"
         except Exception as err:
             shot = screenshot(page, request.node.name)
-            raise AssertionError(f"{type(err).__name__}: {err}\n"
-                                 f"page at {page.url}; {shot}") from err
+            raise AssertionError(
+                f"{type(err).__name__}: {err}\npage at {page.url}; {shot}"
+            ) from err
     finally:
         # Whatever happened: no server and no Slurm job of the student's is left.
         notebook_url = page.url

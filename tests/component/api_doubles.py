@@ -30,8 +30,8 @@ from tornado import netutil
 from tornado.httpserver import HTTPServer
 from tornado.web import HTTPError
 
-from aiworkbench.core import slurm
 from aiworkbench.budgets.accounting import READ_ALL
+from aiworkbench.core import slurm
 from aiworkbench.hub.services import API_SERVICE
 
 from ..fakes import COURSE_TOML
@@ -146,6 +146,7 @@ def write_site(root: Path) -> Path:
 
 # --- the hub ----------------------------------------------------------------------------
 
+
 def token_of(name: str) -> str:
     return f"token-of-{name}"
 
@@ -164,13 +165,21 @@ class HubTokens:
             scopes = [ACCESS, f"read:users:name!user={name}"]
             if user.role in ("manager", "admin"):
                 scopes.append(READ_ALL)
-            self.add(token_of(name), {
-                "kind": "user", "name": name, "admin": user.role == "admin",
-                "groups": sorted(g for g, members in groups.items() if name in members),
-                "scopes": scopes})
+            self.add(
+                token_of(name),
+                {
+                    "kind": "user",
+                    "name": name,
+                    "admin": user.role == "admin",
+                    "groups": sorted(g for g, members in groups.items() if name in members),
+                    "scopes": scopes,
+                },
+            )
         # The dashboards' ingestion (hub.config.apply_dashboards' role).
-        self.add(token_of("dashboards"), {"kind": "service", "name": "dashboards",
-                                          "scopes": ["read:servers", READ_ALL, ACCESS]})
+        self.add(
+            token_of("dashboards"),
+            {"kind": "service", "name": "dashboards", "scopes": ["read:servers", READ_ALL, ACCESS]},
+        )
 
     def add(self, token: str, model: dict) -> None:
         self.models[token] = model
@@ -238,6 +247,7 @@ class Clock:
 
 # --- serving ----------------------------------------------------------------------------
 
+
 class ServedAPI:
     """``app`` in a real HTTPServer on 127.0.0.1 (a free port), in its own thread and
     event loop, with ``aiworkbench-api``'s server settings."""
@@ -247,8 +257,7 @@ class ServedAPI:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
         self._failed: BaseException | None = None
-        self._thread = threading.Thread(target=self._serve, name="workbench-api",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._serve, name="workbench-api", daemon=True)
         self._thread.start()
         if not self._ready.wait(10) or self._failed:
             raise RuntimeError(f"the API did not start: {self._failed!r}")
@@ -302,14 +311,16 @@ class APIClient:
         """A session's environment for ``aiworkbench.widgets.api_client`` as ``user``."""
         return {"AIWORKBENCH_API_URL": self.url, "JUPYTERHUB_API_TOKEN": token_of(user)}
 
-    def request(self, method: str, path: str, user: str | None = None, *,
-                token: str | None = None, **kwargs) -> requests.Response:
+    def request(
+        self, method: str, path: str, user: str | None = None, *, token: str | None = None, **kwargs
+    ) -> requests.Response:
         headers = dict(kwargs.pop("headers", {}))
         token = token if token is not None else (token_of(user) if user else None)
         if token:
             headers["Authorization"] = f"token {token}"
-        return self.http.request(method, f"{self.url}/{path}", headers=headers, timeout=15,
-                                 **kwargs)
+        return self.http.request(
+            method, f"{self.url}/{path}", headers=headers, timeout=15, **kwargs
+        )
 
     def get(self, path: str, user: str | None = None, **kwargs) -> requests.Response:
         return self.request("GET", path, user, **kwargs)
@@ -334,19 +345,41 @@ tags = {tags}
 """
 
 DATASETS = {
-    "iris": dict(title="Iris flowers", description="Flowers measured by hand.",
-                 licence="CC0-1.0", modality="tabular", format="csv", access='"public"',
-                 tags='["botany", "classification"]',
-                 files={"data.csv": "sepal,petal\n1,2\n", "images/01.png": "png",
-                        "images/02.png": "png", "a/b/deep.txt": "deep"}),
-    "intro-notes": dict(title="Course notes", description="Notes of the intro class.",
-                        licence="CC-BY-4.0", modality="text", format="txt",
-                        access='["edu-intro"]', tags='["course"]',
-                        files={"notes.txt": "read me"}),
-    "vision-defects": dict(title="Defect photographs", description="A factory's parts.",
-                           licence="proprietary", modality="image", format="png",
-                           access='["sme-vision"]', tags='["inspection"]',
-                           files={"img/x.png": "png", "img/y.png": "png"}),
+    "iris": dict(
+        title="Iris flowers",
+        description="Flowers measured by hand.",
+        licence="CC0-1.0",
+        modality="tabular",
+        format="csv",
+        access='"public"',
+        tags='["botany", "classification"]',
+        files={
+            "data.csv": "sepal,petal\n1,2\n",
+            "images/01.png": "png",
+            "images/02.png": "png",
+            "a/b/deep.txt": "deep",
+        },
+    ),
+    "intro-notes": dict(
+        title="Course notes",
+        description="Notes of the intro class.",
+        licence="CC-BY-4.0",
+        modality="text",
+        format="txt",
+        access='["edu-intro"]',
+        tags='["course"]',
+        files={"notes.txt": "read me"},
+    ),
+    "vision-defects": dict(
+        title="Defect photographs",
+        description="A factory's parts.",
+        licence="proprietary",
+        modality="image",
+        format="png",
+        access='["sme-vision"]',
+        tags='["inspection"]',
+        files={"img/x.png": "png", "img/y.png": "png"},
+    ),
 }
 
 
@@ -370,20 +403,41 @@ def write_catalog(site) -> Path:
     return root
 
 
-
-
 def notebook(*sources: str) -> str:
-    return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
-        {"cell_type": "code", "source": s, "metadata": {}, "outputs": [],
-         "execution_count": None} for s in sources]})
+    return json.dumps(
+        {
+            "nbformat": 4,
+            "nbformat_minor": 5,
+            "metadata": {},
+            "cells": [
+                {
+                    "cell_type": "code",
+                    "source": s,
+                    "metadata": {},
+                    "outputs": [],
+                    "execution_count": None,
+                }
+                for s in sources
+            ],
+        }
+    )
 
 
-def course_files(marker: str = "v1", exercises=("gpu-hours", "budget-left"),
-                 toml: str = COURSE_TOML, **extra: bytes | str) -> dict[str, str]:
+def course_files(
+    marker: str = "v1",
+    exercises=("gpu-hours", "budget-left"),
+    toml: str = COURSE_TOML,
+    **extra: bytes | str,
+) -> dict[str, str]:
     """A course folder as ``publish_course`` sends it: path -> base64 content."""
-    files = {"course.toml": toml,
-             "01-sessions.ipynb": notebook(f"# {marker}", f'check("{exercises[0]}", 8, 8)'),
-             "02-budgets.ipynb": notebook(f'check("{exercises[1]}", 1, 1)'),
-             "data/x.csv": "a\n1\n", **extra}
-    return {name: base64.b64encode(text if isinstance(text, bytes) else text.encode()
-                                   ).decode() for name, text in files.items()}
+    files = {
+        "course.toml": toml,
+        "01-sessions.ipynb": notebook(f"# {marker}", f'check("{exercises[0]}", 8, 8)'),
+        "02-budgets.ipynb": notebook(f'check("{exercises[1]}", 1, 1)'),
+        "data/x.csv": "a\n1\n",
+        **extra,
+    }
+    return {
+        name: base64.b64encode(text if isinstance(text, bytes) else text.encode()).decode()
+        for name, text in files.items()
+    }

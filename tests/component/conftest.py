@@ -32,8 +32,9 @@ def reader_clock():
 @pytest.fixture
 def budget_reader(small_site, accounting_slurm, reader_clock):
     """A real AccountingReader over the scripted Slurm, as the API service builds it."""
-    return accounting.AccountingReader(interval=small_site.hub.accounting_refresh,
-                                       run=accounting_slurm, clock=reader_clock)
+    return accounting.AccountingReader(
+        interval=small_site.hub.accounting_refresh, run=accounting_slurm, clock=reader_clock
+    )
 
 
 @pytest.fixture
@@ -54,8 +55,9 @@ def workbench_api(small_site, budget_reader, monkeypatch):
     from aiworkbench.courses import api as courses
     from aiworkbench.hub import services
 
-    env = services.service_environment(small_site, services.API_SERVICE, "the-api-token",
-                                       "/etc/aiworkbench/site.toml")
+    env = services.service_environment(
+        small_site, services.API_SERVICE, "the-api-token", "/etc/aiworkbench/site.toml"
+    )
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     HubOAuth.clear_instance()
@@ -69,4 +71,3 @@ def workbench_api(small_site, budget_reader, monkeypatch):
     finally:
         served.close()
         HubOAuth.clear_instance()
-

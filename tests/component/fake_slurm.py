@@ -29,11 +29,27 @@ STATE = Path(__file__).resolve().parent / "slurm-state.json"  # beside the copy 
 UNREACHABLE = "slurm_load_jobs error: Unable to contact slurm controller (connect failure)"
 AS_USER = {"sbatch", "squeue", "scancel", "tail"}  # what the hub may run as a factory user
 AS_READER = {"squeue", "sacct", "sshare"}  # what it may run as the Slurm reader
-SQUEUE_LETTERS = {"i": "job_id", "u": "user", "P": "partition", "T": "state", "r": "reason",
-                  "N": "nodes", "S": "start", "Q": "priority", "l": "time_limit"}
-SQUEUE_NAMES = {"JobID": "job_id", "UserName": "user", "Account": "account",
-                "Partition": "partition", "tres-alloc": "tres", "TimeUsed": "used",
-                "TimeLeft": "left", "State": "state"}
+SQUEUE_LETTERS = {
+    "i": "job_id",
+    "u": "user",
+    "P": "partition",
+    "T": "state",
+    "r": "reason",
+    "N": "nodes",
+    "S": "start",
+    "Q": "priority",
+    "l": "time_limit",
+}
+SQUEUE_NAMES = {
+    "JobID": "job_id",
+    "UserName": "user",
+    "Account": "account",
+    "Partition": "partition",
+    "tres-alloc": "tres",
+    "TimeUsed": "used",
+    "TimeLeft": "left",
+    "State": "state",
+}
 
 
 @contextmanager
@@ -59,20 +75,27 @@ def sbatch(data: dict, argv: list[str], script: str) -> tuple[int, str, str]:
     directives = {}
     for line in script.splitlines():
         if line.startswith("#SBATCH --"):
-            key, _, value = line[len("#SBATCH --"):].partition("=")
+            key, _, value = line[len("#SBATCH --") :].partition("=")
             directives[key] = value
     job_id = str(data["next_id"])
     data["next_id"] += 1
     gpus = directives.get("gres", "").removeprefix("gpu:")
     data["jobs"][job_id] = {
-        "job_id": job_id, "user": data["calls"][-1]["user"] or "hub",
-        "partition": directives.get("partition", "cpu"), "state": "PENDING",
-        "reason": data["pending_reason"], "nodes": "", "start": data["expected_start"],
-        "priority": 1000, "account": directives.get("account", ""),
+        "job_id": job_id,
+        "user": data["calls"][-1]["user"] or "hub",
+        "partition": directives.get("partition", "cpu"),
+        "state": "PENDING",
+        "reason": data["pending_reason"],
+        "nodes": "",
+        "start": data["expected_start"],
+        "priority": 1000,
+        "account": directives.get("account", ""),
         "tres": f"cpu={directives.get('cpus-per-task', '1')},mem={directives.get('mem', '')},"
-                f"node=1" + (f",gres/gpu={gpus}" if gpus else ""),
-        "used": "0:00", "left": directives.get("time", "UNLIMITED"),
-        "time_limit": directives.get("time", "UNLIMITED")}
+        f"node=1" + (f",gres/gpu={gpus}" if gpus else ""),
+        "used": "0:00",
+        "left": directives.get("time", "UNLIMITED"),
+        "time_limit": directives.get("time", "UNLIMITED"),
+    }
     if "--parsable" in argv:
         return 0, f"{job_id}\n", ""
     return 0, f"Submitted batch job {job_id}\n", ""
@@ -91,8 +114,10 @@ def squeue(data: dict, argv: list[str]) -> tuple[int, str, str]:
             for letter, key in SQUEUE_LETTERS.items():
                 line = line.replace(f"%{letter}", str(job[key] or ""))
         else:  # --Format=JobID:|,UserName:|,...
-            line = "".join(str(job[SQUEUE_NAMES[item.split(":")[0]]])
-                           + item.split(":", 1)[1] for item in names.split(","))
+            line = "".join(
+                str(job[SQUEUE_NAMES[item.split(":")[0]]]) + item.split(":", 1)[1]
+                for item in names.split(",")
+            )
         lines.append(line)
     for job in list(data["jobs"].values()):  # a cancelled job shows COMPLETING once
         if job["state"] == "COMPLETING":
@@ -105,10 +130,17 @@ def scancel(data: dict, argv: list[str]) -> tuple[int, str, str]:
     job_id = argv[-1]
     job = data["jobs"].get(job_id)
     if job is None or job["state"] == "COMPLETING":
-        return 1, "", (f"scancel: error: Kill job error on job id {job_id}: "
-                       f"Invalid job id specified\n")
-    ended = {"state": "CANCELLED by 1004", "reason": "None", "exit_code": "0:15",
-             "nodes": job["nodes"] or "None assigned"}
+        return (
+            1,
+            "",
+            (f"scancel: error: Kill job error on job id {job_id}: Invalid job id specified\n"),
+        )
+    ended = {
+        "state": "CANCELLED by 1004",
+        "reason": "None",
+        "exit_code": "0:15",
+        "nodes": job["nodes"] or "None assigned",
+    }
     if job["state"] == "RUNNING":
         job["state"], job["ended"] = "COMPLETING", ended
     else:
@@ -123,9 +155,15 @@ def sacct(data: dict, argv: list[str]) -> tuple[int, str, str]:
     if ended is None:
         return 0, "", ""
     first = ended["state"].split()[0]
-    return 0, (f"{job_id}|{ended['state']}|{ended['reason']}|{ended['exit_code']}|"
-               f"{ended['nodes']}\n{job_id}.batch|{first}||{ended['exit_code']}|"
-               f"{ended['nodes']}\n"), ""
+    return (
+        0,
+        (
+            f"{job_id}|{ended['state']}|{ended['reason']}|{ended['exit_code']}|"
+            f"{ended['nodes']}\n{job_id}.batch|{first}||{ended['exit_code']}|"
+            f"{ended['nodes']}\n"
+        ),
+        "",
+    )
 
 
 def sudo(argv: list[str]) -> tuple[str, list[str]] | str:
@@ -145,8 +183,9 @@ def sudo(argv: list[str]) -> tuple[str, list[str]] | str:
     return user, [name, *rest[1:]]
 
 
-def run(command: str, argv: list[str], user: str, stdin: str,
-        via: list[str]) -> tuple[int, str, str]:
+def run(
+    command: str, argv: list[str], user: str, stdin: str, via: list[str]
+) -> tuple[int, str, str]:
     if command == "sbatch" and "--test-only" in argv:  # submits nothing: its own record
         command = "sbatch-test-only"
     with state() as data:
@@ -154,23 +193,37 @@ def run(command: str, argv: list[str], user: str, stdin: str,
         data["started"].append(command)
     time.sleep(delay)  # a slow controller (outside the lock: other commands go on)
     with state() as data:
-        data["calls"].append({"command": command, "argv": argv, "user": user, "via": via,
-                              "stdin": stdin, "env": dict(os.environ)})
+        data["calls"].append(
+            {
+                "command": command,
+                "argv": argv,
+                "user": user,
+                "via": via,
+                "stdin": stdin,
+                "env": dict(os.environ),
+            }
+        )
         failure = data["fail"].get(command) or (UNREACHABLE if data["down"] else "")
         if failure:
             return 1, "", failure + "\n"
         if command == "sbatch-test-only":
             start = data["expected_start"]
             start = start if start != "N/A" else time.strftime("%Y-%m-%dT%H:%M:%S")
-            return 0, "", (f"sbatch: Job {data['next_id']} to start at {start} using 1 "
-                           f"processors on nodes gpu-node-3 in partition gpu\n")
+            return (
+                0,
+                "",
+                (
+                    f"sbatch: Job {data['next_id']} to start at {start} using 1 "
+                    f"processors on nodes gpu-node-3 in partition gpu\n"
+                ),
+            )
         if command == "sinfo":
             return 0, data["sinfo"], ""
         if command == "tail":  # tail -n N -- PATH, as the user (a session's log)
             path = Path(argv[-1])
             if not path.is_file():
                 return 1, "", f"tail: cannot open '{path}' for reading\n"
-            return 0, "".join(path.read_text().splitlines(True)[-int(argv[1]):]), ""
+            return 0, "".join(path.read_text().splitlines(True)[-int(argv[1]) :]), ""
         if command == "sbatch":
             return sbatch(data, argv, stdin)
         if command == "squeue":

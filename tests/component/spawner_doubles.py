@@ -50,19 +50,23 @@ from tornado.httpserver import HTTPServer
 from traitlets import Bool, Dict, Set
 from traitlets.config import Config
 
-from aiworkbench.sessions import poller
 from aiworkbench.hub.config import apply_site
 from aiworkbench.hub.services import API_SERVICE, CULLER_SERVICE, DASHBOARDS_SERVICE
+from aiworkbench.sessions import poller
 
 HERE = Path(__file__).resolve().parent
 COMMANDS = ("sbatch", "squeue", "scancel", "sacct", "sshare", "sinfo", "sudo")
 # Two partitions as sinfo shows them (node, partition, cores A/I/O/T, GRES, in use, state).
-SINFO = ("cpu-node-1|cpu*|2/30/0/32|(null)|gpu:0|mix|\n"
-         "gpu-node-3|gpu|4/28/0/32|gpu:simulated:4|gpu:simulated:1(IDX:0)|mix|\n")
+SINFO = (
+    "cpu-node-1|cpu*|2/30/0/32|(null)|gpu:0|mix|\n"
+    "gpu-node-3|gpu|4/28/0/32|gpu:simulated:4|gpu:simulated:1(IDX:0)|mix|\n"
+)
 # The services' tokens (what apply_site reads from their token files).
-TOKENS = {API_SERVICE: "api-service-token-0123456789",
-          DASHBOARDS_SERVICE: "dashboards-token-0123456789",
-          CULLER_SERVICE: "culler-token-0123456789"}
+TOKENS = {
+    API_SERVICE: "api-service-token-0123456789",
+    DASHBOARDS_SERVICE: "dashboards-token-0123456789",
+    CULLER_SERVICE: "culler-token-0123456789",
+}
 # Account|User|GrpTRESMins|GrpTRESRaw|TRESRunMins: edu-intro has 100 GPU-hours, 95 used.
 SSHARE = """\
 root|||cpu=0,gres/gpu=0|
@@ -74,6 +78,7 @@ factory-ops||cpu=60000,gres/gpu=0|cpu=60|
 
 
 # --- Slurm -------------------------------------------------------------------------------
+
 
 class FakeSlurm:
     """Slurm's commands in ``root/bin`` (put it first on PATH) over one state file:
@@ -89,11 +94,24 @@ class FakeSlurm:
         for name in COMMANDS:
             (self.bin / name).symlink_to(script.name)
         self.state_file = self.bin / "slurm-state.json"
-        self.state_file.write_text(json.dumps({
-            "next_id": 4711, "jobs": {}, "ended": {}, "calls": [], "started": [], "fail": {},
-            "delay": {},
-            "down": False, "pending_reason": "Priority", "expected_start": "N/A",
-            "sshare": SSHARE, "sinfo": SINFO}))
+        self.state_file.write_text(
+            json.dumps(
+                {
+                    "next_id": 4711,
+                    "jobs": {},
+                    "ended": {},
+                    "calls": [],
+                    "started": [],
+                    "fail": {},
+                    "delay": {},
+                    "down": False,
+                    "pending_reason": "Priority",
+                    "expected_start": "N/A",
+                    "sshare": SSHARE,
+                    "sinfo": SINFO,
+                }
+            )
+        )
 
     @contextmanager
     def edit(self):
@@ -139,15 +157,33 @@ class FakeSlurm:
         with self.edit() as data:
             data["fail"][command] = message
 
-    def add_job(self, job_id: str, user: str, partition: str, state: str = "PENDING",
-                reason: str = "Priority", priority: int = 1000, nodes: str = "") -> None:
+    def add_job(
+        self,
+        job_id: str,
+        user: str,
+        partition: str,
+        state: str = "PENDING",
+        reason: str = "Priority",
+        priority: int = 1000,
+        nodes: str = "",
+    ) -> None:
         """Somebody else's job (to queue behind)."""
         with self.edit() as data:
             data["jobs"][job_id] = {
-                "job_id": job_id, "user": user, "partition": partition, "state": state,
-                "reason": reason, "nodes": nodes, "start": "N/A", "priority": priority,
-                "account": "sme-vision", "tres": "cpu=1,mem=2G,node=1", "used": "0:00",
-                "left": "1:00:00", "time_limit": "1:00:00"}
+                "job_id": job_id,
+                "user": user,
+                "partition": partition,
+                "state": state,
+                "reason": reason,
+                "nodes": nodes,
+                "start": "N/A",
+                "priority": priority,
+                "account": "sme-vision",
+                "tres": "cpu=1,mem=2G,node=1",
+                "used": "0:00",
+                "left": "1:00:00",
+                "time_limit": "1:00:00",
+            }
 
     def pend(self, job_id: str, reason: str, start: str = "N/A") -> None:
         with self.edit() as data:
@@ -157,19 +193,26 @@ class FakeSlurm:
         """The job runs from 5 seconds ago (squeue's start is then when it started)."""
         started = datetime.fromtimestamp(time.time() - 5).strftime("%Y-%m-%dT%H:%M:%S")
         with self.edit() as data:
-            data["jobs"][job_id].update(state="RUNNING", reason="None", nodes=node,
-                                        used="0:05", start=started)
+            data["jobs"][job_id].update(
+                state="RUNNING", reason="None", nodes=node, used="0:05", start=started
+            )
 
-    def end(self, job_id: str, state: str = "TIMEOUT", reason: str = "TimeLimit",
-            exit_code: str = "0:0") -> None:
+    def end(
+        self, job_id: str, state: str = "TIMEOUT", reason: str = "TimeLimit", exit_code: str = "0:0"
+    ) -> None:
         """The job ends on Slurm's side (squeue no longer lists it, sacct tells how)."""
         with self.edit() as data:
             job = data["jobs"].pop(job_id)
-            data["ended"][job_id] = {"state": state, "reason": reason,
-                                     "exit_code": exit_code, "nodes": job["nodes"]}
+            data["ended"][job_id] = {
+                "state": state,
+                "reason": reason,
+                "exit_code": exit_code,
+                "nodes": job["nodes"],
+            }
 
 
 # --- the machine -------------------------------------------------------------------------
+
 
 class FakePasswd:
     """``pwd`` as batchspawner reads it (homes and shells of the site's users, which
@@ -181,8 +224,7 @@ class FakePasswd:
     def getpwnam(self, name: str):
         if name not in self.users:
             raise KeyError(f"getpwnam(): name not found: {name!r}")
-        return SimpleNamespace(pw_name=name, pw_dir=str(self.homes / name),
-                               pw_shell="/bin/bash")
+        return SimpleNamespace(pw_name=name, pw_dir=str(self.homes / name), pw_shell="/bin/bash")
 
 
 class MemoryProxy(Proxy):
@@ -219,7 +261,7 @@ class Lab:
 
     def __init__(self, port: int = 0):
         self.seen: list[str] = []
-        socket, = netutil.bind_sockets(port, "127.0.0.1")
+        (socket,) = netutil.bind_sockets(port, "127.0.0.1")
         self.port = socket.getsockname()[1]
         self.server = HTTPServer(web.Application([(r"(.*)", _Answer)], seen=self.seen))
         self.server.add_sockets([socket])
@@ -236,6 +278,7 @@ class Lab:
 
 
 # --- the hub -----------------------------------------------------------------------------
+
 
 class Hub:
     """A real JupyterHub in this event loop: configured by ``apply_site`` (then pointed
@@ -274,7 +317,7 @@ class Hub:
         return c
 
     async def start(self) -> Hub:
-        socket, = netutil.bind_sockets(0, "127.0.0.1")
+        (socket,) = netutil.bind_sockets(0, "127.0.0.1")
         self.port = socket.getsockname()[1]
         self.app = JupyterHub(config=self.config(self.port))
         await self.app.initialize([])
@@ -319,8 +362,11 @@ class Hub:
     @property
     def user_routes(self) -> dict[str, str]:
         """The proxy's routes to sessions: routespec -> target."""
-        return {spec: route["target"] for spec, route in self.app.proxy.routes.items()
-                if spec.startswith("/user/")}
+        return {
+            spec: route["target"]
+            for spec, route in self.app.proxy.routes.items()
+            if spec.startswith("/user/")
+        }
 
     def spawner(self, user: str, server: str = ""):
         """The user's spawner of ``server`` now (None before the first spawn; a failed
@@ -331,18 +377,25 @@ class Hub:
         """A new API token of ``user`` (not a server's)."""
         return self.app.users[user].new_api_token(note="component test")
 
-    async def request(self, method: str, path: str, token: str, body=None,
-                      raw: bytes | None = None) -> tuple[int, dict | str]:
+    async def request(
+        self, method: str, path: str, token: str, body=None, raw: bytes | None = None
+    ) -> tuple[int, dict | str]:
         """``method path`` of the hub's REST API with ``token``: (status, JSON answer)."""
         if raw is None and body is not None:
             raw = json.dumps(body).encode()
         if raw is None and method in ("POST", "PATCH", "PUT"):
             raw = b""
         try:
-            response = await self.http.fetch(HTTPRequest(
-                f"{self.url}/{path}", method=method, body=raw, request_timeout=15,
-                headers={"Authorization": f"token {token}",
-                         "Content-Type": "application/json"}), raise_error=False)
+            response = await self.http.fetch(
+                HTTPRequest(
+                    f"{self.url}/{path}",
+                    method=method,
+                    body=raw,
+                    request_timeout=15,
+                    headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+                ),
+                raise_error=False,
+            )
         except HTTPClientError as err:  # 599: the hub went away before answering
             return err.code, str(err)
         text = response.body.decode() if response.body else ""
@@ -362,17 +415,21 @@ class Hub:
     def progress(self, token: str, user: str = "student", server: str = "") -> Progress:
         """The spawn's progress events as the spawn page reads them (server-sent events
         of ``GET users/USER/server/progress``), read in the background."""
-        path = f"users/{user}/servers/{server}/progress" if server else \
-            f"users/{user}/server/progress"
+        path = (
+            f"users/{user}/servers/{server}/progress" if server else f"users/{user}/server/progress"
+        )
         return Progress(self.http, f"{self.url}/{path}", token)
 
     def state_in_db(self, user: str = "student", server: str = "") -> dict | None:
         """The spawner's state as the hub's database holds it (read with a connection
         of its own, as a restarted hub reads it); None without a spawner row."""
         with sqlite3.connect(self.root / "jupyterhub.sqlite") as db:
-            row = db.execute("SELECT spawners.state FROM spawners JOIN users ON "
-                             "users.id = spawners.user_id WHERE users.name = ? AND "
-                             "spawners.name = ?", (user, server)).fetchone()
+            row = db.execute(
+                "SELECT spawners.state FROM spawners JOIN users ON "
+                "users.id = spawners.user_id WHERE users.name = ? AND "
+                "spawners.name = ?",
+                (user, server),
+            ).fetchone()
         return None if row is None else json.loads(row[0] or "{}")
 
     async def wait(self, predicate, timeout: float = 10.0, what: str = "it"):
@@ -391,16 +448,24 @@ class Progress:
     def __init__(self, http: AsyncHTTPClient, url: str, token: str):
         self.events: list[dict] = []
         self._buffer = ""
-        self.done = asyncio.ensure_future(http.fetch(HTTPRequest(
-            url, headers={"Authorization": f"token {token}"}, request_timeout=30,
-            streaming_callback=self._chunk), raise_error=False))
+        self.done = asyncio.ensure_future(
+            http.fetch(
+                HTTPRequest(
+                    url,
+                    headers={"Authorization": f"token {token}"},
+                    request_timeout=30,
+                    streaming_callback=self._chunk,
+                ),
+                raise_error=False,
+            )
+        )
 
     def _chunk(self, data: bytes) -> None:
         self._buffer += data.decode()
         while "\n\n" in self._buffer:
             event, self._buffer = self._buffer.split("\n\n", 1)
             if event.startswith("data: "):
-                self.events.append(json.loads(event[len("data: "):]))
+                self.events.append(json.loads(event[len("data: ") :]))
 
     @property
     def messages(self) -> list[str]:
@@ -433,9 +498,12 @@ class Browser:
         self.session = requests.Session()
         self.session.trust_env = False  # loopback, never through a proxy of the environment
         self.session.get(f"{self.base}/login", timeout=15)
-        response = self.session.post(f"{self.base}/login", allow_redirects=False,
-                                     timeout=15, data={"username": user, "password": "x",
-                                                       "_xsrf": self.xsrf})
+        response = self.session.post(
+            f"{self.base}/login",
+            allow_redirects=False,
+            timeout=15,
+            data={"username": user, "password": "x", "_xsrf": self.xsrf},
+        )
         assert response.status_code == 302, (response.status_code, response.text)
 
     @property

@@ -33,19 +33,29 @@ from tornado.web import create_signed_value
 
 from aiworkbench.api import app as api_app
 from aiworkbench.api.app import PROGRESS_FILE
-from aiworkbench.courses import api as courses_api
-from aiworkbench.courses import shelf
-from aiworkbench.widgets.api_client import WorkbenchAPIError, api_get
+from aiworkbench.budgets import accounting
 from aiworkbench.budgets.widget import fetch_budgets
 from aiworkbench.catalog.paths import ALLOWED
-from aiworkbench.courses.widget import ClassProgress, CourseOutline
-from aiworkbench.courses.progress import ProgressStore
 from aiworkbench.catalog.widget import CatalogModel
+from aiworkbench.courses import api as courses_api
+from aiworkbench.courses import shelf
+from aiworkbench.courses.progress import ProgressStore
+from aiworkbench.courses.widget import ClassProgress, CourseOutline
 from aiworkbench.scaleout.slurm_work import WorkRequest, affordable
-from aiworkbench.budgets import accounting
+from aiworkbench.widgets.api_client import WorkbenchAPIError, api_get
 
-from ..fakes import (BUDGETS, POLICY, FakeCatalogAPI, FakeCourseAPI, budget_answer, card,
-                     course_entry, fake_scale_api, rec, refusal)
+from ..fakes import (
+    BUDGETS,
+    POLICY,
+    FakeCatalogAPI,
+    FakeCourseAPI,
+    budget_answer,
+    card,
+    course_entry,
+    fake_scale_api,
+    rec,
+    refusal,
+)
 from . import api_doubles
 from .api_doubles import COURSE_TOML, PREFIX, course_files, token_of
 
@@ -53,10 +63,10 @@ API = f"{PREFIX}api"
 VERSION = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}\Z")
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
 LOGIN = "log in to the hub, or send a hub token (Authorization: token ...)"
-NO_ACCESS = ("this token may not use the workbench API (it lacks "
-             "access:services!service=workbench)")
-RECORD_KEYS = ("course (the course (its folder's name)); exercise (the exercise's id); "
-               "passed (true or false)")
+NO_ACCESS = "this token may not use the workbench API (it lacks access:services!service=workbench)"
+RECORD_KEYS = (
+    "course (the course (its folder's name)); exercise (the exercise's id); passed (true or false)"
+)
 UPLOAD_KEYS = f"files ({courses_api.UPLOAD['files']})"
 
 
@@ -83,12 +93,23 @@ def ok(response, status: int = 200) -> dict:
 # --- authentication: every route ----------------------------------------------------------
 
 ROUTES = [
-    ("GET", "budgets"), ("GET", "budgets/edu-intro"), ("GET", "status"),
-    ("GET", "projects/edu-intro/partitions"), ("GET", "catalog"), ("GET", "datasets"),
-    ("GET", "datasets/iris"), ("GET", "datasets/iris/files"), ("GET", "courses"),
-    ("GET", "progress"), ("GET", "classes"), ("GET", "classes/intro/progress"),
-    ("GET", "no/such/path"), ("POST", "progress"), ("POST", "classes"),
-    ("POST", "classes/intro/courses/first-steps"), ("POST", "classes/intro/progress"),
+    ("GET", "budgets"),
+    ("GET", "budgets/edu-intro"),
+    ("GET", "status"),
+    ("GET", "projects/edu-intro/partitions"),
+    ("GET", "catalog"),
+    ("GET", "datasets"),
+    ("GET", "datasets/iris"),
+    ("GET", "datasets/iris/files"),
+    ("GET", "courses"),
+    ("GET", "progress"),
+    ("GET", "classes"),
+    ("GET", "classes/intro/progress"),
+    ("GET", "no/such/path"),
+    ("POST", "progress"),
+    ("POST", "classes"),
+    ("POST", "classes/intro/courses/first-steps"),
+    ("POST", "classes/intro/progress"),
     ("DELETE", "budgets"),
 ]
 
@@ -100,25 +121,35 @@ def test_every_route_needs_a_hub_token_with_access_to_the_api(workbench_api, met
     refused(api.request(method, path, None, **body), 401, LOGIN)
     refused(api.request(method, path, token="revoked-or-made-up", **body), 401, LOGIN)
     assert api.hub.asked == ["revoked-or-made-up"]  # the hub was asked, and said no
-    api.hub.add("no-access", {"kind": "user", "name": "student", "groups": [],
-                              "scopes": ["read:users:name!user=student",
-                                         "access:services!service=dashboards"]})
+    api.hub.add(
+        "no-access",
+        {
+            "kind": "user",
+            "name": "student",
+            "groups": [],
+            "scopes": ["read:users:name!user=student", "access:services!service=dashboards"],
+        },
+    )
     refused(api.request(method, path, token="no-access", **body), 403, NO_ACCESS)
 
 
 def test_the_hub_answers_once_a_minute_per_token_and_any_api_access_scope_will_do(
-        workbench_api, catalog_index):
+    workbench_api, catalog_index
+):
     api = workbench_api
     for _ in range(3):
         ok(api.get("datasets", "student"))
     assert api.hub.asked == [token_of("student")]  # then cached, re-checked after 60 s
     from jupyterhub.services.auth import HubOAuth
+
     assert HubOAuth.instance().cache_max_age == api_app.TOKEN_CACHE_S == 60
-    api.hub.add("all-services", {"kind": "user", "name": "sme", "groups": [],
-                                 "scopes": ["access:services"]})
+    api.hub.add(
+        "all-services", {"kind": "user", "name": "sme", "groups": [], "scopes": ["access:services"]}
+    )
     assert ok(api.get("catalog", token="all-services"))["projects"] == ["sme-vision"]
-    bearer = api.http.get(f"{api.url}/catalog", timeout=15,
-                          headers={"Authorization": f"Bearer {token_of('student')}"})
+    bearer = api.http.get(
+        f"{api.url}/catalog", timeout=15, headers={"Authorization": f"Bearer {token_of('student')}"}
+    )
     assert ok(bearer)["projects"] == ["edu-intro"]
 
 
@@ -126,18 +157,25 @@ def test_a_token_in_the_url_is_not_accepted(workbench_api):
     refused(workbench_api.get("courses", params={"token": token_of("student")}), 401, LOGIN)
 
 
-def test_a_browsers_oauth_cookie_reads_but_does_not_write_without_xsrf(workbench_api,
-                                                                        published):
+def test_a_browsers_oauth_cookie_reads_but_does_not_write_without_xsrf(workbench_api, published):
     """The hub's OAuth cookie (what a browser holds after login) identifies its user for
     reading; a write with it alone (no XSRF token: what another site could make a
     browser send) finds no user."""
     api = workbench_api
-    cookie = create_signed_value(api.app.settings["cookie_secret"], "service-workbench",
-                                 token_of("student")).decode()
+    cookie = create_signed_value(
+        api.app.settings["cookie_secret"], "service-workbench", token_of("student")
+    ).decode()
     jar = {"service-workbench": cookie}
     assert ok(api.get("courses", cookies=jar))["user"] == "student"
-    refused(api.post("progress", cookies=jar, json={
-        "course": "first-steps", "exercise": "gpu-hours", "passed": True}), 401, LOGIN)
+    refused(
+        api.post(
+            "progress",
+            cookies=jar,
+            json={"course": "first-steps", "exercise": "gpu-hours", "passed": True},
+        ),
+        401,
+        LOGIN,
+    )
     assert ok(api.get("progress", "student"))["records"] == []
 
 
@@ -151,24 +189,56 @@ def test_unknown_paths_and_methods(workbench_api):
 
 # --- budgets ------------------------------------------------------------------------------
 
+
 def test_a_user_sees_only_their_projects_and_only_their_own_usage_and_jobs(workbench_api):
     answer = ok(workbench_api.get("budgets", "student"))
-    assert (answer["user"], answer["refresh_interval_s"], answer["stale"], answer["error"]
-            ) == ("student", 30, False, "")
+    assert (answer["user"], answer["refresh_interval_s"], answer["stale"], answer["error"]) == (
+        "student",
+        30,
+        False,
+        "",
+    )
     assert STAMP.match(answer["as_of"]) and 0 <= answer["age_s"] < 5
     [project] = answer["projects"]
     assert project == {
-        "project": "edu-intro", "level": "warning",
-        "gpu": {"limit_minutes": 6000, "used_minutes": 4920, "held_minutes": 50,
-                "left_minutes": 1080, "available_minutes": 1030, "used_fraction": 0.82,
-                "level": "warning", "in_use": 1},
-        "cpu": {"limit_minutes": 120000, "used_minutes": 3000, "held_minutes": 120,
-                "left_minutes": 117000, "available_minutes": 116880,
-                "used_fraction": 0.025, "level": "ok", "in_use": 6},
+        "project": "edu-intro",
+        "level": "warning",
+        "gpu": {
+            "limit_minutes": 6000,
+            "used_minutes": 4920,
+            "held_minutes": 50,
+            "left_minutes": 1080,
+            "available_minutes": 1030,
+            "used_fraction": 0.82,
+            "level": "warning",
+            "in_use": 1,
+        },
+        "cpu": {
+            "limit_minutes": 120000,
+            "used_minutes": 3000,
+            "held_minutes": 120,
+            "left_minutes": 117000,
+            "available_minutes": 116880,
+            "used_fraction": 0.025,
+            "level": "ok",
+            "in_use": 6,
+        },
         "users": {"student": {"gpu_minutes": 120, "cpu_minutes": 1200}},
-        "jobs": [{"job_id": "481", "user": "student", "project": "edu-intro",
-                  "partition": "gpu", "cpus": 2, "gpus": 1, "elapsed_s": 600,
-                  "time_left_s": 3000, "gpu_minutes": 10.0, "cpu_minutes": 20.0}]}
+        "jobs": [
+            {
+                "job_id": "481",
+                "user": "student",
+                "project": "edu-intro",
+                "partition": "gpu",
+                "cpus": 2,
+                "gpus": 1,
+                "elapsed_s": 600,
+                "time_left_s": 3000,
+                "gpu_minutes": 10.0,
+                "cpu_minutes": 20.0,
+            }
+        ],
+    }
     sme = ok(workbench_api.get("budgets", "sme", params={"user": "sme"}))
     assert [p["project"] for p in sme["projects"]] == ["sme-vision"]
     assert list(sme["projects"][0]["users"]) == ["sme"]
@@ -180,7 +250,10 @@ def test_managers_and_admins_read_every_project_and_every_user(workbench_api):
     for user, flag in (("manager", "true"), ("admin", "1"), ("admin", "TRUE")):
         answer = ok(api.get("budgets", user, params={"all": flag}))
         assert [p["project"] for p in answer["projects"]] == [
-            "edu-intro", "sme-vision", "factory-ops"]
+            "edu-intro",
+            "sme-vision",
+            "factory-ops",
+        ]
         edu = answer["projects"][0]
         assert list(edu["users"]) == ["student", "trainer"]
         assert [j["job_id"] for j in edu["jobs"]] == ["481", "482"]
@@ -191,7 +264,8 @@ def test_managers_and_admins_read_every_project_and_every_user(workbench_api):
     theirs = ok(api.get("budgets", "manager", params={"user": "sme"}))
     assert theirs["user"] == "manager"
     assert [(p["project"], list(p["users"])) for p in theirs["projects"]] == [
-        ("sme-vision", ["sme"])]
+        ("sme-vision", ["sme"])
+    ]
     one = ok(api.get("budgets/edu-intro", "manager"))  # not a member: everyone's usage
     assert list(one["projects"][0]["users"]) == ["student", "trainer"]
     service = ok(api.get("budgets", token=token_of("dashboards"), params={"all": "true"}))
@@ -202,63 +276,100 @@ def test_one_project_for_its_members(workbench_api):
     api = workbench_api
     mine = ok(api.get("budgets/edu-intro", "student"))
     assert [(p["project"], list(p["users"]), len(p["jobs"])) for p in mine["projects"]] == [
-        ("edu-intro", ["student"], 1)]
-    assert ok(api.get("budgets/edu-intro/", "trainer"))["projects"][0]["jobs"][0][
-        "job_id"] == "482"
-    refused(api.get("budgets/edu-intro", "sme"), 403,
-            "you are not a member of project 'edu-intro'; your projects: sme-vision")
-    refused(api.get("budgets/factory-ops", "student"), 403,
-            "you are not a member of project 'factory-ops'; your projects: edu-intro")
+        ("edu-intro", ["student"], 1)
+    ]
+    assert ok(api.get("budgets/edu-intro/", "trainer"))["projects"][0]["jobs"][0]["job_id"] == "482"
+    refused(
+        api.get("budgets/edu-intro", "sme"),
+        403,
+        "you are not a member of project 'edu-intro'; your projects: sme-vision",
+    )
+    refused(
+        api.get("budgets/factory-ops", "student"),
+        403,
+        "you are not a member of project 'factory-ops'; your projects: edu-intro",
+    )
     refused(api.get("budgets/nope", "student"), 404, "no project 'nope'")
     refused(api.get("budgets/nope", "manager"), 404, "no project 'nope'")
 
 
-@pytest.mark.parametrize("user, params, status, message", [
-    ("student", {"all": "true"}, 403, "only managers and admins may read every project's "
-     "budget; leave out all=true for your own projects"),
-    ("student", {"user": "sme"}, 403, "you may read only your own budgets"),
-    ("student", {"user": "nobody"}, 403, "you may read only your own budgets"),
-    ("manager", {"user": "nobody"}, 404, "no user 'nobody'"),
-    ("manager", {"all": "true", "user": "sme"}, 400, "give either all=true or user=NAME, "
-     "not both"),
-    ("student", {"all": "yes"}, 400, "all='yes' is not allowed; use true or false"),
-    ("manager", {"user": "has@x"}, 400, "user 'has@x' is not a valid name (lower-case "
-     "letters, digits, '-' and '_', starting with a letter)"),
-    ("student", {"colour": "red"}, 400, "unknown query parameter(s) colour; allowed: all "
-     "(true or false: every project (managers and admins)); user (a user name: that "
-     "user's projects (managers and admins; anyone for themselves))"),
-    ("student", [("all", "true"), ("all", "false")], 400,
-     "query parameter all given 2 times; once at most"),
-])
+@pytest.mark.parametrize(
+    "user, params, status, message",
+    [
+        (
+            "student",
+            {"all": "true"},
+            403,
+            "only managers and admins may read every project's "
+            "budget; leave out all=true for your own projects",
+        ),
+        ("student", {"user": "sme"}, 403, "you may read only your own budgets"),
+        ("student", {"user": "nobody"}, 403, "you may read only your own budgets"),
+        ("manager", {"user": "nobody"}, 404, "no user 'nobody'"),
+        (
+            "manager",
+            {"all": "true", "user": "sme"},
+            400,
+            "give either all=true or user=NAME, not both",
+        ),
+        ("student", {"all": "yes"}, 400, "all='yes' is not allowed; use true or false"),
+        (
+            "manager",
+            {"user": "has@x"},
+            400,
+            "user 'has@x' is not a valid name (lower-case "
+            "letters, digits, '-' and '_', starting with a letter)",
+        ),
+        (
+            "student",
+            {"colour": "red"},
+            400,
+            "unknown query parameter(s) colour; allowed: all "
+            "(true or false: every project (managers and admins)); user (a user name: that "
+            "user's projects (managers and admins; anyone for themselves))",
+        ),
+        (
+            "student",
+            [("all", "true"), ("all", "false")],
+            400,
+            "query parameter all given 2 times; once at most",
+        ),
+    ],
+)
 def test_budget_queries_that_are_refused(workbench_api, user, params, status, message):
     refused(workbench_api.get("budgets", user, params=params), status, message)
     assert workbench_api.app.settings["reader"].refreshes == 0  # Slurm not even asked
 
 
-@pytest.mark.parametrize("path, message", [
-    ("budgets/Edu-Intro", "project 'Edu-Intro' is not a valid name"),
-    ("budgets/a%2Fb", "project 'a/b' is not a valid name"),
-    ("budgets/has@x", "project 'has@x' is not a valid name"),
-    ("budgets/edu-intro?all=true", "unknown query parameter(s) all; allowed: none"),
-])
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        ("budgets/Edu-Intro", "project 'Edu-Intro' is not a valid name"),
+        ("budgets/a%2Fb", "project 'a/b' is not a valid name"),
+        ("budgets/has@x", "project 'has@x' is not a valid name"),
+        ("budgets/edu-intro?all=true", "unknown query parameter(s) all; allowed: none"),
+    ],
+)
 def test_odd_project_names_and_parameters(workbench_api, path, message):
     refused(workbench_api.get(path, "student"), 400, message, exact=False)
 
 
-def test_one_accounting_read_serves_everybody_within_an_interval(workbench_api,
-                                                                 accounting_slurm):
+def test_one_accounting_read_serves_everybody_within_an_interval(workbench_api, accounting_slurm):
     for user in ("student", "sme", "trainer", "manager", "admin", "intro-01"):
         ok(workbench_api.get("budgets", user))
-    assert accounting_slurm.calls == [accounting.sshare_argv(),
-                                      accounting.squeue_running_argv()]
+    assert accounting_slurm.calls == [accounting.sshare_argv(), accounting.squeue_running_argv()]
 
 
 def test_slurm_that_never_answered_is_a_503_and_later_failures_mark_numbers_stale(
-        workbench_api, accounting_slurm, reader_clock):
+    workbench_api, accounting_slurm, reader_clock
+):
     api = workbench_api
     accounting_slurm.fail = "sshare: error: slurmctld not responding"
-    refused(api.get("budgets", "student"), 503, "Slurm accounting cannot be read: sshare: "
-            "error: slurmctld not responding")
+    refused(
+        api.get("budgets", "student"),
+        503,
+        "Slurm accounting cannot be read: sshare: error: slurmctld not responding",
+    )
     accounting_slurm.fail, reader_clock.offset = "", 31
     assert not ok(api.get("budgets", "student"))["stale"]
     accounting_slurm.fail, reader_clock.offset = "squeue: timed out", 62
@@ -282,83 +393,142 @@ def test_status_reports_the_readers_state_and_starts_a_read(workbench_api, accou
         assert time.monotonic() < deadline, "the reader never read"
         time.sleep(0.02)
     assert now["refreshes"] == 1 and now["error"] == "" and now["age_s"] < 5
-    refused(api.get("status", "student", params={"x": "1"}), 400,
-            "unknown query parameter(s) x; allowed: none")
+    refused(
+        api.get("status", "student", params={"x": "1"}),
+        400,
+        "unknown query parameter(s) x; allowed: none",
+    )
 
 
 # --- partitions ---------------------------------------------------------------------------
 
+
 def test_a_projects_partitions_are_the_stricter_limits_for_its_members(workbench_api):
     api = workbench_api
     assert ok(api.get("projects/edu-intro/partitions", "student")) == {
-        "project": "edu-intro", "partitions": {
-            "cpu": {"description": "CPU nodes", "gpus": False, "max_cpus": 8,
-                    "min_gpus": 0, "max_gpus": 0, "max_hours": 4},
-            "gpu": {"description": "GPU nodes", "gpus": True, "max_cpus": 8,
-                    "min_gpus": 1, "max_gpus": 1, "max_hours": 4}}}
-    assert list(ok(api.get("projects/factory-ops/partitions", "admin"))["partitions"]) == [
-        "cpu"]
-    assert ok(api.get("projects/sme-vision/partitions", "manager"))["partitions"]["gpu"][
-        "max_gpus"] == 2  # read-all: any project
-    refused(api.get("projects/edu-intro/partitions", "sme"), 403,
-            "you are not a member of project 'edu-intro'; your projects: sme-vision")
+        "project": "edu-intro",
+        "partitions": {
+            "cpu": {
+                "description": "CPU nodes",
+                "gpus": False,
+                "max_cpus": 8,
+                "min_gpus": 0,
+                "max_gpus": 0,
+                "max_hours": 4,
+            },
+            "gpu": {
+                "description": "GPU nodes",
+                "gpus": True,
+                "max_cpus": 8,
+                "min_gpus": 1,
+                "max_gpus": 1,
+                "max_hours": 4,
+            },
+        },
+    }
+    assert list(ok(api.get("projects/factory-ops/partitions", "admin"))["partitions"]) == ["cpu"]
+    assert (
+        ok(api.get("projects/sme-vision/partitions", "manager"))["partitions"]["gpu"]["max_gpus"]
+        == 2
+    )  # read-all: any project
+    refused(
+        api.get("projects/edu-intro/partitions", "sme"),
+        403,
+        "you are not a member of project 'edu-intro'; your projects: sme-vision",
+    )
     refused(api.get("projects/nope/partitions", "student"), 404, "no project 'nope'")
-    refused(api.get("projects/Nope/partitions", "student"), 400,
-            "project 'Nope' is not a valid name", exact=False)
-    refused(api.get("projects/edu-intro/partitions", "student", params={"gpus": "1"}), 400,
-            "unknown query parameter(s) gpus; allowed: none")
+    refused(
+        api.get("projects/Nope/partitions", "student"),
+        400,
+        "project 'Nope' is not a valid name",
+        exact=False,
+    )
+    refused(
+        api.get("projects/edu-intro/partitions", "student", params={"gpus": "1"}),
+        400,
+        "unknown query parameter(s) gpus; allowed: none",
+    )
 
 
 # --- the catalog --------------------------------------------------------------------------
 
+
 def test_the_catalog_before_it_is_indexed_is_a_503(workbench_api, small_site):
-    refused(workbench_api.get("datasets", "student"), 503,
-            f"the dataset catalog is not indexed yet ({small_site.catalog.index} does not "
-            f"exist: run aiworkbench-catalog index); an admin runs aiworkbench-catalog index")
+    refused(
+        workbench_api.get("datasets", "student"),
+        503,
+        f"the dataset catalog is not indexed yet ({small_site.catalog.index} does not "
+        f"exist: run aiworkbench-catalog index); an admin runs aiworkbench-catalog index",
+    )
 
 
 def test_the_catalog_counts_only_what_the_caller_may_see(workbench_api, catalog_index):
     info = ok(workbench_api.get("catalog", "student"))
     assert STAMP.match(info.pop("indexed_at"))
-    assert info == {"datasets": 2, "projects": ["edu-intro"], "facets": {
-        "modality": {"tabular": 1, "text": 1}, "format": {"csv": 1, "txt": 1},
-        "licence": {"CC-BY-4.0": 1, "CC0-1.0": 1},
-        "tag": {"botany": 1, "classification": 1, "course": 1},
-        "project": {"edu-intro": 1}}}
+    assert info == {
+        "datasets": 2,
+        "projects": ["edu-intro"],
+        "facets": {
+            "modality": {"tabular": 1, "text": 1},
+            "format": {"csv": 1, "txt": 1},
+            "licence": {"CC-BY-4.0": 1, "CC0-1.0": 1},
+            "tag": {"botany": 1, "classification": 1, "course": 1},
+            "project": {"edu-intro": 1},
+        },
+    }
     assert ok(workbench_api.get("catalog", "sme"))["facets"]["project"] == {"sme-vision": 1}
-    refused(workbench_api.get("catalog", "sme", params={"q": "x"}), 400,
-            "unknown query parameter(s) q; allowed: none")
+    refused(
+        workbench_api.get("catalog", "sme", params={"q": "x"}),
+        400,
+        "unknown query parameter(s) q; allowed: none",
+    )
 
 
-@pytest.mark.parametrize("user, visible", [
-    ("student", ["intro-notes", "iris"]), ("intro-01", ["intro-notes", "iris"]),
-    ("sme", ["iris", "vision-defects"]), ("coach", ["iris", "vision-defects"]),
-    # Reading every budget is no key to other projects' data.
-    ("manager", ["iris"]), ("admin", ["iris"]),
-])
-def test_restricted_datasets_exist_only_for_their_projects(workbench_api, catalog_index,
-                                                           user, visible):
+@pytest.mark.parametrize(
+    "user, visible",
+    [
+        ("student", ["intro-notes", "iris"]),
+        ("intro-01", ["intro-notes", "iris"]),
+        ("sme", ["iris", "vision-defects"]),
+        ("coach", ["iris", "vision-defects"]),
+        # Reading every budget is no key to other projects' data.
+        ("manager", ["iris"]),
+        ("admin", ["iris"]),
+    ],
+)
+def test_restricted_datasets_exist_only_for_their_projects(
+    workbench_api, catalog_index, user, visible
+):
     api = workbench_api
     answer = ok(api.get("datasets", user))
     assert [i["name"] for i in answer["items"]] == visible
     assert (answer["total"], answer["page"], answer["per_page"], answer["pages"]) == (
-        len(visible), 1, 20, 1)
+        len(visible),
+        1,
+        20,
+        1,
+    )
     for name in ("intro-notes", "vision-defects"):
         if name in visible:
             detail = ok(api.get(f"datasets/{name}", user))
             assert detail["path"] == f"{catalog_index}/{name}"
-            assert detail["access"] == [{"intro-notes": "edu-intro",
-                                         "vision-defects": "sme-vision"}[name]]
+            assert detail["access"] == [
+                {"intro-notes": "edu-intro", "vision-defects": "sme-vision"}[name]
+            ]
             continue
         hidden = f"no dataset {name!r} (or it is restricted to projects you are not in)"
         refused(api.get(f"datasets/{name}", user), 404, hidden)
         refused(api.get(f"datasets/{name}/files", user), 404, hidden)
-        refused(api.get(f"datasets/{name}/files", user, params={"path": "../../etc"}), 404,
-                hidden)  # nothing about the dataset is checked before its visibility
+        refused(
+            api.get(f"datasets/{name}/files", user, params={"path": "../../etc"}), 404, hidden
+        )  # nothing about the dataset is checked before its visibility
         project = {"intro-notes": "edu-intro", "vision-defects": "sme-vision"}[name]
         assert ok(api.get("datasets", user, params={"project": project}))["items"] == []
-    refused(api.get("datasets/no-such-set", user), 404, "no dataset 'no-such-set' (or it is "
-            "restricted to projects you are not in)")
+    refused(
+        api.get("datasets/no-such-set", user),
+        404,
+        "no dataset 'no-such-set' (or it is restricted to projects you are not in)",
+    )
 
 
 def test_search_filters_and_pages(workbench_api, catalog_index):
@@ -366,82 +536,154 @@ def test_search_filters_and_pages(workbench_api, catalog_index):
 
     def names(user="sme", **params):
         return [i["name"] for i in ok(api.get("datasets", user, params=params))["items"]]
+
     assert names(q="flowers") == ["iris"] and names(q="photo") == ["vision-defects"]
     assert names(modality="image") == ["vision-defects"] and names(format="csv") == ["iris"]
-    assert names(licence="CC0-1.0") == ["iris"] and names(tag="inspection") == [
-        "vision-defects"]
+    assert names(licence="CC0-1.0") == ["iris"] and names(tag="inspection") == ["vision-defects"]
     assert names(project="sme-vision") == ["vision-defects"] and names(q="nothing") == []
     page = ok(api.get("datasets", "sme", params={"per_page": "1", "page": "2"}))
     assert (page["total"], page["pages"], [i["name"] for i in page["items"]]) == (
-        2, 2, ["vision-defects"])
+        2,
+        2,
+        ["vision-defects"],
+    )
     assert ok(api.get("datasets", "sme", params={"page": "9"}))["items"] == []
     item = ok(api.get("datasets", "student", params={"q": "iris"}))["items"][0]
-    assert item == {"name": "iris", "title": "Iris flowers", "description": "Flowers "
-                    "measured by hand.", "owner": "factory-ops", "licence": "CC0-1.0",
-                    "citation": "Somebody (2026)", "modality": "tabular", "format": "csv",
-                    "access": "public", "tags": ["botany", "classification"], "files": 4,
-                    "bytes": 16 + 3 + 3 + 4}
+    assert item == {
+        "name": "iris",
+        "title": "Iris flowers",
+        "description": "Flowers measured by hand.",
+        "owner": "factory-ops",
+        "licence": "CC0-1.0",
+        "citation": "Somebody (2026)",
+        "modality": "tabular",
+        "format": "csv",
+        "access": "public",
+        "tags": ["botany", "classification"],
+        "files": 4,
+        "bytes": 16 + 3 + 3 + 4,
+    }
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"q": "x" * 201}, "q has 201 characters; at most 200"),
-    ({"modality": "pics"}, "modality='pics' is not allowed; one of tabular, image, text, "
-     "audio, video, timeseries, other"),
-    ({"format": "exe"}, "format='exe' is not allowed; one of csv, parquet, jsonl, txt, png, "
-     "jpeg, npy, wav, other"),
-    ({"licence": "MIT; DROP"}, "licence='MIT; DROP' is not allowed; a licence, e.g. "
-     "CC-BY-4.0"),
-    ({"tag": "Botany"}, "tag='Botany' is not allowed; a tag"),
-    ({"project": "../x"}, "project='../x' is not allowed; a project: its restricted "
-     "datasets"),
-    ({"page": "0"}, "page='0' is not allowed; a whole number from 1 to 100000"),
-    ({"page": "100001"}, "page='100001' is not allowed; a whole number from 1 to 100000"),
-    ({"page": "\u0663"}, "page='\u0663' is not allowed; a whole number from 1 to 100000"),
-    ({"per_page": "101"}, "per_page='101' is not allowed; a whole number from 1 to 100"),
-    ({"per_page": "-1"}, "per_page='-1' is not allowed; a whole number from 1 to 100"),
-    ({"sort": "name"}, "unknown query parameter(s) sort; allowed: q (", ),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"q": "x" * 201}, "q has 201 characters; at most 200"),
+        (
+            {"modality": "pics"},
+            "modality='pics' is not allowed; one of tabular, image, text, "
+            "audio, video, timeseries, other",
+        ),
+        (
+            {"format": "exe"},
+            "format='exe' is not allowed; one of csv, parquet, jsonl, txt, png, "
+            "jpeg, npy, wav, other",
+        ),
+        ({"licence": "MIT; DROP"}, "licence='MIT; DROP' is not allowed; a licence, e.g. CC-BY-4.0"),
+        ({"tag": "Botany"}, "tag='Botany' is not allowed; a tag"),
+        ({"project": "../x"}, "project='../x' is not allowed; a project: its restricted datasets"),
+        ({"page": "0"}, "page='0' is not allowed; a whole number from 1 to 100000"),
+        ({"page": "100001"}, "page='100001' is not allowed; a whole number from 1 to 100000"),
+        ({"page": "\u0663"}, "page='\u0663' is not allowed; a whole number from 1 to 100000"),
+        ({"per_page": "101"}, "per_page='101' is not allowed; a whole number from 1 to 100"),
+        ({"per_page": "-1"}, "per_page='-1' is not allowed; a whole number from 1 to 100"),
+        (
+            {"sort": "name"},
+            "unknown query parameter(s) sort; allowed: q (",
+        ),
+    ],
+)
 def test_search_parameters_that_are_refused(workbench_api, catalog_index, params, message):
-    refused(workbench_api.get("datasets", "student", params=params), 400, message,
-            exact=not message.endswith("("))
+    refused(
+        workbench_api.get("datasets", "student", params=params),
+        400,
+        message,
+        exact=not message.endswith("("),
+    )
 
 
 def test_folders_of_a_dataset(workbench_api, catalog_index):
     api = workbench_api
     top = ok(api.get("datasets/iris/files", "student"))
-    assert top == {"dataset": "iris", "path": "", "total": 3, "page": 1, "per_page": 100,
-                   "pages": 1, "entries": [{"name": "a", "kind": "dir", "size": 0},
-                                           {"name": "images", "kind": "dir", "size": 0},
-                                           {"name": "data.csv", "kind": "file", "size": 16}]}
-    images = ok(api.get("datasets/iris/files", "student",
-                        params={"path": "images/", "per_page": "1", "page": "2"}))
+    assert top == {
+        "dataset": "iris",
+        "path": "",
+        "total": 3,
+        "page": 1,
+        "per_page": 100,
+        "pages": 1,
+        "entries": [
+            {"name": "a", "kind": "dir", "size": 0},
+            {"name": "images", "kind": "dir", "size": 0},
+            {"name": "data.csv", "kind": "file", "size": 16},
+        ],
+    }
+    images = ok(
+        api.get(
+            "datasets/iris/files",
+            "student",
+            params={"path": "images/", "per_page": "1", "page": "2"},
+        )
+    )
     assert (images["path"], images["total"], images["pages"], images["entries"]) == (
-        "images", 2, 2, [{"name": "02.png", "kind": "file", "size": 3}])
-    assert ok(api.get("datasets/iris/files", "student", params={"path": "a/b"}))[
-        "entries"] == [{"name": "deep.txt", "kind": "file", "size": 4}]
-    refused(api.get("datasets/iris/files", "student", params={"path": "data.csv"}), 404,
-            "no folder 'data.csv' in dataset 'iris'")
-    refused(api.get("datasets/iris/files", "student", params={"path": "nope"}), 404,
-            "no folder 'nope' in dataset 'iris'")
-    refused(api.get("datasets/iris/files", "student", params={"path": "../secrets"}), 400,
-            f"path '../secrets' has the part '..'; {ALLOWED}")
-    refused(api.get("datasets/iris/files", "student", params={"path": "/etc"}), 400,
-            f"path '/etc' is absolute; {ALLOWED}")
-    refused(api.get("datasets/iris/files", "student", params={"per_page": "1001"}), 400,
-            "per_page='1001' is not allowed; a whole number from 1 to 1000")
-    refused(api.get("datasets/iris/files", "student", params={"depth": "2"}), 400,
-            "unknown query parameter(s) depth; allowed: path (", exact=False)
-    refused(api.get("datasets/Iris", "student"), 400, "dataset 'Iris' is not a valid "
-            "dataset name (lower-case letters, digits, '.', '-' and '_')")
-    refused(api.get("datasets/iris", "student", params={"path": ""}), 400,
-            "unknown query parameter(s) path; allowed: none")
+        "images",
+        2,
+        2,
+        [{"name": "02.png", "kind": "file", "size": 3}],
+    )
+    assert ok(api.get("datasets/iris/files", "student", params={"path": "a/b"}))["entries"] == [
+        {"name": "deep.txt", "kind": "file", "size": 4}
+    ]
+    refused(
+        api.get("datasets/iris/files", "student", params={"path": "data.csv"}),
+        404,
+        "no folder 'data.csv' in dataset 'iris'",
+    )
+    refused(
+        api.get("datasets/iris/files", "student", params={"path": "nope"}),
+        404,
+        "no folder 'nope' in dataset 'iris'",
+    )
+    refused(
+        api.get("datasets/iris/files", "student", params={"path": "../secrets"}),
+        400,
+        f"path '../secrets' has the part '..'; {ALLOWED}",
+    )
+    refused(
+        api.get("datasets/iris/files", "student", params={"path": "/etc"}),
+        400,
+        f"path '/etc' is absolute; {ALLOWED}",
+    )
+    refused(
+        api.get("datasets/iris/files", "student", params={"per_page": "1001"}),
+        400,
+        "per_page='1001' is not allowed; a whole number from 1 to 1000",
+    )
+    refused(
+        api.get("datasets/iris/files", "student", params={"depth": "2"}),
+        400,
+        "unknown query parameter(s) depth; allowed: path (",
+        exact=False,
+    )
+    refused(
+        api.get("datasets/Iris", "student"),
+        400,
+        "dataset 'Iris' is not a valid dataset name (lower-case letters, digits, '.', '-' and '_')",
+    )
+    refused(
+        api.get("datasets/iris", "student", params={"path": ""}),
+        400,
+        "unknown query parameter(s) path; allowed: none",
+    )
 
 
 # --- courses ------------------------------------------------------------------------------
 
+
 def publish(api, klass="intro", course="first-steps", user="trainer", **kwargs):
-    return api.post(f"classes/{klass}/courses/{course}", user,
-                    json={"files": course_files(**kwargs)})
+    return api.post(
+        f"classes/{klass}/courses/{course}", user, json={"files": course_files(**kwargs)}
+    )
 
 
 @pytest.fixture
@@ -459,13 +701,22 @@ def test_a_trainer_publishes_a_course_to_their_class(workbench_api, small_site):
     root = Path(small_site.courses.root)
     link = root / "intro" / "first-steps"
     assert VERSION.match(answer["version"]) and STAMP.match(answer["published_at"])
-    assert {k: answer[k] for k in ("class", "course", "published_by", "title", "level",
-                                   "path", "previous_version")} == {
-        "class": "intro", "course": "first-steps", "published_by": "trainer",
-        "title": "First steps", "level": "beginner", "path": str(link),
-        "previous_version": None}
-    assert answer["exercises"] == [["01-sessions.ipynb", "gpu-hours"],
-                                   ["02-budgets.ipynb", "budget-left"]]
+    assert {
+        k: answer[k]
+        for k in ("class", "course", "published_by", "title", "level", "path", "previous_version")
+    } == {
+        "class": "intro",
+        "course": "first-steps",
+        "published_by": "trainer",
+        "title": "First steps",
+        "level": "beginner",
+        "path": str(link),
+        "previous_version": None,
+    }
+    assert answer["exercises"] == [
+        ["01-sessions.ipynb", "gpu-hours"],
+        ["02-budgets.ipynb", "budget-left"],
+    ]
     assert answer["session"] == {"partition": "cpu", "gpus": 0, "hours": 1}
     assert os.readlink(link) == f".versions/first-steps-{answer['version']}"
     assert json.loads((link / ".published.json").read_text())["version"] == answer["version"]
@@ -475,25 +726,24 @@ def test_a_trainer_publishes_a_course_to_their_class(workbench_api, small_site):
     assert versions_of(small_site) == [f"first-steps-{answer['version']}"]
 
 
-def test_republishing_keeps_the_version_before_and_removes_older_ones(workbench_api,
-                                                                       small_site):
+def test_republishing_keeps_the_version_before_and_removes_older_ones(workbench_api, small_site):
     first = ok(publish(workbench_api, marker="v1"), 201)
     second = ok(publish(workbench_api, marker="v2"), 201)
     assert second["previous_version"] == first["version"] != second["version"]
     third = ok(publish(workbench_api, marker="v3"), 201)
     assert third["previous_version"] == second["version"]
-    assert versions_of(small_site) == sorted(
-        f"first-steps-{a['version']}" for a in (second, third))
+    assert versions_of(small_site) == sorted(f"first-steps-{a['version']}" for a in (second, third))
 
 
-def test_the_same_files_published_twice_in_one_second(workbench_api, small_site,
-                                                      monkeypatch):
+def test_the_same_files_published_twice_in_one_second(workbench_api, small_site, monkeypatch):
     """A second click on "publish": the same files in the same second are the same
     version (this was a 500: the version's folder existed)."""
+
     class Frozen(datetime):
         @classmethod
         def now(cls, tz=None):
             return datetime(2026, 12, 1, 9, 0, 0, tzinfo=UTC)
+
     monkeypatch.setattr(shelf, "datetime", Frozen)
     first = ok(publish(workbench_api), 201)
     again = ok(publish(workbench_api), 201)
@@ -504,65 +754,109 @@ def test_the_same_files_published_twice_in_one_second(workbench_api, small_site,
     assert versions_of(small_site) == [f"first-steps-{first['version']}"]
 
 
-@pytest.mark.parametrize("user, klass, status, message", [
-    ("student", "intro", 403, "only the trainers of class 'intro' (trainer) may publish "
-     "courses to it"),
-    ("coach", "intro", 403, "only the trainers of class 'intro' (trainer) may publish "
-     "courses to it"),  # a trainer, but of another class
-    ("admin", "intro", 403, "only the trainers of class 'intro' (trainer) may publish "
-     "courses to it"),
-    ("trainer", "vision", 403, "only the trainers of class 'vision' (coach) may publish "
-     "courses to it"),
-    ("trainer", "nope", 404, "no class 'nope'; classes: intro, vision"),
-])
-def test_only_a_classs_trainers_publish_to_it(workbench_api, small_site, user, klass,
-                                             status, message):
+@pytest.mark.parametrize(
+    "user, klass, status, message",
+    [
+        (
+            "student",
+            "intro",
+            403,
+            "only the trainers of class 'intro' (trainer) may publish courses to it",
+        ),
+        (
+            "coach",
+            "intro",
+            403,
+            "only the trainers of class 'intro' (trainer) may publish courses to it",
+        ),  # a trainer, but of another class
+        (
+            "admin",
+            "intro",
+            403,
+            "only the trainers of class 'intro' (trainer) may publish courses to it",
+        ),
+        (
+            "trainer",
+            "vision",
+            403,
+            "only the trainers of class 'vision' (coach) may publish courses to it",
+        ),
+        ("trainer", "nope", 404, "no class 'nope'; classes: intro, vision"),
+    ],
+)
+def test_only_a_classs_trainers_publish_to_it(
+    workbench_api, small_site, user, klass, status, message
+):
     refused(publish(workbench_api, klass=klass, user=user), status, message)
     assert not (Path(small_site.courses.root) / klass / "first-steps").exists()
 
 
 def test_a_course_name_is_checked(workbench_api):
-    refused(publish(workbench_api, course="First_Steps"), 400, "course 'First_Steps' is "
-            "not a course name (lower-case letters, digits and '-', at most 48 characters)")
-    refused(publish(workbench_api, course="x" * 49), 400, f"course {'x' * 49!r} is not a "
-            f"course name", exact=False)
+    refused(
+        publish(workbench_api, course="First_Steps"),
+        400,
+        "course 'First_Steps' is "
+        "not a course name (lower-case letters, digits and '-', at most 48 characters)",
+    )
+    refused(
+        publish(workbench_api, course="x" * 49),
+        400,
+        f"course {'x' * 49!r} is not a course name",
+        exact=False,
+    )
 
 
 B64 = base64.b64encode(b"x").decode()
 
 
-@pytest.mark.parametrize("body, message", [
-    ("this is not JSON", f"the body must be a JSON object with {UPLOAD_KEYS}"),
-    ("[1, 2]", f"the body must be a JSON object with {UPLOAD_KEYS}"),
-    ("[" * 30000, f"the body must be a JSON object with {UPLOAD_KEYS}"),
-    (b"\xff\xfe{", f"the body must be a JSON object with {UPLOAD_KEYS}"),
-    ({}, f"missing 'files'; the body takes exactly: {UPLOAD_KEYS}"),
-    ({"files": {"a": B64}, "class": "x"},
-     f"unknown 'class'; the body takes exactly: {UPLOAD_KEYS}"),
-    ({"files": {}}, f"files must be a non-empty object: {courses_api.UPLOAD['files']}"),
-    ({"files": "course.toml"}, f"files must be a non-empty object: {courses_api.UPLOAD['files']}"),
-    ({"files": [["course.toml", B64]]}, f"files must be a non-empty object: "
-     f"{courses_api.UPLOAD['files']}"),
-    ({"files": {"course.toml": 5}}, "files: 'course.toml': the content must be base64 text"),
-    ({"files": {"course.toml": "not base64!"}}, "files: 'course.toml': the content is not "
-     "valid base64"),
-    ({"files": {"../x": B64}}, f"files: path '../x' has the part '..'; {ALLOWED}"),
-    ({"files": {"/etc/passwd": B64}}, f"files: path '/etc/passwd' is absolute; {ALLOWED}"),
-    ({"files": {"a\\b": B64}}, f"files: path 'a\\\\b' contains a backslash; {ALLOWED}"),
-    ({"files": {".git/HEAD": B64}}, "files: '.git/HEAD': hidden files and folders are not "
-     "published"),
-    ({"files": {"data/.env": B64}}, "files: 'data/.env': hidden files and folders are not "
-     "published"),
-    ({"files": {"": B64}}, "files: '': hidden files and folders are not published"),
-    ({"files": {"a" * 256: B64}}, f"files: {'a' * 80!r}: a name is longer than 255 bytes"),
-    ('{"files": {"\\udc80": "eA=="}}', "files: '\\udc80': not a valid UTF-8 name"),
-    ({"files": {"data": B64, "data/x.csv": B64}}, "files: 'data' is both a file and a "
-     "folder"),
-    ({"files": {f"f{i}.txt": B64 for i in range(2001)}}, "2001 files; a course may have "
-     "at most 2000"),
-])
-def test_an_upload_that_is_not_a_set_of_files_is_refused(workbench_api, small_site, body,
-                                                         message):
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("this is not JSON", f"the body must be a JSON object with {UPLOAD_KEYS}"),
+        ("[1, 2]", f"the body must be a JSON object with {UPLOAD_KEYS}"),
+        ("[" * 30000, f"the body must be a JSON object with {UPLOAD_KEYS}"),
+        (b"\xff\xfe{", f"the body must be a JSON object with {UPLOAD_KEYS}"),
+        ({}, f"missing 'files'; the body takes exactly: {UPLOAD_KEYS}"),
+        (
+            {"files": {"a": B64}, "class": "x"},
+            f"unknown 'class'; the body takes exactly: {UPLOAD_KEYS}",
+        ),
+        ({"files": {}}, f"files must be a non-empty object: {courses_api.UPLOAD['files']}"),
+        (
+            {"files": "course.toml"},
+            f"files must be a non-empty object: {courses_api.UPLOAD['files']}",
+        ),
+        (
+            {"files": [["course.toml", B64]]},
+            f"files must be a non-empty object: {courses_api.UPLOAD['files']}",
+        ),
+        ({"files": {"course.toml": 5}}, "files: 'course.toml': the content must be base64 text"),
+        (
+            {"files": {"course.toml": "not base64!"}},
+            "files: 'course.toml': the content is not valid base64",
+        ),
+        ({"files": {"../x": B64}}, f"files: path '../x' has the part '..'; {ALLOWED}"),
+        ({"files": {"/etc/passwd": B64}}, f"files: path '/etc/passwd' is absolute; {ALLOWED}"),
+        ({"files": {"a\\b": B64}}, f"files: path 'a\\\\b' contains a backslash; {ALLOWED}"),
+        (
+            {"files": {".git/HEAD": B64}},
+            "files: '.git/HEAD': hidden files and folders are not published",
+        ),
+        (
+            {"files": {"data/.env": B64}},
+            "files: 'data/.env': hidden files and folders are not published",
+        ),
+        ({"files": {"": B64}}, "files: '': hidden files and folders are not published"),
+        ({"files": {"a" * 256: B64}}, f"files: {'a' * 80!r}: a name is longer than 255 bytes"),
+        ('{"files": {"\\udc80": "eA=="}}', "files: '\\udc80': not a valid UTF-8 name"),
+        ({"files": {"data": B64, "data/x.csv": B64}}, "files: 'data' is both a file and a folder"),
+        (
+            {"files": {f"f{i}.txt": B64 for i in range(2001)}},
+            "2001 files; a course may have at most 2000",
+        ),
+    ],
+)
+def test_an_upload_that_is_not_a_set_of_files_is_refused(workbench_api, small_site, body, message):
     kwargs = {"data": body} if isinstance(body, (str, bytes)) else {"json": body}
     response = workbench_api.post("classes/intro/courses/first-steps", "trainer", **kwargs)
     refused(response, 400, message)
@@ -571,16 +865,17 @@ def test_an_upload_that_is_not_a_set_of_files_is_refused(workbench_api, small_si
 
 def test_a_course_larger_than_courses_max_mb_is_refused(workbench_api, small_site):
     big = {"files": course_files(**{"data/big.bin": b"\0" * 1_000_001})}
-    refused(workbench_api.post("classes/intro/courses/first-steps", "trainer", json=big),
-            400, "the course is larger than courses.max_mb = 1 MB")
+    refused(
+        workbench_api.post("classes/intro/courses/first-steps", "trainer", json=big),
+        400,
+        "the course is larger than courses.max_mb = 1 MB",
+    )
 
 
-def test_a_body_over_the_upload_limit_is_refused_before_it_is_read(workbench_api,
-                                                                     small_site):
+def test_a_body_over_the_upload_limit_is_refused_before_it_is_read(workbench_api, small_site):
     """HTTPServer's max_body_size (``courses.upload_limit``) answers from the headers,
     before any handler: the bare 400 of tornado, with no message."""
-    connection = http.client.HTTPConnection("127.0.0.1", workbench_api.served.port,
-                                            timeout=10)
+    connection = http.client.HTTPConnection("127.0.0.1", workbench_api.served.port, timeout=10)
     connection.putrequest("POST", f"{API}/classes/intro/courses/first-steps")
     connection.putheader("Authorization", f"token {token_of('trainer')}")
     connection.putheader("Content-Length", str(courses_api.upload_limit(small_site) + 1))
@@ -591,19 +886,33 @@ def test_a_body_over_the_upload_limit_is_refused_before_it_is_read(workbench_api
     assert workbench_api.hub.asked == []  # no handler ran
 
 
-@pytest.mark.parametrize("change, problem", [
-    (('level = "beginner"', 'level = "expert"'), "first-steps/course.toml: level: 'expert' "
-     "is not allowed; allowed: beginner, intermediate, advanced"),
-    (('partition = "cpu"', 'partition = "tpu"'), "first-steps/course.toml: "
-     "session.partition: 'tpu' is not a partition of this factory; partitions: cpu, gpu"),
-    (("gpus = 0", "gpus = 2"), "first-steps/course.toml: session.gpus: 2 is more than "
-     "partition 'cpu' allows (0)"),
-    (('"02-budgets.ipynb"]', '"02-budgets.ipynb", "03-missing.ipynb"]'),
-     "first-steps/course.toml: notebooks: '03-missing.ipynb' is not a file in the course "
-     "folder"),
-])
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        (
+            ('level = "beginner"', 'level = "expert"'),
+            "first-steps/course.toml: level: 'expert' "
+            "is not allowed; allowed: beginner, intermediate, advanced",
+        ),
+        (
+            ('partition = "cpu"', 'partition = "tpu"'),
+            "first-steps/course.toml: "
+            "session.partition: 'tpu' is not a partition of this factory; partitions: cpu, gpu",
+        ),
+        (
+            ("gpus = 0", "gpus = 2"),
+            "first-steps/course.toml: session.gpus: 2 is more than partition 'cpu' allows (0)",
+        ),
+        (
+            ('"02-budgets.ipynb"]', '"02-budgets.ipynb", "03-missing.ipynb"]'),
+            "first-steps/course.toml: notebooks: '03-missing.ipynb' is not a file in the course "
+            "folder",
+        ),
+    ],
+)
 def test_an_upload_that_is_not_a_course_is_refused_with_its_problems(
-        workbench_api, small_site, change, problem):
+    workbench_api, small_site, change, problem
+):
     toml = COURSE_TOML.replace(*change)
     response = publish(workbench_api, toml=toml)
     refused(response, 400, f"not a course: {problem}")
@@ -612,102 +921,152 @@ def test_an_upload_that_is_not_a_course_is_refused_with_its_problems(
 
 
 def test_duplicate_exercise_ids_are_not_a_course(workbench_api):
-    refused(publish(workbench_api, exercises=("q1", "q1")), 400, "exercise 'q1' is also in "
-            "01-sessions.ipynb; exercise ids must be unique in a course", exact=False)
+    refused(
+        publish(workbench_api, exercises=("q1", "q1")),
+        400,
+        "exercise 'q1' is also in 01-sessions.ipynb; exercise ids must be unique in a course",
+        exact=False,
+    )
 
 
-def test_a_folder_that_is_not_a_published_course_is_never_replaced(workbench_api,
-                                                                    small_site):
+def test_a_folder_that_is_not_a_published_course_is_never_replaced(workbench_api, small_site):
     folder = Path(small_site.courses.root) / "intro" / "first-steps"
     folder.mkdir(parents=True)
     (folder / "notes.txt").write_text("an admin's")
-    refused(publish(workbench_api), 409, f"{folder} exists and is not a published course; "
-            f"an admin removes it")
+    refused(
+        publish(workbench_api),
+        409,
+        f"{folder} exists and is not a published course; an admin removes it",
+    )
     assert (folder / "notes.txt").read_text() == "an admin's" and versions_of(small_site) == []
 
 
-def test_the_courses_of_the_classes_one_takes_or_teaches(workbench_api, small_site,
-                                                        published):
+def test_the_courses_of_the_classes_one_takes_or_teaches(workbench_api, small_site, published):
     api = workbench_api
     entry = {k: v for k, v in published.items() if k != "previous_version"}
-    assert ok(api.get("courses", "student")) == {"user": "student", "teaching": [],
-                                                 "courses": [entry]}
+    assert ok(api.get("courses", "student")) == {
+        "user": "student",
+        "teaching": [],
+        "courses": [entry],
+    }
     assert ok(api.get("courses", "intro-02"))["courses"] == [entry]
-    assert ok(api.get("courses", "trainer")) == {"user": "trainer", "teaching": ["intro"],
-                                                 "courses": [entry]}
+    assert ok(api.get("courses", "trainer")) == {
+        "user": "trainer",
+        "teaching": ["intro"],
+        "courses": [entry],
+    }
     for user, teaching in (("sme", []), ("coach", ["vision"]), ("manager", [])):
-        assert ok(api.get("courses", user)) == {"user": user, "teaching": teaching,
-                                                "courses": []}
+        assert ok(api.get("courses", user)) == {"user": user, "teaching": teaching, "courses": []}
     ok(publish(api, klass="vision", course="vision-basics", user="coach"), 201)
-    assert [c["course"] for c in ok(api.get("courses", "sme"))["courses"]] == [
-        "vision-basics"]
-    assert [c["course"] for c in ok(api.get("courses", "student"))["courses"]] == [
-        "first-steps"]
-    refused(api.get("courses", "student", params={"class": "vision"}), 400,
-            "unknown query parameter(s) class; allowed: none")
+    assert [c["course"] for c in ok(api.get("courses", "sme"))["courses"]] == ["vision-basics"]
+    assert [c["course"] for c in ok(api.get("courses", "student"))["courses"]] == ["first-steps"]
+    refused(
+        api.get("courses", "student", params={"class": "vision"}),
+        400,
+        "unknown query parameter(s) class; allowed: none",
+    )
 
 
 # --- progress -----------------------------------------------------------------------------
 
+
 def check(api, user, exercise="gpu-hours", passed=True, course="first-steps"):
-    return api.post("progress", user, json={"course": course, "exercise": exercise,
-                                            "passed": passed})
+    return api.post(
+        "progress", user, json={"course": course, "exercise": exercise, "passed": passed}
+    )
 
 
-def test_a_check_is_recorded_for_the_tokens_user_and_passing_is_for_good(workbench_api,
-                                                                        published):
+def test_a_check_is_recorded_for_the_tokens_user_and_passing_is_for_good(workbench_api, published):
     api = workbench_api
     first = ok(check(api, "student", passed=False), 201)
     assert first["first_passed_at"] is None and isinstance(first["last_attempt_at"], float)
     assert {k: first[k] for k in ("user", "course", "exercise", "attempts", "passed")} == {
-        "user": "student", "course": "first-steps", "exercise": "gpu-hours", "attempts": 1,
-        "passed": False}
+        "user": "student",
+        "course": "first-steps",
+        "exercise": "gpu-hours",
+        "attempts": 1,
+        "passed": False,
+    }
     passed = ok(check(api, "student", passed=True), 201)
     assert (passed["attempts"], passed["passed"]) == (2, True) and passed["first_passed_at"]
     again = ok(check(api, "student", passed=False), 201)
     assert (again["attempts"], again["passed"], again["first_passed_at"]) == (
-        3, True, passed["first_passed_at"])
+        3,
+        True,
+        passed["first_passed_at"],
+    )
     ok(check(api, "intro-01", "budget-left"), 201)
     mine = ok(api.get("progress", "student"))
-    assert mine["user"] == "student" and [(r["user"], r["exercise"]) for r in
-                                          mine["records"]] == [("student", "gpu-hours")]
-    assert ok(api.get("progress", "student", params={"course": "first-steps"}))[
-        "records"] == mine["records"]
+    assert mine["user"] == "student" and [(r["user"], r["exercise"]) for r in mine["records"]] == [
+        ("student", "gpu-hours")
+    ]
+    assert (
+        ok(api.get("progress", "student", params={"course": "first-steps"}))["records"]
+        == mine["records"]
+    )
     assert ok(api.get("progress", "student", params={"course": "other"}))["records"] == []
 
 
-def test_progress_of_someone_else_can_be_neither_written_nor_read(workbench_api,
-                                                                  published):
+def test_progress_of_someone_else_can_be_neither_written_nor_read(workbench_api, published):
     api = workbench_api
-    refused(api.post("progress", "sme", json={"course": "first-steps", "exercise":
-                                              "gpu-hours", "passed": True, "user": "student"}),
-            400, f"unknown 'user'; the body takes exactly: {RECORD_KEYS}")
-    refused(api.get("progress", "sme", params={"user": "student"}), 400,
-            "unknown query parameter(s) user; allowed: course (only this course)")
+    refused(
+        api.post(
+            "progress",
+            "sme",
+            json={
+                "course": "first-steps",
+                "exercise": "gpu-hours",
+                "passed": True,
+                "user": "student",
+            },
+        ),
+        400,
+        f"unknown 'user'; the body takes exactly: {RECORD_KEYS}",
+    )
+    refused(
+        api.get("progress", "sme", params={"user": "student"}),
+        400,
+        "unknown query parameter(s) user; allowed: course (only this course)",
+    )
     # Another class's course: not the caller's to record.
-    refused(check(api, "sme"), 400, "course 'first-steps' has no exercise 'gpu-hours' "
-            "published to a class of yours; progress is kept for those only")
-    refused(check(api, "manager"), 400, "course 'first-steps' has no exercise 'gpu-hours' "
-            "published to a class of yours; progress is kept for those only")
-    refused(check(api, "student", "not-in-the-course"), 400, "course 'first-steps' has no "
-            "exercise 'not-in-the-course' published to a class of yours; progress is kept "
-            "for those only")
+    refused(
+        check(api, "sme"),
+        400,
+        "course 'first-steps' has no exercise 'gpu-hours' "
+        "published to a class of yours; progress is kept for those only",
+    )
+    refused(
+        check(api, "manager"),
+        400,
+        "course 'first-steps' has no exercise 'gpu-hours' "
+        "published to a class of yours; progress is kept for those only",
+    )
+    refused(
+        check(api, "student", "not-in-the-course"),
+        400,
+        "course 'first-steps' has no "
+        "exercise 'not-in-the-course' published to a class of yours; progress is kept "
+        "for those only",
+    )
     assert ok(api.get("progress", "sme"))["records"] == []
     assert ok(api.get("progress", "student"))["records"] == []
 
 
-
 def test_a_progress_file_from_a_newer_workbench_is_a_503_and_stays_as_it_was(
-        workbench_api, published, small_site):
+    workbench_api, published, small_site
+):
     path = Path(small_site.hub.data_dir) / PROGRESS_FILE
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA user_version = 99")
     before = path.read_bytes()
-    refused(check(workbench_api, "student"), 503,
-            f"{path}: the course progress store has schema version 99, newer than this "
-            f"workbench's 1: a newer workbench wrote it. Upgrade the workbench to a version "
-            f"that knows it (or put back a file this version wrote); the file was left "
-            f"unchanged.")
+    refused(
+        check(workbench_api, "student"),
+        503,
+        f"{path}: the course progress store has schema version 99, newer than this "
+        f"workbench's 1: a newer workbench wrote it. Upgrade the workbench to a version "
+        f"that knows it (or put back a file this version wrote); the file was left "
+        f"unchanged.",
+    )
     refused(workbench_api.get("progress", "student"), 503, "schema version 99", exact=False)
     assert path.read_bytes() == before
 
@@ -715,35 +1074,59 @@ def test_a_progress_file_from_a_newer_workbench_is_a_503_and_stays_as_it_was(
 def test_an_index_from_a_newer_workbench_is_a_503(workbench_api, catalog_index, small_site):
     with sqlite3.connect(small_site.catalog.index) as db:
         db.execute("PRAGMA user_version = 7")
-    refused(workbench_api.get("datasets", "student"), 503,
-            f"{small_site.catalog.index}: the dataset catalog's index has schema version 7, "
-            f"newer than this workbench's 1", exact=False)
+    refused(
+        workbench_api.get("datasets", "student"),
+        503,
+        f"{small_site.catalog.index}: the dataset catalog's index has schema version 7, "
+        f"newer than this workbench's 1",
+        exact=False,
+    )
 
-@pytest.mark.parametrize("body, message", [
-    ("{not json", f"the body must be a JSON object with {RECORD_KEYS}"),
-    ("null", f"the body must be a JSON object with {RECORD_KEYS}"),
-    ("[" * 30000, f"the body must be a JSON object with {RECORD_KEYS}"),
-    (" " * 70000, "the body has 70000 bytes; at most 65536"),
-    ({"course": "first-steps", "exercise": "gpu-hours"},
-     f"missing 'passed'; the body takes exactly: {RECORD_KEYS}"),
-    ({"course": "first-steps", "exercise": "gpu-hours", "passed": "yes"},
-     "passed must be true or false, got 'yes'"),
-    ({"course": "first-steps", "exercise": "gpu-hours", "passed": 1},
-     "passed must be true or false, got 1"),
-    ({"course": "first-steps", "exercise": "gpu-hours", "passed": None},
-     "passed must be true or false, got None"),
-    ({"course": "first-steps", "exercise": 5, "passed": True},
-     "exercise '5' is not an exercise id (letters, digits, '_', '.', '-', at most 64)"),
-    ({"course": "first-steps", "exercise": "has space", "passed": True},
-     "exercise 'has space' is not an exercise id (letters, digits, '_', '.', '-', at most "
-     "64)"),
-    ({"course": "First Steps", "exercise": "gpu-hours", "passed": True},
-     "course 'First Steps' is not a course name (lower-case letters, digits and '-', at "
-     "most 48 characters)"),
-    ({"course": ["first-steps"], "exercise": "gpu-hours", "passed": True},
-     "course \"['first-steps']\" is not a course name (lower-case letters, digits and '-', "
-     "at most 48 characters)"),
-])
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("{not json", f"the body must be a JSON object with {RECORD_KEYS}"),
+        ("null", f"the body must be a JSON object with {RECORD_KEYS}"),
+        ("[" * 30000, f"the body must be a JSON object with {RECORD_KEYS}"),
+        (" " * 70000, "the body has 70000 bytes; at most 65536"),
+        (
+            {"course": "first-steps", "exercise": "gpu-hours"},
+            f"missing 'passed'; the body takes exactly: {RECORD_KEYS}",
+        ),
+        (
+            {"course": "first-steps", "exercise": "gpu-hours", "passed": "yes"},
+            "passed must be true or false, got 'yes'",
+        ),
+        (
+            {"course": "first-steps", "exercise": "gpu-hours", "passed": 1},
+            "passed must be true or false, got 1",
+        ),
+        (
+            {"course": "first-steps", "exercise": "gpu-hours", "passed": None},
+            "passed must be true or false, got None",
+        ),
+        (
+            {"course": "first-steps", "exercise": 5, "passed": True},
+            "exercise '5' is not an exercise id (letters, digits, '_', '.', '-', at most 64)",
+        ),
+        (
+            {"course": "first-steps", "exercise": "has space", "passed": True},
+            "exercise 'has space' is not an exercise id (letters, digits, '_', '.', '-', at most "
+            "64)",
+        ),
+        (
+            {"course": "First Steps", "exercise": "gpu-hours", "passed": True},
+            "course 'First Steps' is not a course name (lower-case letters, digits and '-', at "
+            "most 48 characters)",
+        ),
+        (
+            {"course": ["first-steps"], "exercise": "gpu-hours", "passed": True},
+            "course \"['first-steps']\" is not a course name (lower-case letters, digits and '-', "
+            "at most 48 characters)",
+        ),
+    ],
+)
 def test_a_malformed_check_is_refused(workbench_api, published, body, message):
     kwargs = {"data": body} if isinstance(body, str) else {"json": body}
     refused(workbench_api.post("progress", "student", **kwargs), 400, message)
@@ -751,12 +1134,17 @@ def test_a_malformed_check_is_refused(workbench_api, published, body, message):
 
 
 def test_progress_query_parameters_are_checked(workbench_api):
-    refused(workbench_api.get("progress", "student", params={"course": "Bad!"}), 400,
-            "course 'Bad!' is not a course name (lower-case letters, digits and '-', at "
-            "most 48 characters)")
-    refused(workbench_api.get("progress", "student", params=[("course", "a"),
-                                                             ("course", "b")]), 400,
-            "query parameter course given 2 times; once at most")
+    refused(
+        workbench_api.get("progress", "student", params={"course": "Bad!"}),
+        400,
+        "course 'Bad!' is not a course name (lower-case letters, digits and '-', at "
+        "most 48 characters)",
+    )
+    refused(
+        workbench_api.get("progress", "student", params=[("course", "a"), ("course", "b")]),
+        400,
+        "query parameter course given 2 times; once at most",
+    )
 
 
 @pytest.fixture
@@ -764,8 +1152,10 @@ def class_progress(workbench_api, small_site, published):
     """Progress in intro's course (student, intro-01) and vision's (sme), and a record
     of the student's in a course not published to intro (as if from an older class)."""
     api = workbench_api
-    ok(publish(api, klass="vision", course="vision-basics", user="coach",
-               exercises=("v1", "v2")), 201)
+    ok(
+        publish(api, klass="vision", course="vision-basics", user="coach", exercises=("v1", "v2")),
+        201,
+    )
     ok(check(api, "student"), 201)
     ok(check(api, "intro-01", "budget-left", passed=False), 201)
     ok(check(api, "sme", "v1", course="vision-basics"), 201)
@@ -779,10 +1169,14 @@ def test_a_classs_trainers_managers_and_admins_read_its_progress(class_progress)
     api = class_progress
     intro = ok(api.get("classes/intro/progress", "trainer"))
     assert (intro["class"], intro["trainers"], intro["members"]) == (
-        "intro", ["trainer"], ["student", "intro-01", "intro-02"])
-    assert [(r["user"], r["course"], r["exercise"], r["passed"]) for r in
-            intro["records"]] == [("intro-01", "first-steps", "budget-left", False),
-                                  ("student", "first-steps", "gpu-hours", True)]
+        "intro",
+        ["trainer"],
+        ["student", "intro-01", "intro-02"],
+    )
+    assert [(r["user"], r["course"], r["exercise"], r["passed"]) for r in intro["records"]] == [
+        ("intro-01", "first-steps", "budget-left", False),
+        ("student", "first-steps", "gpu-hours", True),
+    ]
     for reader in ("manager", "admin"):
         assert ok(api.get("classes/intro/progress", reader)) == intro
     assert ok(api.get("classes/intro/progress", token=token_of("dashboards"))) == intro
@@ -792,51 +1186,114 @@ def test_a_classs_trainers_managers_and_admins_read_its_progress(class_progress)
     assert only["records"] == intro["records"]
 
 
-@pytest.mark.parametrize("user, path, params, status, message", [
-    ("coach", "classes/intro/progress", {}, 403, "only the trainers of class 'intro' "
-     "(trainer), managers and admins may read its progress"),
-    ("trainer", "classes/vision/progress", {}, 403, "only the trainers of class 'vision' "
-     "(coach), managers and admins may read its progress"),
-    ("student", "classes/intro/progress", {}, 403, "only the trainers of class 'intro' "
-     "(trainer), managers and admins may read its progress"),
-    ("sme", "classes/vision/progress", {}, 403, "only the trainers of class 'vision' "
-     "(coach), managers and admins may read its progress"),
-    ("trainer", "classes/nope/progress", {}, 404, "no class 'nope'; classes: intro, vision"),
-    ("trainer", "classes/intro/progress", {"course": "vision-basics"}, 404,
-     "course 'vision-basics' is not published to class 'intro'; its courses: first-steps"),
-    ("trainer", "classes/intro/progress", {"course": "Bad!"}, 400, "course 'Bad!' is not a "
-     "course name (lower-case letters, digits and '-', at most 48 characters)"),
-    ("trainer", "classes/intro/progress", {"user": "student"}, 400,
-     "unknown query parameter(s) user; allowed: course (only this course)"),
-])
+@pytest.mark.parametrize(
+    "user, path, params, status, message",
+    [
+        (
+            "coach",
+            "classes/intro/progress",
+            {},
+            403,
+            "only the trainers of class 'intro' "
+            "(trainer), managers and admins may read its progress",
+        ),
+        (
+            "trainer",
+            "classes/vision/progress",
+            {},
+            403,
+            "only the trainers of class 'vision' "
+            "(coach), managers and admins may read its progress",
+        ),
+        (
+            "student",
+            "classes/intro/progress",
+            {},
+            403,
+            "only the trainers of class 'intro' "
+            "(trainer), managers and admins may read its progress",
+        ),
+        (
+            "sme",
+            "classes/vision/progress",
+            {},
+            403,
+            "only the trainers of class 'vision' "
+            "(coach), managers and admins may read its progress",
+        ),
+        ("trainer", "classes/nope/progress", {}, 404, "no class 'nope'; classes: intro, vision"),
+        (
+            "trainer",
+            "classes/intro/progress",
+            {"course": "vision-basics"},
+            404,
+            "course 'vision-basics' is not published to class 'intro'; its courses: first-steps",
+        ),
+        (
+            "trainer",
+            "classes/intro/progress",
+            {"course": "Bad!"},
+            400,
+            "course 'Bad!' is not a "
+            "course name (lower-case letters, digits and '-', at most 48 characters)",
+        ),
+        (
+            "trainer",
+            "classes/intro/progress",
+            {"user": "student"},
+            400,
+            "unknown query parameter(s) user; allowed: course (only this course)",
+        ),
+    ],
+)
 def test_class_progress_refusals(class_progress, user, path, params, status, message):
     refused(class_progress.get(path, user, params=params), status, message)
 
 
 def test_class_progress_and_classes_are_read_only(class_progress):
-    refused(class_progress.post("classes/intro/progress", "trainer", json={}), 405,
-            "a class's progress is read-only; students post their own to progress")
-    refused(class_progress.post("classes", "admin", json={}), 405,
-            "classes are set in the site file; this route only lists them")
+    refused(
+        class_progress.post("classes/intro/progress", "trainer", json={}),
+        405,
+        "a class's progress is read-only; students post their own to progress",
+    )
+    refused(
+        class_progress.post("classes", "admin", json={}),
+        405,
+        "classes are set in the site file; this route only lists them",
+    )
 
 
 def test_the_classes_one_may_read_the_progress_of(class_progress):
     api = class_progress
-    intro = {"name": "intro", "project": "edu-intro", "trainers": ["trainer"],
-             "learners": 3, "courses": ["first-steps"]}
-    vision = {"name": "vision", "project": "sme-vision", "trainers": ["coach"],
-              "learners": 1, "courses": ["vision-basics"]}
+    intro = {
+        "name": "intro",
+        "project": "edu-intro",
+        "trainers": ["trainer"],
+        "learners": 3,
+        "courses": ["first-steps"],
+    }
+    vision = {
+        "name": "vision",
+        "project": "sme-vision",
+        "trainers": ["coach"],
+        "learners": 1,
+        "courses": ["vision-basics"],
+    }
     assert ok(api.get("classes", "trainer")) == {"classes": [intro]}
     assert ok(api.get("classes", "coach")) == {"classes": [vision]}
     for user in ("student", "sme", "intro-01"):
         assert ok(api.get("classes", user)) == {"classes": []}
     assert ok(api.get("classes", "manager")) == {"classes": [intro, vision]}
     assert ok(api.get("classes", token=token_of("dashboards"))) == {"classes": [intro, vision]}
-    refused(api.get("classes", "manager", params={"all": "true"}), 400,
-            "unknown query parameter(s) all; allowed: none")
+    refused(
+        api.get("classes", "manager", params={"all": "true"}),
+        400,
+        "unknown query parameter(s) all; allowed: none",
+    )
 
 
 # --- contracts: the unit tests' fakes answer as the API does -------------------------------
+
 
 def kind(value) -> str:
     if isinstance(value, bool):
@@ -846,8 +1303,13 @@ def kind(value) -> str:
     return {str: "string", dict: "object", list: "array"}.get(type(value), type(value).__name__)
 
 
-def shape_problems(fake, real, where: str = "answer", maps: tuple[str, ...] = (),
-                   unions: dict[str, set[str]] | None = None) -> list:
+def shape_problems(
+    fake,
+    real,
+    where: str = "answer",
+    maps: tuple[str, ...] = (),
+    unions: dict[str, set[str]] | None = None,
+) -> list:
     """Where ``fake`` differs in shape from ``real``: keys missing or extra, JSON types
     apart. Objects at a path matching one of ``maps`` are keyed by names (users,
     partitions, facet values): only their values' shapes count. Each item of a list must
@@ -856,8 +1318,7 @@ def shape_problems(fake, real, where: str = "answer", maps: tuple[str, ...] = ()
     kinds given (a dataset's access: "public" or a list of projects)."""
     if fake is None or real is None:
         return []
-    either = next((k for m, k in (unions or {}).items() if fnmatch.fnmatchcase(where, m)),
-                  set())
+    either = next((k for m, k in (unions or {}).items() if fnmatch.fnmatchcase(where, m)), set())
     if {kind(fake), kind(real)} <= either:
         return []
     if kind(fake) != kind(real):
@@ -877,8 +1338,7 @@ def shape_problems(fake, real, where: str = "answer", maps: tuple[str, ...] = ()
             problems += shape_problems(fake[key], real[key], f"{where}.{key}", maps, unions)
     elif isinstance(real, list) and real:
         for item in fake:  # like one of the real items (a field may be "public" or a list)
-            found = [shape_problems(item, other, f"{where}[]", maps, unions)
-                     for other in real]
+            found = [shape_problems(item, other, f"{where}[]", maps, unions) for other in real]
             problems += [] if [] in found else min(found, key=len)
     return problems
 
@@ -886,14 +1346,14 @@ def shape_problems(fake, real, where: str = "answer", maps: tuple[str, ...] = ()
 def test_the_shape_check_finds_drift():
     real = {"a": 1, "b": {"c": "x"}, "users": {"ada": {"n": 1}}, "items": [{"k": True}]}
     assert shape_problems(real, real, maps=("answer.users",)) == []
-    drifted = {"a": "1", "b": {"c": "x", "d": 2}, "users": {"bob": {"m": 1}},
-               "items": [{"k": 1}]}
+    drifted = {"a": "1", "b": {"c": "x", "d": 2}, "users": {"bob": {"m": 1}}, "items": [{"k": 1}]}
     assert shape_problems(drifted, real, maps=("answer.users",)) == [
         "answer.a: the fake has string '1', the API number",
         "answer.b: the fake has 'd', which the API does not",
         "answer.items[].k: the fake has number 1, the API boolean",
         "answer.users['bob']: the fake lacks 'n'",
-        "answer.users['bob']: the fake has 'm', which the API does not"]
+        "answer.users['bob']: the fake has 'm', which the API does not",
+    ]
 
 
 def refusal_of(fetch, *args, **kwargs) -> tuple[str, int | None]:
@@ -913,8 +1373,10 @@ def test_the_budget_widgets_fake_answers_as_the_api(workbench_api):
     every = fetch_budgets(all_projects=True, environ=api.environ("manager"))
     assert shape_problems(BUDGETS, every, maps=BUDGET_MAPS) == []
     answer = api.get("budgets/secret", "student")  # what the fake server refuses with
-    assert shape_problems(refusal(403, "you are not a member of project secret"),
-                          answer.json()) == [] and answer.status_code == 404
+    assert (
+        shape_problems(refusal(403, "you are not a member of project secret"), answer.json()) == []
+        and answer.status_code == 404
+    )
 
 
 def test_the_scale_out_fake_answers_as_the_api(workbench_api):
@@ -924,81 +1386,107 @@ def test_the_scale_out_fake_answers_as_the_api(workbench_api):
     def real(path, params=None):
         asked.append(path)
         return api_get(path, params, environ=api.environ("student"))
+
     request = WorkRequest("edu-intro", "cpu", cpus=2, gpus=0, minutes=60, jobs=100)
     assert affordable(request, fetch=real) == 100  # 116880 core-minutes available
     assert asked == ["projects/edu-intro/partitions", "budgets/edu-intro"]
     fake = fake_scale_api()
     for path in list(asked):
-        assert shape_problems(fake(path), real(path),
-                              maps=("answer.partitions", *BUDGET_MAPS)) == [], path
+        assert (
+            shape_problems(fake(path), real(path), maps=("answer.partitions", *BUDGET_MAPS)) == []
+        ), path
     assert shape_problems(POLICY, real(asked[0]), maps=("answer.partitions",)) == []
     assert shape_problems(budget_answer(), real(asked[1]), maps=BUDGET_MAPS) == []
 
 
-ACCESS_KINDS = {"answer.access": {"string", "array"},
-                "answer.items[].access": {"string", "array"}}
+ACCESS_KINDS = {"answer.access": {"string", "array"}, "answer.items[].access": {"string", "array"}}
 
 
 def test_the_dataset_widgets_fake_answers_as_the_api(workbench_api, catalog_index):
     api = workbench_api
-    fake = FakeCatalogAPI([card("iris", "Iris flowers", files=4, size=26),
-                           card("intro-notes", "Course notes", access=["edu-intro"],
-                                modality="text", format="txt", tags=["course"])],
-                          {"iris": catalog_index / "iris"})
+    fake = FakeCatalogAPI(
+        [
+            card("iris", "Iris flowers", files=4, size=26),
+            card(
+                "intro-notes",
+                "Course notes",
+                access=["edu-intro"],
+                modality="text",
+                format="txt",
+                tags=["course"],
+            ),
+        ],
+        {"iris": catalog_index / "iris"},
+    )
     model = CatalogModel(fetch=fake, per_page=5)
     assert model.load_catalog() and model.search("") and model.search("iris", tag="botany")
     assert model.open("iris") and model.browse("images")
     requests = list(fake.calls)  # what the widget asked, in its own words
-    assert [path for path, _ in requests] == ["catalog", "datasets", "datasets",
-                                              "datasets/iris", "datasets/iris/files",
-                                              "datasets/iris/files"]
+    assert [path for path, _ in requests] == [
+        "catalog",
+        "datasets",
+        "datasets",
+        "datasets/iris",
+        "datasets/iris/files",
+        "datasets/iris/files",
+    ]
     env = api.environ("student")
     for path, params in requests:
-        problems = shape_problems(fake(path, params), api_get(path, params, environ=env),
-                                  maps=("answer.facets.*",), unions=ACCESS_KINDS)
+        problems = shape_problems(
+            fake(path, params),
+            api_get(path, params, environ=env),
+            maps=("answer.facets.*",),
+            unions=ACCESS_KINDS,
+        )
         assert problems == [], (path, params)
     for name in ("vision-defects", "no-such-set"):
         assert refusal_of(fake, f"datasets/{name}") == refusal_of(
-            api_get, f"datasets/{name}", environ=env)
+            api_get, f"datasets/{name}", environ=env
+        )
 
 
-def test_the_course_widgets_fake_answers_as_the_api(workbench_api, small_site, published,
-                                                    tmp_path):
+def test_the_course_widgets_fake_answers_as_the_api(workbench_api, small_site, published, tmp_path):
     api = workbench_api
     ok(check(api, "student"), 201)
-    classes = {name: {"trainers": list(k.trainers), "members": small_site.class_members(name)}
-               for name, k in small_site.classes.items()}
-    entry = course_entry(published["path"], exercises=published["exercises"],
-                         notebooks=published["notebooks"])
+    classes = {
+        name: {"trainers": list(k.trainers), "members": small_site.class_members(name)}
+        for name, k in small_site.classes.items()
+    }
+    entry = course_entry(
+        published["path"], exercises=published["exercises"], notebooks=published["notebooks"]
+    )
     records = [rec("student", "gpu-hours", 1, True)]
     home = tmp_path / "home"
     home.mkdir()
-    for user, model in (("student", lambda fetch: CourseOutline(fetch=fetch, home=home)),
-                        ("trainer", lambda fetch: ClassProgress("intro", fetch=fetch))):
+    for user, model in (
+        ("student", lambda fetch: CourseOutline(fetch=fetch, home=home)),
+        ("trainer", lambda fetch: ClassProgress("intro", fetch=fetch)),
+    ):
         fake = FakeCourseAPI([entry], records, user=user, classes=classes)
         assert model(fake).load(), user
         env = api.environ(user)
         for path, params in list(fake.calls):
-            assert shape_problems(fake(path, params), api_get(path, params, environ=env)
-                                  ) == [], (user, path, params)
+            assert shape_problems(fake(path, params), api_get(path, params, environ=env)) == [], (
+                user,
+                path,
+                params,
+            )
     for user, klass in (("coach", "intro"), ("trainer", "nope")):
         fake = FakeCourseAPI([entry], records, user=user, classes=classes)
         path = f"classes/{klass}/progress"
-        assert refusal_of(fake, path) == refusal_of(api_get, path,
-                                                    environ=api.environ(user))
+        assert refusal_of(fake, path) == refusal_of(api_get, path, environ=api.environ(user))
 
 
 # --- the service itself -------------------------------------------------------------------
 
-def test_courses_whose_record_cannot_be_read_are_left_out(workbench_api, small_site,
-                                                         published):
+
+def test_courses_whose_record_cannot_be_read_are_left_out(workbench_api, small_site, published):
     api = workbench_api
     broken = Path(small_site.courses.root) / "intro" / "half-written"
     broken.mkdir()
     (broken / ".published.json").write_text("{")
     (Path(small_site.courses.root) / "intro" / "not-a-course").mkdir()
-    assert [c["course"] for c in ok(api.get("courses", "student"))["courses"]] == [
-        "first-steps"]
+    assert [c["course"] for c in ok(api.get("courses", "student"))["courses"]] == ["first-steps"]
     link = Path(small_site.courses.root) / "intro" / "first-steps"
     (link / ".published.json").unlink()  # a version without its record: none to name
     assert ok(publish(api, marker="v2"), 201)["previous_version"] is None
@@ -1007,9 +1495,11 @@ def test_courses_whose_record_cannot_be_read_are_left_out(workbench_api, small_s
 def test_the_service_refuses_to_start_without_its_site_or_address(tmp_path, monkeypatch):
     with pytest.raises(SystemExit) as missing:
         api_app.main(["--site", str(tmp_path / "nowhere.toml")])
-    assert str(missing.value) == (f"aiworkbench-api: {tmp_path / 'nowhere.toml'}: invalid "
-                                  f"site file:\n  - cannot read the file: No such file or "
-                                  f"directory")
+    assert str(missing.value) == (
+        f"aiworkbench-api: {tmp_path / 'nowhere.toml'}: invalid "
+        f"site file:\n  - cannot read the file: No such file or "
+        f"directory"
+    )
     monkeypatch.delenv("JUPYTERHUB_SERVICE_URL", raising=False)
     with pytest.raises(SystemExit) as unset:
         api_app.main(["--site", str(api_doubles.write_site(tmp_path / "factory"))])
@@ -1028,8 +1518,9 @@ def test_the_service_starts_as_aiworkbench_service_runs_it(small_site, monkeypat
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = services.service_environment(small_site, services.API_SERVICE, "the-api-token",
-                                       str(site_file))
+    env = services.service_environment(
+        small_site, services.API_SERVICE, "the-api-token", str(site_file)
+    )
     for name, value in {**env, "JUPYTERHUB_SERVICE_URL": f"http://127.0.0.1:{port}"}.items():
         monkeypatch.setenv(name, value)
     HubOAuth.clear_instance()
@@ -1038,6 +1529,7 @@ def test_the_service_starts_as_aiworkbench_service_runs_it(small_site, monkeypat
     def serve():
         asyncio.set_event_loop(loop)
         api_app.main([])  # the site file from AIWORKBENCH_SITE, as the service gets it
+
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}{API}/budgets"

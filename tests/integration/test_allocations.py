@@ -22,23 +22,51 @@ MEMBER = "student"
 def shares(account: str) -> dict[str, str]:
     """The account's own row of ``sshare``: its budget and what it used (GrpTRESRaw, in
     TRES-minutes)."""
-    lines = run(["sshare", "--noheader", "--parsable2", f"--accounts={account}",
-                 "--format=Account,User,GrpTRESMins,GrpTRESRaw"]).stdout.splitlines()
+    lines = run(
+        [
+            "sshare",
+            "--noheader",
+            "--parsable2",
+            f"--accounts={account}",
+            "--format=Account,User,GrpTRESMins,GrpTRESRaw",
+        ]
+    ).stdout.splitlines()
     [row] = [line.split("|") for line in lines if line.split("|")[1] == ""]
     return {"budget": row[2], "used": row[3]}
 
 
 def association(user: str, account: str) -> list[str]:
-    return run(["sacctmgr", "--noheader", "--parsable2", "show", "association",
-                f"account={account}", f"user={user}", "format=user,maxsubmit"]
-               ).stdout.split()
+    return run(
+        [
+            "sacctmgr",
+            "--noheader",
+            "--parsable2",
+            "show",
+            "association",
+            f"account={account}",
+            f"user={user}",
+            "format=user,maxsubmit",
+        ]
+    ).stdout.split()
 
 
 def submit(user: str, account: str):
-    return run(["sbatch", "--parsable", "--account", account, "--partition=cpu",
-                "--cpus-per-task=2", "--time=1", "--output=/dev/null", "--chdir=/tmp",
-                "--wrap=sleep 35"],
-               user=user, check=False)
+    return run(
+        [
+            "sbatch",
+            "--parsable",
+            "--account",
+            account,
+            "--partition=cpu",
+            "--cpus-per-task=2",
+            "--time=1",
+            "--output=/dev/null",
+            "--chdir=/tmp",
+            "--wrap=sleep 35",
+        ],
+        user=user,
+        check=False,
+    )
 
 
 @pytest.fixture
@@ -48,14 +76,16 @@ def site_grants(cluster_up, site):
         yield cli.grants_from_site(site)
     finally:
         run(["scancel", f"--account={ACCOUNT}"], check=False)
-        wait_for(lambda: not run(["squeue", "--noheader", f"--account={ACCOUNT}"]
-                                 ).stdout.strip(), 60, what="the test's jobs to end")
+        wait_for(
+            lambda: not run(["squeue", "--noheader", f"--account={ACCOUNT}"]).stdout.strip(),
+            60,
+            what="the test's jobs to end",
+        )
         run(["sacctmgr", "--immediate", "delete", "account", ACCOUNT], check=False)
 
 
 def test_after_setup_slurm_already_matches_the_site(cluster_up):
-    shown = run(["/usr/local/sbin/aiworkbench-allocations", "reconcile", "--dry-run",
-                 "--json"])
+    shown = run(["/usr/local/sbin/aiworkbench-allocations", "reconcile", "--dry-run", "--json"])
     outcome = json.loads(shown.stdout)
     assert outcome["changes"] == [] and outcome["calls"] == 3, outcome
 
@@ -64,13 +94,19 @@ def test_a_grant_reaches_slurm_and_keeps_its_usage_through_every_change(site_gra
     cluster, readers = site.slurm.cluster_name, (site.slurm.reader,)
 
     def reconciled(grant: reconcile.Grant, dry_run=False) -> reconcile.Result:
-        result = reconcile.reconcile([*site_grants, grant], cluster, readers=readers,
-                                     dry_run=dry_run)
+        result = reconcile.reconcile(
+            [*site_grants, grant], cluster, readers=readers, dry_run=dry_run
+        )
         assert result.refused == (), reconcile.describe(result)
         return result
 
-    granted = reconcile.Grant(account=ACCOUNT, description="reconciler test",
-                              gpu_minutes=0, cpu_minutes=600, members=(MEMBER,))
+    granted = reconcile.Grant(
+        account=ACCOUNT,
+        description="reconciler test",
+        gpu_minutes=0,
+        cpu_minutes=600,
+        members=(MEMBER,),
+    )
     planned = reconciled(granted, dry_run=True)
     assert [c.args[:2] for c in planned.changes] == [("add", "account"), ("add", "user")]
     assert run(["sacctmgr", "--noheader", "show", "account", ACCOUNT]).stdout.strip() == ""
@@ -85,8 +121,12 @@ def test_a_grant_reaches_slurm_and_keeps_its_usage_through_every_change(site_gra
     # Usage: 2 cores for 35 s, a whole core-minute, counted within PriorityCalcPeriod.
     job = submit(MEMBER, ACCOUNT)
     assert job.returncode == 0, job.stderr
-    used = wait_for(lambda: parse_tres(shares(ACCOUNT)["used"]).get("cpu", 0) or None,
-                    150, interval=5, what="sshare to count the test job")
+    used = wait_for(
+        lambda: parse_tres(shares(ACCOUNT)["used"]).get("cpu", 0) or None,
+        150,
+        interval=5,
+        what="sshare to count the test job",
+    )
 
     bigger = reconcile.Grant(**{**granted.__dict__, "cpu_minutes": 1200})
     [change] = reconciled(bigger).changes

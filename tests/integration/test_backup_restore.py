@@ -18,10 +18,21 @@ SITE = "/etc/aiworkbench/site.toml"  # the site the factory runs with
 
 
 def database_names(site):
-    hub = run(["runuser", "-u", "postgres", "--", "psql", "--no-psqlrc", "-tAc",
-               "SELECT datname FROM pg_database"]).stdout.split()
-    accounting = run(["mariadb", "--batch", "--skip-column-names", "--execute",
-                      "SHOW DATABASES"]).stdout.split()
+    hub = run(
+        [
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            "psql",
+            "--no-psqlrc",
+            "-tAc",
+            "SELECT datname FROM pg_database",
+        ]
+    ).stdout.split()
+    accounting = run(
+        ["mariadb", "--batch", "--skip-column-names", "--execute", "SHOW DATABASES"]
+    ).stdout.split()
     return hub, accounting
 
 
@@ -35,12 +46,28 @@ def test_a_backup_brings_back_sessions_and_accounting(site, hub_url, hub_up, clu
         response = learner.api("POST", f"/users/{LEARNER}/server", json={"profile": "cpu-small"})
         assert response.status_code in (201, 202), response.text
         before = learner.wait_ready()
-        job = run(["sbatch", "--parsable", "--wait", "--account=edu-intro", "--time=2",
-                   "--mem=100M", "--chdir=/tmp", "--output=/dev/null", "--wrap", "true"],
-                  user=LEARNER).stdout.strip()
-        wait_for(lambda: "COMPLETED" in run(["sacct", "-X", "-n", "-P", "-j", job,
-                                             "--format=State"]).stdout, 60,
-                 what="the job in accounting")
+        job = run(
+            [
+                "sbatch",
+                "--parsable",
+                "--wait",
+                "--account=edu-intro",
+                "--time=2",
+                "--mem=100M",
+                "--chdir=/tmp",
+                "--output=/dev/null",
+                "--wrap",
+                "true",
+            ],
+            user=LEARNER,
+        ).stdout.strip()
+        wait_for(
+            lambda: (
+                "COMPLETED" in run(["sacct", "-X", "-n", "-P", "-j", job, "--format=State"]).stdout
+            ),
+            60,
+            what="the job in accounting",
+        )
 
         made = run([BACKUP, "--site", SITE, "backup", "--online", str(dest)], timeout=300)
         folder = made.stdout.strip().splitlines()[-1]
@@ -64,10 +91,15 @@ def test_a_backup_brings_back_sessions_and_accounting(site, hub_url, hub_up, clu
 
         # Accounting: the job from before the backup (once slurmdbd answers again).
         def listed():
-            return run(["sacct", "-X", "-n", "-P", "-j", job, "--format=User,Account,State"],
-                       check=False).stdout.strip()
-        wait_for(lambda: listed() == f"{LEARNER}|edu-intro|COMPLETED", 60,
-                 what=f"job {job} in the restored accounting")
+            return run(
+                ["sacct", "-X", "-n", "-P", "-j", job, "--format=User,Account,State"], check=False
+            ).stdout.strip()
+
+        wait_for(
+            lambda: listed() == f"{LEARNER}|edu-intro|COMPLETED",
+            60,
+            what=f"job {job} in the restored accounting",
+        )
         # The hub: the same session, still running in Slurm, answers through the proxy.
         wait_for(lambda: hub_api_answers(hub_url), 60, what="the hub's API")
         after = learner.wait_ready()

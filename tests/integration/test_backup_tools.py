@@ -31,16 +31,19 @@ HUB_ROLE = "nobody"  # the hub user of this test: any system user will do for pe
 def run(argv, *, user=None, input=None, timeout=120):
     if user:
         argv = ["runuser", "-u", user, "--", *argv]
-    done = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout,
-                          cwd="/")
+    done = subprocess.run(
+        argv, input=input, capture_output=True, text=True, timeout=timeout, cwd="/"
+    )
     assert done.returncode == 0, f"{argv} failed ({done.returncode}): {done.stderr}"
     return done.stdout
 
 
 def need(*paths):
     missing = [p for p in paths if not (Path(p).exists() if "/" in p else shutil.which(p))]
-    assert not missing, f"missing tools: {', '.join(missing)} (apt-get install postgresql-15 " \
-                        f"mariadb-server mariadb-client)"
+    assert not missing, (
+        f"missing tools: {', '.join(missing)} (apt-get install postgresql-15 "
+        f"mariadb-server mariadb-client)"
+    )
 
 
 def private_dir(prefix: str, owner: str) -> Path:
@@ -60,53 +63,128 @@ def hub_files(tmp_path: Path) -> Path:
 
 # ---------------------------------------------------------------- PostgreSQL
 
+
 @pytest.fixture
 def postgresql():
     """A private PostgreSQL 15 cluster (socket folder, port), peer authentication."""
-    need(str(PG_BIN / "initdb"), str(PG_BIN / "pg_ctl"), "pg_dump", "pg_restore", "psql",
-         "createdb", "dropdb", "runuser")
+    need(
+        str(PG_BIN / "initdb"),
+        str(PG_BIN / "pg_ctl"),
+        "pg_dump",
+        "pg_restore",
+        "psql",
+        "createdb",
+        "dropdb",
+        "runuser",
+    )
     root = private_dir("aiwb-pg-", "postgres")
     data = root / "data"
-    run([str(PG_BIN / "initdb"), "--pgdata", str(data), "--username", "postgres",
-         "--auth-local", "peer", "--auth-host", "reject", "--encoding", "UTF8"],
-        user="postgres")
+    run(
+        [
+            str(PG_BIN / "initdb"),
+            "--pgdata",
+            str(data),
+            "--username",
+            "postgres",
+            "--auth-local",
+            "peer",
+            "--auth-host",
+            "reject",
+            "--encoding",
+            "UTF8",
+        ],
+        user="postgres",
+    )
     with open(data / "postgresql.conf", "a") as conf:
-        conf.write(f"\nlisten_addresses = ''\nport = {PG_PORT}\n"
-                   f"unix_socket_directories = '{root}'\n")
-    run([str(PG_BIN / "pg_ctl"), "--pgdata", str(data), "--log", str(root / "server.log"),
-         "--wait", "start"], user="postgres")
+        conf.write(
+            f"\nlisten_addresses = ''\nport = {PG_PORT}\nunix_socket_directories = '{root}'\n"
+        )
+    run(
+        [
+            str(PG_BIN / "pg_ctl"),
+            "--pgdata",
+            str(data),
+            "--log",
+            str(root / "server.log"),
+            "--wait",
+            "start",
+        ],
+        user="postgres",
+    )
     try:
         yield root, PG_PORT
     finally:
-        subprocess.run(["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "--pgdata",
-                        str(data), "--mode", "fast", "--wait", "stop"], capture_output=True,
-                       cwd="/")
+        subprocess.run(
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                str(PG_BIN / "pg_ctl"),
+                "--pgdata",
+                str(data),
+                "--mode",
+                "fast",
+                "--wait",
+                "stop",
+            ],
+            capture_output=True,
+            cwd="/",
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 
 def psql(socket_dir, port, database, sql, user=HUB_ROLE):
-    return run(["psql", "--host", str(socket_dir), "--port", str(port), "--dbname", database,
-                "--no-psqlrc", "--tuples-only", "--no-align", "--set", "ON_ERROR_STOP=1",
-                "--command", sql], user=user)
+    return run(
+        [
+            "psql",
+            "--host",
+            str(socket_dir),
+            "--port",
+            str(port),
+            "--dbname",
+            database,
+            "--no-psqlrc",
+            "--tuples-only",
+            "--no-align",
+            "--set",
+            "ON_ERROR_STOP=1",
+            "--command",
+            sql,
+        ],
+        user=user,
+    )
 
 
 def test_postgresql_hub_database_backed_up_dropped_and_restored(postgresql, tmp_path):
     socket_dir, port = postgresql
     database = "hub_backup_test"
     psql(socket_dir, port, "postgres", f"CREATE ROLE {HUB_ROLE} LOGIN", user="postgres")
-    run(["createdb", "--host", str(socket_dir), "--port", str(port), "--owner", HUB_ROLE,
-         database], user="postgres")
-    psql(socket_dir, port, database,
-         "CREATE TABLE users (id serial PRIMARY KEY, name text UNIQUE);"
-         "CREATE TABLE spawners (id serial PRIMARY KEY, user_id int REFERENCES users, "
-         "state jsonb);"
-         "INSERT INTO users (name) VALUES ('ada'), ('has@x');"
-         "INSERT INTO spawners (user_id, state) VALUES (1, '{\"job_id\": \"4242\"}');")
-    factory = Factory(data_dir=hub_files(tmp_path), hub_user=HUB_ROLE,
-                      hub_database="postgresql", pg_host=str(socket_dir), pg_port=port,
-                      pg_database=database, cluster_name="pgtest",
-                      hub_pidfile=str(tmp_path / "hub.pid"),
-                      slurmdbd_pidfile=str(tmp_path / "slurmdbd.pid"))
+    run(
+        ["createdb", "--host", str(socket_dir), "--port", str(port), "--owner", HUB_ROLE, database],
+        user="postgres",
+    )
+    psql(
+        socket_dir,
+        port,
+        database,
+        "CREATE TABLE users (id serial PRIMARY KEY, name text UNIQUE);"
+        "CREATE TABLE spawners (id serial PRIMARY KEY, user_id int REFERENCES users, "
+        "state jsonb);"
+        "INSERT INTO users (name) VALUES ('ada'), ('has@x');"
+        'INSERT INTO spawners (user_id, state) VALUES (1, \'{"job_id": "4242"}\');',
+    )
+    factory = Factory(
+        data_dir=hub_files(tmp_path),
+        hub_user=HUB_ROLE,
+        hub_database="postgresql",
+        pg_host=str(socket_dir),
+        pg_port=port,
+        pg_database=database,
+        cluster_name="pgtest",
+        hub_pidfile=str(tmp_path / "hub.pid"),
+        slurmdbd_pidfile=str(tmp_path / "slurmdbd.pid"),
+    )
     dest = tmp_path / "backups"
     dest.mkdir()
 
@@ -117,15 +195,23 @@ def test_postgresql_hub_database_backed_up_dropped_and_restored(postgresql, tmp_
     assert manifest["tools"]["pg_dump"].startswith("pg_dump (PostgreSQL) 15")
 
     def state():
-        return psql(socket_dir, port, database,
-                    "SELECT u.name, s.state->>'job_id' FROM users u LEFT JOIN spawners s "
-                    "ON s.user_id = u.id ORDER BY u.id").split()
+        return psql(
+            socket_dir,
+            port,
+            database,
+            "SELECT u.name, s.state->>'job_id' FROM users u LEFT JOIN spawners s "
+            "ON s.user_id = u.id ORDER BY u.id",
+        ).split()
 
     expected = ["ada|4242", "has@x|"]
     assert state() == expected
     # Changed after the backup: the restore drops it with the database.
-    psql(socket_dir, port, database, "INSERT INTO users (name) VALUES ('later');"
-                                     "CREATE TABLE extra (x int);")
+    psql(
+        socket_dir,
+        port,
+        database,
+        "INSERT INTO users (name) VALUES ('later');CREATE TABLE extra (x int);",
+    )
     bk.restore(factory, folder, parts=("hub",))
     assert state() == expected
     assert psql(socket_dir, port, database, "SELECT to_regclass('extra') IS NULL") == "t\n"
@@ -134,14 +220,27 @@ def test_postgresql_hub_database_backed_up_dropped_and_restored(postgresql, tmp_
     run(["dropdb", "--host", str(socket_dir), "--port", str(port), database], user="postgres")
     done = bk.restore(factory, folder, parts=("hub",))
     assert state() == expected
-    assert psql(socket_dir, port, database,
-                "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = "
-                "current_database()") == f"{HUB_ROLE}\n"
-    assert psql(socket_dir, port, database,
-                "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'") \
+    assert (
+        psql(
+            socket_dir,
+            port,
+            database,
+            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()",
+        )
         == f"{HUB_ROLE}\n"
-    assert any(f"PostgreSQL database {database} recreated (owner {HUB_ROLE})" in line
-               for line in done)
+    )
+    assert (
+        psql(
+            socket_dir,
+            port,
+            database,
+            "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'",
+        )
+        == f"{HUB_ROLE}\n"
+    )
+    assert any(
+        f"PostgreSQL database {database} recreated (owner {HUB_ROLE})" in line for line in done
+    )
     assert (factory.data_dir / bk.COOKIE_SECRET).stat().st_mode & 0o777 == 0o600
 
     # A dump that does not load leaves the hub database as it was, and no scratch one.
@@ -149,11 +248,19 @@ def test_postgresql_hub_database_backed_up_dropped_and_restored(postgresql, tmp_
     with pytest.raises(bk.BackupError, match="pg_restore"):
         bk.restore_postgresql(factory, dump)
     assert state() == expected
-    assert psql(socket_dir, port, "postgres",
-                "SELECT datname FROM pg_database WHERE datname LIKE 'hub_backup_test_%'") == ""
+    assert (
+        psql(
+            socket_dir,
+            port,
+            "postgres",
+            "SELECT datname FROM pg_database WHERE datname LIKE 'hub_backup_test_%'",
+        )
+        == ""
+    )
 
 
 # ---------------------------------------------------------------- MariaDB
+
 
 @pytest.fixture
 def mariadb():
@@ -161,16 +268,38 @@ def mariadb():
     need("mariadb-install-db", "mariadbd", "mariadb", "mariadb-dump")
     root = private_dir("aiwb-mariadb-", "mysql")
     data, sock = root / "data", root / "sock"
-    run(["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=mysql",
-         "--auth-root-authentication-method=socket", "--skip-test-db"], timeout=300)
+    run(
+        [
+            "mariadb-install-db",
+            "--no-defaults",
+            f"--datadir={data}",
+            "--user=mysql",
+            "--auth-root-authentication-method=socket",
+            "--skip-test-db",
+        ],
+        timeout=300,
+    )
     server = subprocess.Popen(
-        ["mariadbd", "--no-defaults", f"--datadir={data}", f"--socket={sock}",
-         "--skip-networking", "--user=mysql", f"--pid-file={root}/mariadbd.pid",
-         f"--log-error={root}/error.log"], cwd="/")
+        [
+            "mariadbd",
+            "--no-defaults",
+            f"--datadir={data}",
+            f"--socket={sock}",
+            "--skip-networking",
+            "--user=mysql",
+            f"--pid-file={root}/mariadbd.pid",
+            f"--log-error={root}/error.log",
+        ],
+        cwd="/",
+    )
     try:
         deadline = time.monotonic() + 60
-        while subprocess.run(["mariadb", f"--socket={sock}", "--execute", "SELECT 1"],
-                             capture_output=True).returncode != 0:
+        while (
+            subprocess.run(
+                ["mariadb", f"--socket={sock}", "--execute", "SELECT 1"], capture_output=True
+            ).returncode
+            != 0
+        ):
             assert server.poll() is None, (root / "error.log").read_text()
             assert time.monotonic() < deadline, "the private mariadbd did not answer in 60 s"
             time.sleep(0.5)
@@ -182,23 +311,40 @@ def mariadb():
 
 
 def sql(sock, statement, database=""):
-    return run(["mariadb", f"--socket={sock}", "--batch", "--skip-column-names",
-                *([database] if database else []), "--execute", statement])
+    return run(
+        [
+            "mariadb",
+            f"--socket={sock}",
+            "--batch",
+            "--skip-column-names",
+            *([database] if database else []),
+            "--execute",
+            statement,
+        ]
+    )
 
 
 @pytest.mark.parametrize("compress", [True, False])
 def test_mariadb_accounting_backed_up_dropped_and_restored(mariadb, tmp_path, compress):
     database = f"aiwb_backup_test_{secrets.token_hex(4)}"  # never slurm_acct_db
     sql(mariadb, f"CREATE DATABASE {database}")
-    sql(mariadb, "CREATE TABLE job_table (id_job INT PRIMARY KEY, account VARCHAR(64), "
-                 "gpu_minutes BIGINT) ENGINE=InnoDB;"
-                 "INSERT INTO job_table VALUES (1, 'edu-intro', 30), (2, 'has@x', 0);"
-                 "CREATE PROCEDURE used_minutes() SELECT SUM(gpu_minutes) FROM job_table;",
-        database)
-    factory = Factory(data_dir=hub_files(tmp_path), hub_user="root",
-                      accounting_database=database, mariadb_socket=mariadb,
-                      cluster_name="mariadbtest", hub_pidfile=str(tmp_path / "hub.pid"),
-                      slurmdbd_pidfile=str(tmp_path / "slurmdbd.pid"))
+    sql(
+        mariadb,
+        "CREATE TABLE job_table (id_job INT PRIMARY KEY, account VARCHAR(64), "
+        "gpu_minutes BIGINT) ENGINE=InnoDB;"
+        "INSERT INTO job_table VALUES (1, 'edu-intro', 30), (2, 'has@x', 0);"
+        "CREATE PROCEDURE used_minutes() SELECT SUM(gpu_minutes) FROM job_table;",
+        database,
+    )
+    factory = Factory(
+        data_dir=hub_files(tmp_path),
+        hub_user="root",
+        accounting_database=database,
+        mariadb_socket=mariadb,
+        cluster_name="mariadbtest",
+        hub_pidfile=str(tmp_path / "hub.pid"),
+        slurmdbd_pidfile=str(tmp_path / "slurmdbd.pid"),
+    )
     dest = tmp_path / "backups"
     dest.mkdir()
 
@@ -210,8 +356,11 @@ def test_mariadb_accounting_backed_up_dropped_and_restored(mariadb, tmp_path, co
     expected = "1\tedu-intro\t30\n2\thas@x\t0\n"
     select = "SELECT * FROM job_table ORDER BY id_job"
     # Changed after the backup: gone after the restore (the dump recreates the database).
-    sql(mariadb, "INSERT INTO job_table VALUES (3, 'later', 5); CREATE TABLE extra (x INT);",
-        database)
+    sql(
+        mariadb,
+        "INSERT INTO job_table VALUES (3, 'later', 5); CREATE TABLE extra (x INT);",
+        database,
+    )
     done = bk.restore(factory, folder, parts=("accounting",))
     assert sql(mariadb, select, database) == expected
     assert sql(mariadb, f"SHOW TABLES FROM {database}") == "job_table\n"

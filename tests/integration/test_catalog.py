@@ -25,8 +25,11 @@ PUBLIC = DEMO - {RESTRICTED}
 
 @pytest.fixture(scope="module")
 def catalog_command(site):
-    return [f"{site.factory.prefix}/env/bin/aiworkbench-catalog", "--site",
-            "/etc/aiworkbench/site.toml"]
+    return [
+        f"{site.factory.prefix}/env/bin/aiworkbench-catalog",
+        "--site",
+        "/etc/aiworkbench/site.toml",
+    ]
 
 
 def reindex(catalog_command) -> dict:
@@ -42,8 +45,9 @@ def raw_get(user, target: str) -> tuple[int, dict]:
     """GET ``target`` exactly as written (requests would normalise dot segments)."""
     host, port = user.hub_url.split("//")[1].split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=30)
-    conn.request("GET", f"{API}/{target}",
-                 headers={"Authorization": user.session.headers["Authorization"]})
+    conn.request(
+        "GET", f"{API}/{target}", headers={"Authorization": user.session.headers["Authorization"]}
+    )
     response = conn.getresponse()
     body = response.read()
     conn.close()
@@ -70,8 +74,7 @@ def test_the_demo_catalog_is_indexed_with_honest_cards(site, cluster_up, catalog
 def test_users_see_public_data_and_their_projects_only(hub_user):
     student, sme = hub_user("student"), hub_user("sme")  # sme is in sme-vision
     status, everything = api(student, "datasets", per_page="100")
-    assert status == 200 and names(everything) >= PUBLIC and RESTRICTED not in names(
-        everything)
+    assert status == 200 and names(everything) >= PUBLIC and RESTRICTED not in names(everything)
     status, mine = api(sme, "datasets", per_page="100")
     assert status == 200 and names(mine) >= DEMO and mine["total"] == everything["total"] + 1
     assert api(student, "datasets", q="breast cancer")[1]["total"] == 0
@@ -101,19 +104,22 @@ def test_users_see_public_data_and_their_projects_only(hub_user):
     assert status == 200 and inner["path"] == folder and inner["total"] >= 1
 
 
-@pytest.mark.parametrize("target", [
-    "datasets/digits/files?path=..",
-    "datasets/digits/files?path=../" + RESTRICTED,
-    "datasets/digits/files?path=%2e%2e%2f" + RESTRICTED,
-    "datasets/digits/files?path=%2Fetc",
-    "datasets/digits/files?path=images%2F..%2F..%2F" + RESTRICTED,
-    "datasets/digits/files?path=images%5C..%5C..",
-    "datasets/digits/files?path=%252e%252e%252f" + RESTRICTED,
-    "datasets/..%2F" + RESTRICTED + "/files",
-    "datasets/%2e%2e/files",
-    "datasets/digits/../" + RESTRICTED + "/files",
-    "datasets/digits/files?path=%00",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "datasets/digits/files?path=..",
+        "datasets/digits/files?path=../" + RESTRICTED,
+        "datasets/digits/files?path=%2e%2e%2f" + RESTRICTED,
+        "datasets/digits/files?path=%2Fetc",
+        "datasets/digits/files?path=images%2F..%2F..%2F" + RESTRICTED,
+        "datasets/digits/files?path=images%5C..%5C..",
+        "datasets/digits/files?path=%252e%252e%252f" + RESTRICTED,
+        "datasets/..%2F" + RESTRICTED + "/files",
+        "datasets/%2e%2e/files",
+        "datasets/digits/../" + RESTRICTED + "/files",
+        "datasets/digits/files?path=%00",
+    ],
+)
 def test_traversal_is_refused_in_every_spelling(hub_user, target):
     student = hub_user("student")
     status, answer = raw_get(student, target)
@@ -142,36 +148,40 @@ def test_restricted_data_is_unreadable_on_the_filesystem_and_in_jobs(site, clust
     # Nobody lists the catalog's folder (names come from the API); public data is
     # readable, the restricted dataset's folder is closed to others.
     assert run(["ls", site.catalog.root], user="student", check=False).returncode != 0
-    assert run(["head", "-c", "5", f"{site.catalog.root}/iris/iris.csv"],
-               user="student").stdout == "sepal"
+    assert (
+        run(["head", "-c", "5", f"{site.catalog.root}/iris/iris.csv"], user="student").stdout
+        == "sepal"
+    )
     denied = run(["cat", str(data)], user="student", check=False)
     assert denied.returncode != 0 and "Permission denied" in denied.stderr
     assert run(["ls", str(folder)], user="student", check=False).returncode != 0
-    assert run(["cat", str(folder / "datacard.toml")], user="student",
-               check=False).returncode != 0
+    assert run(["cat", str(folder / "datacard.toml")], user="student", check=False).returncode != 0
     assert run(["head", "-c", "4", str(data)], user="sme").stdout == "PAR1"
     # Sessions are Slurm jobs: the same holds there (the job gets the user's groups).
     job = ["srun", "--partition=cpu", "--time=1", "--chdir=/tmp", "head", "-c", "4", str(data)]
-    inside = run([*job[:1], "--account=edu-intro", *job[1:]], user="student", check=False,
-                 timeout=120)
+    inside = run(
+        [*job[:1], "--account=edu-intro", *job[1:]], user="student", check=False, timeout=120
+    )
     assert inside.returncode != 0 and "Permission denied" in inside.stderr, inside.stderr
-    assert run([*job[:1], "--account=sme-vision", *job[1:]], user="sme",
-               timeout=120).stdout == "PAR1"
+    assert (
+        run([*job[:1], "--account=sme-vision", *job[1:]], user="sme", timeout=120).stdout == "PAR1"
+    )
 
 
-def test_malformed_datacards_are_reported_and_the_rest_is_kept(site, catalog_command,
-                                                               hub_user):
+def test_malformed_datacards_are_reported_and_the_rest_is_kept(site, catalog_command, hub_user):
     root = Path(site.catalog.root)
     broken = root / f"broken-{uuid.uuid4().hex[:6]}"
     broken.mkdir()
     (broken / "datacard.toml").write_text(
         f'name = "{broken.name}"\ntitle = "Broken"\ndescription = "x"\nowner = "ops"\n'
-        'licence = "MIT"\nmodality = "pictures"\nformat = "csv"\naccess = "public"\n')
+        'licence = "MIT"\nmodality = "pictures"\nformat = "csv"\naccess = "public"\n'
+    )
     try:
         report = reindex(catalog_command)
         assert report["problems"] == [
             f"{broken}/datacard.toml: modality: 'pictures' is not allowed; allowed: "
-            "tabular, image, text, audio, video, timeseries, other"], report
+            "tabular, image, text, audio, video, timeseries, other"
+        ], report
         assert report["removed"] == [] and report["unchanged"] >= len(DEMO)
         status, found = api(hub_user("student"), "datasets", per_page="100")
         assert names(found) >= PUBLIC and broken.name not in names(found)
@@ -182,12 +192,14 @@ def test_malformed_datacards_are_reported_and_the_rest_is_kept(site, catalog_com
 
 def test_bad_parameters_get_what_is_allowed(hub_user):
     student = hub_user("student")
-    for params, words in [({"modality": "pictures"}, "one of tabular, image"),
-                          ({"per_page": "0"}, "from 1 to 100"),
-                          ({"page": "two"}, "a whole number"),
-                          ({"colour": "red"}, "allowed: q ("),
-                          ({"q": "x" * 201}, "at most 200"),
-                          ({"tag": "<script>"}, "tag='<script>' is not allowed")]:
+    for params, words in [
+        ({"modality": "pictures"}, "one of tabular, image"),
+        ({"per_page": "0"}, "from 1 to 100"),
+        ({"page": "two"}, "a whole number"),
+        ({"colour": "red"}, "allowed: q ("),
+        ({"q": "x" * 201}, "at most 200"),
+        ({"tag": "<script>"}, "tag='<script>' is not allowed"),
+    ]:
         status, answer = api(student, "datasets", **params)
         assert status == 400 and words in answer["message"], (params, answer)
     status, answer = api(student, "datasets/digits/files", per_page="1001")
@@ -220,13 +232,23 @@ def test_every_snippet_loads_its_demo_dataset(site, hub_user, library):
     spec, script = here / "details.json", here / "check.py"
     spec.write_text(json.dumps(details))
     script.write_text(LOADER_CHECK)
-    done = run(["env", "HOME=/home/sme", "HF_HUB_OFFLINE=1",
-                f"{site.factory.prefix}/env/bin/python", str(script), str(spec), library],
-               user="sme", check=False, timeout=600)
+    done = run(
+        [
+            "env",
+            "HOME=/home/sme",
+            "HF_HUB_OFFLINE=1",
+            f"{site.factory.prefix}/env/bin/python",
+            str(script),
+            str(spec),
+            library,
+        ],
+        user="sme",
+        check=False,
+        timeout=600,
+    )
     shutil.rmtree(here)
     assert done.returncode == 0, done.stderr[-3000:]
-    loaded = [line.split()[1] for line in done.stdout.splitlines()
-              if line.startswith("LOADED ")]
+    loaded = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("LOADED ")]
     assert sorted(loaded) == sorted(DEMO), done.stdout[-2000:]
 
 
@@ -256,13 +278,26 @@ WIDGET_CHECK = textwrap.dedent("""\
 
 
 def test_the_widget_as_the_user_refuses_traversal_and_cannot_read_restricted_data(
-        site, hub_user, hub_url):
+    site, hub_user, hub_url
+):
     student = hub_user("student")
     restricted = Path(site.catalog.root) / RESTRICTED / f"{RESTRICTED}.parquet"
     token = student.session.headers["Authorization"].split()[1]
-    done = run(["env", f"AIWORKBENCH_API_URL={hub_url}{API}", f"JUPYTERHUB_API_TOKEN={token}",
-                "HOME=/home/student", f"{site.factory.prefix}/env/bin/python", "-c",
-                WIDGET_CHECK, str(restricted)], user="student", check=False, timeout=300)
+    done = run(
+        [
+            "env",
+            f"AIWORKBENCH_API_URL={hub_url}{API}",
+            f"JUPYTERHUB_API_TOKEN={token}",
+            "HOME=/home/student",
+            f"{site.factory.prefix}/env/bin/python",
+            "-c",
+            WIDGET_CHECK,
+            str(restricted),
+        ],
+        user="student",
+        check=False,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.splitlines()[-1])
     assert out["catalog"] and out["search"] and "digits" in out["names"]

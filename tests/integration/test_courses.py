@@ -33,9 +33,22 @@ COURSE = textwrap.dedent("""\
 
 
 def notebook(source: str) -> str:
-    return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
-        {"cell_type": "code", "source": source, "metadata": {}, "outputs": [],
-         "execution_count": None}]})
+    return json.dumps(
+        {
+            "nbformat": 4,
+            "nbformat_minor": 5,
+            "metadata": {},
+            "cells": [
+                {
+                    "cell_type": "code",
+                    "source": source,
+                    "metadata": {},
+                    "outputs": [],
+                    "execution_count": None,
+                }
+            ],
+        }
+    )
 
 
 def poster(user):
@@ -43,6 +56,7 @@ def poster(user):
         answer = user.session.post(f"{user.hub_url}{API}/{path}", json=payload, timeout=60)
         assert answer.status_code == 201, answer.text
         return answer.json()
+
     return post
 
 
@@ -56,8 +70,19 @@ SYNC = textwrap.dedent("""\
 
 
 def sync_as(user, site, record) -> dict:
-    done = run(["env", f"HOME=/home/{user}", f"{site.factory.prefix}/env/bin/python", "-c",
-                SYNC, record["path"], record["course"], record["version"]], user=user)
+    done = run(
+        [
+            "env",
+            f"HOME=/home/{user}",
+            f"{site.factory.prefix}/env/bin/python",
+            "-c",
+            SYNC,
+            record["path"],
+            record["course"],
+            record["version"],
+        ],
+        user=user,
+    )
     return json.loads(done.stdout)
 
 
@@ -78,8 +103,7 @@ def course(tmp_path, site):
 def test_publish_then_republish_keeps_the_students_edits(site, hub_user, course):
     trainer, student = hub_user("trainer"), hub_user("student")
     first = publish_course(course, "intro", post=poster(trainer))
-    assert first["previous_version"] is None and first["exercises"] == [["01-intro.ipynb",
-                                                                         "q1"]]
+    assert first["previous_version"] is None and first["exercises"] == [["01-intro.ipynb", "q1"]]
     listed = student.session.get(f"{student.hub_url}{API}/courses", timeout=30).json()
     assert course.name in [c["course"] for c in listed["courses"]]
     sme = hub_user("sme")  # not in class intro
@@ -111,15 +135,25 @@ def test_publish_then_republish_keeps_the_students_edits(site, hub_user, course)
 def test_only_trainers_publish_and_broken_courses_are_refused(site, hub_user, course):
     trainer, sme = hub_user("trainer"), hub_user("sme")
     url = f"{trainer.hub_url}{API}/classes/intro/courses/{course.name}"
-    files = {"course.toml": base64.b64encode(COURSE.encode()).decode(),
-             "01-intro.ipynb": base64.b64encode(notebook("x = 1").encode()).decode()}
+    files = {
+        "course.toml": base64.b64encode(COURSE.encode()).decode(),
+        "01-intro.ipynb": base64.b64encode(notebook("x = 1").encode()).decode(),
+    }
     refused = sme.session.post(url, json={"files": files}, timeout=30)
-    assert refused.status_code == 403 and "only the trainers of class 'intro'" in \
-        refused.json()["message"]
+    assert (
+        refused.status_code == 403
+        and "only the trainers of class 'intro'" in refused.json()["message"]
+    )
     for bad, words in [
-        ({**files, "course.toml": base64.b64encode(
-            COURSE.replace("gpus = 0", "gpus = 1").encode()).decode()},
-         "course.toml: session.gpus: 1 is more than partition 'cpu' allows"),
+        (
+            {
+                **files,
+                "course.toml": base64.b64encode(
+                    COURSE.replace("gpus = 0", "gpus = 1").encode()
+                ).decode(),
+            },
+            "course.toml: session.gpus: 1 is more than partition 'cpu' allows",
+        ),
         ({**files, "../escape.txt": "eA=="}, "has the part '..'"),
         ({**files, ".hidden": "eA=="}, "hidden files and folders are not published"),
         ({**files, "x.txt": "not base64!"}, "is not valid base64"),
@@ -137,6 +171,7 @@ def test_the_shipped_courses_are_published_to_the_demos_class(site, hub_user):
     answer = student.session.get(f"{student.hub_url}{API}/courses", timeout=60)
     assert answer.status_code == 200, answer.text
     shipped = {c["course"]: c for c in answer.json()["courses"] if c["class"] == "intro"}
-    assert {"first-steps", "dask-on-slurm", "notebook-to-batch",
-            "torch-image-classifier"} <= set(shipped)
+    assert {"first-steps", "dask-on-slurm", "notebook-to-batch", "torch-image-classifier"} <= set(
+        shipped
+    )
     assert shipped["first-steps"]["published_by"] == "trainer"

@@ -36,8 +36,9 @@ print(json.dumps(out, default=str))
 
 
 def read_store(site) -> dict:
-    result = run([KERNEL_PYTHON, "-c", READ, site.dashboards.store], user=site.dashboards.user,
-                 timeout=60)
+    result = run(
+        [KERNEL_PYTHON, "-c", READ, site.dashboards.store], user=site.dashboards.user, timeout=60
+    )
     return json.loads(result.stdout)
 
 
@@ -60,20 +61,29 @@ def test_only_managers_may_open_the_dashboards(site, hub_url, hub_up, hub_user):
         response = manager.get(f"{hub_url}{DASH}{path}", timeout=60)
         assert response.status_code == 404, (path, response.status_code)
     xsrf = {"X-XSRFToken": manager.cookies.get("_xsrf", path="/services/dashboards/") or ""}
-    changed = manager.put(f"{hub_url}{DASH}api/contents/usage.ipynb", timeout=60,
-                          headers=xsrf, json={"type": "file", "format": "text",
-                                              "content": "replaced"})
+    changed = manager.put(
+        f"{hub_url}{DASH}api/contents/usage.ipynb",
+        timeout=60,
+        headers=xsrf,
+        json={"type": "file", "format": "text", "content": "replaced"},
+    )
     assert changed.status_code >= 400, changed.status_code
 
 
 def test_the_service_runs_as_its_own_user_and_keeps_its_store_to_itself(site, hub_up):
     user = site.dashboards.user
     processes = run(["ps", "-eww", "-o", "user:32=,args="]).stdout
-    serving = [line.split(None, 1)[0] for line in processes.splitlines()
-               if "aiworkbench-dashboards" in line and "sudo" not in line]
+    serving = [
+        line.split(None, 1)[0]
+        for line in processes.splitlines()
+        if "aiworkbench-dashboards" in line and "sudo" not in line
+    ]
     assert serving and set(serving) == {user}, processes
-    store = wait_for(lambda: os.path.exists(site.dashboards.store) and site.dashboards.store,
-                     120, what="the first ingestion")
+    store = wait_for(
+        lambda: os.path.exists(site.dashboards.store) and site.dashboards.store,
+        120,
+        what="the first ingestion",
+    )
     info = os.stat(store)
     assert pwd.getpwuid(info.st_uid).pw_name == user
     folder = os.stat(os.path.dirname(store))
@@ -83,22 +93,45 @@ def test_the_service_runs_as_its_own_user_and_keeps_its_store_to_itself(site, hu
 
 
 def test_ingestion_reads_the_real_cluster_and_numbers_equal_sacct_and_sshare(
-        site, hub_up, cluster_up):
+    site, hub_up, cluster_up
+):
     # A job of known size as a workshop account: 2 cores for a few seconds.
-    job = run(["sbatch", "--parsable", "--wait", "--account=edu-intro", "--partition=cpu",
-               "--cpus-per-task=2", "--time=2", "--chdir=/tmp", "--output=/dev/null",
-               "--wrap=sleep 3"], user="intro-07", timeout=180).stdout.strip().split(";")[0]
+    job = (
+        run(
+            [
+                "sbatch",
+                "--parsable",
+                "--wait",
+                "--account=edu-intro",
+                "--partition=cpu",
+                "--cpus-per-task=2",
+                "--time=2",
+                "--chdir=/tmp",
+                "--output=/dev/null",
+                "--wrap=sleep 3",
+            ],
+            user="intro-07",
+            timeout=180,
+        )
+        .stdout.strip()
+        .split(";")[0]
+    )
 
     def ingested():
         data = read_store(site)
         rows = [r for r in data["jobs"] if str(r[0]) == job]
         return data if rows and rows[0][2] == "COMPLETED" else None
 
-    data = wait_for(ingested, site.dashboards.ingest_seconds * 3 + 60, interval=5,
-                    what=f"job {job} to reach the dashboards' store")
+    data = wait_for(
+        ingested,
+        site.dashboards.ingest_seconds * 3 + 60,
+        interval=5,
+        what=f"job {job} to reach the dashboards' store",
+    )
     [row] = [r for r in data["jobs"] if str(r[0]) == job]
-    sacct = run(["sacct", "-X", "-n", "-P", "-j", job,
-                 "--format=Account,AllocCPUS,ElapsedRaw,AllocTRES"]).stdout.split("\n")[0]
+    sacct = run(
+        ["sacct", "-X", "-n", "-P", "-j", job, "--format=Account,AllocCPUS,ElapsedRaw,AllocTRES"]
+    ).stdout.split("\n")[0]
     account, cpus, elapsed, tres = sacct.split("|")
     assert (row[1], row[4], row[5]) == (account, int(cpus), int(elapsed))
     assert row[7] == pytest.approx(int(elapsed) * int(cpus) / 3600)
@@ -107,8 +140,17 @@ def test_ingestion_reads_the_real_cluster_and_numbers_equal_sacct_and_sshare(
     # Totals per project equal an independent sum over sacct's records, read now.
     # (Jobs may finish between the two readings: compare jobs the store already has.)
     stored = {str(r[0]) for r in data["jobs"]}
-    out = run(["sacct", "--allusers", "-X", "-n", "-P", "--starttime=2020-01-01",
-               "--format=JobIDRaw,Account,ElapsedRaw,AllocTRES,State"]).stdout
+    out = run(
+        [
+            "sacct",
+            "--allusers",
+            "-X",
+            "-n",
+            "-P",
+            "--starttime=2020-01-01",
+            "--format=JobIDRaw,Account,ElapsedRaw,AllocTRES,State",
+        ]
+    ).stdout
     expected: dict[str, float] = {}
     for line in out.splitlines():
         jid, account, elapsed, tres, state = line.split("|")
@@ -124,10 +166,21 @@ def test_ingestion_reads_the_real_cluster_and_numbers_equal_sacct_and_sshare(
         assert totals.get(project, 0) == pytest.approx(hours, abs=0.01), project
 
     # Budgets equal sshare's reading; every site project is there (managers see all).
-    share = run(["sshare", "--all", "--long", "--noheader", "--parsable2",
-                 "--format=Account,User,GrpTRESMins"]).stdout
-    limits = {f[0].strip(): f[2] for f in (line.split("|") for line in share.splitlines())
-              if f[0].strip() and not f[1] and f[0].strip() != "root"}
+    share = run(
+        [
+            "sshare",
+            "--all",
+            "--long",
+            "--noheader",
+            "--parsable2",
+            "--format=Account,User,GrpTRESMins",
+        ]
+    ).stdout
+    limits = {
+        f[0].strip(): f[2]
+        for f in (line.split("|") for line in share.splitlines())
+        if f[0].strip() and not f[1] and f[0].strip() != "root"
+    }
     budgets = {b[0]: b for b in data["budgets"]}
     assert set(budgets) == set(site.projects) == set(limits)
     for project, grp in limits.items():
@@ -142,8 +195,7 @@ def test_ingestion_reads_the_real_cluster_and_numbers_equal_sacct_and_sshare(
     assert {s: r["error"] for s, r in fresh.items() if r["error"]} == {}
 
 
-def test_the_hub_lists_sessions_only_for_holders_of_read_servers(site, hub_url, hub_up,
-                                                                 hub_user):
+def test_the_hub_lists_sessions_only_for_holders_of_read_servers(site, hub_url, hub_up, hub_user):
     student = hub_user("student")
     response = student.api("GET", "/aiworkbench/sessions")
     assert response.status_code == 403

@@ -59,8 +59,7 @@ def test_a_broken_kernel_environment_does_not_take_the_hub_down(site, hub_url, h
     broken = kernel_site_packages(site) / "zz-aiwb-test-broken.pth"
     broken.write_text('import sys; sys.exit("the kernels\' environment is broken (test)")\n')
     try:
-        probe = run([f"{site.factory.kernel_env}/bin/python", "-c", "print('ok')"],
-                    check=False)
+        probe = run([f"{site.factory.kernel_env}/bin/python", "-c", "print('ok')"], check=False)
         assert probe.returncode != 0 and "broken (test)" in probe.stderr  # it is broken
         restart_hub(hub_url)  # the hub and its proxy start again, from their environment
         # The workbench API (the hub's environment) answers through the proxy: it asks

@@ -24,8 +24,8 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.pool import NullPool
 
 from aiworkbench.admin import hub_db_migrate as mig
-from aiworkbench.hub.config import db_url
 from aiworkbench.core.site import parse_site
+from aiworkbench.hub.config import db_url
 
 from ..unit.test_site import MINIMAL
 from .test_backup_tools import psql, run
@@ -39,15 +39,22 @@ JOB_STATE = {"job_id": "4242", "job_status": "RUNNING", "job_host": "cpu-1"}
 
 # ---------------------------------------------------------------- databases
 
+
 def new_database(pg, name: str, owner: str = ME) -> str:
     """An empty database owned by ``owner`` in the private cluster; its URL, written as
     hub.config.db_url writes the hub's (socket folder as host)."""
     socket_dir, port = pg
-    psql(socket_dir, port, "postgres",
-         f"DO $$ BEGIN CREATE ROLE {owner} LOGIN; EXCEPTION WHEN duplicate_object "
-         f"THEN NULL; END $$", user="postgres")
-    run(["createdb", "--host", str(socket_dir), "--port", str(port), "--owner", owner, name],
-        user="postgres")
+    psql(
+        socket_dir,
+        port,
+        "postgres",
+        f"DO $$ BEGIN CREATE ROLE {owner} LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+        user="postgres",
+    )
+    run(
+        ["createdb", "--host", str(socket_dir), "--port", str(port), "--owner", owner, name],
+        user="postgres",
+    )
     return f"postgresql+psycopg2://{owner}@/{name}?host={socket_dir}&port={port}"
 
 
@@ -57,14 +64,24 @@ def make_hub_sqlite(path: Path) -> dict:
     a stopped named one, a share, a service, API tokens. Returns what to look for."""
     db = orm.new_session_factory(f"sqlite:///{path}")()
     db.add(orm.OAuthClient(identifier="jupyterhub", description="JupyterHub"))
-    db.add(orm.OAuthClient(identifier="service-workbench", secret="s3cret",
-                           redirect_uri="/services/workbench/oauth_callback",
-                           allowed_scopes=["access:services!service=workbench"]))
+    db.add(
+        orm.OAuthClient(
+            identifier="service-workbench",
+            secret="s3cret",
+            redirect_uri="/services/workbench/oauth_callback",
+            allowed_scopes=["access:services!service=workbench"],
+        )
+    )
     user_role = orm.Role(name="user", scopes=["self", "access:services!service=workbench"])
-    readers = orm.Role(name="budget-readers", description="Managers and admins",
-                       scopes=["read:users:activity"])
-    ada = orm.User(name="ada", admin=True, encrypted_auth_state=b"\x00\xffsealed",
-                   created=datetime(2025, 3, 1, 9, 30, 15, 123456))
+    readers = orm.Role(
+        name="budget-readers", description="Managers and admins", scopes=["read:users:activity"]
+    )
+    ada = orm.User(
+        name="ada",
+        admin=True,
+        encrypted_auth_state=b"\x00\xffsealed",
+        created=datetime(2025, 3, 1, 9, 30, 15, 123456),
+    )
     weird = orm.User(name="has@x", user_info={"display": "Has X"})
     db.add_all([user_role, readers, ada, weird])
     db.commit()
@@ -74,17 +91,22 @@ def make_hub_sqlite(path: Path) -> dict:
     managers.roles.append(readers)
     db.add(managers)
     server = orm.Server(ip="10.0.0.5", port=45678, base_url="/user/ada/")
-    running = orm.Spawner(user=ada, server=server, name="", state=JOB_STATE,
-                          user_options={"profile": "small", "project": "p1"},
-                          started=datetime(2025, 3, 2, 8, 0, 0))
+    running = orm.Spawner(
+        user=ada,
+        server=server,
+        name="",
+        state=JOB_STATE,
+        user_options={"profile": "small", "project": "p1"},
+        started=datetime(2025, 3, 2, 8, 0, 0),
+    )
     stopped = orm.Spawner(user=weird, name="gpu session", state={"job_id": "4243"})
     db.add_all([server, running, stopped])
     service = orm.Service(name="workbench", url="http://127.0.0.1:8890", display=False)
-    db.add_all([service, orm.Role(name="workbench-service", scopes=["read:users"],
-                                  services=[service])])
+    db.add_all(
+        [service, orm.Role(name="workbench-service", scopes=["read:users"], services=[service])]
+    )
     db.commit()
-    db.add(orm.Share(owner=ada, spawner=running, user=weird,
-                     scopes=["access:servers!server=ada/"]))
+    db.add(orm.Share(owner=ada, spawner=running, user=weird, scopes=["access:servers!server=ada/"]))
     token = ada.new_api_token(note="workbench tests", scopes=["read:users!user=ada"])
     service_token = service.new_api_token(scopes=["read:users"])
     db.commit()
@@ -98,9 +120,10 @@ def typed_rows(url: str) -> dict[str, list]:
     engine = create_engine(url, poolclass=NullPool)
     try:
         with engine.connect() as conn:
-            return {t.name: [tuple(r) for r in conn.execute(
-                select(t).order_by(*t.primary_key.columns))]
-                for t in orm.Base.metadata.sorted_tables}
+            return {
+                t.name: [tuple(r) for r in conn.execute(select(t).order_by(*t.primary_key.columns))]
+                for t in orm.Base.metadata.sorted_tables
+            }
     finally:
         engine.dispose()
 
@@ -121,8 +144,12 @@ def sqlite_tables(path: Path) -> set[str]:
 def alembic(url: str, *args: str, tmp_path: Path) -> None:
     ini = tmp_path / "alembic.ini"
     dbutil.write_alembic_ini(str(ini), url)
-    subprocess.run([str(Path(sys.executable).parent / "alembic"), "-c", str(ini), *args],
-                   check=True, capture_output=True, cwd=tmp_path)
+    subprocess.run(
+        [str(Path(sys.executable).parent / "alembic"), "-c", str(ini), *args],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
 
 
 @pytest.fixture
@@ -133,6 +160,7 @@ def data_dir(tmp_path) -> Path:
 
 
 # ---------------------------------------------------------------- the migration
+
 
 def test_rows_relations_and_sequences_survive_the_move(postgresql, data_dir):
     source = data_dir / mig.HUB_SQLITE
@@ -150,8 +178,10 @@ def test_rows_relations_and_sequences_survive_the_move(postgresql, data_dir):
     head = mig.alembic_head()
     assert report.from_revision == report.to_revision == head
     # The SQLite file is kept beside, renamed; nothing else is left in the folder.
-    assert not source.exists() and report.kept_as == data_dir / "jupyterhub.sqlite" \
-        ".migrated-to-postgresql"
+    assert (
+        not source.exists()
+        and report.kept_as == data_dir / "jupyterhub.sqlite.migrated-to-postgresql"
+    )
     assert sorted(p.name for p in data_dir.iterdir()) == [report.kept_as.name]
     assert report.lines()[0].startswith(f"migrated {source} into postgresql+psycopg2://")
 
@@ -188,8 +218,14 @@ def test_rows_relations_and_sequences_survive_the_move(postgresql, data_dir):
         db.add(orm.OAuthClient(identifier="service-dashboards"))
         db.commit()
         newcomer.new_api_token(note="after the move")
-        db.add(orm.Share(owner=ada, spawner=session, group=orm.Group.find(db, "trainers"),
-                         scopes=["access:servers!server=ada/"]))
+        db.add(
+            orm.Share(
+                owner=ada,
+                spawner=session,
+                group=orm.Group.find(db, "trainers"),
+                scopes=["access:servers!server=ada/"],
+            )
+        )
         db.commit()
         assert newcomer.id == max(u.id for u in (ada, weird)) + 1
     finally:
@@ -199,9 +235,11 @@ def test_rows_relations_and_sequences_survive_the_move(postgresql, data_dir):
     after = typed_rows(target)
     again = mig.migrate(f"sqlite:///{source}", target)
     assert again.outcome == mig.NOTHING
-    assert again.lines() == [f"nothing to migrate: {source} does not exist (an earlier "
-                             f"run moved it into PostgreSQL; the file is kept as "
-                             f"{report.kept_as})"]
+    assert again.lines() == [
+        f"nothing to migrate: {source} does not exist (an earlier "
+        f"run moved it into PostgreSQL; the file is kept as "
+        f"{report.kept_as})"
+    ]
     assert typed_rows(target) == after
 
 
@@ -219,8 +257,16 @@ def test_dry_run_counts_and_writes_nothing(postgresql, data_dir):
     assert source.read_bytes() == original
     assert sorted(p.name for p in data_dir.iterdir()) == [mig.HUB_SQLITE]
     socket_dir, port = postgresql
-    assert psql(socket_dir, port, "hub_dry_run_test",
-                "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", user=ME) == "0\n"
+    assert (
+        psql(
+            socket_dir,
+            port,
+            "hub_dry_run_test",
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+            user=ME,
+        )
+        == "0\n"
+    )
     assert mig.migrate(f"sqlite:///{source}", target).rows == report.rows
 
 
@@ -235,8 +281,10 @@ def test_a_target_with_users_is_refused_and_left_alone(postgresql, data_dir):
     db.close()
     before = typed_rows(target)
 
-    with pytest.raises(mig.MigrationRefused, match="already holds 1 users: a live hub "
-                                                   "database is never overwritten"):
+    with pytest.raises(
+        mig.MigrationRefused,
+        match="already holds 1 users: a live hub database is never overwritten",
+    ):
         mig.migrate(f"sqlite:///{source}", target)
 
     assert typed_rows(target) == before
@@ -253,8 +301,11 @@ def test_a_target_with_other_rows_is_refused(postgresql, data_dir):
     db.commit()
     db.close()
 
-    with pytest.raises(mig.MigrationRefused, match=r"already holds rows \(no users\): "
-                                                   r"roles \(1\)"):
+    with pytest.raises(
+        mig.MigrationRefused,
+        match=r"already holds rows \(no users\): "
+        r"roles \(1\)",
+    ):
         mig.migrate(f"sqlite:///{source}", target)
     assert source.exists()
 
@@ -274,8 +325,7 @@ def test_a_missing_source_is_nothing_to_migrate(data_dir):
     target = "postgresql+psycopg2://nobody@/jupyterhub?host=/nonexistent&port=5432"
     report = mig.migrate(f"sqlite:///{data_dir}/{mig.HUB_SQLITE}", target)
     assert report.outcome == mig.NOTHING
-    assert report.lines() == [f"nothing to migrate: {data_dir}/{mig.HUB_SQLITE} does not "
-                              f"exist"]
+    assert report.lines() == [f"nothing to migrate: {data_dir}/{mig.HUB_SQLITE} does not exist"]
 
 
 def test_a_failure_midway_rolls_everything_back(postgresql, data_dir):
@@ -284,20 +334,30 @@ def test_a_failure_midway_rolls_everything_back(postgresql, data_dir):
     source = data_dir / mig.HUB_SQLITE
     make_hub_sqlite(source)
     db = sqlite3.connect(source)
-    db.execute("UPDATE spawners SET display_name = ? WHERE name = 'gpu session'",
-               ("bad\x00name",))
+    db.execute("UPDATE spawners SET display_name = ? WHERE name = 'gpu session'", ("bad\x00name",))
     db.commit()
     db.close()
     target = new_database(postgresql, "hub_rollback_test")
 
-    with pytest.raises(mig.MigrationError, match="failed while copying table spawners and "
-                                                 "was rolled back: A string literal cannot "
-                                                 "contain NUL"):
+    with pytest.raises(
+        mig.MigrationError,
+        match="failed while copying table spawners and "
+        "was rolled back: A string literal cannot "
+        "contain NUL",
+    ):
         mig.migrate(f"sqlite:///{source}", target)
 
     socket_dir, port = postgresql
-    assert psql(socket_dir, port, "hub_rollback_test",
-                "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", user=ME) == "0\n"
+    assert (
+        psql(
+            socket_dir,
+            port,
+            "hub_rollback_test",
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+            user=ME,
+        )
+        == "0\n"
+    )
     assert sorted(p.name for p in data_dir.iterdir()) == [mig.HUB_SQLITE]
 
 
@@ -345,6 +405,7 @@ def test_an_untagged_database_is_guessed_as_jupyterhub_does(postgresql, data_dir
 
 # ---------------------------------------------------------------- the command
 
+
 def test_the_command_from_the_site_file(postgresql, data_dir):
     """``--site`` gives both databases (the target through hub.config.db_url, the socket
     folder as host); the command runs as the site's hub user (here the test's own: the
@@ -352,38 +413,78 @@ def test_the_command_from_the_site_file(postgresql, data_dir):
     authentication; exit 0 with migrated, then with nothing to migrate."""
     socket_dir, port = postgresql
     make_hub_sqlite(data_dir / mig.HUB_SQLITE)
-    site_text = MINIMAL + (f'\n[hub]\nuser = "{ME}"\ndata_dir = "{data_dir}"\n'
-                           f'database = "postgresql"\npostgresql_host = "{socket_dir}"\n'
-                           f'postgresql_port = {port}\npostgresql_database = "hub_cli_test"\n')
+    site_text = MINIMAL + (
+        f'\n[hub]\nuser = "{ME}"\ndata_dir = "{data_dir}"\n'
+        f'database = "postgresql"\npostgresql_host = "{socket_dir}"\n'
+        f'postgresql_port = {port}\npostgresql_database = "hub_cli_test"\n'
+    )
     site_file = data_dir.parent / "site.toml"
     site_file.write_text(site_text)
     target = new_database(postgresql, "hub_cli_test")
     assert target == db_url(parse_site(site_text))
 
     def command(*args):
-        return subprocess.run([sys.executable, "-m", "aiworkbench.admin.hub_db_migrate",
-                               "--site", str(site_file), "--hub-pidfile",
-                               str(data_dir.parent / "no-hub.pid"), *args],
-                              capture_output=True, text=True, timeout=300, cwd="/")
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "aiworkbench.admin.hub_db_migrate",
+                "--site",
+                str(site_file),
+                "--hub-pidfile",
+                str(data_dir.parent / "no-hub.pid"),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd="/",
+        )
 
     dry = command("--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert dry.stdout.startswith(f"would migrate {data_dir}/jupyterhub.sqlite into ")
     assert "\n  users: 2\n" in dry.stdout
-    assert psql(socket_dir, port, "hub_cli_test",
-                "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", user=ME) == "0\n"
+    assert (
+        psql(
+            socket_dir,
+            port,
+            "hub_cli_test",
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+            user=ME,
+        )
+        == "0\n"
+    )
 
     done = command()
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(f"migrated {data_dir}/jupyterhub.sqlite into "
-                                  f"postgresql+psycopg2://{ME}@/hub_cli_test")
-    assert f"kept the SQLite file as {data_dir}/jupyterhub.sqlite.migrated-to-postgresql" \
+    assert done.stdout.startswith(
+        f"migrated {data_dir}/jupyterhub.sqlite into postgresql+psycopg2://{ME}@/hub_cli_test"
+    )
+    assert (
+        f"kept the SQLite file as {data_dir}/jupyterhub.sqlite.migrated-to-postgresql"
         in done.stdout
-    assert psql(socket_dir, port, "hub_cli_test",
-                "SELECT string_agg(name, ',' ORDER BY id) FROM users", user=ME) == "ada,has@x\n"
-    assert psql(socket_dir, port, "hub_cli_test",
-                "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'",
-                user=ME) == f"{ME}\n"
+    )
+    assert (
+        psql(
+            socket_dir,
+            port,
+            "hub_cli_test",
+            "SELECT string_agg(name, ',' ORDER BY id) FROM users",
+            user=ME,
+        )
+        == "ada,has@x\n"
+    )
+    assert (
+        psql(
+            socket_dir,
+            port,
+            "hub_cli_test",
+            "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'",
+            user=ME,
+        )
+        == f"{ME}\n"
+    )
 
     again = command()
     assert again.returncode == 0, again.stderr

@@ -79,22 +79,48 @@ def test_every_node_of_the_inventory_is_up_on_its_own_address(nodes, namespace_n
 
 def test_a_job_runs_on_each_node(nodes):
     for name, (address, _) in nodes.items():
-        done = run(["srun", "--account=edu-intro", "--partition=cpu", f"--nodelist={name}",
-                    "--time=2", "--mem=100M", "--chdir=/tmp", "ip", "-o", "-4", "addr", "show"],
-                   user=DRIVER, timeout=120)
-        seen = run(["srun", "--account=edu-intro", "--partition=cpu", f"--nodelist={name}",
-                    "--time=2", "--mem=100M", "--chdir=/tmp", "hostname"],
-                   user=DRIVER, timeout=120).stdout.strip()
+        done = run(
+            [
+                "srun",
+                "--account=edu-intro",
+                "--partition=cpu",
+                f"--nodelist={name}",
+                "--time=2",
+                "--mem=100M",
+                "--chdir=/tmp",
+                "ip",
+                "-o",
+                "-4",
+                "addr",
+                "show",
+            ],
+            user=DRIVER,
+            timeout=120,
+        )
+        seen = run(
+            [
+                "srun",
+                "--account=edu-intro",
+                "--partition=cpu",
+                f"--nodelist={name}",
+                "--time=2",
+                "--mem=100M",
+                "--chdir=/tmp",
+                "hostname",
+            ],
+            user=DRIVER,
+            timeout=120,
+        ).stdout.strip()
         assert seen == name
         assert f"inet {address}/" in done.stdout, (name, done.stdout)
 
 
-def test_dask_workers_and_their_scheduler_talk_across_nodes(site, hub_up, work,
-                                                            namespace_nodes):
+def test_dask_workers_and_their_scheduler_talk_across_nodes(site, hub_up, work, namespace_nodes):
     node = namespace_nodes[0]["name"]
     password = site.classes["intro"].learner_password
-    done, log = in_a_session(bridge_url(site), DRIVER, password, DASK, work,
-                             str(work / "dask.json"), node=node)
+    done, log = in_a_session(
+        bridge_url(site), DRIVER, password, DASK, work, str(work / "dask.json"), node=node
+    )
     assert done.returncode == 0, log.read_text()[-4000:] if log.exists() else done.stderr
     result = json.loads((work / "dask.json").read_text())
     assert result["total"] == sum(x * x for x in range(100))
@@ -111,9 +137,17 @@ def test_a_ddp_run_spans_two_nodes(site, hub_up, work, namespace_nodes):
     script = work / "ddp_train.py"
     script.write_text((REPO / "example_notebooks" / "scale-out" / "ddp_train.py").read_text())
     script.chmod(0o644)
-    done, log = in_a_session(bridge_url(site), RANKS, password, DDP, work,
-                             str(work / "batch.json"), str(script), str(work / "ddp.json"),
-                             node=namespace_nodes[1]["name"])
+    done, log = in_a_session(
+        bridge_url(site),
+        RANKS,
+        password,
+        DDP,
+        work,
+        str(work / "batch.json"),
+        str(script),
+        str(work / "ddp.json"),
+        node=namespace_nodes[1]["name"],
+    )
     assert done.returncode == 0, log.read_text()[-4000:] if log.exists() else done.stderr
     batch = json.loads((work / "batch.json").read_text())
     assert (batch["state"], batch["exit"]) == ("COMPLETED", 0), batch["log"]
@@ -121,13 +155,15 @@ def test_a_ddp_run_spans_two_nodes(site, hub_up, work, namespace_nodes):
     assert ddp["world_size"] == 2 and ddp["backend"] == "gloo"
     assert len(ddp["nodes"]) == 2, ddp  # one rank on each of two nodes
     assert len(set(ddp["checksums"])) == 1  # the ranks' weights agree: gradients crossed
-    listed = run(["sacct", "-X", "-n", "-P", "-j", batch["job"],
-                  "--format=NNodes,NodeList,State"]).stdout.strip()
+    listed = run(
+        ["sacct", "-X", "-n", "-P", "-j", batch["job"], "--format=NNodes,NodeList,State"]
+    ).stdout.strip()
     assert listed.startswith("2|") and listed.endswith("|COMPLETED"), listed
 
 
-def test_a_session_on_a_namespace_node_answers_through_the_proxy(site, hub_url, hub_up,
-                                                                 nodes, namespace_nodes):
+def test_a_session_on_a_namespace_node_answers_through_the_proxy(
+    site, hub_url, hub_up, nodes, namespace_nodes
+):
     """As on a real factory, the session runs on another machine than the hub: with this
     machine's node drained, Slurm places it on a namespace node, and JupyterLab answers
     through the proxy at that node's address."""

@@ -21,14 +21,26 @@ COURSE = textwrap.dedent("""\
     [session]
     partition = "cpu"
     """)
-NOTEBOOK = json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
-    {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
-     "source": 'check("gpu-hours", 8, 8)\ncheck("other", 1, 1)'}]})
+NOTEBOOK = json.dumps(
+    {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {},
+        "cells": [
+            {
+                "cell_type": "code",
+                "metadata": {},
+                "outputs": [],
+                "execution_count": None,
+                "source": 'check("gpu-hours", 8, 8)\ncheck("other", 1, 1)',
+            }
+        ],
+    }
+)
 
 
 def call(user, method, route, **kwargs):
-    answer = user.session.request(method, f"{user.hub_url}{API}/{route}", timeout=30,
-                                  **kwargs)
+    answer = user.session.request(method, f"{user.hub_url}{API}/{route}", timeout=30, **kwargs)
     return answer.status_code, answer.json()
 
 
@@ -37,9 +49,12 @@ def course(site, hub_user):
     """A course of this run only, published to class intro by its trainer."""
     name = f"test-{uuid.uuid4().hex[:8]}"
     files = {"course.toml": COURSE, "01.ipynb": NOTEBOOK}
-    status, answer = call(hub_user("trainer"), "POST", f"classes/intro/courses/{name}",
-                          json={"files": {k: base64.b64encode(v.encode()).decode()
-                                          for k, v in files.items()}})
+    status, answer = call(
+        hub_user("trainer"),
+        "POST",
+        f"classes/intro/courses/{name}",
+        json={"files": {k: base64.b64encode(v.encode()).decode() for k, v in files.items()}},
+    )
     assert status == 201, answer
     yield name
     root = Path(site.courses.root) / "intro"
@@ -53,7 +68,10 @@ def test_progress_is_the_token_users_own_and_the_trainer_sees_the_class(hub_user
     attempt = {"course": course, "exercise": "gpu-hours", "passed": False}
     status, first = call(student, "POST", "progress", json=attempt)
     assert status == 201 and (first["user"], first["attempts"], first["passed"]) == (
-        "student", 1, False), first
+        "student",
+        1,
+        False,
+    ), first
     status, second = call(student, "POST", "progress", json={**attempt, "passed": True})
     assert (second["attempts"], second["passed"]) == (2, True)
     assert call(student, "POST", "progress", json=attempt)[1]["passed"]  # for good
@@ -67,15 +85,17 @@ def test_progress_is_the_token_users_own_and_the_trainer_sees_the_class(hub_user
     status, refusal = call(student, "POST", "progress", json={**attempt, "exercise": "made-up"})
     assert status == 400 and "has no exercise 'made-up'" in refusal["message"]
     status, mine = call(student, "GET", "progress", params={"course": course})
-    assert status == 200 and [(r["user"], r["exercise"], r["attempts"]) for r in
-                              mine["records"]] == [("student", "gpu-hours", 3)]
+    assert status == 200 and [
+        (r["user"], r["exercise"], r["attempts"]) for r in mine["records"]
+    ] == [("student", "gpu-hours", 3)]
 
     # The trainer of class intro (student is a member) sees it; sme may not look.
     status, table = call(trainer, "GET", "classes/intro/progress", params={"course": course})
     assert status == 200 and "student" in table["members"] and "intro-01" in table["members"]
     assert [(r["user"], r["passed"]) for r in table["records"]] == [("student", True)]
-    status, refusal = call(trainer, "GET", "classes/intro/progress",
-                           params={"course": "not-published-here"})
+    status, refusal = call(
+        trainer, "GET", "classes/intro/progress", params={"course": "not-published-here"}
+    )
     assert status == 404 and "not published to class 'intro'" in refusal["message"]
     status, refusal = call(sme, "GET", "classes/intro/progress")
     assert status == 403 and "trainers of class 'intro'" in refusal["message"]
@@ -83,14 +103,17 @@ def test_progress_is_the_token_users_own_and_the_trainer_sees_the_class(hub_user
     assert call(trainer, "POST", "classes/intro/progress", json=attempt)[0] == 405
 
 
-@pytest.mark.parametrize("body, words", [
-    ({"course": "../x", "exercise": "a", "passed": True}, "is not a course name"),
-    ({"course": "c\n", "exercise": "a", "passed": True}, "is not a course name"),
-    ({"course": "c", "exercise": "a b", "passed": True}, "is not an exercise id"),
-    ({"course": "c", "exercise": "a", "passed": "yes"}, "passed must be true or false"),
-    ({"course": "c", "exercise": "a"}, "missing 'passed'"),
-    ([1, 2], "must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ({"course": "../x", "exercise": "a", "passed": True}, "is not a course name"),
+        ({"course": "c\n", "exercise": "a", "passed": True}, "is not a course name"),
+        ({"course": "c", "exercise": "a b", "passed": True}, "is not an exercise id"),
+        ({"course": "c", "exercise": "a", "passed": "yes"}, "passed must be true or false"),
+        ({"course": "c", "exercise": "a"}, "missing 'passed'"),
+        ([1, 2], "must be a JSON object"),
+    ],
+)
 def test_bad_progress_is_refused_with_what_is_allowed(hub_user, body, words):
     status, refusal = call(hub_user("student"), "POST", "progress", json=body)
     assert status == 400 and words in refusal["message"], refusal

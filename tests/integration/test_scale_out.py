@@ -84,8 +84,18 @@ def test_a_dask_cluster_computes_and_leaves_no_job(site, hub_url, hub_up, cluste
     assert result["workers"] == 2 and result["limit"] == 2
     assert "/proxy/" in result["link"] and result["name"].startswith("aiwb-dask-")
     wait_for(lambda: not dask_jobs(LEARNER), 60, what="the worker jobs to be gone")
-    listed = run(["sacct", "-X", "-n", "-P", "--user", LEARNER, f"--name={result['name']}",
-                  "--format=Account,Partition,State"]).stdout.splitlines()
+    listed = run(
+        [
+            "sacct",
+            "-X",
+            "-n",
+            "-P",
+            "--user",
+            LEARNER,
+            f"--name={result['name']}",
+            "--format=Account,Partition,State",
+        ]
+    ).stdout.splitlines()
     assert len(listed) == 2 and all(line.startswith("edu-intro|cpu|") for line in listed)
 
 
@@ -95,10 +105,16 @@ def test_a_killed_kernel_leaves_no_worker_jobs(site, hub_url, hub_up, cluster_up
     name = (work / "name").read_text()
     assert done.returncode != 0  # killed
     from aiworkbench.scaleout.dask_slurm import DEATH_TIMEOUT_S
-    wait_for(lambda: not dask_jobs(KILLED), DEATH_TIMEOUT_S + 90, interval=3,
-             what="the killed kernel's worker jobs to end")
-    states = run(["sacct", "-X", "-n", "-P", "--user", KILLED, f"--name={name}",
-                  "--format=State"]).stdout.splitlines()
+
+    wait_for(
+        lambda: not dask_jobs(KILLED),
+        DEATH_TIMEOUT_S + 90,
+        interval=3,
+        what="the killed kernel's worker jobs to end",
+    )
+    states = run(
+        ["sacct", "-X", "-n", "-P", "--user", KILLED, f"--name={name}", "--format=State"]
+    ).stdout.splitlines()
     assert len(states) == 2 and not {"RUNNING", "PENDING"} & {s.split()[0] for s in states}, states
 
 
@@ -107,8 +123,16 @@ def test_a_ddp_job_runs_through_the_batch_helper(site, hub_url, hub_up, cluster_
     script = work / "ddp_train.py"
     script.write_text((REPO / "example_notebooks" / "scale-out" / "ddp_train.py").read_text())
     script.chmod(0o644)
-    done, log = in_a_session(hub_url, LEARNER, password, BATCH, work, str(work / "batch.json"),
-                             str(script), str(work / "ddp.json"))
+    done, log = in_a_session(
+        hub_url,
+        LEARNER,
+        password,
+        BATCH,
+        work,
+        str(work / "batch.json"),
+        str(script),
+        str(work / "ddp.json"),
+    )
     assert done.returncode == 0, log.read_text()[-4000:] if log.exists() else done.stderr
     batch = json.loads((work / "batch.json").read_text())
     assert (batch["state"], batch["exit"]) == ("COMPLETED", 0), batch["log"]
@@ -117,40 +141,73 @@ def test_a_ddp_job_runs_through_the_batch_helper(site, hub_url, hub_up, cluster_
     assert len(set(ddp["checksums"])) == 1  # both ranks ended with the same weights
     assert ddp["last_loss"] < ddp["first_loss"]
     assert "rank 0 of 2" in batch["log"]
-    job = run(["sacct", "-X", "-n", "-P", "-j", batch["job"],
-               "--format=JobName,Account,State"]).stdout.strip()
+    job = run(
+        ["sacct", "-X", "-n", "-P", "-j", batch["job"], "--format=JobName,Account,State"]
+    ).stdout.strip()
     assert job == "aiwb-batch-ddp-test|edu-intro|COMPLETED"
 
 
-def test_requests_beyond_the_rules_are_refused_before_slurm(site, hub_url, hub_up, cluster_up,
-                                                           work):
+def test_requests_beyond_the_rules_are_refused_before_slurm(
+    site, hub_url, hub_up, cluster_up, work
+):
     script = work / "noop.py"
     script.write_text("print('never runs')\n")
     script.chmod(0o644)
-    asks = {"over budget": {"project": "sme-trial", "partition": "gpu", "gpus_per_node": 1,
-                            "minutes": 60},
-            "too many gpus": {"partition": "gpu", "gpus_per_node": 2, "minutes": 10},
-            "other project": {"project": "sme-vision", "partition": "cpu", "minutes": 5}}
-    done, log = in_a_session(hub_url, "student", site.users["student"].password, REFUSE, work,
-                             str(work / "refused.json"), shlex.quote(json.dumps(asks)),
-                             str(script))
+    asks = {
+        "over budget": {
+            "project": "sme-trial",
+            "partition": "gpu",
+            "gpus_per_node": 1,
+            "minutes": 60,
+        },
+        "too many gpus": {"partition": "gpu", "gpus_per_node": 2, "minutes": 10},
+        "other project": {"project": "sme-vision", "partition": "cpu", "minutes": 5},
+    }
+    done, log = in_a_session(
+        hub_url,
+        "student",
+        site.users["student"].password,
+        REFUSE,
+        work,
+        str(work / "refused.json"),
+        shlex.quote(json.dumps(asks)),
+        str(script),
+    )
     assert done.returncode == 0, log.read_text()[-3000:] if log.exists() else done.stderr
     refused = json.loads((work / "refused.json").read_text())
     assert "one job needs 60 GPU-minutes" in refused["over budget"]
     assert "project sme-trial has" in refused["over budget"]
-    assert "2 GPUs per node is not allowed on gpu for project edu-intro: 1 to 1" in refused[
-        "too many gpus"]
+    assert (
+        "2 GPUs per node is not allowed on gpu for project edu-intro: 1 to 1"
+        in refused["too many gpus"]
+    )
     assert "you are not a member of project 'sme-vision'" in refused["other project"]
     manager, log = in_a_session(
-        hub_url, "manager", site.users["manager"].password, REFUSE, work,
-        str(work / "ops.json"), shlex.quote(json.dumps({"gpu": {
-            "partition": "gpu", "gpus_per_node": 1, "minutes": 5}})),
-        str(script), project="factory-ops")
+        hub_url,
+        "manager",
+        site.users["manager"].password,
+        REFUSE,
+        work,
+        str(work / "ops.json"),
+        shlex.quote(json.dumps({"gpu": {"partition": "gpu", "gpus_per_node": 1, "minutes": 5}})),
+        str(script),
+        project="factory-ops",
+    )
     assert manager.returncode == 0, log.read_text()[-3000:] if log.exists() else manager.stderr
     ops = json.loads((work / "ops.json").read_text())
     assert "partition 'gpu' is not open to project factory-ops; it may use: cpu" in ops["gpu"]
-    names = run(["sacct", "-X", "-n", "-P", "--user", "student", "--starttime=now-10minutes",
-                 "--format=JobName"]).stdout.split()
+    names = run(
+        [
+            "sacct",
+            "-X",
+            "-n",
+            "-P",
+            "--user",
+            "student",
+            "--starttime=now-10minutes",
+            "--format=JobName",
+        ]
+    ).stdout.split()
     assert "aiwb-batch-noop" not in names  # nothing reached Slurm
 
 
@@ -159,8 +216,13 @@ def test_the_api_says_which_partitions_a_project_may_use(site, hub_url, hub_user
     student = hub_user("student").session
     edu = student.get(f"{api}/edu-intro/partitions", timeout=30).json()
     assert edu["partitions"]["gpu"] == {
-        "description": site.partitions["gpu"].description, "gpus": True, "max_cpus": 8,
-        "min_gpus": 1, "max_gpus": 1, "max_hours": 4}
+        "description": site.partitions["gpu"].description,
+        "gpus": True,
+        "max_cpus": 8,
+        "min_gpus": 1,
+        "max_gpus": 1,
+        "max_hours": 4,
+    }
     assert edu["partitions"]["cpu"]["max_gpus"] == 0
     assert student.get(f"{api}/sme-vision/partitions", timeout=30).status_code == 403
     assert student.get(f"{api}/nope/partitions", timeout=30).status_code == 404

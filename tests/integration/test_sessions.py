@@ -27,19 +27,26 @@ def ready(user, name):
         server = user.api("GET", f"/users/{user.name}").json()["servers"].get(name)
         assert server is not None, f"server {name!r} disappeared while starting"
         return server if server.get("ready") else None
+
     return wait_for(check, 180, what=f"{user.name}'s server {name!r} to be ready")
 
 
 def stop(user, name):
     user.api("DELETE", f"/users/{user.name}/servers/{name}", json={"remove": True})
-    wait_for(lambda: name not in user.api("GET", f"/users/{user.name}").json()["servers"],
-             120, what=f"server {name!r} to stop")
+    wait_for(
+        lambda: name not in user.api("GET", f"/users/{user.name}").json()["servers"],
+        120,
+        what=f"server {name!r} to stop",
+    )
 
 
 def progress_messages(user, name, until, timeout=60):
     """Messages from the hub's progress event stream until one contains ``until``."""
-    path = f"/users/{user.name}/servers/{name}/progress" if name else \
-        f"/users/{user.name}/server/progress"
+    path = (
+        f"/users/{user.name}/servers/{name}/progress"
+        if name
+        else f"/users/{user.name}/server/progress"
+    )
     messages = []
     with user.session.get(f"{user.hub_url}/hub/api{path}", stream=True, timeout=timeout) as r:
         assert r.status_code == 200, r.text
@@ -63,11 +70,9 @@ def test_named_sessions_and_the_per_user_limit(cluster_up, hub_user, site):
         assert jobs == [("cpu", "RUNNING"), ("gpu", "RUNNING")]
         limit = site.hub.max_sessions_per_user
         assert limit == 2
-        refused = trainer.api("POST", "/users/trainer/servers/third",
-                              json={"profile": "cpu-small"})
+        refused = trainer.api("POST", "/users/trainer/servers/third", json={"profile": "cpu-small"})
         assert refused.status_code == 400, refused.text
-        assert "maximum" in refused.json()["message"] or "most allowed" in \
-            refused.json()["message"]
+        assert "maximum" in refused.json()["message"] or "most allowed" in refused.json()["message"]
         assert len(user_jobs("trainer")) == 2
     finally:
         stop(trainer, "gpu")
@@ -82,8 +87,10 @@ def test_pending_session_shows_the_reason_and_cancel_leaves_no_job(cluster_up, h
     try:
         start(sme, "", {"profile": "gpu-1", "project": "sme-vision"})
         messages = progress_messages(sme, "", until="the partition is down")
-        assert any(re.search(r"queued on gpu: the partition is down.*position 1 of \d+", m)
-                   for m in messages), messages
+        assert any(
+            re.search(r"queued on gpu: the partition is down.*position 1 of \d+", m)
+            for m in messages
+        ), messages
         assert [j["reason"] for j in user_jobs("sme")] == ["PartitionDown"]
         sme.stop_server()
         wait_for(lambda: not user_jobs("sme"), 60, what="the pending job to be cancelled")
@@ -98,8 +105,9 @@ def test_external_scancel_is_noticed_and_the_home_page_says_why(cluster_up, hub_
     [job] = user_jobs("trainer")
     run(["scancel", job["id"]])
     noticed = site.hub.poll_interval + 2 * site.hub.slurm_steady_poll_interval + 5
-    wait_for(lambda: trainer.server() is None, noticed,
-             what="the hub to notice the cancelled session")
+    wait_for(
+        lambda: trainer.server() is None, noticed, what="the hub to notice the cancelled session"
+    )
     web = trainer.web(site.users["trainer"].password)
     home = web.get(f"{trainer.hub_url}/hub/home", timeout=30)
     assert home.status_code == 200 and home.url.endswith("/hub/home"), home.url
@@ -118,8 +126,11 @@ def test_slurmctld_restart_kills_no_session(cluster_up, hub_user, site):
         assert trainer.server() is not None, "the hub dropped a session while Slurm was away"
     finally:
         run(["supervisorctl", "start", "slurmctld"])
-        wait_for(lambda: run(["scontrol", "ping"], check=False).returncode == 0, 60,
-                 what="slurmctld to answer again")
+        wait_for(
+            lambda: run(["scontrol", "ping"], check=False).returncode == 0,
+            60,
+            what="slurmctld to answer again",
+        )
     status = trainer.session.get(f"{trainer.hub_url}{server['url']}api/status", timeout=30)
     assert status.status_code == 200
     assert [j["state"] for j in user_jobs("trainer")] == ["RUNNING"]
@@ -132,8 +143,9 @@ def test_port_callback_takes_only_a_starting_servers_token(cluster_up, hub_user,
     # batchspawner's handler (it set any attribute named in the body) is gone.
     old = trainer.api("POST", "/batchspawner", json={"port": 40000, "ip": "evil.example"})
     assert old.status_code == 404, old.text
-    anonymous = requests.post(f"{hub_url}/hub/api/aiworkbench/session-port",
-                              json={"port": 40000}, timeout=30)
+    anonymous = requests.post(
+        f"{hub_url}/hub/api/aiworkbench/session-port", json={"port": 40000}, timeout=30
+    )
     assert anonymous.status_code == 403
 
 
@@ -145,23 +157,34 @@ def test_hub_restart_resumes_running_and_queued_sessions(cluster_up, hub_user, h
     run(["scontrol", "update", "PartitionName=gpu", "State=DOWN"])
     try:
         start(sme, "", {"profile": "gpu-1", "project": "sme-vision"})
-        wait_for(lambda: [j["reason"] for j in user_jobs("sme")] == ["PartitionDown"], 30,
-                 what="sme's session to queue")
+        wait_for(
+            lambda: [j["reason"] for j in user_jobs("sme")] == ["PartitionDown"],
+            30,
+            what="sme's session to queue",
+        )
         restart_hub(hub_url)
         # The running session is still there, same job, answering through the proxy.
         assert user_jobs("trainer") == [running_job]
-        wait_for(lambda: (trainer.server() or {}).get("ready"), 60,
-                 what="the hub to confirm the running session")
+        wait_for(
+            lambda: (trainer.server() or {}).get("ready"),
+            60,
+            what="the hub to confirm the running session",
+        )
         status = trainer.session.get(f"{hub_url}{running['url']}api/status", timeout=30)
         assert status.status_code == 200, status.text
         # The queued one starts after the restart and is resumed, not lost.
         assert [j["state"] for j in user_jobs("sme")] == ["PENDING"]
     finally:
         run(["scontrol", "update", "PartitionName=gpu", "State=UP"])
-    wait_for(lambda: [j["state"] for j in user_jobs("sme")] == ["RUNNING"], 60,
-             what="sme's queued session to start")
+    wait_for(
+        lambda: [j["state"] for j in user_jobs("sme")] == ["RUNNING"],
+        60,
+        what="sme's queued session to start",
+    )
     url = sme.wait_ready()["url"]
-    reached = wait_for(lambda: sme.session.get(f"{hub_url}{url}api/status",
-                                               timeout=30).status_code == 200, 120,
-                       what="the resumed session to answer through the proxy")
+    reached = wait_for(
+        lambda: sme.session.get(f"{hub_url}{url}api/status", timeout=30).status_code == 200,
+        120,
+        what="the resumed session to answer through the proxy",
+    )
     assert reached

@@ -1,14 +1,20 @@
-"""Setup: ansible-lint clean, a second converge changes nothing, bad input stops
-setup before it changes anything."""
+"""Setup: a second converge changes nothing, bad input stops setup before it changes
+anything, what `make up` gives a newcomer, `make down` and `make uninstall`'s refusal.
+(ansible-lint is tests/unit/test_lint.py's; that `make uninstall` leaves nothing and
+`make up` builds everything from nothing is CI's own path, .ci/run.)"""
 
 import glob
+import json
 import os
 import pwd
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
+
+from aiworkbench.core import teardown
 
 from ..conftest import REPO, SITE_FILE, held_port, run, wait_for
 
@@ -16,21 +22,14 @@ FACTORY = str(REPO / "scripts" / "factory")
 STOPPED = "Setup stopped before changing anything"
 
 
-def factory(*args, site=None, user=None, timeout=900):
+def factory(*args, site=None, user=None, timeout=900, stdin=None):
     env = dict(os.environ, SITE=str(site or SITE_FILE))
     argv = [FACTORY, *args]
     if user:
         argv = ["runuser", "-u", user, "--", "env", f"SITE={env['SITE']}", *argv]
-    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.mark.ansible
-def test_ansible_lint_production_profile_is_clean():
-    result = subprocess.run([str(REPO / ".venv" / "bin" / "ansible-lint"), "--profile",
-                             "production"], cwd=REPO / "ansible", capture_output=True,
-                            text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    assert "Profile 'production' was required, and it passed" in result.stderr + result.stdout
+    return subprocess.run(
+        argv, env=env, capture_output=True, text=True, timeout=timeout, stdin=stdin
+    )
 
 
 @pytest.mark.ansible
@@ -39,13 +38,21 @@ def test_the_production_inventory_gives_each_machine_its_roles():
     reaches the machines of its group."""
     ansible = REPO / ".venv" / "bin"
     inventory = "inventory/production/hosts.ini"
-    checked = subprocess.run([str(ansible / "ansible-playbook"), "-i", inventory, "site.yml",
-                              "--syntax-check"], cwd=REPO / "ansible", capture_output=True,
-                             text=True, timeout=300)
+    checked = subprocess.run(
+        [str(ansible / "ansible-playbook"), "-i", inventory, "site.yml", "--syntax-check"],
+        cwd=REPO / "ansible",
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr[-3000:]
-    listed = subprocess.run([str(ansible / "ansible-playbook"), "-i", inventory, "site.yml",
-                             "--list-hosts"], cwd=REPO / "ansible", capture_output=True,
-                            text=True, timeout=300)
+    listed = subprocess.run(
+        [str(ansible / "ansible-playbook"), "-i", inventory, "site.yml", "--list-hosts"],
+        cwd=REPO / "ansible",
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert listed.returncode == 0, listed.stderr[-3000:]
     hosts = {}
     for block in listed.stdout.split("play #")[1:]:
@@ -53,8 +60,7 @@ def test_the_production_inventory_gives_each_machine_its_roles():
         hosts[name] = set(block.split("):", 2)[2].split("\n\n")[0].split())
     assert len(hosts["Every machine of the factory, Slurm included"]) == 15
     assert hosts["Projects and budgets in Slurm accounting"] == {"slurm01.factory.example.org"}
-    assert hosts["The login node, JupyterHub and its services"] == {
-        "login01.factory.example.org"}
+    assert hosts["The login node, JupyterHub and its services"] == {"login01.factory.example.org"}
     assert len(hosts["The kernel environment, on the login node and the compute nodes"]) == 13
 
 
@@ -62,8 +68,9 @@ def test_the_production_inventory_gives_each_machine_its_roles():
 def test_second_converge_changes_nothing(cluster_up, hub_up):
     result = factory("converge")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    recap = re.search(r"localhost\s+: ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0",
-                      result.stdout)
+    recap = re.search(
+        r"localhost\s+: ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", result.stdout
+    )
     assert recap, result.stdout[-3000:]
     changed, task = [], None
     for line in result.stdout.splitlines():
@@ -108,19 +115,28 @@ def test_setup_as_a_normal_user_is_refused(tmp_path):
             os.chmod(parent, os.stat(parent).st_mode | 0o011)
     result = subprocess.run(
         ["runuser", "-u", "student", "--", str(copy / "scripts" / "factory"), "up"],
-        capture_output=True, text=True, timeout=120, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "setup must run as root" in result.stderr
     assert not (copy / ".venv").exists()
 
 
-@pytest.mark.ansible
 def daemon_processes(site):
     """(pid, command) of the factory's daemons and of its system users' processes: the
     supervisor, munged, MariaDB, PostgreSQL, Slurm's daemons (not the jobs' slurmstepd),
     the hub, its proxy and its services."""
-    exes = {"/usr/sbin/munged", "/usr/sbin/mariadbd", "/usr/sbin/slurmdbd",
-            "/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/bin/supervisord"}
+    exes = {
+        "/usr/sbin/munged",
+        "/usr/sbin/mariadbd",
+        "/usr/sbin/slurmdbd",
+        "/usr/sbin/slurmctld",
+        "/usr/sbin/slurmd",
+        "/usr/bin/supervisord",
+    }
     users = set()
     for name in ("munge", "mysql", "postgres", "slurm", site.hub.user, site.dashboards.user):
         try:
@@ -140,11 +156,26 @@ def daemon_processes(site):
     return found
 
 
+@pytest.mark.ansible
 def test_down_stops_only_our_daemons_and_keeps_data(cluster_up, hub_user, tmp_path, site):
     sme = hub_user("sme")  # a hub token: lives in the hub's database
-    job = run(["sbatch", "--parsable", "--wait", "--partition=cpu", "--account=sme-vision",
-               "--time=1", "--output=/dev/null", "--wrap=true"],
-              user="sme").stdout.strip().split(";")[0]
+    job = (
+        run(
+            [
+                "sbatch",
+                "--parsable",
+                "--wait",
+                "--partition=cpu",
+                "--account=sme-vision",
+                "--time=1",
+                "--output=/dev/null",
+                "--wrap=true",
+            ],
+            user="sme",
+        )
+        .stdout.strip()
+        .split(";")[0]
+    )
     # A program that is not ours, even one named like a Slurm daemon, keeps running.
     impostor = tmp_path / "slurmd"
     shutil.copy("/bin/sleep", impostor)
@@ -153,8 +184,9 @@ def test_down_stops_only_our_daemons_and_keeps_data(cluster_up, hub_user, tmp_pa
         down = factory("down", timeout=300)
         assert down.returncode == 0, down.stdout[-3000:] + down.stderr[-2000:]
         assert daemon_processes(site) == [], "make down left daemons running"
-        assert run(["supervisorctl", "pid"], check=False).returncode != 0, \
+        assert run(["supervisorctl", "pid"], check=False).returncode != 0, (
             "make down left the supervisor running"
+        )
         assert run(["scontrol", "ping"], check=False).returncode != 0
         assert bystander.poll() is None, "down killed a process it did not start"
     finally:
@@ -163,9 +195,14 @@ def test_down_stops_only_our_daemons_and_keeps_data(cluster_up, hub_user, tmp_pa
     assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-2000:]
     assert "is running: http://" in up.stdout
     # Accounting and the hub's database survived.
-    listed = wait_for(lambda: run(["sacct", "--noheader", "--parsable2", "-X", "-j", job,
-                                   "--format=JobID,State"], check=False).stdout.strip(),
-                      60, what="sacct to answer after restart")
+    listed = wait_for(
+        lambda: run(
+            ["sacct", "--noheader", "--parsable2", "-X", "-j", job, "--format=JobID,State"],
+            check=False,
+        ).stdout.strip(),
+        60,
+        what="sacct to answer after restart",
+    )
     assert listed == f"{job}|COMPLETED"
     assert sme.api("GET", "/users/sme").status_code == 200
 
@@ -176,10 +213,44 @@ def test_start_gate_has_a_slot_per_core_that_users_can_lock_but_not_change(clust
 
     slots = sorted(os.listdir(START_GATE))
     assert slots == [f"slot-{i:03d}" for i in range(os.cpu_count())], slots
-    probe = ("import sys; from aiworkbench.jobserver.singleuser import take_start_slot; "
-             "print(take_start_slot(wait=1) is not None)")
+    probe = (
+        "import sys; from aiworkbench.jobserver.singleuser import take_start_slot; "
+        "print(take_start_slot(wait=1) is not None)"
+    )
     took = run(["/opt/aiworkbench/env/bin/python", "-c", probe], user="intro-01")
     assert took.stdout.strip() == "True", took.stderr
-    denied = run(["touch", f"{START_GATE}/{slots[0]}", f"{START_GATE}/slot-999"],
-                 user="intro-01", check=False)
+    denied = run(
+        ["touch", f"{START_GATE}/{slots[0]}", f"{START_GATE}/slot-999"],
+        user="intro-01",
+        check=False,
+    )
     assert denied.returncode != 0 and not os.path.exists(f"{START_GATE}/slot-999")
+
+
+@pytest.mark.integration
+def test_uninstall_without_yes_and_no_terminal_changes_nothing():
+    plan = teardown.make_plan(SITE_FILE)
+    refused = factory("uninstall", timeout=120, stdin=subprocess.DEVNULL)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "no terminal to ask: run it with --yes (make uninstall YES=1)" in refused.stderr
+    assert "Nothing was changed" in refused.stderr
+    assert "make uninstall removes:" in refused.stdout and "slurmctld" in refused.stdout
+    assert teardown.make_plan(SITE_FILE) == plan
+    assert "UP" in run(["scontrol", "ping"]).stdout
+
+
+@pytest.mark.integration
+def test_a_newcomer_finds_the_welcome_notebook_and_the_shipped_courses(site):
+    welcome = Path("/home/student/Welcome.ipynb")
+    assert welcome.is_file() and welcome.stat().st_uid == pwd.getpwnam("student").pw_uid
+    assert json.loads(welcome.read_text())["cells"][0]["source"][0].startswith("# Welcome")
+    assert Path("/home/student/.bashrc").is_file()  # the system's skeleton too
+    shipped = sorted(
+        p.name for p in Path(site.courses.root, "intro").iterdir() if not p.name.startswith(".")
+    )
+    assert shipped == [
+        "dask-on-slurm",
+        "first-steps",
+        "notebook-to-batch",
+        "torch-image-classifier",
+    ]

@@ -42,9 +42,25 @@ def running_session(site, hub_url, hub_up, cluster_up):
     response = trainer.api("POST", "/users/trainer/server", json={"profile": "cpu-small"})
     assert response.status_code in (201, 202), response.text
     server = trainer.wait_ready()
-    job = run(["sbatch", "--parsable", "--wait", "--partition=cpu", "--account=sme-vision",
-               "--time=1", "--output=/dev/null", "--chdir=/tmp", "--wrap=true"],
-              user="sme", timeout=180).stdout.strip().split(";")[0]
+    job = (
+        run(
+            [
+                "sbatch",
+                "--parsable",
+                "--wait",
+                "--partition=cpu",
+                "--account=sme-vision",
+                "--time=1",
+                "--output=/dev/null",
+                "--chdir=/tmp",
+                "--wrap=true",
+            ],
+            user="sme",
+            timeout=180,
+        )
+        .stdout.strip()
+        .split(";")[0]
+    )
     yield trainer, server, job
     trainer.stop_server()
 
@@ -72,39 +88,67 @@ def checks(site, hub_url, trainer):
     node = site.slurm.node_name or socket.gethostname().split(".")[0]
 
     def slurmd_up(name):
-        state = run(["sinfo", "--noheader", "--nodes", name, "--format", "%T"],
-                    check=False).stdout.strip()
-        return run(["scontrol", "ping"], check=False).returncode == 0 and state \
-            and not state.endswith("*") and not state.startswith(("down", "drain"))
+        state = run(
+            ["sinfo", "--noheader", "--nodes", name, "--format", "%T"], check=False
+        ).stdout.strip()
+        return (
+            run(["scontrol", "ping"], check=False).returncode == 0
+            and state
+            and not state.endswith("*")
+            and not state.startswith(("down", "drain"))
+        )
 
     return {
-        program("munged"): lambda: run(["sh", "-c", "munge -n | unmunge"],
-                                       check=False).returncode == 0,
-        program("mariadb"): lambda: run(["mariadb", "--execute", "SELECT 1"],
-                                        check=False).returncode == 0,
-        program("postgresql"): lambda: run(
-            ["runuser", "-u", "postgres", "--", "psql", "--no-psqlrc", "--host",
-             DAEMONS["postgresql"]["socket_dir"], "--command", "SELECT 1"],
-            check=False).returncode == 0,
-        program("slurmdbd"): lambda: run(["sacctmgr", "--noheader", "show", "cluster"],
-                                         check=False).returncode == 0,
+        program("munged"): lambda: (
+            run(["sh", "-c", "munge -n | unmunge"], check=False).returncode == 0
+        ),
+        program("mariadb"): lambda: (
+            run(["mariadb", "--execute", "SELECT 1"], check=False).returncode == 0
+        ),
+        program("postgresql"): lambda: (
+            run(
+                [
+                    "runuser",
+                    "-u",
+                    "postgres",
+                    "--",
+                    "psql",
+                    "--no-psqlrc",
+                    "--host",
+                    DAEMONS["postgresql"]["socket_dir"],
+                    "--command",
+                    "SELECT 1",
+                ],
+                check=False,
+            ).returncode
+            == 0
+        ),
+        program("slurmdbd"): lambda: (
+            run(["sacctmgr", "--noheader", "show", "cluster"], check=False).returncode == 0
+        ),
         program("slurmctld"): lambda: "UP" in run(["scontrol", "ping"], check=False).stdout,
         program("slurmd", node=node): lambda: slurmd_up(node),
         program("slurmd", node="cn01"): lambda: slurmd_up("cn01"),
-        program("hub"): lambda: requests.get(f"{hub_url}/hub/api",
-                                                    timeout=5).status_code == 200,
-        program("workbench_api"): lambda: trainer.session.get(
-            f"{hub_url}{API}/budgets", timeout=10).status_code == 200,
+        program("hub"): lambda: requests.get(f"{hub_url}/hub/api", timeout=5).status_code == 200,
+        program("workbench_api"): lambda: (
+            trainer.session.get(f"{hub_url}{API}/budgets", timeout=10).status_code == 200
+        ),
         program("idle_culler"): lambda: "RUNNING" in status(program("idle_culler")),
         program("exim"): lambda: smtp_answers(DAEMONS["exim"]["port"]),
-        program("dashboards"): lambda: requests.get(
-            f"http://127.0.0.1:{site.dashboards.port}/services/dashboards/",
-            timeout=10, allow_redirects=False).status_code in (200, 302),
+        program("dashboards"): lambda: (
+            requests.get(
+                f"http://127.0.0.1:{site.dashboards.port}/services/dashboards/",
+                timeout=10,
+                allow_redirects=False,
+            ).status_code
+            in (200, 302)
+        ),
     }
 
 
 def test_every_daemon_killed_is_back_and_the_session_and_accounting_survive(
-        site, hub_url, running_session):
+    site, hub_url, running_session
+):
     trainer, server, job = running_session
     took = {}
     for name, check in checks(site, hub_url, trainer).items():
@@ -113,23 +157,42 @@ def test_every_daemon_killed_is_back_and_the_session_and_accounting_survive(
         assert before, f"{name} is not run by the supervisor: {status(name)}"
         killed = time.monotonic()
         os.kill(before, signal.SIGKILL)
-        wait_for(functools.partial(restarted, name, before),
-                 BACK_WITHIN, interval=0.5, what=f"the supervisor to restart {name}")
-        wait_for(functools.partial(answers, check), BACK_WITHIN, interval=0.5,
-                 what=f"{name} to answer again after SIGKILL")
+        wait_for(
+            functools.partial(restarted, name, before),
+            BACK_WITHIN,
+            interval=0.5,
+            what=f"the supervisor to restart {name}",
+        )
+        wait_for(
+            functools.partial(answers, check),
+            BACK_WITHIN,
+            interval=0.5,
+            what=f"{name} to answer again after SIGKILL",
+        )
         took[name] = round(time.monotonic() - killed, 1)
     print("seconds from SIGKILL to answering again:", took)
 
     # The session is still there, and answers through the proxy.
     assert trainer.server() is not None, "the hub lost the session"
     status_url = f"{hub_url}{server['url']}api/status"
-    wait_for(lambda: answers(lambda: trainer.session.get(status_url, timeout=10)
-                             .status_code == 200), 60, what="the session to answer")
+    wait_for(
+        lambda: answers(lambda: trainer.session.get(status_url, timeout=10).status_code == 200),
+        60,
+        what="the session to answer",
+    )
     assert [j["state"] for j in user_jobs("trainer")] == ["RUNNING"]
     # The accounting kept the job from before.
-    wait_for(lambda: run(["sacct", "--noheader", "--parsable2", "-X", "-j", job,
-                          "--format=State"], check=False).stdout.strip() == "COMPLETED",
-             60, what="sacct to list the job from before")
+    wait_for(
+        lambda: (
+            run(
+                ["sacct", "--noheader", "--parsable2", "-X", "-j", job, "--format=State"],
+                check=False,
+            ).stdout.strip()
+            == "COMPLETED"
+        ),
+        60,
+        what="sacct to list the job from before",
+    )
 
 
 def service_processes(name: str) -> list[str]:
@@ -143,14 +206,15 @@ def service_processes(name: str) -> list[str]:
                 argv = f.read().split(b"\0")
         except OSError:
             continue
-        if any(a.endswith(b"aiworkbench-api" if name == "workbench" else
-                          b"aiworkbench-dashboards") for a in argv[:3]):
+        if any(
+            a.endswith(b"aiworkbench-api" if name == "workbench" else b"aiworkbench-dashboards")
+            for a in argv[:3]
+        ):
             found.append(b" ".join(argv).decode(errors="replace"))
     return found
 
 
-def test_a_service_that_cannot_start_takes_nothing_down_and_leaves_no_orphan(
-        site, hub_url, hub_up):
+def test_a_service_that_cannot_start_takes_nothing_down_and_leaves_no_orphan(site, hub_url, hub_up):
     name = program("workbench_api")
     run(["supervisorctl", "stop", name])
     holder = socket.socket()
@@ -159,18 +223,32 @@ def test_a_service_that_cannot_start_takes_nothing_down_and_leaves_no_orphan(
         holder.bind(("127.0.0.1", site.hub.api_port))
         holder.listen()
         run(["supervisorctl", "start", name], check=False, timeout=180)
-        wait_for(lambda: any(s in status(name) for s in ("BACKOFF", "FATAL", "STARTING")),
-                 30, what=f"{name} to fail at start")
+        wait_for(
+            lambda: any(s in status(name) for s in ("BACKOFF", "FATAL", "STARTING")),
+            30,
+            what=f"{name} to fail at start",
+        )
         # The hub goes on serving while its service cannot start.
         assert requests.get(f"{hub_url}/hub/api", timeout=10).status_code == 200
         run(["supervisorctl", "stop", name], check=False)
-        wait_for(lambda: service_processes("workbench") == [], 30,
-                 what="no process of the failed service to be left")
+        wait_for(
+            lambda: service_processes("workbench") == [],
+            30,
+            what="no process of the failed service to be left",
+        )
     finally:
         holder.close()
     run(["supervisorctl", "start", name])
-    wait_for(lambda: answers(lambda: requests.get(
-        f"{hub_url}{API}/status", timeout=10, allow_redirects=False).status_code
-        in (200, 302, 401, 403)), 60,
-        what="the workbench API to answer again")
+    wait_for(
+        lambda: answers(
+            lambda: (
+                requests.get(
+                    f"{hub_url}{API}/status", timeout=10, allow_redirects=False
+                ).status_code
+                in (200, 302, 401, 403)
+            )
+        ),
+        60,
+        what="the workbench API to answer again",
+    )
     assert "RUNNING" in status(name)

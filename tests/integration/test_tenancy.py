@@ -54,20 +54,44 @@ def tenancy(site, hub_url, hub_up, cluster_up):
     sme.remove_named_servers()
     batch = ""
     try:
-        started = sme.api("POST", f"/users/{OWNER}/server",
-                          json={"profile": "cpu-small", "project": "sme-vision"})
+        started = sme.api(
+            "POST", f"/users/{OWNER}/server", json={"profile": "cpu-small", "project": "sme-vision"}
+        )
         assert started.status_code in (201, 202), started.text
         sme.wait_ready()
-        batch = run(["sbatch", "--parsable", "--account=sme-vision", "--time=10", "--mem=100M",
-                     "--chdir=/tmp", "--output=/dev/null", "--wrap", "sleep 600"],
-                    user=OWNER).stdout.strip().split(";")[0]
-        wait_for(lambda: any(j["id"] == batch and j["state"] == "RUNNING"
-                             for j in user_jobs(OWNER)), 60, what=f"sme's job {batch} to run")
+        batch = (
+            run(
+                [
+                    "sbatch",
+                    "--parsable",
+                    "--account=sme-vision",
+                    "--time=10",
+                    "--mem=100M",
+                    "--chdir=/tmp",
+                    "--output=/dev/null",
+                    "--wrap",
+                    "sleep 600",
+                ],
+                user=OWNER,
+            )
+            .stdout.strip()
+            .split(";")[0]
+        )
+        wait_for(
+            lambda: any(j["id"] == batch and j["state"] == "RUNNING" for j in user_jobs(OWNER)),
+            60,
+            what=f"sme's job {batch} to run",
+        )
         admin = HubUser(hub_url, "admin", site.users["admin"].password)
         server = admin.api("GET", f"/users/{OWNER}").json()["servers"][""]
         assert "state" in server, f"the admin's token may not read server state: {server}"
-        yield Tenancy(sme, HubUser(hub_url, OTHER, site.users[OTHER].password),
-                      str(server["state"]["job_id"]), batch, server["state"])
+        yield Tenancy(
+            sme,
+            HubUser(hub_url, OTHER, site.users[OTHER].password),
+            str(server["state"]["job_id"]),
+            batch,
+            server["state"],
+        )
     finally:
         if batch:
             run(["scancel", batch], check=False)
@@ -77,8 +101,11 @@ def tenancy(site, hub_url, hub_up, cluster_up):
 def shows_owner(text: str, jobs=()) -> list[str]:
     """The lines of ``text`` that show sme, its projects, its home or one of ``jobs``."""
     marks = {OWNER, *OWNER_PROJECTS, *jobs}
-    return [line for line in text.splitlines()
-            if marks & set(re.split(r"[|\s=(),.:]+", line)) or f"/home/{OWNER}" in line]
+    return [
+        line
+        for line in text.splitlines()
+        if marks & set(re.split(r"[|\s=(),.:]+", line)) or f"/home/{OWNER}" in line
+    ]
 
 
 def output(argv, user=None) -> str:
@@ -93,7 +120,8 @@ def refused(response, what: str) -> None:
         assert where.startswith("/hub/"), f"{what}: redirected to {where!r}, not to the hub"
         return
     assert response.status_code in (401, 403, 404), (
-        f"{what}: HTTP {response.status_code}, expected a refusal: {response.text[:300]}")
+        f"{what}: HTTP {response.status_code}, expected a refusal: {response.text[:300]}"
+    )
 
 
 def api(caller, route, params=None):
@@ -105,19 +133,29 @@ def api(caller, route, params=None):
         return answer.status_code, {"raw": answer.text[:300]}
 
 
-def test_slurm_shows_another_projects_user_none_of_smes_jobs_usage_or_records(
-        tenancy, site):
+def test_slurm_shows_another_projects_user_none_of_smes_jobs_usage_or_records(tenancy, site):
     jobs = (tenancy.session_job, tenancy.batch_job)
     queries = [
         ["squeue", "--all", "--noheader", "--format=%i|%u|%a"],
         ["squeue", "--noheader", f"--user={OWNER}", "--format=%i|%u|%a"],
-        ["sacct", "--allusers", "--starttime=now-1hours", "--noheader", "--parsable2",
-         "--format=JobID,User,Account,WorkDir"],
-        ["sacct", f"--user={OWNER}", "--starttime=now-1hours", "--noheader", "--parsable2",
-         "--format=JobID,User,Account,WorkDir"],
+        [
+            "sacct",
+            "--allusers",
+            "--starttime=now-1hours",
+            "--noheader",
+            "--parsable2",
+            "--format=JobID,User,Account,WorkDir",
+        ],
+        [
+            "sacct",
+            f"--user={OWNER}",
+            "--starttime=now-1hours",
+            "--noheader",
+            "--parsable2",
+            "--format=JobID,User,Account,WorkDir",
+        ],
         ["sshare", "--all", "--noheader", "--parsable2", "--format=Account,User"],
-        ["sacctmgr", "--noheader", "--parsable2", "show", "associations",
-         "format=account,user"],
+        ["sacctmgr", "--noheader", "--parsable2", "show", "associations", "format=account,user"],
         ["sacctmgr", "--noheader", "--parsable2", "show", "users"],
     ]
     for argv in queries:
@@ -129,19 +167,32 @@ def test_slurm_shows_another_projects_user_none_of_smes_jobs_usage_or_records(
     mine = output(["squeue", "--noheader", "--format=%i|%u"], user=OWNER)
     assert all(job in mine.split() for job in (f"{j}|{OWNER}" for j in jobs)), mine
     # Nor may intro-01 borrow the Slurm reader's sight (the services' sudo rule).
-    borrowed = run(["sudo", "--non-interactive", "--user", site.slurm.reader,
-                    "/usr/bin/squeue", "--all", "--noheader", "--format=%i|%u"],
-                   user=OTHER, check=False)
+    borrowed = run(
+        [
+            "sudo",
+            "--non-interactive",
+            "--user",
+            site.slurm.reader,
+            "/usr/bin/squeue",
+            "--all",
+            "--noheader",
+            "--format=%i|%u",
+        ],
+        user=OTHER,
+        check=False,
+    )
     assert borrowed.returncode != 0 and not shows_owner(borrowed.stdout, jobs), borrowed
 
 
 def test_scontrol_tells_another_user_nothing_about_smes_jobs(tenancy):
-    marks = ("sme-vision", f"UserId={OWNER}", f"/home/{OWNER}", f"jupyter-{OWNER}",
-             "sleep 600")
+    marks = ("sme-vision", f"UserId={OWNER}", f"/home/{OWNER}", f"jupyter-{OWNER}", "sleep 600")
     for job in (tenancy.session_job, tenancy.batch_job):
         assert f"UserId={OWNER}(" in output(["scontrol", "show", "job", job])  # control
-        for argv in (["scontrol", "show", "job", job], ["scontrol", "show", "job"],
-                     ["scontrol", "write", "batch_script", job, "-"]):
+        for argv in (
+            ["scontrol", "show", "job", job],
+            ["scontrol", "show", "job"],
+            ["scontrol", "write", "batch_script", job, "-"],
+        ):
             seen = output(argv, user=OTHER)
             assert not [m for m in marks if m in seen], f"{argv} as {OTHER}: {seen[:500]}"
 
@@ -153,12 +204,15 @@ def test_smes_server_refuses_another_user_through_the_hub_proxy(tenancy, site, h
     for path in ("api/status", "api/contents", "lab"):
         url = f"{hub_url}/user/{OWNER}/{path}"
         refused(web.get(url, timeout=30, allow_redirects=False), f"{OTHER}'s login: {url}")
-        refused(tenancy.other.session.get(url, timeout=30, allow_redirects=False),
-                f"{OTHER}'s token: {url}")
+        refused(
+            tenancy.other.session.get(url, timeout=30, allow_redirects=False),
+            f"{OTHER}'s token: {url}",
+        )
         followed = web.get(url, timeout=60)
         assert all(r.status_code != 500 for r in [*followed.history, followed]), url
         assert not (followed.status_code == 200 and "jupyter-config-data" in followed.text), (
-            f"{OTHER} was shown sme's JupyterLab at {followed.url}")
+            f"{OTHER} was shown sme's JupyterLab at {followed.url}"
+        )
 
 
 def test_smes_server_on_its_node_refuses_requests_without_smes_credentials(tenancy):
@@ -168,24 +222,35 @@ def test_smes_server_on_its_node_refuses_requests_without_smes_credentials(tenan
     own = requests.get(f"{base}/api/status", timeout=30, headers=tenancy.sme.session.headers)
     assert own.status_code == 200, f"control: sme's token at {base}: {own.status_code}"
     for path in ("api/status", "api/contents", "lab"):
-        refused(requests.get(f"{base}/{path}", timeout=30, allow_redirects=False),
-                f"no credentials at {base}/{path}")
-        refused(requests.get(f"{base}/{path}", timeout=30, allow_redirects=False,
-                             headers=tenancy.other.session.headers),
-                f"{OTHER}'s token at {base}/{path}")
+        refused(
+            requests.get(f"{base}/{path}", timeout=30, allow_redirects=False),
+            f"no credentials at {base}/{path}",
+        )
+        refused(
+            requests.get(
+                f"{base}/{path}",
+                timeout=30,
+                allow_redirects=False,
+                headers=tenancy.other.session.headers,
+            ),
+            f"{OTHER}'s token at {base}/{path}",
+        )
 
 
-def test_the_hub_api_neither_shows_nor_stops_nor_reroutes_smes_server_for_another(
-        tenancy):
+def test_the_hub_api_neither_shows_nor_stops_nor_reroutes_smes_server_for_another(tenancy):
     other = tenancy.other
-    for method, path in (("GET", f"/users/{OWNER}"), ("DELETE", f"/users/{OWNER}/server"),
-                         ("POST", f"/users/{OWNER}/server"),
-                         ("GET", f"/users/{OWNER}/tokens")):
+    for method, path in (
+        ("GET", f"/users/{OWNER}"),
+        ("DELETE", f"/users/{OWNER}/server"),
+        ("POST", f"/users/{OWNER}/server"),
+        ("GET", f"/users/{OWNER}/tokens"),
+    ):
         answer = other.api(method, path)
         assert answer.status_code in (403, 404), (method, path, answer.status_code)
     listing = other.api("GET", "/users")
     assert listing.status_code != 500 and OWNER not in {
-        u.get("name") for u in (listing.json() if listing.status_code == 200 else [])}
+        u.get("name") for u in (listing.json() if listing.status_code == 200 else [])
+    }
     report = other.api("POST", "/aiworkbench/session-port", json={"port": 40000})
     assert report.status_code == 403, report.text
     assert tenancy.sme.server()["ready"], "sme's server did not survive the attempts"
@@ -195,20 +260,27 @@ def test_budgets_of_another_user_or_project_are_refused_with_a_message(tenancy):
     other = tenancy.other
     status, mine = api(other, "budgets")
     assert status == 200 and [p["project"] for p in mine["projects"]] == ["edu-intro"], mine
-    assert all(set(p["users"]) <= {OTHER} and all(j["user"] == OTHER for j in p["jobs"])
-               for p in mine["projects"]), mine
-    for route, params, expected in [("budgets", {"user": OWNER}, 403),
-                                    ("budgets/sme-vision", {}, 403),
-                                    ("budgets", {"all": "true"}, 403),
-                                    ("budgets", {"project": "sme-vision"}, 400)]:
+    assert all(
+        set(p["users"]) <= {OTHER} and all(j["user"] == OTHER for j in p["jobs"])
+        for p in mine["projects"]
+    ), mine
+    for route, params, expected in [
+        ("budgets", {"user": OWNER}, 403),
+        ("budgets/sme-vision", {}, 403),
+        ("budgets", {"all": "true"}, 403),
+        ("budgets", {"project": "sme-vision"}, 400),
+    ]:
         status, answer = api(other, route, params)
         assert status == expected and answer.get("message") and "projects" not in answer, (
-            route, params, status, answer)
+            route,
+            params,
+            status,
+            answer,
+        )
     assert api(tenancy.sme, "budgets/sme-vision")[0] == 200  # control
 
 
-def test_a_restricted_dataset_is_neither_served_nor_readable_for_another_project(
-        tenancy, site):
+def test_a_restricted_dataset_is_neither_served_nor_readable_for_another_project(tenancy, site):
     for route in (f"datasets/{RESTRICTED}", f"datasets/{RESTRICTED}/files"):
         status, answer = api(tenancy.other, route)
         assert status == 404 and "no dataset" in answer.get("message", ""), (route, answer)
@@ -226,7 +298,10 @@ def test_class_progress_is_for_its_trainers_only(tenancy):
     for user in (tenancy.sme, tenancy.other):
         status, answer = api(user, "classes/intro/progress")
         assert status == 403 and "trainers of class 'intro'" in answer.get("message", ""), (
-            user.name, status, answer)
+            user.name,
+            status,
+            answer,
+        )
     status, own = api(tenancy.other, "progress")
     assert status == 200 and all(r["user"] == OTHER for r in own["records"]), own
 
@@ -250,8 +325,11 @@ def session_processes(job: str) -> dict[int, dict[bytes, bytes]]:
         except OSError:  # gone meanwhile
             continue
         env = dict(v.split(b"=", 1) for v in environ.split(b"\0") if b"=" in v)
-        if (re.search(r"^Uid:\s+(\d+)", status, re.M).group(1) == str(uid)
-                and b"singleuser" in cmdline and env.get(b"SLURM_JOB_ID") == job.encode()):
+        if (
+            re.search(r"^Uid:\s+(\d+)", status, re.M).group(1) == str(uid)
+            and b"singleuser" in cmdline
+            and env.get(b"SLURM_JOB_ID") == job.encode()
+        ):
             found[int(proc.name)] = env
     return found
 
@@ -268,7 +346,8 @@ def server_token(tenancy) -> tuple[str, list[int]]:
 
 
 def test_the_session_token_is_in_no_process_argument_job_record_or_session_log(
-        tenancy, server_token):
+    tenancy, server_token
+):
     token, pids = server_token
     job = tenancy.session_job
     for pid in pids:
@@ -299,6 +378,8 @@ def test_the_session_token_is_in_no_log_and_the_logs_are_closed_to_users(server_
     searched = [*files, *(p for p in SUPERVISOR_LOGS.rglob("*") if p.is_file())]
     leaked = [str(p) for p in searched if token in p.read_bytes()]
     assert not leaked, f"the session's token is in {leaked}"
-    readable = run(["sh", "-c", 'for f; do [ -r "$f" ] && echo "$f"; done; true', "sh",
-                    *map(str, files)], user=OTHER).stdout.split()
+    readable = run(
+        ["sh", "-c", 'for f; do [ -r "$f" ] && echo "$f"; done; true', "sh", *map(str, files)],
+        user=OTHER,
+    ).stdout.split()
     assert not readable, f"{OTHER} may read these logs: {readable}"

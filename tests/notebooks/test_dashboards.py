@@ -29,8 +29,7 @@ store.close()
 
 
 def test_there_are_the_five_dashboards():
-    assert [p.stem for p in NOTEBOOKS] == ["budgets", "queue", "sessions", "training",
-                                           "usage"]
+    assert [p.stem for p in NOTEBOOKS] == ["budgets", "queue", "sessions", "training", "usage"]
 
 
 def execute(site, notebook: Path, store: str, work: Path) -> list[dict]:
@@ -38,10 +37,21 @@ def execute(site, notebook: Path, store: str, work: Path) -> list[dict]:
     copy = work / notebook.name
     shutil.copy(notebook, copy)
     run(["chown", site.dashboards.user, str(copy)])
-    done = run(["env", f"HOME={work}", f"AIWORKBENCH_DASHBOARDS_STORE={store}",
-                f"{site.factory.prefix}/env/bin/jupyter", "execute", "--inplace",
-                "--timeout=300", str(copy)], user=site.dashboards.user, check=False,
-               timeout=600)
+    done = run(
+        [
+            "env",
+            f"HOME={work}",
+            f"AIWORKBENCH_DASHBOARDS_STORE={store}",
+            f"{site.factory.prefix}/env/bin/jupyter",
+            "execute",
+            "--inplace",
+            "--timeout=300",
+            str(copy),
+        ],
+        user=site.dashboards.user,
+        check=False,
+        timeout=600,
+    )
     assert done.returncode == 0, f"{notebook.name}:\n{done.stderr[-4000:]}"
     cells = json.loads(copy.read_text())["cells"]
     return [o for c in cells if c["cell_type"] == "code" for o in c["outputs"]]
@@ -58,8 +68,11 @@ def work(site):
 @pytest.fixture(scope="module")
 def generated(site, work):
     store = str(work / "generated.duckdb")
-    run([f"{site.factory.prefix}/env/bin/python", "-c", GENERATE, store],
-        user=site.dashboards.user, timeout=300)
+    run(
+        [f"{site.factory.prefix}/env/bin/python", "-c", GENERATE, store],
+        user=site.dashboards.user,
+        timeout=300,
+    )
     return store
 
 
@@ -75,8 +88,9 @@ def test_a_dashboard_runs_headless_on_generated_history(notebook, site, work, ge
 
 
 def test_the_usage_dashboard_runs_on_the_live_store(site, work, hub_up):
-    outputs = execute(site, REPO / "example_notebooks" / "dashboards" / "usage.ipynb",
-                      site.dashboards.store, work)
+    outputs = execute(
+        site, REPO / "example_notebooks" / "dashboards" / "usage.ipynb", site.dashboards.store, work
+    )
     [shown] = [o for o in outputs if o["output_type"] == "execute_result"]
     text = "".join(shown["data"]["text/plain"])
     assert "Accounting as of" in text and "problems" not in text, text

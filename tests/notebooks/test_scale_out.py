@@ -29,11 +29,23 @@ def work():
 def execute(site, hub_url, work: Path, name: str) -> list[dict]:
     path = work / "scale-out" / name
     done, log = in_a_session(
-        hub_url, LEARNER, site.classes["intro"].learner_password, "", work, cpus=2,
+        hub_url,
+        LEARNER,
+        site.classes["intro"].learner_password,
+        "",
+        work,
+        cpus=2,
         timeout=900,
-        argv=["sh", "-c",
-              "'cd \"$1\" && exec \"$2\" execute --inplace --timeout=600 \"$3\"'",
-              "run", str(path.parent), f"{site.factory.prefix}/env/bin/jupyter", name])
+        argv=[
+            "sh",
+            "-c",
+            '\'cd "$1" && exec "$2" execute --inplace --timeout=600 "$3"\'',
+            "run",
+            str(path.parent),
+            f"{site.factory.prefix}/env/bin/jupyter",
+            name,
+        ],
+    )
     assert done.returncode == 0, log.read_text()[-5000:] if log.exists() else done.stderr
     cells = json.loads(path.read_text())["cells"]
     outputs = [o for c in cells if c["cell_type"] == "code" for o in c["outputs"]]
@@ -42,8 +54,10 @@ def execute(site, hub_url, work: Path, name: str) -> list[dict]:
 
 
 def text_of(outputs) -> str:
-    return "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
-                   for o in outputs)
+    return "".join(
+        "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+        for o in outputs
+    )
 
 
 def test_the_scale_out_notebook_runs_in_a_session(site, hub_url, cluster_up, hub_up, work):
@@ -55,8 +69,9 @@ def test_the_scale_out_notebook_runs_in_a_session(site, hub_url, cluster_up, hub
     assert "aiwb-" not in leftovers, leftovers
 
 
-def test_the_gpt_small_notebook_runs_naive_and_tuned_on_cpu(site, hub_url, cluster_up, hub_up,
-                                                           work):
+def test_the_gpt_small_notebook_runs_naive_and_tuned_on_cpu(
+    site, hub_url, cluster_up, hub_up, work
+):
     text = text_of(execute(site, hub_url, work, "gpt-small-throughput.ipynb"))
     assert " naive:" in text and " tuned:" in text and "tuned / naive:" in text
     assert "MFU" in text and "n/a (CPU)" in text

@@ -5,9 +5,15 @@ import asyncio
 import pytest
 
 from aiworkbench.budgets import accounting
+from aiworkbench.budgets.accounting import (
+    AccountingReader,
+    Usage,
+    build_snapshot,
+    parse_sshare,
+    refusal,
+    warnings_for,
+)
 from aiworkbench.core import slurm
-from aiworkbench.budgets.accounting import (AccountingReader, Usage, build_snapshot, parse_sshare,
-                                            refusal, warnings_for)
 from aiworkbench.core.slurm import parse_duration, parse_tres
 
 # Real `sshare` output of the demo factory (accounts are indented by depth).
@@ -42,7 +48,9 @@ def test_tres_strings_and_rows_of_slurms_output():
     assert parse_tres("") == {}
     # squeue --Format closes every field with '|'; --format and --parsable2 do not.
     assert slurm.split_rows("a|b|c|\n d | e|f\nheader\ng|h|i|j\n", 3) == [
-        ["a", "b", "c"], ["d", "e", "f"]]
+        ["a", "b", "c"],
+        ["d", "e", "f"],
+    ]
 
 
 def test_sshare_gives_limits_usage_and_users():
@@ -87,12 +95,14 @@ def test_a_request_above_the_budget_is_refused_with_the_numbers():
     snap = build_snapshot(SSHARE, "", taken_at=0)
     trial = snap.projects["sme-trial"]
     assert refusal(trial, {"gpu": 60, "cpu": 60}) == (
-        "needs 1.0 GPU-h, project sme-trial has 0.0 GPU-h left")
+        "needs 1.0 GPU-h, project sme-trial has 0.0 GPU-h left"
+    )
     assert refusal(trial, {"gpu": 0, "cpu": 60}) is None  # 100 core-minutes left
     edu = snap.projects["edu-intro"]
     assert refusal(edu, {"gpu": 6000, "cpu": 60}) == (
         "needs 100.0 GPU-h, project edu-intro has 99.7 GPU-h left "
-        "(0.2 GPU-h of its 99.9 are held by running jobs)")
+        "(0.2 GPU-h of its 99.9 are held by running jobs)"
+    )
     assert refusal(snap.projects["open"], {"gpu": 10**6}) is None
 
 
@@ -100,18 +110,21 @@ def test_a_refusal_names_every_kind_that_falls_short():
     trial = build_snapshot(SSHARE, "", taken_at=0).projects["sme-trial"]
     assert refusal(trial, {"gpu": 60, "cpu": 120}) == (
         "needs 1.0 GPU-h, project sme-trial has 0.0 GPU-h left, and 2.0 core-h, it has "
-        "1.7 core-h left")
+        "1.7 core-h left"
+    )
 
 
 def test_warnings_at_80_and_95_percent_and_when_exhausted():
-    text = SSHARE.replace("cpu=600,gres/gpu=10|cpu=500,gres/gpu=9",
-                          "cpu=600,gres/gpu=10|cpu=480,gres/gpu=10")
+    text = SSHARE.replace(
+        "cpu=600,gres/gpu=10|cpu=500,gres/gpu=9", "cpu=600,gres/gpu=10|cpu=480,gres/gpu=10"
+    )
     snap = build_snapshot(text, "", taken_at=0)
     found = {(w["project"], w["kind"]): w for w in warnings_for(snap, ["sme-trial", "edu-intro"])}
     assert set(found) == {("sme-trial", "cpu"), ("sme-trial", "gpu")}
     assert found["sme-trial", "cpu"]["level"] == "warning"
     assert found["sme-trial", "cpu"]["text"] == (
-        "Project sme-trial has used 80% of its CPU budget: 2.0 of 10.0 core-h left")
+        "Project sme-trial has used 80% of its CPU budget: 2.0 of 10.0 core-h left"
+    )
     assert found["sme-trial", "gpu"]["level"] == "exhausted"
     assert "new GPU sessions cannot start" in found["sme-trial", "gpu"]["text"]
     assert warnings_for(None, ["sme-trial"]) == []
@@ -145,6 +158,7 @@ def test_one_refresh_per_interval_however_many_ask():
         now[0] += 2
         await asyncio.gather(*(reader.snapshot() for _ in range(100)))
         assert reader.refreshes == 2 and len(fake.calls) == 4
+
     asyncio.run(scenario())
 
 
@@ -161,6 +175,7 @@ def test_a_failed_refresh_keeps_the_last_numbers_marked_with_the_error():
         assert reader.refreshes == 2  # no retry storm: the next attempt waits an interval
         fake.fail, now[0] = False, now[0] + 31
         assert (await reader.snapshot()).error == ""
+
     asyncio.run(scenario())
 
 
@@ -172,6 +187,7 @@ def test_no_snapshot_yet_and_slurm_down_is_an_error():
         with pytest.raises(slurm.SlurmError, match="not responding"):
             await reader.snapshot()
         assert reader.cached() is None
+
     asyncio.run(scenario())
 
 

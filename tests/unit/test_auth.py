@@ -11,20 +11,22 @@ from tornado import web
 from traitlets.config import Config
 
 from aiworkbench.core import oidc
+from aiworkbench.core.site import SiteError, parse_site
 from aiworkbench.hub import services
 from aiworkbench.hub.authenticator import WorkbenchOIDCAuthenticator
 from aiworkbench.hub.config import OIDC_AUTHENTICATOR, apply_site
-from aiworkbench.core.site import SiteError, parse_site
 
-from .test_site import DEMO
 from .test_services import TOKENS
+from .test_site import DEMO
 
 DEMO_TEXT = DEMO.read_text()
 ISSUER = "https://id.example.org/realms/ai"
-DISCOVERY = {"issuer": ISSUER,
-             "authorization_endpoint": f"{ISSUER}/protocol/openid-connect/auth",
-             "token_endpoint": f"{ISSUER}/protocol/openid-connect/token",
-             "userinfo_endpoint": f"{ISSUER}/protocol/openid-connect/userinfo"}
+DISCOVERY = {
+    "issuer": ISSUER,
+    "authorization_endpoint": f"{ISSUER}/protocol/openid-connect/auth",
+    "token_endpoint": f"{ISSUER}/protocol/openid-connect/token",
+    "userinfo_endpoint": f"{ISSUER}/protocol/openid-connect/userinfo",
+}
 
 
 def site_with(auth: str = "", hub: str = ""):
@@ -40,8 +42,12 @@ def problems_of(auth: str = "", hub: str = "") -> str:
 
 
 def oidc_auth(secret_file="/etc/aiworkbench/oidc-secret", **extra):
-    lines = ['type = "oidc"', f'issuer = "{ISSUER}"', 'client_id = "workbench"',
-             f'client_secret_file = "{secret_file}"']
+    lines = [
+        'type = "oidc"',
+        f'issuer = "{ISSUER}"',
+        'client_id = "workbench"',
+        f'client_secret_file = "{secret_file}"',
+    ]
     lines += [f"{key} = {json.dumps(value)}" for key, value in extra.items()]
     return "\n".join(lines)
 
@@ -56,6 +62,7 @@ def secret_file(tmp_path):
 
 # --- the schema -------------------------------------------------------------------
 
+
 def test_the_default_is_pam_with_plain_http():
     site = site_with()
     assert site.auth.type == "pam"
@@ -67,8 +74,9 @@ def test_the_default_is_pam_with_plain_http():
 
 def test_oidc_names_every_missing_required_setting():
     problems = problems_of('type = "oidc"')
-    assert ('auth.issuer, auth.client_id, auth.client_secret_file: required with '
-            'auth.type = "oidc"') in problems
+    assert (
+        'auth.issuer, auth.client_id, auth.client_secret_file: required with auth.type = "oidc"'
+    ) in problems
 
 
 def test_an_unknown_type_is_refused():
@@ -81,8 +89,9 @@ def test_pam_refuses_oidc_settings_rather_than_ignoring_them():
     assert 'auth.projects_claim: only used with auth.type = "oidc"' in problems
 
 
-@pytest.mark.parametrize("issuer", ["http://127.0.0.1:9400", "http://localhost:9400/x",
-                                    "http://[::1]:9400"])
+@pytest.mark.parametrize(
+    "issuer", ["http://127.0.0.1:9400", "http://localhost:9400/x", "http://[::1]:9400"]
+)
 def test_an_http_issuer_is_accepted_on_loopback_only(issuer):
     site = site_with(oidc_auth().replace(ISSUER, issuer))
     assert site.auth.issuer == issuer
@@ -93,8 +102,9 @@ def test_an_http_issuer_elsewhere_is_refused():
     assert "auth.issuer: 'http://id.example.org' must be https" in problems
 
 
-@pytest.mark.parametrize("issuer", ["ftp://id.example.org", "https://id example.org",
-                                    "https://id.example.org/?q=1"])
+@pytest.mark.parametrize(
+    "issuer", ["ftp://id.example.org", "https://id example.org", "https://id.example.org/?q=1"]
+)
 def test_an_issuer_that_is_not_a_url_is_refused(issuer):
     assert "auth.issuer:" in problems_of(oidc_auth().replace(ISSUER, issuer))
 
@@ -109,7 +119,8 @@ def test_the_secret_itself_has_no_place_in_the_site_file():
     problems = problems_of(oidc_auth() + '\nclient_secret = "s3cret"')
     assert "auth.client_secret: unknown key" in problems
     assert "auth.client_secret_file: 'secret.txt' does not match" in problems_of(
-        oidc_auth(secret_file="secret.txt"))
+        oidc_auth(secret_file="secret.txt")
+    )
 
 
 def test_tls_needs_both_certificate_and_key():
@@ -124,28 +135,30 @@ def test_a_public_url_is_scheme_host_and_port_only():
 
 
 def test_an_http_public_url_with_tls_on_the_proxy_is_refused():
-    problems = problems_of(hub='tls_cert = "/c.pem"\ntls_key = "/k.pem"\n'
-                               'public_url = "http://f.example.org"')
-    assert "hub.public_url: 'http://f.example.org' is http, but the proxy serves https" \
-        in problems
+    problems = problems_of(
+        hub='tls_cert = "/c.pem"\ntls_key = "/k.pem"\npublic_url = "http://f.example.org"'
+    )
+    assert "hub.public_url: 'http://f.example.org' is http, but the proxy serves https" in problems
 
 
 # --- the hub configuration --------------------------------------------------------
+
 
 def test_pam_keeps_the_site_groups_and_adds_project_groups():
     c = Config()
     apply_site(c, site_with(), gpu_kind="simulated", tokens=TOKENS)
     assert c.JupyterHub.authenticator_class == "pam"
     assert c.PAMAuthenticator.open_sessions is False
-    assert c.JupyterHub.load_groups["project-edu-intro"]["users"][:2] == ["intro-01",
-                                                                         "intro-02"]
+    assert c.JupyterHub.load_groups["project-edu-intro"]["users"][:2] == ["intro-01", "intro-02"]
     assert "student" in c.JupyterHub.load_groups["project-sme-trial"]["users"]
     assert not c.Authenticator.get("manage_groups")
 
 
 def test_oidc_configures_the_authenticator_from_discovery(secret_file):
-    site = site_with(oidc_auth(secret_file, projects_claim="projects"),
-                     hub='public_url = "https://factory.example.org"')
+    site = site_with(
+        oidc_auth(secret_file, projects_claim="projects"),
+        hub='public_url = "https://factory.example.org"',
+    )
     c = Config()
     apply_site(c, site, gpu_kind="simulated", tokens=TOKENS, discovery=DISCOVERY)
     assert c.JupyterHub.authenticator_class == OIDC_AUTHENTICATOR
@@ -177,10 +190,18 @@ def test_oidc_reads_the_issuer_when_no_discovery_is_given(secret_file, monkeypat
 
 def test_oidc_does_not_start_with_a_world_readable_secret(secret_file):
     secret_file.chmod(0o644)
-    with pytest.raises(oidc.OIDCSetupError, match=r"readable or writable by everyone "
-                                                  r"\(mode 0644\)"):
-        apply_site(Config(), site_with(oidc_auth(secret_file)), gpu_kind="simulated",
-                   tokens=TOKENS, discovery=DISCOVERY)
+    with pytest.raises(
+        oidc.OIDCSetupError,
+        match=r"readable or writable by everyone "
+        r"\(mode 0644\)",
+    ):
+        apply_site(
+            Config(),
+            site_with(oidc_auth(secret_file)),
+            gpu_kind="simulated",
+            tokens=TOKENS,
+            discovery=DISCOVERY,
+        )
 
 
 def test_plain_http_by_default():
@@ -194,8 +215,9 @@ def test_plain_http_by_default():
 
 
 def test_tls_makes_the_proxy_serve_https_and_internal_calls_avoid_it():
-    site = site_with(hub='ip = "10.1.2.3"\ntls_cert = "/etc/ssl/hub.pem"\n'
-                         'tls_key = "/etc/ssl/private/hub.key"')
+    site = site_with(
+        hub='ip = "10.1.2.3"\ntls_cert = "/etc/ssl/hub.pem"\ntls_key = "/etc/ssl/private/hub.key"'
+    )
     c = Config()
     apply_site(c, site, gpu_kind="simulated", tokens=TOKENS)
     assert c.JupyterHub.bind_url == "https://10.1.2.3:8000"
@@ -208,7 +230,8 @@ def test_tls_makes_the_proxy_serve_https_and_internal_calls_avoid_it():
     # The dashboards service goes straight to the API's loopback port.
     dash = services.service(site, "dashboards")
     assert dash.environment["AIWORKBENCH_API_URL"] == (
-        "http://127.0.0.1:8090/services/workbench/api")
+        "http://127.0.0.1:8090/services/workbench/api"
+    )
     entries = {s["name"]: s for s in c.JupyterHub.services}
     assert all(s.get("url", "http://").startswith("http://") for s in entries.values())
 
@@ -222,16 +245,20 @@ def test_the_derived_public_url_follows_tls(monkeypatch):
 
 # --- discovery and the client secret ---------------------------------------------
 
+
 def answering(document):
     def urlopen(request, timeout):
         assert request.full_url == f"{ISSUER}/.well-known/openid-configuration"
         return io.BytesIO(json.dumps(document).encode())
+
     return urlopen
 
 
 def test_discovery_returns_the_endpoints():
-    assert oidc.discover(ISSUER + "/", urlopen=answering(DISCOVERY))["token_endpoint"] == \
-        DISCOVERY["token_endpoint"]
+    assert (
+        oidc.discover(ISSUER + "/", urlopen=answering(DISCOVERY))["token_endpoint"]
+        == DISCOVERY["token_endpoint"]
+    )
 
 
 def test_discovery_refuses_another_issuer():
@@ -249,8 +276,11 @@ def test_discovery_names_missing_endpoints():
 def test_discovery_says_when_the_provider_does_not_answer():
     def refused(request, timeout):
         raise urllib.error.URLError(ConnectionRefusedError(111, "Connection refused"))
-    with pytest.raises(oidc.OIDCSetupError, match="cannot read https://id.example.org/realms/"
-                                                  "ai/.well-known/openid-configuration"):
+
+    with pytest.raises(
+        oidc.OIDCSetupError,
+        match="cannot read https://id.example.org/realms/ai/.well-known/openid-configuration",
+    ):
         oidc.discover(ISSUER, urlopen=refused)
 
 
@@ -292,9 +322,11 @@ def test_a_domain_is_stripped_only_when_asked():
 def test_a_person_who_is_not_a_factory_user_is_refused_with_the_reason():
     with pytest.raises(oidc.LoginRefused) as refused:
         oidc.unix_user({"preferred_username": "mallory"}, OIDC_SITE)
-    assert str(refused.value).startswith("'mallory' is not a user of Demo AI Factory: your "
-                                         "account at the identity provider is not a "
-                                         "factory account.")
+    assert str(refused.value).startswith(
+        "'mallory' is not a user of Demo AI Factory: your "
+        "account at the identity provider is not a "
+        "factory account."
+    )
 
 
 def test_a_missing_username_claim_is_refused():
@@ -302,12 +334,17 @@ def test_a_missing_username_claim_is_refused():
         oidc.unix_user({"sub": "123"}, OIDC_SITE)
 
 
-@pytest.mark.parametrize("value, names", [
-    (["edu-intro", "other"], ["edu-intro", "other"]),
-    ("edu-intro sme-trial", ["edu-intro", "sme-trial"]),
-    ("edu-intro, sme-trial,,", ["edu-intro", "sme-trial"]),
-    (None, []), (42, []), ([1, " edu-intro "], ["edu-intro"]),
-])
+@pytest.mark.parametrize(
+    "value, names",
+    [
+        (["edu-intro", "other"], ["edu-intro", "other"]),
+        ("edu-intro sme-trial", ["edu-intro", "sme-trial"]),
+        ("edu-intro, sme-trial,,", ["edu-intro", "sme-trial"]),
+        (None, []),
+        (42, []),
+        ([1, " edu-intro "], ["edu-intro"]),
+    ],
+)
 def test_a_projects_claim_is_a_list_or_a_separated_string(value, names):
     assert oidc.claimed_projects(value) == names
 
@@ -325,22 +362,28 @@ def test_without_a_projects_claim_setting_all_site_projects_count():
 def test_a_projects_claim_naming_none_of_the_users_projects_is_refused():
     with pytest.raises(oidc.LoginRefused) as refused:
         oidc.login_projects("student", {"projects": ["sme-vision"]}, OIDC_SITE)
-    assert "names none of their projects (edu-intro, sme-trial) in the claim 'projects'" \
-        in str(refused.value)
+    assert "names none of their projects (edu-intro, sme-trial) in the claim 'projects'" in str(
+        refused.value
+    )
     with pytest.raises(oidc.LoginRefused):
         oidc.login_projects("student", {}, OIDC_SITE)
 
 
 def test_the_hub_groups_at_login():
     assert oidc.hub_groups_of("student", ["edu-intro"], OIDC_SITE) == [
-        "class-intro", "project-edu-intro", "students"]
+        "class-intro",
+        "project-edu-intro",
+        "students",
+    ]
 
 
 # --- the authenticator ------------------------------------------------------------
 
+
 def authenticator():
-    return WorkbenchOIDCAuthenticator(site=OIDC_SITE, manage_groups=True,
-                                      allowed_users=set(OIDC_SITE.users))
+    return WorkbenchOIDCAuthenticator(
+        site=OIDC_SITE, manage_groups=True, allowed_users=set(OIDC_SITE.users)
+    )
 
 
 def auth_model(name, claims):
@@ -349,8 +392,9 @@ def auth_model(name, claims):
 
 def test_the_authenticator_sets_admin_and_groups_from_site_and_claims():
     auth = authenticator()
-    model = asyncio.run(auth.update_auth_model(
-        auth_model("student", {"projects": "edu-intro unknown"})))
+    model = asyncio.run(
+        auth.update_auth_model(auth_model("student", {"projects": "edu-intro unknown"}))
+    )
     assert model["admin"] is False
     assert model["auth_state"]["workbench_projects"] == ["edu-intro"]
     groups = asyncio.run(auth.get_user_groups(model["auth_state"]))

@@ -31,9 +31,11 @@ SECRET = bytes(range(32)).hex().encode() + b"\n"
 
 def make_hub_db(path: Path, users=("ada", "has@x")):
     db = sqlite3.connect(path)
-    db.executescript("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);"
-                     "CREATE TABLE servers (id INTEGER PRIMARY KEY, user_id INTEGER, "
-                     "job_id TEXT);")
+    db.executescript(
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);"
+        "CREATE TABLE servers (id INTEGER PRIMARY KEY, user_id INTEGER, "
+        "job_id TEXT);"
+    )
     for i, name in enumerate(users, 1):
         db.execute("INSERT INTO users (id, name) VALUES (?, ?)", (i, name))
         db.execute("INSERT INTO servers (user_id, job_id) VALUES (?, ?)", (i, str(1000 + i)))
@@ -41,8 +43,10 @@ def make_hub_db(path: Path, users=("ada", "has@x")):
     return db
 
 
-def rows(path: Path, query="SELECT u.name, s.job_id FROM users u JOIN servers s "
-                           "ON s.user_id = u.id ORDER BY u.id"):
+def rows(
+    path: Path,
+    query="SELECT u.name, s.job_id FROM users u JOIN servers s ON s.user_id = u.id ORDER BY u.id",
+):
     db = sqlite3.connect(path)
     try:
         return db.execute(query).fetchall()
@@ -63,9 +67,13 @@ def factory(tmp_path):
     progress.commit()
     (data / bk.COOKIE_SECRET).write_bytes(SECRET)
     (data / bk.COOKIE_SECRET).chmod(0o600)
-    yield Factory(data_dir=data, hub_user="root", cluster_name="testcluster",
-                  hub_pidfile=str(tmp_path / "hub.pid"),
-                  slurmdbd_pidfile=str(tmp_path / "slurmdbd.pid"))
+    yield Factory(
+        data_dir=data,
+        hub_user="root",
+        cluster_name="testcluster",
+        hub_pidfile=str(tmp_path / "hub.pid"),
+        slurmdbd_pidfile=str(tmp_path / "slurmdbd.pid"),
+    )
     hub_db.close()
     progress.close()
 
@@ -103,7 +111,8 @@ def test_online_backup_of_the_hub_then_restore_into_an_emptied_data_dir(factory,
     assert folder.parent == dest and re.fullmatch(r"aiworkbench-\d{8}-\d{6}", folder.name)
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700 and folder.stat().st_uid == 0
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [bk.HUB_SQLITE, bk.PROGRESS_SQLITE, bk.COOKIE_SECRET, bk.MANIFEST])
+        [bk.HUB_SQLITE, bk.PROGRESS_SQLITE, bk.COOKIE_SECRET, bk.MANIFEST]
+    )
     assert {stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()} == {0o600}
 
     for path in factory.data_dir.iterdir():
@@ -121,7 +130,8 @@ def test_online_backup_of_the_hub_then_restore_into_an_emptied_data_dir(factory,
     assert rows(data / bk.PROGRESS_SQLITE, "SELECT * FROM progress") == [("ada", "ex1", 1)]
     assert (data / bk.COOKIE_SECRET).read_bytes() == SECRET
     assert sorted(p.name for p in data.iterdir()) == sorted(
-        [bk.HUB_SQLITE, bk.PROGRESS_SQLITE, bk.COOKIE_SECRET])  # no temporary left
+        [bk.HUB_SQLITE, bk.PROGRESS_SQLITE, bk.COOKIE_SECRET]
+    )  # no temporary left
     assert any(str(data / bk.HUB_SQLITE) in line for line in done)
 
 
@@ -189,8 +199,10 @@ def test_backup_refuses_while_the_hub_runs_unless_online(factory, dest, sleeper)
     with pytest.raises(BackupError) as info:
         hub_backup(factory, dest)
     message = str(info.value)
-    assert f"the hub (JupyterHub) is running (pid {sleeper} in {factory.hub_pidfile}: " \
-           f"sleep 60)" in message
+    assert (
+        f"the hub (JupyterHub) is running (pid {sleeper} in {factory.hub_pidfile}: "
+        f"sleep 60)" in message
+    )
     assert "make down" in message and "--online" in message
     assert list(dest.iterdir()) == []
     assert hub_backup(factory, dest, online=True).is_dir()
@@ -229,9 +241,15 @@ def test_a_stale_pid_file_does_not_block(factory, dest):
 
 
 def test_a_failing_dump_removes_the_partial_folder(factory, dest, monkeypatch):
-    monkeypatch.setattr(bk, "mariadb_dump_argv", lambda f: [
-        sys.executable, "-c",
-        "import sys; print('-- half a dump'); sys.exit('mariadb-dump: Got error: 2002')"])
+    monkeypatch.setattr(
+        bk,
+        "mariadb_dump_argv",
+        lambda f: [
+            sys.executable,
+            "-c",
+            "import sys; print('-- half a dump'); sys.exit('mariadb-dump: Got error: 2002')",
+        ],
+    )
     with pytest.raises(BackupError) as info:
         bk.backup(factory, dest)
     assert "failed (exit status 1): mariadb-dump: Got error: 2002" in str(info.value)
@@ -254,28 +272,82 @@ def test_a_missing_tool_is_named(factory, dest, monkeypatch):
 
 
 def test_dump_and_restore_commands_are_argument_lists():
-    f = Factory(data_dir=Path("/d"), hub_user="jupyterhub", hub_database="postgresql",
-                pg_database="hubdb", pg_port=5433, accounting_database="acct",
-                mariadb_socket="/tmp/my sock")
+    f = Factory(
+        data_dir=Path("/d"),
+        hub_user="jupyterhub",
+        hub_database="postgresql",
+        pg_database="hubdb",
+        pg_port=5433,
+        accounting_database="acct",
+        mariadb_socket="/tmp/my sock",
+    )
     pg = ["--host", "/var/run/postgresql", "--port", "5433"]
-    assert bk.pg_dump_argv(f) == ["runuser", "-u", "jupyterhub", "--", "pg_dump",
-                                  "--format=custom", *pg, "--dbname", "hubdb"]
-    assert bk.dropdb_argv(f) == ["runuser", "-u", "postgres", "--", "dropdb", "--if-exists",
-                                 *pg, "hubdb"]
-    assert bk.createdb_argv(f) == ["runuser", "-u", "postgres", "--", "createdb", *pg,
-                                   "--owner", "jupyterhub", "--template", "template0",
-                                   "--encoding", "UTF8", "hubdb"]
-    assert bk.pg_restore_argv(f) == ["runuser", "-u", "jupyterhub", "--", "pg_restore", *pg,
-                                     "--dbname", "hubdb", "--no-owner", "--exit-on-error",
-                                     "--single-transaction"]
-    assert bk.mariadb_dump_argv(f) == ["mariadb-dump", "--socket=/tmp/my sock",
-                                       "--single-transaction", "--routines", "--triggers",
-                                       "--add-drop-database", "--databases", "acct"]
+    assert bk.pg_dump_argv(f) == [
+        "runuser",
+        "-u",
+        "jupyterhub",
+        "--",
+        "pg_dump",
+        "--format=custom",
+        *pg,
+        "--dbname",
+        "hubdb",
+    ]
+    assert bk.dropdb_argv(f) == [
+        "runuser",
+        "-u",
+        "postgres",
+        "--",
+        "dropdb",
+        "--if-exists",
+        *pg,
+        "hubdb",
+    ]
+    assert bk.createdb_argv(f) == [
+        "runuser",
+        "-u",
+        "postgres",
+        "--",
+        "createdb",
+        *pg,
+        "--owner",
+        "jupyterhub",
+        "--template",
+        "template0",
+        "--encoding",
+        "UTF8",
+        "hubdb",
+    ]
+    assert bk.pg_restore_argv(f) == [
+        "runuser",
+        "-u",
+        "jupyterhub",
+        "--",
+        "pg_restore",
+        *pg,
+        "--dbname",
+        "hubdb",
+        "--no-owner",
+        "--exit-on-error",
+        "--single-transaction",
+    ]
+    assert bk.mariadb_dump_argv(f) == [
+        "mariadb-dump",
+        "--socket=/tmp/my sock",
+        "--single-transaction",
+        "--routines",
+        "--triggers",
+        "--add-drop-database",
+        "--databases",
+        "acct",
+    ]
     assert bk.mariadb_load_argv(f) == ["mariadb", "--socket=/tmp/my sock", "--batch"]
     remote = Factory(data_dir=Path("/d"), hub_user="hub", pg_host="db.example.org")
     assert bk.pg_dump_argv(remote)[6:10] == ["--host", "db.example.org", "--port", "5432"]
-    assert bk.mariadb_dump_argv(Factory(data_dir=Path("/d"), hub_user="hub"))[1] == \
-        "--single-transaction"  # no socket option: the client's default
+    assert (
+        bk.mariadb_dump_argv(Factory(data_dir=Path("/d"), hub_user="hub"))[1]
+        == "--single-transaction"
+    )  # no socket option: the client's default
 
 
 def test_the_tools_run_without_a_shell(factory, dest, monkeypatch):
@@ -289,9 +361,12 @@ def test_the_tools_run_without_a_shell(factory, dest, monkeypatch):
     monkeypatch.setattr(bk.subprocess, "Popen", recording_popen)
     f = dataclasses.replace(factory, hub_database="postgresql")
     folder = bk.backup(f, dest, compress=False)
-    assert [argv for argv, _ in calls] == [bk.pg_dump_argv(f), bk.mariadb_dump_argv(f),
-                                           ["pg_dump", "--version"],
-                                           ["mariadb-dump", "--version"]]
+    assert [argv for argv, _ in calls] == [
+        bk.pg_dump_argv(f),
+        bk.mariadb_dump_argv(f),
+        ["pg_dump", "--version"],
+        ["mariadb-dump", "--version"],
+    ]
     for argv, kwargs in calls:
         assert isinstance(argv, list) and not kwargs.get("shell")
     assert (folder / bk.HUB_PGDUMP).read_text() == "dump\n"
@@ -299,40 +374,58 @@ def test_the_tools_run_without_a_shell(factory, dest, monkeypatch):
 
 
 def test_the_accounting_dump_is_gzipped_and_loaded_back(factory, dest, monkeypatch):
-    monkeypatch.setattr(bk, "mariadb_dump_argv", lambda f: [
-        sys.executable, "-c", "print('CREATE DATABASE x; -- has@x')"])
+    monkeypatch.setattr(
+        bk,
+        "mariadb_dump_argv",
+        lambda f: [sys.executable, "-c", "print('CREATE DATABASE x; -- has@x')"],
+    )
     folder = bk.backup(factory, dest, parts=("accounting",))
     dump = folder / "slurm_acct_db.sql.gz"
     assert dump.read_bytes()[:2] == b"\x1f\x8b"
     loaded = factory.data_dir / "loaded.sql"
-    monkeypatch.setattr(bk, "mariadb_load_argv", lambda f: [
-        sys.executable, "-c", f"import sys, shutil; shutil.copyfileobj(sys.stdin, "
-                              f"open({str(loaded)!r}, 'w'))"])
+    monkeypatch.setattr(
+        bk,
+        "mariadb_load_argv",
+        lambda f: [
+            sys.executable,
+            "-c",
+            f"import sys, shutil; shutil.copyfileobj(sys.stdin, open({str(loaded)!r}, 'w'))",
+        ],
+    )
     monkeypatch.setattr(bk, "check_mariadb_answers", lambda f: None)
     done = bk.restore(factory, folder, parts=("accounting",))
     assert loaded.read_text() == "CREATE DATABASE x; -- has@x\n"
-    assert done == ["Slurm accounting: MariaDB database slurm_acct_db recreated from "
-                    "slurm_acct_db.sql.gz"]
+    assert done == [
+        "Slurm accounting: MariaDB database slurm_acct_db recreated from slurm_acct_db.sql.gz"
+    ]
 
 
-def test_restore_refuses_before_any_change_when_mariadb_does_not_answer(factory, dest,
-                                                                         monkeypatch):
+def test_restore_refuses_before_any_change_when_mariadb_does_not_answer(factory, dest, monkeypatch):
     monkeypatch.setattr(bk, "mariadb_dump_argv", lambda f: [sys.executable, "-c", "print()"])
     folder = bk.backup(factory, dest)
     (factory.data_dir / bk.COOKIE_SECRET).write_bytes(b"current\n")
     down = dataclasses.replace(factory, mariadb_socket=str(dest / "no-such.sock"))
     # The client as it fails without a server (the real one: tests/integration).
-    monkeypatch.setattr(bk, "mariadb_load_argv", lambda f: [
-        sys.executable, "-c", "import sys; sys.exit(\"ERROR 2002 (HY000): Can't connect to "
-        "local server through socket '\" + sys.argv[1] + \"' (2)\")",
-        f.mariadb_socket])
+    monkeypatch.setattr(
+        bk,
+        "mariadb_load_argv",
+        lambda f: [
+            sys.executable,
+            "-c",
+            "import sys; sys.exit(\"ERROR 2002 (HY000): Can't connect to "
+            'local server through socket \'" + sys.argv[1] + "\' (2)")',
+            f.mariadb_socket,
+        ],
+    )
     with pytest.raises(BackupError) as info:
         bk.restore(down, folder)
     message = str(info.value)
-    assert message.startswith("MariaDB does not answer, and the accounting restore needs "
-                              "it; nothing was restored. After `make down` start MariaDB "
-                              "alone: supervisord --configuration "
-                              "/etc/supervisor/supervisord.conf; supervisorctl start mariadb")
+    assert message.startswith(
+        "MariaDB does not answer, and the accounting restore needs "
+        "it; nothing was restored. After `make down` start MariaDB "
+        "alone: supervisord --configuration "
+        "/etc/supervisor/supervisord.conf; supervisorctl start mariadb"
+    )
     assert "no-such.sock" in message  # the client's own words
     assert (factory.data_dir / bk.COOKIE_SECRET).read_bytes() == b"current\n"
 
@@ -340,31 +433,34 @@ def test_restore_refuses_before_any_change_when_mariadb_does_not_answer(factory,
 def test_a_backup_of_another_kind_or_database_is_refused(factory, dest):
     folder = hub_backup(factory, dest)
     pg = dataclasses.replace(factory, hub_database="postgresql")
-    with pytest.raises(BackupError, match="its hub database is sqlite, the site's "
-                                          "hub.database is postgresql"):
+    with pytest.raises(
+        BackupError, match="its hub database is sqlite, the site's hub.database is postgresql"
+    ):
         bk.restore(pg, folder, parts=("hub",))
     with pytest.raises(BackupError, match="it holds no accounting part"):
         bk.restore(factory, folder)
 
 
 def test_list_shows_each_backup_with_time_and_contents(factory, dest):
-    first = hub_backup(factory, dest, created=datetime(2026, 1, 2, 3, 4, 5,
-                                                       tzinfo=UTC))
+    first = hub_backup(factory, dest, created=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
     hub_backup(factory, dest, created=datetime(2026, 1, 3, 3, 4, 5, tzinfo=UTC))
     (dest / "aiworkbench-20260104-000000").mkdir()
     (dest / "unrelated").mkdir()
     lines = bk.list_backups(dest)
     assert len(lines) == 3
-    assert lines[0].startswith(f"{first.name}  2026-01-02T03:04:05+00:00  cluster testcluster  "
-                               f"{bk.HUB_SQLITE} (")
+    assert lines[0].startswith(
+        f"{first.name}  2026-01-02T03:04:05+00:00  cluster testcluster  {bk.HUB_SQLITE} ("
+    )
     assert f"{bk.COOKIE_SECRET} (65 B)" in lines[0]
     assert lines[2].startswith("aiworkbench-20260104-000000  UNUSABLE: ")
 
 
 def test_command_line(factory, dest, tmp_path, capsys):
     site = tmp_path / "site.toml"
-    site.write_text(MINIMAL + f'\n[hub]\nuser = "root"\ndata_dir = "{tmp_path}/hubdata"\n'
-                              f'[slurm]\ncluster_name = "clitest"\n')
+    site.write_text(
+        MINIMAL + f'\n[hub]\nuser = "root"\ndata_dir = "{tmp_path}/hubdata"\n'
+        f'[slurm]\ncluster_name = "clitest"\n'
+    )
     data = tmp_path / "hubdata"
     data.mkdir()
     for path in factory.data_dir.iterdir():
@@ -372,8 +468,10 @@ def test_command_line(factory, dest, tmp_path, capsys):
     # --online: the live factory's daemons may be running on this machine
     assert bk.main(["--site", str(site), "backup", "--hub", "--online", str(dest)]) == 0
     folder = Path(capsys.readouterr().out.strip())
-    assert folder.parent == dest and json.loads(
-        (folder / bk.MANIFEST).read_text())["cluster_name"] == "clitest"
+    assert (
+        folder.parent == dest
+        and json.loads((folder / bk.MANIFEST).read_text())["cluster_name"] == "clitest"
+    )
     assert bk.main(["--site", str(site), "list", str(dest)]) == 0
     assert folder.name in capsys.readouterr().out
     (folder / bk.HUB_SQLITE).write_bytes(b"tampered")
@@ -388,15 +486,34 @@ def test_command_line(factory, dest, tmp_path, capsys):
 
 
 def test_from_site_reads_the_hub_settings():
-    site = parse_site(MINIMAL + '\n[hub]\ndatabase = "postgresql"\npostgresql_port = 6543\n'
-                                'postgresql_database = "hubdb"\n')
+    site = parse_site(
+        MINIMAL + '\n[hub]\ndatabase = "postgresql"\npostgresql_port = 6543\n'
+        'postgresql_database = "hubdb"\n'
+    )
     f = Factory.from_site(site, accounting_database="acct")
-    assert (f.data_dir, f.hub_user, f.hub_database, f.pg_host, f.pg_port, f.pg_database,
-            f.cluster_name, f.accounting_database) == (
-        Path("/var/lib/aiworkbench/hub"), "jupyterhub", "postgresql", "", 6543, "hubdb",
-        "aifactory", "acct")
-    assert (f.hub_pidfile, f.slurmdbd_pidfile) == ("/var/lib/aiworkbench/hub/jupyterhub.pid",
-                                                   "/run/slurmdbd.pid")
+    assert (
+        f.data_dir,
+        f.hub_user,
+        f.hub_database,
+        f.pg_host,
+        f.pg_port,
+        f.pg_database,
+        f.cluster_name,
+        f.accounting_database,
+    ) == (
+        Path("/var/lib/aiworkbench/hub"),
+        "jupyterhub",
+        "postgresql",
+        "",
+        6543,
+        "hubdb",
+        "aifactory",
+        "acct",
+    )
+    assert (f.hub_pidfile, f.slurmdbd_pidfile) == (
+        "/var/lib/aiworkbench/hub/jupyterhub.pid",
+        "/run/slurmdbd.pid",
+    )
 
 
 def test_file_names_match_the_hub_and_the_api():
@@ -406,6 +523,7 @@ def test_file_names_match_the_hub_and_the_api():
     assert f"/{bk.HUB_SQLITE}" in hubconfig and f"/{bk.COOKIE_SECRET}" in hubconfig
     assert f'"{bk.PG_SOCKET_DIR}"' in hubconfig
     from aiworkbench.core.daemons import DAEMONS
+
     assert DAEMONS["slurmdbd"]["pidfile"] == bk.SLURMDBD_PIDFILE
 
 

@@ -11,10 +11,20 @@ from pathlib import Path
 import pytest
 
 import aiworkbench
-from aiworkbench.budgets.widget import (BudgetError, BudgetMonitor, BudgetUnreachable, build_view,
-                                        burn_text, check_refresh, duration, fetch_budgets,
-                                        format_table, project_html, status_html)
 from aiworkbench.budgets.cli import main
+from aiworkbench.budgets.widget import (
+    BudgetError,
+    BudgetMonitor,
+    BudgetUnreachable,
+    build_view,
+    burn_text,
+    check_refresh,
+    duration,
+    fetch_budgets,
+    format_table,
+    project_html,
+    status_html,
+)
 
 from ..fakes import BUDGETS as PAYLOAD
 from ..fakes import refusal
@@ -43,8 +53,7 @@ def test_hours_percent_levels_and_warnings():
     assert budget_of(view, "edu-intro", "cpu").warning == "no CPU limit"
     assert budget_of(view, "ml-research", "gpu").warning == "no GPU budget"
     assert budget_of(view, "ml-research", "cpu").warning == "critical: 96% of the CPU budget used"
-    assert (budget_of(view, "old-course", "gpu").warning
-            == "exhausted: GPU budget used up (105%)")
+    assert budget_of(view, "old-course", "gpu").warning == "exhausted: GPU budget used up (105%)"
     assert budget_of(view, "old-course", "cpu").warning == "10% of the CPU budget used"
     assert view.projects == ["edu-intro", "ml-research", "old-course"]
 
@@ -61,10 +70,11 @@ def test_session_burn_rate_projection_and_walltime_countdown():
     assert view.walltime_left(T0 + 600) == 2370
     assert view.walltime_left(T0 + 9999) == 0
     text = format_table(PAYLOAD, "481")
-    assert ("This session: job 481, project edu-intro, 1 GPU and 2 cores, walltime left"
-            in text)
-    assert ("  GPU: this session burns 1 GPU-h/h; what is left lasts 1 h 48 min at this rate, "
-            "36 min at the project's rate (3 GPUs in use)") in text.splitlines()
+    assert "This session: job 481, project edu-intro, 1 GPU and 2 cores, walltime left" in text
+    assert (
+        "  GPU: this session burns 1 GPU-h/h; what is left lasts 1 h 48 min at this rate, "
+        "36 min at the project's rate (3 GPUs in use)"
+    ) in text.splitlines()
     assert "  CPU: this session burns 2 core-h/h (no limit)" in text.splitlines()
 
 
@@ -74,7 +84,8 @@ def test_budget_that_runs_out_before_the_session_ends_says_so():
     view = build_view(payload, "481", T0)
     assert burn_text(budget_of(view, "edu-intro", "gpu"), view.walltime_left(T0)) == (
         "GPU: this session burns 1 GPU-h/h; what is left lasts 1 h 48 min at this rate, "
-        "before this session ends, 36 min at the project's rate (3 GPUs in use)")
+        "before this session ends, 36 min at the project's rate (3 GPUs in use)"
+    )
 
 
 def test_session_not_found_or_outside_slurm():
@@ -87,15 +98,34 @@ def test_table_lines():
     lines = format_table(PAYLOAD).splitlines()
     assert lines[0].startswith("Budgets of student, numbers from ")
     assert lines[1].split() == ["project", "budget", "used", "limit", "left", "yours", "status"]
-    assert lines[2].split() == ["edu-intro", "GPU-h", "8.2", "10.0", "1.8", "2.0", "warning:",
-                                "82%", "of", "the", "GPU", "budget", "used"]
+    assert lines[2].split() == [
+        "edu-intro",
+        "GPU-h",
+        "8.2",
+        "10.0",
+        "1.8",
+        "2.0",
+        "warning:",
+        "82%",
+        "of",
+        "the",
+        "GPU",
+        "budget",
+        "used",
+    ]
     assert lines[3].split()[:6] == ["edu-intro", "core-h", "25.0", "no", "limit", "—"]
     assert lines[4].split()[:5] == ["ml-research", "GPU-h", "0.0", "none", "—"]
 
 
 def test_durations():
     assert [duration(s) for s in (None, 59, 60, 2700, 9000, 4 * 86400 + 5 * 3600 + 60)] == [
-        "—", "under 1 min", "1 min", "45 min", "2 h 30 min", "4 d 5 h"]
+        "—",
+        "under 1 min",
+        "1 min",
+        "45 min",
+        "2 h 30 min",
+        "4 d 5 h",
+    ]
 
 
 def test_refresh_is_checked():
@@ -107,8 +137,11 @@ def test_refresh_is_checked():
 
 def test_monitor_keeps_last_numbers_when_the_api_goes_away():
     clock = [T0]
-    answers = [PAYLOAD, BudgetUnreachable("[Errno 111] Connection refused"),
-               BudgetUnreachable("timed out")]
+    answers = [
+        PAYLOAD,
+        BudgetUnreachable("[Errno 111] Connection refused"),
+        BudgetUnreachable("timed out"),
+    ]
 
     def fetch():
         answer = answers.pop(0)
@@ -125,8 +158,10 @@ def test_monitor_keeps_last_numbers_when_the_api_goes_away():
     clock[0] = T0 + 93
     assert not monitor.refresh()
     assert monitor.view.read_at == T0 - 30
-    assert monitor.status() == ("unreachable", "API unreachable since 16:54:10: timed out; "
-                                               "numbers from 16:53:07")
+    assert monitor.status() == (
+        "unreachable",
+        "API unreachable since 16:54:10: timed out; numbers from 16:53:07",
+    )
     assert "warning: 82% of the GPU budget used" in monitor.text()
 
 
@@ -134,8 +169,11 @@ def test_stale_answer_from_the_api():
     payload = dict(PAYLOAD, stale=True, error="sshare: timed out", age_s=150)
     monitor = BudgetMonitor(lambda: payload, clock=lambda: T0)
     monitor.refresh()
-    assert monitor.status() == ("stale", "Stale: Slurm accounting did not answer: "
-                                         "sshare: timed out; numbers from 16:51:07 (2 min ago)")
+    assert monitor.status() == (
+        "stale",
+        "Stale: Slurm accounting did not answer: "
+        "sshare: timed out; numbers from 16:51:07 (2 min ago)",
+    )
 
 
 def test_refused_and_odd_answers_are_shown_not_raised():
@@ -165,6 +203,7 @@ def test_no_bar_without_a_budget():
 
 
 # --- the client and the CLI against a real HTTP server ---------------------------------
+
 
 class Api(BaseHTTPRequestHandler):
     def do_GET(self):
@@ -201,8 +240,10 @@ def api():
 
 
 def env_for(server, prefix="", token="s3cret", slash=""):
-    return {"AIWORKBENCH_API_URL": f"http://127.0.0.1:{server.server_port}{prefix}/api{slash}",
-            "JUPYTERHUB_API_TOKEN": token}
+    return {
+        "AIWORKBENCH_API_URL": f"http://127.0.0.1:{server.server_port}{prefix}/api{slash}",
+        "JUPYTERHUB_API_TOKEN": token,
+    }
 
 
 def closed_port():
@@ -215,21 +256,30 @@ def test_client_sends_token_and_query(api):
     assert fetch_budgets(environ=env_for(api, slash="/")) == PAYLOAD
     fetch_budgets(all_projects=True, environ=env_for(api))
     fetch_budgets(project="edu-intro", environ=env_for(api))
-    assert api.seen == [("/api/budgets", "token s3cret"), ("/api/budgets?all=true", "token s3cret"),
-                        ("/api/budgets/edu-intro", "token s3cret")]
+    assert api.seen == [
+        ("/api/budgets", "token s3cret"),
+        ("/api/budgets?all=true", "token s3cret"),
+        ("/api/budgets/edu-intro", "token s3cret"),
+    ]
 
 
 def test_client_errors(api):
-    with pytest.raises(BudgetError, match=r"^you are not a member of project secret \(HTTP 403\)$"
-                       ) as refused:
+    with pytest.raises(
+        BudgetError, match=r"^you are not a member of project secret \(HTTP 403\)$"
+    ) as refused:
         fetch_budgets(project="secret", environ=env_for(api))
     assert refused.value.status == 403 and not isinstance(refused.value, BudgetUnreachable)
     with pytest.raises(BudgetUnreachable, match="^HTTP 500: Internal Server Error$"):
         fetch_budgets(environ=env_for(api, prefix="/broken"))
     port = closed_port()
     with pytest.raises(BudgetUnreachable, match="refused"):
-        fetch_budgets(environ={"AIWORKBENCH_API_URL": f"http://127.0.0.1:{port}/api",
-                               "JUPYTERHUB_API_TOKEN": "s3cret"}, timeout=2)
+        fetch_budgets(
+            environ={
+                "AIWORKBENCH_API_URL": f"http://127.0.0.1:{port}/api",
+                "JUPYTERHUB_API_TOKEN": "s3cret",
+            },
+            timeout=2,
+        )
     with pytest.raises(BudgetError, match="JUPYTERHUB_API_TOKEN is not set"):
         fetch_budgets(environ={"AIWORKBENCH_API_URL": "http://127.0.0.1:1/api"})
     with pytest.raises(ValueError, match="not a project name"):
@@ -258,7 +308,8 @@ def test_cli_table_and_json(cli_env, capsys):
 def test_cli_exit_codes(cli_env, capsys, monkeypatch):
     assert main(["--project", "secret"]) == 1
     assert capsys.readouterr().err == (
-        "aiworkbench-budget: you are not a member of project secret (HTTP 403)\n")
+        "aiworkbench-budget: you are not a member of project secret (HTTP 403)\n"
+    )
     assert main(["--project", "Bad Name"]) == 2
     assert "not a project name" in capsys.readouterr().err
     assert main(["--frobnicate"]) == 2
@@ -272,9 +323,9 @@ def test_cli_exit_codes(cli_env, capsys, monkeypatch):
     assert err.startswith("aiworkbench-budget: ") and "refused" in err and err.count("\n") == 1
 
 
-
 def test_cli_slurm_is_refused_to_others_than_root_under_private_data(capsys, monkeypatch):
     import os
+
     monkeypatch.setattr(os, "getuid", lambda: 1000)
     site = str(Path(__file__).parents[2] / "hub_config" / "site.toml")
     assert main(["--slurm", "--all", "--site", site]) == 1
@@ -284,8 +335,10 @@ def test_cli_slurm_is_refused_to_others_than_root_under_private_data(capsys, mon
 
 # --- the widget -------------------------------------------------------------------------
 
+
 def test_widget_shows_numbers_and_marks_them_stale():
     from aiworkbench.budgets.widget import BudgetWidget
+
     answers = [PAYLOAD, BudgetUnreachable("connection refused")]
 
     def fetch():
@@ -311,6 +364,7 @@ def test_widget_shows_numbers_and_marks_them_stale():
 
 def test_widget_refresher_runs_in_the_background_and_stops_on_close():
     from aiworkbench.budgets.widget import BudgetWidget
+
     fetched = threading.Event()
 
     def fetch():

@@ -20,16 +20,21 @@ vm|cpu*|2/30/0/32|gpu:simulated:4|gpu:simulated:1(IDX:0)|mix|
 
 def test_sinfo_is_read_into_free_cores_and_gpus_per_partition():
     free = capacity.parse_capacity(SINFO)
-    assert free["cpu"] == capacity.PartitionFree(cores_free=34, cores=40, gpus_free=3, gpus=4,
-                                                 nodes_up=2, nodes=3)
+    assert free["cpu"] == capacity.PartitionFree(
+        cores_free=34, cores=40, gpus_free=3, gpus=4, nodes_up=2, nodes=3
+    )
     assert free["gpu"].text("simulated") == "free now: 3 of 4 GPUs (simulated), 30 of 32 cores"
     assert capacity.PartitionFree(nodes=2).text() == "no node is up"
     assert free["cpu"].text("simulated", gpus=False) == "free now: 34 of 40 cores"
     assert capacity.gpu_count("gpu:a100:2(S:0-1),gpu:1") == 3
     assert capacity.gpu_count("(null)") == 0
-    assert slurm.parse_test_only("sbatch: Job 17 to start at 2026-12-03T15:46:39 using 2 "
-                                 "processors on nodes vm in partition gpu") == \
-        "2026-12-03T15:46:39"
+    assert (
+        slurm.parse_test_only(
+            "sbatch: Job 17 to start at 2026-12-03T15:46:39 using 2 "
+            "processors on nodes vm in partition gpu"
+        )
+        == "2026-12-03T15:46:39"
+    )
     assert slurm.parse_test_only("sbatch: error: Batch job submission failed") is None
 
 
@@ -38,12 +43,15 @@ def test_the_queue_line_says_when_and_where_there_is_room():
     gpu = parse_user_options({"profile": "gpu-1", "project": "sme-vision"}, SITE, "sme")
     free = capacity.parse_capacity(SINFO)
     assert capacity.outlook_text((gpu, "2026-12-03T16:01:00"), free, now) == (
-        "For 1 GPU, 2 cores for 1 h on gpu: Slurm would start it now.")
+        "For 1 GPU, 2 cores for 1 h on gpu: Slurm would start it now."
+    )
     assert capacity.outlook_text((gpu, "2026-12-03T21:06:00"), free, now) == (
         "For 1 GPU, 2 cores for 1 h on gpu: Slurm expects it to start at about 21:06; cpu "
-        "has room now.")
+        "has room now."
+    )
     assert capacity.outlook_text((gpu, None), free, now) == (
-        "For 1 GPU, 2 cores for 1 h on gpu: Slurm gives no start time now.")
+        "For 1 GPU, 2 cores for 1 h on gpu: Slurm gives no start time now."
+    )
     assert capacity.outlook_text(None, free, now) == ""
 
 
@@ -69,5 +77,6 @@ def test_one_read_per_interval_serves_every_form():
         clock[0] = 31
         await reader.free()
         await reader.expected_start(request, lambda argv: argv)
+
     asyncio.run(forms())
     assert asked == ["sinfo", "sbatch", "sinfo", "sbatch"] and reader.reads == 4

@@ -33,27 +33,37 @@ def dataset(root, name, title="Iris flowers", access='"public"', files=("data.cs
 
 
 def test_a_good_datacard_parses():
-    card = parse_datacard(CARD.format(name="iris", title="Iris", access='["sme-vision"]'),
-                          "iris")
+    card = parse_datacard(CARD.format(name="iris", title="Iris", access='["sme-vision"]'), "iris")
     assert card.access == ("sme-vision",) and not card.public
     assert card.tags == ("botany", "classification")
 
 
-@pytest.mark.parametrize("change, problem", [
-    (("modality = \"tabular\"", "modality = \"pics\""),
-     "card.toml: modality: 'pics' is not allowed; allowed: tabular, image"),
-    (("access = \"public\"", "access = []"),
-     'card.toml: access: must be "public" or a non-empty list of projects'),
-    (("access = \"public\"", "access = [\"../etc\"]"),
-     "card.toml: access: '../etc' is not a valid name"),
-    (("name = \"iris\"", "name = \"other\""),
-     "card.toml: name: 'other' must be the folder's name 'iris'"),
-    (("licence = \"CC0-1.0\"\n", ""), "card.toml: licence: missing (required)"),
-    (("format = \"csv\"", "format = \"csv\"\ncolour = 1"), "card.toml: colour: unknown field"),
-    (("title = \"Iris\"", "title = 5"), "card.toml: title: must be text, got int"),
-    (("title = \"Iris\"", "title = \"a\\u0007b\""), "card.toml: title: control characters"),
-    (("owner = \"factory-ops\"", "owner = ["), "card.toml: not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        (
+            ('modality = "tabular"', 'modality = "pics"'),
+            "card.toml: modality: 'pics' is not allowed; allowed: tabular, image",
+        ),
+        (
+            ('access = "public"', "access = []"),
+            'card.toml: access: must be "public" or a non-empty list of projects',
+        ),
+        (
+            ('access = "public"', 'access = ["../etc"]'),
+            "card.toml: access: '../etc' is not a valid name",
+        ),
+        (
+            ('name = "iris"', 'name = "other"'),
+            "card.toml: name: 'other' must be the folder's name 'iris'",
+        ),
+        (('licence = "CC0-1.0"\n', ""), "card.toml: licence: missing (required)"),
+        (('format = "csv"', 'format = "csv"\ncolour = 1'), "card.toml: colour: unknown field"),
+        (('title = "Iris"', "title = 5"), "card.toml: title: must be text, got int"),
+        (('title = "Iris"', 'title = "a\\u0007b"'), "card.toml: title: control characters"),
+        (('owner = "factory-ops"', "owner = ["), "card.toml: not valid TOML"),
+    ],
+)
 def test_malformed_datacards_name_file_field_and_reason(change, problem):
     text = CARD.format(name="iris", title="Iris", access='"public"').replace(*change)
     with pytest.raises(DatacardError) as err:
@@ -65,16 +75,20 @@ def test_index_is_incremental_and_skips_what_is_broken(tmp_path):
     root = tmp_path / "data"
     root.mkdir()
     dataset(root, "iris")
-    dataset(root, "digits", title="Handwritten digits", access='["sme-vision"]',
-            files=("a.csv", "b.csv"))
+    dataset(
+        root,
+        "digits",
+        title="Handwritten digits",
+        access='["sme-vision"]',
+        files=("a.csv", "b.csv"),
+    )
     broken = dataset(root, "broken")
     (broken / "datacard.toml").write_text('name = "broken"\nmodality = "pics"\n')
     (root / "no-card").mkdir()
     index = Index(tmp_path / "index.sqlite")
     report = index.update(root)
     assert sorted(report.added) == ["digits", "iris"] and report.removed == []
-    assert f"{broken}/datacard.toml: modality: 'pics' is not allowed" in " ".join(
-        report.problems)
+    assert f"{broken}/datacard.toml: modality: 'pics' is not allowed" in " ".join(report.problems)
     assert any(p.startswith(f"{root}/no-card/datacard.toml: missing") for p in report.problems)
 
     again = index.update(root)
@@ -116,15 +130,15 @@ def test_links_are_neither_datasets_nor_counted(tmp_path):
     (folder / "escape").symlink_to(outside)
     (folder / "secret.csv").symlink_to(outside / "secret.csv")
     assert [(n, s) for _, n, kind, s in walk_entries(folder) if kind == FILE] == [
-        ("data.csv", len("a,b\n1,2\n"))]
+        ("data.csv", len("a,b\n1,2\n"))
+    ]
     (root / "linked").symlink_to(folder)
     linked_card = dataset(root, "card-link")
     (linked_card / "datacard.toml").unlink()
     (linked_card / "datacard.toml").symlink_to(folder / "datacard.toml")
     report = Index().update(root)
     assert report.added == ["iris"]
-    assert any("card-link/datacard.toml: must be a file, not a link" in p
-               for p in report.problems)
+    assert any("card-link/datacard.toml: must be a file, not a link" in p for p in report.problems)
 
 
 def test_search_words_filters_and_pages_over_a_synthetic_catalog(tmp_path):
@@ -136,8 +150,7 @@ def test_search_words_filters_and_pages_over_a_synthetic_catalog(tmp_path):
     assert total >= public and len(first) == 25
     _, second = index.search(["edu-intro"], per_page=25, page=2)
     assert not {d["name"] for d in first} & {d["name"] for d in second}
-    total_images, images = index.search(["edu-intro"], filters={"modality": "image"},
-                                        per_page=500)
+    total_images, images = index.search(["edu-intro"], filters={"modality": "image"}, per_page=500)
     assert total_images == len(images) and all(d["modality"] == "image" for d in images)
     _, found = index.search(["edu-intro"], "medic", per_page=500)  # a prefix
     assert found and all("medical" in (d["title"] + d["description"]) for d in found)
@@ -156,9 +169,13 @@ def test_folders_are_listed_page_by_page_from_the_index(tmp_path):
     (folder / "link").symlink_to(tmp_path)
     index = Index()
     index.update(root)
-    assert index.list_folder("digits", "") == (2, [
-        {"name": "images", "kind": "dir", "size": 0},
-        {"name": "README.txt", "kind": "file", "size": 6}])
+    assert index.list_folder("digits", "") == (
+        2,
+        [
+            {"name": "images", "kind": "dir", "size": 0},
+            {"name": "README.txt", "kind": "file", "size": 6},
+        ],
+    )
     total, page2 = index.list_folder("digits", "images/1", page=2, per_page=2)
     assert total == 5 and [e["name"] for e in page2] == ["2.png", "3.png"]
     assert index.is_folder("digits", "images/2") and not index.is_folder("digits", "images/9")
@@ -177,8 +194,12 @@ def test_details_and_facets_respect_access(tmp_path):
     assert index.dataset(["edu-intro"], "nothing") is None
     assert index.dataset(["sme-trial"], "parts")["access"] == ["sme-vision", "sme-trial"]
     assert index.facets(["edu-intro"]) == {
-        "modality": {"tabular": 1}, "format": {"csv": 1}, "licence": {"CC0-1.0": 1},
-        "tag": {"botany": 1, "classification": 1}, "project": {}}
+        "modality": {"tabular": 1},
+        "format": {"csv": 1},
+        "licence": {"CC0-1.0": 1},
+        "tag": {"botany": 1, "classification": 1},
+        "project": {},
+    }
     assert index.facets(["sme-vision"])["project"] == {"sme-trial": 1, "sme-vision": 1}
     assert index.facets(["sme-vision"])["modality"] == {"tabular": 2}
 
@@ -189,8 +210,10 @@ def test_access_must_name_the_sites_projects(tmp_path):
     dataset(root, "parts", access='["sme-visoin"]')
     report = Index().update(root, projects={"sme-vision", "edu-intro"})
     assert report.added == []
-    assert report.problems == [f"{root}/parts/datacard.toml: access: unknown project "
-                               f"'sme-visoin'; projects: edu-intro, sme-vision"]
+    assert report.problems == [
+        f"{root}/parts/datacard.toml: access: unknown project "
+        f"'sme-visoin'; projects: edu-intro, sme-vision"
+    ]
 
 
 def test_a_readonly_index_never_creates_one(tmp_path):

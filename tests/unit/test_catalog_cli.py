@@ -12,8 +12,7 @@ from aiworkbench.catalog.index import Index
 
 from .test_catalog import CARD, dataset
 
-SITE = open(os.path.join(os.path.dirname(__file__), "..", "..", "hub_config",
-                         "site.toml")).read()
+SITE = open(os.path.join(os.path.dirname(__file__), "..", "..", "hub_config", "site.toml")).read()
 
 
 @pytest.fixture
@@ -21,8 +20,7 @@ def site_file(tmp_path):
     root, index = tmp_path / "datasets", tmp_path / "state" / "index.sqlite"
     root.mkdir()
     path = tmp_path / "site.toml"
-    path.write_text(SITE.replace("[catalog]\n", f'[catalog]\nroot = "{root}"\n'
-                                 f'index = "{index}"\n'))
+    path.write_text(SITE.replace("[catalog]\n", f'[catalog]\nroot = "{root}"\nindex = "{index}"\n'))
     return path, root, index
 
 
@@ -31,7 +29,8 @@ def test_index_reports_problems_and_indexes_the_rest(site_file, capsys):
     dataset(root, "iris")
     broken = dataset(root, "broken")
     (broken / "datacard.toml").write_text(
-        CARD.format(name="broken", title="B", access='["nobody"]').replace("csv", "xls", 1))
+        CARD.format(name="broken", title="B", access='["nobody"]').replace("csv", "xls", 1)
+    )
     assert cli.main(["--site", str(path), "index"]) == 0
     out = capsys.readouterr().out
     assert f"indexed {root}: 1 added, 0 updated, 0 removed, 0 unchanged" in out
@@ -81,8 +80,7 @@ def test_a_missing_project_group_changes_nothing(tmp_path):
     assert os.stat(folder).st_mode == before
 
 
-def test_every_run_resets_permissions_and_closes_what_is_left_out(site_file, monkeypatch,
-                                                                  capsys):
+def test_every_run_resets_permissions_and_closes_what_is_left_out(site_file, monkeypatch, capsys):
     path, root, _ = site_file
     monkeypatch.setattr(access, "group_id", lambda project: os.getgid())
     parts = dataset(root, "parts", access='["sme-vision"]')

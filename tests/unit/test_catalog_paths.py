@@ -8,23 +8,38 @@ import pytest
 from aiworkbench.catalog.paths import PathError, clean_relative, resolve_inside
 
 
-@pytest.mark.parametrize("path, clean", [
-    ("", ""), ("data.csv", "data.csv"), ("images/3/", "images/3"), ("a/b/c.png", "a/b/c.png"),
-    ("..data", "..data"), ("%2e%2e", "%2e%2e"),  # a name, not a parent (decoded only once)
-])
+@pytest.mark.parametrize(
+    "path, clean",
+    [
+        ("", ""),
+        ("data.csv", "data.csv"),
+        ("images/3/", "images/3"),
+        ("a/b/c.png", "a/b/c.png"),
+        ("..data", "..data"),
+        ("%2e%2e", "%2e%2e"),  # a name, not a parent (decoded only once)
+    ],
+)
 def test_clean_paths_pass(path, clean):
     assert clean_relative(path) == clean
 
 
-@pytest.mark.parametrize("path, reason", [
-    ("..", "has the part '..'"), ("../secret", "has the part '..'"),
-    ("a/../../b", "has the part '..'"), ("a/./b", "has the part '.'"),
-    ("a//b", "has the part ''"), ("/etc/passwd", "is absolute"), ("~root", "is absolute"),
-    ("..\\windows", "backslash"), ("a\x00b", "control characters"),
-    (urllib.parse.unquote("%2e%2e%2fsecret"), "has the part '..'"),
-    (urllib.parse.unquote("%2Fetc%2Fpasswd"), "is absolute"),
-    ("x" * 5000, "at most 4096"),
-])
+@pytest.mark.parametrize(
+    "path, reason",
+    [
+        ("..", "has the part '..'"),
+        ("../secret", "has the part '..'"),
+        ("a/../../b", "has the part '..'"),
+        ("a/./b", "has the part '.'"),
+        ("a//b", "has the part ''"),
+        ("/etc/passwd", "is absolute"),
+        ("~root", "is absolute"),
+        ("..\\windows", "backslash"),
+        ("a\x00b", "control characters"),
+        (urllib.parse.unquote("%2e%2e%2fsecret"), "has the part '..'"),
+        (urllib.parse.unquote("%2Fetc%2Fpasswd"), "is absolute"),
+        ("x" * 5000, "at most 4096"),
+    ],
+)
 def test_traversal_is_refused_with_what_is_allowed(path, reason):
     with pytest.raises(PathError) as err:
         clean_relative(path)

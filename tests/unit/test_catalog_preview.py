@@ -53,10 +53,13 @@ def test_a_csv_row_longer_than_the_first_block_still_previews(tmp_path):
 
 def test_parquet_counts_rows_from_the_footer_and_reads_only_the_first_row_group(tmp_path):
     path = tmp_path / "wine.parquet"
-    table = pa.table({"alcohol": [float(i) for i in range(1000)],
-                      "cultivar": [f"class_{i % 3}" for i in range(1000)]})
-    parquet.write_table(table, path, row_group_size=100, compression="none",
-                        use_dictionary=False)
+    table = pa.table(
+        {
+            "alcohol": [float(i) for i in range(1000)],
+            "cultivar": [f"class_{i % 3}" for i in range(1000)],
+        }
+    )
+    parquet.write_table(table, path, row_group_size=100, compression="none", use_dictionary=False)
     # Spoil every row group but the first: a reader that touches them fails.
     meta = parquet.ParquetFile(path).metadata
     data = bytearray(path.read_bytes())
@@ -64,8 +67,9 @@ def test_parquet_counts_rows_from_the_footer_and_reads_only_the_first_row_group(
         for c in range(meta.num_columns):
             column = meta.row_group(group).column(c)
             start = column.data_page_offset
-            data[start:start + column.total_compressed_size] = (
-                b"\xff" * column.total_compressed_size)
+            data[start : start + column.total_compressed_size] = (
+                b"\xff" * column.total_compressed_size
+            )
     path.write_bytes(bytes(data))
     with pytest.raises(OSError):
         parquet.read_table(path)
@@ -98,14 +102,22 @@ def test_parquet_with_nested_and_many_columns(tmp_path):
 
 def test_json_lines_show_records_with_their_types_and_bad_lines(tmp_path):
     path = tmp_path / "topics.jsonl"
-    path.write_text('{"topic": "if", "text": "<b>if</b>"}\n\n{"topic": "with", "n": 2}\n'
-                    "not json\n[1, 2]\n")
+    path.write_text(
+        '{"topic": "if", "text": "<b>if</b>"}\n\n{"topic": "with", "n": 2}\nnot json\n[1, 2]\n'
+    )
     shown = preview_file(path)
     assert shown.kind == "table"
-    assert shown.columns == [("topic", "string"), ("text", "string"), ("n", "int"),
-                             ("value", "list")]
-    assert shown.rows == [["if", "<b>if</b>", "", ""], ["with", "", "2", ""],
-                          ["", "", "", "[1, 2]"]]
+    assert shown.columns == [
+        ("topic", "string"),
+        ("text", "string"),
+        ("n", "int"),
+        ("value", "list"),
+    ]
+    assert shown.rows == [
+        ["if", "<b>if</b>", "", ""],
+        ["with", "", "2", ""],
+        ["", "", "", "[1, 2]"],
+    ]
     assert "line 4 is not valid JSON" in shown.note
     few = preview_file(path, rows=1)
     assert few.title.startswith("first 1 record of topics.jsonl (the total is not known")
@@ -173,12 +185,13 @@ def test_binary_corrupt_missing_and_folders_give_a_note(tmp_path):
     (tmp_path / "model.bin").write_bytes(bytes(range(256)))
     (tmp_path / "bad.parquet").write_bytes(b"PAR1 this is not parquet")
     (tmp_path / "empty.csv").write_bytes(b"")
-    for name, reason in (("model.bin", "binary file (.bin) with no preview; previews "
-                                       "exist for csv, parquet"),
-                         ("bad.parquet", "bad.parquet cannot be read: "),
-                         ("empty.csv", "empty.csv is empty"),
-                         ("gone.csv", "gone.csv cannot be read: it does not exist"),
-                         (".", "is a folder; previews are of files: csv")):
+    for name, reason in (
+        ("model.bin", "binary file (.bin) with no preview; previews exist for csv, parquet"),
+        ("bad.parquet", "bad.parquet cannot be read: "),
+        ("empty.csv", "empty.csv is empty"),
+        ("gone.csv", "gone.csv cannot be read: it does not exist"),
+        (".", "is a folder; previews are of files: csv"),
+    ):
         shown = preview_file(tmp_path / name)
         assert shown.kind == "none" and reason in shown.note, shown.note
 
@@ -213,8 +226,13 @@ def test_html_escapes_names_types_cells_text_and_image_names(tmp_path):
 
 
 # --- snippets -------------------------------------------------------------------------
-DETAIL = {"name": "it's-data", "title": "t", "path": "/srv/aiworkbench/datasets/it's \"x\"",
-          "modality": "tabular", "format": "csv"}
+DETAIL = {
+    "name": "it's-data",
+    "title": "t",
+    "path": '/srv/aiworkbench/datasets/it\'s "x"',
+    "modality": "tabular",
+    "format": "csv",
+}
 
 
 @pytest.mark.parametrize("library", LIBRARIES)
@@ -231,16 +249,21 @@ def test_hugging_face_snippets_go_offline_before_importing_datasets():
     for fmt in FORMATS:
         code = snippet({**DETAIL, "format": fmt}, "datasets")
         assert code.index('os.environ["HF_DATASETS_OFFLINE"] = "1"') < code.index(
-            "from datasets import")
+            "from datasets import"
+        )
     assert "load_dataset('imagefolder'" in snippet({**DETAIL, "format": "png"}, "datasets")
 
 
 def test_unknown_libraries_and_formats_are_refused_with_what_is_allowed():
-    with pytest.raises(ValueError, match="no snippets for library 'polars'; libraries: "
-                                         "pandas, torch, datasets, dask"):
+    with pytest.raises(
+        ValueError,
+        match="no snippets for library 'polars'; libraries: pandas, torch, datasets, dask",
+    ):
         snippet(DETAIL, "polars")
-    with pytest.raises(ValueError, match="no snippets for format 'wav'.*formats: csv, "
-                                         "parquet, jsonl, txt, png, jpeg, npy"):
+    with pytest.raises(
+        ValueError,
+        match="no snippets for format 'wav'.*formats: csv, parquet, jsonl, txt, png, jpeg, npy",
+    ):
         snippet({**DETAIL, "format": "wav"}, "pandas")
     with pytest.raises(ValueError, match="must be an absolute folder"):
         snippet({**DETAIL, "path": "relative/x"}, "pandas")
@@ -273,11 +296,14 @@ def test_demo_text_dataset_and_its_datacard(tmp_path):
 
 
 def test_importing_the_catalog_modules_loads_no_heavy_library():
-    code = ("import sys, aiworkbench; before = set(sys.modules)\n"
-            "import aiworkbench.catalog.preview, aiworkbench.catalog.snippets, "
-            "aiworkbench.catalog.demo\n"
-            "print(sorted(m for m in set(sys.modules) - before "
-            "if m.split('.')[0] in ('numpy', 'pyarrow', 'PIL', 'pandas', 'sklearn')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        "import sys, aiworkbench; before = set(sys.modules)\n"
+        "import aiworkbench.catalog.preview, aiworkbench.catalog.snippets, "
+        "aiworkbench.catalog.demo\n"
+        "print(sorted(m for m in set(sys.modules) - before "
+        "if m.split('.')[0] in ('numpy', 'pyarrow', 'PIL', 'pandas', 'sklearn')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from aiworkbench.core import commands, slurm
 from aiworkbench.admin.backup import BackupError, ToolFailed
+from aiworkbench.core import commands, slurm
 from aiworkbench.core.commands import CommandError, command_name, output, run, run_async
 
 PYTHON = Path(sys.executable).name  # what a message names for [sys.executable, ...]
@@ -33,8 +33,9 @@ def both(argv, **kwargs):
 
 def test_the_output_comes_back_and_the_input_goes_in():
     assert run(python("print('hi')")) == "hi\n"
-    for answer in both(python("import sys; print(sys.stdin.read().upper(), end='')"),
-                       input="batch script\n"):
+    for answer in both(
+        python("import sys; print(sys.stdin.read().upper(), end='')"), input="batch script\n"
+    ):
         assert answer == "BATCH SCRIPT\n"
     assert run(python("import sys; print(len(sys.stdin.read()))")) == "0\n"  # no input: empty
 
@@ -49,8 +50,10 @@ def test_a_non_zero_exit_names_the_command_and_quotes_its_standard_error():
 
 
 def test_a_long_complaint_is_cut_to_its_first_lines_and_its_last():
-    code = "import sys; sys.stderr.write(''.join(f'warning {i}\\n' for i in range(50)) + " \
-           "'error: the real reason\\n'); sys.exit(1)"
+    code = (
+        "import sys; sys.stderr.write(''.join(f'warning {i}\\n' for i in range(50)) + "
+        "'error: the real reason\\n'); sys.exit(1)"
+    )
     message = str(both(python(code))[0])
     assert "warning 0\nwarning 1\n" in message and message.endswith("...\nerror: the real reason")
     assert "warning 30" not in message
@@ -67,14 +70,14 @@ def test_a_command_that_does_not_answer_in_time_is_killed_and_says_so():
 def test_a_missing_program_is_named():
     for err in both(["no-such-command-anywhere", "--version"]):
         assert isinstance(err, CommandError) and not err.exited
-        assert str(err) == ("cannot run no-such-command-anywhere: No such file or directory; "
-                            "is it installed?")
+        assert str(err) == (
+            "cannot run no-such-command-anywhere: No such file or directory; is it installed?"
+        )
 
 
 def test_arguments_arrive_intact_and_never_through_a_shell(tmp_path):
     # What a shell would split, expand, and run a second command of.
-    awkward = [f"a b; touch {tmp_path}/injected && $(id) `id`", "$HOME 'q\" * has@x", "",
-               "--x=1 2"]
+    awkward = [f"a b; touch {tmp_path}/injected && $(id) `id`", "$HOME 'q\" * has@x", "", "--x=1 2"]
     echo = python("import json, sys; print(json.dumps(sys.argv[1:]))", *awkward)
     for answer in both(echo, cwd=str(tmp_path)):
         assert json.loads(answer) == awkward
@@ -92,21 +95,27 @@ def test_output_reads_a_query_whose_non_zero_exit_means_nothing_found():
     assert seen == [{"timeout": 5}]
 
 
-@pytest.mark.parametrize("argv, name", [
-    (["sudo", "--non-interactive", "--user", "reader", "--", "/usr/bin/squeue", "--all"],
-     "squeue"),
-    (["/opt/bin/sudo", "-u", "ada", "sbatch", "--parsable"], "sbatch"),
-    (["runuser", "-u", "postgres", "--", "psql", "--file=-"], "psql"),
-    (["sudo"], "sudo"),
-    (["/usr/bin/mariadb-dump", "--databases", "x"], "mariadb-dump"),
-])
+@pytest.mark.parametrize(
+    "argv, name",
+    [
+        (
+            ["sudo", "--non-interactive", "--user", "reader", "--", "/usr/bin/squeue", "--all"],
+            "squeue",
+        ),
+        (["/opt/bin/sudo", "-u", "ada", "sbatch", "--parsable"], "sbatch"),
+        (["runuser", "-u", "postgres", "--", "psql", "--file=-"], "psql"),
+        (["sudo"], "sudo"),
+        (["/usr/bin/mariadb-dump", "--databases", "x"], "mariadb-dump"),
+    ],
+)
 def test_a_message_names_the_command_past_sudo_and_runuser(argv, name):
     assert command_name(argv) == name
 
 
 def test_slurm_errors_keep_slurms_own_words_for_the_hub():
-    refused = python("import sys; sys.exit('sbatch: error: Batch job submission failed: "
-                     "Invalid account')")
+    refused = python(
+        "import sys; sys.exit('sbatch: error: Batch job submission failed: Invalid account')"
+    )
     with pytest.raises(slurm.SlurmError) as info:
         asyncio.run(slurm.run(refused))
     assert str(info.value) == "sbatch: error: Batch job submission failed: Invalid account"
@@ -126,9 +135,22 @@ def test_the_reader_runs_read_only_queries_through_sudo_with_its_own_environment
     def runner(argv, **kwargs):
         calls.append((argv, kwargs))
         return "ok"
+
     assert slurm.reader_run("slurm-reader", runner=runner)(["sshare", "--all"]) == "ok"
-    assert calls == [(["sudo", "--non-interactive", "--user", "slurm-reader", "--",
-                       "/usr/bin/sshare", "--all"], {"env": slurm.READER_ENV})]
+    assert calls == [
+        (
+            [
+                "sudo",
+                "--non-interactive",
+                "--user",
+                "slurm-reader",
+                "--",
+                "/usr/bin/sshare",
+                "--all",
+            ],
+            {"env": slurm.READER_ENV},
+        )
+    ]
     assert slurm.reader_run("", runner=runner)(["squeue"], timeout=3) == "ok"
     assert calls[-1] == (["squeue"], {"timeout": 3})
     with pytest.raises(ValueError, match="is not run as the Slurm reader"):

@@ -10,8 +10,11 @@ SHIPPED = sorted(Path("example_notebooks/courses").iterdir())
 
 
 def demo_text(root: Path) -> str:
-    return Path("hub_config/site.toml").read_text().replace(
-        "[courses]\n", f'[courses]\nroot = "{root}"\n')
+    return (
+        Path("hub_config/site.toml")
+        .read_text()
+        .replace("[courses]\n", f'[courses]\nroot = "{root}"\n')
+    )
 
 
 def demo_site(root: Path):
@@ -41,19 +44,23 @@ def test_a_changed_course_is_published_again_and_the_cli_names_each(tmp_path, ca
     argv = ["publish", "--site", str(site_file), "--class", "intro", str(course)]
     assert shelf.main(argv) == 0
     (course / "01-sessions.ipynb").write_text(
-        (course / "01-sessions.ipynb").read_text().replace("Slurm", "Slurm's", 1))
+        (course / "01-sessions.ipynb").read_text().replace("Slurm", "Slurm's", 1)
+    )
     assert shelf.main(argv) == 0
     assert shelf.main(argv) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in lines] == ["published", "published", "unchanged"]
-    assert shelf.main(["publish", "--site", str(site_file), "--class", "nope",
-                       str(course)]) == 2
+    assert shelf.main(["publish", "--site", str(site_file), "--class", "nope", str(course)]) == 2
     assert "no class 'nope'; classes: intro" in capsys.readouterr().err
 
 
 def test_a_folder_of_courses_publishes_each_of_them(tmp_path, capsys):
     site_file = tmp_path / "site.toml"
     site_file.write_text(demo_text(tmp_path / "courses"))
-    assert shelf.main(["publish", "--site", str(site_file), "--class", "intro",
-                       "example_notebooks/courses"]) == 0
+    assert (
+        shelf.main(
+            ["publish", "--site", str(site_file), "--class", "intro", "example_notebooks/courses"]
+        )
+        == 0
+    )
     assert len(capsys.readouterr().out.splitlines()) == 4

@@ -11,10 +11,18 @@ from pathlib import Path
 import pytest
 
 import aiworkbench
-from aiworkbench.widgets.api_client import WorkbenchAPIError, WorkbenchAPIUnreachable
-from aiworkbench.courses.widget import (GET_COPY, UPDATE_COPY, ClassProgress, ClassWidget,
-                                        CourseOutline, CourseWidget, Exercise, session_text)
 from aiworkbench.courses.sync import MANIFEST
+from aiworkbench.courses.widget import (
+    GET_COPY,
+    UPDATE_COPY,
+    ClassProgress,
+    ClassWidget,
+    CourseOutline,
+    CourseWidget,
+    Exercise,
+    session_text,
+)
+from aiworkbench.widgets.api_client import WorkbenchAPIError, WorkbenchAPIUnreachable
 
 from ..fakes import EXERCISES, NOTEBOOKS, VERSION_1, course_entry, rec
 from ..fakes import FakeCourseAPI as FakeAPI
@@ -24,10 +32,25 @@ VERSION_2 = "20261124T090000Z-ef34ab"
 
 # --- test doubles -----------------------------------------------------------------------
 
+
 def notebook(*sources: str) -> str:
-    return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {},
-                       "cells": [{"cell_type": "code", "source": s, "metadata": {},
-                                  "outputs": [], "execution_count": None} for s in sources]})
+    return json.dumps(
+        {
+            "nbformat": 4,
+            "nbformat_minor": 5,
+            "metadata": {},
+            "cells": [
+                {
+                    "cell_type": "code",
+                    "source": s,
+                    "metadata": {},
+                    "outputs": [],
+                    "execution_count": None,
+                }
+                for s in sources
+            ],
+        }
+    )
 
 
 def publish(folder: Path, marker: str = "v1") -> Path:
@@ -35,18 +58,24 @@ def publish(folder: Path, marker: str = "v1") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "course.toml").write_text(f'title = "First steps"  # {marker}\n')
     (folder / "01-sessions.ipynb").write_text(
-        notebook(f"# {marker}", 'check("gpu-hours", 8, 8)', 'check("partition", "gpu", "gpu")'))
+        notebook(f"# {marker}", 'check("gpu-hours", 8, 8)', 'check("partition", "gpu", "gpu")')
+    )
     (folder / "02-budgets.ipynb").write_text(notebook('check("budget-left", 1, 1)'))
     (folder / "03-further.ipynb").write_text(notebook("# reading"))
     (folder / ".published.json").write_text(json.dumps({"version": VERSION_1}))
     return folder
 
 
-RECORDS = [rec("alice", "gpu-hours", 2, True), rec("alice", "partition", 1, False),
-           rec("bob", "gpu-hours", 1, True), rec("bob", "partition", 4, False),
-           rec("carol", "gpu-hours", 1, True), rec("carol", "partition", 3, True),
-           rec("carol", "budget-left", 1, True),
-           rec("alice", "other-ex", 9, False, course="deep-learning")]
+RECORDS = [
+    rec("alice", "gpu-hours", 2, True),
+    rec("alice", "partition", 1, False),
+    rec("bob", "gpu-hours", 1, True),
+    rec("bob", "partition", 4, False),
+    rec("carol", "gpu-hours", 1, True),
+    rec("carol", "partition", 3, True),
+    rec("carol", "budget-left", 1, True),
+    rec("alice", "other-ex", 9, False, course="deep-learning"),
+]
 
 
 @pytest.fixture
@@ -79,20 +108,28 @@ def outline(api, home, name=None, **kwargs) -> CourseOutline:
 
 # --- words ------------------------------------------------------------------------------
 
+
 def test_sessions_and_marks_in_words():
     assert session_text({"partition": "gpu", "gpus": 1, "hours": 2}) == "1 GPU, 2 hours on gpu"
     assert session_text({"partition": "gpu", "gpus": 4, "hours": 1}) == "4 GPUs, 1 hour on gpu"
     assert session_text({"partition": "cpu", "gpus": 0, "hours": 3}) == "no GPU, 3 hours on cpu"
-    assert [Exercise("a", "x", 0, False).text(), Exercise("a", "x", 1, False).text(),
-            Exercise("a", "x", 2, False).text(), Exercise("a", "x", 2, True).text()] == [
-        "not tried ·", "tried (1 attempt) ✗", "tried (2 attempts) ✗", "passed ✓"]
-    assert [Exercise("a", "x", 0, False).mark, Exercise("a", "x", 3, False).mark,
-            Exercise("a", "x", 5, True).mark] == ["·", "✗3", "✓"]
+    assert [
+        Exercise("a", "x", 0, False).text(),
+        Exercise("a", "x", 1, False).text(),
+        Exercise("a", "x", 2, False).text(),
+        Exercise("a", "x", 2, True).text(),
+    ] == ["not tried ·", "tried (1 attempt) ✗", "tried (2 attempts) ✗", "passed ✓"]
+    assert [
+        Exercise("a", "x", 0, False).mark,
+        Exercise("a", "x", 3, False).mark,
+        Exercise("a", "x", 5, True).mark,
+    ] == ["·", "✗3", "✓"]
     assert Exercise("a", "x", 3, False).stuck and not Exercise("a", "x", 2, False).stuck
     assert not Exercise("a", "x", 7, True).stuck
 
 
 # --- the student's outline --------------------------------------------------------------
+
 
 def test_outline_marks_each_exercise_and_points_to_the_next_step(api, home):
     model = outline(api, home)
@@ -101,20 +138,35 @@ def test_outline_marks_each_exercise_and_points_to_the_next_step(api, home):
     notebooks = model.notebooks("first-steps")
     assert [nb for nb, _ in notebooks] == NOTEBOOKS
     assert [[s.text() for s in states] for _, states in notebooks] == [
-        ["passed ✓", "tried (1 attempt) ✗"], ["not tried ·"], []]
+        ["passed ✓", "tried (1 attempt) ✗"],
+        ["not tried ·"],
+        [],
+    ]
     assert model.counts("first-steps") == (1, 3)
     step = model.next_step("first-steps")
     assert (step.notebook, step.exercise) == ("01-sessions.ipynb", "partition")
-    assert model.next_step_text("first-steps") == \
-        "Next step: exercise partition in 01-sessions.ipynb."
+    assert (
+        model.next_step_text("first-steps") == "Next step: exercise partition in 01-sessions.ipynb."
+    )
     text = said(model.notebooks_html("first-steps"))
-    for words in ("gpu-hours passed ✓", "partition tried (1 attempt) ✗",
-                  "budget-left not tried ·", "03-further.ipynb", "no checked exercises"):
+    for words in (
+        "gpu-hours passed ✓",
+        "partition tried (1 attempt) ✗",
+        "budget-left not tried ·",
+        "03-further.ipynb",
+        "no checked exercises",
+    ):
         assert words in text
     header = said(model.header_html("first-steps"))
-    for words in ("First steps on the AI factory", "(beginner)", "Read your budget",
-                  "Session: 1 GPU, 2 hours on gpu", f"version {VERSION_1}", "by trainer",
-                  "you have no copy yet"):
+    for words in (
+        "First steps on the AI factory",
+        "(beginner)",
+        "Read your budget",
+        "Session: 1 GPU, 2 hours on gpu",
+        f"version {VERSION_1}",
+        "by trainer",
+        "you have no copy yet",
+    ):
         assert words in header
     assert "1 of 3 exercises passed" in said(model.progress_html("first-steps"))
     assert "width:33.3%" in model.progress_html("first-steps")
@@ -137,22 +189,29 @@ def test_a_course_without_exercises_starts_at_its_first_notebook(published, home
     model = outline(api, home)
     assert model.counts("first-steps") == (0, 0)
     assert model.next_step_text("first-steps") == (
-        "No checked exercises in this course: work through it, starting with "
-        "01-sessions.ipynb.")
+        "No checked exercises in this course: work through it, starting with 01-sessions.ipynb."
+    )
     assert "no checked exercises" in said(model.progress_html("first-steps"))
 
 
 def test_one_course_by_name(published, home):
-    api = FakeAPI([course_entry(published), course_entry(published, name="deep-learning",
-                                                         title="Deep learning")], RECORDS)
+    api = FakeAPI(
+        [
+            course_entry(published),
+            course_entry(published, name="deep-learning", title="Deep learning"),
+        ],
+        RECORDS,
+    )
     model = outline(api, home, "deep-learning")
     assert [c["course"] for c in model.courses] == ["deep-learning"]
     assert api.calls[-1] == ("progress", {"course": "deep-learning"})
     assert model.counts("deep-learning") == (0, 3)  # other-ex is not an exercise of it
     missing = outline(api, home, "nope")
     assert missing.status_kind == "error"
-    assert missing.status == ("Course 'nope' is not published to any of your classes; your "
-                              "courses: first-steps, deep-learning.")
+    assert missing.status == (
+        "Course 'nope' is not published to any of your classes; your "
+        "courses: first-steps, deep-learning."
+    )
     with pytest.raises(ValueError, match="is not a course name"):
         CourseOutline("../etc", fetch=api)
 
@@ -163,9 +222,15 @@ def test_no_course_published_yet(home):
 
 
 def test_the_same_course_in_two_classes_is_shown_once_newest_first(published, home):
-    api = FakeAPI([course_entry(published),
-                   course_entry(published, klass="intro-2", version=VERSION_2,
-                                published_at="2026-11-24T09:00:00Z")], [])
+    api = FakeAPI(
+        [
+            course_entry(published),
+            course_entry(
+                published, klass="intro-2", version=VERSION_2, published_at="2026-11-24T09:00:00Z"
+            ),
+        ],
+        [],
+    )
     model = outline(api, home)
     assert len(model.courses) == 1
     assert model.courses[0]["version"] == VERSION_2
@@ -178,14 +243,15 @@ def test_get_my_copy_through_the_real_sync(api, home, published):
     assert "Get your copy first" in said(model.next_html("first-steps"))
     assert model.sync_copy("first-steps")
     mine = home / "courses" / "first-steps"
-    assert sorted(p.name for p in mine.iterdir()) == sorted(
-        [MANIFEST, "course.toml", *NOTEBOOKS])
+    assert sorted(p.name for p in mine.iterdir()) == sorted([MANIFEST, "course.toml", *NOTEBOOKS])
     assert model.status_kind == "ok"
-    assert model.status == (f"Got your copy in ~/courses/first-steps (version {VERSION_1}): "
-                            f"4 new, 0 updated.")
+    assert model.status == (
+        f"Got your copy in ~/courses/first-steps (version {VERSION_1}): 4 new, 0 updated."
+    )
     assert model.sync_label("first-steps") == UPDATE_COPY
     assert f"your copy in ~/courses/first-steps is at version {VERSION_1}" in said(
-        model.header_html("first-steps"))
+        model.header_html("first-steps")
+    )
     # Nothing new: an update says so and changes nothing.
     assert model.sync_copy("first-steps")
     assert model.status.startswith("Updated your copy") and "0 new, 0 updated" in model.status
@@ -206,8 +272,10 @@ def test_update_puts_the_trainers_version_beside_the_students_edits(api, home, p
     assert "v2" in (mine / "course.toml").read_text()  # unchanged by the student: updated
     assert model.status_kind == "warning"
     assert "0 new, 1 updated, 1 changed by both" in model.status
-    assert (f"the trainer's new version was put beside yours: 01-sessions.ipynb (yours, "
-            f"untouched) and {aside} (the trainer's)") in model.status
+    assert (
+        f"the trainer's new version was put beside yours: 01-sessions.ipynb (yours, "
+        f"untouched) and {aside} (the trainer's)"
+    ) in model.status
 
 
 def test_the_copy_goes_to_the_real_home_by_default(api, home, monkeypatch):
@@ -247,19 +315,27 @@ def test_sync_that_cannot_write_says_so(api, home):
 
 def test_links_open_the_students_copy_in_jupyterlab(api, home):
     model = outline(api, home, environ={"JUPYTERHUB_SERVICE_PREFIX": "/user/alice/"})
-    assert model.notebook_link("first-steps", "01-sessions.ipynb") == \
-        "/user/alice/lab/tree/courses/first-steps/01-sessions.ipynb"
-    assert ('<a href="/user/alice/lab/tree/courses/first-steps/01-sessions.ipynb" '
-            'target="_blank">01-sessions.ipynb</a>') in model.notebooks_html("first-steps")
-    assert 'href="/user/alice/lab/tree/courses/first-steps/01-sessions.ipynb"' in \
-        model.next_html("first-steps")
+    assert (
+        model.notebook_link("first-steps", "01-sessions.ipynb")
+        == "/user/alice/lab/tree/courses/first-steps/01-sessions.ipynb"
+    )
+    assert (
+        '<a href="/user/alice/lab/tree/courses/first-steps/01-sessions.ipynb" '
+        'target="_blank">01-sessions.ipynb</a>'
+    ) in model.notebooks_html("first-steps")
+    assert 'href="/user/alice/lab/tree/courses/first-steps/01-sessions.ipynb"' in model.next_html(
+        "first-steps"
+    )
     odd = outline(api, home, environ={"JUPYTERHUB_SERVICE_PREFIX": "/user/has@x y"})
-    assert odd.notebook_link("first-steps", "a b.ipynb") == \
-        "/user/has@x y/lab/tree/courses/first-steps/a%20b.ipynb"
+    assert (
+        odd.notebook_link("first-steps", "a b.ipynb")
+        == "/user/has@x y/lab/tree/courses/first-steps/a%20b.ipynb"
+    )
     plain = outline(api, home, environ={})
     assert plain.notebook_link("first-steps", "01-sessions.ipynb") is None
-    assert "<code>~/courses/first-steps/01-sessions.ipynb</code>" in \
-        plain.notebooks_html("first-steps")
+    assert "<code>~/courses/first-steps/01-sessions.ipynb</code>" in plain.notebooks_html(
+        "first-steps"
+    )
     assert "<a " not in plain.notebooks_html("first-steps")
 
 
@@ -269,9 +345,11 @@ def test_api_errors_are_shown_and_the_last_data_kept(api, home):
     api.fail = [WorkbenchAPIUnreachable("HTTP 502: Bad Gateway", 502)]
     assert not model.load()
     assert model.status_kind == "unreachable"
-    assert model.status.startswith("The workbench API did not answer the request for your "
-                                   "courses (HTTP 502: Bad Gateway); what is shown is from "
-                                   "before.")
+    assert model.status.startswith(
+        "The workbench API did not answer the request for your "
+        "courses (HTTP 502: Bad Gateway); what is shown is from "
+        "before."
+    )
     assert (model.courses, model.records) == before
     real = api.__call__  # the courses answer; the progress is refused
 
@@ -282,8 +360,10 @@ def test_api_errors_are_shown_and_the_last_data_kept(api, home):
 
     model.fetch = progress_refused
     assert not model.load()
-    assert model.status == ("The workbench API refused the request for your progress: "
-                            "course 'x' is not a course name (HTTP 400)")
+    assert model.status == (
+        "The workbench API refused the request for your progress: "
+        "course 'x' is not a course name (HTTP 400)"
+    )
     assert model.counts("first-steps") == (1, 3)
     model.fetch = lambda path, params=None: {"nothing": "here"}
     assert not model.load()
@@ -294,14 +374,17 @@ def test_api_errors_are_shown_and_the_last_data_kept(api, home):
 def test_outside_a_session_the_status_line_says_why(monkeypatch):
     monkeypatch.delenv("AIWORKBENCH_API_URL", raising=False)
     widget = aiworkbench.course()
-    assert "Could not send the request for your courses to the workbench API: " \
-           "AIWORKBENCH_API_URL is not set" in said(widget.status.value)
+    assert (
+        "Could not send the request for your courses to the workbench API: "
+        "AIWORKBENCH_API_URL is not set" in said(widget.status.value)
+    )
     assert widget.model.courses == []
 
 
 def test_widget_draws_the_outline_and_the_button_gets_the_copy(api, home):
-    widget = CourseWidget(fetch=api, home=home,
-                          environ={"JUPYTERHUB_SERVICE_PREFIX": "/user/alice/"})
+    widget = CourseWidget(
+        fetch=api, home=home, environ={"JUPYTERHUB_SERVICE_PREFIX": "/user/alice/"}
+    )
     parts = widget.parts["first-steps"]
     assert parts["sync"].description == GET_COPY
     assert "Next step: exercise partition in 01-sessions.ipynb." in said(parts["next"].value)
@@ -329,9 +412,13 @@ def test_widget_draws_the_outline_and_the_button_gets_the_copy(api, home):
 def test_outline_dom_hooks_for_browser_tests(api, home):
     widget = CourseWidget(fetch=api, home=home)
     parts = widget.parts["first-steps"]
-    hooks = {"aiwb-course": widget.widget, "aiwb-course-status": widget.status,
-             "aiwb-course-sync": parts["sync"], "aiwb-course-next": parts["next"],
-             "aiwb-course-progress": parts["progress"]}
+    hooks = {
+        "aiwb-course": widget.widget,
+        "aiwb-course-status": widget.status,
+        "aiwb-course-sync": parts["sync"],
+        "aiwb-course-next": parts["next"],
+        "aiwb-course-progress": parts["progress"],
+    }
     for css, element in hooks.items():
         assert css in element._dom_classes, css
     assert 'class="aiwb-ex aiwb-passed"' in parts["notebooks"].value
@@ -344,14 +431,25 @@ def test_outline_dom_hooks_for_browser_tests(api, home):
 
 def test_outline_escapes_what_the_api_sends(published, home):
     hostile = "<script>alert(1)</script>"
-    api = FakeAPI([course_entry(published, title=hostile, summary=hostile, goals=[hostile],
-                                level=hostile, published_by=hostile,
-                                notebooks=["<b>nb</b>.ipynb"],
-                                session={"partition": hostile, "gpus": 1, "hours": 1},
-                                exercises=[["<b>nb</b>.ipynb", "<i>x</i>"]])],
-                  [rec("alice", "<i>x</i>", 1, False)])
-    widget = CourseWidget(fetch=api, home=home,
-                          environ={"JUPYTERHUB_SERVICE_PREFIX": '/user/a"><script>/'})
+    api = FakeAPI(
+        [
+            course_entry(
+                published,
+                title=hostile,
+                summary=hostile,
+                goals=[hostile],
+                level=hostile,
+                published_by=hostile,
+                notebooks=["<b>nb</b>.ipynb"],
+                session={"partition": hostile, "gpus": 1, "hours": 1},
+                exercises=[["<b>nb</b>.ipynb", "<i>x</i>"]],
+            )
+        ],
+        [rec("alice", "<i>x</i>", 1, False)],
+    )
+    widget = CourseWidget(
+        fetch=api, home=home, environ={"JUPYTERHUB_SERVICE_PREFIX": '/user/a"><script>/'}
+    )
     parts = widget.parts["first-steps"]
     page = "".join(parts[k].value for k in ("header", "progress", "notebooks", "next"))
     assert "<script>" not in page and "<b>nb" not in page and "<i>x" not in page
@@ -369,15 +467,17 @@ def test_names_are_checked_and_importing_stays_light():
         aiworkbench.class_progress("intro", "x/y")
     assert aiworkbench.course.__module__ == "aiworkbench.courses.widget"
     assert {"course", "class_progress"} <= set(aiworkbench.__all__)
-    code = ("import sys, aiworkbench, aiworkbench.courses.widget; "
-            "print(sorted(m for m in ('ipywidgets', 'ipylab', 'pandas', 'numpy') "
-            "if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys, aiworkbench, aiworkbench.courses.widget; "
+        "print(sorted(m for m in ('ipywidgets', 'ipylab', 'pandas', 'numpy') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
 # --- the trainer's class table ----------------------------------------------------------
+
 
 @pytest.fixture
 def trainer_api(published):
@@ -387,8 +487,10 @@ def trainer_api(published):
 def test_class_table_cells_where_and_stuck(trainer_api):
     model = ClassProgress("intro", fetch=trainer_api)
     assert model.load()
-    assert trainer_api.calls == [("courses", None),
-                                 ("classes/intro/progress", {"course": "first-steps"})]
+    assert trainer_api.calls == [
+        ("courses", None),
+        ("classes/intro/progress", {"course": "first-steps"}),
+    ]
     assert model.columns() == [tuple(e) for e in EXERCISES]
     rows = {r.user: r for r in model.rows()}
     assert list(rows) == ["alice", "bob", "carol", "dave"]
@@ -397,13 +499,15 @@ def test_class_table_cells_where_and_stuck(trainer_api):
     assert [c.mark for c in rows["carol"].cells] == ["✓", "✓", "✓"]
     assert [c.mark for c in rows["dave"].cells] == ["·", "·", "·"]
     assert {u: r.where for u, r in rows.items()} == {
-        "alice": "01-sessions.ipynb", "bob": "01-sessions.ipynb", "carol": "complete",
-        "dave": "01-sessions.ipynb (not started)"}
+        "alice": "01-sessions.ipynb",
+        "bob": "01-sessions.ipynb",
+        "carol": "complete",
+        "dave": "01-sessions.ipynb (not started)",
+    }
     assert [s.exercise for s in rows["bob"].stuck] == ["partition"]
     assert not rows["alice"].stuck and not rows["carol"].stuck  # carol passed after 3
     assert model.passed_counts() == [3, 1, 1]
-    assert model.status.startswith("Class intro, course first-steps: 4 students, 1 stuck; "
-                                   "read at ")
+    assert model.status.startswith("Class intro, course first-steps: 4 students, 1 stuck; read at ")
     page = model.table_html()
     assert page.count('class="aiwb-passed') == 5
     stuck = re.findall(r'<td class="aiwb-tried aiwb-stuck" data-exercise="partition"', page)
@@ -419,9 +523,12 @@ def test_class_table_cells_where_and_stuck(trainer_api):
 
 
 def test_the_course_is_chosen_from_those_published_to_the_class(published, trainer_api):
-    trainer_api.courses += [course_entry(published, name="deep-learning", title="Deep",
-                                         exercises=[["a.ipynb", "other-ex"]]),
-                            course_entry(published, name="elsewhere", klass="other")]
+    trainer_api.courses += [
+        course_entry(
+            published, name="deep-learning", title="Deep", exercises=[["a.ipynb", "other-ex"]]
+        ),
+        course_entry(published, name="elsewhere", klass="other"),
+    ]
     trainer_api.records.append(rec("alice", "other-ex", 2, True, course="deep-learning"))
     widget = ClassWidget("intro", fetch=trainer_api)
     assert widget.model.choices == ["first-steps", "deep-learning"]  # not class other's
@@ -445,8 +552,11 @@ def test_the_course_is_chosen_from_those_published_to_the_class(published, train
 def test_one_course_means_no_dropdown(trainer_api):
     widget = ClassWidget("intro", fetch=trainer_api)
     assert widget.courses.layout.display == "none"
-    hooks = {"aiwb-class": widget.widget, "aiwb-class-table": widget.table,
-             "aiwb-class-status": widget.status}
+    hooks = {
+        "aiwb-class": widget.widget,
+        "aiwb-class-table": widget.table,
+        "aiwb-class-status": widget.status,
+    }
     for css, element in hooks.items():
         assert css in element._dom_classes, css
     assert "bob" in repr(widget)
@@ -458,11 +568,9 @@ def test_students_are_refused_in_plain_words(api):
     model = ClassProgress("intro", fetch=api)  # alice is a member, not a trainer
     assert not model.load()
     assert model.status_kind == "error"
-    assert model.status.startswith("Refused: only the trainers of class intro may see its "
-                                   "progress")
+    assert model.status.startswith("Refused: only the trainers of class intro may see its progress")
     widget = ClassWidget("intro", fetch=api)
-    assert "only the trainers of class intro may see its progress" in said(
-        widget.status.value)
+    assert "only the trainers of class intro may see its progress" in said(widget.status.value)
     assert widget.table.value == ""
 
 
@@ -487,26 +595,32 @@ def test_a_class_nobody_published_to_and_an_empty_class(published):
     assert model.shown == "deep-learning"
     assert model.columns() == [("", "other-ex")]
     assert "(notebook unknown)" in model.table_html()
-    assert model.status_kind == "warning" and "not among the courses published" in \
-        model.status
-    empty = FakeAPI([course_entry(published)], [], user="trainer",
-                    classes={"intro": {"trainers": ["trainer"], "members": []}})
+    assert model.status_kind == "warning" and "not among the courses published" in model.status
+    empty = FakeAPI(
+        [course_entry(published)],
+        [],
+        user="trainer",
+        classes={"intro": {"trainers": ["trainer"], "members": []}},
+    )
     model = ClassProgress("intro", fetch=empty)
     assert model.load()
     assert model.status == "Class intro has no members yet."
     nothing = FakeAPI([], [], user="trainer")
     model = ClassProgress("intro", fetch=nothing)
     assert model.load() and model.table_html() == ""
-    assert model.status == ("No course is published to class intro yet, and its members "
-                            "have no progress.")
+    assert model.status == (
+        "No course is published to class intro yet, and its members have no progress."
+    )
 
 
 def test_class_table_escapes_names(published):
     hostile = '<img src=x onerror="alert(1)">'
-    api = FakeAPI([course_entry(published, title=hostile,
-                                exercises=[[hostile, hostile]])],
-                  [rec(hostile, hostile, 3, False)], user="trainer",
-                  classes={"intro": {"trainers": ["trainer", hostile], "members": [hostile]}})
+    api = FakeAPI(
+        [course_entry(published, title=hostile, exercises=[[hostile, hostile]])],
+        [rec(hostile, hostile, 3, False)],
+        user="trainer",
+        classes={"intro": {"trainers": ["trainer", hostile], "members": [hostile]}},
+    )
     widget = ClassWidget("intro", fetch=api)
     page = widget.header.value + widget.table.value + widget.status.value
     assert "<img" not in page

@@ -8,19 +8,32 @@ import sqlite3
 
 import pytest
 
+from aiworkbench.core.site import load_site
 from aiworkbench.courses.course import CourseError, read_course
 from aiworkbench.courses.sync import MANIFEST, sync
-from aiworkbench.core.site import load_site
 
 from ..fakes import COURSE_TOML as COURSE
 from .test_catalog_cli import SITE  # the demo site file's text
 
 
-
 def notebook(*sources):
-    return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
-        {"cell_type": "code", "source": s, "metadata": {}, "outputs": [],
-         "execution_count": None} for s in sources]})
+    return json.dumps(
+        {
+            "nbformat": 4,
+            "nbformat_minor": 5,
+            "metadata": {},
+            "cells": [
+                {
+                    "cell_type": "code",
+                    "source": s,
+                    "metadata": {},
+                    "outputs": [],
+                    "execution_count": None,
+                }
+                for s in sources
+            ],
+        }
+    )
 
 
 def make_course(root, name="first-steps", text=COURSE, exercises=("q1", "q2")):
@@ -43,43 +56,56 @@ def test_a_good_course_reads_with_its_exercises_in_order(tmp_path, site):
     course = read_course(make_course(tmp_path), site)
     assert course.notebooks == ("01-sessions.ipynb", "02-budgets.ipynb")
     assert course.exercises == (("01-sessions.ipynb", "q1"), ("02-budgets.ipynb", "q2"))
-    assert (course.session.partition, course.session.gpus, course.session.hours) == (
-        "cpu", 0, 1)
+    assert (course.session.partition, course.session.gpus, course.session.hours) == ("cpu", 0, 1)
 
 
-@pytest.mark.parametrize("change, problem", [
-    (('level = "beginner"', 'level = "expert"'),
-     "course.toml: level: 'expert' is not allowed; allowed: beginner, intermediate"),
-    (('title = "First steps"\n', ""), "course.toml: title: missing (required)"),
-    (('"02-budgets.ipynb"]', '"../secret.ipynb"]'), "course.toml: notebooks: path "),
-    (('"02-budgets.ipynb"]', '"03-gone.ipynb"]'),
-     "course.toml: notebooks: '03-gone.ipynb' is not a file in the course folder"),
-    (('"02-budgets.ipynb"]', '"01-sessions.ipynb"]'),
-     "course.toml: notebooks: '01-sessions.ipynb' is listed twice"),
-    (("gpus = 0", "gpus = 1"), "course.toml: session.gpus: 1 is more than partition 'cpu'"),
-    (('partition = "cpu"', 'partition = "tpu"'),
-     "course.toml: session.partition: 'tpu' is not a partition of this factory"),
-    (("hours = 1", "hours = 99"), "course.toml: session.hours: 99 is not allowed; a whole"),
-    (("[session]", "colour = 1\n[session]"), "course.toml: colour: unknown field"),
-    (("goals = [", "goals = [1, "), "course.toml: goals: must be a non-empty list of text"),
-    (("level", "level = ["), "course.toml: not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        (
+            ('level = "beginner"', 'level = "expert"'),
+            "course.toml: level: 'expert' is not allowed; allowed: beginner, intermediate",
+        ),
+        (('title = "First steps"\n', ""), "course.toml: title: missing (required)"),
+        (('"02-budgets.ipynb"]', '"../secret.ipynb"]'), "course.toml: notebooks: path "),
+        (
+            ('"02-budgets.ipynb"]', '"03-gone.ipynb"]'),
+            "course.toml: notebooks: '03-gone.ipynb' is not a file in the course folder",
+        ),
+        (
+            ('"02-budgets.ipynb"]', '"01-sessions.ipynb"]'),
+            "course.toml: notebooks: '01-sessions.ipynb' is listed twice",
+        ),
+        (("gpus = 0", "gpus = 1"), "course.toml: session.gpus: 1 is more than partition 'cpu'"),
+        (
+            ('partition = "cpu"', 'partition = "tpu"'),
+            "course.toml: session.partition: 'tpu' is not a partition of this factory",
+        ),
+        (("hours = 1", "hours = 99"), "course.toml: session.hours: 99 is not allowed; a whole"),
+        (("[session]", "colour = 1\n[session]"), "course.toml: colour: unknown field"),
+        (("goals = [", "goals = [1, "), "course.toml: goals: must be a non-empty list of text"),
+        (("level", "level = ["), "course.toml: not valid TOML"),
+    ],
+)
 def test_invalid_courses_name_file_field_and_reason(tmp_path, site, change, problem):
     folder = make_course(tmp_path, text=COURSE.replace(*change, 1))
     with pytest.raises(CourseError) as err:
         read_course(folder, site)
-    assert any(problem in p and p.startswith(str(folder)) for p in err.value.problems), \
+    assert any(problem in p and p.startswith(str(folder)) for p in err.value.problems), (
         err.value.problems
+    )
 
 
 def test_exercise_ids_are_unique_and_notebooks_are_notebooks(tmp_path, site):
     folder = make_course(tmp_path, exercises=("q1", "q1"))
     (folder / "02-budgets.ipynb").write_text(
-        notebook("check('q1', x)").replace('"nbformat": 4', '"nbformat": 3'))
+        notebook("check('q1', x)").replace('"nbformat": 4', '"nbformat": 3')
+    )
     with pytest.raises(CourseError) as err:
         read_course(folder, site)
-    assert err.value.problems == [f"{folder}/02-budgets.ipynb: not an nbformat 4 notebook "
-                                  f"(no cells)"]
+    assert err.value.problems == [
+        f"{folder}/02-budgets.ipynb: not an nbformat 4 notebook (no cells)"
+    ]
     (folder / "02-budgets.ipynb").write_text(notebook("check('q1', x)"))
     with pytest.raises(CourseError, match="exercise 'q1' is also in 01-sessions.ipynb"):
         read_course(folder, site)
@@ -111,8 +137,9 @@ def test_republishing_never_loses_a_students_edits(tmp_path):
     assert "changed by both" in third.text()
 
     again = sync(published, copy, "v3")  # nothing new: nothing moves
-    assert again.added == again.updated == again.set_aside == [] and \
-        again.kept == ["01-sessions.ipynb"]
+    assert again.added == again.updated == again.set_aside == [] and again.kept == [
+        "01-sessions.ipynb"
+    ]
 
 
 def test_a_link_in_the_copy_is_never_written_through(tmp_path):
@@ -128,24 +155,31 @@ def test_a_link_in_the_copy_is_never_written_through(tmp_path):
 
 # --- exercises ---------------------------------------------------------------------------
 
-from aiworkbench.widgets.api_client import WorkbenchAPIError  # noqa: E402
 from aiworkbench.courses.exercise import compare, evaluate, find_course  # noqa: E402
 from aiworkbench.courses.progress import ProgressStore  # noqa: E402
+from aiworkbench.widgets.api_client import WorkbenchAPIError  # noqa: E402
 
 
-@pytest.mark.parametrize("answer, expected, feedback", [
-    (8, 8, ""), (8.0000001, 8, ""), ("8", 8, "should be a number, got text ('8')"),
-    (7, 8, "your answer, 7, is too small"), (9.5, 8, "is too large"),
-    (float("nan"), 8, "NaN"), (True, 1, "should be a number, got True/False"),
-    ("GPU", "gpu", "almost right: check upper and lower case"),
-    ("cpu", "gpu", "'cpu', is not the text expected"),
-    ([1, 2], [1, 2, 3], "has 2 items; it should have 3"),
-    ([1, 5, 3], [1, 2, 3], "item 1, 5, is too large"),
-    ({"a": 1}, {"a": 1, "b": 2}, "lacks the key 'b'"),
-    ({"a": 1, "c": 3}, {"a": 1}, "a key that should not be there: 'c'"),
-    ({"a": "x"}, {"a": 1}, "the value of 'a' should be a number"),
-    (False, True, "think again about True or False"),
-])
+@pytest.mark.parametrize(
+    "answer, expected, feedback",
+    [
+        (8, 8, ""),
+        (8.0000001, 8, ""),
+        ("8", 8, "should be a number, got text ('8')"),
+        (7, 8, "your answer, 7, is too small"),
+        (9.5, 8, "is too large"),
+        (float("nan"), 8, "NaN"),
+        (True, 1, "should be a number, got True/False"),
+        ("GPU", "gpu", "almost right: check upper and lower case"),
+        ("cpu", "gpu", "'cpu', is not the text expected"),
+        ([1, 2], [1, 2, 3], "has 2 items; it should have 3"),
+        ([1, 5, 3], [1, 2, 3], "item 1, 5, is too large"),
+        ({"a": 1}, {"a": 1, "b": 2}, "lacks the key 'b'"),
+        ({"a": 1, "c": 3}, {"a": 1}, "a key that should not be there: 'c'"),
+        ({"a": "x"}, {"a": 1}, "the value of 'a' should be a number"),
+        (False, True, "think again about True or False"),
+    ],
+)
 def test_feedback_says_what_is_wrong_without_the_answer(answer, expected, feedback):
     said = compare(answer, expected)
     assert (feedback in said) if feedback else said == "", said
@@ -167,8 +201,10 @@ def test_a_check_is_recorded_for_the_course_the_notebook_is_in(tmp_path, monkeyp
 
     def post(path, payload):  # the API does this for the token's user
         posted.append((path, payload))
-        return store.record("student", payload["course"], payload["exercise"],
-                            payload["passed"], now=len(posted))
+        return store.record(
+            "student", payload["course"], payload["exercise"], payload["passed"], now=len(posted)
+        )
+
     copy = make_course(tmp_path, "first-steps")
     (copy / ".aiworkbench-course.json").write_text("{}")
     (copy / "sub").mkdir()
@@ -176,15 +212,15 @@ def test_a_check_is_recorded_for_the_course_the_notebook_is_in(tmp_path, monkeyp
     assert find_course() == "first-steps"
     wrong = evaluate("q1", 7, 8, hint="GPUs times hours", post=post)
     assert not wrong.passed and "too small" in wrong.feedback
-    assert "Hint: GPUs times hours" in wrong.text() and "attempt 1, not passed yet" in \
-        wrong.recorded
+    assert (
+        "Hint: GPUs times hours" in wrong.text() and "attempt 1, not passed yet" in wrong.recorded
+    )
     right = evaluate("q1", 8, 8, post=post)
     assert right.passed and "attempt 2, passed" in right.recorded
     assert 'data-passed="true"' in right._repr_html_()
     again = evaluate("q1", 0, 8, post=post)  # passing once is for good
     assert "attempt 3, passed" in again.recorded
-    assert posted[0] == ("progress", {"course": "first-steps", "exercise": "q1",
-                                      "passed": False})
+    assert posted[0] == ("progress", {"course": "first-steps", "exercise": "q1", "passed": False})
     [row] = store.of(["student"], "first-steps")
     assert (row["attempts"], row["passed"], row["first_passed_at"]) == (3, True, 2)
 
@@ -197,6 +233,7 @@ def test_checks_work_without_the_api_and_tests_can_be_functions(tmp_path, monkey
 
     def refused(path, payload):
         raise WorkbenchAPIError("the API refused (HTTP 400)", 400)
+
     broken = evaluate("q3", None, test=lambda v: v + 1, course="first-steps", post=refused)
     assert "checking your answer failed: TypeError" in broken.feedback
     assert broken.recorded == "Progress not recorded: the API refused (HTTP 400)"
@@ -218,12 +255,17 @@ def test_publishing_sends_the_checked_course_files_and_nothing_hidden(tmp_path):
     (folder / "data" / "x.csv").write_text("a\n1\n")
     (folder / "link.csv").symlink_to(folder / "data" / "x.csv")
     sent = []
-    publish_course(folder, "intro", post=lambda path, payload: sent.append((path, payload))
-                   or {"version": "v"})
+    publish_course(
+        folder, "intro", post=lambda path, payload: sent.append((path, payload)) or {"version": "v"}
+    )
     [(path, payload)] = sent
     assert path == "classes/intro/courses/first-steps"
-    assert sorted(payload["files"]) == ["01-sessions.ipynb", "02-budgets.ipynb",
-                                        "course.toml", "data/x.csv"]
+    assert sorted(payload["files"]) == [
+        "01-sessions.ipynb",
+        "02-budgets.ipynb",
+        "course.toml",
+        "data/x.csv",
+    ]
     assert base64.b64decode(payload["files"]["data/x.csv"]) == b"a\n1\n"
     (folder / "course.toml").write_text("title = 1\n")
     with pytest.raises(CourseError):

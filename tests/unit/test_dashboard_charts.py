@@ -38,16 +38,25 @@ def test_labels_turn_only_when_they_do_not_fit_and_get_room_below():
 
 def test_a_time_axis_covers_every_period_of_the_range():
     weeks = charts.period_starts(date(2026, 11, 4), date(2026, 12, 1), "week")
-    assert weeks == [date(2026, 11, 2), date(2026, 11, 9), date(2026, 11, 16),
-                     date(2026, 11, 23), date(2026, 11, 30)]
+    assert weeks == [
+        date(2026, 11, 2),
+        date(2026, 11, 9),
+        date(2026, 11, 16),
+        date(2026, 11, 23),
+        date(2026, 11, 30),
+    ]
     assert charts.period_starts(date(2026, 11, 15), date(2027, 1, 2), "month") == [
-        date(2026, 11, 1), date(2026, 12, 1), date(2027, 1, 1)]
+        date(2026, 11, 1),
+        date(2026, 12, 1),
+        date(2027, 1, 1),
+    ]
     assert charts.period_label(date(2026, 11, 30), "week") == "30 Nov"
     assert charts.period_label(date(2026, 11, 30), "week", with_year=True) == "30 Nov 2026"
     assert charts.period_label(date(2026, 11, 1), "month") == "Nov 2026"
     # One week of use in a month's range is one bar among five, not the whole width.
-    xs, labels = views.period_axis([date(2026, 11, 16)], date(2026, 11, 4), date(2026, 12, 1),
-                                   "week")
+    xs, labels = views.period_axis(
+        [date(2026, 11, 16)], date(2026, 11, 4), date(2026, 12, 1), "week"
+    )
     assert len(xs) == 5 and labels["2026-11-16"] == "16 Nov"
 
 
@@ -74,11 +83,17 @@ def test_budget_states_tell_no_allocation_from_exhausted():
     assert queries.budget_state(None, 10) == "unlimited"
     assert queries.budget_state(10, 10) == "exhausted"
     assert queries.budget_state(600, 0) == "ok"
-    store = budgets_store([("factory-ops", 0, 0, 60000, 120),
-                           ("sme-trial", 10, 10, 600, 30),
-                           ("sme-vision", 30000, 600, 120000, 0)])
-    status = {r["project"]: r for r in queries.budget_status(
-        store, queries.Filters(), "gpu", today=AS_OF.date()).dicts()}
+    store = budgets_store(
+        [
+            ("factory-ops", 0, 0, 60000, 120),
+            ("sme-trial", 10, 10, 600, 30),
+            ("sme-vision", 30000, 600, 120000, 0),
+        ]
+    )
+    status = {
+        r["project"]: r
+        for r in queries.budget_status(store, queries.Filters(), "gpu", today=AS_OF.date()).dicts()
+    }
     assert status["factory-ops"]["state"] == "none"
     assert status["factory-ops"]["exhausted_on"] is None
     assert status["factory-ops"]["used_percent"] is None
@@ -89,8 +104,10 @@ def test_budget_states_tell_no_allocation_from_exhausted():
 def test_the_budgets_dashboard_leaves_projects_without_gpus_out_of_the_chart(tmp_path):
     path = tmp_path / "store.duckdb"
     store = Store(path)
-    store.replace("budgets", [("factory-ops", 0, 0, 60000, 120, AS_OF),
-                              ("sme-vision", 30000, 600, 120000, 0, AS_OF)])
+    store.replace(
+        "budgets",
+        [("factory-ops", 0, 0, 60000, 120, AS_OF), ("sme-vision", 30000, 600, 120000, 0, AS_OF)],
+    )
     store.close()
     board = views.Budgets(str(path))
     assert list(board.bars.x) == ["sme-vision"]
@@ -112,6 +129,15 @@ def test_training_lists_a_class_nobody_started_and_says_so_when_there_is_none(tm
     store.replace("progress", [("intro", None, None, None, 0, False, None, 4, AS_OF)])
     rows = queries.training(store, queries.Filters()).dicts()
     store.close()
-    assert rows == [{"class": "intro", "course": None, "learners": 4, "started": 0,
-                     "exercises_passed": 0, "exercises_tried": 0, "stuck": 0}]
+    assert rows == [
+        {
+            "class": "intro",
+            "course": None,
+            "learners": 4,
+            "started": 0,
+            "exercises_passed": 0,
+            "exercises_tried": 0,
+            "stuck": 0,
+        }
+    ]
     assert views.training_label("intro", None) == "intro (no exercise tried)"

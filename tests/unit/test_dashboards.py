@@ -11,12 +11,12 @@ from datetime import date, datetime, timedelta
 import pytest
 from traitlets.config import Config
 
+from aiworkbench.core.site import SiteError, load_site, parse_site
 from aiworkbench.dashboards import history, ingest, queries, views
 from aiworkbench.dashboards.history import generate, line
 from aiworkbench.dashboards.store import Store, StoreError, open_store
 from aiworkbench.hub import services
 from aiworkbench.hub.config import apply_site
-from aiworkbench.core.site import SiteError, load_site, parse_site
 
 from .test_services import TOKENS
 
@@ -41,16 +41,23 @@ def test_totals_and_waits_equal_an_independent_computation():
         tres = dict(p.split("=") for p in r["AllocTRES"].split(",") if p)
         gpu_hours[r["Account"]] += int(r["ElapsedRaw"]) * int(tres.get("gres/gpu", 0)) / 3600
         if r["Start"] != "Unknown":
-            waits[r["Partition"]].append((datetime.fromisoformat(r["Start"]) -
-                                          datetime.fromisoformat(r["Submit"])).total_seconds())
-    stored = dict(store.db.execute("SELECT account, sum(gpu_hours) FROM jobs GROUP BY 1")
-                  .fetchall())
+            waits[r["Partition"]].append(
+                (
+                    datetime.fromisoformat(r["Start"]) - datetime.fromisoformat(r["Submit"])
+                ).total_seconds()
+            )
+    stored = dict(
+        store.db.execute("SELECT account, sum(gpu_hours) FROM jobs GROUP BY 1").fetchall()
+    )
     assert {k: round(v, 6) for k, v in stored.items() if v} == {
-        k: round(v, 6) for k, v in gpu_hours.items() if v}
+        k: round(v, 6) for k, v in gpu_hours.items() if v
+    }
     for partition, values in waits.items():
-        [(p95,)] = store.db.execute("SELECT quantile_disc(wait_s, 0.95) FROM jobs WHERE "
-                                    "partition = ? AND wait_s IS NOT NULL",
-                                    [partition]).fetchall()
+        [(p95,)] = store.db.execute(
+            "SELECT quantile_disc(wait_s, 0.95) FROM jobs WHERE "
+            "partition = ? AND wait_s IS NOT NULL",
+            [partition],
+        ).fetchall()
         nearest_rank = sorted(values)[math.ceil(0.95 * len(values)) - 1]
         assert p95 == nearest_rank, partition
     assert store.ingest_text("\n".join(text.splitlines()[-500:])) == 500  # overlap
@@ -70,13 +77,19 @@ def test_panel_queries_filter_and_agree_with_the_records():
     [(partition, p50, p95, jobs, never_started)] = queries.queue_waits(store, gpu_only).rows
     # Every job waited: until it started, or until it was cancelled while pending.
     gpu = [r for r in records if r["Partition"] == "gpu"]
-    waits = sorted((datetime.fromisoformat(r["End"] if r["Start"] == "Unknown" else r["Start"])
-                    - datetime.fromisoformat(r["Submit"])).total_seconds() for r in gpu)
+    waits = sorted(
+        (
+            datetime.fromisoformat(r["End"] if r["Start"] == "Unknown" else r["Start"])
+            - datetime.fromisoformat(r["Submit"])
+        ).total_seconds()
+        for r in gpu
+    )
     assert (partition, jobs, p95) == ("gpu", len(waits), waits[math.ceil(0.95 * len(waits)) - 1])
     assert never_started == sum(r["Start"] == "Unknown" for r in gpu) > 0
     [top, *_] = queries.pending_reasons(store, everything).rows
-    assert top[1] == max(collections.Counter(
-        r["Reason"] for r in records if r["Reason"] != "None").values())
+    assert top[1] == max(
+        collections.Counter(r["Reason"] for r in records if r["Reason"] != "None").values()
+    )
 
 
 # --- a store with a year of generated history ------------------------------------------
@@ -91,12 +104,25 @@ def store_file(tmp_path_factory):
     store.ingest_text(text_of(RECORDS))
     store.replace("budgets", [(*b, AS_OF) for b in history.budgets(RECORDS)])
     store.record_idle(history.idle_periods(RECORDS))
-    store.replace("progress", [
-        ("intro", "first-steps", "intro-01", "e1", 1, True, AS_OF, 3, AS_OF),
-        ("intro", "first-steps", "intro-01", "e2", 4, False, AS_OF, 3, AS_OF),
-        ("intro", "first-steps", "intro-02", "e1", 3, False, AS_OF, 3, AS_OF),
-        ("intro", "first-steps", "intro-03", "e1", 1, True, AS_OF - timedelta(days=400), 3,
-         AS_OF)])
+    store.replace(
+        "progress",
+        [
+            ("intro", "first-steps", "intro-01", "e1", 1, True, AS_OF, 3, AS_OF),
+            ("intro", "first-steps", "intro-01", "e2", 4, False, AS_OF, 3, AS_OF),
+            ("intro", "first-steps", "intro-02", "e1", 3, False, AS_OF, 3, AS_OF),
+            (
+                "intro",
+                "first-steps",
+                "intro-03",
+                "e1",
+                1,
+                True,
+                AS_OF - timedelta(days=400),
+                3,
+                AS_OF,
+            ),
+        ],
+    )
     store.close()
     return str(path)
 
@@ -120,8 +146,12 @@ def test_odd_sacct_lines_are_skipped_and_job_names_may_hold_any_printable_text()
 
 def test_gpu_and_core_hours_read_typed_gres_and_cpu_only_from_alloc_tres():
     store = Store()
-    job = dict(RECORDS[3], AllocTRES="billing=8,cpu=4,gres/gpu:simulated=2,mem=8G,node=1",
-               ElapsedRaw="3600", Start=RECORDS[3]["Submit"])
+    job = dict(
+        RECORDS[3],
+        AllocTRES="billing=8,cpu=4,gres/gpu:simulated=2,mem=8G,node=1",
+        ElapsedRaw="3600",
+        Start=RECORDS[3]["Submit"],
+    )
     store.ingest_text(line(job))
     assert store.sql("SELECT cpus, gpus, gpu_hours, cpu_hours FROM jobs") == [(4, 2, 2.0, 4.0)]
 
@@ -134,26 +164,50 @@ def test_ingestion_reads_only_the_new_window_and_every_source(tmp_path, monkeypa
         if argv[0] == "sacct":
             return text_of(RECORDS[:10])
         if argv[0] == "sshare":
-            return ("project-000||cpu=600,gres/gpu=120|cpu=60,gres/gpu=30|cpu=0\n"
-                    "project-000|user-0001||cpu=60,gres/gpu=30|\n")
+            return (
+                "project-000||cpu=600,gres/gpu=120|cpu=60,gres/gpu=30|cpu=0\n"
+                "project-000|user-0001||cpu=60,gres/gpu=30|\n"
+            )
         return "77|user-0002|project-000|gpu|AssocGrpGRESMinutes|2026-01-05T09:00:00\n"
 
     answers = {
-        "aiworkbench/sessions": {"sessions": [{
-            "user": "user-0002", "server": "", "job_id": "88", "project": "project-000",
-            "partition": "gpu", "gpus": 2, "started": "2026-01-05T08:00:00Z",
-            "last_activity": "2026-01-05T08:30:00Z",
-            "gpu_idle_since": "2026-01-05T09:00:00Z"}]},
+        "aiworkbench/sessions": {
+            "sessions": [
+                {
+                    "user": "user-0002",
+                    "server": "",
+                    "job_id": "88",
+                    "project": "project-000",
+                    "partition": "gpu",
+                    "gpus": 2,
+                    "started": "2026-01-05T08:00:00Z",
+                    "last_activity": "2026-01-05T08:30:00Z",
+                    "gpu_idle_since": "2026-01-05T09:00:00Z",
+                }
+            ]
+        },
         "classes": {"classes": [{"name": "intro"}]},
-        "classes/intro/progress": {"members": ["a", "b"], "records": [
-            {"user": "a", "course": "first-steps", "exercise": "e1", "attempts": 2,
-             "passed": True, "last_attempt": "2026-01-05T08:00:00Z"}]},
+        "classes/intro/progress": {
+            "members": ["a", "b"],
+            "records": [
+                {
+                    "user": "a",
+                    "course": "first-steps",
+                    "exercise": "e1",
+                    "attempts": 2,
+                    "passed": True,
+                    "last_attempt": "2026-01-05T08:00:00Z",
+                }
+            ],
+        },
     }
-    monkeypatch.setattr(ingest, "api_get", lambda path, params=None, environ=None:
-                        answers[path])
-    ingestor = ingest.Ingestor(str(tmp_path / "s.duckdb"), run=run, history_days=30,
-                               environ={"JUPYTERHUB_API_URL": "http://hub/hub/api",
-                                        "JUPYTERHUB_API_TOKEN": "t"})
+    monkeypatch.setattr(ingest, "api_get", lambda path, params=None, environ=None: answers[path])
+    ingestor = ingest.Ingestor(
+        str(tmp_path / "s.duckdb"),
+        run=run,
+        history_days=30,
+        environ={"JUPYTERHUB_API_URL": "http://hub/hub/api", "JUPYTERHUB_API_TOKEN": "t"},
+    )
     first = ingestor.once(datetime(2026, 1, 5, 10, 0))
     assert first == {"jobs": 10, "budgets": 1, "pending": 1, "sessions": 1, "progress": 1}
     sacct = calls[0]
@@ -164,7 +218,8 @@ def test_ingestion_reads_only_the_new_window_and_every_source(tmp_path, monkeypa
     assert "--starttime=2026-01-05T09:50:00" in second  # the watermark less the overlap
     with open_store(tmp_path / "s.duckdb") as store:
         assert store.sql("SELECT project, gpu_limit_min, gpu_used_min FROM budgets") == [
-            ("project-000", 120, 30)]
+            ("project-000", 120, 30)
+        ]
         # The idle period grew with the second reading: one row, until 11:00.
         [(since, until, gpus)] = store.sql("SELECT idle_since, idle_until, gpus FROM gpu_idle")
         assert (until - since, gpus) == (timedelta(hours=2), 2)
@@ -195,15 +250,16 @@ def test_a_failing_source_keeps_its_rows_and_says_why(tmp_path, monkeypatch):
 
 
 def test_the_store_refuses_clearly_when_missing(tmp_path):
-    with (pytest.raises(StoreError, match="no accounting store at .* first ingestion"),
-          open_store(tmp_path / "nothing.duckdb")):
+    with (
+        pytest.raises(StoreError, match="no accounting store at .* first ingestion"),
+        open_store(tmp_path / "nothing.duckdb"),
+    ):
         pass
 
 
 def test_budget_projection_and_burn_down_agree_with_the_records(store_file):
     with open_store(store_file) as store:
-        status = {r["project"]: r
-                  for r in queries.budget_status(store, queries.Filters()).dicts()}
+        status = {r["project"]: r for r in queries.budget_status(store, queries.Filters()).dicts()}
         project = "project-000"
         mine = status[project]
         budget = {b[0]: b for b in history.budgets(RECORDS)}[project]
@@ -211,13 +267,19 @@ def test_budget_projection_and_burn_down_agree_with_the_records(store_file):
         end = queries.latest(store).date()
         start = datetime.combine(end - timedelta(days=queries.RATE_DAYS - 1), datetime.min.time())
         until = start + timedelta(days=queries.RATE_DAYS)
-        recent = sum(int(r["ElapsedRaw"]) * gpus_of(r) for r in RECORDS
-                     if r["Account"] == project
-                     and start <= datetime.fromisoformat(r["End"]) < until) / 3600
+        recent = (
+            sum(
+                int(r["ElapsedRaw"]) * gpus_of(r)
+                for r in RECORDS
+                if r["Account"] == project and start <= datetime.fromisoformat(r["End"]) < until
+            )
+            / 3600
+        )
         assert mine["gpu_hours_per_day"] == round(recent / queries.RATE_DAYS, 1)
         left = budget[1] / 60 - budget[2] / 60
         assert mine["exhausted_on"] == end + timedelta(
-            days=int(left / (recent / queries.RATE_DAYS)))
+            days=int(left / (recent / queries.RATE_DAYS))
+        )
         burn = queries.burn_down(store, queries.Filters(), project)
         # The last day's "used" is what Slurm reports now; "left" is the limit less it.
         assert burn.rows[-1][1] == pytest.approx(budget[2] / 60, abs=0.01)
@@ -246,16 +308,25 @@ def test_wasted_gpu_hours_equal_an_independent_sum(store_file):
         got[r["project"]] += r["wasted_gpu_hours"]
     assert {k: round(v, 1) for k, v in got.items()} == {k: round(v, 1) for k, v in expected.items()}
     assert sum(r["sessions"] for r in summary) == sum(
-        1 for r in RECORDS if r["JobName"].startswith(history.SESSION_PREFIX))
+        1 for r in RECORDS if r["JobName"].startswith(history.SESSION_PREFIX)
+    )
 
 
 def test_training_counts_learners_started_passed_and_stuck(store_file):
     with open_store(store_file) as store:
         everything = queries.training(store, queries.Filters()).dicts()
         recent = queries.training(store, queries.Filters(since=AS_OF - timedelta(days=30))).dicts()
-    assert everything == [{"class": "intro", "course": "first-steps", "learners": 3,
-                           "started": 3, "exercises_passed": 2, "exercises_tried": 2,
-                           "stuck": 2}]
+    assert everything == [
+        {
+            "class": "intro",
+            "course": "first-steps",
+            "learners": 3,
+            "started": 3,
+            "exercises_passed": 2,
+            "exercises_tried": 2,
+            "stuck": 2,
+        }
+    ]
     assert recent[0]["started"] == 2  # intro-03's last attempt is older than the range
 
 
@@ -325,23 +396,29 @@ def test_the_service_runs_as_its_own_user_and_only_managers_may_open_it():
     assert svc.environment["AIWORKBENCH_DASHBOARDS_STORE"].startswith("/var/lib/")
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
     assert roles["dashboard-viewers"] == {
-        "name": "dashboard-viewers", "groups": ["managers"],
+        "name": "dashboard-viewers",
+        "groups": ["managers"],
         "description": "Managers: open the dashboards",
-        "scopes": ["access:services!service=dashboards"]}
+        "scopes": ["access:services!service=dashboards"],
+    }
     assert "access:services!service=dashboards" not in roles["user"]["scopes"]
     assert set(roles["dashboards-service"]["scopes"]) == {
-        "read:servers", "custom:workbench:budgets:read-all",
-        "access:services!service=workbench"}
+        "read:servers",
+        "custom:workbench:budgets:read-all",
+        "access:services!service=workbench",
+    }
 
 
 def test_site_refuses_dashboards_clashing_with_the_hub():
     text = open("hub_config/site.toml").read()
     with pytest.raises(SiteError) as err:
-        parse_site(text.replace("[dashboards]\n",
-                                '[dashboards]\nport = 8090\nuser = "jupyterhub"\n'))
+        parse_site(
+            text.replace("[dashboards]\n", '[dashboards]\nport = 8090\nuser = "jupyterhub"\n')
+        )
     message = str(err.value)
     assert "dashboards.port: port 8090 is also hub.api_port" in message or (
-        "hub.api_port: port 8090 is also dashboards.port" in message)
+        "hub.api_port: port 8090 is also dashboards.port" in message
+    )
     assert "dashboards.user: 'jupyterhub' is also the hub's user" in message
 
 

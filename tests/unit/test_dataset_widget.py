@@ -11,17 +11,30 @@ import types
 import pytest
 
 import aiworkbench
+from aiworkbench.catalog.widget import (
+    NOT_PERMITTED,
+    CatalogModel,
+    DatasetBrowser,
+    access_text,
+    facet_options,
+    human_size,
+    pages_text,
+)
 from aiworkbench.widgets.api_client import WorkbenchAPIError, WorkbenchAPIUnreachable
-from aiworkbench.catalog.widget import (NOT_PERMITTED, CatalogModel, DatasetBrowser, access_text,
-                                        facet_options, human_size, pages_text)
 
-from ..fakes import FakeCatalogAPI as FakeAPI, card
+from ..fakes import FakeCatalogAPI as FakeAPI
+from ..fakes import card
 
-LIBRARIES = {"pandas": "pandas", "torch": "torch Dataset / DataLoader",
-             "datasets": "Hugging Face datasets", "dask": "dask"}
+LIBRARIES = {
+    "pandas": "pandas",
+    "torch": "torch Dataset / DataLoader",
+    "datasets": "Hugging Face datasets",
+    "dask": "dask",
+}
 
 
 # --- test doubles -----------------------------------------------------------------------
+
 
 class FakePreview:
     def __init__(self, kind, title, note=""):
@@ -81,9 +94,18 @@ def tree(tmp_path):
 
 @pytest.fixture
 def api(tree):
-    items = [card("iris", "Iris flowers", files=9, size=1_500_000),
-             card("mnist", "MNIST digits", access=["edu-intro", "sme-vision"],
-                  modality="image", format="png", files=70000, size=52_000_000)]
+    items = [
+        card("iris", "Iris flowers", files=9, size=1_500_000),
+        card(
+            "mnist",
+            "MNIST digits",
+            access=["edu-intro", "sme-vision"],
+            modality="image",
+            format="png",
+            files=70000,
+            size=52_000_000,
+        ),
+    ]
     return FakeAPI(items, {"iris": tree})
 
 
@@ -93,43 +115,65 @@ def said(widget) -> str:
 
 
 def browser_for(api, query="", previews=None, **kwargs):
-    return DatasetBrowser(query, fetch=api, previews=previews or FakePreviews(),
-                          snippets=FakeSnippets(), **kwargs)
+    return DatasetBrowser(
+        query, fetch=api, previews=previews or FakePreviews(), snippets=FakeSnippets(), **kwargs
+    )
 
 
 # --- words ------------------------------------------------------------------------------
 
+
 def test_sizes_access_pages_and_facets_in_words():
-    assert [human_size(n) for n in (None, 0, 999, 1000, 1_500_000, 52_300_000_000,
-                                    4 * 10**12)] == [
-        "—", "0 B", "999 B", "1.0 kB", "1.5 MB", "52.3 GB", "4.0 TB"]
+    assert [human_size(n) for n in (None, 0, 999, 1000, 1_500_000, 52_300_000_000, 4 * 10**12)] == [
+        "—",
+        "0 B",
+        "999 B",
+        "1.0 kB",
+        "1.5 MB",
+        "52.3 GB",
+        "4.0 TB",
+    ]
     assert access_text("public") == "public"
     assert access_text(["edu-intro", "sme-vision"]) == "restricted: edu-intro, sme-vision"
     assert pages_text({"total": 134, "page": 2, "pages": 7}) == "page 2 of 7, 134 datasets"
     assert pages_text({"total": 1, "page": 1, "pages": 1}) == "page 1 of 1, 1 dataset"
     assert pages_text({"total": 0, "page": 1, "pages": 1}) == "no datasets"
     assert facet_options({"tabular": 3, "image": 1, "audio": 3}) == [
-        ("any", ""), ("audio (3)", "audio"), ("tabular (3)", "tabular"), ("image (1)", "image")]
+        ("any", ""),
+        ("audio (3)", "audio"),
+        ("tabular (3)", "tabular"),
+        ("image (1)", "image"),
+    ]
     assert facet_options({"tabular": 3}, "video")[-1] == ("video", "video")
 
 
 # --- search, filters, paging ------------------------------------------------------------
 
+
 def test_search_sends_text_filters_and_page(api):
     browser = browser_for(api, "iris", modality="tabular")
     assert api.calls[0] == ("catalog", None)
-    assert api.calls[1] == ("datasets", {"q": "iris", "modality": "tabular", "page": "1",
-                                         "per_page": "20"})
+    assert api.calls[1] == (
+        "datasets",
+        {"q": "iris", "modality": "tabular", "page": "1", "per_page": "20"},
+    )
     assert browser.query_box.value == "iris"
     assert browser.dropdowns["modality"].value == "tabular"
     assert browser.search("  ", format="any", tag=None, licence="")
     assert api.calls[-1] == ("datasets", {"page": "1", "per_page": "20"})
     assert browser.search("has@x & y", project="sme-vision", licence="CC0-1.0")
-    assert api.calls[-1][1] == {"q": "has@x & y", "project": "sme-vision",
-                                "licence": "CC0-1.0", "page": "1", "per_page": "20"}
+    assert api.calls[-1][1] == {
+        "q": "has@x & y",
+        "project": "sme-vision",
+        "licence": "CC0-1.0",
+        "page": "1",
+        "per_page": "20",
+    }
     assert browser.dropdowns["project"].value == "sme-vision"
-    with pytest.raises(ValueError, match="'colour' is not a filter; the filters are "
-                                         "modality, format, licence, tag, project"):
+    with pytest.raises(
+        ValueError,
+        match="'colour' is not a filter; the filters are modality, format, licence, tag, project",
+    ):
         browser.search("x", colour="red")
     with pytest.raises(ValueError, match="per_page must be a whole number from 1 to 100"):
         browser_for(api, per_page=101)
@@ -140,8 +184,7 @@ def test_the_controls_search(api):
     browser.query_box.value = "flowers"
     assert api.calls[-1][1]["q"] == "flowers"
     browser.dropdowns["modality"].value = "image"
-    assert api.calls[-1][1] == {"q": "flowers", "modality": "image", "page": "1",
-                                "per_page": "20"}
+    assert api.calls[-1][1] == {"q": "flowers", "modality": "image", "page": "1", "per_page": "20"}
     calls = len(api.calls)
     browser.search_button.click()
     assert len(api.calls) == calls + 1 and api.calls[-1][1]["modality"] == "image"
@@ -150,9 +193,14 @@ def test_the_controls_search(api):
 def test_facets_fill_the_dropdowns_with_counts(api):
     browser = browser_for(api)
     assert list(browser.dropdowns["modality"].options) == [
-        ("any", ""), ("tabular (3)", "tabular"), ("image (1)", "image")]
-    assert list(browser.dropdowns["project"].options) == [("any", ""),
-                                                          ("sme-vision (1)", "sme-vision")]
+        ("any", ""),
+        ("tabular (3)", "tabular"),
+        ("image (1)", "image"),
+    ]
+    assert list(browser.dropdowns["project"].options) == [
+        ("any", ""),
+        ("sme-vision (1)", "sme-vision"),
+    ]
     assert browser.model.projects == ["edu-intro"] and browser.model.visible == 2
     assert all(d.value == "" for d in browser.dropdowns.values())
 
@@ -188,28 +236,38 @@ def test_results_rows_show_title_name_kind_size_files_access(api):
     button, info = rows[1].children
     assert button.description == "MNIST digits" and "aiwb-ds-result" in button._dom_classes
     assert info.value.endswith(
-        "mnist · image/png · 52.0 MB · 70000 files · restricted: edu-intro, sme-vision</span>")
-    assert rows[0].children[1].value.endswith(
-        "iris · tabular/csv · 1.5 MB · 9 files · public</span>")
-    assert "<b>x</b>" not in rows[2].children[1].value and "&lt;b&gt;x" in \
-        rows[2].children[1].value
+        "mnist · image/png · 52.0 MB · 70000 files · restricted: edu-intro, sme-vision</span>"
+    )
+    assert (
+        rows[0].children[1].value.endswith("iris · tabular/csv · 1.5 MB · 9 files · public</span>")
+    )
+    assert "<b>x</b>" not in rows[2].children[1].value and "&lt;b&gt;x" in rows[2].children[1].value
     assert "restricted: edu-intro" in repr(browser)
 
 
 # --- one dataset ------------------------------------------------------------------------
+
 
 def test_opening_a_dataset_shows_its_card_files_and_code(api, tree):
     browser = browser_for(api)
     assert browser.detail.layout.display == "none"
     browser.results.children[0].children[0].click()
     assert api.calls[-2] == ("datasets/iris", None)
-    assert api.calls[-1] == ("datasets/iris/files", {"path": "", "page": "1",
-                                                     "per_page": "100"})
+    assert api.calls[-1] == ("datasets/iris/files", {"path": "", "page": "1", "per_page": "100"})
     assert browser.detail.layout.display == "flex"
     page = browser.card.value
-    for text in ("Iris flowers", "About Iris flowers.\nTwo lines.", "factory-ops", "CC0-1.0",
-                 "Fisher (1936)", "botany, classification", "public", "1.5 MB", str(tree),
-                 "tabular/csv"):
+    for text in (
+        "Iris flowers",
+        "About Iris flowers.\nTwo lines.",
+        "factory-ops",
+        "CC0-1.0",
+        "Fisher (1936)",
+        "botany, classification",
+        "public",
+        "1.5 MB",
+        str(tree),
+        "tabular/csv",
+    ):
         assert text in page, text
     names = [b.description for b in browser.entries.children]
     assert names == ["a/", "images/", "data.csv (16 B)", "escape (9 B)", "inside (16 B)"]
@@ -237,7 +295,7 @@ def test_browsing_folders_and_a_folder_of_images(api, tree):
     assert api.calls[-1][1]["path"] == "images"
     assert not browser.up_button.disabled
     # thumbnails of the images inside the dataset; the link out of it is left out
-    (paths, size, limit), = previews.thumbnails
+    ((paths, size, limit),) = previews.thumbnails
     assert paths == [tree / "images" / n for n in ("01.png", "02.jpg", "03.JPEG")]
     assert (size, limit) == (96, 12)
     assert "images: 3 images" in browser.preview.value
@@ -280,16 +338,19 @@ def test_preview_of_a_file(api, tree):
     assert browser.show_file("inside") and previews.read[-1] == tree / "data.csv"
 
 
-@pytest.mark.parametrize("path, why", [
-    ("../x", "has the part '..'"),
-    ("/etc/passwd", "is absolute"),
-    ("a/../../b", "has the part '..'"),
-    ("images/../../secret.txt", "has the part '..'"),
-    ("escape", "leads out of the dataset"),
-    ("images/99-evil.png", "leads out of the dataset"),
-    ("~root/.ssh/id_rsa", "is absolute"),
-    ("a\\..\\..\\secret.txt", "contains a backslash"),
-])
+@pytest.mark.parametrize(
+    "path, why",
+    [
+        ("../x", "has the part '..'"),
+        ("/etc/passwd", "is absolute"),
+        ("a/../../b", "has the part '..'"),
+        ("images/../../secret.txt", "has the part '..'"),
+        ("escape", "leads out of the dataset"),
+        ("images/99-evil.png", "leads out of the dataset"),
+        ("~root/.ssh/id_rsa", "is absolute"),
+        ("a\\..\\..\\secret.txt", "contains a backslash"),
+    ],
+)
 def test_paths_out_of_the_dataset_are_refused_and_never_read(api, tree, path, why):
     previews = FakePreviews()
     browser = browser_for(api, previews=previews)
@@ -297,8 +358,10 @@ def test_paths_out_of_the_dataset_are_refused_and_never_read(api, tree, path, wh
     assert not browser.show_file(path)
     assert why in browser.model.preview_error
     assert "Refused: " in said(browser.status) and why in said(browser.status)
-    assert "only files inside the dataset" in browser.model.preview_error or \
-        "relative to the dataset's folder" in browser.model.preview_error  # what is allowed
+    assert (
+        "only files inside the dataset" in browser.model.preview_error
+        or "relative to the dataset's folder" in browser.model.preview_error
+    )  # what is allowed
     assert previews.read == [] and previews.thumbnails == []
 
 
@@ -350,14 +413,15 @@ def test_with_the_real_previews_and_snippets(api, tree):
     assert browser.model.preview.kind == "images"
     assert browser.preview.value.count("data:image/png;base64,") == 2
     assert "left out, not inside the dataset: 99-evil.png" in said(browser.preview)
-    assert not browser.show_file("escape") and "leads out of the dataset" in \
-        browser.model.preview_error
+    assert (
+        not browser.show_file("escape")
+        and "leads out of the dataset" in browser.model.preview_error
+    )
     for library in LIBRARIES:
         assert repr(str(tree)) in browser.snippet(library)
     api.items[0]["format"] = "wav"
     browser.open("iris")
-    assert "no code for this dataset: no snippets for format 'wav'" in \
-        said(browser.snippet_view)
+    assert "no code for this dataset: no snippets for format 'wav'" in said(browser.snippet_view)
 
 
 def test_a_dataset_without_a_folder_here_is_not_previewed(api):
@@ -382,6 +446,7 @@ def test_names_that_cannot_be_datasets_are_refused_before_asking(api):
 
 # --- errors -----------------------------------------------------------------------------
 
+
 def test_api_errors_are_shown_and_the_last_results_kept(api):
     browser = browser_for(api)
     rows = browser.results.children
@@ -389,14 +454,16 @@ def test_api_errors_are_shown_and_the_last_results_kept(api):
     browser.query_box.value = "digits"
     assert said(browser.status)[2:] == (
         "The workbench API did not answer the search ([Errno 111] Connection refused); "
-        "what is shown is from before. Try again in a moment.")
+        "what is shown is from before. Try again in a moment."
+    )
     assert browser.results.children == rows  # the last results stay
     assert browser.query_box.value == "digits"  # what was typed stays too
     assert browser.pages_label.value == "page 1 of 1, 2 datasets"
     api.fail = [WorkbenchAPIError("q has 300 characters; at most 200 (HTTP 400)", 400)]
     assert not browser.search("x" * 300)
-    assert ("The workbench API refused the search: q has 300 characters; at most 200 "
-            "(HTTP 400)") in said(browser.status)
+    assert (
+        "The workbench API refused the search: q has 300 characters; at most 200 (HTTP 400)"
+    ) in said(browser.status)
     assert browser.results.children == rows
     assert browser.search("digits")  # it works again: the status line clears
     assert browser.status.value == "" and len(browser.results.children) == 2
@@ -406,8 +473,10 @@ def test_opening_fails_and_the_open_dataset_stays(api):
     browser = browser_for(api)
     assert browser.open("iris")
     assert not browser.open("secret-project")
-    assert ("refused the request for dataset 'secret-project': no dataset 'secret-project' (or it "
-            "is restricted to projects you are not in) (HTTP 404)") in said(browser.status)
+    assert (
+        "refused the request for dataset 'secret-project': no dataset 'secret-project' (or it "
+        "is restricted to projects you are not in) (HTTP 404)"
+    ) in said(browser.status)
     assert browser.model.detail["name"] == "iris" and "Iris flowers" in browser.card.value
     api.fail = [WorkbenchAPIUnreachable("timed out")]
     assert not browser.browse("images")
@@ -421,11 +490,17 @@ def test_the_browser_opens_even_when_the_api_is_away(api):
     assert "did not answer the search (timed out)" in said(browser.status)
     assert browser.results.children == () and browser.pages_label.value == ""
     assert list(browser.dropdowns["modality"].options) == [("any", "")]
-    api.fail = [WorkbenchAPIError("AIWORKBENCH_API_URL is not set: the workbench API is "
-                                  "reachable in workbench sessions, where the hub sets it")]
+    api.fail = [
+        WorkbenchAPIError(
+            "AIWORKBENCH_API_URL is not set: the workbench API is "
+            "reachable in workbench sessions, where the hub sets it"
+        )
+    ]
     browser = browser_for(api)  # the search works; why the dropdowns are empty stays shown
-    assert ("Could not send the request for the catalog's facets to the workbench API: "
-            "AIWORKBENCH_API_URL is not set") in said(browser.status)
+    assert (
+        "Could not send the request for the catalog's facets to the workbench API: "
+        "AIWORKBENCH_API_URL is not set"
+    ) in said(browser.status)
 
 
 def test_odd_answers_are_shown_not_raised(api):
@@ -438,20 +513,26 @@ def test_odd_answers_are_shown_not_raised(api):
 
 # --- code to load it --------------------------------------------------------------------
 
+
 def test_a_snippet_for_each_library(api, tree):
     browser = browser_for(api)
     browser.open("iris")
-    assert [o for o in browser.libraries.options] == [(label, key) for key, label
-                                                      in LIBRARIES.items()]
+    assert [o for o in browser.libraries.options] == [
+        (label, key) for key, label in LIBRARIES.items()
+    ]
     for library in LIBRARIES:
         browser.libraries.value = library
         assert browser.snippet_view.value == (
             '<pre style="background:#f5f5f5;padding:6px;margin:0;overflow:auto">'
-            f"# {library} loads iris from {tree}\nx = 1 &lt; 2</pre>")
+            f"# {library} loads iris from {tree}\nx = 1 &lt; 2</pre>"
+        )
         assert browser.snippet(library) == f"# {library} loads iris from {tree}\nx = 1 < 2"
     assert browser.snippet() == browser.snippet("dask")
-    with pytest.raises(ValueError, match="'polars' is not a library with a snippet; choose "
-                                         "one of pandas, torch, datasets, dask"):
+    with pytest.raises(
+        ValueError,
+        match="'polars' is not a library with a snippet; choose "
+        "one of pandas, torch, datasets, dask",
+    ):
         browser.snippet("polars")
 
 
@@ -468,8 +549,10 @@ def test_insert_without_ipylab_says_to_copy(api, monkeypatch):
     browser = browser_for(api)
     browser.open("iris")
     browser.insert_button.click()
-    assert ("ipylab is not installed in this kernel, so the code cannot be inserted for you: "
-            "copy it from the box above into a new cell") in said(browser.status)
+    assert (
+        "ipylab is not installed in this kernel, so the code cannot be inserted for you: "
+        "copy it from the box above into a new cell"
+    ) in said(browser.status)
     assert not browser.insert("torch")
 
 
@@ -481,7 +564,8 @@ def test_insert_asks_jupyterlab_for_a_cell_below(api, tree, monkeypatch):
             made.append(self)
             self.executed = []
             self.commands = types.SimpleNamespace(
-                execute=lambda command, args=None: self.executed.append((command, args)))
+                execute=lambda command, args=None: self.executed.append((command, args))
+            )
 
     monkeypatch.setitem(sys.modules, "ipylab", types.SimpleNamespace(JupyterFrontEnd=FrontEnd))
     browser = browser_for(api)
@@ -491,25 +575,33 @@ def test_insert_asks_jupyterlab_for_a_cell_below(api, tree, monkeypatch):
     assert browser.insert("pandas")
     assert len(made) == 1  # one front end per browser
     code = f"# torch loads iris from {tree}\nx = 1 < 2"
-    assert made[0].executed[:2] == [("notebook:insert-cell-below", None),
-                                    ("notebook:replace-selection", {"text": code})]
+    assert made[0].executed[:2] == [
+        ("notebook:insert-cell-below", None),
+        ("notebook:replace-selection", {"text": code}),
+    ]
     assert made[0].executed[3][1]["text"].startswith("# pandas")
     assert "Inserted the pandas code into a new cell below this one." in said(browser.status)
 
 
 # --- the widget -------------------------------------------------------------------------
 
+
 def test_dom_hooks_for_browser_tests(api):
     browser = browser_for(api)
     browser.open("iris")
-    hooks = {"aiwb-ds-search": browser.search_row, "aiwb-ds-results": browser.results,
-             "aiwb-ds-detail": browser.detail, "aiwb-ds-files": browser.files_box,
-             "aiwb-ds-preview": browser.preview, "aiwb-ds-snippet": browser.snippet_view,
-             "aiwb-ds-insert": browser.insert_button, "aiwb-ds-status": browser.status}
+    hooks = {
+        "aiwb-ds-search": browser.search_row,
+        "aiwb-ds-results": browser.results,
+        "aiwb-ds-detail": browser.detail,
+        "aiwb-ds-files": browser.files_box,
+        "aiwb-ds-preview": browser.preview,
+        "aiwb-ds-snippet": browser.snippet_view,
+        "aiwb-ds-insert": browser.insert_button,
+        "aiwb-ds-status": browser.status,
+    }
     for css, widget in hooks.items():
         assert css in widget._dom_classes, css
-    assert all("aiwb-ds-result" in row.children[0]._dom_classes
-               for row in browser.results.children)
+    assert all("aiwb-ds-result" in row.children[0]._dom_classes for row in browser.results.children)
     bundle = browser._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert "Open: iris" in bundle["text/plain"]
@@ -528,11 +620,12 @@ def test_datasets_checks_its_filters_and_importing_stays_light():
     with pytest.raises(ValueError, match="'size' is not a filter"):
         aiworkbench.datasets(size="big")
     assert aiworkbench.datasets.__module__ == "aiworkbench.catalog.widget"
-    code = ("import sys, aiworkbench, aiworkbench.catalog.widget; "
-            "print(sorted(m for m in ('ipywidgets', 'ipylab', 'pandas', 'numpy', 'PIL') "
-            "if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys, aiworkbench, aiworkbench.catalog.widget; "
+        "print(sorted(m for m in ('ipywidgets', 'ipylab', 'pandas', 'numpy', 'PIL') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 

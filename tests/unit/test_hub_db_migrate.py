@@ -14,8 +14,8 @@ from jupyterhub import orm
 
 from aiworkbench.admin import hub_db_migrate as mig
 
-from .test_site import MINIMAL
 from . import test_import_rules as import_rules
+from .test_site import MINIMAL
 
 ME = pwd.getpwuid(os.geteuid()).pw_name
 NO_SERVER = "/nonexistent-socket-dir"  # any connection attempt would fail loudly
@@ -26,8 +26,10 @@ def write_site(tmp_path: Path, *, database="postgresql", user=ME) -> tuple[Path,
     data = tmp_path / "hub"
     data.mkdir(exist_ok=True)
     site = tmp_path / "site.toml"
-    site.write_text(MINIMAL + f'\n[hub]\nuser = "{user}"\ndata_dir = "{data}"\n'
-                              f'database = "{database}"\npostgresql_host = "{NO_SERVER}"\n')
+    site.write_text(
+        MINIMAL + f'\n[hub]\nuser = "{user}"\ndata_dir = "{data}"\n'
+        f'database = "{database}"\npostgresql_host = "{NO_SERVER}"\n'
+    )
     return site, data
 
 
@@ -51,6 +53,7 @@ def run_main(capsys, *argv):
 
 
 # ---------------------------------------------------------------- arguments
+
 
 def test_defaults(monkeypatch):
     monkeypatch.delenv("AIWORKBENCH_SITE", raising=False)
@@ -106,13 +109,16 @@ def test_the_console_script_is_declared():
 
 # ---------------------------------------------------------------- nothing to migrate
 
+
 def test_a_sqlite_site_has_nothing_to_migrate(tmp_path, capsys):
     site, data = write_site(tmp_path, database="sqlite")
     make_sqlite(data / mig.HUB_SQLITE)
     code, out, err = run_main(capsys, "--site", str(site))
     assert code == 0 and err == ""
-    assert out == (f"nothing to migrate: hub.database is 'sqlite' in {site}; the hub keeps "
-                   f"using {data}/jupyterhub.sqlite\n")
+    assert out == (
+        f"nothing to migrate: hub.database is 'sqlite' in {site}; the hub keeps "
+        f"using {data}/jupyterhub.sqlite\n"
+    )
     assert (data / mig.HUB_SQLITE).exists()
 
 
@@ -144,6 +150,7 @@ def test_the_hubs_own_pidfile_is_the_default(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------- refusals (exit 1)
+
 
 def test_another_user_is_refused(tmp_path, capsys):
     hub_user = "aiwb-hub-test" if ME != "aiwb-hub-test" else "aiwb-other"
@@ -179,8 +186,9 @@ def test_two_sqlite_files_are_refused_before_any_connection(tmp_path, capsys):
     site, data = write_site(tmp_path)
     make_sqlite(data / mig.HUB_SQLITE)
     make_sqlite(data / "jupyterhub.sqlite.migrated-to-postgresql")
-    code, out, err = run_main(capsys, "--site", str(site),
-                              "--hub-pidfile", str(tmp_path / "none.pid"))
+    code, out, err = run_main(
+        capsys, "--site", str(site), "--hub-pidfile", str(tmp_path / "none.pid")
+    )
     assert code == 1 and out == ""
     assert "refused: both " in err and "Move one of them away" in err
 
@@ -189,8 +197,9 @@ def test_a_sqlite_file_jupyterhub_cannot_upgrade_is_refused(tmp_path, capsys):
     site, data = write_site(tmp_path)
     make_sqlite(data / mig.HUB_SQLITE)  # a users table, and nothing else of a hub
     before = (data / mig.HUB_SQLITE).read_bytes()
-    code, out, err = run_main(capsys, "--site", str(site),
-                              "--hub-pidfile", str(tmp_path / "none.pid"))
+    code, out, err = run_main(
+        capsys, "--site", str(site), "--hub-pidfile", str(tmp_path / "none.pid")
+    )
     assert code == 1 and out == ""
     assert "refused: JupyterHub's upgrade of a copy of the SQLite database failed" in err
     assert (data / mig.HUB_SQLITE).read_bytes() == before
@@ -200,8 +209,9 @@ def test_a_sqlite_file_jupyterhub_cannot_upgrade_is_refused(tmp_path, capsys):
 def test_an_unreachable_target_fails_with_exit_1(tmp_path, capsys):
     site, data = write_site(tmp_path)
     make_hub_sqlite(data / mig.HUB_SQLITE)
-    code, out, err = run_main(capsys, "--site", str(site),
-                              "--hub-pidfile", str(tmp_path / "none.pid"))
+    code, out, err = run_main(
+        capsys, "--site", str(site), "--hub-pidfile", str(tmp_path / "none.pid")
+    )
     assert code == 1 and out == ""
     assert "failed: cannot connect to postgresql+psycopg2://" in err
     assert sorted(p.name for p in data.iterdir()) == [mig.HUB_SQLITE]  # no copy left
@@ -209,28 +219,39 @@ def test_an_unreachable_target_fails_with_exit_1(tmp_path, capsys):
 
 # ---------------------------------------------------------------- migrate()'s own checks
 
-@pytest.mark.parametrize("source, target, message", [
-    ("postgresql://x@/db", "postgresql://x@/db", "the source must be a SQLite file"),
-    ("sqlite://", "postgresql://x@/db", "the source must be a SQLite file"),
-    ("sqlite:///relative.sqlite", "postgresql://x@/db", "the source must be a SQLite file"),
-    ("not a url", "postgresql://x@/db", "not a database URL"),
-    ("sqlite:////tmp/x.sqlite", "sqlite:////tmp/y.sqlite", "must be a PostgreSQL database"),
-])
+
+@pytest.mark.parametrize(
+    "source, target, message",
+    [
+        ("postgresql://x@/db", "postgresql://x@/db", "the source must be a SQLite file"),
+        ("sqlite://", "postgresql://x@/db", "the source must be a SQLite file"),
+        ("sqlite:///relative.sqlite", "postgresql://x@/db", "the source must be a SQLite file"),
+        ("not a url", "postgresql://x@/db", "not a database URL"),
+        ("sqlite:////tmp/x.sqlite", "sqlite:////tmp/y.sqlite", "must be a PostgreSQL database"),
+    ],
+)
 def test_urls_are_checked(source, target, message):
     with pytest.raises(mig.MigrationRefused, match=message):
         mig.migrate(source, target)
 
 
 def test_passwords_are_not_printed():
-    assert mig.hidden("postgresql+psycopg2://hub:s3cret@db.example/jupyterhub") == \
-        "postgresql+psycopg2://hub:***@db.example/jupyterhub"
+    assert (
+        mig.hidden("postgresql+psycopg2://hub:s3cret@db.example/jupyterhub")
+        == "postgresql+psycopg2://hub:***@db.example/jupyterhub"
+    )
 
 
 def test_the_report_lines():
-    report = mig.Report(mig.MIGRATED, Path("/d/jupyterhub.sqlite"), "postgresql://h@/j",
-                        rows={"users": 2, "spawners": 3}, from_revision="4621fec11365",
-                        to_revision="f460b0348206",
-                        kept_as=Path("/d/jupyterhub.sqlite.migrated-to-postgresql"))
+    report = mig.Report(
+        mig.MIGRATED,
+        Path("/d/jupyterhub.sqlite"),
+        "postgresql://h@/j",
+        rows={"users": 2, "spawners": 3},
+        from_revision="4621fec11365",
+        to_revision="f460b0348206",
+        kept_as=Path("/d/jupyterhub.sqlite.migrated-to-postgresql"),
+    )
     assert report.lines() == [
         "migrated /d/jupyterhub.sqlite into postgresql://h@/j: 5 rows",
         "  users: 2",
@@ -239,22 +260,29 @@ def test_the_report_lines():
         "f460b0348206 (the SQLite file itself is unchanged)",
         "kept the SQLite file as /d/jupyterhub.sqlite.migrated-to-postgresql",
     ]
-    dry = mig.Report(mig.WOULD_MIGRATE, Path("/d/jupyterhub.sqlite"), "postgresql://h@/j",
-                     rows={"users": 1}, from_revision="f460b0348206",
-                     to_revision="f460b0348206")
+    dry = mig.Report(
+        mig.WOULD_MIGRATE,
+        Path("/d/jupyterhub.sqlite"),
+        "postgresql://h@/j",
+        rows={"users": 1},
+        from_revision="f460b0348206",
+        to_revision="f460b0348206",
+    )
     assert dry.lines()[0] == "would migrate /d/jupyterhub.sqlite into postgresql://h@/j: 1 rows"
     assert dry.lines()[-2:] == [
         "schema: JupyterHub revision f460b0348206",
-        "would keep the SQLite file as /d/jupyterhub.sqlite.migrated-to-postgresql"]
+        "would keep the SQLite file as /d/jupyterhub.sqlite.migrated-to-postgresql",
+    ]
 
 
 def test_hub_side_only():
     """The tool runs in the hub's environment: it loads nothing of the kernels' side,
     directly or through the hub's configuration (docs/architecture.md, "Import rules")."""
-    code = ("import sys, aiworkbench.admin.hub_db_migrate, aiworkbench.hub.config\n"
-            "print(' '.join(n for n in sys.modules if n.split('.')[0] == 'aiworkbench'))\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+    code = (
+        "import sys, aiworkbench.admin.hub_db_migrate, aiworkbench.hub.config\n"
+        "print(' '.join(n for n in sys.modules if n.split('.')[0] == 'aiworkbench'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     loaded = done.stdout.split()
     assert "aiworkbench.hub.config" in loaded

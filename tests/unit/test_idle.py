@@ -1,24 +1,23 @@
 """Idle protection: the idle-GPU tracker, the metrics sources, the culler's wiring, and the
 reasons a stopped session's home page gives."""
 
+import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from types import SimpleNamespace
 
-import json
-
 from traitlets.config import Config
 
 from aiworkbench.core.units import duration_text
-from aiworkbench.sessions.gpu_idle import GpuIdleTracker
-from aiworkbench.sessions.gpu_metrics import SimulatedSource, report_gpu_activity, source_from_env
 from aiworkbench.hub import services
 from aiworkbench.hub.config import apply_idle, apply_site
+from aiworkbench.sessions.gpu_idle import GpuIdleTracker
+from aiworkbench.sessions.gpu_metrics import SimulatedSource, report_gpu_activity, source_from_env
 
-from .test_spawner import SITE, make_spawner
 from .test_services import TOKENS
+from .test_spawner import SITE, make_spawner
 
 
 def test_durations_read_well():
@@ -34,14 +33,16 @@ def test_tracker_warns_then_stops_and_busy_gpus_reset_it():
     assert tracker.report([0.0, 0.0], now=600) == "warn"
     assert tracker.warning(600) == (
         "its GPUs have been idle (below 5% utilisation) for 10 minutes; it will be stopped "
-        "in 10 minutes unless they are used (stop it yourself to free them sooner)")
+        "in 10 minutes unless they are used (stop it yourself to free them sooner)"
+    )
     assert tracker.report([90.0, 0.0], now=700) == "busy"  # mean 45%: working
     assert tracker.idle_since is None
     assert tracker.report([0.0, 0.0], now=800) == "idle"
     assert tracker.report([4.9, 4.9], now=2000) == "stop"
     assert tracker.stop_reason(2000) == (
         "its GPUs were idle (below 5% utilisation) for 20 minutes, so it was stopped to "
-        "free them for others")
+        "free them for others"
+    )
 
 
 def test_tracker_with_stop_off_only_warns():
@@ -92,8 +93,9 @@ def test_the_reporter_posts_samples_with_the_sessions_token(tmp_path, monkeypatc
     monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "session-token")
     (tmp_path / "5").write_text("0 1")
     stop = threading.Event()
-    thread = threading.Thread(target=report_gpu_activity,
-                              args=(SimulatedSource(str(tmp_path), "5"), 0.05, stop))
+    thread = threading.Thread(
+        target=report_gpu_activity, args=(SimulatedSource(str(tmp_path), "5"), 0.05, stop)
+    )
     thread.start()
     deadline = time.monotonic() + 10
     while len(received) < 2 and time.monotonic() < deadline:
@@ -101,8 +103,11 @@ def test_the_reporter_posts_samples_with_the_sessions_token(tmp_path, monkeypatc
     stop.set()
     thread.join(5)
     server.shutdown()
-    assert received[0] == ("/hub/api/aiworkbench/gpu-activity", "token session-token",
-                           {"utilisation": [0.0, 1.0]})
+    assert received[0] == (
+        "/hub/api/aiworkbench/gpu-activity",
+        "token session-token",
+        {"utilisation": [0.0, 1.0]},
+    )
     assert not thread.is_alive()
 
 
@@ -113,15 +118,24 @@ def test_site_idle_settings_become_the_culler_service_and_spawner_policy():
     # An external service, run by the supervisor (aiworkbench-service idle-culler).
     assert culler == {"name": "idle-culler", "api_token": TOKENS["idle-culler"]}
     assert services.service(SITE, "idle-culler").args == (
-        "-m", "jupyterhub_idle_culler", "--timeout=7200", "--cull-every=300")
+        "-m",
+        "jupyterhub_idle_culler",
+        "--timeout=7200",
+        "--cull-every=300",
+    )
     [role] = [r for r in c.JupyterHub.load_roles if r["name"] == "idle-culler"]
-    assert set(role["scopes"]) == {"list:users", "read:users:activity", "read:servers",
-                                   "delete:servers"}
+    assert set(role["scopes"]) == {
+        "list:users",
+        "read:users:activity",
+        "read:servers",
+        "delete:servers",
+    }
     assert c.WorkbenchSpawner.gpu_idle_stop == 3600.0
     assert c.WorkbenchSpawner.gpu_metrics == "simulated:/var/lib/aiworkbench-gpu-sim"
     # A drop-in may tighten the policy; the culler is replaced, not doubled.
-    apply_idle(c, culler=None, cull_idle_s=0, gpu_threshold=5, gpu_warn_s=10, gpu_stop_s=20,
-               gpu_report_s=5)
+    apply_idle(
+        c, culler=None, cull_idle_s=0, gpu_threshold=5, gpu_warn_s=10, gpu_stop_s=20, gpu_report_s=5
+    )
     assert [s["name"] for s in c.JupyterHub.services] == ["workbench", "dashboards"]
     assert c.WorkbenchSpawner.cull_idle_timeout == 0.0
 
@@ -159,8 +173,9 @@ def test_a_session_stopped_after_the_cull_timeout_says_it_was_idle():
     spawner.cull_idle_timeout = 3600
     now = datetime.now(UTC).replace(tzinfo=None)
     spawner.orm_spawner = SimpleNamespace(last_activity=now - timedelta(minutes=75), server=None)
-    assert spawner.idle_reason() == ("it had no activity for 75 minutes (sessions without "
-                                     "activity are stopped after 60 minutes)")
+    assert spawner.idle_reason() == (
+        "it had no activity for 75 minutes (sessions without activity are stopped after 60 minutes)"
+    )
     spawner.orm_spawner.last_activity = now - timedelta(minutes=5)
     assert spawner.idle_reason() == ""
     spawner.cull_idle_timeout = 0
@@ -202,7 +217,11 @@ def test_a_session_row_says_whose_gpus_idle_since_when():
     spawner.gpu_report([0.0], 1_700_000_000.0)  # idle from this report on
     row = session_row("student", spawner)
     assert (row["job_id"], row["project"], row["partition"], row["gpus"]) == (
-        "4242", spawner.request.project, "gpu", 1)
+        "4242",
+        spawner.request.project,
+        "gpu",
+        1,
+    )
     assert row["gpu_idle_since"] == "2023-11-14T22:13:20Z"
     spawner.request = None  # after a hub restart: read again from user_options
     assert session_row("student", spawner)["partition"] == "gpu"

@@ -22,39 +22,81 @@ FOLDER = REPO / "src" / PACKAGE
 CORE_PREFIX = "aiworkbench.core"
 # What runs in the hub's environment (PREFIX/hub): the hub, the API service and the
 # features' routes, the admin tools, the portal's pages, and the sessions' hub side.
-HUB_SIDE = ("aiworkbench.hub", "aiworkbench.api", "aiworkbench.admin", "aiworkbench.portal",
-            "aiworkbench.sessions.spawner", "aiworkbench.sessions.cards",
-            "aiworkbench.sessions.extend", "aiworkbench.sessions.extend_route",
-            "aiworkbench.sessions.capacity",
-            "aiworkbench.sessions.request",
-            "aiworkbench.sessions.poller", "aiworkbench.sessions.reasons",
-            "aiworkbench.sessions.port_callback", "aiworkbench.sessions.gpu_idle",
-            "aiworkbench.sessions.api", "aiworkbench.budgets.api", "aiworkbench.catalog.api",
-            "aiworkbench.courses.api", "aiworkbench.courses.progress_api",
-            "aiworkbench.courses.shelf")
+HUB_SIDE = (
+    "aiworkbench.hub",
+    "aiworkbench.api",
+    "aiworkbench.admin",
+    "aiworkbench.portal",
+    "aiworkbench.sessions.spawner",
+    "aiworkbench.sessions.cards",
+    "aiworkbench.sessions.extend",
+    "aiworkbench.sessions.extend_route",
+    "aiworkbench.sessions.capacity",
+    "aiworkbench.sessions.request",
+    "aiworkbench.sessions.poller",
+    "aiworkbench.sessions.reasons",
+    "aiworkbench.sessions.port_callback",
+    "aiworkbench.sessions.gpu_idle",
+    "aiworkbench.sessions.api",
+    "aiworkbench.budgets.api",
+    "aiworkbench.catalog.api",
+    "aiworkbench.courses.api",
+    "aiworkbench.courses.progress_api",
+    "aiworkbench.courses.shelf",
+)
 # Features' stdlib-only modules that both environments use (the API's routes and the
 # widgets): the accounting reader, who sees which budget, datacards, the catalog's
 # index and paths, courses, students' copies and progress. The folders' __init__
 # modules are shared too (they import nothing).
-SHARED = {"aiworkbench.budgets.accounting", "aiworkbench.budgets.access",
-          "aiworkbench.catalog.paths", "aiworkbench.catalog.datacard",
-          "aiworkbench.catalog.index", "aiworkbench.courses.course",
-          "aiworkbench.courses.sync", "aiworkbench.courses.progress"}
+SHARED = {
+    "aiworkbench.budgets.accounting",
+    "aiworkbench.budgets.access",
+    "aiworkbench.catalog.paths",
+    "aiworkbench.catalog.datacard",
+    "aiworkbench.catalog.index",
+    "aiworkbench.courses.course",
+    "aiworkbench.courses.sync",
+    "aiworkbench.courses.progress",
+}
 # Everything else runs in the kernels' environment (PREFIX/env): widgets, CLIs, the
 # session's job, scale-out, the dashboards. The dashboards' Voila service is a
 # kernel-side process that uses JupyterHub's service auth (JupyterHub is in the
 # kernels' environment for jupyterhub-singleuser); so is the session's server, whose
 # status route (jobserver.status) is a Jupyter server handler.
-KERNEL_PROCESSES_WITH_HUB_AUTH = {"aiworkbench.dashboards.service",
-                                  "aiworkbench.jobserver.status"}
+KERNEL_PROCESSES_WITH_HUB_AUTH = {"aiworkbench.dashboards.service", "aiworkbench.jobserver.status"}
 # The hub's libraries: no kernel-side module may need them to import ...
-HUB_LIBRARIES = ("tornado", "jupyterhub", "jupyter_server", "batchspawner",
-                 "oauthenticator", "sqlalchemy", "alembic")
+HUB_LIBRARIES = (
+    "tornado",
+    "jupyterhub",
+    "jupyter_server",
+    "batchspawner",
+    "oauthenticator",
+    "sqlalchemy",
+    "alembic",
+)
 # ... and the kernels' libraries, which no hub-side module may need.
-KERNEL_LIBRARIES = ("ipywidgets", "IPython", "ipykernel", "jupyterlab", "voila", "numpy",
-                    "pandas", "pyarrow", "PIL", "sklearn", "datasets", "dask",
-                    "dask_jobqueue", "distributed", "torch", "duckdb", "bqplot", "ipylab",
-                    "psutil", "pynvml")
+KERNEL_LIBRARIES = (
+    "ipywidgets",
+    "IPython",
+    "ipykernel",
+    "jupyterlab",
+    "voila",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "PIL",
+    "sklearn",
+    "datasets",
+    "dask",
+    "dask_jobqueue",
+    "distributed",
+    "torch",
+    "duckdb",
+    "bqplot",
+    "ipylab",
+    "psutil",
+    "pynvml",
+)
 
 
 def modules():
@@ -79,14 +121,17 @@ def imports_of(name: str, path: Path) -> set[str]:
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module
             found.add(target)
             # "from . import x": x may be a module of ours
-            found.update(f"{target}.{alias.name}" for alias in node.names
-                         if f"{target}.{alias.name}" in MODULES)
+            found.update(
+                f"{target}.{alias.name}"
+                for alias in node.names
+                if f"{target}.{alias.name}" in MODULES
+            )
     return found
 
 
@@ -117,8 +162,11 @@ def ours(imported: set[str]) -> set[str]:
 
 
 def outside_stdlib(imported: set[str]) -> list[str]:
-    return sorted(i for i in imported - set(MODULES) - {"__future__"}
-                  if i.split(".")[0] not in sys.stdlib_module_names)
+    return sorted(
+        i
+        for i in imported - set(MODULES) - {"__future__"}
+        if i.split(".")[0] not in sys.stdlib_module_names
+    )
 
 
 def of_side(wanted: str) -> list[str]:
@@ -137,7 +185,8 @@ def test_the_core_and_the_folders_import_only_the_standard_library_and_the_core(
     imported = IMPORTS[name]
     assert outside_stdlib(imported) == [], f"{name}: the core must run on a bare machine"
     assert {i for i in ours(imported) if side(i) != "core"} == set(), (
-        f"{name} imports {sorted(ours(imported))}, which are not all core")
+        f"{name} imports {sorted(ours(imported))}, which are not all core"
+    )
 
 
 @pytest.mark.parametrize("name", of_side("shared"))
@@ -150,8 +199,11 @@ def test_the_shared_modules_import_only_the_standard_library_the_core_and_each_o
 
 @pytest.mark.parametrize(("here", "there"), [("hub", "kernel"), ("kernel", "hub")])
 def test_one_environments_side_never_imports_the_others(here, there):
-    wrong = {name: sorted(i for i in ours(imported) if side(i) == there)
-             for name, imported in IMPORTS.items() if side(name) == here}
+    wrong = {
+        name: sorted(i for i in ours(imported) if side(i) == there)
+        for name, imported in IMPORTS.items()
+        if side(name) == here
+    }
     assert {k: v for k, v in wrong.items() if v} == {}
 
 
@@ -194,15 +246,22 @@ print("\\n".join(failed))
 
 
 def import_blocking(blocked, names) -> str:
-    done = subprocess.run([sys.executable, "-c", BLOCKING_IMPORT, ",".join(blocked), *names],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", BLOCKING_IMPORT, ",".join(blocked), *names],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout.strip()
 
 
 def test_every_kernel_side_module_imports_without_the_hubs_libraries():
-    names = [n for n in of_side("kernel") + of_side("shared") + of_side("core")
-             if n not in KERNEL_PROCESSES_WITH_HUB_AUTH]
+    names = [
+        n
+        for n in of_side("kernel") + of_side("shared") + of_side("core")
+        if n not in KERNEL_PROCESSES_WITH_HUB_AUTH
+    ]
     assert {"aiworkbench.budgets.widget", "aiworkbench.scaleout.batch"} <= set(names)
     assert import_blocking(HUB_LIBRARIES, names) == ""
 
@@ -216,4 +275,5 @@ def test_every_hub_side_module_imports_without_the_kernels_libraries():
 def test_the_blocking_import_can_fail():
     """The API service needs JupyterHub to import."""
     assert "aiworkbench.api.app: jupyterhub" in import_blocking(
-        HUB_LIBRARIES, ["aiworkbench.api.app"])
+        HUB_LIBRARIES, ["aiworkbench.api.app"]
+    )

@@ -15,16 +15,19 @@ import pytest
 from traitlets.config import Config
 
 from aiworkbench.core import daemons
+from aiworkbench.core.site import parse_site
 from aiworkbench.hub import services
 from aiworkbench.hub.config import apply_site
 from aiworkbench.hub.services import ServiceError, read_token, service_environment
-from aiworkbench.core.site import parse_site
 
 from .test_site import DEMO
 
 # Tokens for apply_site's seam (no token files in unit tests).
-TOKENS = {"workbench": "0123456789abcdef" * 4, "dashboards": "fedcba9876543210" * 4,
-          "idle-culler": "00112233445566778899aabbccddeeff" * 2}
+TOKENS = {
+    "workbench": "0123456789abcdef" * 4,
+    "dashboards": "fedcba9876543210" * 4,
+    "idle-culler": "00112233445566778899aabbccddeeff" * 2,
+}
 DEMO_TEXT = DEMO.read_text()
 # Users every Debian machine has, standing in for the hub's and the dashboards' users.
 HUB_USER, DASH_USER = "daemon", "nobody"
@@ -86,6 +89,7 @@ def jupyterhub_variables(env):
 
 # --- the hub's configuration --------------------------------------------------------
 
+
 def test_both_services_are_external_with_their_token_and_oauth_client():
     c = configured(site_with())
     entries = {s["name"]: s for s in c.JupyterHub.services}
@@ -127,22 +131,28 @@ def test_the_hub_reads_the_token_files_when_no_tokens_are_given(tmp_path, monkey
         (tmp_path / f"{name}.token").chmod(0o440)
     c = Config()
     apply_site(c, site_with(), gpu_kind="simulated")
-    assert {s["name"]: s.get("api_token") for s in c.JupyterHub.services} == {
-        **TOKENS}
+    assert {s["name"]: s.get("api_token") for s in c.JupyterHub.services} == {**TOKENS}
     (tmp_path / "dashboards.token").unlink()
-    with pytest.raises(ServiceError, match=f"token file {tmp_path}/dashboards.token: "
-                                           f"No such file or directory"):
+    with pytest.raises(
+        ServiceError, match=f"token file {tmp_path}/dashboards.token: No such file or directory"
+    ):
         apply_site(Config(), site_with(), gpu_kind="simulated")
 
 
 # --- the services' environment ---------------------------------------------------------
 
-@pytest.mark.parametrize("hub", ["", 'public_url = "https://factory.example.org:8443"\n'
-                                     'tls_cert = "/etc/ssl/hub.pem"\n'
-                                     'tls_key = "/etc/ssl/private/hub.key"'])
+
+@pytest.mark.parametrize(
+    "hub",
+    [
+        "",
+        'public_url = "https://factory.example.org:8443"\n'
+        'tls_cert = "/etc/ssl/hub.pem"\n'
+        'tls_key = "/etc/ssl/private/hub.key"',
+    ],
+)
 @pytest.mark.parametrize("name", ["workbench", "dashboards"])
-def test_the_environment_is_what_jupyterhub_gives_a_service_it_starts(name, hub,
-                                                                      monkeypatch):
+def test_the_environment_is_what_jupyterhub_gives_a_service_it_starts(name, hub, monkeypatch):
     site = site_with(hub)
     given = managed_environment(jupyterhub_app(configured(site)), name, monkeypatch)
     ours = service_environment(site, name, TOKENS[name], "/etc/aiworkbench/site.toml")
@@ -152,7 +162,8 @@ def test_the_environment_is_what_jupyterhub_gives_a_service_it_starts(name, hub,
     assert ours["JUPYTERHUB_SERVICE_URL"] == f"http://127.0.0.1:{port}"
     if hub:
         assert ours["JUPYTERHUB_PUBLIC_URL"] == (
-            f"https://factory.example.org:8443/services/{name}/")
+            f"https://factory.example.org:8443/services/{name}/"
+        )
 
 
 def test_each_service_gets_its_own_settings():
@@ -161,7 +172,8 @@ def test_each_service_gets_its_own_settings():
     assert api["AIWORKBENCH_SITE"] == "/s/site.toml"
     dash = service_environment(site, "dashboards", TOKENS["dashboards"], "/s/site.toml")
     assert dash["AIWORKBENCH_DASHBOARDS_STORE"] == (
-        "/var/lib/aiworkbench/dashboards/accounting.duckdb")
+        "/var/lib/aiworkbench/dashboards/accounting.duckdb"
+    )
     assert dash["AIWORKBENCH_DASHBOARDS_DIR"] == "/opt/aiworkbench/dashboards"
     assert dash["AIWORKBENCH_DASHBOARDS_INGEST_SECONDS"] == "15"
     assert dash["AIWORKBENCH_DASHBOARDS_HISTORY_DAYS"] == "365"
@@ -170,12 +182,19 @@ def test_each_service_gets_its_own_settings():
     assert dash["AIWORKBENCH_API_URL"] == "http://127.0.0.1:8090/services/workbench/api"
     assert dash["JUPYTERHUB_API_TOKEN"] == TOKENS["dashboards"]
     assert json.loads(dash["JUPYTERHUB_OAUTH_ACCESS_SCOPES"]) == [
-        "access:services", "access:services!service=dashboards"]
+        "access:services",
+        "access:services!service=dashboards",
+    ]
 
 
-@pytest.mark.parametrize("hub_ip, api", [("0.0.0.0", "http://127.0.0.1:8081/hub/api"),
-                                         ("::", "http://[::1]:8081/hub/api"),
-                                         ("fd00::7", "http://[fd00::7]:8081/hub/api")])
+@pytest.mark.parametrize(
+    "hub_ip, api",
+    [
+        ("0.0.0.0", "http://127.0.0.1:8081/hub/api"),
+        ("::", "http://[::1]:8081/hub/api"),
+        ("fd00::7", "http://[fd00::7]:8081/hub/api"),
+    ],
+)
 def test_a_hub_listening_everywhere_is_called_on_loopback(hub_ip, api):
     site = parse_site(DEMO_TEXT.replace('hub_ip = "10.77.0.1"', f'hub_ip = "{hub_ip}"'))
     env = service_environment(site, "workbench", TOKENS["workbench"])
@@ -183,6 +202,7 @@ def test_a_hub_listening_everywhere_is_called_on_loopback(hub_ip, api):
 
 
 # --- token files ---------------------------------------------------------------------
+
 
 def token_at(tmp_path, text, mode=0o440, name="dashboards"):
     path = tmp_path / f"{name}.token"
@@ -202,18 +222,22 @@ def test_a_private_token_file_is_read(tmp_path, mode):
     assert read_token("dashboards", str(tmp_path)) == TOKENS["dashboards"]
 
 
-@pytest.mark.parametrize("text, mode, problem", [
-    (None, 0o440, "No such file or directory"),
-    ("", 0o440, "is empty"),
-    ("\n  \n", 0o440, "is empty"),
-    (TOKENS["dashboards"], 0o444, "is open to others (mode 0444)"),
-    (TOKENS["dashboards"], 0o460, "is open to others (mode 0460)"),
-    ("not-hex-at-all-not-hex-at-all-not-hex", 0o440, "does not hold one line of at least 32"),
-    (TOKENS["dashboards"] + "\n" + TOKENS["dashboards"], 0o440, "does not hold one line"),
-    ("abc123", 0o440, "at least 32 hex digits"),
-])
-def test_a_bad_token_file_is_refused_naming_the_file_and_what_it_needs(tmp_path, text,
-                                                                        mode, problem):
+@pytest.mark.parametrize(
+    "text, mode, problem",
+    [
+        (None, 0o440, "No such file or directory"),
+        ("", 0o440, "is empty"),
+        ("\n  \n", 0o440, "is empty"),
+        (TOKENS["dashboards"], 0o444, "is open to others (mode 0444)"),
+        (TOKENS["dashboards"], 0o460, "is open to others (mode 0460)"),
+        ("not-hex-at-all-not-hex-at-all-not-hex", 0o440, "does not hold one line of at least 32"),
+        (TOKENS["dashboards"] + "\n" + TOKENS["dashboards"], 0o440, "does not hold one line"),
+        ("abc123", 0o440, "at least 32 hex digits"),
+    ],
+)
+def test_a_bad_token_file_is_refused_naming_the_file_and_what_it_needs(
+    tmp_path, text, mode, problem
+):
     if text is not None:
         token_at(tmp_path, text, mode)
     with pytest.raises(ServiceError) as info:
@@ -231,14 +255,14 @@ def test_a_folder_is_not_a_token_file(tmp_path):
 
 # --- aiworkbench-service NAME ---------------------------------------------------------
 
+
 @pytest.fixture
 def installed(tmp_path, monkeypatch):
     """A site file whose services run as HUB_USER and DASH_USER, and their tokens."""
     site_file = tmp_path / "site dir" / "site.toml"
     site_file.parent.mkdir()
     text = DEMO_TEXT.replace("[hub]\n", f'[hub]\nuser = "{HUB_USER}"\n', 1)
-    site_file.write_text(text.replace("[dashboards]\n",
-                                      f'[dashboards]\nuser = "{DASH_USER}"\n', 1))
+    site_file.write_text(text.replace("[dashboards]\n", f'[dashboards]\nuser = "{DASH_USER}"\n', 1))
     tokens = tmp_path / "tokens"
     tokens.mkdir()
     token_at(tokens, TOKENS["workbench"] + "\n", 0o400, "workbench")
@@ -254,20 +278,35 @@ def installed(tmp_path, monkeypatch):
 
 def run_main(installed, argv, user, dropped=None):
     execs = []
-    services.main(argv, execve=lambda *call: execs.append(call),
-                  uid=pwd.getpwnam(user).pw_uid, token_dir=installed["tokens"],
-                  drop=(dropped if dropped is not None else []).append)
+    services.main(
+        argv,
+        execve=lambda *call: execs.append(call),
+        uid=pwd.getpwnam(user).pw_uid,
+        token_dir=installed["tokens"],
+        drop=(dropped if dropped is not None else []).append,
+    )
     return execs
 
 
-@pytest.mark.parametrize("name, user, program, search_path", [
-    # The API runs in the hub's environment, the dashboards (Voila) in the kernels'.
-    ("workbench", HUB_USER, "/opt/aiworkbench/hub/bin/aiworkbench-api",
-     "/opt/aiworkbench/hub/bin:/usr/bin:/bin"),
-    ("dashboards", DASH_USER, "/opt/aiworkbench/env/bin/aiworkbench-dashboards",
-     "/opt/aiworkbench/env/bin:/opt/aiworkbench/hub/bin:/usr/bin:/bin")])
-def test_main_execs_the_service_with_its_environment(installed, name, user, program,
-                                                    search_path):
+@pytest.mark.parametrize(
+    "name, user, program, search_path",
+    [
+        # The API runs in the hub's environment, the dashboards (Voila) in the kernels'.
+        (
+            "workbench",
+            HUB_USER,
+            "/opt/aiworkbench/hub/bin/aiworkbench-api",
+            "/opt/aiworkbench/hub/bin:/usr/bin:/bin",
+        ),
+        (
+            "dashboards",
+            DASH_USER,
+            "/opt/aiworkbench/env/bin/aiworkbench-dashboards",
+            "/opt/aiworkbench/env/bin:/opt/aiworkbench/hub/bin:/usr/bin:/bin",
+        ),
+    ],
+)
+def test_main_execs_the_service_with_its_environment(installed, name, user, program, search_path):
     [(path, argv, env)] = run_main(installed, [name], user)
     assert (path, argv) == (program, [program])
     site = parse_site(installed["site"].read_text())
@@ -281,8 +320,7 @@ def test_main_execs_the_service_with_its_environment(installed, name, user, prog
 
 def test_main_reads_the_site_named_on_its_command_line(installed, monkeypatch):
     monkeypatch.delenv("AIWORKBENCH_SITE")
-    [(_, _, env)] = run_main(installed, ["dashboards", "--site", str(installed["site"])],
-                             DASH_USER)
+    [(_, _, env)] = run_main(installed, ["dashboards", "--site", str(installed["site"])], DASH_USER)
     assert env["AIWORKBENCH_SITE"] == str(installed["site"])
 
 
@@ -296,8 +334,10 @@ def test_main_refuses_an_unknown_service(installed, capsys):
 def test_main_refuses_the_wrong_user(installed):
     with pytest.raises(SystemExit) as info:
         run_main(installed, ["dashboards"], HUB_USER)
-    assert info.value.code == (f"aiworkbench-service dashboards: runs as '{DASH_USER}' "
-                               f"(or starts as root), not as '{HUB_USER}'")
+    assert info.value.code == (
+        f"aiworkbench-service dashboards: runs as '{DASH_USER}' "
+        f"(or starts as root), not as '{HUB_USER}'"
+    )
 
 
 def test_main_started_as_root_becomes_the_services_user_before_it_runs_it(installed):
@@ -310,23 +350,36 @@ def test_main_started_as_root_becomes_the_services_user_before_it_runs_it(instal
 
 def test_main_refuses_a_token_file_open_to_everyone(installed):
     os.chmod(os.path.join(installed["tokens"], "dashboards.token"), 0o644)
-    with pytest.raises(SystemExit, match=r"aiworkbench-service dashboards: service "
-                                         r"dashboards: token file .*dashboards.token is "
-                                         r"open to others \(mode 0644\)"):
+    with pytest.raises(
+        SystemExit,
+        match=r"aiworkbench-service dashboards: service "
+        r"dashboards: token file .*dashboards.token is "
+        r"open to others \(mode 0644\)",
+    ):
         run_main(installed, ["dashboards"], DASH_USER)
 
 
 def test_main_says_when_the_site_or_the_program_is_missing(installed, tmp_path):
-    with pytest.raises(SystemExit, match=r"aiworkbench-service workbench: .*none.toml: "
-                                         r"invalid site file:\n  - cannot read the file"):
+    with pytest.raises(
+        SystemExit,
+        match=r"aiworkbench-service workbench: .*none.toml: "
+        r"invalid site file:\n  - cannot read the file",
+    ):
         run_main(installed, ["workbench", "--site", str(tmp_path / "none.toml")], HUB_USER)
 
     def missing(path, argv, env):
         raise FileNotFoundError(2, "No such file or directory")
-    with pytest.raises(SystemExit, match="cannot run /opt/aiworkbench/hub/bin/"
-                                         "aiworkbench-api: No such file or directory"):
-        services.main(["workbench"], execve=missing, uid=pwd.getpwnam(HUB_USER).pw_uid,
-                      token_dir=installed["tokens"])
+
+    with pytest.raises(
+        SystemExit,
+        match="cannot run /opt/aiworkbench/hub/bin/aiworkbench-api: No such file or directory",
+    ):
+        services.main(
+            ["workbench"],
+            execve=missing,
+            uid=pwd.getpwnam(HUB_USER).pw_uid,
+            token_dir=installed["tokens"],
+        )
 
 
 def test_the_idle_culler_runs_with_the_sites_timings_and_only_what_it_needs(installed):

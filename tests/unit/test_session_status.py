@@ -9,12 +9,16 @@ import threading
 
 from aiworkbench.jobserver.status import SessionStatus, install_end_signal, release_session
 from aiworkbench.widgets.api_client import WorkbenchAPIError, WorkbenchAPIUnreachable
-
 from tests.fakes import BUDGETS
 
-JOB = {"SLURM_JOB_ID": "481", "SLURMD_NODENAME": "node-1", "SLURM_JOB_PARTITION": "gpu",
-       "SLURM_JOB_ACCOUNT": "edu-intro", "SLURM_CPUS_PER_TASK": "2",
-       "CUDA_VISIBLE_DEVICES": "0,1"}
+JOB = {
+    "SLURM_JOB_ID": "481",
+    "SLURMD_NODENAME": "node-1",
+    "SLURM_JOB_PARTITION": "gpu",
+    "SLURM_JOB_ACCOUNT": "edu-intro",
+    "SLURM_CPUS_PER_TASK": "2",
+    "CUDA_VISIBLE_DEVICES": "0,1",
+}
 T0 = 1_800_000_000.0
 
 
@@ -50,8 +54,9 @@ class Source:
 
 
 def status(api=None, environ=JOB, gpu=None, clock=None):
-    return SessionStatus(environ, fetch=api or FakeAPI(), clock=clock or Clock(),
-                         gpu=lambda: gpu or Source())
+    return SessionStatus(
+        environ, fetch=api or FakeAPI(), clock=clock or Clock(), gpu=lambda: gpu or Source()
+    )
 
 
 def test_the_answer_has_the_jobs_facts_its_time_left_and_its_projects_budget():
@@ -59,15 +64,23 @@ def test_the_answer_has_the_jobs_facts_its_time_left_and_its_projects_budget():
     s = status(clock=clock)
     s.refresh()
     answer = s.to_json()
-    assert {k: answer[k] for k in ("job_id", "node", "partition", "project", "cpus", "gpus")
-            } == {"job_id": "481", "node": "node-1", "partition": "gpu",
-                  "project": "edu-intro", "cpus": 2, "gpus": 2}
+    assert {k: answer[k] for k in ("job_id", "node", "partition", "project", "cpus", "gpus")} == {
+        "job_id": "481",
+        "node": "node-1",
+        "partition": "gpu",
+        "project": "edu-intro",
+        "cpus": 2,
+        "gpus": 2,
+    }
     assert answer["gpu_kind"] in ("nvidia", "simulated")
     # 3000 s left as of the API's read of Slurm, 30 s before its answer
     assert answer["ends_at"] == T0 - 30 + 3000 and answer["time_left_s"] == 2970
     # 600 - 492 GPU-minutes left; the CPU budget has no limit
-    assert answer["budget"] == {"project": "edu-intro", "gpu_hours_left": 1.8,
-                                "core_hours_left": None}
+    assert answer["budget"] == {
+        "project": "edu-intro",
+        "gpu_hours_left": 1.8,
+        "core_hours_left": None,
+    }
     assert answer["ending"] is False and answer["ending_since"] is None
     assert answer["error"] == ""
     clock.now += 70  # the countdown runs without asking again
@@ -103,9 +116,15 @@ def test_the_api_is_asked_at_most_once_a_minute_whatever_the_number_of_tabs():
 
 
 def test_an_extended_walltime_shows_at_the_next_answer():
-    extended = {**BUDGETS, "projects": [
-        {**BUDGETS["projects"][0], "jobs": [{**BUDGETS["projects"][0]["jobs"][0],
-                                            "time_left_s": 3000 + 3600 - 60}]}]}
+    extended = {
+        **BUDGETS,
+        "projects": [
+            {
+                **BUDGETS["projects"][0],
+                "jobs": [{**BUDGETS["projects"][0]["jobs"][0], "time_left_s": 3000 + 3600 - 60}],
+            }
+        ],
+    }
     clock = Clock()
     s = status(FakeAPI(BUDGETS, extended), clock=clock)
     s.refresh()
@@ -117,12 +136,20 @@ def test_an_extended_walltime_shows_at_the_next_answer():
 
 def test_when_the_api_fails_the_last_good_values_stay_and_the_error_says_why():
     clock = Clock()
-    s = status(FakeAPI(BUDGETS, WorkbenchAPIUnreachable("connection refused"),
-                       WorkbenchAPIError("you are not a member (HTTP 403)", 403)), clock=clock)
+    s = status(
+        FakeAPI(
+            BUDGETS,
+            WorkbenchAPIUnreachable("connection refused"),
+            WorkbenchAPIError("you are not a member (HTTP 403)", 403),
+        ),
+        clock=clock,
+    )
     s.refresh()
     good = s.to_json()
-    for expected in ("the workbench API does not answer (connection refused)",
-                     "the workbench API refused: you are not a member (HTTP 403)"):
+    for expected in (
+        "the workbench API does not answer (connection refused)",
+        "the workbench API refused: you are not a member (HTTP 403)",
+    ):
         clock.now += 60
         s.refresh()
         answer = s.to_json()
@@ -189,8 +216,12 @@ def test_gpu_utilisation_is_the_mean_of_the_jobs_gpus_sampled_at_most_every_10_s
 
 def test_a_cpu_session_has_no_gpu_utilisation_and_never_opens_a_source():
     opened = []
-    s = SessionStatus({**JOB, "CUDA_VISIBLE_DEVICES": ""}, fetch=FakeAPI(), clock=Clock(),
-                      gpu=lambda: opened.append(1))
+    s = SessionStatus(
+        {**JOB, "CUDA_VISIBLE_DEVICES": ""},
+        fetch=FakeAPI(),
+        clock=Clock(),
+        gpu=lambda: opened.append(1),
+    )
     s.refresh()
     answer = s.to_json()
     assert answer["gpus"] == 0 and answer["gpu_kind"] == "none"
@@ -227,8 +258,7 @@ def test_outside_the_main_thread_the_end_signal_is_not_handled_and_that_is_logge
         def warning(self, *args):
             warnings.append(args[0] % args[1:])
 
-    thread = threading.Thread(target=lambda: installed.append(install_end_signal(status(),
-                                                                                  Log())))
+    thread = threading.Thread(target=lambda: installed.append(install_end_signal(status(), Log())))
     thread.start()
     thread.join()
     assert installed == [False] and "not handled" in warnings[0]
@@ -245,10 +275,16 @@ def test_outside_workbench_sessions_the_extension_registers_nothing(monkeypatch)
 
 def test_the_hubs_idle_gpu_warning_reaches_gpu_sessions_only():
     warned = "its GPUs have been idle (below 5% utilisation) for 31 minutes"
-    gpu = SessionStatus(JOB, fetch=FakeAPI(), clock=Clock(), gpu=lambda: Source(),
-                        notice=lambda: warned)
-    cpu = SessionStatus({**JOB, "CUDA_VISIBLE_DEVICES": ""}, fetch=FakeAPI(), clock=Clock(),
-                        gpu=lambda: Source(), notice=lambda: warned)
+    gpu = SessionStatus(
+        JOB, fetch=FakeAPI(), clock=Clock(), gpu=lambda: Source(), notice=lambda: warned
+    )
+    cpu = SessionStatus(
+        {**JOB, "CUDA_VISIBLE_DEVICES": ""},
+        fetch=FakeAPI(),
+        clock=Clock(),
+        gpu=lambda: Source(),
+        notice=lambda: warned,
+    )
     assert gpu.to_json()["gpu_notice"] == warned and cpu.to_json()["gpu_notice"] == ""
 
 
@@ -266,12 +302,19 @@ def test_releasing_asks_the_hub_to_stop_this_very_server_with_its_own_token():
 
     def delete(url, **kwargs):
         asked.append((url, kwargs["headers"]))
-    env = {"JUPYTERHUB_API_URL": "http://10.77.0.1:8081/hub/api/", "JUPYTERHUB_USER": "has@x",
-           "JUPYTERHUB_API_TOKEN": "secret", "JUPYTERHUB_SERVER_NAME": ""}
+
+    env = {
+        "JUPYTERHUB_API_URL": "http://10.77.0.1:8081/hub/api/",
+        "JUPYTERHUB_USER": "has@x",
+        "JUPYTERHUB_API_TOKEN": "secret",
+        "JUPYTERHUB_SERVER_NAME": "",
+    }
     release_session(env, post=delete)
     release_session({**env, "JUPYTERHUB_SERVER_NAME": "gpu run"}, post=delete)
     assert asked == [
-        ("http://10.77.0.1:8081/hub/api/users/has%40x/server",
-         {"Authorization": "token secret"}),
-        ("http://10.77.0.1:8081/hub/api/users/has%40x/servers/gpu%20run",
-         {"Authorization": "token secret"})]
+        ("http://10.77.0.1:8081/hub/api/users/has%40x/server", {"Authorization": "token secret"}),
+        (
+            "http://10.77.0.1:8081/hub/api/users/has%40x/servers/gpu%20run",
+            {"Authorization": "token secret"},
+        ),
+    ]

@@ -25,8 +25,9 @@ print("ok")
 
 
 def test_rfc3987_grammar_loads_on_first_use_and_checks_the_same():
-    result = subprocess.run([sys.executable, "-W", "ignore", "-c", CHECK],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", CHECK], capture_output=True, text=True
+    )
     assert result.stdout.strip() == "ok", result.stderr
 
 
@@ -48,10 +49,17 @@ def test_start_slots_let_one_server_per_slot_start_and_release_when_listening(tm
     # Another process waits for a slot until this one's server listens: it gets one only
     # after the release (the order of the two moments, not how long it waited).
     waiter = subprocess.Popen(
-        [sys.executable, "-c", "import time, sys; from aiworkbench.jobserver.singleuser import "
-         "take_start_slot; fd = take_start_slot(sys.argv[1], 10); "
-         "print(fd is not None, time.time())", str(tmp_path)],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import time, sys; from aiworkbench.jobserver.singleuser import "
+            "take_start_slot; fd = take_start_slot(sys.argv[1], 10); "
+            "print(fd is not None, time.time())",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(1.0)
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))

@@ -30,8 +30,10 @@ def test_parse_squeue_and_queue_position():
 
 
 def test_time_limits_in_every_form_slurm_writes_them():
-    assert [slurm.limit_minutes(t) for t in ("1:30:00", "2-00:00:00", "45:00", "UNLIMITED",
-                                             "", "INVALID")] == [90, 2880, 45, None, None, None]
+    assert [
+        slurm.limit_minutes(t)
+        for t in ("1:30:00", "2-00:00:00", "45:00", "UNLIMITED", "", "INVALID")
+    ] == [90, 2880, 45, None, None, None]
 
 
 def test_squeue_is_one_query_for_all_jobs():
@@ -46,13 +48,16 @@ def test_parse_sacct():
     assert slurm.parse_sacct(text, "46") is None
 
 
-@pytest.mark.parametrize("reason, gpus, words", [
-    ("AssocGrpGRESMinutes", True, "project budget exhausted"),
-    ("Resources", True, "waiting for a free GPU"),
-    ("Resources", False, "waiting for free resources"),
-    ("Priority", False, "waiting behind jobs with higher priority"),
-    ("SomethingNew", False, "waiting (SomethingNew)"),
-])
+@pytest.mark.parametrize(
+    "reason, gpus, words",
+    [
+        ("AssocGrpGRESMinutes", True, "project budget exhausted"),
+        ("Resources", True, "waiting for a free GPU"),
+        ("Resources", False, "waiting for free resources"),
+        ("Priority", False, "waiting behind jobs with higher priority"),
+        ("SomethingNew", False, "waiting (SomethingNew)"),
+    ],
+)
 def test_pending_reasons_in_plain_words(reason, gpus, words):
     assert words in pending_reason(reason, gpus)
 
@@ -66,8 +71,9 @@ def test_end_reasons():
 
 def test_every_end_state_has_words_and_the_states_do_not_overlap():
     assert set(END_WORDS) == set(slurm.ENDED_STATES)
-    pending, running, ended = (set(s) for s in (slurm.PENDING_STATES, slurm.RUNNING_STATES,
-                                                 slurm.ENDED_STATES))
+    pending, running, ended = (
+        set(s) for s in (slurm.PENDING_STATES, slurm.RUNNING_STATES, slurm.ENDED_STATES)
+    )
     assert not (pending & running or pending & ended or running & ended)
     assert set(slurm.ACTIVE_STATES.split(",")) == pending | running
 
@@ -98,6 +104,7 @@ def test_poller_one_query_per_tick_whatever_the_number_of_sessions():
             poller.unwatch(job)
         await asyncio.sleep(0.1)
         return runner.calls, poller.status("44")
+
     calls, status = asyncio.run(scenario())
     assert 3 <= calls <= 7  # ticks, not 4 sessions x ticks
     assert status.state == "RUNNING"
@@ -112,10 +119,14 @@ def test_unreachable_controller_means_unknown_never_gone():
         poller.watch("44")
         for _ in range(4):
             await poller.wait_update(1)
-            seen.append(poller.status("44") if isinstance(poller.status("44"), str)
-                        else poller.status("44").state)
+            seen.append(
+                poller.status("44")
+                if isinstance(poller.status("44"), str)
+                else poller.status("44").state
+            )
         poller.unwatch("44")
         return seen
+
     seen = asyncio.run(scenario())
     assert seen[0] == "RUNNING"
     assert seen[1:3] == [UNKNOWN, UNKNOWN]
@@ -128,6 +139,7 @@ def test_a_job_submitted_after_a_snapshot_is_not_gone():
         await poller.refresh()  # a snapshot taken before the job existed
         poller.watch("99")
         return poller.status("99")
+
     assert asyncio.run(scenario()) == UNKNOWN
 
 
@@ -149,6 +161,7 @@ def test_a_new_session_waits_one_interval_for_the_first_query_unless_poked():
         got = await poked.wait_update(1)
         poked.unwatch("44")
         return before, after, got
+
     before, after, got = asyncio.run(scenario())
     assert before == (0, False, UNKNOWN) and after == 1
     assert got
@@ -173,6 +186,7 @@ def test_the_tick_is_short_while_a_session_starts_and_long_once_all_run():
         poller.unwatch("42")
         poller.unwatch("44")
         return steady, starting, after, ticks
+
     steady, starting, after, ticks = asyncio.run(scenario())
     assert steady == 1
     assert starting >= 5  # every 0.02 s
@@ -192,10 +206,16 @@ async def _watch_and_drop(poller):
     poller.unwatch("42")
 
 
-def test_the_reader_runs_only_read_only_queries_through_sudo_without_the_callers_env(
-        monkeypatch):
+def test_the_reader_runs_only_read_only_queries_through_sudo_without_the_callers_env(monkeypatch):
     assert slurm.as_reader(["sshare", "--all"], "slurm-reader") == [
-        "sudo", "--non-interactive", "--user", "slurm-reader", "--", "/usr/bin/sshare", "--all"]
+        "sudo",
+        "--non-interactive",
+        "--user",
+        "slurm-reader",
+        "--",
+        "/usr/bin/sshare",
+        "--all",
+    ]
     assert slurm.as_reader(["squeue", "--all"], "") == ["squeue", "--all"]  # as oneself
     with pytest.raises(ValueError, match="'scancel' is not run as the Slurm reader"):
         slurm.as_reader(["scancel", "42"], "slurm-reader")
@@ -204,6 +224,7 @@ def test_the_reader_runs_only_read_only_queries_through_sudo_without_the_callers
     async def fake_run(argv, **kwargs):
         seen.append((argv, kwargs))
         return ""
+
     monkeypatch.setattr(slurm, "run", fake_run)
     asyncio.run(slurm.reader_run("slurm-reader")(["sacct", "-a"], timeout=5))
     asyncio.run(slurm.reader_run("")(["sacct", "-a"]))

@@ -40,8 +40,14 @@ def names(data: bytes) -> list[str]:
 
 def test_the_archive_holds_the_package_and_pips_files_and_no_leftovers(repo):
     assert names(sa.archive_bytes(repo)) == [
-        "README.md", "pyproject.toml", "src", "src/pkg", "src/pkg/__init__.py",
-        "src/pkg/templates", "src/pkg/templates/t.html"]
+        "README.md",
+        "pyproject.toml",
+        "src",
+        "src/pkg",
+        "src/pkg/__init__.py",
+        "src/pkg/templates",
+        "src/pkg/templates/t.html",
+    ]
 
 
 def test_the_same_content_gives_the_same_bytes_whatever_the_times_and_modes(repo):
@@ -72,9 +78,13 @@ def test_write_says_whether_the_bytes_changed(repo, tmp_path):
 
 def test_the_real_repository_archive_holds_what_setuptools_packages(tmp_path):
     held = set(names(sa.archive_bytes(REPO)))
-    assert {"pyproject.toml", "README.md", "src/aiworkbench/__init__.py",
-            "src/aiworkbench/core/daemons.json",
-            "src/aiworkbench/sessions/templates/session_form.html"} <= held
+    assert {
+        "pyproject.toml",
+        "README.md",
+        "src/aiworkbench/__init__.py",
+        "src/aiworkbench/core/daemons.json",
+        "src/aiworkbench/sessions/templates/session_form.html",
+    } <= held
     assert not any("__pycache__" in n or ".egg-info" in n for n in held)
 
 

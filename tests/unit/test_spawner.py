@@ -7,14 +7,14 @@ from types import SimpleNamespace
 
 import pytest
 from jupyterhub.spawner import SpawnException
-
-from aiworkbench.hub.config import apply_site
-from aiworkbench.core.site import load_site
-from aiworkbench.sessions.spawner import WorkbenchSpawner
 from traitlets.config import Config
 
-from .test_site import DEMO
+from aiworkbench.core.site import load_site
+from aiworkbench.hub.config import apply_site
+from aiworkbench.sessions.spawner import WorkbenchSpawner
+
 from .test_services import TOKENS
+from .test_site import DEMO
 
 SITE = load_site(DEMO)
 
@@ -57,13 +57,16 @@ def test_cpu_profile_asks_for_no_gpu():
     assert not any("--gres" in line for line in lines)
 
 
-@pytest.mark.parametrize("options", [
-    {"profile": "gpu-1\n#SBATCH --uid=0"},
-    {"project": "sme-vision"},
-    {"partition": "gpu", "extra": "$(reboot)"},
-    {"hours": "1:00:00\n#SBATCH --uid=0"},
-    {"partition": "gpu", "gpus": "1 --uid=0"},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"profile": "gpu-1\n#SBATCH --uid=0"},
+        {"project": "sme-vision"},
+        {"partition": "gpu", "extra": "$(reboot)"},
+        {"hours": "1:00:00\n#SBATCH --uid=0"},
+        {"partition": "gpu", "gpus": "1 --uid=0"},
+    ],
+)
 def test_hostile_options_are_refused_with_400(options):
     with pytest.raises(SpawnException) as info:
         make_spawner(options).validated_request()
@@ -72,8 +75,9 @@ def test_hostile_options_are_refused_with_400(options):
 
 def form_data(form):
     """The JSON the form's script reads (limits per project and partition)."""
-    match = re.search(r'<script type="application/json" id="aiwb-form-data">(.*?)</script>',
-                      form, re.S)
+    match = re.search(
+        r'<script type="application/json" id="aiwb-form-data">(.*?)</script>', form, re.S
+    )
     return json.loads(match.group(1))
 
 
@@ -99,14 +103,22 @@ def test_form_has_every_field_only_the_users_projects_and_the_cost():
     assert limits["edu-intro"]["gpu"]["max_gpus"] == 1
     assert limits["sme-trial"]["gpu"]["max_gpus"] == 2
     assert limits["edu-intro"]["gpu"]["text"] == (
-        "Project edu-intro on partition gpu: 1 GPU and up to 4 hours per session.")
+        "Project edu-intro on partition gpu: 1 GPU and up to 4 hours per session."
+    )
 
 
 def test_refused_form_shows_the_users_choices_again_and_nothing_hostile():
     spawner = make_spawner({})
-    options = spawner.options_from_form({
-        "profile": ["gpu-1"], "project": ["sme-trial"], "partition": ["gpu"],
-        "preset": ["large"], "gpus": ["2"], "hours": ["40"]})
+    options = spawner.options_from_form(
+        {
+            "profile": ["gpu-1"],
+            "project": ["sme-trial"],
+            "partition": ["gpu"],
+            "preset": ["large"],
+            "gpus": ["2"],
+            "hours": ["40"],
+        }
+    )
     assert options["hours"] == "40"
     with pytest.raises(SpawnException, match="hours = 40 is not allowed"):
         spawner.validated_request(options)
@@ -115,8 +127,13 @@ def test_refused_form_shows_the_users_choices_again_and_nothing_hostile():
     assert 'value="40"' in form and 'value="2"' in form
     assert "up to 80 GPU-hours and 160 core-hours from sme-trial" in form
 
-    spawner.options_from_form({"project": ["sme-vision"], "hours": ['"><script>x()</script>'],
-                               "preset": ["</script><script>alert(1)</script>"]})
+    spawner.options_from_form(
+        {
+            "project": ["sme-vision"],
+            "hours": ['"><script>x()</script>'],
+            "preset": ["</script><script>alert(1)</script>"],
+        }
+    )
     form = spawner.render_form()
     assert "<script>x()" not in form and "alert(1)" not in form
     assert selected(form, "project") == ["edu-intro"]  # not the student's: not offered
@@ -128,11 +145,9 @@ def test_job_script_shows_what_a_spawn_submits():
     spawner.cmd = ["/opt/aiworkbench/env/bin/jupyterhub-singleuser"]
     script = asyncio.run(spawner.job_script())
     assert "#SBATCH --gres=gpu:1" in sbatch_lines(script)
-    assert "\nexec aiworkbench-singleuser /opt/aiworkbench/env/bin/jupyterhub-singleuser" \
-           in script
+    assert "\nexec aiworkbench-singleuser /opt/aiworkbench/env/bin/jupyterhub-singleuser" in script
     assert "srun" not in script  # the server is the batch step: no extra job step
-    custom = asyncio.run(spawner.job_script({"partition": "cpu", "preset": "large",
-                                             "hours": "3"}))
+    custom = asyncio.run(spawner.job_script({"partition": "cpu", "preset": "large", "hours": "3"}))
     lines = sbatch_lines(custom)
     assert "#SBATCH --cpus-per-task=4" in lines and "#SBATCH --mem=8G" in lines
     assert "#SBATCH --time=3:00:00" in lines and not any("--gres" in x for x in lines)
@@ -170,6 +185,7 @@ def test_state_keeps_job_address_token_hash_and_end_reason():
     spawner.job_id = "45"
     spawner.api_token = "secret-token"
     import hashlib
+
     spawner.token_sha256 = hashlib.sha256(b"secret-token").hexdigest()
     spawner.job_ip, spawner.job_port = "10.0.0.5", 40123
     state = spawner.get_state()
@@ -189,8 +205,10 @@ def test_state_keeps_job_address_token_hash_and_end_reason():
 
 def budget_snapshot(gpu_used=0, cpu_used=0):
     from aiworkbench.budgets.accounting import build_snapshot
-    shares = (f" edu-intro||cpu=1200,gres/gpu=300|cpu={cpu_used},gres/gpu={gpu_used}|"
-              f"cpu=0,gres/gpu=0\n")
+
+    shares = (
+        f" edu-intro||cpu=1200,gres/gpu=300|cpu={cpu_used},gres/gpu={gpu_used}|cpu=0,gres/gpu=0\n"
+    )
     return build_snapshot(shares, "", taken_at=0)
 
 
@@ -200,8 +218,8 @@ def test_a_request_above_the_projects_budget_is_refused_with_the_numbers(monkeyp
     class Reader:
         async def snapshot(self):
             return budget_snapshot(gpu_used=150)
-    monkeypatch.setattr(spawner_module, "accounting_reader",
-                        lambda interval, reader: Reader())
+
+    monkeypatch.setattr(spawner_module, "accounting_reader", lambda interval, reader: Reader())
     spawner = make_spawner({})
     request = spawner.validated_request({"profile": "gpu-1", "hours": "2"})
     asyncio.run(spawner.check_request_budget(request))  # 2 GPU-h of 2.5 left: fine
@@ -211,7 +229,8 @@ def test_a_request_above_the_projects_budget_is_refused_with_the_numbers(monkeyp
     assert refused.value.status_code == 400
     assert refused.value.message == (
         "Not enough budget: this session needs 3.0 GPU-h, project edu-intro has 2.5 GPU-h "
-        "left. Ask for fewer GPUs, cores or hours, or another project.")
+        "left. Ask for fewer GPUs, cores or hours, or another project."
+    )
     spawner.check_budget = False
     asyncio.run(spawner.check_request_budget(over))
 
@@ -219,8 +238,13 @@ def test_a_request_above_the_projects_budget_is_refused_with_the_numbers(monkeyp
 def test_form_shows_each_projects_remaining_budget_and_an_over_budget_request():
     spawner = make_spawner({})
     WorkbenchSpawner._last_choices["student"] = {
-        "profile": "gpu-1", "project": "edu-intro", "partition": "gpu", "preset": "medium",
-        "gpus": "1", "hours": "4"}
+        "profile": "gpu-1",
+        "project": "edu-intro",
+        "partition": "gpu",
+        "preset": "medium",
+        "gpus": "1",
+        "hours": "4",
+    }
     try:
         form = spawner.render_form(snapshot=budget_snapshot(gpu_used=240, cpu_used=30))
     finally:

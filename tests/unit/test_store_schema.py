@@ -14,15 +14,15 @@ from datetime import datetime
 import duckdb
 import pytest
 
-from aiworkbench.core import store_schema
 from aiworkbench.catalog import cli
 from aiworkbench.catalog import index as catalog_index
 from aiworkbench.catalog.index import Index
+from aiworkbench.core import store_schema
+from aiworkbench.core.store_schema import Schema, SchemaError, prepare, version_of
 from aiworkbench.courses import progress
 from aiworkbench.courses.progress import ProgressStore
 from aiworkbench.dashboards import store as dashboards_store
 from aiworkbench.dashboards.store import Store, StoreError, open_store
-from aiworkbench.core.store_schema import Schema, SchemaError, prepare, version_of
 
 from .test_catalog import dataset
 from .test_catalog_cli import SITE
@@ -74,32 +74,111 @@ CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
 """
 
 T = datetime(2026, 11, 3, 9, 30)
-PROGRESS_ROWS = {"progress": [
-    ("ada", "first-steps", "q1", 2, 1, 10.0, 12.0),
-    ("bob", "first-steps", "q1", 1, 0, None, 11.0),
-    ("ada", "ml; basics", "q'2", 3, 1, 5.0, 9.0)]}
+PROGRESS_ROWS = {
+    "progress": [
+        ("ada", "first-steps", "q1", 2, 1, 10.0, 12.0),
+        ("bob", "first-steps", "q1", 1, 0, None, 11.0),
+        ("ada", "ml; basics", "q'2", 3, 1, 5.0, 9.0),
+    ]
+}
 CATALOG_ROWS = {
-    "datasets": [("iris", "Iris flowers", "Fisher's irises", "ada", "CC-BY-4.0", "Fisher",
-                  "tabular", "csv", "[]", '["flowers"]', 1, 120, 11, 12),
-                 ("scans", "Scans", "restricted scans", "bob", "CC0-1.0", "", "image", "png",
-                  '["edu-intro"]', "[]", 2, 2048, 21, 22)],
+    "datasets": [
+        (
+            "iris",
+            "Iris flowers",
+            "Fisher's irises",
+            "ada",
+            "CC-BY-4.0",
+            "Fisher",
+            "tabular",
+            "csv",
+            "[]",
+            '["flowers"]',
+            1,
+            120,
+            11,
+            12,
+        ),
+        (
+            "scans",
+            "Scans",
+            "restricted scans",
+            "bob",
+            "CC0-1.0",
+            "",
+            "image",
+            "png",
+            '["edu-intro"]',
+            "[]",
+            2,
+            2048,
+            21,
+            22,
+        ),
+    ],
     "access": [("iris", "*"), ("scans", "edu-intro")],
-    "search": [("iris", "Iris flowers", "Fisher's irises", "flowers"),
-               ("scans", "Scans", "restricted scans", "")],
-    "files": [("iris", "", "data.csv", "file", 120), ("scans", "", "a", "dir", 0),
-              ("scans", "a", "1.png", "file", 1024), ("scans", "a", "2.png", "file", 1024)],
-    "meta": [("indexed_at", "1790000000.5")]}
+    "search": [
+        ("iris", "Iris flowers", "Fisher's irises", "flowers"),
+        ("scans", "Scans", "restricted scans", ""),
+    ],
+    "files": [
+        ("iris", "", "data.csv", "file", 120),
+        ("scans", "", "a", "dir", 0),
+        ("scans", "a", "1.png", "file", 1024),
+        ("scans", "a", "2.png", "file", 1024),
+    ],
+    "meta": [("indexed_at", "1790000000.5")],
+}
 DASHBOARDS_ROWS = {
-    "jobs": [(101, "ada", "edu-intro", "gpu", T, T, T, "COMPLETED", "0:0", 4, 1, 3600, 60,
-              "None", "spawner-jupyterhub", 0, 1.0, 4.0),
-             (102, "bob", "ml", "cpu", T, None, None, "PENDING", "0:0", 2, 0, 0, 30,
-              "Priority", "train", None, 0.0, 0.0)],
+    "jobs": [
+        (
+            101,
+            "ada",
+            "edu-intro",
+            "gpu",
+            T,
+            T,
+            T,
+            "COMPLETED",
+            "0:0",
+            4,
+            1,
+            3600,
+            60,
+            "None",
+            "spawner-jupyterhub",
+            0,
+            1.0,
+            4.0,
+        ),
+        (
+            102,
+            "bob",
+            "ml",
+            "cpu",
+            T,
+            None,
+            None,
+            "PENDING",
+            "0:0",
+            2,
+            0,
+            0,
+            30,
+            "Priority",
+            "train",
+            None,
+            0.0,
+            0.0,
+        ),
+    ],
     "budgets": [("edu-intro", 6000, 60, 12000, 240, T)],
     "sessions": [("ada", "", 101, "edu-intro", "gpu", 1, T, T, None, T)],
     "gpu_idle": [(101, "ada", "edu-intro", "gpu", 1, T, T)],
     "pending": [(102, "bob", "ml", "cpu", "Priority", T, T)],
     "progress": [("intro-2026", "first-steps", "ada", "q1", 2, True, T, 12, T)],
-    "meta": [("sacct_until", T.isoformat()), ("read_sshare", T.isoformat())]}
+    "meta": [("sacct_until", T.isoformat()), ("read_sshare", T.isoformat())],
+}
 
 
 # --- files as each store's code before versions made them -------------------------
@@ -125,8 +204,9 @@ def duckdb_file(path, layout, rows):
 
 
 def rows_of(db, tables) -> dict:
-    return {table: sorted(db.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
-            for table in tables}
+    return {
+        table: sorted(db.execute(f"SELECT * FROM {table}").fetchall(), key=repr) for table in tables
+    }
 
 
 def expected(rows) -> dict:
@@ -146,14 +226,18 @@ def stamp(path, version, kind) -> None:
 
 
 def refused(message: str, found: int, code: int) -> bool:
-    return (f"has schema version {found}, newer than this workbench's {code}" in message
-            and "Upgrade the workbench" in message and "left unchanged" in message)
+    return (
+        f"has schema version {found}, newer than this workbench's {code}" in message
+        and "Upgrade the workbench" in message
+        and "left unchanged" in message
+    )
 
 
 # --- the layout from before versions is migrated with every row -------------------
 def test_a_progress_file_from_before_versions_keeps_its_rows(tmp_path):
-    path = sqlite_file(tmp_path / "workbench-progress.sqlite", PROGRESS_BEFORE_VERSIONS,
-                       PROGRESS_ROWS)
+    path = sqlite_file(
+        tmp_path / "workbench-progress.sqlite", PROGRESS_BEFORE_VERSIONS, PROGRESS_ROWS
+    )
     store = ProgressStore(path)
     assert [r["attempts"] for r in store.of(["ada", "bob"])] == [2, 3, 1]
     assert rows_of(store.db, ["progress"]) == expected(PROGRESS_ROWS)
@@ -173,8 +257,7 @@ def test_a_catalog_index_from_before_versions_keeps_its_rows(tmp_path):
 
 
 def test_a_dashboards_store_from_before_versions_keeps_its_rows(tmp_path):
-    path = duckdb_file(tmp_path / "accounting.duckdb", DASHBOARDS_BEFORE_VERSIONS,
-                       DASHBOARDS_ROWS)
+    path = duckdb_file(tmp_path / "accounting.duckdb", DASHBOARDS_BEFORE_VERSIONS, DASHBOARDS_ROWS)
     with open_store(path, readonly=False) as store:  # what the ingestion does
         assert rows_of(store.db, DASHBOARDS_ROWS) == expected(DASHBOARDS_ROWS)
         assert version_of(store.db) == dashboards_store.SCHEMA.version == 1
@@ -186,10 +269,10 @@ def test_a_dashboards_store_from_before_versions_keeps_its_rows(tmp_path):
 def test_readers_read_a_file_from_before_versions_as_it_is(tmp_path):
     """The API's index and the dashboards' renders cannot migrate: they read version 0
     (the same tables), and the file stays as it was until its writer opens it."""
-    index_path = sqlite_file(tmp_path / "index.sqlite", CATALOG_BEFORE_VERSIONS,
-                             CATALOG_ROWS)
-    store_path = duckdb_file(tmp_path / "accounting.duckdb", DASHBOARDS_BEFORE_VERSIONS,
-                             DASHBOARDS_ROWS)
+    index_path = sqlite_file(tmp_path / "index.sqlite", CATALOG_BEFORE_VERSIONS, CATALOG_ROWS)
+    store_path = duckdb_file(
+        tmp_path / "accounting.duckdb", DASHBOARDS_BEFORE_VERSIONS, DASHBOARDS_ROWS
+    )
     before = index_path.read_bytes(), store_path.read_bytes()
     index = Index(index_path, readonly=True)
     assert index.search(["edu-intro"])[0] == 2 and version_of(index.db) == 0
@@ -226,8 +309,10 @@ def test_a_progress_file_from_a_newer_workbench_is_refused(tmp_path):
     stamp(path, 2, "sqlite")
     before = path.read_bytes()
     store = ProgressStore(path)
-    for attempt in (lambda: store.of(["ada"]),
-                    lambda: store.record("ada", "first-steps", "q1", False, now=2)):
+    for attempt in (
+        lambda: store.of(["ada"]),
+        lambda: store.record("ada", "first-steps", "q1", False, now=2),
+    ):
         with pytest.raises(SchemaError) as err:
             attempt()
         assert refused(str(err.value), 2, 1) and str(path) in str(err.value)
@@ -240,8 +325,7 @@ def test_a_catalog_index_from_a_newer_workbench_is_refused(tmp_path, capsys):
     root.mkdir()
     dataset(root, "iris")
     site = tmp_path / "site.toml"
-    site.write_text(SITE.replace("[catalog]\n", f'[catalog]\nroot = "{root}"\n'
-                                 f'index = "{path}"\n'))
+    site.write_text(SITE.replace("[catalog]\n", f'[catalog]\nroot = "{root}"\nindex = "{path}"\n'))
     assert cli.main(["--site", str(site), "index"]) == 0
     stamp(path, 7, "sqlite")
     before = path.read_bytes()
@@ -306,8 +390,12 @@ def steps(*extra):
     def add_two(db):
         db.execute("INSERT INTO a VALUES (2)")
 
-    return ("CREATE TABLE a (x INTEGER); INSERT INTO a VALUES (1);", add_two,
-            "INSERT INTO a VALUES (3)", *extra)
+    return (
+        "CREATE TABLE a (x INTEGER); INSERT INTO a VALUES (1);",
+        add_two,
+        "INSERT INTO a VALUES (3)",
+        *extra,
+    )
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "duckdb"])
@@ -328,8 +416,9 @@ def test_a_failing_migration_leaves_the_file_as_it_was(tmp_path, kind):
     db = connect(kind, path)
     prepare(db, Schema("a test store", steps()[:1], writer="the test"), path)
     broken = Schema("a test store", steps("INSERT INTO nowhere VALUES (4)"), writer="t")
-    with pytest.raises(SchemaError, match="(?s)from schema version 3 to 4 failed.*left at "
-                                          "version 1"):
+    with pytest.raises(
+        SchemaError, match="(?s)from schema version 3 to 4 failed.*left at version 1"
+    ):
         prepare(db, broken, path)
     assert version_of(db) == 1
     assert db.execute("SELECT x FROM a").fetchall() == [(1,)]
@@ -342,12 +431,17 @@ def test_a_reader_refuses_a_file_older_than_it_reads(tmp_path, kind):
     prepare(db, Schema("a test store", steps()[:1], writer="the test"), path)
     db.close()
     before = path.read_bytes()
-    db = (sqlite3.connect(f"file:{path}?mode=ro", uri=True) if kind == "sqlite"
-          else duckdb.connect(str(path), read_only=True))
-    newer = Schema("a test store", steps(), writer="aiworkbench-test upgrade",
-                   readable_from=2)
-    with pytest.raises(SchemaError, match=r"version 1, older than this workbench reads "
-                                          r"\(2 to 3\); aiworkbench-test upgrade upgrades"):
+    db = (
+        sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        if kind == "sqlite"
+        else duckdb.connect(str(path), read_only=True)
+    )
+    newer = Schema("a test store", steps(), writer="aiworkbench-test upgrade", readable_from=2)
+    with pytest.raises(
+        SchemaError,
+        match=r"version 1, older than this workbench reads "
+        r"\(2 to 3\); aiworkbench-test upgrade upgrades",
+    ):
         prepare(db, newer, path, readonly=True)
     assert prepare(db, Schema("a test store", steps(), writer="t"), path, readonly=True) == 1
     db.close()
@@ -360,6 +454,8 @@ def test_sql_is_split_where_sqlite_says_a_statement_ends():
     CREATE TRIGGER t_copy AFTER INSERT ON t BEGIN INSERT INTO t2 VALUES (new.x); END;
     """
     assert store_schema.statements(sql) == [
-        "CREATE TABLE t (x TEXT);", "INSERT INTO t VALUES ('a;b');",
-        "CREATE TRIGGER t_copy AFTER INSERT ON t BEGIN INSERT INTO t2 VALUES (new.x); END;"]
+        "CREATE TABLE t (x TEXT);",
+        "INSERT INTO t VALUES ('a;b');",
+        "CREATE TRIGGER t_copy AFTER INSERT ON t BEGIN INSERT INTO t2 VALUES (new.x); END;",
+    ]
     assert store_schema.statements("SELECT 1") == ["SELECT 1;"]

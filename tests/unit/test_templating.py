@@ -14,27 +14,35 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from aiworkbench.widgets import templating, base as widget_base
 from aiworkbench.catalog.preview import Preview, to_html
-from aiworkbench.courses.widget import ClassProgress, CourseOutline, bar_html
 from aiworkbench.courses.exercise import CheckResult
+from aiworkbench.courses.widget import ClassProgress, CourseOutline, bar_html
 from aiworkbench.dashboards import queries, views
+from aiworkbench.widgets import base as widget_base
+from aiworkbench.widgets import templating
 
 from ..fakes import FakeCourseAPI, course_entry, rec
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "src" / "aiworkbench"
-HOSTILE = '<script>alert("x")</script> & \'y\' é'
+HOSTILE = "<script>alert(\"x\")</script> & 'y' é"
 ESCAPED = html.escape(HOSTILE)  # &quot; and &#x27;, as html.escape writes them
 # Templates that show nothing from outside the code (numbers and fixed words only), and
 # the macros the others import.
-NO_OUTSIDE_VALUES = {"course_bar.html", "dashboard_nav.html", "dashboard_sessions.html",
-                     "course_macros.html"}
+NO_OUTSIDE_VALUES = {
+    "course_bar.html",
+    "dashboard_nav.html",
+    "dashboard_sessions.html",
+    "course_macros.html",
+}
 
 
 def template_files() -> list[Path]:
-    return sorted(p for package in templating.PACKAGES
-                  for p in (REPO / "src" / package.replace(".", "/") / "templates").iterdir())
+    return sorted(
+        p
+        for package in templating.PACKAGES
+        for p in (REPO / "src" / package.replace(".", "/") / "templates").iterdir()
+    )
 
 
 def template_names() -> set[str]:
@@ -45,10 +53,14 @@ def template_names() -> set[str]:
 
 # --- shipped with the package ---------------------------------------------------------
 
+
 def test_the_templates_are_package_data_found_from_the_installed_package():
-    shipped = {p.name for package in templating.PACKAGES
-               for p in (importlib.resources.files(package) / "templates").iterdir()
-               if p.name.endswith(".html")}
+    shipped = {
+        p.name
+        for package in templating.PACKAGES
+        for p in (importlib.resources.files(package) / "templates").iterdir()
+        if p.name.endswith(".html")
+    }
     assert shipped == template_names() and "status_line.html" in shipped
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
     globs = pyproject["tool"]["setuptools"]["package-data"]["aiworkbench"]
@@ -58,8 +70,7 @@ def test_the_templates_are_package_data_found_from_the_installed_package():
     for path in PACKAGE.rglob("*.py"):
         named |= set(re.findall(r'render\(\s*"([\w.]+)"', path.read_text()))
     for path in template_files():
-        named |= set(re.findall(r'{%\s*(?:include|from|import)\s+"([\w.]+)"',
-                                path.read_text()))
+        named |= set(re.findall(r'{%\s*(?:include|from|import)\s+"([\w.]+)"', path.read_text()))
     assert named == template_names()  # each is used, each used one exists
 
 
@@ -67,42 +78,58 @@ def test_a_copy_of_what_the_package_ships_renders_every_template(tmp_path):
     """What setuptools installs (the modules and the package data) is enough: the
     package imported from elsewhere finds and compiles its templates."""
     site = tmp_path / "site"
-    globs = ["**/*.py", *tomllib.loads((REPO / "pyproject.toml").read_text())
-             ["tool"]["setuptools"]["package-data"]["aiworkbench"]]
+    globs = [
+        "**/*.py",
+        *tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+            "aiworkbench"
+        ],
+    ]
     for pattern in globs:
         for path in PACKAGE.glob(pattern):
             target = site / "aiworkbench" / path.relative_to(PACKAGE)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
-    code = ("import aiworkbench, aiworkbench.widgets.templating as t\n"
-            "import aiworkbench.widgets.base as w\n"
-            f"assert aiworkbench.__file__.startswith({str(site)!r}), aiworkbench.__file__\n"
-            "env = t.environment()\n"
-            "names = env.list_templates()\n"
-            "[env.get_template(n) for n in names]\n"
-            "print(len(names), w.status_line('<b>', '#555', mark=True, bold=False))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env={"PYTHONPATH": str(site), "PATH": "/usr/bin"})
-    assert out.stdout.split() == [str(len(template_names())), '<div', 'style="color:#555;'
-                                  'font-weight:normal">⚠', "&lt;b&gt;</div>"]
+    code = (
+        "import aiworkbench, aiworkbench.widgets.templating as t\n"
+        "import aiworkbench.widgets.base as w\n"
+        f"assert aiworkbench.__file__.startswith({str(site)!r}), aiworkbench.__file__\n"
+        "env = t.environment()\n"
+        "names = env.list_templates()\n"
+        "[env.get_template(n) for n in names]\n"
+        "print(len(names), w.status_line('<b>', '#555', mark=True, bold=False))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(site), "PATH": "/usr/bin"},
+    )
+    assert out.stdout.split() == [
+        str(len(template_names())),
+        "<div",
+        'style="color:#555;font-weight:normal">⚠',
+        "&lt;b&gt;</div>",
+    ]
 
 
 def test_importing_the_package_does_not_import_jinja2():
-    code = ("import sys, aiworkbench, aiworkbench.dashboards.views, aiworkbench.catalog.preview;"
-            " print('jinja2' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys, aiworkbench, aiworkbench.dashboards.views, aiworkbench.catalog.preview;"
+        " print('jinja2' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
 # --- the rules the templates rely on --------------------------------------------------
 
+
 def test_values_are_escaped_as_html_escape_does_markup_from_macros_is_not():
     line = widget_base.status_line(HOSTILE, "#555", mark=False, bold=False)
     assert line == f'<div style="color:#555;font-weight:normal">{ESCAPED}</div>'
     assert "&quot;x&quot;" in line and "&#x27;y&#x27;" in line
-    link = templating.render("course_notebook.html", name="a&b", link="/x?a=1&b=2",
-                             folder="~/f")
+    link = templating.render("course_notebook.html", name="a&b", link="/x?a=1&b=2", folder="~/f")
     assert link == '<a href="/x?a=1&amp;b=2" target="_blank">a&amp;b</a>'
 
 
@@ -121,11 +148,19 @@ def test_line_breaks_in_a_template_are_dropped_spaces_within_lines_kept():
 
 # --- every view escapes what it is given ----------------------------------------------
 
+
 def outline(tmp_path, prefix=""):
-    entry = course_entry(tmp_path / "published", title=HOSTILE, level=HOSTILE,
-                         summary=HOSTILE, goals=[HOSTILE], published_by=HOSTILE,
-                         notebooks=[HOSTILE], session={"partition": HOSTILE, "gpus": 1},
-                         exercises=[[HOSTILE, HOSTILE]])
+    entry = course_entry(
+        tmp_path / "published",
+        title=HOSTILE,
+        level=HOSTILE,
+        summary=HOSTILE,
+        goals=[HOSTILE],
+        published_by=HOSTILE,
+        notebooks=[HOSTILE],
+        session={"partition": HOSTILE, "gpus": 1},
+        exercises=[[HOSTILE, HOSTILE]],
+    )
     api = FakeCourseAPI([entry], [rec("alice", HOSTILE, 1, False)])
     environ = {"JUPYTERHUB_SERVICE_PREFIX": prefix} if prefix else {}
     model = CourseOutline(fetch=api, home=tmp_path / "home", environ=environ)
@@ -134,10 +169,12 @@ def outline(tmp_path, prefix=""):
 
 
 def class_progress(tmp_path):
-    api = FakeCourseAPI([course_entry(tmp_path, title=HOSTILE, exercises=[[HOSTILE, HOSTILE]])],
-                        [rec(HOSTILE, HOSTILE, 3, False)], user="trainer",
-                        classes={"intro": {"trainers": ["trainer", HOSTILE],
-                                           "members": [HOSTILE]}})
+    api = FakeCourseAPI(
+        [course_entry(tmp_path, title=HOSTILE, exercises=[[HOSTILE, HOSTILE]])],
+        [rec(HOSTILE, HOSTILE, 3, False)],
+        user="trainer",
+        classes={"intro": {"trainers": ["trainer", HOSTILE], "members": [HOSTILE]}},
+    )
     model = ClassProgress("intro", fetch=api)
     assert model.load()
     return model
@@ -161,8 +198,15 @@ def session_card(tmp_path):
     import dataclasses
 
     from aiworkbench.sessions.info import session_info
-    info = session_info({"SLURM_JOB_ID": "42", "SLURMD_NODENAME": HOSTILE,
-                         "SLURM_JOB_PARTITION": HOSTILE, "SLURM_JOB_ACCOUNT": HOSTILE})
+
+    info = session_info(
+        {
+            "SLURM_JOB_ID": "42",
+            "SLURMD_NODENAME": HOSTILE,
+            "SLURM_JOB_PARTITION": HOSTILE,
+            "SLURM_JOB_ACCOUNT": HOSTILE,
+        }
+    )
     return dataclasses.replace(info, fetch=lambda path, timeout: {})._repr_html_()
 
 
@@ -261,8 +305,11 @@ def test_each_view_escapes_a_hostile_value(name, tmp_path):
 def test_the_hostile_views_cover_every_template_with_outside_values(tmp_path, monkeypatch):
     env = templating.environment()
     seen, get_template = set(), env.get_template
-    monkeypatch.setattr(env, "get_template", lambda name, *args, **kwargs: (
-        seen.add(name), get_template(name, *args, **kwargs))[1])
+    monkeypatch.setattr(
+        env,
+        "get_template",
+        lambda name, *args, **kwargs: (seen.add(name), get_template(name, *args, **kwargs))[1],
+    )
     for name, render in VIEWS.items():
         render(tmp_path / name)
     assert seen | NO_OUTSIDE_VALUES == template_names()

@@ -44,8 +44,10 @@ from aiworkbench.core.units import human_size
 
 SLURMDBD_PIDFILE = DAEMONS["slurmdbd"]["pidfile"]
 # How to start MariaDB alone after `make down` (which stops the supervisor too).
-MARIADB_START = ("supervisord --configuration /etc/supervisor/supervisord.conf; "
-                 f"supervisorctl start {DAEMONS['mariadb']['program']}")
+MARIADB_START = (
+    "supervisord --configuration /etc/supervisor/supervisord.conf; "
+    f"supervisorctl start {DAEMONS['mariadb']['program']}"
+)
 ACCOUNTING_DATABASE = "slurm_acct_db"  # ansible role mariadb: mariadb_slurm_database
 PG_ADMIN_USER = "postgres"  # Debian's PostgreSQL superuser (peer authentication)
 PG_SOCKET_DIR = "/var/run/postgresql"  # hub.postgresql_host = "" (see hub.config.db_url)
@@ -92,13 +94,20 @@ class Factory:
     def from_site(cls, site: Site, **options) -> Factory:
         hub = site.hub
         options.setdefault("hub_pidfile", hub_pidfile(site))
-        return cls(data_dir=Path(hub.data_dir), hub_user=hub.user, hub_database=hub.database,
-                   pg_host=hub.postgresql_host, pg_port=hub.postgresql_port,
-                   pg_database=hub.postgresql_database, cluster_name=site.slurm.cluster_name,
-                   **options)
+        return cls(
+            data_dir=Path(hub.data_dir),
+            hub_user=hub.user,
+            hub_database=hub.database,
+            pg_host=hub.postgresql_host,
+            pg_port=hub.postgresql_port,
+            pg_database=hub.postgresql_database,
+            cluster_name=site.slurm.cluster_name,
+            **options,
+        )
 
 
 # ---------------------------------------------------------------- commands (argument lists)
+
 
 def as_user(user: str, argv: list[str]) -> list[str]:
     """``argv`` run as ``user`` (PostgreSQL's peer authentication needs the user's uid)."""
@@ -111,40 +120,77 @@ def pg_connection(factory: Factory) -> list[str]:
 
 def pg_dump_argv(factory: Factory) -> list[str]:
     """The hub database in pg_dump's custom format, to standard output."""
-    return as_user(factory.hub_user, ["pg_dump", "--format=custom", *pg_connection(factory),
-                                      "--dbname", factory.pg_database])
+    return as_user(
+        factory.hub_user,
+        ["pg_dump", "--format=custom", *pg_connection(factory), "--dbname", factory.pg_database],
+    )
 
 
 def dropdb_argv(factory: Factory, database: str | None = None) -> list[str]:
-    return as_user(factory.pg_admin_user, ["dropdb", "--if-exists", *pg_connection(factory),
-                                           database or factory.pg_database])
+    return as_user(
+        factory.pg_admin_user,
+        ["dropdb", "--if-exists", *pg_connection(factory), database or factory.pg_database],
+    )
 
 
 def createdb_argv(factory: Factory, database: str | None = None) -> list[str]:
-    return as_user(factory.pg_admin_user, [
-        "createdb", *pg_connection(factory), "--owner", factory.hub_user,
-        "--template", "template0", "--encoding", "UTF8", database or factory.pg_database])
+    return as_user(
+        factory.pg_admin_user,
+        [
+            "createdb",
+            *pg_connection(factory),
+            "--owner",
+            factory.hub_user,
+            "--template",
+            "template0",
+            "--encoding",
+            "UTF8",
+            database or factory.pg_database,
+        ],
+    )
 
 
 def pg_restore_argv(factory: Factory, database: str | None = None) -> list[str]:
     """Load a custom-format dump from standard input, every object owned by the hub role."""
-    return as_user(factory.hub_user, [
-        "pg_restore", *pg_connection(factory), "--dbname", database or factory.pg_database,
-        "--no-owner", "--exit-on-error", "--single-transaction"])
+    return as_user(
+        factory.hub_user,
+        [
+            "pg_restore",
+            *pg_connection(factory),
+            "--dbname",
+            database or factory.pg_database,
+            "--no-owner",
+            "--exit-on-error",
+            "--single-transaction",
+        ],
+    )
 
 
 # Renames a database when it exists; the names come in psql variables and are quoted
 # by PostgreSQL's format(%I). Read from standard input (psql interpolates variables
 # there, not in --command).
-PG_RENAME = ("SELECT format('ALTER DATABASE %I RENAME TO %I', :'old', :'new') "
-             "WHERE EXISTS (SELECT FROM pg_database WHERE datname = :'old') \\gexec\n")
+PG_RENAME = (
+    "SELECT format('ALTER DATABASE %I RENAME TO %I', :'old', :'new') "
+    "WHERE EXISTS (SELECT FROM pg_database WHERE datname = :'old') \\gexec\n"
+)
 
 
 def pg_rename_argv(factory: Factory, old: str, new: str) -> list[str]:
     """psql renaming database ``old`` to ``new`` (when it exists) with PG_RENAME."""
-    return as_user(factory.pg_admin_user, [
-        "psql", "--no-psqlrc", *pg_connection(factory), "--dbname", "postgres",
-        "--set=ON_ERROR_STOP=1", f"--set=old={old}", f"--set=new={new}", "--file=-"])
+    return as_user(
+        factory.pg_admin_user,
+        [
+            "psql",
+            "--no-psqlrc",
+            *pg_connection(factory),
+            "--dbname",
+            "postgres",
+            "--set=ON_ERROR_STOP=1",
+            f"--set=old={old}",
+            f"--set=new={new}",
+            "--file=-",
+        ],
+    )
 
 
 def mariadb_socket_option(factory: Factory) -> list[str]:
@@ -154,9 +200,16 @@ def mariadb_socket_option(factory: Factory) -> list[str]:
 def mariadb_dump_argv(factory: Factory) -> list[str]:
     """A consistent dump without stopping slurmdbd (InnoDB: one transaction). The dump
     drops and recreates the database when loaded."""
-    return ["mariadb-dump", *mariadb_socket_option(factory), "--single-transaction",
-            "--routines", "--triggers", "--add-drop-database",
-            "--databases", factory.accounting_database]
+    return [
+        "mariadb-dump",
+        *mariadb_socket_option(factory),
+        "--single-transaction",
+        "--routines",
+        "--triggers",
+        "--add-drop-database",
+        "--databases",
+        factory.accounting_database,
+    ]
 
 
 def mariadb_load_argv(factory: Factory) -> list[str]:
@@ -178,10 +231,10 @@ def tool_version(argv: list[str]) -> str:
 # ---------------------------------------------------------------- running programs
 # Through aiworkbench.core.commands, but for the dumps: streamed to and from their files.
 
+
 def _failure(argv: list[str], returncode: int, output_file) -> ToolFailed:
     output_file.seek(0)
-    return ToolFailed.failed(argv, returncode, "",
-                             output_file.read().decode(errors="replace"))
+    return ToolFailed.failed(argv, returncode, "", output_file.read().decode(errors="replace"))
 
 
 def run_to_file(argv: list[str], path: Path, *, compress: bool = False) -> None:
@@ -205,8 +258,9 @@ def run_from_file(argv: list[str], path: Path, *, compressed: bool = False) -> N
     opener = gzip.open if compressed else open
     with tempfile.TemporaryFile() as output, opener(path, "rb") as source:
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=output, stderr=output,
-                                    cwd="/")
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=output, stderr=output, cwd="/"
+            )
         except OSError as err:
             raise ToolFailed.cannot_run(argv, err) from None
         with proc:
@@ -226,6 +280,7 @@ def run_checked(argv: list[str], stdin: str | None = None) -> None:
 
 # ---------------------------------------------------------------- daemons that write
 
+
 def command_line(pid: int) -> str:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -238,9 +293,13 @@ def writers(factory: Factory, parts) -> list[tuple[str, str, str]]:
     """(name, pid file, supervisor program) of the daemons that write what ``parts`` hold."""
     daemons = []
     if "hub" in parts:
-        daemons.append(("the hub (JupyterHub)", factory.hub_pidfile
-                        or f"{factory.data_dir}/{DAEMONS['hub']['pidfile_name']}",
-                        DAEMONS["hub"]["program"]))
+        daemons.append(
+            (
+                "the hub (JupyterHub)",
+                factory.hub_pidfile or f"{factory.data_dir}/{DAEMONS['hub']['pidfile_name']}",
+                DAEMONS["hub"]["program"],
+            )
+        )
     if "accounting" in parts:
         daemons.append(("slurmdbd", factory.slurmdbd_pidfile, DAEMONS["slurmdbd"]["program"]))
     return daemons
@@ -260,16 +319,23 @@ def refuse_running(factory: Factory, parts, doing: str, online_hint: bool) -> No
     for name, pidfile, program in writers(factory, parts):
         pid = running_pid(pidfile)
         if pid is not None:
-            problems.append(f"{name} is running (pid {pid} in {pidfile}: {command_line(pid)})"
-                            f"\n    stop it: {stop_command(program)}")
+            problems.append(
+                f"{name} is running (pid {pid} in {pidfile}: {command_line(pid)})"
+                f"\n    stop it: {stop_command(program)}"
+            )
     if problems:
-        hint = ("\nOr back up while they run with --online (consistent copies: SQLite's "
-                "backup API, pg_dump, mariadb-dump --single-transaction)." if online_hint
-                else "")
+        hint = (
+            "\nOr back up while they run with --online (consistent copies: SQLite's "
+            "backup API, pg_dump, mariadb-dump --single-transaction)."
+            if online_hint
+            else ""
+        )
         raise BackupError(
-            f"cannot {doing} while it is being written:\n  - " + "\n  - ".join(problems)
+            f"cannot {doing} while it is being written:\n  - "
+            + "\n  - ".join(problems)
             + "\n`make down` stops the whole factory instead (MariaDB too, which an "
-              "accounting restore needs running). Start it again with `make up`." + hint)
+            "accounting restore needs running). Start it again with `make up`." + hint
+        )
 
 
 def check_mariadb_answers(factory: Factory) -> None:
@@ -284,6 +350,7 @@ def check_mariadb_answers(factory: Factory) -> None:
 
 
 # ---------------------------------------------------------------- backup steps
+
 
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
@@ -320,8 +387,9 @@ def copy_file(source: Path, dest: Path) -> None:
         with open(source, "rb") as src, open(dest, "xb") as dst:
             shutil.copyfileobj(src, dst, CHUNK)
     except FileNotFoundError:
-        raise BackupError(f"{source} does not exist; is hub.data_dir in the site file "
-                          f"right?") from None
+        raise BackupError(
+            f"{source} does not exist; is hub.data_dir in the site file right?"
+        ) from None
 
 
 def backup_hub(factory: Factory, folder: Path) -> list[dict]:
@@ -329,31 +397,62 @@ def backup_hub(factory: Factory, folder: Path) -> list[dict]:
     entries = []
     if factory.hub_database == "sqlite":
         copy_sqlite_online(factory.data_dir / HUB_SQLITE, folder / HUB_SQLITE)
-        entries.append({"name": HUB_SQLITE, "part": "hub", "kind": "sqlite",
-                        "what": "hub database: users, servers (sessions and their Slurm "
-                                "job ids), tokens, groups"})
+        entries.append(
+            {
+                "name": HUB_SQLITE,
+                "part": "hub",
+                "kind": "sqlite",
+                "what": "hub database: users, servers (sessions and their Slurm "
+                "job ids), tokens, groups",
+            }
+        )
     else:
         run_to_file(pg_dump_argv(factory), folder / HUB_PGDUMP)
-        entries.append({"name": HUB_PGDUMP, "part": "hub", "kind": "postgresql",
-                        "database": factory.pg_database,
-                        "what": "hub database (pg_dump custom format): users, servers "
-                                "(sessions and their Slurm job ids), tokens, groups"})
+        entries.append(
+            {
+                "name": HUB_PGDUMP,
+                "part": "hub",
+                "kind": "postgresql",
+                "database": factory.pg_database,
+                "what": "hub database (pg_dump custom format): users, servers "
+                "(sessions and their Slurm job ids), tokens, groups",
+            }
+        )
     if (factory.data_dir / PROGRESS_SQLITE).exists():
         copy_sqlite_online(factory.data_dir / PROGRESS_SQLITE, folder / PROGRESS_SQLITE)
-        entries.append({"name": PROGRESS_SQLITE, "part": "hub", "kind": "sqlite",
-                        "what": "course progress (workbench API)"})
+        entries.append(
+            {
+                "name": PROGRESS_SQLITE,
+                "part": "hub",
+                "kind": "sqlite",
+                "what": "course progress (workbench API)",
+            }
+        )
     copy_file(factory.data_dir / COOKIE_SECRET, folder / COOKIE_SECRET)
-    entries.append({"name": COOKIE_SECRET, "part": "hub", "kind": "file",
-                    "what": "hub cookie secret (users' cookies stay valid)"})
+    entries.append(
+        {
+            "name": COOKIE_SECRET,
+            "part": "hub",
+            "kind": "file",
+            "what": "hub cookie secret (users' cookies stay valid)",
+        }
+    )
     return entries
 
 
 def backup_accounting(factory: Factory, folder: Path, compress: bool) -> list[dict]:
     name = f"{factory.accounting_database}.sql" + (".gz" if compress else "")
     run_to_file(mariadb_dump_argv(factory), folder / name, compress=compress)
-    return [{"name": name, "part": "accounting", "kind": "mariadb",
-             "database": factory.accounting_database, "compressed": compress,
-             "what": "Slurm accounting: jobs, usage, associations and budgets"}]
+    return [
+        {
+            "name": name,
+            "part": "accounting",
+            "kind": "mariadb",
+            "database": factory.accounting_database,
+            "compressed": compress,
+            "what": "Slurm accounting: jobs, usage, associations and budgets",
+        }
+    ]
 
 
 def tool_versions(factory: Factory, parts) -> dict[str, str]:
@@ -365,19 +464,24 @@ def tool_versions(factory: Factory, parts) -> dict[str, str]:
     return versions
 
 
-def write_manifest(factory: Factory, folder: Path, entries: list[dict], parts,
-                   created: datetime) -> dict:
+def write_manifest(
+    factory: Factory, folder: Path, entries: list[dict], parts, created: datetime
+) -> dict:
     for entry in entries:
         path = folder / entry["name"]
         os.chmod(path, 0o600)  # secrets: root's only, even outside this folder
         entry["bytes"] = path.stat().st_size
         entry["sha256"] = sha256_of(path)
-    manifest = {"format": FORMAT, "created": created.isoformat(timespec="seconds"),
-                "cluster_name": factory.cluster_name, "parts": list(parts),
-                "hub_database": factory.hub_database if "hub" in parts else None,
-                "accounting_database": (factory.accounting_database if "accounting" in parts
-                                        else None),
-                "tools": tool_versions(factory, parts), "files": entries}
+    manifest = {
+        "format": FORMAT,
+        "created": created.isoformat(timespec="seconds"),
+        "cluster_name": factory.cluster_name,
+        "parts": list(parts),
+        "hub_database": factory.hub_database if "hub" in parts else None,
+        "accounting_database": (factory.accounting_database if "accounting" in parts else None),
+        "tools": tool_versions(factory, parts),
+        "files": entries,
+    }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     os.chmod(folder / MANIFEST, 0o600)
     return manifest
@@ -385,20 +489,27 @@ def write_manifest(factory: Factory, folder: Path, entries: list[dict], parts,
 
 def make_folder(dest_dir: Path, created: datetime) -> Path:
     if not dest_dir.is_dir():
-        raise BackupError(f"{dest_dir} is not a folder; create it first (mkdir -m 0700 "
-                          f"{dest_dir})")
+        raise BackupError(f"{dest_dir} is not a folder; create it first (mkdir -m 0700 {dest_dir})")
     folder = dest_dir / f"{FOLDER_PREFIX}{created.strftime(FOLDER_TIME)}"
     try:
         folder.mkdir(mode=0o700)
     except FileExistsError:
-        raise BackupError(f"{folder} already exists (another backup this second?); "
-                          f"try again") from None
+        raise BackupError(
+            f"{folder} already exists (another backup this second?); try again"
+        ) from None
     os.chmod(folder, 0o700)  # whatever the umask
     return folder
 
 
-def backup(factory: Factory, dest_dir: Path, *, parts=PARTS, online: bool = False,
-           compress: bool = True, created: datetime | None = None) -> Path:
+def backup(
+    factory: Factory,
+    dest_dir: Path,
+    *,
+    parts=PARTS,
+    online: bool = False,
+    compress: bool = True,
+    created: datetime | None = None,
+) -> Path:
     """Write a new backup folder under ``dest_dir``; return it. On any failure the
     partial folder is removed and BackupError raised."""
     if not online:
@@ -420,19 +531,25 @@ def backup(factory: Factory, dest_dir: Path, *, parts=PARTS, online: bool = Fals
 
 # ---------------------------------------------------------------- checking a backup
 
+
 def read_manifest(folder: Path) -> dict:
     path = folder / MANIFEST
     try:
         manifest = json.loads(path.read_text())
     except FileNotFoundError:
-        raise BackupError(f"{folder} has no {MANIFEST}: not a backup, or an incomplete "
-                          f"one") from None
+        raise BackupError(
+            f"{folder} has no {MANIFEST}: not a backup, or an incomplete one"
+        ) from None
     except (OSError, ValueError) as err:
         raise BackupError(f"cannot read {path}: {err}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT \
-            or not isinstance(manifest.get("files"), list):
-        raise BackupError(f"{path} is not a manifest of format {FORMAT} written by "
-                          f"aiworkbench-backup")
+    if (
+        not isinstance(manifest, dict)
+        or manifest.get("format") != FORMAT
+        or not isinstance(manifest.get("files"), list)
+    ):
+        raise BackupError(
+            f"{path} is not a manifest of format {FORMAT} written by aiworkbench-backup"
+        )
     return manifest
 
 
@@ -452,18 +569,20 @@ def verify(folder: Path) -> dict:
         elif not path.is_file():
             problems.append(f"{name}: missing")
         elif path.stat().st_size != entry.get("bytes"):
-            problems.append(f"{name}: {path.stat().st_size} bytes, the manifest says "
-                            f"{entry.get('bytes')}")
+            problems.append(
+                f"{name}: {path.stat().st_size} bytes, the manifest says {entry.get('bytes')}"
+            )
         elif sha256_of(path) != entry.get("sha256"):
-            problems.append(f"{name}: its sha256 differs from the manifest's (modified "
-                            f"or damaged)")
+            problems.append(f"{name}: its sha256 differs from the manifest's (modified or damaged)")
     for path in sorted(folder.iterdir()):
         if path.name != MANIFEST and path.name not in listed:
             problems.append(f"{path.name}: not in the manifest")
     if problems:
-        raise BackupError(f"{folder} does not match its manifest; nothing was restored:\n  - "
-                          + "\n  - ".join(problems)
-                          + "\nRestore from another backup (aiworkbench-backup list DEST_DIR).")
+        raise BackupError(
+            f"{folder} does not match its manifest; nothing was restored:\n  - "
+            + "\n  - ".join(problems)
+            + "\nRestore from another backup (aiworkbench-backup list DEST_DIR)."
+        )
     return manifest
 
 
@@ -477,32 +596,45 @@ def check_restorable(factory: Factory, manifest: dict, parts) -> None:
     problems = []
     for part in parts:
         if not entries_of(manifest, part):
-            problems.append(f"it holds no {part} part (it was made with only "
-                            f"{', '.join(manifest.get('parts') or []) or 'nothing'}); "
-                            f"restore just that with --{'accounting' if part == 'hub' else 'hub'}")
+            problems.append(
+                f"it holds no {part} part (it was made with only "
+                f"{', '.join(manifest.get('parts') or []) or 'nothing'}); "
+                f"restore just that with --{'accounting' if part == 'hub' else 'hub'}"
+            )
     if "hub" in parts and entries_of(manifest, "hub"):
         if manifest.get("hub_database") != factory.hub_database:
-            problems.append(f"its hub database is {manifest.get('hub_database')}, the site's "
-                            f"hub.database is {factory.hub_database}")
+            problems.append(
+                f"its hub database is {manifest.get('hub_database')}, the site's "
+                f"hub.database is {factory.hub_database}"
+            )
         if not any(e["name"] == COOKIE_SECRET for e in entries_of(manifest, "hub")):
             problems.append(f"it has no {COOKIE_SECRET}")
-    if ("accounting" in parts and entries_of(manifest, "accounting")
-            and manifest.get("accounting_database") != factory.accounting_database):
-        problems.append(f"its accounting database is {manifest.get('accounting_database')}"
-                        f", not {factory.accounting_database} (--accounting-database)")
+    if (
+        "accounting" in parts
+        and entries_of(manifest, "accounting")
+        and manifest.get("accounting_database") != factory.accounting_database
+    ):
+        problems.append(
+            f"its accounting database is {manifest.get('accounting_database')}"
+            f", not {factory.accounting_database} (--accounting-database)"
+        )
     if problems:
-        raise BackupError("cannot restore this backup here; nothing was restored:\n  - "
-                          + "\n  - ".join(problems))
+        raise BackupError(
+            "cannot restore this backup here; nothing was restored:\n  - " + "\n  - ".join(problems)
+        )
 
 
 # ---------------------------------------------------------------- restore steps
+
 
 def owner_ids(user: str) -> tuple[int, int]:
     try:
         entry = pwd.getpwnam(user)
     except KeyError:
-        raise BackupError(f"there is no system user {user!r} (hub.user) on this machine; "
-                          f"run `make up` once to create it") from None
+        raise BackupError(
+            f"there is no system user {user!r} (hub.user) on this machine; "
+            f"run `make up` once to create it"
+        ) from None
     return entry.pw_uid, entry.pw_gid
 
 
@@ -560,8 +692,10 @@ def restore_hub(factory: Factory, folder: Path, manifest: dict) -> list[str]:
         source, dest = folder / entry["name"], factory.data_dir / entry["name"]
         if entry["kind"] == "postgresql":
             restore_postgresql(factory, source)
-            done.append(f"hub database: PostgreSQL database {factory.pg_database} recreated "
-                        f"(owner {factory.hub_user}) from {entry['name']}")
+            done.append(
+                f"hub database: PostgreSQL database {factory.pg_database} recreated "
+                f"(owner {factory.hub_user}) from {entry['name']}"
+            )
         elif entry["kind"] == "sqlite":
             put_sqlite(source, dest, uid, gid)
             done.append(f"{dest} ({entry['what']})")
@@ -569,18 +703,25 @@ def restore_hub(factory: Factory, folder: Path, manifest: dict) -> list[str]:
             put_file(source, dest, uid, gid)
             done.append(f"{dest} ({entry['what']})")
     if not any(e["name"] == PROGRESS_SQLITE for e in entries_of(manifest, "hub")):
-        done.append(f"{PROGRESS_SQLITE}: not in the backup (there was none then); the one "
-                    f"here, if any, is left as it is")
+        done.append(
+            f"{PROGRESS_SQLITE}: not in the backup (there was none then); the one "
+            f"here, if any, is left as it is"
+        )
     return done
 
 
 def restore_accounting(factory: Factory, folder: Path, manifest: dict) -> list[str]:
     done = []
     for entry in entries_of(manifest, "accounting"):
-        run_from_file(mariadb_load_argv(factory), folder / entry["name"],
-                      compressed=bool(entry.get("compressed")))
-        done.append(f"Slurm accounting: MariaDB database {factory.accounting_database} "
-                    f"recreated from {entry['name']}")
+        run_from_file(
+            mariadb_load_argv(factory),
+            folder / entry["name"],
+            compressed=bool(entry.get("compressed")),
+        )
+        done.append(
+            f"Slurm accounting: MariaDB database {factory.accounting_database} "
+            f"recreated from {entry['name']}"
+        )
     return done
 
 
@@ -602,6 +743,7 @@ def restore(factory: Factory, folder: Path, *, parts=PARTS) -> list[str]:
 
 # ---------------------------------------------------------------- listing
 
+
 def list_backups(dest_dir: Path) -> list[str]:
     """One line per backup folder in ``dest_dir`` (oldest first): time and contents."""
     dest_dir = Path(dest_dir)
@@ -616,43 +758,72 @@ def list_backups(dest_dir: Path) -> list[str]:
         except BackupError as err:
             lines.append(f"{folder.name}  UNUSABLE: {err}")
             continue
-        files = ", ".join(f"{e.get('name')} ({human_size(int(e.get('bytes') or 0))})"
-                          for e in manifest["files"])
-        lines.append(f"{folder.name}  {manifest.get('created')}  cluster "
-                     f"{manifest.get('cluster_name') or '?'}  {files}")
+        files = ", ".join(
+            f"{e.get('name')} ({human_size(int(e.get('bytes') or 0))})" for e in manifest["files"]
+        )
+        lines.append(
+            f"{folder.name}  {manifest.get('created')}  cluster "
+            f"{manifest.get('cluster_name') or '?'}  {files}"
+        )
     return lines
 
 
 # ---------------------------------------------------------------- command line
 
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="aiworkbench-backup",
         description="Back up and restore the hub's database, cookie secret and course "
-                    "progress and Slurm accounting (MariaDB). Run as root. See docs/backup.md.")
-    p.add_argument("--site", default=default_site_file(),
-                   help=f"the site file (default: $AIWORKBENCH_SITE or {SITE_FILE})")
-    p.add_argument("--accounting-database", default=ACCOUNTING_DATABASE, metavar="NAME",
-                   help=f"Slurm accounting's MariaDB database (default: {ACCOUNTING_DATABASE})")
-    p.add_argument("--mariadb-socket", default="", metavar="PATH",
-                   help="MariaDB's socket (default: the client's default)")
-    p.add_argument("--pg-admin-user", default=PG_ADMIN_USER, metavar="USER",
-                   help="system user that drops and recreates the hub's PostgreSQL database "
-                        f"on restore (peer authentication; default: {PG_ADMIN_USER})")
+        "progress and Slurm accounting (MariaDB). Run as root. See docs/backup.md.",
+    )
+    p.add_argument(
+        "--site",
+        default=default_site_file(),
+        help=f"the site file (default: $AIWORKBENCH_SITE or {SITE_FILE})",
+    )
+    p.add_argument(
+        "--accounting-database",
+        default=ACCOUNTING_DATABASE,
+        metavar="NAME",
+        help=f"Slurm accounting's MariaDB database (default: {ACCOUNTING_DATABASE})",
+    )
+    p.add_argument(
+        "--mariadb-socket",
+        default="",
+        metavar="PATH",
+        help="MariaDB's socket (default: the client's default)",
+    )
+    p.add_argument(
+        "--pg-admin-user",
+        default=PG_ADMIN_USER,
+        metavar="USER",
+        help="system user that drops and recreates the hub's PostgreSQL database "
+        f"on restore (peer authentication; default: {PG_ADMIN_USER})",
+    )
     commands = p.add_subparsers(dest="command", required=True)
     b = commands.add_parser("backup", help="write a new backup folder under DEST_DIR")
     b.add_argument("dest_dir", metavar="DEST_DIR", type=Path)
-    b.add_argument("--online", action="store_true",
-                   help="back up while the hub and slurmdbd run (consistent online copies)")
-    b.add_argument("--no-gzip", dest="compress", action="store_false",
-                   help="do not compress the accounting dump")
+    b.add_argument(
+        "--online",
+        action="store_true",
+        help="back up while the hub and slurmdbd run (consistent online copies)",
+    )
+    b.add_argument(
+        "--no-gzip",
+        dest="compress",
+        action="store_false",
+        help="do not compress the accounting dump",
+    )
     r = commands.add_parser("restore", help="restore a backup folder (daemons stopped)")
     r.add_argument("backup_dir", metavar="BACKUP_DIR", type=Path)
     for cmd in (b, r):
-        cmd.add_argument("--hub", action="store_true",
-                         help="only the hub's part (database, progress, cookie secret)")
-        cmd.add_argument("--accounting", action="store_true",
-                         help="only Slurm accounting")
+        cmd.add_argument(
+            "--hub",
+            action="store_true",
+            help="only the hub's part (database, progress, cookie secret)",
+        )
+        cmd.add_argument("--accounting", action="store_true", help="only Slurm accounting")
     ls = commands.add_parser("list", help="the backups in DEST_DIR")
     ls.add_argument("dest_dir", metavar="DEST_DIR", type=Path)
     return p
@@ -671,18 +842,28 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(lines) if lines else f"no backups in {args.dest_dir}")
             return 0
         if os.geteuid() != 0:
-            raise BackupError("run aiworkbench-backup as root (it reads the hub's private "
-                              "files and runs the database tools as their owners)")
+            raise BackupError(
+                "run aiworkbench-backup as root (it reads the hub's private "
+                "files and runs the database tools as their owners)"
+            )
         try:
             site = load_site(args.site)
         except SiteError as err:
             raise BackupError(str(err)) from None
-        factory = Factory.from_site(site, accounting_database=args.accounting_database,
-                                    mariadb_socket=args.mariadb_socket,
-                                    pg_admin_user=args.pg_admin_user)
+        factory = Factory.from_site(
+            site,
+            accounting_database=args.accounting_database,
+            mariadb_socket=args.mariadb_socket,
+            pg_admin_user=args.pg_admin_user,
+        )
         if args.command == "backup":
-            folder = backup(factory, args.dest_dir, parts=chosen_parts(args),
-                            online=args.online, compress=args.compress)
+            folder = backup(
+                factory,
+                args.dest_dir,
+                parts=chosen_parts(args),
+                online=args.online,
+                compress=args.compress,
+            )
             print(folder)
             return 0
         done = restore(factory, args.backup_dir, parts=chosen_parts(args))

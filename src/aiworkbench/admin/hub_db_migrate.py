@@ -44,8 +44,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import (Column, MetaData, Table, create_engine, func, inspect, select,
-                        text)
+from sqlalchemy import Column, MetaData, Table, create_engine, func, inspect, select, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -99,8 +98,10 @@ class Report:
         lines += [f"  {name}: {count}" for name, count in self.rows.items()]
         if self.from_revision != self.to_revision:
             was = self.from_revision or "untagged"
-            lines.append(f"schema: the SQLite copy was upgraded from JupyterHub revision "
-                         f"{was} to {self.to_revision} (the SQLite file itself is unchanged)")
+            lines.append(
+                f"schema: the SQLite copy was upgraded from JupyterHub revision "
+                f"{was} to {self.to_revision} (the SQLite file itself is unchanged)"
+            )
         else:
             lines.append(f"schema: JupyterHub revision {self.to_revision}")
         if self.kept_as:
@@ -129,10 +130,16 @@ def sqlite_file(url: str) -> Path:
         parsed = make_url(url)
     except ArgumentError as err:
         raise MigrationRefused(f"not a database URL: {url!r} ({err})") from None
-    if parsed.get_backend_name() != "sqlite" or not parsed.database \
-            or parsed.database == ":memory:" or not parsed.database.startswith("/"):
-        raise MigrationRefused(f"the source must be a SQLite file given by an absolute "
-                               f"path, sqlite:////path/to/{HUB_SQLITE}; got {url!r}")
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or not parsed.database
+        or parsed.database == ":memory:"
+        or not parsed.database.startswith("/")
+    ):
+        raise MigrationRefused(
+            f"the source must be a SQLite file given by an absolute "
+            f"path, sqlite:////path/to/{HUB_SQLITE}; got {url!r}"
+        )
     return Path(parsed.database)
 
 
@@ -142,11 +149,14 @@ def check_target_url(url: str) -> None:
     except ArgumentError as err:
         raise MigrationRefused(f"not a database URL: {hidden(url)} ({err})") from None
     if backend != "postgresql":
-        raise MigrationRefused(f"the target must be a PostgreSQL database "
-                               f"(postgresql+psycopg2://...); got {hidden(url)}")
+        raise MigrationRefused(
+            f"the target must be a PostgreSQL database "
+            f"(postgresql+psycopg2://...); got {hidden(url)}"
+        )
 
 
 # ---------------------------------------------------------------- the migration
+
 
 def migrate(sqlite_url: str, target_url: str, *, dry_run: bool = False) -> Report:
     """Copy every row of JupyterHub's tables from the SQLite database at ``sqlite_url``
@@ -165,17 +175,25 @@ def migrate(sqlite_url: str, target_url: str, *, dry_run: bool = False) -> Repor
     if kept.exists():
         raise MigrationRefused(
             f"both {source} and {kept} exist: an earlier migration already moved a SQLite "
-            f"database into PostgreSQL. Move one of them away, then run again")
+            f"database into PostgreSQL. Move one of them away, then run again"
+        )
     if not os.access(source.parent, os.W_OK | os.X_OK):
-        raise MigrationRefused(f"cannot rename {source} after the migration: {source.parent} "
-                               f"is not writable by this user (run as the hub user)")
+        raise MigrationRefused(
+            f"cannot rename {source} after the migration: {source.parent} "
+            f"is not writable by this user (run as the hub user)"
+        )
     with tempfile.TemporaryDirectory(prefix=".hub-db-migrate-", dir=source.parent) as work:
         copy = Path(work) / HUB_SQLITE
         snapshot(source, copy)
         from_revision = sqlite_revision(copy)
         head = upgrade_copy(copy)
-        report = Report(WOULD_MIGRATE if dry_run else MIGRATED, source, hidden(target_url),
-                        from_revision=from_revision, to_revision=head)
+        report = Report(
+            WOULD_MIGRATE if dry_run else MIGRATED,
+            source,
+            hidden(target_url),
+            from_revision=from_revision,
+            to_revision=head,
+        )
         report.rows = copy_rows(copy, target_url, head, dry_run=dry_run)
     if dry_run:
         return report
@@ -185,7 +203,8 @@ def migrate(sqlite_url: str, target_url: str, *, dry_run: bool = False) -> Repor
         raise MigrationError(
             f"the rows were migrated (committed), but {source} could not be renamed to "
             f"{kept}: {err.strerror}. Rename it by hand, or a later run will be refused "
-            f"(the target now holds users)") from None
+            f"(the target now holds users)"
+        ) from None
     report.kept_as = kept
     return report
 
@@ -231,12 +250,15 @@ def upgrade_copy(copy: Path) -> str:
         # database never had (a hub that never used that feature).
         orm.new_session_factory(url)().close()
     except subprocess.CalledProcessError as err:
-        raise MigrationRefused(f"JupyterHub's upgrade of a copy of the SQLite database "
-                               f"failed ({err}); see alembic's messages above. The SQLite "
-                               f"file is unchanged") from None
+        raise MigrationRefused(
+            f"JupyterHub's upgrade of a copy of the SQLite database "
+            f"failed ({err}); see alembic's messages above. The SQLite "
+            f"file is unchanged"
+        ) from None
     except (SQLAlchemyError, orm.DatabaseSchemaMismatch, ValueError) as err:
-        raise MigrationRefused(f"the SQLite database could not be brought to JupyterHub's "
-                               f"schema: {err}") from None
+        raise MigrationRefused(
+            f"the SQLite database could not be brought to JupyterHub's schema: {err}"
+        ) from None
     return alembic_head()
 
 
@@ -272,9 +294,15 @@ def raw_tables() -> list[Table]:
     raw = MetaData()
     tables = []
     for table in orm.Base.metadata.sorted_tables:
-        columns = [Column(c.name, c.type.impl if isinstance(c.type, TypeDecorator) else c.type,
-                          primary_key=c.primary_key, autoincrement=False)
-                   for c in table.columns]
+        columns = [
+            Column(
+                c.name,
+                c.type.impl if isinstance(c.type, TypeDecorator) else c.type,
+                primary_key=c.primary_key,
+                autoincrement=False,
+            )
+            for c in table.columns
+        ]
         tables.append(Table(table.name, raw, *columns))
     return tables
 
@@ -293,8 +321,7 @@ def copy_rows(copy: Path, target_url: str, head: str, *, dry_run: bool) -> dict[
                 step = "checking the target"
                 check_target_empty(dst, head, target_url)
                 if dry_run:  # nothing written: the transaction ends with only the check
-                    return {t.name: src.scalar(select(func.count()).select_from(t))
-                            for t in tables}
+                    return {t.name: src.scalar(select(func.count()).select_from(t)) for t in tables}
                 step = "creating JupyterHub's tables"
                 create_schema(dst, head)
                 rows = {}
@@ -308,10 +335,13 @@ def copy_rows(copy: Path, target_url: str, head: str, *, dry_run: bool) -> dict[
     except (SQLAlchemyError, ValueError) as err:  # psycopg2 refuses some values: ValueError
         detail = str(getattr(err, "orig", None) or err).strip()
         if step == "connecting":
-            raise MigrationError(f"cannot connect to {hidden(target_url)} (run as the hub "
-                                 f"user?): {detail}") from None
-        raise MigrationError(f"the migration into {hidden(target_url)} failed while {step} "
-                             f"and was rolled back: {detail}") from None
+            raise MigrationError(
+                f"cannot connect to {hidden(target_url)} (run as the hub user?): {detail}"
+            ) from None
+        raise MigrationError(
+            f"the migration into {hidden(target_url)} failed while {step} "
+            f"and was rolled back: {detail}"
+        ) from None
     finally:
         source.dispose()
         target.dispose()
@@ -321,10 +351,14 @@ def dangling_rows(src: Connection) -> None:
     """Refuse rows that refer to rows that are gone (PostgreSQL would reject them)."""
     found = src.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
     if found:
-        shown = "; ".join(f"{table} row {rowid} refers to a missing {parent} row"
-                          for table, rowid, parent, _ in found[:10])
-        raise MigrationRefused(f"the SQLite database has {len(found)} rows that refer to "
-                               f"missing rows ({shown}); delete them, then run again")
+        shown = "; ".join(
+            f"{table} row {rowid} refers to a missing {parent} row"
+            for table, rowid, parent, _ in found[:10]
+        )
+        raise MigrationRefused(
+            f"the SQLite database has {len(found)} rows that refer to "
+            f"missing rows ({shown}); delete them, then run again"
+        )
 
 
 def check_target_empty(dst: Connection, head: str, target_url: str) -> None:
@@ -342,22 +376,30 @@ def check_target_empty(dst: Connection, head: str, target_url: str) -> None:
                 f"{where} already holds {users} users: a live hub database is never "
                 f"overwritten. If the hub has already started on it (and so made its users "
                 f"afresh), drop and recreate the database empty (ansible role postgresql), "
-                f"then run again")
+                f"then run again"
+            )
     hub_tables = [t for t in orm.Base.metadata.sorted_tables if t.name in names]
-    filled = {t.name: n for t in hub_tables
-              if (n := dst.scalar(select(func.count()).select_from(t)))}
+    filled = {
+        t.name: n for t in hub_tables if (n := dst.scalar(select(func.count()).select_from(t)))
+    }
     if filled:
         shown = ", ".join(f"{name} ({n})" for name, n in filled.items())
-        raise MigrationRefused(f"{where} already holds rows (no users): {shown}; only an "
-                               f"empty database is migrated into. Drop and recreate it empty, "
-                               f"then run again")
+        raise MigrationRefused(
+            f"{where} already holds rows (no users): {shown}; only an "
+            f"empty database is migrated into. Drop and recreate it empty, "
+            f"then run again"
+        )
     if hub_tables:
-        revision = (dst.scalar(text(f"SELECT version_num FROM {VERSION_TABLE}"))
-                    if VERSION_TABLE in names else None)
+        revision = (
+            dst.scalar(text(f"SELECT version_num FROM {VERSION_TABLE}"))
+            if VERSION_TABLE in names
+            else None
+        )
         if revision != head:
             raise MigrationRefused(
                 f"{where} has JupyterHub's tables at schema revision {revision or 'unknown'}, "
-                f"not {head} (this JupyterHub's): drop and recreate it empty, then run again")
+                f"not {head} (this JupyterHub's): drop and recreate it empty, then run again"
+            )
 
 
 def create_schema(dst: Connection, head: str) -> None:
@@ -387,44 +429,60 @@ def reset_sequences(dst: Connection, tables: list[Table]) -> None:
     quote = dst.dialect.identifier_preparer.quote
     for table in tables:
         for column in table.primary_key.columns:
-            sequence = dst.scalar(text("SELECT pg_get_serial_sequence(:table, :column)"),
-                                  {"table": quote(table.name), "column": column.name})
+            sequence = dst.scalar(
+                text("SELECT pg_get_serial_sequence(:table, :column)"),
+                {"table": quote(table.name), "column": column.name},
+            )
             if sequence:
                 top = func.max(column)
-                dst.execute(select(func.setval(sequence, func.coalesce(top, 1),
-                                               top.is_not(None))).select_from(table))
+                dst.execute(
+                    select(
+                        func.setval(sequence, func.coalesce(top, 1), top.is_not(None))
+                    ).select_from(table)
+                )
 
 
 # ---------------------------------------------------------------- command line
+
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="aiworkbench-hub-db-migrate",
         description="Move the hub's users, groups, roles, tokens and sessions from its old "
-                    f"SQLite database (<hub.data_dir>/{HUB_SQLITE}) into the empty "
-                    "PostgreSQL database of a site with hub.database = \"postgresql\". Run it "
-                    "AS THE HUB USER (hub.user, e.g. runuser -u jupyterhub -- "
-                    "aiworkbench-hub-db-migrate): PostgreSQL's peer authentication maps that "
-                    "system user to the hub's role, and the SQLite file is its own. Run it "
-                    "with the hub stopped, before the hub starts on PostgreSQL.",
+        f"SQLite database (<hub.data_dir>/{HUB_SQLITE}) into the empty "
+        'PostgreSQL database of a site with hub.database = "postgresql". Run it '
+        "AS THE HUB USER (hub.user, e.g. runuser -u jupyterhub -- "
+        "aiworkbench-hub-db-migrate): PostgreSQL's peer authentication maps that "
+        "system user to the hub's role, and the SQLite file is its own. Run it "
+        "with the hub stopped, before the hub starts on PostgreSQL.",
         epilog="A database that already holds users is never overwritten. After a "
-               f"migration the SQLite file is kept as {HUB_SQLITE}{MIGRATED_SUFFIX}, so a "
-               "second run has nothing to migrate. Output: the first line starts with "
-               "'migrated', 'would migrate' or 'nothing to migrate'. Exit status: 0 migrated "
-               "or nothing to migrate, 1 refused or failed (nothing written), 2 bad "
-               "arguments or an unusable site file.")
-    p.add_argument("--site", default=default_site_file(),
-                   metavar="FILE",
-                   help=f"the site file (default: $AIWORKBENCH_SITE or {SITE_FILE}); the "
-                        f"source is hub.data_dir/{HUB_SQLITE}, the target the database "
-                        "the hub uses (hub.postgresql_*)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="check both databases and print what would be migrated; write "
-                        "nothing")
-    p.add_argument("--hub-pidfile", default=None, metavar="FILE",
-                   help="refuse while the hub whose pid this file holds runs (default: the "
-                        "hub's own, hub.data_dir/jupyterhub.pid, and an older factory's, "
-                        f"{LEGACY_HUB_PIDFILE})")
+        f"migration the SQLite file is kept as {HUB_SQLITE}{MIGRATED_SUFFIX}, so a "
+        "second run has nothing to migrate. Output: the first line starts with "
+        "'migrated', 'would migrate' or 'nothing to migrate'. Exit status: 0 migrated "
+        "or nothing to migrate, 1 refused or failed (nothing written), 2 bad "
+        "arguments or an unusable site file.",
+    )
+    p.add_argument(
+        "--site",
+        default=default_site_file(),
+        metavar="FILE",
+        help=f"the site file (default: $AIWORKBENCH_SITE or {SITE_FILE}); the "
+        f"source is hub.data_dir/{HUB_SQLITE}, the target the database "
+        "the hub uses (hub.postgresql_*)",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check both databases and print what would be migrated; write nothing",
+    )
+    p.add_argument(
+        "--hub-pidfile",
+        default=None,
+        metavar="FILE",
+        help="refuse while the hub whose pid this file holds runs (default: the "
+        "hub's own, hub.data_dir/jupyterhub.pid, and an older factory's, "
+        f"{LEGACY_HUB_PIDFILE})",
+    )
     return p
 
 
@@ -448,21 +506,27 @@ def main(argv: list[str] | None = None) -> int:
     hub = site.hub
     source = Path(hub.data_dir) / HUB_SQLITE
     if hub.database != "postgresql":
-        print(f"{NOTHING}: hub.database is {hub.database!r} in {args.site}; the hub keeps "
-              f"using {source}")
+        print(
+            f"{NOTHING}: hub.database is {hub.database!r} in {args.site}; the hub keeps "
+            f"using {source}"
+        )
         return 0
     try:
         user = current_user()
         if user != hub.user:
             raise MigrationRefused(
                 f"run as the hub user {hub.user!r}, not {user!r} (peer authentication): "
-                f"runuser -u {hub.user} -- {shutil.which(prog) or prog} --site {args.site}")
-        pidfiles = ([args.hub_pidfile] if args.hub_pidfile
-                    else [hub_pidfile(site), LEGACY_HUB_PIDFILE])
+                f"runuser -u {hub.user} -- {shutil.which(prog) or prog} --site {args.site}"
+            )
+        pidfiles = (
+            [args.hub_pidfile] if args.hub_pidfile else [hub_pidfile(site), LEGACY_HUB_PIDFILE]
+        )
         for pidfile in pidfiles if source.exists() else []:
             if pid := running_pid(pidfile):
-                raise MigrationRefused(f"the hub runs (pid {pid}, {pidfile}); stop it first, "
-                                       f"so that its SQLite database stops changing")
+                raise MigrationRefused(
+                    f"the hub runs (pid {pid}, {pidfile}); stop it first, "
+                    f"so that its SQLite database stops changing"
+                )
         report = migrate(f"sqlite:///{source}", db_url(site), dry_run=args.dry_run)
     except MigrationRefused as err:
         print(f"{prog}: refused: {err}", file=sys.stderr)

@@ -77,17 +77,17 @@ class Grant:
 
 # --- validation ------------------------------------------------------------------------
 
+
 def shown(value, limit: int = 40) -> str:
     """``value`` for a message: its repr, cut short when long."""
     text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def account_problem(name) -> str | None:
     """Why ``name`` cannot be a grant's account, or None when it can."""
     if not isinstance(name, str) or not ACCOUNT_NAME.fullmatch(name):
-        return ("a Slurm account name is 1 to 40 of a-z, 0-9, '_' and '-', starting "
-                "with a letter")
+        return "a Slurm account name is 1 to 40 of a-z, 0-9, '_' and '-', starting with a letter"
     if name == ROOT:
         return "it is Slurm's own root account"
     return None
@@ -129,17 +129,21 @@ def check_grant(grant, label: str) -> None:
     """Raise ValueError when one field of ``grant`` is not allowed."""
     why = description_problem(grant.description)
     if why:
-        raise ValueError(f"{label}: description is not allowed: up to {DESCRIPTION_MAX} "
-                         f"letters, digits, spaces and {DESCRIPTION_PUNCTUATION} (no quotes, "
-                         f"'=' or line breaks); {why}")
+        raise ValueError(
+            f"{label}: description is not allowed: up to {DESCRIPTION_MAX} "
+            f"letters, digits, spaces and {DESCRIPTION_PUNCTUATION} (no quotes, "
+            f"'=' or line breaks); {why}"
+        )
     for field in ("gpu_minutes", "cpu_minutes"):
         why = minutes_problem(getattr(grant, field))
         if why:
-            raise ValueError(f"{label}: {field} must be a whole number from 0 to "
-                             f"{MAX_MINUTES}, {why}")
+            raise ValueError(
+                f"{label}: {field} must be a whole number from 0 to {MAX_MINUTES}, {why}"
+            )
     if not isinstance(grant.members, (tuple, list)):
-        raise ValueError(f"{label}: members must be a list of user names, "
-                         f"not {shown(grant.members)}")
+        raise ValueError(
+            f"{label}: members must be a list of user names, not {shown(grant.members)}"
+        )
     for member in grant.members:
         why = user_problem(member)
         if why:
@@ -155,13 +159,14 @@ def check_readers(readers, members: set[str]) -> None:
     """Raise ValueError when a reader's name is not allowed, is root's, or is a member of
     a grant (a reader submits no job)."""
     for reader in readers:
-        why = user_problem(reader) or ("it is Slurm's administrator" if reader == ROOT else
-                                       None)
+        why = user_problem(reader) or ("it is Slurm's administrator" if reader == ROOT else None)
         if why:
             raise ValueError(f"reader {shown(reader)} is not allowed: {why}")
         if reader in members:
-            raise ValueError(f"reader {reader!r} is not allowed: it is a member of a grant, "
-                             f"and a reader may submit no job")
+            raise ValueError(
+                f"reader {reader!r} is not allowed: it is a member of a grant, "
+                f"and a reader may submit no job"
+            )
 
 
 def validate(grants, readers=()) -> None:
@@ -174,18 +179,20 @@ def validate(grants, readers=()) -> None:
             raise ValueError(f"grant {index}: not a Grant but {type(grant).__name__}")
         why = account_problem(grant.account)
         if why:
-            raise ValueError(f"grant {index}: account {shown(grant.account)} is not "
-                             f"allowed: {why}")
+            raise ValueError(f"grant {index}: account {shown(grant.account)} is not allowed: {why}")
         if grant.account in first:
-            raise ValueError(f"grant {index}: account {grant.account!r} is granted twice "
-                             f"(grants {first[grant.account]} and {index}); one grant per "
-                             f"account")
+            raise ValueError(
+                f"grant {index}: account {grant.account!r} is granted twice "
+                f"(grants {first[grant.account]} and {index}); one grant per "
+                f"account"
+            )
         first[grant.account] = index
         check_grant(grant, f"grant {index} ({grant.account!r})")
     check_readers(readers, {m for grant in grants for m in grant.members})
 
 
 # --- Slurm's state ---------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Account:
@@ -234,18 +241,45 @@ def read_state(cluster: str, run=commands.run, accounts=None, users=None) -> Slu
     no query). Raises :class:`commands.CommandError` when sacctmgr fails."""
     found_accounts, associations, found_users = {}, {}, {}
     if accounts is None or accounts:
-        found_accounts = {name: Account(slurm.parse_tres(tres), submit) for name, tres, submit
-                          in show(run, "account", "withassoc", *names_filter("name", accounts),
-                                  f"cluster={cluster}", "user=",
-                                  "format=account,grptresmins,grpsubmit", width=3)}
+        found_accounts = {
+            name: Account(slurm.parse_tres(tres), submit)
+            for name, tres, submit in show(
+                run,
+                "account",
+                "withassoc",
+                *names_filter("name", accounts),
+                f"cluster={cluster}",
+                "user=",
+                "format=account,grptresmins,grpsubmit",
+                width=3,
+            )
+        }
     if (accounts is None or accounts) and (users is None or users):
-        associations = {(user, account): submit for user, account, submit in show(
-            run, "association", f"cluster={cluster}", *names_filter("account", accounts),
-            *names_filter("user", users), "format=user,account,maxsubmit", width=3) if user}
+        associations = {
+            (user, account): submit
+            for user, account, submit in show(
+                run,
+                "association",
+                f"cluster={cluster}",
+                *names_filter("account", accounts),
+                *names_filter("user", users),
+                "format=user,account,maxsubmit",
+                width=3,
+            )
+            if user
+        }
     if users is None or users:
-        found_users = {name: User(default, level) for name, default, level in show(
-            run, "user", *names_filter("name", users), f"cluster={cluster}",
-            "format=user,defaultaccount,adminlevel", width=3)}
+        found_users = {
+            name: User(default, level)
+            for name, default, level in show(
+                run,
+                "user",
+                *names_filter("name", users),
+                f"cluster={cluster}",
+                "format=user,defaultaccount,adminlevel",
+                width=3,
+            )
+        }
     return SlurmState(found_accounts, associations, found_users)
 
 
@@ -274,12 +308,20 @@ def reread(state: SlurmState, changes, cluster: str, run=commands.run) -> SlurmS
     now = read_state(cluster, run, accounts, users)
     return SlurmState(
         {**{k: v for k, v in state.accounts.items() if k not in accounts}, **now.accounts},
-        {**{k: v for k, v in state.associations.items()
-            if not (k[0] in users and k[1] in accounts)}, **now.associations},
-        {**{k: v for k, v in state.users.items() if k not in users}, **now.users})
+        {
+            **{
+                k: v
+                for k, v in state.associations.items()
+                if not (k[0] in users and k[1] in accounts)
+            },
+            **now.associations,
+        },
+        {**{k: v for k, v in state.users.items() if k not in users}, **now.users},
+    )
 
 
 # --- the plan --------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Change:
@@ -301,20 +343,30 @@ def minutes(value: int | None) -> str:
 
 def budget_change(grant: Grant, budget: dict[str, int]) -> str:
     """How ``budget`` (Slurm's) differs from the grant's, in words; "" when it does not."""
-    parts = [f"{minutes(budget.get(tres))} -> {wanted} {unit}-min"
-             for tres, wanted, unit in ((GPU, grant.gpu_minutes, "GPU"),
-                                        (CPU, grant.cpu_minutes, "CPU"))
-             if budget.get(tres) != wanted]
+    parts = [
+        f"{minutes(budget.get(tres))} -> {wanted} {unit}-min"
+        for tres, wanted, unit in ((GPU, grant.gpu_minutes, "GPU"), (CPU, grant.cpu_minutes, "CPU"))
+        if budget.get(tres) != wanted
+    ]
     return ", ".join(parts)
 
 
 def new_account(grant: Grant, cluster: str) -> Change:
     """The account a grant needs (its description defaults to its name, as sacctmgr's)."""
-    args = ("add", "account", grant.account, f"cluster={cluster}", f"parent={ROOT}",
-            f"description={grant.description or grant.account}",
-            f"organization={grant.account}", f"grptresmins={budget_tres(grant)}")
-    why = (f"{grant.account}: new account, budget {grant.gpu_minutes} GPU-min and "
-           f"{grant.cpu_minutes} CPU-min")
+    args = (
+        "add",
+        "account",
+        grant.account,
+        f"cluster={cluster}",
+        f"parent={ROOT}",
+        f"description={grant.description or grant.account}",
+        f"organization={grant.account}",
+        f"grptresmins={budget_tres(grant)}",
+    )
+    why = (
+        f"{grant.account}: new account, budget {grant.gpu_minutes} GPU-min and "
+        f"{grant.cpu_minutes} CPU-min"
+    )
     if not grant.active:
         return Change((*args, f"grpsubmitjobs={BLOCKED}"), f"{why}; ended: no new jobs")
     return Change(args, why)
@@ -325,19 +377,29 @@ def account_changes(grant: Grant, state: SlurmState, cluster: str) -> list[Chang
     account = state.accounts.get(grant.account)
     if account is None:
         return [new_account(grant, cluster)]
-    where = ("modify", "account", "where", f"name={grant.account}", f"cluster={cluster}",
-             "set")
+    where = ("modify", "account", "where", f"name={grant.account}", f"cluster={cluster}", "set")
     changes = []
     differs = budget_change(grant, account.budget)
     if differs:
-        changes.append(Change((*where, f"grptresmins={budget_tres(grant)}"),
-                              f"{grant.account}: budget {differs}"))
+        changes.append(
+            Change(
+                (*where, f"grptresmins={budget_tres(grant)}"), f"{grant.account}: budget {differs}"
+            )
+        )
     if not grant.active and account.grp_submit != BLOCKED:
-        changes.append(Change((*where, f"grpsubmitjobs={BLOCKED}"),
-                              f"{grant.account}: ended, blocked from new jobs"))
+        changes.append(
+            Change(
+                (*where, f"grpsubmitjobs={BLOCKED}"),
+                f"{grant.account}: ended, blocked from new jobs",
+            )
+        )
     elif grant.active and account.grp_submit == BLOCKED:
-        changes.append(Change((*where, f"grpsubmitjobs={UNBLOCKED}"),
-                              f"{grant.account}: active again, may submit jobs"))
+        changes.append(
+            Change(
+                (*where, f"grpsubmitjobs={UNBLOCKED}"),
+                f"{grant.account}: active again, may submit jobs",
+            )
+        )
     return changes
 
 
@@ -360,20 +422,32 @@ def add_users(users: list[str], account: str, cluster: str, default: bool) -> Ch
     with this as their default account."""
     names = ", ".join(users)
     if default:
-        return Change(("add", "user", ",".join(users), f"account={account}",
-                       f"defaultaccount={account}", f"cluster={cluster}"),
-                      f"{account}: new members {names} (new to Slurm; their default "
-                      f"account)")
-    return Change(("add", "user", ",".join(users), f"account={account}", f"cluster={cluster}"),
-                  f"{account}: new members {names}")
+        return Change(
+            (
+                "add",
+                "user",
+                ",".join(users),
+                f"account={account}",
+                f"defaultaccount={account}",
+                f"cluster={cluster}",
+            ),
+            f"{account}: new members {names} (new to Slurm; their default account)",
+        )
+    return Change(
+        ("add", "user", ",".join(users), f"account={account}", f"cluster={cluster}"),
+        f"{account}: new members {names}",
+    )
 
 
 def member_additions(grants: list[Grant], state: SlurmState, cluster: str) -> list[Change]:
     """The members' missing associations, at most two commands an account. Users new to
     Slurm come first, each added with their default account, so that they exist before
     they join their other grants."""
-    defaults = {user: default_account(theirs) for user, theirs in memberships(grants).items()
-                if user not in state.users}
+    defaults = {
+        user: default_account(theirs)
+        for user, theirs in memberships(grants).items()
+        if user not in state.users
+    }
     new, more = [], []
     for grant in grants:
         missing = [u for u in grant.members if (u, grant.account) not in state.associations]
@@ -386,8 +460,7 @@ def member_additions(grants: list[Grant], state: SlurmState, cluster: str) -> li
     return new + more
 
 
-def submit_limits(grants: list[Grant], state: SlurmState, cluster: str,
-                  readers) -> list[Change]:
+def submit_limits(grants: list[Grant], state: SlurmState, cluster: str, readers) -> list[Change]:
     """Associations with a grant's account: blocked (MaxSubmitJobs=0) for users no longer
     its members (deleting an association would lose its usage), unblocked for members
     again. Readers' associations are not touched."""
@@ -399,16 +472,30 @@ def submit_limits(grants: list[Grant], state: SlurmState, cluster: str,
     for grant in grants:
         members = set(grant.members)
         for user, limit in by_account.get(grant.account, ()):
-            where = ("modify", "user", "where", f"name={user}", f"account={grant.account}",
-                     f"cluster={cluster}", "set")
+            where = (
+                "modify",
+                "user",
+                "where",
+                f"name={user}",
+                f"account={grant.account}",
+                f"cluster={cluster}",
+                "set",
+            )
             if user not in members and limit != BLOCKED:
-                changes.append(Change((*where, f"maxsubmitjobs={BLOCKED}"),
-                                      f"{grant.account}: {user} is no longer a member, "
-                                      f"blocked from new jobs (association kept)"))
+                changes.append(
+                    Change(
+                        (*where, f"maxsubmitjobs={BLOCKED}"),
+                        f"{grant.account}: {user} is no longer a member, "
+                        f"blocked from new jobs (association kept)",
+                    )
+                )
             elif user in members and limit == BLOCKED:
-                changes.append(Change((*where, f"maxsubmitjobs={UNBLOCKED}"),
-                                      f"{grant.account}: {user} is a member again, may "
-                                      f"submit jobs"))
+                changes.append(
+                    Change(
+                        (*where, f"maxsubmitjobs={UNBLOCKED}"),
+                        f"{grant.account}: {user} is a member again, may submit jobs",
+                    )
+                )
     return changes
 
 
@@ -421,10 +508,20 @@ def default_accounts(grants: list[Grant], state: SlurmState, cluster: str) -> li
         active = [g.account for g in theirs if g.active]
         known = state.users.get(user)
         if known and active and known.default_account not in active:
-            changes.append(Change(("modify", "user", "where", f"name={user}",
-                                   f"cluster={cluster}", "set", f"defaultaccount={active[0]}"),
-                                  f"{user}: default account {known.default_account or 'none'}"
-                                  f" -> {active[0]}"))
+            changes.append(
+                Change(
+                    (
+                        "modify",
+                        "user",
+                        "where",
+                        f"name={user}",
+                        f"cluster={cluster}",
+                        "set",
+                        f"defaultaccount={active[0]}",
+                    ),
+                    f"{user}: default account {known.default_account or 'none'} -> {active[0]}",
+                )
+            )
     return changes
 
 
@@ -433,24 +530,60 @@ def reader_changes(reader: str, state: SlurmState, cluster: str) -> list[Change]
     submit no job."""
     known = state.users.get(reader)
     if known is None:
-        return [Change(("add", "user", reader, f"account={ROOT}", f"defaultaccount={ROOT}",
-                        f"cluster={cluster}", f"adminlevel={READER_LEVEL}",
-                        f"maxsubmitjobs={BLOCKED}"),
-                       f"{reader}: new Slurm reader ({READER_LEVEL}, on {ROOT}, no jobs)")]
+        return [
+            Change(
+                (
+                    "add",
+                    "user",
+                    reader,
+                    f"account={ROOT}",
+                    f"defaultaccount={ROOT}",
+                    f"cluster={cluster}",
+                    f"adminlevel={READER_LEVEL}",
+                    f"maxsubmitjobs={BLOCKED}",
+                ),
+                f"{reader}: new Slurm reader ({READER_LEVEL}, on {ROOT}, no jobs)",
+            )
+        ]
     changes = []
     if known.admin_level != READER_LEVEL:
-        changes.append(Change(("modify", "user", "where", f"name={reader}", "set",
-                               f"adminlevel={READER_LEVEL}"),
-                              f"{reader}: AdminLevel {known.admin_level} -> {READER_LEVEL}"))
+        changes.append(
+            Change(
+                ("modify", "user", "where", f"name={reader}", "set", f"adminlevel={READER_LEVEL}"),
+                f"{reader}: AdminLevel {known.admin_level} -> {READER_LEVEL}",
+            )
+        )
     limit = state.associations.get((reader, ROOT))
     if limit is None:
-        changes.append(Change(("add", "user", reader, f"account={ROOT}", f"cluster={cluster}",
-                               f"maxsubmitjobs={BLOCKED}"),
-                              f"{reader}: an association with {ROOT} that submits no job"))
+        changes.append(
+            Change(
+                (
+                    "add",
+                    "user",
+                    reader,
+                    f"account={ROOT}",
+                    f"cluster={cluster}",
+                    f"maxsubmitjobs={BLOCKED}",
+                ),
+                f"{reader}: an association with {ROOT} that submits no job",
+            )
+        )
     elif limit != BLOCKED:
-        changes.append(Change(("modify", "user", "where", f"name={reader}", f"account={ROOT}",
-                               f"cluster={cluster}", "set", f"maxsubmitjobs={BLOCKED}"),
-                              f"{reader}: a reader may submit no job"))
+        changes.append(
+            Change(
+                (
+                    "modify",
+                    "user",
+                    "where",
+                    f"name={reader}",
+                    f"account={ROOT}",
+                    f"cluster={cluster}",
+                    "set",
+                    f"maxsubmitjobs={BLOCKED}",
+                ),
+                f"{reader}: a reader may submit no job",
+            )
+        )
     return changes
 
 
@@ -469,6 +602,7 @@ def plan(grants, state: SlurmState, cluster: str, readers=()) -> list[Change]:
 
 # --- applying --------------------------------------------------------------------------
 
+
 def command_line(change: Change) -> str:
     """``change`` as the line sacctmgr reads: a value with spaces (a description) in
     double quotes, as sacctmgr's own quoting. Refuses what would not stay one
@@ -476,8 +610,9 @@ def command_line(change: Change) -> str:
     words = []
     for arg in change.args:
         if any(c in "\"'" or (c.isspace() and c != " ") for c in arg):
-            raise ValueError(f"{shown(arg)} cannot be given to sacctmgr: it has a quote or "
-                             f"a line break")
+            raise ValueError(
+                f"{shown(arg)} cannot be given to sacctmgr: it has a quote or a line break"
+            )
         key, equals, value = arg.partition("=")
         words.append(f'{key}="{value}"' if equals and " " in value else arg)
     return " ".join(words)
@@ -499,20 +634,22 @@ def flat_entry(change: Change) -> tuple[str, list[str]] | None:
     verb, what, *rest = change.args
     given = options(rest)
     if (verb, what) == ("add", "account"):
-        line = (f"Account - '{rest[0]}':Description='{given['description']}'"
-                f":Organization='{given['organization']}':GrpTRESMins={given['grptresmins']}")
+        line = (
+            f"Account - '{rest[0]}':Description='{given['description']}'"
+            f":Organization='{given['organization']}':GrpTRESMins={given['grptresmins']}"
+        )
         if "grpsubmitjobs" in given:
             line += f":GrpSubmitJobs={given['grpsubmitjobs']}"
         return given["parent"], [line]
     if (verb, what) == ("modify", "account"):
-        values = options(rest[rest.index("set") + 1:])
+        values = options(rest[rest.index("set") + 1 :])
         if set(values) != {"grptresmins"}:
             return None
         return ROOT, [f"Account - '{given['name']}':GrpTRESMins={values['grptresmins']}"]
-    if (verb, what) == ("add", "user") and set(given) <= {"account", "defaultaccount",
-                                                           "cluster"}:
-        default = (f":DefaultAccount='{given['defaultaccount']}'"
-                   if "defaultaccount" in given else "")
+    if (verb, what) == ("add", "user") and set(given) <= {"account", "defaultaccount", "cluster"}:
+        default = (
+            f":DefaultAccount='{given['defaultaccount']}'" if "defaultaccount" in given else ""
+        )
         return given["account"], [f"User - '{user}'{default}" for user in rest[0].split(",")]
     return None
 
@@ -565,12 +702,19 @@ def apply(changes, cluster: str, run=commands.run) -> str:
         text, rest = "", changes
     said = []
     if text:
-        said.append(sacctmgr_input(run, [SACCTMGR, "--immediate", "load", "file=/dev/stdin"],
-                                   text, len(changes) - len(rest)))
+        said.append(
+            sacctmgr_input(
+                run,
+                [SACCTMGR, "--immediate", "load", "file=/dev/stdin"],
+                text,
+                len(changes) - len(rest),
+            )
+        )
     lines = command_lines(rest)
     if lines:
-        said.append(sacctmgr_input(run, [SACCTMGR, "--immediate"], "\n".join(lines) + "\n",
-                                   len(lines)))
+        said.append(
+            sacctmgr_input(run, [SACCTMGR, "--immediate"], "\n".join(lines) + "\n", len(lines))
+        )
     return "\n".join(part for part in said if part)
 
 
@@ -607,16 +751,17 @@ class CountedRun:
         return self.run(argv, **kwargs)
 
 
-def reconcile(grants, cluster: str, readers=(), dry_run: bool = False,
-              run=commands.run) -> Result:
+def reconcile(grants, cluster: str, readers=(), dry_run: bool = False, run=commands.run) -> Result:
     """Make Slurm accounting on ``cluster`` match ``grants`` and ``readers``: validate,
     read, plan, apply (unless ``dry_run``), read again to see what Slurm took. Raises
     ValueError for a grant that is not allowed (before any sacctmgr), and
     :class:`commands.CommandError` when sacctmgr cannot be run or read."""
     grants, readers = list(grants), tuple(readers)
     if not isinstance(cluster, str) or not ACCOUNT_NAME.fullmatch(cluster):
-        raise ValueError(f"cluster {shown(cluster)} is not allowed: a Slurm cluster name is "
-                         f"1 to 40 of a-z, 0-9, '_' and '-', starting with a letter")
+        raise ValueError(
+            f"cluster {shown(cluster)} is not allowed: a Slurm cluster name is "
+            f"1 to 40 of a-z, 0-9, '_' and '-', starting with a letter"
+        )
     validate(grants, readers)
     counted = CountedRun(run)
     state = read_state(cluster, counted)
@@ -626,11 +771,11 @@ def reconcile(grants, cluster: str, readers=(), dry_run: bool = False,
     said = apply(changes, cluster, counted)
     after = reread(state, changes, cluster, counted)
     remaining = tuple(plan(grants, after, cluster, readers))
-    return Result(len(grants), changes, True, remaining, counted.calls,
-                  said if remaining else "")
+    return Result(len(grants), changes, True, remaining, counted.calls, said if remaining else "")
 
 
 # --- the outcome, worded ---------------------------------------------------------------
+
 
 def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
@@ -638,8 +783,9 @@ def plural(count: int, word: str) -> str:
 
 def listed(changes) -> list[str]:
     """Each change: why, then the sacctmgr line."""
-    return [f"  {change.why}\n    {SACCTMGR} --immediate {command_line(change)}"
-            for change in changes]
+    return [
+        f"  {change.why}\n    {SACCTMGR} --immediate {command_line(change)}" for change in changes
+    ]
 
 
 def describe(result: Result) -> str:
@@ -650,13 +796,18 @@ def describe(result: Result) -> str:
         return f"Slurm already matches the {grants}."
     changes = plural(len(result.changes), "change")
     if not result.applied:
-        return "\n".join([f"{changes} to make (dry run, nothing changed):",
-                          *listed(result.changes)])
+        return "\n".join(
+            [f"{changes} to make (dry run, nothing changed):", *listed(result.changes)]
+        )
     if not result.refused:
-        return "\n".join([f"{changes} made; Slurm now matches the {grants}:",
-                          *listed(result.changes)])
-    lines = [f"{changes} given to Slurm; {plural(len(result.refused), 'change')} still to "
-             f"make. Slurm refused:", *listed(result.refused)]
+        return "\n".join(
+            [f"{changes} made; Slurm now matches the {grants}:", *listed(result.changes)]
+        )
+    lines = [
+        f"{changes} given to Slurm; {plural(len(result.refused), 'change')} still to "
+        f"make. Slurm refused:",
+        *listed(result.refused),
+    ]
     if result.said:
         lines.append("sacctmgr said:\n  " + result.said.replace("\n", "\n  "))
     return "\n".join(lines)
@@ -664,9 +815,16 @@ def describe(result: Result) -> str:
 
 def as_json(result: Result) -> dict:
     """The outcome as plain data: each change's command line and why."""
+
     def items(changes):
         return [{"command": command_line(c), "why": c.why} for c in changes]
-    return {"grants": result.grants, "applied": result.applied,
-            "changes": items(result.changes), "refused": items(result.refused),
-            "remaining": items(result.remaining), "calls": result.calls,
-            "said": result.said}
+
+    return {
+        "grants": result.grants,
+        "applied": result.applied,
+        "changes": items(result.changes),
+        "refused": items(result.refused),
+        "remaining": items(result.remaining),
+        "calls": result.calls,
+        "said": result.said,
+    }

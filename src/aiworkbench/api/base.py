@@ -9,9 +9,9 @@ from jupyterhub.services.auth import HubOAuthenticated
 from tornado import web
 from tornado.log import app_log
 
+from aiworkbench.budgets.accounting import READ_ALL, AccountingReader
 from aiworkbench.core.problems import Refused
 from aiworkbench.core.store_schema import SchemaError
-from aiworkbench.budgets.accounting import READ_ALL, AccountingReader
 
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}\Z")
 
@@ -30,11 +30,13 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
     async def prepare(self):
         model = await self.hub_auth.get_user(self, sync=False)
         if model is None:
-            raise APIError(401, "log in to the hub, or send a hub token "
-                                "(Authorization: token ...)")
+            raise APIError(401, "log in to the hub, or send a hub token (Authorization: token ...)")
         if not self.hub_auth.check_scopes(self.hub_auth.access_scopes, model):
-            raise APIError(403, "this token may not use the workbench API (it lacks "
-                                "access:services!service=workbench)")
+            raise APIError(
+                403,
+                "this token may not use the workbench API (it lacks "
+                "access:services!service=workbench)",
+            )
         self.hub_user = model
 
     @property
@@ -54,13 +56,13 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
         unknown = sorted(set(self.request.arguments) - set(allowed))
         if unknown:
             listing = "; ".join(f"{k} ({v})" for k, v in allowed.items()) or "none"
-            raise APIError(400, f"unknown query parameter(s) {', '.join(unknown)}; "
-                                f"allowed: {listing}")
+            raise APIError(
+                400, f"unknown query parameter(s) {', '.join(unknown)}; allowed: {listing}"
+            )
         values = {}
         for name, raw in self.request.arguments.items():
             if len(raw) != 1:
-                raise APIError(400, f"query parameter {name} given {len(raw)} times; once "
-                                    f"at most")
+                raise APIError(400, f"query parameter {name} given {len(raw)} times; once at most")
             values[name] = raw[0].decode("utf-8", "replace")
         return values
 
@@ -78,15 +80,19 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
             raise APIError(400, f"the body must be a JSON object with {listing}")
         unknown, missing = sorted(set(data) - set(allowed)), sorted(set(allowed) - set(data))
         if unknown or missing:
-            wrong = ", ".join([*(f"unknown {k!r}" for k in unknown),
-                               *(f"missing {k!r}" for k in missing)])
+            wrong = ", ".join(
+                [*(f"unknown {k!r}" for k in unknown), *(f"missing {k!r}" for k in missing)]
+            )
             raise APIError(400, f"{wrong}; the body takes exactly: {listing}")
         return data
 
     def name_param(self, value: str, what: str) -> str:
         if not NAME.match(value):
-            raise APIError(400, f"{what} {value[:80]!r} is not a valid name (lower-case "
-                                f"letters, digits, '-' and '_', starting with a letter)")
+            raise APIError(
+                400,
+                f"{what} {value[:80]!r} is not a valid name (lower-case "
+                f"letters, digits, '-' and '_', starting with a letter)",
+            )
         return value
 
     def write_json(self, payload) -> None:

@@ -29,20 +29,30 @@ CRITICAL_AT = 0.95
 SSHARE_FIELDS = ("Account", "User", "GrpTRESMins", "GrpTRESRaw", "TRESRunMins")
 # The running jobs' query (squeue_running_argv), read into RunningJob; the poller's
 # query of every active job is slurm.QUEUE_FIELDS.
-RUNNING_FIELDS = ("JobID", "UserName", "Account", "Partition", "tres-alloc", "TimeUsed",
-                  "TimeLeft")
+RUNNING_FIELDS = ("JobID", "UserName", "Account", "Partition", "tres-alloc", "TimeUsed", "TimeLeft")
 
 
 def sshare_argv() -> list[str]:
     """Limits and usage of every project and user (one controller RPC)."""
-    return ["sshare", "--all", "--long", "--noheader", "--parsable2",
-            f"--format={','.join(SSHARE_FIELDS)}"]
+    return [
+        "sshare",
+        "--all",
+        "--long",
+        "--noheader",
+        "--parsable2",
+        f"--format={','.join(SSHARE_FIELDS)}",
+    ]
 
 
 def squeue_running_argv() -> list[str]:
     """Every running job with what it holds and its times (one query)."""
-    return ["squeue", "--all", "--noheader", f"--states={','.join(slurm.RUNNING_STATES)}",
-            "--Format=" + ",".join(f"{name}:|" for name in RUNNING_FIELDS)]
+    return [
+        "squeue",
+        "--all",
+        "--noheader",
+        f"--states={','.join(slurm.RUNNING_STATES)}",
+        "--Format=" + ",".join(f"{name}:|" for name in RUNNING_FIELDS),
+    ]
 
 
 @dataclass(frozen=True)
@@ -84,11 +94,15 @@ class Usage:
         return "warning" if self.used >= WARN_AT * self.limit else "ok"
 
     def to_json(self) -> dict:
-        return {"limit_minutes": self.limit, "used_minutes": self.used,
-                "held_minutes": self.held, "left_minutes": self.left,
-                "available_minutes": self.available,
-                "used_fraction": None if self.fraction is None else round(self.fraction, 4),
-                "level": self.level}
+        return {
+            "limit_minutes": self.limit,
+            "used_minutes": self.used,
+            "held_minutes": self.held,
+            "left_minutes": self.left,
+            "available_minutes": self.available,
+            "used_fraction": None if self.fraction is None else round(self.fraction, 4),
+            "level": self.level,
+        }
 
 
 @dataclass(frozen=True)
@@ -112,11 +126,18 @@ class RunningJob:
         return self.gpus if kind == "gpu" else self.cpus
 
     def to_json(self) -> dict:
-        return {"job_id": self.job_id, "user": self.user, "project": self.project,
-                "partition": self.partition, "cpus": self.cpus, "gpus": self.gpus,
-                "elapsed_s": self.elapsed_s, "time_left_s": self.time_left_s,
-                "gpu_minutes": round(self.minutes("gpu"), 2),
-                "cpu_minutes": round(self.minutes("cpu"), 2)}
+        return {
+            "job_id": self.job_id,
+            "user": self.user,
+            "project": self.project,
+            "partition": self.partition,
+            "cpus": self.cpus,
+            "gpus": self.gpus,
+            "elapsed_s": self.elapsed_s,
+            "time_left_s": self.time_left_s,
+            "gpu_minutes": round(self.minutes("gpu"), 2),
+            "cpu_minutes": round(self.minutes("cpu"), 2),
+        }
 
 
 @dataclass(frozen=True)
@@ -143,12 +164,19 @@ class ProjectBudget:
         (None: every user's)."""
         users = self.user_used if user is None else {user: self.user_used.get(user, {})}
         jobs = [j for j in self.jobs if user is None or j.user == user]
-        return {"project": self.project, "level": self.level,
-                **{kind: {**usage.to_json(), "in_use": self.burn(kind)}
-                   for kind, usage in self.budgets.items()},
-                "users": {name: {f"{k}_minutes": v for k, v in used.items()}
-                          for name, used in sorted(users.items())},
-                "jobs": [j.to_json() for j in jobs]}
+        return {
+            "project": self.project,
+            "level": self.level,
+            **{
+                kind: {**usage.to_json(), "in_use": self.burn(kind)}
+                for kind, usage in self.budgets.items()
+            },
+            "users": {
+                name: {f"{k}_minutes": v for k, v in used.items()}
+                for name, used in sorted(users.items())
+            },
+            "jobs": [j.to_json() for j in jobs],
+        }
 
 
 def parse_sshare(text: str) -> dict[str, ProjectBudget]:
@@ -161,19 +189,26 @@ def parse_sshare(text: str) -> dict[str, ProjectBudget]:
         raw_tres = slurm.parse_tres(raw)
         if user:
             users.setdefault(account, {})[user] = {
-                kind: raw_tres.get(tres, 0) for kind, tres in TRES.items()}
+                kind: raw_tres.get(tres, 0) for kind, tres in TRES.items()
+            }
             continue
         limits[account] = slurm.parse_tres(grp_mins)
         used[account], held[account] = raw_tres, slurm.parse_tres(run_mins)
     return {
         account: ProjectBudget(
             project=account,
-            budgets={kind: Usage(limit=limits[account].get(tres),
-                                 used=used[account].get(tres, 0),
-                                 held=held[account].get(tres, 0))
-                     for kind, tres in TRES.items()},
-            user_used=users.get(account, {}))
-        for account in limits}
+            budgets={
+                kind: Usage(
+                    limit=limits[account].get(tres),
+                    used=used[account].get(tres, 0),
+                    held=held[account].get(tres, 0),
+                )
+                for kind, tres in TRES.items()
+            },
+            user_used=users.get(account, {}),
+        )
+        for account in limits
+    }
 
 
 def parse_running(text: str) -> list[RunningJob]:
@@ -183,10 +218,18 @@ def parse_running(text: str) -> list[RunningJob]:
             continue
         job_id, user, account, partition, tres, used, left = fields
         counts = slurm.parse_tres(tres)
-        jobs.append(RunningJob(job_id=job_id, user=user, project=account, partition=partition,
-                               cpus=counts.get("cpu", 0), gpus=counts.get("gres/gpu", 0),
-                               elapsed_s=slurm.parse_duration(used) or 0,
-                               time_left_s=slurm.parse_duration(left)))
+        jobs.append(
+            RunningJob(
+                job_id=job_id,
+                user=user,
+                project=account,
+                partition=partition,
+                cpus=counts.get("cpu", 0),
+                gpus=counts.get("gres/gpu", 0),
+                elapsed_s=slurm.parse_duration(used) or 0,
+                time_left_s=slurm.parse_duration(left),
+            )
+        )
     return jobs
 
 
@@ -207,9 +250,13 @@ def build_snapshot(sshare_text: str, squeue_text: str, taken_at: float) -> Snaps
     jobs: dict[str, list[RunningJob]] = {}
     for job in parse_running(squeue_text):
         jobs.setdefault(job.project, []).append(job)
-    return Snapshot(taken_at, {
-        name: ProjectBudget(p.project, p.budgets, p.user_used, tuple(jobs.get(name, ())))
-        for name, p in projects.items()})
+    return Snapshot(
+        taken_at,
+        {
+            name: ProjectBudget(p.project, p.budgets, p.user_used, tuple(jobs.get(name, ())))
+            for name, p in projects.items()
+        },
+    )
 
 
 class AccountingReader:
@@ -218,8 +265,9 @@ class AccountingReader:
     When Slurm does not answer, the last good numbers are kept with ``error`` set,
     and the next attempt waits an interval too."""
 
-    def __init__(self, interval: float = 30.0, run=slurm.run, timeout: float = 30.0,
-                 clock=time.time):
+    def __init__(
+        self, interval: float = 30.0, run=slurm.run, timeout: float = 30.0, clock=time.time
+    ):
         self.interval = interval
         self.timeout = timeout
         self._run = run
@@ -248,8 +296,7 @@ class AccountingReader:
         return self._snapshot
 
     def _due(self) -> bool:
-        return (self._attempted_at is None
-                or self._clock() - self._attempted_at >= self.interval)
+        return self._attempted_at is None or self._clock() - self._attempted_at >= self.interval
 
     def _start_refresh(self) -> asyncio.Task:
         if self._refresh is None or self._refresh.done():
@@ -263,12 +310,14 @@ class AccountingReader:
         try:
             shares, running = await asyncio.gather(
                 self._run(sshare_argv(), timeout=self.timeout),
-                self._run(squeue_running_argv(), timeout=self.timeout))
+                self._run(squeue_running_argv(), timeout=self.timeout),
+            )
         except (slurm.SlurmError, OSError) as err:
             self._error = str(err)
             if self._snapshot is not None:
-                self._snapshot = Snapshot(self._snapshot.taken_at, self._snapshot.projects,
-                                          self._error)
+                self._snapshot = Snapshot(
+                    self._snapshot.taken_at, self._snapshot.projects, self._error
+                )
             return
         self._error = ""
         self._snapshot = build_snapshot(shares, running, taken_at)
@@ -293,8 +342,10 @@ def refusal(budget: ProjectBudget, needs: dict[str, int]) -> str | None:
         who = f"project {budget.project}" if not short else "it"
         text = f"{hours(want)} {UNIT[kind]}, {who} has {hours(usage.available)} {UNIT[kind]} left"
         if usage.held and usage.left:
-            text += (f" ({hours(min(usage.held, usage.left))} {UNIT[kind]} of its "
-                     f"{hours(usage.left)} are held by running jobs)")
+            text += (
+                f" ({hours(min(usage.held, usage.left))} {UNIT[kind]} of its "
+                f"{hours(usage.left)} are held by running jobs)"
+            )
         short.append(text)
     return f"needs {', and '.join(short)}" if short else None
 
@@ -319,14 +370,18 @@ def warnings_for(snapshot: Snapshot | None, projects: list[str]) -> list[dict]:
         return out
     for name in projects:
         budget = snapshot.projects.get(name)
-        for kind, usage in (budget.budgets.items() if budget else ()):
+        for kind, usage in budget.budgets.items() if budget else ():
             if usage.level not in ("warning", "critical", "exhausted"):
                 continue
             what = "GPU" if kind == "gpu" else "CPU"
-            text = (f"Project {name} has used {usage.fraction:.0%} of its {what} budget: "
-                    f"{hours(usage.left)} of {hours(usage.limit)} {UNIT[kind]} left")
+            text = (
+                f"Project {name} has used {usage.fraction:.0%} of its {what} budget: "
+                f"{hours(usage.left)} of {hours(usage.limit)} {UNIT[kind]} left"
+            )
             if usage.level == "exhausted":
-                text = (f"Project {name} has used all of its {what} budget "
-                        f"({hours(usage.limit)} {UNIT[kind]}); new {what} sessions cannot start")
+                text = (
+                    f"Project {name} has used all of its {what} budget "
+                    f"({hours(usage.limit)} {UNIT[kind]}); new {what} sessions cannot start"
+                )
             out.append({"project": name, "kind": kind, "level": usage.level, "text": text})
     return out

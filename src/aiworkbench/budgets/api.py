@@ -3,10 +3,9 @@ sees what is :mod:`aiworkbench.budgets.access`'s."""
 
 from __future__ import annotations
 
-from aiworkbench.core import slurm
-
 from aiworkbench.api.base import APIError, APIHandler
 from aiworkbench.budgets.access import payload, visible
+from aiworkbench.core import slurm
 
 BOOLEAN = {"true": True, "1": True, "false": False, "0": False}
 
@@ -16,20 +15,22 @@ class BudgetsHandler(APIHandler):
         me = self.hub_user["name"]
         if project is not None:
             self.query({})
-            chosen = visible(self.site, me, self.can_read_all(),
-                             project=self.name_param(project, "project"))
+            chosen = visible(
+                self.site, me, self.can_read_all(), project=self.name_param(project, "project")
+            )
         else:
-            params = self.query({
-                "all": "true or false: every project (managers and admins)",
-                "user": "a user name: that user's projects (managers and admins; anyone "
-                        "for themselves)"})
+            params = self.query(
+                {
+                    "all": "true or false: every project (managers and admins)",
+                    "user": "a user name: that user's projects (managers and admins; anyone "
+                    "for themselves)",
+                }
+            )
             every = params.get("all", "false").lower()
             if every not in BOOLEAN:
-                raise APIError(400, f"all={params['all'][:40]!r} is not allowed; use true or "
-                                    f"false")
+                raise APIError(400, f"all={params['all'][:40]!r} is not allowed; use true or false")
             user = self.name_param(params["user"], "user") if "user" in params else None
-            chosen = visible(self.site, me, self.can_read_all(), every=BOOLEAN[every],
-                             user=user)
+            chosen = visible(self.site, me, self.can_read_all(), every=BOOLEAN[every], user=user)
         snapshot = await self.snapshot()
         self.write_json(payload(snapshot, self.reader.interval, me, chosen))
 
@@ -44,12 +45,14 @@ class StatusHandler(APIHandler):
     async def get(self):
         self.query({})
         snapshot = self.reader.cached()
-        self.write_json({
-            "refresh_interval_s": self.reader.interval,
-            "refreshes": self.reader.refreshes,
-            "age_s": None if snapshot is None else round(snapshot.age(), 1),
-            "error": "" if snapshot is None else snapshot.error,
-        })
+        self.write_json(
+            {
+                "refresh_interval_s": self.reader.interval,
+                "refreshes": self.reader.refreshes,
+                "age_s": None if snapshot is None else round(snapshot.age(), 1),
+                "error": "" if snapshot is None else snapshot.error,
+            }
+        )
 
 
 ROUTES = [

@@ -17,9 +17,8 @@ import os
 import pwd
 import sys
 
-from aiworkbench.core.site import default_site_file
-
 from aiworkbench.budgets.widget import BudgetError, check_project, fetch_budgets, format_table
+from aiworkbench.core.site import default_site_file
 
 
 def _project(text: str) -> str:
@@ -33,43 +32,53 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="aiworkbench-budget",
         description="GPU and CPU budgets of your projects, from the workbench API "
-                    "(AIWORKBENCH_API_URL, JUPYTERHUB_API_TOKEN).")
+        "(AIWORKBENCH_API_URL, JUPYTERHUB_API_TOKEN).",
+    )
     which = p.add_mutually_exclusive_group()
     which.add_argument("--all", action="store_true", help="every project (managers and admins)")
     which.add_argument("--project", type=_project, metavar="NAME", help="only this project")
     p.add_argument("--json", action="store_true", help="print the API's JSON answer")
-    p.add_argument("--slurm", action="store_true",
-                   help="read Slurm accounting directly instead of asking the API (root, "
-                        "on the hub host)")
-    p.add_argument("--user", type=_project, metavar="NAME",
-                   help="with --slurm: this user's projects (default: you)")
-    p.add_argument("--site", default=default_site_file(),
-                   help="with --slurm: the site file (default: %(default)s)")
+    p.add_argument(
+        "--slurm",
+        action="store_true",
+        help="read Slurm accounting directly instead of asking the API (root, on the hub host)",
+    )
+    p.add_argument(
+        "--user",
+        type=_project,
+        metavar="NAME",
+        help="with --slurm: this user's projects (default: you)",
+    )
+    p.add_argument(
+        "--site",
+        default=default_site_file(),
+        help="with --slurm: the site file (default: %(default)s)",
+    )
     return p
 
 
 def slurm_payload(args) -> dict:
     """The API's answer, computed here from one read of Slurm accounting."""
-    from aiworkbench.budgets.accounting import AccountingReader  # the hub's own reader
-    from aiworkbench.core.site import SiteError, load_site
-
     from aiworkbench.budgets.access import payload, visible
+    from aiworkbench.budgets.accounting import AccountingReader  # the hub's own reader
     from aiworkbench.core.problems import Refused
+    from aiworkbench.core.site import SiteError, load_site
 
     try:
         site = load_site(args.site)
     except (SiteError, OSError) as err:
         raise BudgetError(f"cannot read the site file: {err}") from None
     if os.getuid() != 0 and {"usage", "jobs"} & set(site.slurm.private_data):
-        raise BudgetError("--slurm needs root here: Slurm's PrivateData "
-                          f"({','.join(site.slurm.private_data)}) hides other users' usage "
-                          "and jobs from you; without --slurm the workbench API answers")
+        raise BudgetError(
+            "--slurm needs root here: Slurm's PrivateData "
+            f"({','.join(site.slurm.private_data)}) hides other users' usage "
+            "and jobs from you; without --slurm the workbench API answers"
+        )
     me = pwd.getpwuid(os.getuid()).pw_name
     admin = os.getuid() == 0 or getattr(site.users.get(me), "role", "") in ("admin", "manager")
     user = args.user or me
     try:
-        chosen = visible(site, me, admin, every=args.all, project=args.project,
-                         user=args.user)
+        chosen = visible(site, me, admin, every=args.all, project=args.project, user=args.user)
     except Refused as err:
         raise BudgetError(err.message) from None
     reader = AccountingReader(interval=site.hub.accounting_refresh)
@@ -86,8 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as done:  # --help (0) or bad arguments (2)
         return done.code if isinstance(done.code, int) else 2
     if args.user and not args.slurm:
-        print("aiworkbench-budget: --user needs --slurm (the API answers for the token's "
-              "user)", file=sys.stderr)
+        print(
+            "aiworkbench-budget: --user needs --slurm (the API answers for the token's user)",
+            file=sys.stderr,
+        )
         return 2
     try:
         if args.slurm:

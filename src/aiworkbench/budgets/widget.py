@@ -32,10 +32,21 @@ KINDS = ("gpu", "cpu")
 UNIT = {"gpu": "GPU-h", "cpu": "core-h"}
 NAME = {"gpu": "GPU", "cpu": "CPU"}
 COUNTED = {"gpu": ("GPU", "GPUs"), "cpu": ("core", "cores")}
-COLOUR = {"none": "#9e9e9e", "unlimited": "#607d8b", "ok": "#2e7d32", "warning": "#ef6c00",
-          "critical": "#c62828", "exhausted": "#6a1b1b"}
-STATE_COLOUR = {"loading": "#607d8b", "fresh": "#607d8b", "stale": "#ef6c00",
-                "unreachable": "#c62828", "error": "#c62828"}
+COLOUR = {
+    "none": "#9e9e9e",
+    "unlimited": "#607d8b",
+    "ok": "#2e7d32",
+    "warning": "#ef6c00",
+    "critical": "#c62828",
+    "exhausted": "#6a1b1b",
+}
+STATE_COLOUR = {
+    "loading": "#607d8b",
+    "fresh": "#607d8b",
+    "stale": "#ef6c00",
+    "unreachable": "#c62828",
+    "error": "#c62828",
+}
 PROJECT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 DEFAULT_REFRESH = 60  # seconds between fetches
 MIN_REFRESH = 5
@@ -48,25 +59,38 @@ BudgetUnreachable = WorkbenchAPIUnreachable  # no answer, or 5xx: worth retrying
 
 def check_refresh(refresh) -> float:
     """``refresh`` as seconds; ValueError unless it is a number >= 5."""
-    if (isinstance(refresh, bool) or not isinstance(refresh, (int, float))
-            or not math.isfinite(refresh) or refresh < MIN_REFRESH):
-        raise ValueError(f"refresh must be a number of seconds, at least {MIN_REFRESH} "
-                         f"(got {refresh!r})")
+    if (
+        isinstance(refresh, bool)
+        or not isinstance(refresh, (int, float))
+        or not math.isfinite(refresh)
+        or refresh < MIN_REFRESH
+    ):
+        raise ValueError(
+            f"refresh must be a number of seconds, at least {MIN_REFRESH} (got {refresh!r})"
+        )
     return float(refresh)
 
 
 def check_project(name: str) -> str:
     """``name`` if it can be a project name; ValueError otherwise."""
     if not isinstance(name, str) or not PROJECT_NAME.match(name):
-        raise ValueError(f"{name!r} is not a project name: lower-case letters, digits, "
-                         "'-' and '_', starting with a letter, at most 64 characters")
+        raise ValueError(
+            f"{name!r} is not a project name: lower-case letters, digits, "
+            "'-' and '_', starting with a letter, at most 64 characters"
+        )
     return name
 
 
 # --- the client -------------------------------------------------------------------------
 
-def fetch_budgets(*, all_projects: bool = False, project: str | None = None,
-                  environ: dict[str, str] | None = None, timeout: float = 10.0) -> dict:
+
+def fetch_budgets(
+    *,
+    all_projects: bool = False,
+    project: str | None = None,
+    environ: dict[str, str] | None = None,
+    timeout: float = 10.0,
+) -> dict:
     """The API's ``/budgets`` JSON (``/budgets/PROJECT``: one project; ``?all=true``: every
     project, for managers and admins). Raises :class:`BudgetError` (not configured, or
     refused: 4xx with the API's message) or :class:`BudgetUnreachable` (no answer, 5xx)."""
@@ -79,12 +103,14 @@ def fetch_budgets(*, all_projects: bool = False, project: str | None = None,
         params = {"all": "true"}
     payload = api_get(path, params, environ=environ, timeout=timeout)
     if not isinstance(payload.get("projects"), list):
-        raise BudgetError(f"the API's {path} did not answer with budgets (is "
-                          f"AIWORKBENCH_API_URL right?)")
+        raise BudgetError(
+            f"the API's {path} did not answer with budgets (is AIWORKBENCH_API_URL right?)"
+        )
     return payload
 
 
 # --- the model --------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Budget:
@@ -163,8 +189,9 @@ def _number(value) -> float | None:
     return None if value is None else float(value)
 
 
-def build_view(payload: dict, job_id: str | None = None, fetched_at: float | None = None
-               ) -> BudgetView:
+def build_view(
+    payload: dict, job_id: str | None = None, fetched_at: float | None = None
+) -> BudgetView:
     """The view of an API answer received at ``fetched_at`` (default: now) for the session
     running as Slurm job ``job_id``."""
     fetched_at = time.time() if fetched_at is None else fetched_at
@@ -173,9 +200,14 @@ def build_view(payload: dict, job_id: str | None = None, fetched_at: float | Non
     for project in payload["projects"]:
         for job in project.get("jobs", ()):
             if job_id and str(job.get("job_id")) == str(job_id):
-                session = Session(str(job_id), project["project"], int(job.get("gpus", 0)),
-                                  int(job.get("cpus", 0)), float(job.get("elapsed_s", 0)),
-                                  _number(job.get("time_left_s")))
+                session = Session(
+                    str(job_id),
+                    project["project"],
+                    int(job.get("gpus", 0)),
+                    int(job.get("cpus", 0)),
+                    float(job.get("elapsed_s", 0)),
+                    _number(job.get("time_left_s")),
+                )
     budgets = []
     for project in payload["projects"]:
         yours = project.get("users", {}).get(user, {})
@@ -184,17 +216,29 @@ def build_view(payload: dict, job_id: str | None = None, fetched_at: float | Non
             if b is None:
                 continue
             mine = session is not None and session.project == project["project"]
-            budgets.append(Budget(
-                project=project["project"], kind=kind, level=b["level"],
-                limit=_number(b["limit_minutes"]), used=float(b["used_minutes"]),
-                left=_number(b.get("left_minutes")),
-                available=_number(b.get("available_minutes")),
-                in_use=int(b.get("in_use", 0)), yours=float(yours.get(f"{kind}_minutes", 0)),
-                session=(session.gpus if kind == "gpu" else session.cpus) if mine else 0))
-    return BudgetView(user=user, read_at=fetched_at - float(payload.get("age_s") or 0),
-                      budgets=tuple(budgets), job_id=str(job_id) if job_id else None,
-                      session=session, stale=bool(payload.get("stale")),
-                      error=str(payload.get("error") or ""))
+            budgets.append(
+                Budget(
+                    project=project["project"],
+                    kind=kind,
+                    level=b["level"],
+                    limit=_number(b["limit_minutes"]),
+                    used=float(b["used_minutes"]),
+                    left=_number(b.get("left_minutes")),
+                    available=_number(b.get("available_minutes")),
+                    in_use=int(b.get("in_use", 0)),
+                    yours=float(yours.get(f"{kind}_minutes", 0)),
+                    session=(session.gpus if kind == "gpu" else session.cpus) if mine else 0,
+                )
+            )
+    return BudgetView(
+        user=user,
+        read_at=fetched_at - float(payload.get("age_s") or 0),
+        budgets=tuple(budgets),
+        job_id=str(job_id) if job_id else None,
+        session=session,
+        stale=bool(payload.get("stale")),
+        error=str(payload.get("error") or ""),
+    )
 
 
 def hours(minutes: float | None) -> str:
@@ -233,8 +277,10 @@ def burn_text(b: Budget, walltime_left: float | None) -> str:
     if walltime_left is not None and lasts < walltime_left:
         text += ", before this session ends"
     if b.in_use > b.session:
-        text += (f", {duration(b.lasts(b.in_use))} at the project's rate "
-                 f"({_count(b.kind, b.in_use)} in use)")
+        text += (
+            f", {duration(b.lasts(b.in_use))} at the project's rate "
+            f"({_count(b.kind, b.in_use)} in use)"
+        )
     return text
 
 
@@ -246,9 +292,11 @@ def session_lines(view: BudgetView, now: float) -> list[str]:
     if s is None:
         return [f"This session (job {view.job_id}) is not among these projects' running jobs."]
     left = view.walltime_left(now)
-    lines = [f"This session: job {s.job_id}, project {s.project}, "
-             f"{_count('gpu', s.gpus)} and {_count('cpu', s.cpus)}, walltime left "
-             f"{'no limit' if left is None else duration(left)}"]
+    lines = [
+        f"This session: job {s.job_id}, project {s.project}, "
+        f"{_count('gpu', s.gpus)} and {_count('cpu', s.cpus)}, walltime left "
+        f"{'no limit' if left is None else duration(left)}"
+    ]
     return lines + ["  " + burn_text(b, left) for b in view.budgets if b.project == s.project]
 
 
@@ -256,8 +304,17 @@ def table_rows(view: BudgetView) -> list[list[str]]:
     rows = [["project", "budget", "used", "limit", "left", "yours", "status"]]
     for b in view.budgets:
         limit = "none" if b.level == "none" else "no limit" if b.limit is None else hours(b.limit)
-        rows.append([b.project, UNIT[b.kind], hours(b.used), limit,
-                     hours(b.left) if b.limit else "—", hours(b.yours), b.warning])
+        rows.append(
+            [
+                b.project,
+                UNIT[b.kind],
+                hours(b.used),
+                limit,
+                hours(b.left) if b.limit else "—",
+                hours(b.yours),
+                b.warning,
+            ]
+        )
     return rows
 
 
@@ -286,16 +343,22 @@ def view_status(view: BudgetView, now: float) -> tuple[str, str]:
     since = f"numbers from {clock_time(view.read_at)}"
     if view.stale:
         why = f": {view.error}" if view.error else ""
-        return "stale", (f"Stale: Slurm accounting did not answer{why}; {since} "
-                         f"({duration(now - view.read_at)} ago)")
+        return "stale", (
+            f"Stale: Slurm accounting did not answer{why}; {since} "
+            f"({duration(now - view.read_at)} ago)"
+        )
     return "fresh", f"Budgets of {view.user}, {since}"
 
 
 class BudgetMonitor:
     """The last good numbers and, while fetching fails, why and since when."""
 
-    def __init__(self, fetch: Callable[[], dict], job_id: str | None = None,
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        fetch: Callable[[], dict],
+        job_id: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
         self.fetch, self.job_id, self.clock = fetch, job_id, clock
         self.view: BudgetView | None = None
         self.error = ""  # why the last fetch failed; "" when it worked
@@ -324,11 +387,13 @@ class BudgetMonitor:
         now = self.clock() if now is None else now
         if not self.error:
             return view_status(self.view, now) if self.view else ("loading", "Loading budgets…")
-        since = (f"; numbers from {clock_time(self.view.read_at)}" if self.view
-                 else "; no numbers yet")
+        since = (
+            f"; numbers from {clock_time(self.view.read_at)}" if self.view else "; no numbers yet"
+        )
         if self.unreachable:
-            return "unreachable", (f"API unreachable since {clock_time(self.failing_since)}: "
-                                   f"{self.error}{since}")
+            return "unreachable", (
+                f"API unreachable since {clock_time(self.failing_since)}: {self.error}{since}"
+            )
         return "error", self.error + since
 
     def text(self, now: float | None = None) -> str:
@@ -339,19 +404,23 @@ class BudgetMonitor:
 
 # --- HTML -------------------------------------------------------------------------------
 
+
 def _bar(b: Budget) -> str:
     if b.percent is None:
         return ""
     width = min(b.percent, 100)
-    return ('<div style="display:inline-block;vertical-align:middle;width:160px;height:12px;'
-            'background:#e0e0e0;border-radius:3px;overflow:hidden">'
-            f'<div style="width:{width:.1f}%;height:100%;background:{COLOUR[b.level]}"></div>'
-            '</div>')
+    return (
+        '<div style="display:inline-block;vertical-align:middle;width:160px;height:12px;'
+        'background:#e0e0e0;border-radius:3px;overflow:hidden">'
+        f'<div style="width:{width:.1f}%;height:100%;background:{COLOUR[b.level]}"></div>'
+        "</div>"
+    )
 
 
 def status_html(state: str, text: str) -> str:
-    return status_line(text, STATE_COLOUR[state], mark=state not in ("fresh", "loading"),
-                       bold=state != "fresh")
+    return status_line(
+        text, STATE_COLOUR[state], mark=state not in ("fresh", "loading"), bold=state != "fresh"
+    )
 
 
 def project_html(view: BudgetView, project: str, now: float, stale: bool) -> str:
@@ -363,31 +432,46 @@ def project_html(view: BudgetView, project: str, now: float, stale: bool) -> str
         elif b.limit is None:
             numbers = f"{hours(b.used)} {UNIT[b.kind]} used, yours {hours(b.yours)}"
         else:
-            numbers = (f"{hours(b.used)} of {hours(b.limit)} {UNIT[b.kind]} used, "
-                       f"{hours(b.left)} left ({hours(b.available)} free for new sessions), "
-                       f"yours {hours(b.yours)}")
-        rows.append(f'<tr><td style="padding-right:8px">{NAME[b.kind]}</td><td>{_bar(b)}</td>'
-                    f'<td style="padding-left:8px;color:{COLOUR[b.level]};font-weight:bold">'
-                    f'{html.escape(b.warning)}</td><td style="padding-left:8px">'
-                    f'{html.escape(numbers)}</td></tr>')
-    session = [line for line in session_lines(view, now)
-               if view.session and view.session.project == project]
+            numbers = (
+                f"{hours(b.used)} of {hours(b.limit)} {UNIT[b.kind]} used, "
+                f"{hours(b.left)} left ({hours(b.available)} free for new sessions), "
+                f"yours {hours(b.yours)}"
+            )
+        rows.append(
+            f'<tr><td style="padding-right:8px">{NAME[b.kind]}</td><td>{_bar(b)}</td>'
+            f'<td style="padding-left:8px;color:{COLOUR[b.level]};font-weight:bold">'
+            f'{html.escape(b.warning)}</td><td style="padding-left:8px">'
+            f"{html.escape(numbers)}</td></tr>"
+        )
+    session = [
+        line
+        for line in session_lines(view, now)
+        if view.session and view.session.project == project
+    ]
     notes = "".join(f"<div>{html.escape(line.strip())}</div>" for line in session)
-    return (f'<div style="margin:6px 0;{"opacity:0.55" if stale else ""}">'
-            f'<b>{html.escape(project)}</b>{" (stale)" if stale else ""}'
-            f'<table style="border-collapse:collapse">{"".join(rows)}</table>{notes}</div>')
+    return (
+        f'<div style="margin:6px 0;{"opacity:0.55" if stale else ""}">'
+        f"<b>{html.escape(project)}</b>{' (stale)' if stale else ''}"
+        f'<table style="border-collapse:collapse">{"".join(rows)}</table>{notes}</div>'
+    )
 
 
 # --- the widget -------------------------------------------------------------------------
+
 
 class BudgetWidget:
     """The budget panel. ``box`` is the ipywidgets VBox the notebook shows (a status line,
     then one block per project). A daemon thread fetches every ``refresh`` seconds and
     redraws every few seconds (so walltime counts down) until :meth:`close`."""
 
-    def __init__(self, fetch: Callable[[], dict], job_id: str | None = None,
-                 refresh: float = DEFAULT_REFRESH, clock: Callable[[], float] = time.time,
-                 start: bool = True):
+    def __init__(
+        self,
+        fetch: Callable[[], dict],
+        job_id: str | None = None,
+        refresh: float = DEFAULT_REFRESH,
+        clock: Callable[[], float] = time.time,
+        start: bool = True,
+    ):
         import ipywidgets  # only here: the model and the CLI work without it
 
         self._html = ipywidgets.HTML
@@ -460,8 +544,9 @@ class BudgetWidget:
         return data
 
 
-def budget(refresh: float = DEFAULT_REFRESH, *, all_projects: bool = False,
-           project: str | None = None) -> BudgetWidget:
+def budget(
+    refresh: float = DEFAULT_REFRESH, *, all_projects: bool = False, project: str | None = None
+) -> BudgetWidget:
     """Show your projects' budgets, refreshed every ``refresh`` seconds (at least 5).
     ``all_projects``: every project (managers); ``project``: only that one."""
     refresh = check_refresh(refresh)

@@ -40,15 +40,19 @@ def group_id(project: str) -> int:
     try:
         return grp.getgrnam(project).gr_gid
     except KeyError:
-        raise AccessError(f"no Unix group {project!r} for project {project!r}: the "
-                          f"factory_users role creates one per project") from None
+        raise AccessError(
+            f"no Unix group {project!r} for project {project!r}: the "
+            f"factory_users role creates one per project"
+        ) from None
 
 
 def _setfacl(args: list[str]) -> None:
     tool = shutil.which("setfacl")
     if tool is None:
-        raise AccessError("setfacl is missing (Debian package acl): a dataset restricted "
-                          "to several projects needs POSIX ACLs")
+        raise AccessError(
+            "setfacl is missing (Debian package acl): a dataset restricted "
+            "to several projects needs POSIX ACLs"
+        )
     try:
         commands.run([tool, *args], timeout=None)  # a large dataset takes its time
     except CommandError as err:
@@ -95,8 +99,7 @@ def apply_access(folder: Path, access: tuple[str, ...]) -> None:
         os.fchmod(dir_fd, dir_mode)
         for name in names:
             try:
-                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK,
-                             dir_fd=dir_fd)
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
             except OSError:  # a link (ELOOP), or gone since it was listed
                 continue
             try:

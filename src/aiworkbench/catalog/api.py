@@ -13,17 +13,15 @@ import re
 import sqlite3
 from datetime import UTC, datetime
 
+from aiworkbench.api.base import APIError, APIHandler
 from aiworkbench.catalog.datacard import FORMATS, MODALITIES, PROJECT, TAG
 from aiworkbench.catalog.datacard import NAME as DATASET
 from aiworkbench.catalog.index import MAX_FOLDER_PAGE, MAX_PER_PAGE, Index, IndexMissing
 from aiworkbench.catalog.paths import PathError, clean_relative
 
-from aiworkbench.api.base import APIError, APIHandler
-
 MAX_PAGE = 100_000
 SEARCH_PARAMS = {
-    "q": "words to search for in names, titles, descriptions and tags (at most 200 "
-         "characters)",
+    "q": "words to search for in names, titles, descriptions and tags (at most 200 characters)",
     "modality": ", ".join(MODALITIES),
     "format": ", ".join(FORMATS),
     "licence": "a licence, e.g. CC-BY-4.0",
@@ -52,8 +50,11 @@ class CatalogStore:
             try:
                 self._index = Index(self.path, readonly=True)
             except (IndexMissing, sqlite3.Error) as err:
-                raise APIError(503, f"the dataset catalog is not indexed yet ({err}); an "
-                                    f"admin runs aiworkbench-catalog index") from None
+                raise APIError(
+                    503,
+                    f"the dataset catalog is not indexed yet ({err}); an "
+                    f"admin runs aiworkbench-catalog index",
+                ) from None
         return self._index
 
 
@@ -62,8 +63,9 @@ def _number(params: dict, name: str, default: int, maximum: int) -> int:
     if raw is None:
         return default
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
-        raise APIError(400, f"{name}={raw[:20]!r} is not allowed; a whole number from 1 to "
-                            f"{maximum}")
+        raise APIError(
+            400, f"{name}={raw[:20]!r} is not allowed; a whole number from 1 to {maximum}"
+        )
     return int(raw)
 
 
@@ -91,12 +93,16 @@ class CatalogHandler(APIHandler):
 
     def visible_dataset(self, name: str) -> dict:
         if not DATASET.match(name):
-            raise APIError(400, f"dataset {name[:80]!r} is not a valid dataset name "
-                                f"(lower-case letters, digits, '.', '-' and '_')")
+            raise APIError(
+                400,
+                f"dataset {name[:80]!r} is not a valid dataset name "
+                f"(lower-case letters, digits, '.', '-' and '_')",
+            )
         found = self.index().dataset(self.my_projects(), name)
         if found is None:
-            raise APIError(404, f"no dataset {name!r} (or it is restricted to projects you "
-                                f"are not in)")
+            raise APIError(
+                404, f"no dataset {name!r} (or it is restricted to projects you are not in)"
+            )
         found["path"] = f"{self.site.catalog.root.rstrip('/')}/{name}"
         return found
 
@@ -117,10 +123,21 @@ class SearchHandler(CatalogHandler):
         page = _number(params, "page", 1, MAX_PAGE)
         per_page = _number(params, "per_page", 20, MAX_PER_PAGE)
         total, items = self.index().search(
-            self.my_projects(), text, {k: v for k, v in filters.items() if v is not None},
-            page, per_page)
-        self.write_json({"total": total, "page": page, "per_page": per_page,
-                         "pages": _pages(total, per_page), "items": items})
+            self.my_projects(),
+            text,
+            {k: v for k, v in filters.items() if v is not None},
+            page,
+            per_page,
+        )
+        self.write_json(
+            {
+                "total": total,
+                "page": page,
+                "per_page": per_page,
+                "pages": _pages(total, per_page),
+                "items": items,
+            }
+        )
 
 
 class DatasetHandler(CatalogHandler):
@@ -142,9 +159,17 @@ class FilesHandler(CatalogHandler):
         page = _number(params, "page", 1, MAX_PAGE)
         per_page = _number(params, "per_page", 100, MAX_FOLDER_PAGE)
         total, entries = self.index().list_folder(name, path, page, per_page)
-        self.write_json({"dataset": dataset["name"], "path": path, "total": total,
-                         "page": page, "per_page": per_page,
-                         "pages": _pages(total, per_page), "entries": entries})
+        self.write_json(
+            {
+                "dataset": dataset["name"],
+                "path": path,
+                "total": total,
+                "page": page,
+                "per_page": per_page,
+                "pages": _pages(total, per_page),
+                "entries": entries,
+            }
+        )
 
 
 class CatalogInfoHandler(CatalogHandler):
@@ -153,13 +178,16 @@ class CatalogInfoHandler(CatalogHandler):
         index, mine = self.index(), self.my_projects()
         facets = index.facets(mine)
         indexed_at = index.meta("indexed_at")
-        self.write_json({
-            "datasets": sum(facets["modality"].values()),
-            "facets": facets,
-            "projects": mine,
-            "indexed_at": None if indexed_at is None else datetime.fromtimestamp(
-                float(indexed_at), UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        })
+        self.write_json(
+            {
+                "datasets": sum(facets["modality"].values()),
+                "facets": facets,
+                "projects": mine,
+                "indexed_at": None
+                if indexed_at is None
+                else datetime.fromtimestamp(float(indexed_at), UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        )
 
 
 ROUTES = [

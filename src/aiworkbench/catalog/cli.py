@@ -21,19 +21,21 @@ import os
 import sys
 from pathlib import Path
 
-from aiworkbench.core.site import SiteError, default_site_file, load_site
-
-from aiworkbench.core.store_schema import SchemaError
 from aiworkbench.catalog.access import AccessError, set_permissions
 from aiworkbench.catalog.index import Index, IndexReport
+from aiworkbench.core.site import SiteError, default_site_file, load_site
+from aiworkbench.core.store_schema import SchemaError
 
 
 def report_text(root, report: IndexReport) -> str:
-    lines = [f"indexed {root}: {len(report.added)} added, {len(report.updated)} updated, "
-             f"{len(report.removed)} removed, {report.unchanged} unchanged"]
+    lines = [
+        f"indexed {root}: {len(report.added)} added, {len(report.updated)} updated, "
+        f"{len(report.removed)} removed, {report.unchanged} unchanged"
+    ]
     if report.problems:
-        lines.append(f"{len(report.problems)} problem(s); these datasets are left out until "
-                     f"mended:")
+        lines.append(
+            f"{len(report.problems)} problem(s); these datasets are left out until mended:"
+        )
         lines += [f"  - {problem}" for problem in report.problems]
     return "\n".join(lines)
 
@@ -45,8 +47,11 @@ def share_with_hub(index_path: Path, hub_user: str) -> None:
     try:
         gid = grp.getgrnam(hub_user).gr_gid
     except KeyError:
-        print(f"aiworkbench-catalog: no group {hub_user!r} (hub.user): the index stays "
-              f"readable by root only", file=sys.stderr)
+        print(
+            f"aiworkbench-catalog: no group {hub_user!r} (hub.user): the index stays "
+            f"readable by root only",
+            file=sys.stderr,
+        )
         os.chmod(index_path, 0o600)
         return
     os.chown(index_path, 0, gid)
@@ -68,8 +73,12 @@ def index_command(site, args) -> int:
     finally:
         os.umask(umask)
     try:
-        report = index.update(root, full=args.full, projects=set(site.projects),
-                              permissions=set_permissions if args.set_permissions else None)
+        report = index.update(
+            root,
+            full=args.full,
+            projects=set(site.projects),
+            permissions=set_permissions if args.set_permissions else None,
+        )
     except (AccessError, OSError) as err:
         print(f"aiworkbench-catalog: {err}", file=sys.stderr)
         return 2
@@ -83,9 +92,12 @@ def index_command(site, args) -> int:
 
 def _stamps(root: Path, datasets) -> dict[str, int]:
     """Modification times of the files of ``datasets`` (folders under ``root``)."""
-    return {top + "/" + name: os.lstat(os.path.join(top, name)).st_mtime_ns
-            for dataset in datasets for top, _, names in os.walk(root / dataset)
-            for name in names}
+    return {
+        top + "/" + name: os.lstat(os.path.join(top, name)).st_mtime_ns
+        for dataset in datasets
+        for top, _, names in os.walk(root / dataset)
+        for name in names
+    }
 
 
 def demo_command(site, args) -> int:
@@ -95,29 +107,39 @@ def demo_command(site, args) -> int:
     root = Path(site.catalog.root)
     before = _stamps(root, DATASETS)
     names = build_demo(root, restricted_to=site.demo_restricted_project())
-    changed = sorted({Path(p).relative_to(root).parts[0]
-                      for p, stamp in _stamps(root, DATASETS).items()
-                      if before.get(p) != stamp})
+    changed = sorted(
+        {
+            Path(p).relative_to(root).parts[0]
+            for p, stamp in _stamps(root, DATASETS).items()
+            if before.get(p) != stamp
+        }
+    )
     print(f"demo catalog in {root}: {', '.join(names)}")
     print(f"wrote: {', '.join(changed)}" if changed else "unchanged: every file was right")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="aiworkbench-catalog",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--site", default=default_site_file(),
-                        help="the site file (default: %(default)s)")
+    parser = argparse.ArgumentParser(
+        prog="aiworkbench-catalog", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--site", default=default_site_file(), help="the site file (default: %(default)s)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     index = commands.add_parser("index", help="(re)index catalog.root into catalog.index")
-    index.add_argument("--full", action="store_true",
-                       help="relist every dataset, not only those whose card or folder "
-                            "changed")
-    index.add_argument("--set-permissions", action="store_true",
-                       help="set every dataset's group and modes from its access and "
-                            "close folders left out of the catalog (as root)")
-    index.add_argument("--strict", action="store_true",
-                       help="exit 1 when a datacard is malformed")
+    index.add_argument(
+        "--full",
+        action="store_true",
+        help="relist every dataset, not only those whose card or folder changed",
+    )
+    index.add_argument(
+        "--set-permissions",
+        action="store_true",
+        help="set every dataset's group and modes from its access and "
+        "close folders left out of the catalog (as root)",
+    )
+    index.add_argument("--strict", action="store_true", help="exit 1 when a datacard is malformed")
     index.add_argument("--json", action="store_true", help="print the report as JSON")
     commands.add_parser("demo", help="write the demo catalog into catalog.root")
     synthetic = commands.add_parser("synthetic", help="write a large synthetic catalog")
@@ -128,8 +150,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "synthetic":
         from aiworkbench.catalog.synthetic import main as synthetic_main
-        synthetic_main([args.root, "--datasets", str(args.datasets), "--files",
-                        str(args.files), "--seed", str(args.seed)])
+
+        synthetic_main(
+            [
+                args.root,
+                "--datasets",
+                str(args.datasets),
+                "--files",
+                str(args.files),
+                "--seed",
+                str(args.seed),
+            ]
+        )
         return 0
     try:
         site = load_site(args.site)

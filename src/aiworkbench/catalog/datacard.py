@@ -32,10 +32,8 @@ PROJECT = re.compile(r"^[a-z][a-z0-9_-]{0,31}\Z")
 TAG = re.compile(r"^[a-z0-9][a-z0-9+._-]{0,39}\Z")
 MODALITIES = ("tabular", "image", "text", "audio", "video", "timeseries", "other")
 FORMATS = ("csv", "parquet", "jsonl", "txt", "png", "jpeg", "npy", "wav", "other")
-TEXT_LIMITS = {"title": 200, "description": 5000, "owner": 100, "licence": 100,
-               "citation": 2000}
-REQUIRED = ("name", "title", "description", "owner", "licence", "modality", "format",
-            "access")
+TEXT_LIMITS = {"title": 200, "description": 5000, "owner": 100, "licence": 100, "citation": 2000}
+REQUIRED = ("name", "title", "description", "owner", "licence", "modality", "format", "access")
 OPTIONAL = ("citation", "tags")
 
 
@@ -67,8 +65,9 @@ def _text(card: dict, key: str, where: str, problems: list[str]) -> str:
         problems.append(f"{where}: {key}: must be text, got {type(value).__name__}")
         return ""
     if len(value) > TEXT_LIMITS.get(key, 64):
-        problems.append(f"{where}: {key}: at most {TEXT_LIMITS.get(key, 64)} characters, "
-                        f"got {len(value)}")
+        problems.append(
+            f"{where}: {key}: at most {TEXT_LIMITS.get(key, 64)} characters, got {len(value)}"
+        )
     if any(ord(c) < 32 and c not in "\n\t" for c in value):
         problems.append(f"{where}: {key}: control characters are not allowed")
     return value
@@ -81,8 +80,9 @@ def _names(card: dict, key: str, pattern, where: str, problems: list[str]) -> tu
         return ()
     bad = [v for v in value if not pattern.match(v)]
     if bad:
-        problems.append(f"{where}: {key}: {bad[0]!r} is not a valid name (lower-case "
-                        f"letters, digits and - _ .)")
+        problems.append(
+            f"{where}: {key}: {bad[0]!r} is not a valid name (lower-case letters, digits and - _ .)"
+        )
     return tuple(dict.fromkeys(v for v in value if pattern.match(v)))
 
 
@@ -95,8 +95,7 @@ def parse_datacard(text: str, folder: str, where: str = CARD, projects=None) -> 
         raise DatacardError([f"{where}: not valid TOML: {err}"]) from None
     problems: list[str] = []
     for key in sorted(set(card) - set(REQUIRED) - set(OPTIONAL)):
-        problems.append(f"{where}: {key}: unknown field; fields: "
-                        f"{', '.join(REQUIRED + OPTIONAL)}")
+        problems.append(f"{where}: {key}: unknown field; fields: {', '.join(REQUIRED + OPTIONAL)}")
     for key in REQUIRED:
         if key not in card:
             problems.append(f"{where}: {key}: missing (required)")
@@ -109,8 +108,9 @@ def parse_datacard(text: str, folder: str, where: str = CARD, projects=None) -> 
     for key, allowed in (("modality", MODALITIES), ("format", FORMATS)):
         value = card.get(key, "")
         if key in card and value not in allowed:
-            problems.append(f"{where}: {key}: {str(value)[:40]!r} is not allowed; allowed: "
-                            f"{', '.join(allowed)}")
+            problems.append(
+                f"{where}: {key}: {str(value)[:40]!r} is not allowed; allowed: {', '.join(allowed)}"
+            )
         values[key] = value if value in allowed else ""
     access = card.get("access", "public")
     if access == "public":
@@ -119,12 +119,13 @@ def parse_datacard(text: str, folder: str, where: str = CARD, projects=None) -> 
         projects_named = _names(card, "access", PROJECT, where, problems)
     else:
         projects_named = ()
-        problems.append(f"{where}: access: must be \"public\" or a non-empty list of "
-                        f"projects")
+        problems.append(f'{where}: access: must be "public" or a non-empty list of projects')
     unknown = [p for p in projects_named if projects is not None and p not in projects]
     if unknown:
-        problems.append(f"{where}: access: unknown project {unknown[0]!r}; projects: "
-                        f"{', '.join(sorted(projects)) or 'none'}")
+        problems.append(
+            f"{where}: access: unknown project {unknown[0]!r}; projects: "
+            f"{', '.join(sorted(projects)) or 'none'}"
+        )
     tags = _names(card, "tags", TAG, where, problems)
     if problems:
         raise DatacardError(problems)

@@ -64,8 +64,7 @@ def _toml(value) -> str:
 def _datacard(name: str, access, **fields) -> bytes:
     """The datacard's text, checked by the same parser the index uses."""
     lines = [f"name = {_toml(name)}"]
-    for key in ("title", "description", "owner", "licence", "citation", "modality",
-                "format"):
+    for key in ("title", "description", "owner", "licence", "citation", "modality", "format"):
         lines.append(f"{key} = {_toml(fields[key])}")
     lines.append(f"access = {_toml(access)}")
     lines.append(f"tags = {_toml(fields.get('tags', []))}")
@@ -90,8 +89,7 @@ def _parquet(columns: dict) -> bytes:
 
 
 def _bunch_columns(bunch) -> dict:
-    return {_column(str(n)): bunch.data[:, i].tolist()
-            for i, n in enumerate(bunch.feature_names)}
+    return {_column(str(n)): bunch.data[:, i].tolist() for i, n in enumerate(bunch.feature_names)}
 
 
 # --- the datasets ---------------------------------------------------------------------
@@ -108,17 +106,19 @@ def _iris(folder: Path) -> dict:
     return dict(
         title="Iris flowers (Fisher, 1936)",
         description="150 iris flowers of three species (setosa, versicolor, virginica), "
-                    "50 each, with sepal and petal length and width in centimetres. One "
-                    "CSV file, iris.csv: four measurement columns and the species. The "
-                    "values are those of Fisher's paper as bundled with scikit-learn (the "
-                    "UCI copy differs in two values).",
+        "50 each, with sepal and petal length and width in centimetres. One "
+        "CSV file, iris.csv: four measurement columns and the species. The "
+        "values are those of Fisher's paper as bundled with scikit-learn (the "
+        "UCI copy differs in two values).",
         licence=UCI_LICENCE,
         citation="Fisher, R. A. (1936). The use of multiple measurements in taxonomic "
-                 "problems. Annals of Eugenics, 7(2), 179-188. Distributed as: Fisher, "
-                 "R. A. (1988). Iris [Dataset]. UCI Machine Learning Repository. "
-                 "https://doi.org/10.24432/C56C76",
-        modality="tabular", format="csv",
-        tags=["classification", "botany", "uci", "small", "teaching"])
+        "problems. Annals of Eugenics, 7(2), 179-188. Distributed as: Fisher, "
+        "R. A. (1988). Iris [Dataset]. UCI Machine Learning Repository. "
+        "https://doi.org/10.24432/C56C76",
+        modality="tabular",
+        format="csv",
+        tags=["classification", "botany", "uci", "small", "teaching"],
+    )
 
 
 def _wine(folder: Path) -> dict:
@@ -132,15 +132,17 @@ def _wine(folder: Path) -> dict:
     return dict(
         title="Wine recognition",
         description="Chemical analysis of 178 wines grown in the same region of Italy "
-                    "from three cultivars: 13 measured constituents (alcohol, malic acid, "
-                    "flavanoids, colour intensity, proline, ...). One Parquet file, "
-                    "wine.parquet: the 13 measurements, target (0, 1, 2) and cultivar "
-                    "(class_0, class_1, class_2).",
+        "from three cultivars: 13 measured constituents (alcohol, malic acid, "
+        "flavanoids, colour intensity, proline, ...). One Parquet file, "
+        "wine.parquet: the 13 measurements, target (0, 1, 2) and cultivar "
+        "(class_0, class_1, class_2).",
         licence=UCI_LICENCE,
         citation="Aeberhard, S. & Forina, M. (1991). Wine [Dataset]. UCI Machine "
-                 "Learning Repository. https://doi.org/10.24432/C5PC7J",
-        modality="tabular", format="parquet",
-        tags=["classification", "chemistry", "food", "uci", "small"])
+        "Learning Repository. https://doi.org/10.24432/C5PC7J",
+        modality="tabular",
+        format="parquet",
+        tags=["classification", "chemistry", "food", "uci", "small"],
+    )
 
 
 def _breast_cancer(folder: Path) -> dict:
@@ -154,23 +156,24 @@ def _breast_cancer(folder: Path) -> dict:
     return dict(
         title="Breast Cancer Wisconsin (Diagnostic)",
         description="569 fine-needle aspirates of breast masses: 30 features of the cell "
-                    "nuclei computed from digitised images (mean, standard error and worst "
-                    "of radius, texture, perimeter, area, smoothness, ...), and the "
-                    "diagnosis (212 malignant, 357 benign). One Parquet file: the 30 "
-                    "features, target (0 malignant, 1 benign) and diagnosis. Public data, "
-                    "restricted in this demo to show how restricted datasets look.",
+        "nuclei computed from digitised images (mean, standard error and worst "
+        "of radius, texture, perimeter, area, smoothness, ...), and the "
+        "diagnosis (212 malignant, 357 benign). One Parquet file: the 30 "
+        "features, target (0 malignant, 1 benign) and diagnosis. Public data, "
+        "restricted in this demo to show how restricted datasets look.",
         licence=UCI_LICENCE,
         citation="Wolberg, W., Mangasarian, O., Street, N. & Street, W. (1995). Breast "
-                 "Cancer Wisconsin (Diagnostic) [Dataset]. UCI Machine Learning "
-                 "Repository. https://doi.org/10.24432/C5DW2B",
-        modality="tabular", format="parquet",
-        tags=["classification", "medical", "uci", "restricted-demo"])
+        "Cancer Wisconsin (Diagnostic) [Dataset]. UCI Machine Learning "
+        "Repository. https://doi.org/10.24432/C5DW2B",
+        modality="tabular",
+        format="parquet",
+        tags=["classification", "medical", "uci", "restricted-demo"],
+    )
 
 
 def _digits(folder: Path) -> dict:
     import numpy as np
     from PIL import Image
-
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -183,43 +186,54 @@ def _digits(folder: Path) -> dict:
     return dict(
         title="Handwritten digits (8x8, UCI optical recognition)",
         description="1797 handwritten digits 0-9 from 13 writers (the test set of the UCI "
-                    "optical recognition data, as bundled with scikit-learn). Each is an "
-                    "8x8 grid of counts 0-16 of ink pixels in 4x4 blocks, stored here as a "
-                    "grey PNG scaled to 0-255 and upscaled to 32x32 pixels (nearest "
-                    "neighbour, no new detail). Layout images/<digit>/<index>.png: the "
-                    "folder name is the label.",
+        "optical recognition data, as bundled with scikit-learn). Each is an "
+        "8x8 grid of counts 0-16 of ink pixels in 4x4 blocks, stored here as a "
+        "grey PNG scaled to 0-255 and upscaled to 32x32 pixels (nearest "
+        "neighbour, no new detail). Layout images/<digit>/<index>.png: the "
+        "folder name is the label.",
         licence=UCI_LICENCE,
         citation="Alpaydin, E. & Kaynak, C. (1998). Optical Recognition of Handwritten "
-                 "Digits [Dataset]. UCI Machine Learning Repository. "
-                 "https://doi.org/10.24432/C50P49",
-        modality="image", format="png",
-        tags=["classification", "handwriting", "ocr", "uci", "teaching"])
+        "Digits [Dataset]. UCI Machine Learning Repository. "
+        "https://doi.org/10.24432/C50P49",
+        modality="image",
+        format="png",
+        tags=["classification", "handwriting", "ocr", "uci", "teaching"],
+    )
 
 
 def _python_help(folder: Path) -> dict:
     from pydoc_data.topics import topics
 
-    lines = [json.dumps({"topic": topic, "text": topics[topic]}, ensure_ascii=False)
-             for topic in sorted(topics)]
+    lines = [
+        json.dumps({"topic": topic, "text": topics[topic]}, ensure_ascii=False)
+        for topic in sorted(topics)
+    ]
     _write(folder / "topics.jsonl", ("\n".join(lines) + "\n").encode("utf-8"))
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     return dict(
         title=f"Python {version} help topics",
         description=f"The {len(topics)} texts that help('TOPIC') shows for Python "
-                    f"{version}'s statements, operators and other language topics "
-                    f"(for example 'if', 'with', 'FORMATTING'), taken from the standard "
-                    f"library's pydoc_data.topics, which is generated from the Python "
-                    f"documentation. One JSON-lines file, topics.jsonl: one "
-                    f"{{\"topic\", \"text\"}} object per line.",
+        f"{version}'s statements, operators and other language topics "
+        f"(for example 'if', 'with', 'FORMATTING'), taken from the standard "
+        f"library's pydoc_data.topics, which is generated from the Python "
+        f"documentation. One JSON-lines file, topics.jsonl: one "
+        f'{{"topic", "text"}} object per line.',
         licence="PSF-2.0",
         citation=f"Python Software Foundation. Python {version} documentation: the "
-                 f"help topics of pydoc_data.topics. https://docs.python.org/{version}/",
-        modality="text", format="jsonl",
-        tags=["documentation", "python", "nlp", "small"])
+        f"help topics of pydoc_data.topics. https://docs.python.org/{version}/",
+        modality="text",
+        format="jsonl",
+        tags=["documentation", "python", "nlp", "small"],
+    )
 
 
-DATASETS = {"iris": _iris, "wine": _wine, "breast-cancer-wisconsin": _breast_cancer,
-            "digits": _digits, "python-help-topics": _python_help}
+DATASETS = {
+    "iris": _iris,
+    "wine": _wine,
+    "breast-cancer-wisconsin": _breast_cancer,
+    "digits": _digits,
+    "python-help-topics": _python_help,
+}
 RESTRICTED = ("breast-cancer-wisconsin",)
 
 
@@ -228,9 +242,11 @@ def build_demo(root: Path, restricted_to: str = "sme-vision") -> list[str]:
     project that alone may read the restricted one. Safe to run again: files that
     are already right are not touched."""
     if not isinstance(restricted_to, str) or not PROJECT.match(restricted_to):
-        raise ValueError(f"restricted_to must be a project name (a lower-case letter, "
-                         f"then up to 31 lower-case letters, digits, - or _), got "
-                         f"{str(restricted_to)[:40]!r}")
+        raise ValueError(
+            f"restricted_to must be a project name (a lower-case letter, "
+            f"then up to 31 lower-case letters, digits, - or _), got "
+            f"{str(restricted_to)[:40]!r}"
+        )
     root = Path(root)
     names = []
     root.mkdir(parents=True, exist_ok=True)
@@ -248,11 +264,15 @@ def build_demo(root: Path, restricted_to: str = "sme-vision") -> list[str]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m aiworkbench.catalog.demo",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m aiworkbench.catalog.demo", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("root", help="the catalog root, e.g. /srv/aiworkbench/datasets")
-    parser.add_argument("--restricted-to", default="sme-vision",
-                        help="the project that may read breast-cancer-wisconsin")
+    parser.add_argument(
+        "--restricted-to",
+        default="sme-vision",
+        help="the project that may read breast-cancer-wisconsin",
+    )
     args = parser.parse_args(argv)
     try:
         names = build_demo(Path(args.root), args.restricted_to)

@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiworkbench.core.store_schema import Schema, prepare
 from aiworkbench.catalog.datacard import CARD, NAME, Datacard, DatacardError, read_datacard
+from aiworkbench.core.store_schema import Schema, prepare
 
 # Version 1: the layout from before versions, unchanged (a file of then keeps its rows).
 V1 = """
@@ -45,10 +45,21 @@ CREATE TABLE IF NOT EXISTS files (dataset TEXT, parent TEXT, name TEXT, kind TEX
 CREATE INDEX IF NOT EXISTS files_by_folder ON files (dataset, parent, kind, name);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
-SCHEMA = Schema("the dataset catalog's index", migrations=(V1,),
-                writer="aiworkbench-catalog index")
-SUMMARY = ("name", "title", "description", "owner", "licence", "citation", "modality",
-           "format", "access", "tags", "files", "bytes")
+SCHEMA = Schema("the dataset catalog's index", migrations=(V1,), writer="aiworkbench-catalog index")
+SUMMARY = (
+    "name",
+    "title",
+    "description",
+    "owner",
+    "licence",
+    "citation",
+    "modality",
+    "format",
+    "access",
+    "tags",
+    "files",
+    "bytes",
+)
 PUBLIC = "*"  # the access row of a public dataset
 FILTERS = ("modality", "format", "licence", "tag", "project")
 MAX_PER_PAGE = 100  # datasets in a page of search results
@@ -69,8 +80,9 @@ class IndexReport:
     problems: list[str] = field(default_factory=list)  # "FILE: FIELD: reason"
 
 
-def walk_entries(folder: Path, problems: list[str] | None = None
-                 ) -> Iterator[tuple[str, str, str, int]]:
+def walk_entries(
+    folder: Path, problems: list[str] | None = None
+) -> Iterator[tuple[str, str, str, int]]:
     """(parent, name, kind, size) of every folder and file below ``folder``, parents
     relative to it ("" for the folder itself). Symbolic links are neither followed nor
     listed; the dataset's own datacard is not a file of the dataset; a name that is not
@@ -85,8 +97,9 @@ def walk_entries(folder: Path, problems: list[str] | None = None
                 name.encode("utf-8")
             except UnicodeEncodeError:
                 if problems is not None:
-                    problems.append(f"{os.fsencode(path)!r}: not UTF-8: left out of the "
-                                    f"listing; rename it")
+                    problems.append(
+                        f"{os.fsencode(path)!r}: not UTF-8: left out of the listing; rename it"
+                    )
                 continue
             if name == CARD and not parent:
                 continue
@@ -135,9 +148,13 @@ class Index:
             raise
 
     # --- indexing -----------------------------------------------------------------
-    def update(self, root: str | Path, full: bool = False, projects=None,
-               permissions: Callable[[Path, tuple[str, ...] | None], None] | None = None
-               ) -> IndexReport:
+    def update(
+        self,
+        root: str | Path,
+        full: bool = False,
+        projects=None,
+        permissions: Callable[[Path, tuple[str, ...] | None], None] | None = None,
+    ) -> IndexReport:
         """Bring the index in line with the datasets under ``root``. A dataset is read
         again when its datacard or any of its folders changed (a file added, removed or
         renamed anywhere in it); ``full`` rereads every dataset (a file rewritten in
@@ -148,9 +165,12 @@ class Index:
         cannot be a dataset's), which it should close."""
         root = Path(root)
         report = IndexReport()
-        known = {name: (card_ns, dir_ns, access) for name, card_ns, dir_ns, access in
-                 self.db.execute("SELECT name, card_mtime_ns, dir_mtime_ns, access "
-                                 "FROM datasets")}
+        known = {
+            name: (card_ns, dir_ns, access)
+            for name, card_ns, dir_ns, access in self.db.execute(
+                "SELECT name, card_mtime_ns, dir_mtime_ns, access FROM datasets"
+            )
+        }
         seen = set()
         for folder in sorted(root.iterdir()):
             if not folder.is_dir() or folder.is_symlink():
@@ -159,13 +179,18 @@ class Index:
             access = None  # left out, until it is in the catalog
             try:
                 if not NAME.match(folder.name):
-                    raise DatacardError([f"{folder}: not a valid dataset name (lower-case "
-                                         f"letters, digits, '.', '-' and '_')"])
+                    raise DatacardError(
+                        [
+                            f"{folder}: not a valid dataset name (lower-case "
+                            f"letters, digits, '.', '-' and '_')"
+                        ]
+                    )
                 try:
                     stamps = (card_path.lstat().st_mtime_ns, newest_folder(folder))
                 except OSError:
-                    raise DatacardError([f"{card_path}: missing: every dataset folder "
-                                         f"needs one"]) from None
+                    raise DatacardError(
+                        [f"{card_path}: missing: every dataset folder needs one"]
+                    ) from None
                 previous = known.get(folder.name)
                 if not full and previous is not None and previous[:2] == stamps:
                     report.unchanged += 1
@@ -186,40 +211,64 @@ class Index:
         for name in sorted(set(known) - seen):
             self._delete(name)
             report.removed.append(name)
-        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                        ("indexed_at", str(time.time())))
+        self.db.execute(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)", ("indexed_at", str(time.time()))
+        )
         self.db.commit()
         return report
 
     def _delete(self, name: str) -> None:
-        self.db.execute("DELETE FROM search WHERE rowid = (SELECT rowid FROM datasets "
-                        "WHERE name = ?)", (name,))
+        self.db.execute(
+            "DELETE FROM search WHERE rowid = (SELECT rowid FROM datasets WHERE name = ?)", (name,)
+        )
         self.db.execute("DELETE FROM datasets WHERE name = ?", (name,))
         self.db.execute("DELETE FROM access WHERE name = ?", (name,))
         self.db.execute("DELETE FROM files WHERE dataset = ?", (name,))
 
-    def _store(self, card: Datacard, entries: list, card_ns: int, dir_ns: int,
-               new: bool = False):
+    def _store(self, card: Datacard, entries: list, card_ns: int, dir_ns: int, new: bool = False):
         if not new:
             self._delete(card.name)
         files = sum(1 for _, _, kind, _ in entries if kind == FILE)
         size = sum(size for _, _, _, size in entries)
         rowid = self.db.execute(
             "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (card.name, card.title, card.description, card.owner, card.licence,
-             card.citation, card.modality, card.format, json.dumps(list(card.access)),
-             json.dumps(list(card.tags)), files, size, card_ns, dir_ns)).lastrowid
-        self.db.executemany("INSERT INTO access VALUES (?, ?)",
-                            [(card.name, p) for p in (card.access or (PUBLIC,))])
-        self.db.execute("INSERT INTO search (rowid, name, title, description, tags) "
-                        "VALUES (?, ?, ?, ?, ?)", (rowid, card.name, card.title,
-                                                   card.description, " ".join(card.tags)))
-        self.db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?)",
-                            [(card.name, *entry) for entry in entries])
+            (
+                card.name,
+                card.title,
+                card.description,
+                card.owner,
+                card.licence,
+                card.citation,
+                card.modality,
+                card.format,
+                json.dumps(list(card.access)),
+                json.dumps(list(card.tags)),
+                files,
+                size,
+                card_ns,
+                dir_ns,
+            ),
+        ).lastrowid
+        self.db.executemany(
+            "INSERT INTO access VALUES (?, ?)", [(card.name, p) for p in (card.access or (PUBLIC,))]
+        )
+        self.db.execute(
+            "INSERT INTO search (rowid, name, title, description, tags) VALUES (?, ?, ?, ?, ?)",
+            (rowid, card.name, card.title, card.description, " ".join(card.tags)),
+        )
+        self.db.executemany(
+            "INSERT INTO files VALUES (?, ?, ?, ?, ?)", [(card.name, *entry) for entry in entries]
+        )
 
     # --- searching ----------------------------------------------------------------
-    def search(self, projects, text: str = "", filters: dict | None = None,
-               page: int = 1, per_page: int = 20) -> tuple[int, list[dict]]:
+    def search(
+        self,
+        projects,
+        text: str = "",
+        filters: dict | None = None,
+        page: int = 1,
+        per_page: int = 20,
+    ) -> tuple[int, list[dict]]:
         """(total, the page's datasets) readable by ``projects`` that match ``text``
         (words, all of them, prefixes allowed) and ``filters`` (see FILTERS)."""
         filters = filters or {}
@@ -239,11 +288,14 @@ class Index:
             where.append("d.name IN (SELECT name FROM search WHERE search MATCH ?)")
             args.append(" ".join(f'"{w}"*' for w in words[:20]))
         clause = " AND ".join(where)
-        total = self.db.execute(f"SELECT count(*) FROM datasets d WHERE {clause}",
-                                args).fetchone()[0]
+        total = self.db.execute(f"SELECT count(*) FROM datasets d WHERE {clause}", args).fetchone()[
+            0
+        ]
         rows = self.db.execute(
             f"SELECT {', '.join(SUMMARY)} FROM datasets d WHERE {clause} ORDER BY name "
-            f"LIMIT ? OFFSET ?", [*args, per_page, (page - 1) * per_page]).fetchall()
+            f"LIMIT ? OFFSET ?",
+            [*args, per_page, (page - 1) * per_page],
+        ).fetchall()
         return total, [_summary(row) for row in rows]
 
     @staticmethod
@@ -251,15 +303,19 @@ class Index:
         """The WHERE clause (over ``datasets d``) of the datasets ``projects`` may see."""
         projects = list(projects)
         marks = ",".join("?" * (len(projects) + 1))
-        return ([f"d.name IN (SELECT name FROM access WHERE project IN ({marks}))"],
-                [PUBLIC, *projects])
+        return (
+            [f"d.name IN (SELECT name FROM access WHERE project IN ({marks}))"],
+            [PUBLIC, *projects],
+        )
 
     def dataset(self, projects, name: str) -> dict | None:
         """The summary of dataset ``name``, or None when it does not exist or ``projects``
         may not see it (the two are not told apart)."""
         where, args = self._visible(projects)
-        row = self.db.execute(f"SELECT {', '.join(SUMMARY)} FROM datasets d WHERE "
-                              f"d.name = ? AND {where[0]}", [name, *args]).fetchone()
+        row = self.db.execute(
+            f"SELECT {', '.join(SUMMARY)} FROM datasets d WHERE d.name = ? AND {where[0]}",
+            [name, *args],
+        ).fetchone()
         return None if row is None else _summary(row)
 
     def is_folder(self, name: str, path: str) -> bool:
@@ -267,20 +323,27 @@ class Index:
         if not path:
             return True
         parent, _, base = path.rpartition("/")
-        return self.db.execute("SELECT 1 FROM files WHERE dataset = ? AND parent = ? AND "
-                               "kind = ? AND name = ?", (name, parent, DIR, base)
-                               ).fetchone() is not None
+        return (
+            self.db.execute(
+                "SELECT 1 FROM files WHERE dataset = ? AND parent = ? AND kind = ? AND name = ?",
+                (name, parent, DIR, base),
+            ).fetchone()
+            is not None
+        )
 
-    def list_folder(self, name: str, path: str, page: int = 1, per_page: int = 100
-                    ) -> tuple[int, list[dict]]:
+    def list_folder(
+        self, name: str, path: str, page: int = 1, per_page: int = 100
+    ) -> tuple[int, list[dict]]:
         """(entries in folder ``path`` of dataset ``name``, the page's entries: folders
         first, then files, each by name). The caller checks visibility first."""
-        total = self.db.execute("SELECT count(*) FROM files WHERE dataset = ? AND "
-                                "parent = ?", (name, path)).fetchone()[0]
+        total = self.db.execute(
+            "SELECT count(*) FROM files WHERE dataset = ? AND parent = ?", (name, path)
+        ).fetchone()[0]
         rows = self.db.execute(
             "SELECT name, kind, size FROM files WHERE dataset = ? AND parent = ? "
             "ORDER BY kind, name LIMIT ? OFFSET ?",
-            (name, path, per_page, (page - 1) * per_page)).fetchall()
+            (name, path, per_page, (page - 1) * per_page),
+        ).fetchall()
         return total, [{"name": n, "kind": k, "size": s} for n, k, s in rows]
 
     def facets(self, projects) -> dict[str, dict[str, int]]:
@@ -290,16 +353,27 @@ class Index:
         clause = where[0]
         facets = {}
         for key in ("modality", "format", "licence"):
-            facets[key] = dict(self.db.execute(
-                f"SELECT {key}, count(*) FROM datasets d WHERE {clause} GROUP BY {key} "
-                f"ORDER BY {key}", args).fetchall())
-        facets["tag"] = dict(self.db.execute(
-            f"SELECT t.value, count(*) FROM datasets d, json_each(d.tags) t WHERE {clause} "
-            f"GROUP BY t.value ORDER BY t.value", args).fetchall())
-        facets["project"] = dict(self.db.execute(
-            f"SELECT a.project, count(*) FROM access a JOIN datasets d ON d.name = a.name "
-            f"WHERE a.project != ? AND {clause} GROUP BY a.project ORDER BY a.project",
-            [PUBLIC, *args]).fetchall())
+            facets[key] = dict(
+                self.db.execute(
+                    f"SELECT {key}, count(*) FROM datasets d WHERE {clause} GROUP BY {key} "
+                    f"ORDER BY {key}",
+                    args,
+                ).fetchall()
+            )
+        facets["tag"] = dict(
+            self.db.execute(
+                f"SELECT t.value, count(*) FROM datasets d, json_each(d.tags) t WHERE {clause} "
+                f"GROUP BY t.value ORDER BY t.value",
+                args,
+            ).fetchall()
+        )
+        facets["project"] = dict(
+            self.db.execute(
+                f"SELECT a.project, count(*) FROM access a JOIN datasets d ON d.name = a.name "
+                f"WHERE a.project != ? AND {clause} GROUP BY a.project ORDER BY a.project",
+                [PUBLIC, *args],
+            ).fetchall()
+        )
         return facets
 
     def meta(self, key: str) -> str | None:

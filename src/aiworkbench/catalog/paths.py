@@ -13,8 +13,10 @@ import os
 from pathlib import Path
 
 MAX_LENGTH = 4096
-ALLOWED = ("a path relative to the dataset's folder, parts separated by '/', without "
-           "'..', '.', empty parts, a leading '/', backslashes or control characters")
+ALLOWED = (
+    "a path relative to the dataset's folder, parts separated by '/', without "
+    "'..', '.', empty parts, a leading '/', backslashes or control characters"
+)
 
 
 class PathError(ValueError):
@@ -51,6 +53,8 @@ def resolve_inside(folder: str | Path, path: str) -> Path:
     base = Path(os.path.realpath(folder))
     target = Path(os.path.realpath(base / relative)) if relative else base
     if target != base and base not in target.parents:
-        raise PathError(f"path {relative!r} leads out of the dataset (through a symbolic "
-                        f"link); only files inside the dataset's folder can be read")
+        raise PathError(
+            f"path {relative!r} leads out of the dataset (through a symbolic "
+            f"link); only files inside the dataset's folder can be read"
+        )
     return target

@@ -26,29 +26,46 @@ from pathlib import Path
 
 from aiworkbench.widgets.templating import render
 
-CELL = 80                  # characters of a cell shown; longer values end with "…"
-MAX_COLUMNS = 50           # columns shown; the schema lists them all
+CELL = 80  # characters of a cell shown; longer values end with "…"
+MAX_COLUMNS = 50  # columns shown; the schema lists them all
 CSV_BLOCKS = (1 << 16, 1 << 20, 1 << 24)  # first block sizes tried (a row must fit)
-JSON_LINE = 1 << 20        # bytes of one JSON line read at most
-JSON_SCAN = 4 << 20        # bytes a JSON-lines preview reads at most, skipped lines included
-SNIFF = 4096               # bytes read to tell text from binary
-TABLES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
-          ".ndjson": "jsonl"}
+JSON_LINE = 1 << 20  # bytes of one JSON line read at most
+JSON_SCAN = 4 << 20  # bytes a JSON-lines preview reads at most, skipped lines included
+SNIFF = 4096  # bytes read to tell text from binary
+TABLES = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
 IMAGES = (".png", ".jpg", ".jpeg")
-TEXTS = (".txt", ".md", ".rst", ".json", ".toml", ".yaml", ".yml", ".tsv", ".py",
-         ".log", ".xml", ".html")
-SUPPORTED = ("csv, parquet, jsonl, npy, png, jpeg and text files (txt, md, json, …)")
+TEXTS = (
+    ".txt",
+    ".md",
+    ".rst",
+    ".json",
+    ".toml",
+    ".yaml",
+    ".yml",
+    ".tsv",
+    ".py",
+    ".log",
+    ".xml",
+    ".html",
+)
+SUPPORTED = "csv, parquet, jsonl, npy, png, jpeg and text files (txt, md, json, …)"
 
 
 @dataclass
 class Preview:
-    kind: str                      # table, images, text, array or none
-    title: str                     # what is shown, e.g. "first 20 of 150 rows of iris.csv"
+    kind: str  # table, images, text, array or none
+    title: str  # what is shown, e.g. "first 20 of 150 rows of iris.csv"
     columns: list[tuple[str, str]] = field(default_factory=list)  # (name, type)
     rows: list[list[str]] = field(default_factory=list)  # cells as short strings
     text: str = ""
     images: list[tuple[str, bytes]] = field(default_factory=list)  # (name, PNG bytes)
-    note: str = ""                 # why nothing is shown / what was left out
+    note: str = ""  # why nothing is shown / what was left out
 
 
 def _cell(value) -> str:
@@ -63,7 +80,7 @@ def _cell(value) -> str:
         text = json.dumps(value, ensure_ascii=False, default=str)
     else:
         text = str(value)
-    return text if len(text) <= CELL else text[:CELL - 1] + "…"
+    return text if len(text) <= CELL else text[: CELL - 1] + "…"
 
 
 def _count(n: int, word: str) -> str:
@@ -71,10 +88,12 @@ def _count(n: int, word: str) -> str:
 
 
 def _shown(shown: int, total: int | None, word: str, name: str) -> str:
-    """"first 20 of 150 rows of iris.csv", "all 3 rows of …", or an unknown total."""
+    """ "first 20 of 150 rows of iris.csv", "all 3 rows of …", or an unknown total."""
     if total is None:
-        return (f"first {_count(shown, word)} of {name} (the total is not known without "
-                f"reading the whole file)")
+        return (
+            f"first {_count(shown, word)} of {name} (the total is not known without "
+            f"reading the whole file)"
+        )
     if shown >= total:
         return f"all {_count(total, word)} of {name}"
     return f"first {shown:,} of {_count(total, word)} of {name}"
@@ -98,11 +117,15 @@ def _arrow_table(path: Path, batch, schema, total: int | None, rows: int) -> Pre
     shown = batch.num_rows if batch is not None else 0
     cells = []
     if batch is not None:
-        values = [batch.column(i).to_pylist() for i in range(min(batch.num_columns,
-                                                                 MAX_COLUMNS))]
+        values = [batch.column(i).to_pylist() for i in range(min(batch.num_columns, MAX_COLUMNS))]
         cells = [[_cell(column[r]) for column in values] for r in range(shown)]
-    return Preview(kind="table", title=_shown(shown, total, "row", path.name),
-                   columns=columns, rows=cells, note=_columns_note(len(columns)))
+    return Preview(
+        kind="table",
+        title=_shown(shown, total, "row", path.name),
+        columns=columns,
+        rows=cells,
+        note=_columns_note(len(columns)),
+    )
 
 
 def _preview_csv(path: Path, rows: int) -> Preview:
@@ -117,11 +140,13 @@ def _preview_csv(path: Path, rows: int) -> Preview:
     for block in CSV_BLOCKS:
         batches, at_end, problem = [], False, ""
         try:
-            reader = csv.open_csv(path, read_options=csv.ReadOptions(
-                block_size=block, use_threads=False))
+            reader = csv.open_csv(
+                path, read_options=csv.ReadOptions(block_size=block, use_threads=False)
+            )
             with reader:
-                while not at_end and (size <= block or sum(b.num_rows for b in batches)
-                                      < max(rows, 1)):
+                while not at_end and (
+                    size <= block or sum(b.num_rows for b in batches) < max(rows, 1)
+                ):
                     try:
                         batches.append(reader.read_next_batch())
                     except StopIteration:
@@ -156,8 +181,12 @@ def _preview_parquet(path: Path, rows: int) -> Preview:
         for group in range(pf.metadata.num_row_groups):
             if count >= rows:
                 break
-            batch = next(pf.iter_batches(batch_size=rows - count, row_groups=[group],
-                                         columns=names, use_threads=False), None)
+            batch = next(
+                pf.iter_batches(
+                    batch_size=rows - count, row_groups=[group], columns=names, use_threads=False
+                ),
+                None,
+            )
             if batch is not None:
                 batches.append(batch)
                 count += batch.num_rows
@@ -168,8 +197,14 @@ def _preview_parquet(path: Path, rows: int) -> Preview:
 def _json_type(value) -> str:
     if value is None:
         return "null"
-    for kind, name in ((bool, "bool"), (int, "int"), (float, "float"), (str, "string"),
-                       (list, "list"), (dict, "object")):
+    for kind, name in (
+        (bool, "bool"),
+        (int, "int"),
+        (float, "float"),
+        (str, "string"),
+        (list, "list"),
+        (dict, "object"),
+    ):
         if isinstance(value, kind):
             return name
     return type(value).__name__
@@ -213,8 +248,7 @@ def _preview_jsonl(path: Path, rows: int) -> Preview:
             at_end = not f.peek(1)
     names: dict[str, set[str]] = {}
     for record in records:
-        for key, value in (record.items() if isinstance(record, dict)
-                           else [("value", record)]):
+        for key, value in record.items() if isinstance(record, dict) else [("value", record)]:
             names.setdefault(str(key), set()).add(_json_type(value))
     keys = list(names)
     columns = [(k, "|".join(sorted(names[k]))) for k in keys]
@@ -224,8 +258,13 @@ def _preview_jsonl(path: Path, rows: int) -> Preview:
         cells.append([_cell(record[k]) if k in record else "" for k in keys[:MAX_COLUMNS]])
     notes = [n for n in [_columns_note(len(keys)), "; ".join(problems[:3])] if n]
     total = len(records) if at_end and not problems else None
-    return Preview(kind="table", title=_shown(len(records), total, "record", path.name),
-                   columns=columns, rows=cells, note="; ".join(notes))
+    return Preview(
+        kind="table",
+        title=_shown(len(records), total, "record", path.name),
+        columns=columns,
+        rows=cells,
+        note="; ".join(notes),
+    )
 
 
 # --- arrays, text, images -------------------------------------------------------------
@@ -239,32 +278,50 @@ def _preview_npy(path: Path, rows: int) -> Preview:
     except ValueError as err:
         if "object" not in str(err).lower() and "pickle" not in str(err).lower():
             raise
-        return _none(path, f"{path.name} holds pickled Python objects, which a preview "
-                           f"does not load (it could run code); only plain arrays are shown")
+        return _none(
+            path,
+            f"{path.name} holds pickled Python objects, which a preview "
+            f"does not load (it could run code); only plain arrays are shown",
+        )
     described = f"shape {tuple(array.shape)}, dtype {array.dtype}"
     if array.ndim == 0:
-        return Preview(kind="array", title=f"the single value of {path.name} ({described})",
-                       columns=[("value", str(array.dtype))], rows=[[_cell(array.item())]])
+        return Preview(
+            kind="array",
+            title=f"the single value of {path.name} ({described})",
+            columns=[("value", str(array.dtype))],
+            rows=[[_cell(array.item())]],
+        )
     head = array[:rows]  # still a memory map: nothing read yet
     title = f"{_shown(len(head), array.shape[0], 'row', path.name)}, {described}"
     if array.dtype.names:
         names = list(array.dtype.names)[:MAX_COLUMNS]
         columns = [(n, str(array.dtype[n])) for n in names]
         cells = [[_cell(row[n].tolist()) for n in names] for row in np.asarray(head)]
-        return Preview(kind="array", title=title, columns=columns, rows=cells,
-                       note=_columns_note(len(array.dtype.names)))
+        return Preview(
+            kind="array",
+            title=title,
+            columns=columns,
+            rows=cells,
+            note=_columns_note(len(array.dtype.names)),
+        )
     if array.ndim == 1:
-        return Preview(kind="array", title=title, columns=[("value", str(array.dtype))],
-                       rows=[[_cell(v)] for v in np.asarray(head).tolist()])
+        return Preview(
+            kind="array",
+            title=title,
+            columns=[("value", str(array.dtype))],
+            rows=[[_cell(v)] for v in np.asarray(head).tolist()],
+        )
     if array.ndim == 2:
         width = array.shape[1]
         columns = [(str(i), str(array.dtype)) for i in range(min(width, MAX_COLUMNS))]
         cells = [[_cell(v) for v in row] for row in np.asarray(head[:, :MAX_COLUMNS]).tolist()]
-        return Preview(kind="array", title=title, columns=columns, rows=cells,
-                       note=_columns_note(width))
+        return Preview(
+            kind="array", title=title, columns=columns, rows=cells, note=_columns_note(width)
+        )
     inner = f"{array.dtype}{list(array.shape[1:])}"  # each row summarised from its edges
-    cells = [[_cell(np.array2string(row, threshold=20, edgeitems=2).replace("\n", ""))]
-             for row in head]
+    cells = [
+        [_cell(np.array2string(row, threshold=20, edgeitems=2).replace("\n", ""))] for row in head
+    ]
     return Preview(kind="array", title=title, columns=[("row", inner)], rows=cells)
 
 
@@ -282,11 +339,13 @@ def _read_text(path: Path, limit: int) -> tuple[str, bool, int]:
 def _preview_text(path: Path, text_bytes: int) -> Preview:
     text, complete, size = _read_text(path, text_bytes)
     if complete:
-        return Preview(kind="text", title=f"all {_count(size, 'byte')} of {path.name}",
-                       text=text)
-    return Preview(kind="text", title=f"first {text_bytes:,} of {_count(size, 'byte')} "
-                                      f"of {path.name}", text=text,
-                   note=f"the rest of the file ({size - text_bytes:,} bytes) is not shown")
+        return Preview(kind="text", title=f"all {_count(size, 'byte')} of {path.name}", text=text)
+    return Preview(
+        kind="text",
+        title=f"first {text_bytes:,} of {_count(size, 'byte')} of {path.name}",
+        text=text,
+        note=f"the rest of the file ({size - text_bytes:,} bytes) is not shown",
+    )
 
 
 def _looks_like_text(path: Path) -> bool:
@@ -307,8 +366,10 @@ def _wav_note(path: Path) -> str:
     try:
         with wave.open(str(path), "rb") as w:
             seconds = w.getnframes() / w.getframerate()
-            return (f"audio is not previewed: WAV, {_count(w.getnchannels(), 'channel')}, "
-                    f"{w.getframerate():,} Hz, {8 * w.getsampwidth()}-bit, {seconds:.1f} s")
+            return (
+                f"audio is not previewed: WAV, {_count(w.getnchannels(), 'channel')}, "
+                f"{w.getframerate():,} Hz, {8 * w.getsampwidth()}-bit, {seconds:.1f} s"
+            )
     except (wave.Error, EOFError, ZeroDivisionError) as err:
         return f"audio is not previewed, and {path.name} is not a readable WAV file ({err})"
 
@@ -341,8 +402,11 @@ def preview_images(paths: list[Path], size: int = 96, limit: int = 12) -> Previe
     if len(paths) == 1:
         title = f"thumbnail of {paths[0].name}" if shown else f"no preview of {paths[0].name}"
     elif paths:
-        title = (f"all {_count(len(paths), 'image')}" if len(paths) <= limit
-                 else f"first {limit:,} of {_count(len(paths), 'image')}")
+        title = (
+            f"all {_count(len(paths), 'image')}"
+            if len(paths) <= limit
+            else f"first {limit:,} of {_count(len(paths), 'image')}"
+        )
     else:
         title = "no images"
     note = "; ".join(problems[:5]) if problems else ("" if paths else "no image files given")
@@ -371,11 +435,13 @@ def preview_file(path: Path, rows: int = 20, text_bytes: int = 4096) -> Preview:
     rows = max(0, rows)
     try:
         if path.is_dir():
-            return _none(path, f"{path.name or path} is a folder; previews are of files: "
-                               f"{SUPPORTED}")
+            return _none(
+                path, f"{path.name or path} is a folder; previews are of files: {SUPPORTED}"
+            )
         if suffix in TABLES:
-            return {"csv": _preview_csv, "parquet": _preview_parquet,
-                    "jsonl": _preview_jsonl}[TABLES[suffix]](path, rows)
+            return {"csv": _preview_csv, "parquet": _preview_parquet, "jsonl": _preview_jsonl}[
+                TABLES[suffix]
+            ](path, rows)
         if suffix == ".npy":
             return _preview_npy(path, rows)
         if suffix in IMAGES:
@@ -384,8 +450,11 @@ def preview_file(path: Path, rows: int = 20, text_bytes: int = 4096) -> Preview:
             return _none(path, _wav_note(path))
         if suffix in TEXTS or _looks_like_text(path):
             return _preview_text(path, text_bytes)
-        return _none(path, f"{path.name} is a binary file ({suffix or 'no extension'}) "
-                           f"with no preview; previews exist for {SUPPORTED}")
+        return _none(
+            path,
+            f"{path.name} is a binary file ({suffix or 'no extension'}) "
+            f"with no preview; previews exist for {SUPPORTED}",
+        )
     except Exception as err:  # a preview never fails: the note says why nothing is shown
         return _none(path, f"{path.name} cannot be read: {_reason(err)}")
 
@@ -396,9 +465,20 @@ def to_html(preview: Preview) -> str:
     and types, a text block or a grid of thumbnails (data: URIs), then the note.
     Every name, type, cell and text is escaped."""
     table = preview.kind in ("table", "array") and preview.columns
-    images = [(name, "data:image/png;base64," + base64.b64encode(data).decode("ascii"))
-              for name, data in preview.images] if preview.kind == "images" else None
-    return render("preview.html", title=preview.title,
-                  columns=preview.columns[:MAX_COLUMNS] if table else [],
-                  rows=preview.rows, text=preview.text if preview.kind == "text" else None,
-                  images=images, note=preview.note)
+    images = (
+        [
+            (name, "data:image/png;base64," + base64.b64encode(data).decode("ascii"))
+            for name, data in preview.images
+        ]
+        if preview.kind == "images"
+        else None
+    )
+    return render(
+        "preview.html",
+        title=preview.title,
+        columns=preview.columns[:MAX_COLUMNS] if table else [],
+        rows=preview.rows,
+        text=preview.text if preview.kind == "text" else None,
+        images=images,
+        note=preview.note,
+    )

@@ -1,4 +1,4 @@
-""""Use it" code: a short, complete snippet that loads a dataset with a library.
+""" "Use it" code: a short, complete snippet that loads a dataset with a library.
 
 ``snippet(dataset, library)`` takes the workbench API's detail of a dataset
 (its ``path``, ``format``, ``modality`` and ``name``) and returns code that runs
@@ -17,21 +17,35 @@ from __future__ import annotations
 
 from string import Template
 
-LIBRARIES = {"pandas": "pandas", "torch": "torch Dataset / DataLoader",
-             "datasets": "Hugging Face datasets", "dask": "dask"}
+LIBRARIES = {
+    "pandas": "pandas",
+    "torch": "torch Dataset / DataLoader",
+    "datasets": "Hugging Face datasets",
+    "dask": "dask",
+}
 FORMATS = ("csv", "parquet", "jsonl", "txt", "png", "jpeg", "npy")
-GLOBS = {"csv": 'sorted(root.glob("**/*.csv"))',
-         "parquet": 'sorted(root.glob("**/*.parquet"))',
-         "jsonl": 'sorted(root.glob("**/*.jsonl"))',
-         "txt": 'sorted(root.glob("**/*.txt"))',
-         "png": 'sorted(root.glob("**/*.png"))',
-         "jpeg": 'sorted(f for f in root.glob("**/*") if f.suffix.lower() in '
-                 '(".jpg", ".jpeg"))',
-         "npy": 'sorted(root.glob("**/*.npy"))'}
-PANDAS_READ = {"csv": "pd.read_csv(f)", "parquet": "pd.read_parquet(f)",
-               "jsonl": "pd.read_json(f, lines=True)"}
-HF_BUILDER = {"csv": "csv", "parquet": "parquet", "jsonl": "json", "txt": "text",
-              "png": "imagefolder", "jpeg": "imagefolder"}
+GLOBS = {
+    "csv": 'sorted(root.glob("**/*.csv"))',
+    "parquet": 'sorted(root.glob("**/*.parquet"))',
+    "jsonl": 'sorted(root.glob("**/*.jsonl"))',
+    "txt": 'sorted(root.glob("**/*.txt"))',
+    "png": 'sorted(root.glob("**/*.png"))',
+    "jpeg": 'sorted(f for f in root.glob("**/*") if f.suffix.lower() in (".jpg", ".jpeg"))',
+    "npy": 'sorted(root.glob("**/*.npy"))',
+}
+PANDAS_READ = {
+    "csv": "pd.read_csv(f)",
+    "parquet": "pd.read_parquet(f)",
+    "jsonl": "pd.read_json(f, lines=True)",
+}
+HF_BUILDER = {
+    "csv": "csv",
+    "parquet": "parquet",
+    "jsonl": "json",
+    "txt": "text",
+    "png": "imagefolder",
+    "jpeg": "imagefolder",
+}
 
 HEAD = "root = Path($root)\nfiles = $files\n"
 
@@ -373,18 +387,21 @@ def snippet(dataset: dict, library: str) -> str:
     """Code that loads ``dataset`` (the API's detail: path, format, modality, name)
     with ``library`` (one of LIBRARIES) and shows a little of it."""
     if library not in LIBRARIES:
-        raise ValueError(f"no snippets for library {str(library)[:40]!r}; libraries: "
-                         f"{', '.join(LIBRARIES)}")
+        raise ValueError(
+            f"no snippets for library {str(library)[:40]!r}; libraries: {', '.join(LIBRARIES)}"
+        )
     fmt = dataset.get("format")
     if fmt not in FORMATS:
-        raise ValueError(f"no snippets for format {str(fmt)[:40]!r} (dataset "
-                         f"{str(dataset.get('name'))[:64]!r}); formats: {', '.join(FORMATS)}")
+        raise ValueError(
+            f"no snippets for format {str(fmt)[:40]!r} (dataset "
+            f"{str(dataset.get('name'))[:64]!r}); formats: {', '.join(FORMATS)}"
+        )
     path = dataset.get("path")
     if not isinstance(path, str) or not path.startswith("/"):
-        raise ValueError(f"the dataset's path must be an absolute folder, got "
-                         f"{str(path)[:80]!r}")
+        raise ValueError(f"the dataset's path must be an absolute folder, got {str(path)[:80]!r}")
     kind = _kind(library, fmt, dataset.get("modality", ""))
     head = Template(HEAD).substitute(root=repr(path), files=GLOBS[fmt])
     code = Template(TEMPLATES[(library, kind)]).substitute(
-        head=head, read=PANDAS_READ.get(fmt, ""), builder=repr(HF_BUILDER.get(fmt, "")))
+        head=head, read=PANDAS_READ.get(fmt, ""), builder=repr(HF_BUILDER.get(fmt, ""))
+    )
     return f"# {dataset.get('name', '')!r} with {LIBRARIES[library]}\n" + code

@@ -10,16 +10,47 @@ import argparse
 import random
 from pathlib import Path
 
-WORDS = ("vision", "medical", "satellite", "traffic", "energy", "finance", "speech",
-         "weather", "retail", "genomics", "robotics", "manufacturing", "agriculture",
-         "legal", "climate", "ocean", "materials", "chemistry", "language", "sensor")
-KINDS = [("tabular", "csv"), ("tabular", "parquet"), ("image", "png"), ("text", "txt"),
-         ("text", "jsonl"), ("timeseries", "csv"), ("audio", "wav")]
+WORDS = (
+    "vision",
+    "medical",
+    "satellite",
+    "traffic",
+    "energy",
+    "finance",
+    "speech",
+    "weather",
+    "retail",
+    "genomics",
+    "robotics",
+    "manufacturing",
+    "agriculture",
+    "legal",
+    "climate",
+    "ocean",
+    "materials",
+    "chemistry",
+    "language",
+    "sensor",
+)
+KINDS = [
+    ("tabular", "csv"),
+    ("tabular", "parquet"),
+    ("image", "png"),
+    ("text", "txt"),
+    ("text", "jsonl"),
+    ("timeseries", "csv"),
+    ("audio", "wav"),
+]
 LICENCES = ("CC-BY-4.0", "CC0-1.0", "MIT", "ODbL-1.0", "proprietary")
 
 
-def make_catalog(root: str | Path, datasets: int, files: int = 3, seed: int = 1,
-                 projects=("edu-intro", "sme-vision", "sme-trial")) -> list[str]:
+def make_catalog(
+    root: str | Path,
+    datasets: int,
+    files: int = 3,
+    seed: int = 1,
+    projects=("edu-intro", "sme-vision", "sme-trial"),
+) -> list[str]:
     """Write ``datasets`` synthetic datasets under ``root``; their names. One in ten is
     restricted to one of ``projects``."""
     rng = random.Random(seed)
@@ -37,7 +68,8 @@ def make_catalog(root: str | Path, datasets: int, files: int = 3, seed: int = 1,
             f'description = "Generated test data about {topic} and {other}; not real '
             f'measurements."\nowner = "factory-ops"\nlicence = "{rng.choice(LICENCES)}"\n'
             f'modality = "{modality}"\nformat = "{fmt}"\naccess = {access}\n'
-            f'tags = ["synthetic", "{topic}", "{other}"]\n')
+            f'tags = ["synthetic", "{topic}", "{other}"]\n'
+        )
         for j in range(files):
             (folder / f"part-{j:05d}.{fmt}").write_text(f"synthetic {i} {j}\n")
         names.append(name)
@@ -45,8 +77,9 @@ def make_catalog(root: str | Path, datasets: int, files: int = 3, seed: int = 1,
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m aiworkbench.catalog.synthetic",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m aiworkbench.catalog.synthetic", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("root")
     parser.add_argument("--datasets", type=int, default=10000)
     parser.add_argument("--files", type=int, default=3)

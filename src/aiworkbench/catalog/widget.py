@@ -34,13 +34,12 @@ import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
-from aiworkbench.core.units import human_size
-
-from aiworkbench.widgets.api_client import Asker, api_get
 from aiworkbench.catalog.datacard import NAME as DATASET_NAME
 from aiworkbench.catalog.index import FILTERS, MAX_FOLDER_PAGE, MAX_PER_PAGE
 from aiworkbench.catalog.paths import PathError, clean_relative, resolve_inside
 from aiworkbench.catalog.preview import IMAGES
+from aiworkbench.core.units import human_size
+from aiworkbench.widgets.api_client import Asker, api_get
 from aiworkbench.widgets.base import Shown, counted, status_line
 
 PER_PAGE = 20  # datasets per page (the API allows 1 to MAX_PER_PAGE)
@@ -49,14 +48,17 @@ THUMBNAILS = 12  # thumbnails shown for a folder of images
 THUMBNAIL_SIZE = 96
 ANY = ""  # the dropdowns' value for "any"
 NOT_PERMITTED = "you may not read this file (filesystem permissions)"
-NAME_RULE = ("lower-case letters, digits, '.', '_' and '-', starting with a letter or "
-             "digit, at most 64 characters")
+NAME_RULE = (
+    "lower-case letters, digits, '.', '_' and '-', starting with a letter or "
+    "digit, at most 64 characters"
+)
 NO_DATASET = "no dataset is open: open one first (click a result, or browser.open(NAME))"
 INSERT_COMMANDS = ("notebook:insert-cell-below", "notebook:replace-selection")
 STATUS_COLOUR = {"info": "#607d8b", "error": "#c62828", "unreachable": "#ef6c00"}
 
 
 # --- words and numbers ------------------------------------------------------------------
+
 
 def access_text(access) -> str:
     """'public', or 'restricted: edu-intro, sme-vision'."""
@@ -69,11 +71,15 @@ def access_text(access) -> str:
 
 def result_text(item: dict) -> str:
     """One search result in words (after its title): name, kind, size, files, access."""
-    return " · ".join([str(item.get("name", "")),
-                       f"{item.get('modality', '?')}/{item.get('format', '?')}",
-                       human_size(item.get("bytes")),
-                       counted(int(item.get("files") or 0), "file", "files"),
-                       access_text(item.get("access"))])
+    return " · ".join(
+        [
+            str(item.get("name", "")),
+            f"{item.get('modality', '?')}/{item.get('format', '?')}",
+            human_size(item.get("bytes")),
+            counted(int(item.get("files") or 0), "file", "files"),
+            access_text(item.get("access")),
+        ]
+    )
 
 
 def pages_text(answer: dict | None, one: str = "dataset", many: str = "datasets") -> str:
@@ -83,8 +89,7 @@ def pages_text(answer: dict | None, one: str = "dataset", many: str = "datasets"
     total = int(answer.get("total") or 0)
     if total == 0:
         return f"no {many}"
-    return (f"page {answer.get('page', 1)} of {answer.get('pages', 1)}, "
-            f"{counted(total, one, many)}")
+    return f"page {answer.get('page', 1)} of {answer.get('pages', 1)}, {counted(total, one, many)}"
 
 
 def facet_options(counts: dict[str, int], chosen: str = ANY) -> list[tuple[str, str]]:
@@ -104,8 +109,7 @@ def check_filters(filters: dict) -> dict[str, str]:
     chosen = {}
     for name, value in filters.items():
         if name not in FILTERS:
-            raise ValueError(f"{name!r} is not a filter; the filters are "
-                             f"{', '.join(FILTERS)}")
+            raise ValueError(f"{name!r} is not a filter; the filters are {', '.join(FILTERS)}")
         if value is None or value == ANY or value == "any":
             continue
         if not isinstance(value, str):
@@ -115,10 +119,12 @@ def check_filters(filters: dict) -> dict[str, str]:
 
 
 def check_per_page(per_page, maximum: int, what: str) -> int:
-    if isinstance(per_page, bool) or not isinstance(per_page, int) or not (
-            1 <= per_page <= maximum):
-        raise ValueError(f"{what} must be a whole number from 1 to {maximum} "
-                         f"(got {per_page!r})")
+    if (
+        isinstance(per_page, bool)
+        or not isinstance(per_page, int)
+        or not (1 <= per_page <= maximum)
+    ):
+        raise ValueError(f"{what} must be a whole number from 1 to {maximum} (got {per_page!r})")
     return per_page
 
 
@@ -141,6 +147,7 @@ def catalog_module(name: str):
 
 # --- HTML -------------------------------------------------------------------------------
 
+
 def status_html(kind: str, text: str) -> str:
     if not text:
         return ""
@@ -149,24 +156,31 @@ def status_html(kind: str, text: str) -> str:
 
 def datacard_html(detail: dict) -> str:
     """The datacard of ``datasets/NAME``'s answer, every value escaped."""
+
     def row(label: str, value: str) -> str:
-        return (f'<tr><th style="text-align:left;vertical-align:top;padding-right:10px">'
-                f'{label}</th><td style="white-space:pre-wrap">{html.escape(value)}</td></tr>')
+        return (
+            f'<tr><th style="text-align:left;vertical-align:top;padding-right:10px">'
+            f'{label}</th><td style="white-space:pre-wrap">{html.escape(value)}</td></tr>'
+        )
 
     tags = detail.get("tags") or []
-    rows = [row("name", str(detail.get("name", ""))),
-            row("owner", str(detail.get("owner", ""))),
-            row("licence", str(detail.get("licence", ""))),
-            row("citation", str(detail.get("citation") or "—")),
-            row("kind", f"{detail.get('modality', '?')}/{detail.get('format', '?')}"),
-            row("tags", ", ".join(str(t) for t in tags) if tags else "—"),
-            row("access", access_text(detail.get("access"))),
-            row("files", str(detail.get("files", "?"))),
-            row("size", human_size(detail.get("bytes"))),
-            row("path", str(detail.get("path", "—")))]
-    return (f'<div><h3 style="margin:4px 0">{html.escape(str(detail.get("title", "")))}</h3>'
-            f'<p style="white-space:pre-wrap">{html.escape(str(detail.get("description", "")))}'
-            f'</p><table style="border-collapse:collapse">{"".join(rows)}</table></div>')
+    rows = [
+        row("name", str(detail.get("name", ""))),
+        row("owner", str(detail.get("owner", ""))),
+        row("licence", str(detail.get("licence", ""))),
+        row("citation", str(detail.get("citation") or "—")),
+        row("kind", f"{detail.get('modality', '?')}/{detail.get('format', '?')}"),
+        row("tags", ", ".join(str(t) for t in tags) if tags else "—"),
+        row("access", access_text(detail.get("access"))),
+        row("files", str(detail.get("files", "?"))),
+        row("size", human_size(detail.get("bytes"))),
+        row("path", str(detail.get("path", "—"))),
+    ]
+    return (
+        f'<div><h3 style="margin:4px 0">{html.escape(str(detail.get("title", "")))}</h3>'
+        f'<p style="white-space:pre-wrap">{html.escape(str(detail.get("description", "")))}'
+        f'</p><table style="border-collapse:collapse">{"".join(rows)}</table></div>'
+    )
 
 
 def message_html(text: str) -> str:
@@ -174,23 +188,32 @@ def message_html(text: str) -> str:
 
 
 def code_html(code: str) -> str:
-    return (f'<pre style="background:#f5f5f5;padding:6px;margin:0;overflow:auto">'
-            f'{html.escape(code)}</pre>')
+    return (
+        f'<pre style="background:#f5f5f5;padding:6px;margin:0;overflow:auto">'
+        f"{html.escape(code)}</pre>"
+    )
 
 
 # --- the model --------------------------------------------------------------------------
+
 
 class CatalogModel(Asker):
     """What the dataset browser shows, and the actions that change it. Every action
     returns True when it worked; otherwise the status line says why and what was shown
     before stays."""
 
-    def __init__(self, fetch: Callable[..., dict] = api_get, *, per_page: int = PER_PAGE,
-                 files_per_page: int = FILES_PER_PAGE, previews=None, snippets=None):
+    def __init__(
+        self,
+        fetch: Callable[..., dict] = api_get,
+        *,
+        per_page: int = PER_PAGE,
+        files_per_page: int = FILES_PER_PAGE,
+        previews=None,
+        snippets=None,
+    ):
         super().__init__(fetch)
         self.per_page = check_per_page(per_page, MAX_PER_PAGE, "per_page")
-        self.files_per_page = check_per_page(files_per_page, MAX_FOLDER_PAGE,
-                                             "files_per_page")
+        self.files_per_page = check_per_page(files_per_page, MAX_FOLDER_PAGE, "files_per_page")
         self._previews, self._snippets = previews, snippets
         # the catalog: facet counts for the dropdowns
         self.facets: dict[str, dict[str, int]] = {name: {} for name in FILTERS}
@@ -245,8 +268,10 @@ class CatalogModel(Asker):
         wanted = page + step
         if not 1 <= wanted <= pages:
             where = "last" if step > 0 else "first"
-            self.say(f"already on the {where} page (page {page} of {pages}); pages go from "
-                     f"1 to {pages}", "error")
+            self.say(
+                f"already on the {where} page (page {page} of {pages}); pages go from 1 to {pages}",
+                "error",
+            )
             return False
         return self.search(self.text, page=wanted, **self.filters)
 
@@ -263,8 +288,12 @@ class CatalogModel(Asker):
         if not isinstance(name, str) or not DATASET_NAME.match(name):
             self.say(f"{str(name)[:80]!r} is not a dataset name: {NAME_RULE}", "error")
             return False
-        answer = self._ask(f"the request for dataset {name!r}",
-                           "datasets/" + urllib.parse.quote(name, safe=""), None, "name")
+        answer = self._ask(
+            f"the request for dataset {name!r}",
+            "datasets/" + urllib.parse.quote(name, safe=""),
+            None,
+            "name",
+        )
         if answer is None:
             return False
         self.detail, self.folder, self.files = answer, "", None
@@ -284,17 +313,22 @@ class CatalogModel(Asker):
             self.say(f"Refused: {err}", "error")
             return False
         name = self.detail["name"]
-        answer = self._ask(f"the listing of folder {relative or '/'!r} in dataset {name!r}",
-                           f"datasets/{urllib.parse.quote(name, safe='')}/files",
-                           {"path": relative, "page": str(page),
-                            "per_page": str(self.files_per_page)}, "entries")
+        answer = self._ask(
+            f"the listing of folder {relative or '/'!r} in dataset {name!r}",
+            f"datasets/{urllib.parse.quote(name, safe='')}/files",
+            {"path": relative, "page": str(page), "per_page": str(self.files_per_page)},
+            "entries",
+        )
         if answer is None:
             return False
         self.folder, self.files = relative, answer
         self.say("")
         self._clear_preview()
-        images = [e["name"] for e in answer["entries"]
-                  if e.get("kind") == "file" and is_image(e.get("name", ""))]
+        images = [
+            e["name"]
+            for e in answer["entries"]
+            if e.get("kind") == "file" and is_image(e.get("name", ""))
+        ]
         if images:
             self._show_thumbnails(images[:THUMBNAILS])
         return True
@@ -302,8 +336,11 @@ class CatalogModel(Asker):
     def up(self) -> bool:
         """The folder above the one shown."""
         if self.detail is not None and not self.folder:
-            self.say("already in the dataset's own folder; only folders inside the dataset "
-                     "can be browsed", "error")
+            self.say(
+                "already in the dataset's own folder; only folders inside the dataset "
+                "can be browsed",
+                "error",
+            )
             return False
         return self.browse(parent(self.folder))
 
@@ -336,9 +373,11 @@ class CatalogModel(Asker):
         """The real path of ``relative`` inside the open dataset; PathError otherwise."""
         folder = self._folder()
         if folder is None:
-            raise PathError(f"the API gave no absolute folder for dataset "
-                            f"{self.detail.get('name')!r} (path {self.detail.get('path')!r}), "
-                            f"so its files cannot be previewed here")
+            raise PathError(
+                f"the API gave no absolute folder for dataset "
+                f"{self.detail.get('name')!r} (path {self.detail.get('path')!r}), "
+                f"so its files cannot be previewed here"
+            )
         return resolve_inside(folder, relative)
 
     def previews(self):
@@ -362,11 +401,13 @@ class CatalogModel(Asker):
             if target.is_dir():
                 return self._refuse_preview(
                     f"{shown!r} is a folder, not a file: browse it (click it, or "
-                    f"browser.browse({shown!r})); only files can be previewed")
+                    f"browser.browse({shown!r})); only files can be previewed"
+                )
             if not target.is_file():
                 return self._refuse_preview(
                     f"no file {shown!r} in dataset {name!r} as seen from this session "
-                    f"(folder {self.detail.get('path')}); choose a file from the list")
+                    f"(folder {self.detail.get('path')}); choose a file from the list"
+                )
             if not os.access(target, os.R_OK):
                 raise PermissionError(target)
         except PermissionError:
@@ -391,14 +432,12 @@ class CatalogModel(Asker):
                 paths.append(self._inside(join(self.folder, image)))
             except PathError:
                 refused.append(image)
-        skipped = (f" (left out, not inside the dataset: {', '.join(refused)})"
-                   if refused else "")
+        skipped = f" (left out, not inside the dataset: {', '.join(refused)})" if refused else ""
         if not paths:
             self.preview_error = "no thumbnails: " + skipped.strip(" ()")
             return
         try:
-            preview = self.previews().preview_images(paths, size=THUMBNAIL_SIZE,
-                                                     limit=THUMBNAILS)
+            preview = self.previews().preview_images(paths, size=THUMBNAIL_SIZE, limit=THUMBNAILS)
             page = self.previews().to_html(preview)
         except PermissionError:
             self.preview_error = f"thumbnails: {NOT_PERMITTED}"
@@ -428,8 +467,9 @@ class CatalogModel(Asker):
         """Code that loads the open dataset with ``library``."""
         libraries = self.libraries()
         if library not in libraries:
-            raise ValueError(f"{library!r} is not a library with a snippet; choose one of "
-                             f"{', '.join(libraries)}")
+            raise ValueError(
+                f"{library!r} is not a library with a snippet; choose one of {', '.join(libraries)}"
+            )
         if self.detail is None:
             raise ValueError(NO_DATASET)
         return self.snippets().snippet(self.detail, library)
@@ -440,49 +480,75 @@ class CatalogModel(Asker):
         lines = [self.status] if self.status else []
         if self.results is not None:
             lines.append(pages_text(self.results))
-            lines += [f"  {item.get('title', '')} — {result_text(item)}"
-                      for item in self.results["items"]]
+            lines += [
+                f"  {item.get('title', '')} — {result_text(item)}" for item in self.results["items"]
+            ]
         if self.detail is not None:
-            lines.append(f"Open: {self.detail.get('name')} ({self.detail.get('path', '')}), "
-                         f"folder {self.folder or '/'}")
+            lines.append(
+                f"Open: {self.detail.get('name')} ({self.detail.get('path', '')}), "
+                f"folder {self.folder or '/'}"
+            )
         return lines
 
 
 # --- the widget -------------------------------------------------------------------------
+
 
 class DatasetBrowser(Shown):
     """The dataset browser. ``widget`` is the ipywidgets VBox the notebook shows: search
     and filters, the results with paging, the status line, and for the open dataset its
     datacard, files, preview and loader code."""
 
-    def __init__(self, query: str = "", *, fetch: Callable[..., dict] = api_get,
-                 per_page: int = PER_PAGE, files_per_page: int = FILES_PER_PAGE,
-                 previews=None, snippets=None, **filters):
+    def __init__(
+        self,
+        query: str = "",
+        *,
+        fetch: Callable[..., dict] = api_get,
+        per_page: int = PER_PAGE,
+        files_per_page: int = FILES_PER_PAGE,
+        previews=None,
+        snippets=None,
+        **filters,
+    ):
         import ipywidgets  # only here: the model works without it
 
         self._w = ipywidgets
         check_filters(filters)
-        self.model = CatalogModel(fetch, per_page=per_page, files_per_page=files_per_page,
-                                  previews=previews, snippets=snippets)
+        self.model = CatalogModel(
+            fetch,
+            per_page=per_page,
+            files_per_page=files_per_page,
+            previews=previews,
+            snippets=snippets,
+        )
         self._app = None  # ipylab's JupyterFrontEnd, made at the first insert
         self._syncing = False
         self._drawn_results = self._drawn_files = self._drawn_detail = None
         w, auto = ipywidgets, ipywidgets.Layout(width="auto")
 
         # search and filters
-        self.query_box = w.Text(value=query, placeholder="words in names, titles, "
-                                "descriptions, tags", continuous_update=False,
-                                layout=w.Layout(width="420px"))
-        self.search_button = w.Button(description="Search", icon="search",
-                                      button_style="primary")
+        self.query_box = w.Text(
+            value=query,
+            placeholder="words in names, titles, descriptions, tags",
+            continuous_update=False,
+            layout=w.Layout(width="420px"),
+        )
+        self.search_button = w.Button(description="Search", icon="search", button_style="primary")
         self.search_row = w.HBox([self.query_box, self.search_button])
         self.search_row.add_class("aiwb-ds-search")
-        self.dropdowns = {name: w.Dropdown(description=name, options=[("any", ANY)],
-                                           value=ANY, layout=w.Layout(width="210px"),
-                                           style={"description_width": "60px"})
-                          for name in FILTERS}
-        self.filter_row = w.HBox(list(self.dropdowns.values()),
-                                 layout=w.Layout(flex_flow="row wrap"))
+        self.dropdowns = {
+            name: w.Dropdown(
+                description=name,
+                options=[("any", ANY)],
+                value=ANY,
+                layout=w.Layout(width="210px"),
+                style={"description_width": "60px"},
+            )
+            for name in FILTERS
+        }
+        self.filter_row = w.HBox(
+            list(self.dropdowns.values()), layout=w.Layout(flex_flow="row wrap")
+        )
         self.filter_row.add_class("aiwb-ds-filters")
         self.status = w.HTML()
         self.status.add_class("aiwb-ds-status")
@@ -504,9 +570,13 @@ class DatasetBrowser(Shown):
         self.files_previous = w.Button(description="previous", icon="arrow-left")
         self.files_next = w.Button(description="next", icon="arrow-right")
         self.files_label = w.HTML()
-        self.files_box = w.VBox([w.HBox([self.up_button, self.folder_label]), self.entries,
-                                 w.HBox([self.files_previous, self.files_label,
-                                         self.files_next])])
+        self.files_box = w.VBox(
+            [
+                w.HBox([self.up_button, self.folder_label]),
+                self.entries,
+                w.HBox([self.files_previous, self.files_label, self.files_next]),
+            ]
+        )
         self.files_box.add_class("aiwb-ds-files")
         self.preview = w.HTML()
         self.preview.add_class("aiwb-ds-preview")
@@ -514,19 +584,34 @@ class DatasetBrowser(Shown):
         self.libraries.add_class("aiwb-ds-libraries")
         self.snippet_view = w.HTML()
         self.snippet_view.add_class("aiwb-ds-snippet")
-        self.insert_button = w.Button(description="Insert into next cell", icon="plus",
-                                      layout=auto)
+        self.insert_button = w.Button(description="Insert into next cell", icon="plus", layout=auto)
         self.insert_button.add_class("aiwb-ds-insert")
-        self.use_box = w.VBox([w.HTML("<b>Use it</b>"), self.libraries, self.snippet_view,
-                               w.HBox([self.insert_button])])
+        self.use_box = w.VBox(
+            [
+                w.HTML("<b>Use it</b>"),
+                self.libraries,
+                self.snippet_view,
+                w.HBox([self.insert_button]),
+            ]
+        )
         self.close_button = w.Button(description="close dataset", icon="times", layout=auto)
-        self.detail = w.VBox([w.HBox([self.close_button]), self.card, w.HTML("<b>Files</b>"),
-                              self.files_box, w.HTML("<b>Preview</b>"), self.preview,
-                              self.use_box], layout=w.Layout(display="none"))
+        self.detail = w.VBox(
+            [
+                w.HBox([self.close_button]),
+                self.card,
+                w.HTML("<b>Files</b>"),
+                self.files_box,
+                w.HTML("<b>Preview</b>"),
+                self.preview,
+                self.use_box,
+            ],
+            layout=w.Layout(display="none"),
+        )
         self.detail.add_class("aiwb-ds-detail")
 
-        self.widget = w.VBox([self.search_row, self.filter_row, self.status, self.results,
-                              self.pager, self.detail])
+        self.widget = w.VBox(
+            [self.search_row, self.filter_row, self.status, self.results, self.pager, self.detail]
+        )
         self.widget.add_class("aiwb-ds")
 
         self._fill_libraries()
@@ -602,9 +687,11 @@ class DatasetBrowser(Shown):
             return False
         app = self._frontend()
         if app is None:
-            self.model.say("ipylab is not installed in this kernel, so the code cannot be "
-                           "inserted for you: copy it from the box above into a new cell",
-                           "error")
+            self.model.say(
+                "ipylab is not installed in this kernel, so the code cannot be "
+                "inserted for you: copy it from the box above into a new cell",
+                "error",
+            )
             self.draw()
             return False
         app.commands.execute(INSERT_COMMANDS[0])
@@ -637,7 +724,8 @@ class DatasetBrowser(Shown):
         except ImportError as err:
             self.libraries.options = []
             self.snippet_view.value = message_html(
-                f"loader snippets are not available in this kernel: {err}")
+                f"loader snippets are not available in this kernel: {err}"
+            )
             self.insert_button.disabled = True
             return
         self.libraries.options = [(label, key) for key, label in libraries.items()]
@@ -670,13 +758,16 @@ class DatasetBrowser(Shown):
             rows = []
             for item in (model.results or {}).get("items", []):
                 dataset = item.get("name")
-                button = w.Button(description=str(item.get("title") or dataset),
-                                  tooltip=f"open {dataset}",
-                                  layout=w.Layout(width="auto", max_width="420px"))
+                button = w.Button(
+                    description=str(item.get("title") or dataset),
+                    tooltip=f"open {dataset}",
+                    layout=w.Layout(width="auto", max_width="420px"),
+                )
                 button.add_class("aiwb-ds-result")
                 button.on_click(lambda _, dataset=dataset: self.open(dataset))
-                info = w.HTML(f'<span style="padding-left:8px">'
-                              f'{html.escape(result_text(item))}</span>')
+                info = w.HTML(
+                    f'<span style="padding-left:8px">{html.escape(result_text(item))}</span>'
+                )
                 rows.append(w.HBox([button, info]))
             self.results.children = rows
         page = int((model.results or {}).get("page", 1))
@@ -706,19 +797,27 @@ class DatasetBrowser(Shown):
                 name = str(entry.get("name", ""))
                 path = join(model.folder, name)
                 if entry.get("kind") == "dir":
-                    button = w.Button(description=f"{name}/", icon="folder",
-                                      tooltip=f"open folder {name}", layout=w.Layout(width="auto"))
+                    button = w.Button(
+                        description=f"{name}/",
+                        icon="folder",
+                        tooltip=f"open folder {name}",
+                        layout=w.Layout(width="auto"),
+                    )
                     button.on_click(lambda _, path=path: self.browse(path))
                 else:
-                    button = w.Button(description=f"{name} ({human_size(entry.get('size'))})",
-                                      icon="file", tooltip=f"preview {name}",
-                                      layout=w.Layout(width="auto"))
+                    button = w.Button(
+                        description=f"{name} ({human_size(entry.get('size'))})",
+                        icon="file",
+                        tooltip=f"preview {name}",
+                        layout=w.Layout(width="auto"),
+                    )
                     button.on_click(lambda _, path=path: self.show_file(path))
                 button.add_class("aiwb-ds-entry")
                 buttons.append(button)
             self.entries.children = buttons
-            self.folder_label.value = (f"<code>{html.escape(model.detail['name'])}/"
-                                       f"{html.escape(model.folder)}</code>")
+            self.folder_label.value = (
+                f"<code>{html.escape(model.detail['name'])}/{html.escape(model.folder)}</code>"
+            )
             files = model.files or {}
             self.files_label.value = html.escape(pages_text(files, "entry", "entries"))
             self.up_button.disabled = not model.folder

@@ -40,7 +40,7 @@ def command_name(argv) -> str:
         rest, i = args[1:], 0
         while i < len(rest) and rest[i].startswith("-") and rest[i] != "--":
             i += 2 if rest[i] in WRAPPER_VALUE_OPTIONS else 1
-        args = rest[i + 1:] if i < len(rest) and rest[i] == "--" else rest[i:]
+        args = rest[i + 1 :] if i < len(rest) and rest[i] == "--" else rest[i:]
     return Path(args[0] if args else argv[0]).name
 
 
@@ -49,9 +49,9 @@ def said(text: str) -> str:
     line when it wrote more (where tools that print warnings first put the error)."""
     lines = [line.rstrip() for line in text.strip().splitlines()]
     if len(lines) > SAID_LINES:
-        lines = [*lines[:SAID_LINES - 2], "...", lines[-1]]
+        lines = [*lines[: SAID_LINES - 2], "...", lines[-1]]
     joined = "\n".join(lines)
-    return joined if len(joined) <= SAID_CHARS else joined[:SAID_CHARS - 3] + "..."
+    return joined if len(joined) <= SAID_CHARS else joined[: SAID_CHARS - 3] + "..."
 
 
 class CommandError(RuntimeError):
@@ -59,8 +59,16 @@ class CommandError(RuntimeError):
     message says which and why. ``returncode`` is None unless it exited; ``stdout`` and
     ``stderr`` are what it wrote; ``why`` is the reason alone."""
 
-    def __init__(self, message: str, *, argv=(), returncode: int | None = None,
-                 stdout: str = "", stderr: str = "", why: str = ""):
+    def __init__(
+        self,
+        message: str,
+        *,
+        argv=(),
+        returncode: int | None = None,
+        stdout: str = "",
+        stderr: str = "",
+        why: str = "",
+    ):
         super().__init__(message)
         self.argv, self.returncode = list(argv), returncode
         self.stdout, self.stderr, self.why = stdout, stderr, why or message
@@ -83,14 +91,21 @@ class CommandError(RuntimeError):
 
     @classmethod
     def failed(cls, argv, returncode: int, stdout: str, stderr: str) -> CommandError:
-        return cls(cls.exit_message(argv, returncode, stderr), argv=argv,
-                   returncode=returncode, stdout=stdout, stderr=stderr,
-                   why=f"exit status {returncode}")
+        return cls(
+            cls.exit_message(argv, returncode, stderr),
+            argv=argv,
+            returncode=returncode,
+            stdout=stdout,
+            stderr=stderr,
+            why=f"exit status {returncode}",
+        )
 
     @staticmethod
     def exit_message(argv, returncode: int, stderr: str) -> str:
-        return (f"{command_name(argv)} failed (exit status {returncode}): "
-                f"{said(stderr) or 'no message'}")
+        return (
+            f"{command_name(argv)} failed (exit status {returncode}): "
+            f"{said(stderr) or 'no message'}"
+        )
 
 
 def _checked(argv) -> list[str]:
@@ -103,17 +118,29 @@ def _text(data: bytes | None) -> str:
     return (data or b"").decode(errors="replace")
 
 
-def run(argv, *, input: str | None = None, env: dict | None = None,
-        timeout: float | None = DEFAULT_TIMEOUT, cwd: str | None = None,
-        error: type[CommandError] = CommandError) -> str:
+def run(
+    argv,
+    *,
+    input: str | None = None,
+    env: dict | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    cwd: str | None = None,
+    error: type[CommandError] = CommandError,
+) -> str:
     """Run ``argv`` (no shell) with ``input`` on its standard input (none: an empty
     one); its standard output, or ``error`` (a :class:`CommandError`)."""
     argv = _checked(argv)
     try:
-        done = subprocess.run(argv, input=None if input is None else input.encode(),
-                              stdin=subprocess.DEVNULL if input is None else None,
-                              capture_output=True, env=env, cwd=cwd, timeout=timeout,
-                              check=False)
+        done = subprocess.run(
+            argv,
+            input=None if input is None else input.encode(),
+            stdin=subprocess.DEVNULL if input is None else None,
+            capture_output=True,
+            env=env,
+            cwd=cwd,
+            timeout=timeout,
+            check=False,
+        )
     except OSError as err:
         raise error.cannot_run(argv, err) from None
     except subprocess.TimeoutExpired:  # the command was killed
@@ -123,24 +150,35 @@ def run(argv, *, input: str | None = None, env: dict | None = None,
     return _text(done.stdout)
 
 
-async def run_async(argv, *, input: str | None = None, env: dict | None = None,
-                    timeout: float | None = DEFAULT_TIMEOUT, cwd: str | None = None,
-                    error: type[CommandError] = CommandError,
-                    merge_stderr: bool = False) -> str:
+async def run_async(
+    argv,
+    *,
+    input: str | None = None,
+    env: dict | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    cwd: str | None = None,
+    error: type[CommandError] = CommandError,
+    merge_stderr: bool = False,
+) -> str:
     """:func:`run` for an event loop (the hub's): the loop goes on while it runs.
     ``merge_stderr``: standard error goes into the output too (``sbatch --test-only``
     answers there)."""
     argv = _checked(argv)
     try:
         proc = await asyncio.create_subprocess_exec(
-            *argv, env=env, cwd=cwd, stdin=asyncio.subprocess.PIPE,
+            *argv,
+            env=env,
+            cwd=cwd,
+            stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE)
+            stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE,
+        )
     except OSError as err:
         raise error.cannot_run(argv, err) from None
     try:
         out, errors = await asyncio.wait_for(
-            proc.communicate(input.encode() if input is not None else b""), timeout)
+            proc.communicate(input.encode() if input is not None else b""), timeout
+        )
     except TimeoutError:
         await _end(proc)
         raise error.timed_out(argv, timeout) from None

@@ -46,6 +46,10 @@ def debian_packages() -> list[str]:
     """Every Debian package the factory installs (each role's, the test tools' and the
     PostgreSQL server), once each, in file order. ``system_users`` names users, not
     packages."""
-    names = [p for role, listed in PACKAGES.items() if role not in ("_doc", "system_users")
-             for p in listed]
+    names = [
+        p
+        for role, listed in PACKAGES.items()
+        if role not in ("_doc", "system_users")
+        for p in listed
+    ]
     return list(dict.fromkeys([*names, postgresql_package()]))

@@ -35,8 +35,9 @@ def discover(issuer: str, *, timeout: float = 15.0, urlopen=urllib.request.urlop
     document). The document's issuer must be ``issuer``."""
     url = issuer.rstrip("/") + DISCOVERY_PATH
     try:
-        with urlopen(urllib.request.Request(url, headers={"Accept": "application/json"}),
-                     timeout=timeout) as response:
+        with urlopen(
+            urllib.request.Request(url, headers={"Accept": "application/json"}), timeout=timeout
+        ) as response:
             document = json.loads(response.read())
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
@@ -46,8 +47,10 @@ def discover(issuer: str, *, timeout: float = 15.0, urlopen=urllib.request.urlop
     if not isinstance(document, dict):
         raise OIDCSetupError(f"auth.issuer: {url} did not answer with a JSON object")
     if str(document.get("issuer", "")).rstrip("/") != issuer.rstrip("/"):
-        raise OIDCSetupError(f"auth.issuer: {url} names issuer {document.get('issuer')!r}, "
-                             f"not {issuer!r}; set auth.issuer to the provider's issuer")
+        raise OIDCSetupError(
+            f"auth.issuer: {url} names issuer {document.get('issuer')!r}, "
+            f"not {issuer!r}; set auth.issuer to the provider's issuer"
+        )
     missing = [key for key in ENDPOINTS if not document.get(key)]
     if missing:
         raise OIDCSetupError(f"auth.issuer: {url} has no {', '.join(missing)}")
@@ -65,15 +68,18 @@ def read_client_secret(path: str) -> str:
     if not stat.S_ISREG(info.st_mode):
         raise OIDCSetupError(f"{where}: not a regular file")
     if info.st_mode & (stat.S_IROTH | stat.S_IWOTH):
-        raise OIDCSetupError(f"{where}: readable or writable by everyone (mode "
-                             f"{stat.S_IMODE(info.st_mode):04o}); make it readable by the hub's "
-                             f"user only (chmod 0600, or 0640 with the hub's group)")
+        raise OIDCSetupError(
+            f"{where}: readable or writable by everyone (mode "
+            f"{stat.S_IMODE(info.st_mode):04o}); make it readable by the hub's "
+            f"user only (chmod 0600, or 0640 with the hub's group)"
+        )
     try:
         with open(path, encoding="utf-8") as file:
             secret = file.read().strip()
     except OSError as err:
-        raise OIDCSetupError(f"{where}: {err.strerror} (the hub's user must be able to "
-                             f"read it)") from None
+        raise OIDCSetupError(
+            f"{where}: {err.strerror} (the hub's user must be able to read it)"
+        ) from None
     except UnicodeDecodeError:
         raise OIDCSetupError(f"{where}: not UTF-8 text") from None
     if not secret or "\n" in secret:
@@ -87,16 +93,20 @@ def unix_user(claims: dict, site: Site) -> str:
     auth = site.auth
     value = claims.get(auth.username_claim)
     if not isinstance(value, str) or not value.strip():
-        raise LoginRefused(f"The identity provider did not send the claim "
-                           f"{auth.username_claim!r}, which names your factory account. "
-                           f"Ask the factory's administrators.")
+        raise LoginRefused(
+            f"The identity provider did not send the claim "
+            f"{auth.username_claim!r}, which names your factory account. "
+            f"Ask the factory's administrators."
+        )
     name = value.strip().lower()
     if auth.strip_domain:
         name = name.split("@", 1)[0]
     if name not in site.users:
-        raise LoginRefused(f"{value!r} is not a user of {site.factory.name}: your account "
-                           f"at the identity provider is not a factory account. Ask the "
-                           f"factory's administrators to add you.")
+        raise LoginRefused(
+            f"{value!r} is not a user of {site.factory.name}: your account "
+            f"at the identity provider is not a factory account. Ask the "
+            f"factory's administrators to add you."
+        )
     return name
 
 
@@ -121,15 +131,20 @@ def login_projects(user: str, claims: dict, site: Site) -> list[str]:
     named = set(claimed_projects(claims.get(claim)))
     granted = [p for p in mine if p in named]
     if not granted:
-        raise LoginRefused(f"{user} is a user of {site.factory.name}, but the identity "
-                           f"provider names none of their projects ({', '.join(mine)}) in "
-                           f"the claim {claim!r}. Ask the factory's administrators.")
+        raise LoginRefused(
+            f"{user} is a user of {site.factory.name}, but the identity "
+            f"provider names none of their projects ({', '.join(mine)}) in "
+            f"the claim {claim!r}. Ask the factory's administrators."
+        )
     return granted
 
 
 def hub_groups_of(user: str, projects: list[str], site: Site) -> list[str]:
     """The hub groups of ``user`` at login: their role's and classes' groups from the
     site file, and project-NAME for each of ``projects``."""
-    static = [g for g, members in site.hub_groups().items()
-              if user in members and not g.startswith(PROJECT_GROUP.format(""))]
+    static = [
+        g
+        for g, members in site.hub_groups().items()
+        if user in members and not g.startswith(PROJECT_GROUP.format(""))
+    ]
     return sorted([*static, *(PROJECT_GROUP.format(p) for p in projects)])

@@ -44,10 +44,13 @@ def check_platform(release: dict[str, str], uid: int) -> list[str]:
     if "debian" not in family:
         problems.append(
             f"this machine is {release.get('PRETTY_NAME') or 'not identifiable'}; setup needs "
-            f"Debian 12 (bookworm) or a Debian derivative (apt, Debian's Slurm packages)")
+            f"Debian 12 (bookworm) or a Debian derivative (apt, Debian's Slurm packages)"
+        )
     if uid != 0:
-        problems.append("setup must run as root (it installs packages, creates users and "
-                        "starts daemons): run it with sudo")
+        problems.append(
+            "setup must run as root (it installs packages, creates users and "
+            "starts daemons): run it with sudo"
+        )
     return problems
 
 
@@ -80,8 +83,11 @@ def _listening_inodes(port: int) -> set[str]:
             continue
         for row in rows:
             fields = row.split()
-            if (len(fields) > 9 and fields[3] == "0A"
-                    and int(fields[1].rsplit(":", 1)[1], 16) == port):
+            if (
+                len(fields) > 9
+                and fields[3] == "0A"
+                and int(fields[1].rsplit(":", 1)[1], 16) == port
+            ):
                 inodes.add(fields[9])
     return inodes
 
@@ -128,15 +134,19 @@ def check_ports(site: Site, in_use=port_in_use, owned=port_owned_by) -> list[str
     hub, its proxy and services, run by the supervisor; an older factory's hub)."""
     hub = (hub_pidfile(site), LEGACY_HUB_PIDFILE, SUPERVISOR_PIDFILE)
     services = (SUPERVISOR_PIDFILE, LEGACY_HUB_PIDFILE)
-    wanted = {site.hub.port: ("hub.port", "the hub's public port (the proxy)", hub),
-              site.hub.proxy_api_port: ("hub.proxy_api_port", "the proxy's API", hub),
-              site.hub.hub_port: ("hub.hub_port", "the hub's API", hub),
-              site.hub.api_port: ("hub.api_port", "the workbench API service", services),
-              site.dashboards.port: ("dashboards.port", "the dashboards service", services)}
+    wanted = {
+        site.hub.port: ("hub.port", "the hub's public port (the proxy)", hub),
+        site.hub.proxy_api_port: ("hub.proxy_api_port", "the proxy's API", hub),
+        site.hub.hub_port: ("hub.hub_port", "the hub's API", hub),
+        site.hub.api_port: ("hub.api_port", "the workbench API service", services),
+        site.dashboards.port: ("dashboards.port", "the dashboards service", services),
+    }
     if not site.mail.relay:  # the workbench's exim (Debian's own daemon may hold it)
         wanted[DAEMONS["exim"]["port"]] = (
-            "mail.relay", "exim, the mail of support requests",
-            (DAEMONS["exim"]["pidfile"], SUPERVISOR_PIDFILE))
+            "mail.relay",
+            "exim, the mail of support requests",
+            (DAEMONS["exim"]["pidfile"], SUPERVISOR_PIDFILE),
+        )
     node = site.slurm.node_name or socket.gethostname().split(".")[0]
     for daemon in SLURM_DAEMONS:
         pidfile = DAEMONS[daemon]["pidfile"].format(node=node)
@@ -164,13 +174,17 @@ def check_project_groups(site: Site, group=grp.getgrnam, user=pwd.getpwnam) -> l
         except KeyError:
             account = False
         if gid is not None and gid < FIRST_REGULAR_GID:
-            problems.append(f"projects.{name}: a system group {name!r} (gid {gid}) exists; "
-                            f"each project gets a Unix group of its own name for dataset "
-                            f"access: rename the project")
+            problems.append(
+                f"projects.{name}: a system group {name!r} (gid {gid}) exists; "
+                f"each project gets a Unix group of its own name for dataset "
+                f"access: rename the project"
+            )
         elif account:
-            problems.append(f"projects.{name}: a Unix user {name!r} exists; its own group "
-                            f"would be the project's group (dataset access): rename the "
-                            f"project")
+            problems.append(
+                f"projects.{name}: a Unix user {name!r} exists; its own group "
+                f"would be the project's group (dataset access): rename the "
+                f"project"
+            )
     return problems
 
 
@@ -181,8 +195,10 @@ def check_secret_files(site: Site) -> list[str]:
     for key in ("tls_cert", "tls_key"):
         path = getattr(site.hub, key)
         if path and not Path(path).is_file():
-            problems.append(f"hub.{key}: {path} is not a file; put the proxy's "
-                            f"{'certificate' if key == 'tls_cert' else 'private key'} there")
+            problems.append(
+                f"hub.{key}: {path} is not a file; put the proxy's "
+                f"{'certificate' if key == 'tls_cert' else 'private key'} there"
+            )
     if site.auth.type == "oidc":
         try:
             oidc.read_client_secret(site.auth.client_secret_file)
@@ -191,10 +207,17 @@ def check_secret_files(site: Site) -> list[str]:
     return problems
 
 
-def preflight(site_path: str, release=None, uid=None, in_use=port_in_use,
-              owned=port_owned_by, groups=check_project_groups) -> list[str]:
-    problems = check_platform(os_release() if release is None else release,
-                              os.geteuid() if uid is None else uid)
+def preflight(
+    site_path: str,
+    release=None,
+    uid=None,
+    in_use=port_in_use,
+    owned=port_owned_by,
+    groups=check_project_groups,
+) -> list[str]:
+    problems = check_platform(
+        os_release() if release is None else release, os.geteuid() if uid is None else uid
+    )
     try:
         site = load_site(site_path)
     except SiteError as err:
@@ -211,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(
         prog="python3 -m aiworkbench.core.preflight",
-        description="Check this machine and the site file before setup changes anything.")
+        description="Check this machine and the site file before setup changes anything.",
+    )
     parser.add_argument("site_file", metavar="SITE_FILE", help="the site file (TOML)")
     problems = preflight(parser.parse_args(argv).site_file)
     if problems:

@@ -16,7 +16,6 @@ ingestion) reads Slurm with the same parsers and states.
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,14 +26,32 @@ from aiworkbench.core.daemons import DAEMONS
 # Job states as squeue and sacct name them: one list each.
 PENDING_STATES = ("PENDING", "CONFIGURING", "REQUEUED")
 RUNNING_STATES = ("RUNNING", "COMPLETING", "SUSPENDED", "RESIZING")
-ENDED_STATES = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
-                "PREEMPTED", "BOOT_FAIL", "DEADLINE")
+ENDED_STATES = (
+    "COMPLETED",
+    "FAILED",
+    "CANCELLED",
+    "TIMEOUT",
+    "OUT_OF_MEMORY",
+    "NODE_FAIL",
+    "PREEMPTED",
+    "BOOT_FAIL",
+    "DEADLINE",
+)
 ACTIVE_STATES = ",".join(PENDING_STATES + RUNNING_STATES)  # for squeue --states=
 
 # The poller's query (squeue_argv): one line per job, fields separated by '|' (no field
 # of these contains '|'), read into QueuedJob.
-QUEUE_FIELDS = ("job_id", "user", "partition", "state", "reason", "nodes", "start",
-                "priority", "time_limit")
+QUEUE_FIELDS = (
+    "job_id",
+    "user",
+    "partition",
+    "state",
+    "reason",
+    "nodes",
+    "start",
+    "priority",
+    "time_limit",
+)
 QUEUE_FORMAT = "%i|%u|%P|%T|%r|%N|%S|%Q|%l"
 
 
@@ -50,10 +67,18 @@ def as_reader(argv: list[str], reader: str) -> list[str]:
     if not reader:
         return list(argv)
     if argv[0] not in READER_COMMANDS:
-        raise ValueError(f"{argv[0]!r} is not run as the Slurm reader; only "
-                         f"{', '.join(READER_COMMANDS)} are")
-    return ["sudo", "--non-interactive", "--user", reader, "--",
-            READER_COMMANDS[argv[0]], *argv[1:]]
+        raise ValueError(
+            f"{argv[0]!r} is not run as the Slurm reader; only {', '.join(READER_COMMANDS)} are"
+        )
+    return [
+        "sudo",
+        "--non-interactive",
+        "--user",
+        reader,
+        "--",
+        READER_COMMANDS[argv[0]],
+        *argv[1:],
+    ]
 
 
 def reader_run(reader: str, runner=None):
@@ -66,6 +91,7 @@ def reader_run(reader: str, runner=None):
         if reader:
             kwargs.setdefault("env", READER_ENV)
         return runner(as_reader(argv, reader), **kwargs)
+
     return run_as_reader
 
 
@@ -79,24 +105,26 @@ class SlurmError(CommandError):
         return commands.said(stderr) or f"{commands.command_name(argv)} exited {returncode}"
 
 
-async def run(argv: list[str], *, input: str | None = None, env: dict | None = None,
-              timeout: float = 60) -> str:
+async def run(
+    argv: list[str], *, input: str | None = None, env: dict | None = None, timeout: float = 60
+) -> str:
     """Run ``argv`` (no shell) in the hub's event loop; return stdout, or raise
     :class:`SlurmError`."""
-    return await commands.run_async(argv, input=input, env=env, timeout=timeout,
-                                    error=SlurmError)
+    return await commands.run_async(argv, input=input, env=env, timeout=timeout, error=SlurmError)
 
 
 async def test_only(argv: list[str], timeout: float = 30) -> str | None:
     """When Slurm would start the job ``argv`` (an ``sbatch --test-only`` command line,
     perhaps behind sudo) submits nothing: its expected start (ISO time), or None when
     Slurm names none."""
-    said = await commands.run_async(argv, input="", timeout=timeout, error=SlurmError,
-                                    merge_stderr=True)
+    said = await commands.run_async(
+        argv, input="", timeout=timeout, error=SlurmError, merge_stderr=True
+    )
     return parse_test_only(said)
 
 
 # --- parsers: one per format ------------------------------------------------------------
+
 
 def split_rows(text: str, width: int) -> list[list[str]]:
     """The lines of Slurm's '|'-separated output that have ``width`` fields, each field
@@ -196,14 +224,23 @@ CAPACITY_FIELDS = ("NodeList", "Partition", "CPUsState", "Gres", "GresUsed", "St
 def sinfo_capacity_argv() -> list[str]:
     """Every node of every partition with its cores (allocated/idle/other/total), its
     GPUs and those in use, and its state: one controller RPC."""
-    return ["sinfo", "--noheader", "--Node",
-            "--Format=" + ",".join(f"{name}:|" for name in CAPACITY_FIELDS)]
+    return [
+        "sinfo",
+        "--noheader",
+        "--Node",
+        "--Format=" + ",".join(f"{name}:|" for name in CAPACITY_FIELDS),
+    ]
 
 
 def squeue_argv() -> list[str]:
     """One query for every active job of the cluster (one controller RPC)."""
-    return ["squeue", "--all", "--noheader", f"--states={ACTIVE_STATES}",
-            f"--format={QUEUE_FORMAT}"]
+    return [
+        "squeue",
+        "--all",
+        "--noheader",
+        f"--states={ACTIVE_STATES}",
+        f"--format={QUEUE_FORMAT}",
+    ]
 
 
 def parse_squeue(text: str) -> dict[str, QueuedJob]:
@@ -220,14 +257,22 @@ def queue_position(jobs: dict[str, QueuedJob], job_id: str) -> tuple[int, int] |
     job = jobs.get(job_id)
     if job is None or not job.pending:
         return None
-    queue = sorted((j for j in jobs.values() if j.pending and j.partition == job.partition),
-                   key=lambda j: (-j.priority, int(j.job_id) if j.job_id.isdigit() else 0))
+    queue = sorted(
+        (j for j in jobs.values() if j.pending and j.partition == job.partition),
+        key=lambda j: (-j.priority, int(j.job_id) if j.job_id.isdigit() else 0),
+    )
     return [j.job_id for j in queue].index(job_id) + 1, len(queue)
 
 
 def sacct_argv(job_id: str) -> list[str]:
-    return ["sacct", "--noheader", "--parsable2", "--allocations", f"--jobs={job_id}",
-            "--format=JobID,State,Reason,ExitCode,NodeList"]
+    return [
+        "sacct",
+        "--noheader",
+        "--parsable2",
+        "--allocations",
+        f"--jobs={job_id}",
+        "--format=JobID,State,Reason,ExitCode,NodeList",
+    ]
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,9 @@ def members(repo: Path) -> list[Path]:
     found = [Path(name) for name in FILES]
     for folder in FOLDERS:
         for root, dirs, files in os.walk(repo / folder):
-            dirs[:] = sorted(d for d in dirs if d not in JUNK_NAMES
-                             and not d.endswith(JUNK_SUFFIXES))
+            dirs[:] = sorted(
+                d for d in dirs if d not in JUNK_NAMES and not d.endswith(JUNK_SUFFIXES)
+            )
             here = Path(root).relative_to(repo)
             found.append(here)
             found += [here / f for f in sorted(files) if not f.endswith(JUNK_SUFFIXES)]
@@ -72,14 +73,16 @@ def write_archive(repo: Path, dest: Path) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python3 -m aiworkbench.core.source_archive",
-        description="Write the workbench's source as one reproducible tar archive.")
+        description="Write the workbench's source as one reproducible tar archive.",
+    )
     parser.add_argument("repository", type=Path, help="the repository's folder")
     parser.add_argument("archive", type=Path, help="the archive to write")
     args = parser.parse_args(argv)
     missing = [n for n in (*FILES, *FOLDERS) if not (args.repository / n).exists()]
     if missing:
-        parser.error(f"{args.repository} is not the workbench's repository: it has no "
-                     f"{', '.join(missing)}")
+        parser.error(
+            f"{args.repository} is not the workbench's repository: it has no {', '.join(missing)}"
+        )
     write_archive(args.repository, args.archive)
     return 0
 

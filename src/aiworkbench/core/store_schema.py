@@ -69,7 +69,8 @@ def prepare(db, schema: Schema, path, readonly: bool = False) -> int:
                 f"{path}: {schema.store} has schema version {found}, older than this "
                 f"workbench reads ({schema.readable_from} to {schema.version}); "
                 f"{schema.writer} upgrades it when it next opens it. The file was left "
-                f"unchanged.")
+                f"unchanged."
+            )
         return found
     return _migrate(db, dialect, schema, path)
 
@@ -80,7 +81,8 @@ def _refuse_newer(found: int, schema: Schema, path) -> None:
             f"{path}: {schema.store} has schema version {found}, newer than this "
             f"workbench's {schema.version}: a newer workbench wrote it. Upgrade the "
             f"workbench to a version that knows it (or put back a file this version "
-            f"wrote); the file was left unchanged.")
+            f"wrote); the file was left unchanged."
+        )
 
 
 def _migrate(db, dialect, schema: Schema, path) -> int:
@@ -99,7 +101,8 @@ def _migrate(db, dialect, schema: Schema, path) -> int:
                 raise SchemaError(
                     f"{path}: migrating {schema.store} from schema version {version} to "
                     f"{version + 1} failed ({err}); the file was left at version "
-                    f"{found}") from err
+                    f"{found}"
+                ) from err
         dialect.write(db, schema.version)
         dialect.commit(db)
     except BaseException:
@@ -143,11 +146,11 @@ class _DuckDB:
         exists = db.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_catalog = "
             "current_database() AND table_schema = 'main' AND table_name = ?",
-            [VERSION_TABLE]).fetchone()[0]
+            [VERSION_TABLE],
+        ).fetchone()[0]
         if not exists:
             return 0
-        return db.execute(f"SELECT coalesce(max(version), 0) FROM {VERSION_TABLE}"
-                          ).fetchone()[0]
+        return db.execute(f"SELECT coalesce(max(version), 0) FROM {VERSION_TABLE}").fetchone()[0]
 
     @staticmethod
     def write(db, version: int) -> None:

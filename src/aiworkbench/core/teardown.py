@@ -39,28 +39,47 @@ from aiworkbench.core.site import SITE_FILE, Site, SiteError, load_site
 RECORD_DIR = Path("/var/lib/aiworkbench-install")
 HOSTS = Path("/etc/hosts")
 HOSTS_MARK = "AI Factory Workbench namespace nodes"  # the network role's blockinfile marker
-CHP = ("/usr/local/bin/configurable-http-proxy",
-       "/usr/local/lib/node_modules/configurable-http-proxy")  # role hub: npm --prefix /usr/local
+CHP = (
+    "/usr/local/bin/configurable-http-proxy",
+    "/usr/local/lib/node_modules/configurable-http-proxy",
+)  # role hub: npm --prefix /usr/local
 # Folders and files the roles write, whatever the site says.
-FIXED_PATHS = ("/etc/slurm", "/etc/aiworkbench", "/etc/munge", "/etc/sudoers.d/aiworkbench",
-               "/var/lib/aiworkbench", "/var/lib/aiworkbench-gpu-sim",
-               "/var/lib/aiworkbench-start-gate", "/var/log/aiworkbench", "/var/log/slurm",
-               "/var/log/munge", "/var/spool/slurmd", "/run/aiworkbench",
-               "/var/cache/aiworkbench",  # role kernel_env: npm's cache for the extension
-               "/usr/local/sbin/aiworkbench-netns-node", "/usr/local/sbin/aiworkbench-backup",
-               "/usr/local/sbin/aiworkbench-allocations",
-               "/etc/mysql/mariadb.conf.d/60-aiworkbench-slurmdbd.cnf",  # role mariadb
-               *CHP)
+FIXED_PATHS = (
+    "/etc/slurm",
+    "/etc/aiworkbench",
+    "/etc/munge",
+    "/etc/sudoers.d/aiworkbench",
+    "/var/lib/aiworkbench",
+    "/var/lib/aiworkbench-gpu-sim",
+    "/var/lib/aiworkbench-start-gate",
+    "/var/log/aiworkbench",
+    "/var/log/slurm",
+    "/var/log/munge",
+    "/var/spool/slurmd",
+    "/run/aiworkbench",
+    "/var/cache/aiworkbench",  # role kernel_env: npm's cache for the extension
+    "/usr/local/sbin/aiworkbench-netns-node",
+    "/usr/local/sbin/aiworkbench-backup",
+    "/usr/local/sbin/aiworkbench-allocations",
+    "/etc/mysql/mariadb.conf.d/60-aiworkbench-slurmdbd.cnf",  # role mariadb
+    *CHP,
+)
 # What Debian's exim leaves after its purge (role mail), removed when uninstall removes
 # exim itself: its queue's folders, its state, its configuration's folder, the mail name.
-MAIL_PATHS = ("/var/spool/exim4", "/var/lib/exim4", "/var/log/exim4", "/etc/exim4",
-              "/etc/mailname")
+MAIL_PATHS = ("/var/spool/exim4", "/var/lib/exim4", "/var/log/exim4", "/etc/exim4", "/etc/mailname")
 # Kept with --keep-data.
 DATA_PATHS = ("/var/lib/mysql", "/var/lib/slurm", "/var/lib/munge")
 SIMULATED_GPUS = "/dev/aiworkbench-simgpu*"  # role slurm: slurm_simulated_gpu_device_prefix
-DAEMON_EXES = ("/usr/sbin/munged", "/usr/sbin/mariadbd", "/usr/sbin/slurmdbd",
-               "/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/sbin/slurmstepd",
-               DAEMONS["exim"]["exec"], "/usr/bin/supervisord")
+DAEMON_EXES = (
+    "/usr/sbin/munged",
+    "/usr/sbin/mariadbd",
+    "/usr/sbin/slurmdbd",
+    "/usr/sbin/slurmctld",
+    "/usr/sbin/slurmd",
+    "/usr/sbin/slurmstepd",
+    DAEMONS["exim"]["exec"],
+    "/usr/bin/supervisord",
+)
 # Without an install record (a factory set up before records were kept), the packages
 # of these roles only are removed.
 WITHOUT_RECORD = ("munge", "mariadb", "slurm", "slurmdbd", "slurm_controller", "slurm_compute")
@@ -77,17 +96,19 @@ def run(argv: list[str], *, check: bool = False, timeout: int = 600) -> subproce
     except FileNotFoundError:
         return subprocess.CompletedProcess(argv, 127, "", f"{argv[0]}: not found")
     if check and done.returncode != 0:
-        raise TeardownError(f"{' '.join(argv)} failed ({done.returncode}): "
-                            f"{(done.stderr or done.stdout).strip()[-2000:]}")
+        raise TeardownError(
+            f"{' '.join(argv)} failed ({done.returncode}): "
+            f"{(done.stderr or done.stdout).strip()[-2000:]}"
+        )
     return done
 
 
 # ---------------------------------------------------------------- what the machine had
 
+
 def installed_packages() -> set[str]:
     out = run(["dpkg-query", "--show", "--showformat", "${Package}\t${db:Status-Status}\n"])
-    return {line.split("\t")[0] for line in out.stdout.splitlines()
-            if line.endswith("\tinstalled")}
+    return {line.split("\t")[0] for line in out.stdout.splitlines() if line.endswith("\tinstalled")}
 
 
 def record(directory: Path = RECORD_DIR) -> bool:
@@ -105,13 +126,16 @@ def record(directory: Path = RECORD_DIR) -> bool:
 
 def read_record(directory: Path = RECORD_DIR) -> dict[str, set[str]] | None:
     try:
-        return {name: set((directory / name).read_text().split())
-                for name in ("packages", "users", "groups")}
+        return {
+            name: set((directory / name).read_text().split())
+            for name in ("packages", "users", "groups")
+        }
     except OSError:
         return None
 
 
 # ---------------------------------------------------------------- what is ours
+
 
 @dataclass
 class Plan:
@@ -132,27 +156,38 @@ class Plan:
     without_record: bool = False
 
     def describe(self) -> str:
-        rows = [("daemons (supervisor programs)", self.programs), ("systemd units", self.units),
-                ("Debian packages", self.packages), ("users", self.users),
-                ("groups", self.groups), ("network namespaces", self.namespaces),
-                ("bridges", self.bridges), ("databases", self.databases),
-                ("files and folders", self.paths)]
+        rows = [
+            ("daemons (supervisor programs)", self.programs),
+            ("systemd units", self.units),
+            ("Debian packages", self.packages),
+            ("users", self.users),
+            ("groups", self.groups),
+            ("network namespaces", self.namespaces),
+            ("bridges", self.bridges),
+            ("databases", self.databases),
+            ("files and folders", self.paths),
+        ]
         lines = [f"  {title}: {', '.join(items)}" for title, items in rows if items]
         if self.hosts_block:
             lines.append(f"  /etc/hosts: the block '{HOSTS_MARK}'")
         if self.keep_data:
-            lines.append("  kept (--keep-data): the databases, the hub's data folder, courses, "
-                         "datasets, homes, and the users and groups that own them")
+            lines.append(
+                "  kept (--keep-data): the databases, the hub's data folder, courses, "
+                "datasets, homes, and the users and groups that own them"
+            )
         if self.without_record:
-            lines.append(f"  (no install record in {RECORD_DIR}: only the packages of munge, "
-                         f"MariaDB and Slurm are removed, and no system user)")
+            lines.append(
+                f"  (no install record in {RECORD_DIR}: only the packages of munge, "
+                f"MariaDB and Slurm are removed, and no system user)"
+            )
         return "\n".join(lines) or "  nothing: the factory is not installed here"
 
 
 def ordered_programs(names: list[str]) -> list[str]:
     """``names`` in aiwb_daemons.stop_order (newest first), unknown ones first."""
-    order: list[str] = [n for n in sorted(names)
-                        if not any(fnmatch.fnmatch(n, p) for p in DAEMONS["stop_order"])]
+    order: list[str] = [
+        n for n in sorted(names) if not any(fnmatch.fnmatch(n, p) for p in DAEMONS["stop_order"])
+    ]
     for pattern in DAEMONS["stop_order"]:
         order += [n for n in sorted(names) if fnmatch.fnmatch(n, pattern) and n not in order]
     return order
@@ -160,8 +195,10 @@ def ordered_programs(names: list[str]) -> list[str]:
 
 def our_programs() -> list[str]:
     prefix = DAEMONS["supervisor_conf_prefix"]
-    names = [p.name[len(prefix):-len(".conf")]
-             for p in Path(DAEMONS["supervisor_conf_dir"]).glob(f"{prefix}*.conf")]
+    names = [
+        p.name[len(prefix) : -len(".conf")]
+        for p in Path(DAEMONS["supervisor_conf_dir"]).glob(f"{prefix}*.conf")
+    ]
     return ordered_programs(names)
 
 
@@ -172,8 +209,11 @@ def our_units() -> list[str]:
 def hosts_nodes(text: str) -> list[str]:
     """Node names in the network role's /etc/hosts block."""
     block = re.search(rf"# BEGIN {HOSTS_MARK}\n(.*?)# END {HOSTS_MARK}\n?", text, re.S)
-    return [line.split()[1] for line in block.group(1).splitlines()
-            if len(line.split()) >= 2] if block else []
+    return (
+        [line.split()[1] for line in block.group(1).splitlines() if len(line.split()) >= 2]
+        if block
+        else []
+    )
 
 
 def bridge_of(node: str) -> str:
@@ -197,9 +237,13 @@ def site_paths(site: Site | None, keep_data: bool) -> list[str]:
         return []
     paths = [site.factory.prefix, str(Path(site.dashboards.store).parent)]
     if not keep_data:
-        paths += [site.hub.data_dir, site.courses.root, site.catalog.root,
-                  *(f"/home/{name}" for name in site.users),
-                  *(f"/var/mail/{name}" for name in site.users)]  # the helpdesk's mail
+        paths += [
+            site.hub.data_dir,
+            site.courses.root,
+            site.catalog.root,
+            *(f"/home/{name}" for name in site.users),
+            *(f"/var/mail/{name}" for name in site.users),
+        ]  # the helpdesk's mail
     return paths
 
 
@@ -230,18 +274,21 @@ def make_plan(site_file: str | None, keep_data: bool = False) -> Plan:
     had = before["packages"] if before else set()
     # Without a record, only the daemons' own packages go: the others (Python, Node.js,
     # PostgreSQL, ...) may have been there before.
-    candidates = debian_packages() if before else [
-        p for role in WITHOUT_RECORD for p in PACKAGES[role]]
+    candidates = (
+        debian_packages() if before else [p for role in WITHOUT_RECORD for p in PACKAGES[role]]
+    )
     plan.packages = sorted(p for p in candidates if p in installed and p not in had)
     if not keep_data:
         users, groups = site_users(site)
         # The packages' system users, where the record says they were not there before.
         system = PACKAGES["system_users"] if before else []
         users, groups = [*users, *system], [*groups, *system]
-        plan.users = sorted({u for u in users if exists(u, "user")
-                             and not (before and u in before["users"])})
-        plan.groups = sorted({g for g in groups if exists(g, "group")
-                              and not (before and g in before["groups"])})
+        plan.users = sorted(
+            {u for u in users if exists(u, "user") and not (before and u in before["users"])}
+        )
+        plan.groups = sorted(
+            {g for g in groups if exists(g, "group") and not (before and g in before["groups"])}
+        )
     try:
         nodes = hosts_nodes(HOSTS.read_text())
     except OSError:
@@ -251,26 +298,43 @@ def make_plan(site_file: str | None, keep_data: bool = False) -> Plan:
     plan.namespaces = [n for n in nodes if n in listed]
     plan.bridges = sorted({b for b in map(bridge_of, nodes) if b})
     ours_mail = set(PACKAGES["mail"]) <= set(plan.packages)
-    paths = [*FIXED_PATHS, *site_paths(site, keep_data), *([] if keep_data else DATA_PATHS),
-             *(MAIL_PATHS if ours_mail else ()),
-             *map(str, Path("/dev").glob(Path(SIMULATED_GPUS).name)),
-             *([str(RECORD_DIR)] if not keep_data else [])]
+    paths = [
+        *FIXED_PATHS,
+        *site_paths(site, keep_data),
+        *([] if keep_data else DATA_PATHS),
+        *(MAIL_PATHS if ours_mail else ()),
+        *map(str, Path("/dev").glob(Path(SIMULATED_GPUS).name)),
+        *([str(RECORD_DIR)] if not keep_data else []),
+    ]
     plan.paths = sorted({p for p in paths if os.path.lexists(p)})
     if site is not None:
-        plan.ports = sorted({*SLURM_PORTS, site.hub.port, site.hub.proxy_api_port,
-                             site.hub.hub_port, site.hub.api_port, site.dashboards.port,
-                             *([] if site.mail.relay else [DAEMONS["exim"]["port"]])})
+        plan.ports = sorted(
+            {
+                *SLURM_PORTS,
+                site.hub.port,
+                site.hub.proxy_api_port,
+                site.hub.hub_port,
+                site.hub.api_port,
+                site.dashboards.port,
+                *([] if site.mail.relay else [DAEMONS["exim"]["port"]]),
+            }
+        )
         if not keep_data:
             if Path("/var/lib/mysql/slurm_acct_db").is_dir():
                 plan.databases = ["MariaDB: slurm_acct_db (Slurm accounting)"]
-            if site.hub.database == "postgresql" and not site.hub.postgresql_host \
-                    and exists(site.hub.user, "user"):
-                plan.databases.append(f"PostgreSQL: {site.hub.postgresql_database} "
-                                      f"(the hub's), role {site.hub.user}")
+            if (
+                site.hub.database == "postgresql"
+                and not site.hub.postgresql_host
+                and exists(site.hub.user, "user")
+            ):
+                plan.databases.append(
+                    f"PostgreSQL: {site.hub.postgresql_database} (the hub's), role {site.hub.user}"
+                )
     return plan
 
 
 # ---------------------------------------------------------------- removing
+
 
 def say(text: str) -> None:
     print(f"uninstall: {text}", flush=True)
@@ -282,8 +346,11 @@ def stop_programs(plan: Plan) -> None:
     for unit in plan.units:
         run(["systemctl", "disable", "--now", unit], timeout=120)
     avail = run(["supervisorctl", "avail"])
-    others = [line.split()[0] for line in avail.stdout.splitlines()
-              if line.split() and line.split()[0] not in plan.programs]
+    others = [
+        line.split()[0]
+        for line in avail.stdout.splitlines()
+        if line.split() and line.split()[0] not in plan.programs
+    ]
     if avail.returncode == 0 and not others:
         run(["supervisorctl", "shutdown"])
         wait_gone(SUPERVISOR_PIDFILE)
@@ -302,8 +369,11 @@ def wait_gone(pidfile: str, timeout: float = 30) -> None:
 def daemon_pidfiles() -> list[str]:
     """The pid files of the daemons of daemons.json (every slurmd's too)."""
     files = [d["pidfile"] for d in DAEMONS.values() if isinstance(d, dict) and "pidfile" in d]
-    return [f for pattern in files for f in map(str, Path("/").glob(
-        pattern.replace("{node}", "*").lstrip("/")))]
+    return [
+        f
+        for pattern in files
+        for f in map(str, Path("/").glob(pattern.replace("{node}", "*").lstrip("/")))
+    ]
 
 
 def our_processes(plan: Plan) -> list[tuple[int, str]]:
@@ -324,8 +394,12 @@ def our_processes(plan: Plan) -> list[tuple[int, str]]:
             continue
         if int(proc.name) == os.getpid():
             continue
-        if (exe.removesuffix(" (deleted)") in DAEMON_EXES or uid in uids
-                or CHP[1] in cmdline or "/bin/jupyterhub" in cmdline):
+        if (
+            exe.removesuffix(" (deleted)") in DAEMON_EXES
+            or uid in uids
+            or CHP[1] in cmdline
+            or "/bin/jupyterhub" in cmdline
+        ):
             found.append((int(proc.name), cmdline.strip()[:120] or exe))
     return found
 
@@ -346,15 +420,37 @@ def drop_kept_databases(plan: Plan, site: Site | None) -> None:
     """Databases in servers whose package stays (it was there before): drop ours."""
     if plan.keep_data or site is None:
         return
-    if site.hub.database == "postgresql" and postgresql_package() not in plan.packages \
-            and not site.hub.postgresql_host:
-        for sql in (f'DROP DATABASE IF EXISTS "{site.hub.postgresql_database}"',
-                    f'DROP ROLE IF EXISTS "{site.hub.user}"'):
-            run(["runuser", "-u", "postgres", "--", "psql", "--no-psqlrc", "--host",
-                 DAEMONS["postgresql"]["socket_dir"], "-c", sql])
+    if (
+        site.hub.database == "postgresql"
+        and postgresql_package() not in plan.packages
+        and not site.hub.postgresql_host
+    ):
+        for sql in (
+            f'DROP DATABASE IF EXISTS "{site.hub.postgresql_database}"',
+            f'DROP ROLE IF EXISTS "{site.hub.user}"',
+        ):
+            run(
+                [
+                    "runuser",
+                    "-u",
+                    "postgres",
+                    "--",
+                    "psql",
+                    "--no-psqlrc",
+                    "--host",
+                    DAEMONS["postgresql"]["socket_dir"],
+                    "-c",
+                    sql,
+                ]
+            )
     if "mariadb-server" not in plan.packages:
-        run(["mariadb", "--execute", "DROP DATABASE IF EXISTS slurm_acct_db; "
-             "DROP USER IF EXISTS 'slurm'@'localhost'"])
+        run(
+            [
+                "mariadb",
+                "--execute",
+                "DROP DATABASE IF EXISTS slurm_acct_db; DROP USER IF EXISTS 'slurm'@'localhost'",
+            ]
+        )
 
 
 def remove_network(plan: Plan) -> None:
@@ -384,14 +480,23 @@ def remove_packages(plan: Plan) -> None:
     before = read_record()
     # SUDO_FORCE_REMOVE: sudo's removal script asks for it where root has no password;
     # sudo is removed only when the machine did not have it before.
-    env_argv = ["env", "DEBIAN_FRONTEND=noninteractive", "SUDO_FORCE_REMOVE=yes", "apt-get",
-                "--yes", "--quiet"]
+    env_argv = [
+        "env",
+        "DEBIAN_FRONTEND=noninteractive",
+        "SUDO_FORCE_REMOVE=yes",
+        "apt-get",
+        "--yes",
+        "--quiet",
+    ]
     action = "remove" if plan.keep_data else "purge"
     run([*env_argv, action, *plan.packages], check=True)
     # What they pulled in and nothing else needs now, unless it was there before.
     dry = run(["apt-get", "--simulate", "autoremove"]).stdout
-    pulled = [m.group(1) for m in re.finditer(r"^Remv (\S+)", dry, re.M)
-              if not (before and m.group(1) in before["packages"])]
+    pulled = [
+        m.group(1)
+        for m in re.finditer(r"^Remv (\S+)", dry, re.M)
+        if not (before and m.group(1) in before["packages"])
+    ]
     if pulled:
         run([*env_argv, action, *pulled], check=True)
 
@@ -466,12 +571,15 @@ def leftovers(plan: Plan) -> list[str]:
     left += [f"group {g}" for g in plan.groups if exists(g, "group")]
     left += [f"package {p}" for p in sorted(set(plan.packages) & installed_packages())]
     left += [f"file {p}" for p in plan.paths if os.path.lexists(p) and p != str(RECORD_DIR)]
-    left += [f"supervisor program file {c}" for c in
-             Path(DAEMONS["supervisor_conf_dir"]).glob(f"{DAEMONS['supervisor_conf_prefix']}*.conf")]
+    left += [
+        f"supervisor program file {c}"
+        for c in Path(DAEMONS["supervisor_conf_dir"]).glob(
+            f"{DAEMONS['supervisor_conf_prefix']}*.conf"
+        )
+    ]
     listed = set(run(["ip", "netns", "list"]).stdout.split())
     left += [f"network namespace {n}" for n in plan.namespaces if n in listed]
-    left += [f"bridge {b}" for b in plan.bridges
-             if run(["ip", "link", "show", b]).returncode == 0]
+    left += [f"bridge {b}" for b in plan.bridges if run(["ip", "link", "show", b]).returncode == 0]
     try:
         if hosts_nodes(HOSTS.read_text()):
             left.append(f"the /etc/hosts block '{HOSTS_MARK}'")
@@ -482,13 +590,16 @@ def leftovers(plan: Plan) -> list[str]:
 
 # ---------------------------------------------------------------- command line
 
+
 def confirm(plan: Plan, yes: bool, stdin=sys.stdin) -> None:
     if yes:
         return
     if not stdin.isatty():
-        raise TeardownError("uninstall removes all of the above and asks first, but there is "
-                            "no terminal to ask: run it with --yes (make uninstall YES=1). "
-                            "Nothing was changed.")
+        raise TeardownError(
+            "uninstall removes all of the above and asks first, but there is "
+            "no terminal to ask: run it with --yes (make uninstall YES=1). "
+            "Nothing was changed."
+        )
     answer = input("Remove all of this? Type 'yes': ")
     if answer.strip() != "yes":
         raise TeardownError("not confirmed; nothing was changed")
@@ -497,22 +608,31 @@ def confirm(plan: Plan, yes: bool, stdin=sys.stdin) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="make uninstall",
-        description="Stop the factory and remove what make up added to this machine.")
+        description="Stop the factory and remove what make up added to this machine.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     remove = sub.add_parser("uninstall", help="remove the factory from this machine")
     remove.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    remove.add_argument("--keep-data", action="store_true",
-                        help="keep the databases, courses, datasets and homes (and their "
-                             "users and groups)")
+    remove.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="keep the databases, courses, datasets and homes (and their users and groups)",
+    )
     remove.add_argument("--site", help="the site file, when none is installed")
-    sub.add_parser("record", help="write down this machine's packages, users and groups "
-                                  "(make up, before its first change)")
+    sub.add_parser(
+        "record",
+        help="write down this machine's packages, users and groups "
+        "(make up, before its first change)",
+    )
     check = sub.add_parser("leftovers", help="list what of the factory is on this machine")
     check.add_argument("--site", help="the site file, when none is installed")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
-        print("uninstall: must run as root (it removes packages, users and daemons); "
-              "nothing was changed", file=sys.stderr)
+        print(
+            "uninstall: must run as root (it removes packages, users and daemons); "
+            "nothing was changed",
+            file=sys.stderr,
+        )
         return 1
     if args.command == "record":
         if record():
@@ -535,11 +655,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"uninstall: {err}", file=sys.stderr)
         return 1
     if left:
-        print("uninstall: these are still here:\n" + "\n".join(f"  - {x}" for x in left),
-              file=sys.stderr)
+        print(
+            "uninstall: these are still here:\n" + "\n".join(f"  - {x}" for x in left),
+            file=sys.stderr,
+        )
         return 1
-    say("done: nothing of the factory is left on this machine"
-        + (" (data kept)" if plan.keep_data else ""))
+    say(
+        "done: nothing of the factory is left on this machine"
+        + (" (data kept)" if plan.keep_data else "")
+    )
     return 0
 
 

@@ -18,15 +18,14 @@ import base64
 import binascii
 from pathlib import Path
 
-from aiworkbench.catalog.paths import PathError, clean_relative
-from aiworkbench.courses.course import NAME as COURSE, CourseError
-from aiworkbench.courses import shelf
-
 from aiworkbench.api.base import APIError, APIHandler
+from aiworkbench.catalog.paths import PathError, clean_relative
+from aiworkbench.courses import shelf
+from aiworkbench.courses.course import NAME as COURSE
+from aiworkbench.courses.course import CourseError
 
 MAX_FILES = 2000
-UPLOAD = {"files": "an object: each file's path in the course folder -> its content in "
-                   "base64"}
+UPLOAD = {"files": "an object: each file's path in the course folder -> its content in base64"}
 
 
 def classes_of(site, user: str) -> tuple[list[str], list[str]]:
@@ -41,8 +40,12 @@ def exercises_of(site, user: str) -> set[tuple[str, str]]:
     teaches: the only progress they may record."""
     taking, teaching = classes_of(site, user)
     root = Path(site.courses.root)
-    return {(c["course"], exercise) for klass in {*taking, *teaching}
-            for c in shelf.published(root, klass) for _, exercise in c.get("exercises", [])}
+    return {
+        (c["course"], exercise)
+        for klass in {*taking, *teaching}
+        for c in shelf.published(root, klass)
+        for _, exercise in c.get("exercises", [])
+    }
 
 
 def upload_limit(site) -> int:
@@ -56,8 +59,9 @@ class CoursesHandler(APIHandler):
         me = self.hub_user["name"]
         taking, teaching = classes_of(self.site, me)
         root = Path(self.site.courses.root)
-        courses = [c for klass in dict.fromkeys([*taking, *teaching])
-                   for c in shelf.published(root, klass)]
+        courses = [
+            c for klass in dict.fromkeys([*taking, *teaching]) for c in shelf.published(root, klass)
+        ]
         self.write_json({"user": me, "teaching": teaching, "courses": courses})
 
 
@@ -65,15 +69,22 @@ class PublishHandler(APIHandler):
     async def post(self, klass: str, course: str):
         me = self.hub_user["name"]
         if klass not in self.site.classes:
-            raise APIError(404, f"no class {klass[:40]!r}; classes: "
-                                f"{', '.join(self.site.classes) or 'none'}")
+            raise APIError(
+                404, f"no class {klass[:40]!r}; classes: {', '.join(self.site.classes) or 'none'}"
+            )
         trainers = self.site.classes[klass].trainers
         if me not in trainers:
-            raise APIError(403, f"only the trainers of class {klass!r} ({', '.join(trainers)})"
-                                f" may publish courses to it")
+            raise APIError(
+                403,
+                f"only the trainers of class {klass!r} ({', '.join(trainers)})"
+                f" may publish courses to it",
+            )
         if not COURSE.match(course):
-            raise APIError(400, f"course {course[:60]!r} is not a course name (lower-case "
-                                f"letters, digits and '-', at most 48 characters)")
+            raise APIError(
+                400,
+                f"course {course[:60]!r} is not a course name (lower-case "
+                f"letters, digits and '-', at most 48 characters)",
+            )
         limit = self.site.courses.max_mb * 1_000_000
         files = self.body(UPLOAD, limit=upload_limit(self.site))["files"]
         try:
@@ -99,8 +110,9 @@ class PublishHandler(APIHandler):
                 raise APIError(400, f"files: {name[:80]!r}: not a valid UTF-8 name") from None
             parts = relative.split("/")
             if not relative or any(part.startswith(".") for part in parts):
-                raise APIError(400, f"files: {name[:80]!r}: hidden files and folders are not "
-                                    f"published")
+                raise APIError(
+                    400, f"files: {name[:80]!r}: hidden files and folders are not published"
+                )
             if any(len(part.encode()) > 255 for part in parts):
                 raise APIError(400, f"files: {name[:80]!r}: a name is longer than 255 bytes")
             if not isinstance(text, str):
@@ -108,12 +120,14 @@ class PublishHandler(APIHandler):
             try:
                 data = base64.b64decode(text, validate=True)
             except (binascii.Error, ValueError):
-                raise APIError(400, f"files: {relative!r}: the content is not valid "
-                                    f"base64") from None
+                raise APIError(
+                    400, f"files: {relative!r}: the content is not valid base64"
+                ) from None
             total += len(data)
             if total > limit:
-                raise APIError(400, f"the course is larger than courses.max_mb = "
-                                    f"{limit // 1_000_000} MB")
+                raise APIError(
+                    400, f"the course is larger than courses.max_mb = {limit // 1_000_000} MB"
+                )
             contents[relative] = data
         folders = {"/".join(p.split("/")[:i]) for p in contents for i in range(1, p.count("/") + 1)}
         clash = sorted(folders & set(contents))

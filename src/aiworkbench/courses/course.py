@@ -35,8 +35,11 @@ from aiworkbench.core.problems import ProblemsError
 DESCRIPTION = "course.toml"
 LEVELS = ("beginner", "intermediate", "advanced")
 FIELDS = ("title", "level", "summary", "goals", "notebooks", "session")
-SESSION_FIELDS = {"partition": "a partition of the site", "gpus": "0 to 16 GPUs",
-                  "hours": "1 to 24 hours"}
+SESSION_FIELDS = {
+    "partition": "a partition of the site",
+    "gpus": "0 to 16 GPUs",
+    "hours": "1 to 24 hours",
+}
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}\Z")
 PARTITION = re.compile(r"^[a-z][a-z0-9_-]{0,31}\Z")
 EXERCISE_CALL = re.compile(r"""\bcheck\(\s*["']([A-Za-z0-9_.-]{1,64})["']""")
@@ -76,8 +79,7 @@ def _text(data: dict, key: str, where: str, problems: list[str], required=True) 
         problems.append(f"{where}: {key}: must be non-empty text")
         return ""
     if len(value) > TEXT_LIMITS[key]:
-        problems.append(f"{where}: {key}: at most {TEXT_LIMITS[key]} characters, got "
-                        f"{len(value)}")
+        problems.append(f"{where}: {key}: at most {TEXT_LIMITS[key]} characters, got {len(value)}")
     return value
 
 
@@ -86,8 +88,11 @@ def _strings(data: dict, key: str, where: str, problems: list[str]) -> list[str]
     if key not in data:
         problems.append(f"{where}: {key}: missing (required)")
         return []
-    if (not isinstance(value, list) or not value
-            or not all(isinstance(v, str) and v.strip() for v in value)):
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, str) and v.strip() for v in value)
+    ):
         problems.append(f"{where}: {key}: must be a non-empty list of text")
         return []
     return value
@@ -95,34 +100,43 @@ def _strings(data: dict, key: str, where: str, problems: list[str]) -> list[str]
 
 def _session(data, where: str, site, problems: list[str]) -> Session:
     if not isinstance(data, dict):
-        problems.append(f"{where}: session: must be a table with "
-                        f"{', '.join(SESSION_FIELDS)}")
+        problems.append(f"{where}: session: must be a table with {', '.join(SESSION_FIELDS)}")
         return Session("", 0, 1)
     for key in sorted(set(data) - set(SESSION_FIELDS)):
-        problems.append(f"{where}: session.{key}: unknown field; fields: "
-                        f"{', '.join(SESSION_FIELDS)}")
+        problems.append(
+            f"{where}: session.{key}: unknown field; fields: {', '.join(SESSION_FIELDS)}"
+        )
     partition, gpus, hours = data.get("partition"), data.get("gpus", 0), data.get("hours", 1)
     if not isinstance(partition, str) or not PARTITION.match(partition):
         problems.append(f"{where}: session.partition: must be a partition's name")
         partition = ""
     for key, value, low, high in (("gpus", gpus, 0, 16), ("hours", hours, 1, 24)):
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            problems.append(f"{where}: session.{key}: {value!r} is not allowed; a whole "
-                            f"number from {low} to {high}")
+            problems.append(
+                f"{where}: session.{key}: {value!r} is not allowed; a whole "
+                f"number from {low} to {high}"
+            )
     if site is not None and partition:
         part = site.partitions.get(partition)
         if part is None:
-            problems.append(f"{where}: session.partition: {partition!r} is not a partition "
-                            f"of this factory; partitions: {', '.join(site.partitions)}")
+            problems.append(
+                f"{where}: session.partition: {partition!r} is not a partition "
+                f"of this factory; partitions: {', '.join(site.partitions)}"
+            )
         else:
             if isinstance(gpus, int) and gpus > part.max_gpus:
-                problems.append(f"{where}: session.gpus: {gpus} is more than partition "
-                                f"{partition!r} allows ({part.max_gpus})")
+                problems.append(
+                    f"{where}: session.gpus: {gpus} is more than partition "
+                    f"{partition!r} allows ({part.max_gpus})"
+                )
             if isinstance(hours, int) and hours > part.max_hours:
-                problems.append(f"{where}: session.hours: {hours} is more than partition "
-                                f"{partition!r} allows ({part.max_hours})")
-    return Session(partition, gpus if isinstance(gpus, int) else 0,
-                   hours if isinstance(hours, int) else 1)
+                problems.append(
+                    f"{where}: session.hours: {hours} is more than partition "
+                    f"{partition!r} allows ({part.max_hours})"
+                )
+    return Session(
+        partition, gpus if isinstance(gpus, int) else 0, hours if isinstance(hours, int) else 1
+    )
 
 
 def notebook_exercises(path: Path, where: str, problems: list[str]) -> list[str]:
@@ -133,8 +147,11 @@ def notebook_exercises(path: Path, where: str, problems: list[str]) -> list[str]
     except (OSError, UnicodeDecodeError, ValueError) as err:
         problems.append(f"{where}: not a readable notebook: {err}")
         return []
-    if (not isinstance(notebook, dict) or notebook.get("nbformat") != 4
-            or not isinstance(notebook.get("cells"), list)):
+    if (
+        not isinstance(notebook, dict)
+        or notebook.get("nbformat") != 4
+        or not isinstance(notebook.get("cells"), list)
+    ):
         problems.append(f"{where}: not an nbformat 4 notebook (no cells)")
         return []
     found = []
@@ -151,8 +168,12 @@ def read_course(folder: str | Path, site=None) -> Course:
     folder = Path(folder)
     where = str(folder / DESCRIPTION)
     if not NAME.match(folder.name):
-        raise CourseError([f"{folder}: the course folder's name must be lower-case letters, "
-                           f"digits and '-', at most 48 characters"])
+        raise CourseError(
+            [
+                f"{folder}: the course folder's name must be lower-case letters, "
+                f"digits and '-', at most 48 characters"
+            ]
+        )
     data = _description(folder, where)
     problems: list[str] = []
     for key in sorted(set(data) - set(FIELDS)):
@@ -161,21 +182,32 @@ def read_course(folder: str | Path, site=None) -> Course:
     summary = _text(data, "summary", where, problems, required=False)
     level = data.get("level")
     if level not in LEVELS:
-        problems.append(f"{where}: level: {str(level)[:40]!r} is not allowed; allowed: "
-                        f"{', '.join(LEVELS)}" if "level" in data
-                        else f"{where}: level: missing (required)")
+        problems.append(
+            f"{where}: level: {str(level)[:40]!r} is not allowed; allowed: {', '.join(LEVELS)}"
+            if "level" in data
+            else f"{where}: level: missing (required)"
+        )
     goals = _strings(data, "goals", where, problems)
     notebooks = _notebooks(data, folder, where, problems)
     if "session" not in data:
-        problems.append(f"{where}: session: missing (required): the session the course "
-                        f"needs ({', '.join(SESSION_FIELDS)})")
+        problems.append(
+            f"{where}: session: missing (required): the session the course "
+            f"needs ({', '.join(SESSION_FIELDS)})"
+        )
     session = _session(data.get("session", {}), where, site, problems)
     exercises = _exercises(folder, notebooks, problems)
     if problems:
         raise CourseError(problems)
-    return Course(name=folder.name, title=title, level=level, summary=summary,
-                  goals=tuple(goals), notebooks=tuple(notebooks), session=session,
-                  exercises=tuple(exercises))
+    return Course(
+        name=folder.name,
+        title=title,
+        level=level,
+        summary=summary,
+        goals=tuple(goals),
+        notebooks=tuple(notebooks),
+        session=session,
+        exercises=tuple(exercises),
+    )
 
 
 def _description(folder: Path, where: str) -> dict:
@@ -204,23 +236,22 @@ def _notebooks(data: dict, folder: Path, where: str, problems: list[str]) -> lis
         elif relative in notebooks:
             problems.append(f"{where}: notebooks: {relative!r} is listed twice")
         elif not (folder / relative).is_file() or (folder / relative).is_symlink():
-            problems.append(f"{where}: notebooks: {relative!r} is not a file in the course "
-                            f"folder")
+            problems.append(f"{where}: notebooks: {relative!r} is not a file in the course folder")
         else:
             notebooks.append(relative)
     return notebooks
 
 
-def _exercises(folder: Path, notebooks: list[str],
-               problems: list[str]) -> list[tuple[str, str]]:
+def _exercises(folder: Path, notebooks: list[str], problems: list[str]) -> list[tuple[str, str]]:
     """(notebook, exercise id) in course order; an id met twice is a problem."""
     exercises, seen = [], {}
     for notebook in notebooks:
-        for exercise in notebook_exercises(folder / notebook, str(folder / notebook),
-                                           problems):
+        for exercise in notebook_exercises(folder / notebook, str(folder / notebook), problems):
             if exercise in seen:
-                problems.append(f"{folder / notebook}: exercise {exercise!r} is also in "
-                                f"{seen[exercise]}; exercise ids must be unique in a course")
+                problems.append(
+                    f"{folder / notebook}: exercise {exercise!r} is also in "
+                    f"{seen[exercise]}; exercise ids must be unique in a course"
+                )
             else:
                 seen[exercise] = notebook
                 exercises.append((notebook, exercise))

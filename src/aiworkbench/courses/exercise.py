@@ -29,11 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiworkbench.widgets.api_client import WorkbenchAPIError, api_post
-from aiworkbench.widgets.templating import render
-from aiworkbench.courses.course import DESCRIPTION, NAME as COURSE_NAME
+from aiworkbench.courses.course import DESCRIPTION
+from aiworkbench.courses.course import NAME as COURSE_NAME
 from aiworkbench.courses.progress import EXERCISE
 from aiworkbench.courses.sync import MANIFEST
+from aiworkbench.widgets.api_client import WorkbenchAPIError, api_post
+from aiworkbench.widgets.templating import render
 
 MISSING: Any = object()
 
@@ -57,8 +58,14 @@ class CheckResult:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        return render("check_result.html", exercise=self.exercise, passed=self.passed,
-                      feedback=self.feedback, hint=self.hint, recorded=self.recorded)
+        return render(
+            "check_result.html",
+            exercise=self.exercise,
+            passed=self.passed,
+            feedback=self.feedback,
+            hint=self.hint,
+            recorded=self.recorded,
+        )
 
     def __repr__(self) -> str:
         return self.text()
@@ -114,8 +121,7 @@ def compare(answer, expected, tolerance: float = 1e-6, where: str = "your answer
     if _is_array(expected):  # numpy arrays (and tensors, made numpy above)
         return _compare_array(answer, expected, tolerance, where)
     if _is_array(answer) and not isinstance(expected, (list, tuple)):
-        return f"{where} is an array of shape {tuple(answer.shape)}; it should be " \
-               f"{_kind(expected)}"
+        return f"{where} is an array of shape {tuple(answer.shape)}; it should be {_kind(expected)}"
     if isinstance(expected, bool):
         return _compare_bool(answer, expected, where)
     if isinstance(expected, (int, float)):
@@ -136,16 +142,18 @@ def compare(answer, expected, tolerance: float = 1e-6, where: str = "your answer
 def _compare_array(answer, expected, tolerance: float, where: str) -> str:
     shape = getattr(answer, "shape", None)
     if shape is None:
-        return f"{where} should be an array of shape {tuple(expected.shape)}, got " \
-               f"{_kind(answer)}"
+        return f"{where} should be an array of shape {tuple(expected.shape)}, got {_kind(answer)}"
     if tuple(shape) != tuple(expected.shape):
         return f"{where} has shape {tuple(shape)}; it should be {tuple(expected.shape)}"
     import numpy as np
 
     try:
-        same = np.allclose(np.asarray(answer, dtype=float),
-                           np.asarray(expected, dtype=float), rtol=tolerance,
-                           atol=tolerance)
+        same = np.allclose(
+            np.asarray(answer, dtype=float),
+            np.asarray(expected, dtype=float),
+            rtol=tolerance,
+            atol=tolerance,
+        )
     except (TypeError, ValueError):
         same = bool(np.array_equal(np.asarray(answer), np.asarray(expected)))
     return "" if same else f"{where} has the right shape, but some values differ"
@@ -228,8 +236,9 @@ def find_course(start: Path | None = None) -> str | None:
     return None
 
 
-def record(course: str | None, exercise: str, passed: bool,
-           post: Callable[[str, dict], dict] = api_post) -> str:
+def record(
+    course: str | None, exercise: str, passed: bool, post: Callable[[str, dict], dict] = api_post
+) -> str:
     """Record the attempt with the workbench API; what happened, in words."""
     if course is None:
         return "Progress not recorded: this notebook is not in a course folder."
@@ -242,8 +251,15 @@ def record(course: str | None, exercise: str, passed: bool,
     return f"Progress saved: course {course}, attempt {attempts}, {state}."
 
 
-def check(exercise: str, answer, expected=MISSING, *, test: Callable | None = None,
-          hint: str = "", tolerance: float = 1e-6) -> None:
+def check(
+    exercise: str,
+    answer,
+    expected=MISSING,
+    *,
+    test: Callable | None = None,
+    hint: str = "",
+    tolerance: float = 1e-6,
+) -> None:
     """Check ``answer`` to ``exercise`` against ``expected`` (or with ``test``: a function
     of the answer that returns None when it is right, else what is wrong), record the
     attempt and show the result below the cell."""
@@ -259,13 +275,20 @@ def check(exercise: str, answer, expected=MISSING, *, test: Callable | None = No
         print(result.text())
 
 
-def evaluate(exercise: str, answer, expected=MISSING, *, test: Callable | None = None,
-             hint: str = "", tolerance: float = 1e-6, course: str | None = None,
-             post: Callable[[str, dict], dict] = api_post) -> CheckResult:
+def evaluate(
+    exercise: str,
+    answer,
+    expected=MISSING,
+    *,
+    test: Callable | None = None,
+    hint: str = "",
+    tolerance: float = 1e-6,
+    course: str | None = None,
+    post: Callable[[str, dict], dict] = api_post,
+) -> CheckResult:
     """What :func:`check` does, without showing it: the result, recorded."""
     if not isinstance(exercise, str) or not EXERCISE.match(exercise):
-        raise ValueError(f"exercise id {exercise!r}: letters, digits, '_', '.' and '-', "
-                         f"at most 64")
+        raise ValueError(f"exercise id {exercise!r}: letters, digits, '_', '.' and '-', at most 64")
     if (expected is MISSING) == (test is None):
         raise ValueError("give either expected or test=, not both or neither")
     if test is not None:

@@ -29,10 +29,8 @@ CREATE TABLE IF NOT EXISTS progress (
     first_passed_at REAL, last_attempt_at REAL, PRIMARY KEY (user, course, exercise));
 CREATE INDEX IF NOT EXISTS progress_by_course ON progress (course, user);
 """
-SCHEMA = Schema("the course progress store", migrations=(V1,),
-                writer="the workbench API")
-FIELDS = ("user", "course", "exercise", "attempts", "passed", "first_passed_at",
-          "last_attempt_at")
+SCHEMA = Schema("the course progress store", migrations=(V1,), writer="the workbench API")
+FIELDS = ("user", "course", "exercise", "attempts", "passed", "first_passed_at", "last_attempt_at")
 
 
 def _row(row) -> dict:
@@ -77,8 +75,9 @@ class ProgressStore:
             self._db, self._file = db, file
         return self._db
 
-    def record(self, user: str, course: str, exercise: str, passed: bool,
-               now: float | None = None) -> dict:
+    def record(
+        self, user: str, course: str, exercise: str, passed: bool, now: float | None = None
+    ) -> dict:
         """One more attempt of ``user`` at ``exercise``; passing once is for good."""
         now = time.time() if now is None else now
         db = self.db
@@ -88,12 +87,12 @@ class ProgressStore:
             "attempts = attempts + 1, passed = max(passed, excluded.passed), "
             "first_passed_at = coalesce(first_passed_at, excluded.first_passed_at), "
             "last_attempt_at = excluded.last_attempt_at",
-            (user, course, exercise, int(passed), now if passed else None, now))
+            (user, course, exercise, int(passed), now if passed else None, now),
+        )
         db.commit()
         return self.of([user], course, exercise)[0]
 
-    def of(self, users, course: str | None = None, exercise: str | None = None
-           ) -> list[dict]:
+    def of(self, users, course: str | None = None, exercise: str | None = None) -> list[dict]:
         """The rows of ``users`` (in ``course``, for ``exercise``), by user, course and
         exercise."""
         users = list(users)
@@ -102,7 +101,9 @@ class ProgressStore:
             if value is not None:
                 where.append(f"{key} = ?")
                 args.append(value)
-        rows = self.db.execute(f"SELECT {', '.join(FIELDS)} FROM progress WHERE "
-                               f"{' AND '.join(where)} ORDER BY user, course, exercise",
-                               args).fetchall()
+        rows = self.db.execute(
+            f"SELECT {', '.join(FIELDS)} FROM progress WHERE "
+            f"{' AND '.join(where)} ORDER BY user, course, exercise",
+            args,
+        ).fetchall()
         return [_row(row) for row in rows]

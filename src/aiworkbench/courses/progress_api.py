@@ -10,22 +10,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aiworkbench.courses.course import NAME as COURSE
-from aiworkbench.courses.progress import EXERCISE, ProgressStore
-
 from aiworkbench.api.base import APIError, APIHandler
 from aiworkbench.courses.api import exercises_of
+from aiworkbench.courses.course import NAME as COURSE
+from aiworkbench.courses.progress import EXERCISE, ProgressStore
 from aiworkbench.courses.shelf import published
 
-RECORD = {"course": "the course (its folder's name)",
-          "exercise": "the exercise's id",
-          "passed": "true or false"}
+RECORD = {
+    "course": "the course (its folder's name)",
+    "exercise": "the exercise's id",
+    "passed": "true or false",
+}
 
 
 def _course(value, where: str = "course") -> str:
     if not isinstance(value, str) or not COURSE.match(value):
-        raise APIError(400, f"{where} {str(value)[:60]!r} is not a course name (lower-case "
-                            f"letters, digits and '-', at most 48 characters)")
+        raise APIError(
+            400,
+            f"{where} {str(value)[:60]!r} is not a course name (lower-case "
+            f"letters, digits and '-', at most 48 characters)",
+        )
     return value
 
 
@@ -45,14 +49,20 @@ class ProgressHandler(APIHandler):
         course = _course(data["course"])
         exercise, passed = data["exercise"], data["passed"]
         if not isinstance(exercise, str) or not EXERCISE.match(exercise):
-            raise APIError(400, f"exercise {str(exercise)[:60]!r} is not an exercise id "
-                                f"(letters, digits, '_', '.', '-', at most 64)")
+            raise APIError(
+                400,
+                f"exercise {str(exercise)[:60]!r} is not an exercise id "
+                f"(letters, digits, '_', '.', '-', at most 64)",
+            )
         if not isinstance(passed, bool):
             raise APIError(400, f"passed must be true or false, got {passed!r:.40}")
         me = self.hub_user["name"]
         if (course, exercise) not in exercises_of(self.site, me):
-            raise APIError(400, f"course {course!r} has no exercise {exercise!r} published "
-                                f"to a class of yours; progress is kept for those only")
+            raise APIError(
+                400,
+                f"course {course!r} has no exercise {exercise!r} published "
+                f"to a class of yours; progress is kept for those only",
+            )
         record = self.store.record(me, course, exercise, passed)
         self.set_status(201)
         self.write_json(record)
@@ -62,25 +72,37 @@ class ClassProgressHandler(ProgressHandler):
     async def get(self, name: str):
         course = self.query({"course": "only this course"}).get("course")
         if name not in self.site.classes:
-            raise APIError(404, f"no class {name[:40]!r}; classes: "
-                                f"{', '.join(self.site.classes) or 'none'}")
+            raise APIError(
+                404, f"no class {name[:40]!r}; classes: {', '.join(self.site.classes) or 'none'}"
+            )
         me, klass = self.hub_user["name"], self.site.classes[name]
         if me not in klass.trainers and not self.can_read_all():
-            raise APIError(403, f"only the trainers of class {name!r} "
-                                f"({', '.join(klass.trainers)}), managers and admins may "
-                                f"read its progress")
+            raise APIError(
+                403,
+                f"only the trainers of class {name!r} "
+                f"({', '.join(klass.trainers)}), managers and admins may "
+                f"read its progress",
+            )
         members = self.site.class_members(name)
         courses = [c["course"] for c in published(Path(self.site.courses.root), name)]
         if course is not None and _course(course) not in courses:
-            raise APIError(404, f"course {course!r} is not published to class {name!r}; its "
-                                f"courses: {', '.join(courses) or 'none'}")
+            raise APIError(
+                404,
+                f"course {course!r} is not published to class {name!r}; its "
+                f"courses: {', '.join(courses) or 'none'}",
+            )
         records = [r for r in self.store.of(members, course) if r["course"] in courses]
-        self.write_json({"class": name, "trainers": list(klass.trainers),
-                         "members": members, "records": records})
+        self.write_json(
+            {
+                "class": name,
+                "trainers": list(klass.trainers),
+                "members": members,
+                "records": records,
+            }
+        )
 
     async def post(self, name: str):
-        raise APIError(405, "a class's progress is read-only; students post their own to "
-                            "progress")
+        raise APIError(405, "a class's progress is read-only; students post their own to progress")
 
 
 class ClassesHandler(APIHandler):
@@ -89,11 +111,23 @@ class ClassesHandler(APIHandler):
         class for holders of the read-all scope (managers, admins, the dashboards)."""
         self.query({})
         me, every = self.hub_user["name"], self.can_read_all()
-        self.write_json({"classes": [
-            {"name": name, "project": klass.project, "trainers": list(klass.trainers),
-             "learners": len(self.site.class_members(name)),
-             "courses": [c["course"] for c in published(Path(self.site.courses.root), name)]}
-            for name, klass in self.site.classes.items() if every or me in klass.trainers]})
+        self.write_json(
+            {
+                "classes": [
+                    {
+                        "name": name,
+                        "project": klass.project,
+                        "trainers": list(klass.trainers),
+                        "learners": len(self.site.class_members(name)),
+                        "courses": [
+                            c["course"] for c in published(Path(self.site.courses.root), name)
+                        ],
+                    }
+                    for name, klass in self.site.classes.items()
+                    if every or me in klass.trainers
+                ]
+            }
+        )
 
     async def post(self):
         raise APIError(405, "classes are set in the site file; this route only lists them")

@@ -46,8 +46,7 @@ def published(root: Path, klass: str) -> list[dict]:
             record = json.loads((course / PUBLISHED).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        found.append({"class": klass, "course": course.name, **record,
-                      "path": str(course)})
+        found.append({"class": klass, "course": course.name, **record, "path": str(course)})
     return found
 
 
@@ -65,11 +64,18 @@ def record(outline, contents: dict[str, bytes], who: str) -> dict:
     now = datetime.now(UTC)
     return {
         "version": f"{now:%Y%m%dT%H%M%SZ}-{digest(contents)}",
-        "published_at": f"{now:%Y-%m-%dT%H:%M:%SZ}", "published_by": who,
-        "title": outline.title, "level": outline.level, "summary": outline.summary,
-        "goals": list(outline.goals), "notebooks": list(outline.notebooks),
-        "session": {"partition": outline.session.partition,
-                    "gpus": outline.session.gpus, "hours": outline.session.hours},
+        "published_at": f"{now:%Y-%m-%dT%H:%M:%SZ}",
+        "published_by": who,
+        "title": outline.title,
+        "level": outline.level,
+        "summary": outline.summary,
+        "goals": list(outline.goals),
+        "notebooks": list(outline.notebooks),
+        "session": {
+            "partition": outline.session.partition,
+            "gpus": outline.session.gpus,
+            "hours": outline.session.hours,
+        },
         "exercises": [list(e) for e in outline.exercises],
     }
 
@@ -85,8 +91,7 @@ def put_in_place(folder: Path, link: Path, version: Path) -> str | None:
         except (OSError, ValueError):
             previous = None
     elif link.exists():  # not ours: never replaced
-        raise Refused(409, f"{link} exists and is not a published course; an admin "
-                            f"removes it")
+        raise Refused(409, f"{link} exists and is not a published course; an admin removes it")
     if not version.exists():  # else: these files, published within this second
         os.rename(folder, version)
     staged = link.with_name(f".{link.name}.{os.getpid()}")
@@ -118,26 +123,30 @@ def publish(site, klass: str, course: str, contents: dict[str, bytes], who: str)
         try:
             outline = read_course(folder, site)
         except CourseError as err:
-            raise CourseError([p.replace(str(incoming) + "/", "")
-                               for p in err.problems]) from None
+            raise CourseError([p.replace(str(incoming) + "/", "") for p in err.problems]) from None
         published = record(outline, contents, who)
         (folder / PUBLISHED).write_text(json.dumps(published, indent=1))
         for path in [folder, *folder.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
-        previous = put_in_place(folder, root / klass / course,
-                                versions / f"{course}-{published['version']}")
+        previous = put_in_place(
+            folder, root / klass / course, versions / f"{course}-{published['version']}"
+        )
     finally:
         shutil.rmtree(incoming, ignore_errors=True)
-    return {"class": klass, "course": course, **published, "path": str(root / klass / course),
-            "previous_version": previous}
+    return {
+        "class": klass,
+        "course": course,
+        **published,
+        "path": str(root / klass / course),
+        "previous_version": previous,
+    }
 
 
 def publish_folder(site, klass: str, folder: Path, who: str) -> str:
     """Publish the course in ``folder`` unless the class has exactly these files
     already; what was done, in one line ("published: ..." or "unchanged: ...")."""
     course = read_course(folder, site)
-    contents = {relative: (folder / relative).read_bytes()
-                for relative in published_files(folder)}
+    contents = {relative: (folder / relative).read_bytes() for relative in published_files(folder)}
     now = {c["course"]: c for c in published(Path(site.courses.root), klass)}
     if now.get(course.name, {}).get("version", "").endswith(f"-{digest(contents)}"):
         return f"unchanged: {klass}/{course.name} {now[course.name]['version']}"
@@ -159,18 +168,22 @@ def course_folders(folders: list[Path]) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m aiworkbench.courses.shelf",
-        description="Publish course folders to a class, as one of its trainers.")
+        description="Publish course folders to a class, as one of its trainers.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     put = sub.add_parser("publish", help="publish course folders (unchanged ones are left)")
     put.add_argument("--site", default=default_site_file(), help="the site file")
     put.add_argument("--class", dest="klass", required=True, help="the class")
-    put.add_argument("folders", nargs="+", type=Path,
-                     help="course folders, or folders of course folders")
+    put.add_argument(
+        "folders", nargs="+", type=Path, help="course folders, or folders of course folders"
+    )
     args = parser.parse_args(argv)
     site = load_site(args.site)
     if args.klass not in site.classes:
-        print(f"error: no class {args.klass!r}; classes: {', '.join(site.classes) or 'none'}",
-              file=sys.stderr)
+        print(
+            f"error: no class {args.klass!r}; classes: {', '.join(site.classes) or 'none'}",
+            file=sys.stderr,
+        )
         return 2
     trainer = site.classes[args.klass].trainers[0]
     failed = 0

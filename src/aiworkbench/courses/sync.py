@@ -51,11 +51,15 @@ class SyncReport:
         if self.kept:
             parts.append(f"{len(self.kept)} with your edits kept")
         if self.set_aside:
-            parts.append(f"{len(self.set_aside)} changed by both: the trainer's version is "
-                         f"beside yours ({', '.join(t for _, t in self.set_aside)})")
+            parts.append(
+                f"{len(self.set_aside)} changed by both: the trainer's version is "
+                f"beside yours ({', '.join(t for _, t in self.set_aside)})"
+            )
         if self.skipped:
-            parts.append(f"{len(self.skipped)} left alone ("
-                         f"{'; '.join(f'{f}: {why}' for f, why in self.skipped)})")
+            parts.append(
+                f"{len(self.skipped)} left alone ("
+                f"{'; '.join(f'{f}: {why}' for f, why in self.skipped)})"
+            )
         return ", ".join(parts)
 
 
@@ -71,8 +75,9 @@ def published_files(folder: Path) -> list[str]:
     """The course's files (relative, '/'-separated), links and our own records left out."""
     found = []
     for top, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not os.path.islink(os.path.join(top, d))
-                         and not d.startswith("."))
+        dirs[:] = sorted(
+            d for d in dirs if not os.path.islink(os.path.join(top, d)) and not d.startswith(".")
+        )
         for name in sorted(names):
             path = os.path.join(top, name)
             if name in (PUBLISHED, MANIFEST) or name.startswith(".") or os.path.islink(path):
@@ -117,8 +122,9 @@ def _inside(copy: Path, target: Path) -> bool:
     return parent == copy or copy in parent.parents
 
 
-def sync(published: str | Path, copy: str | Path, version: str,
-         course: str | None = None) -> SyncReport:
+def sync(
+    published: str | Path, copy: str | Path, version: str, course: str | None = None
+) -> SyncReport:
     """Bring the student's ``copy`` up to date with the ``published`` course (its
     ``version`` names the trainer's copies put aside; ``course``, the course's name,
     is recorded in the copy for the exercises' progress; default: the copy's name)."""
@@ -141,14 +147,25 @@ def sync(published: str | Path, copy: str | Path, version: str,
     for relative in report.removed_upstream:
         del base[relative]
     temporary = manifest_path.with_name(f"{MANIFEST}.{os.getpid()}")
-    temporary.write_text(json.dumps({"course": course or copy.name, "version": version,
-                                     "files": base}, indent=1, sort_keys=True))
+    temporary.write_text(
+        json.dumps(
+            {"course": course or copy.name, "version": version, "files": base},
+            indent=1,
+            sort_keys=True,
+        )
+    )
     os.replace(temporary, manifest_path)
     return report
 
 
-def _sync_file(published: Path, copy: Path, relative: str, version: str,
-               base: dict[str, str], report: SyncReport) -> None:
+def _sync_file(
+    published: Path,
+    copy: Path,
+    relative: str,
+    version: str,
+    base: dict[str, str],
+    report: SyncReport,
+) -> None:
     source, target = published / relative, copy / relative
     if not _inside(copy, target):
         report.skipped.append((relative, "a link on the way leads out of your copy"))

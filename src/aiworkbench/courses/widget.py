@@ -41,36 +41,45 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiworkbench.core.site import CLASS_NAME
-
-from aiworkbench.widgets.api_client import Asker, WorkbenchAPIError, api_get
 from aiworkbench.courses.course import NAME as COURSE_NAME
 from aiworkbench.courses.sync import MANIFEST, VERSION, SyncReport, sync
-from aiworkbench.widgets.templating import render
+from aiworkbench.widgets.api_client import Asker, WorkbenchAPIError, api_get
 from aiworkbench.widgets.base import Shown, clock_time, close_all, counted, status_line
+from aiworkbench.widgets.templating import render
 
 STUCK_ATTEMPTS = 3  # tried this often and not passed: stuck
 COPIES = "courses"  # the students' copies: ~/courses/COURSE
-STATUS_COLOUR = {"info": "#607d8b", "ok": "#2e7d32", "warning": "#ef6c00",
-                 "error": "#c62828", "unreachable": "#ef6c00"}
+STATUS_COLOUR = {
+    "info": "#607d8b",
+    "ok": "#2e7d32",
+    "warning": "#ef6c00",
+    "error": "#c62828",
+    "unreachable": "#ef6c00",
+}
 MARK_COLOUR = {"passed": "#2e7d32", "tried": "#c62828", "untried": "#9e9e9e"}
 GET_COPY, UPDATE_COPY = "Get my copy", "Update my copy"
 
 
 def check_course_name(name) -> str:
     if not isinstance(name, str) or not COURSE_NAME.match(name):
-        raise ValueError(f"{str(name)[:60]!r} is not a course name: lower-case letters, "
-                         f"digits and '-', at most 48 characters")
+        raise ValueError(
+            f"{str(name)[:60]!r} is not a course name: lower-case letters, "
+            f"digits and '-', at most 48 characters"
+        )
     return name
 
 
 def check_class_name(name) -> str:
     if not isinstance(name, str) or not re.fullmatch(CLASS_NAME, name):
-        raise ValueError(f"{str(name)[:60]!r} is not a class name: lower-case letters, "
-                         f"digits and '-', starting with a letter, at most 20 characters")
+        raise ValueError(
+            f"{str(name)[:60]!r} is not a class name: lower-case letters, "
+            f"digits and '-', starting with a letter, at most 20 characters"
+        )
     return name
 
 
 # --- words ------------------------------------------------------------------------------
+
 
 def session_text(session: dict) -> str:
     """The session a course needs in words: '1 GPU, 2 hours on gpu'."""
@@ -90,8 +99,11 @@ def _int(value, default: int = 0) -> int:
 
 
 def _texts(value) -> list[str]:
-    return [str(v) for v in value if isinstance(v, (str, int, float))] \
-        if isinstance(value, list) else []
+    return (
+        [str(v) for v in value if isinstance(v, (str, int, float))]
+        if isinstance(value, list)
+        else []
+    )
 
 
 @dataclass(frozen=True)
@@ -129,21 +141,33 @@ class Exercise:
 def clean_course(item) -> dict | None:
     """One entry of the API's ``courses`` answer with every field of the expected type;
     None when it names no course."""
-    if not isinstance(item, dict) or not isinstance(item.get("course"), str) \
-            or not COURSE_NAME.match(item["course"]):
+    if (
+        not isinstance(item, dict)
+        or not isinstance(item.get("course"), str)
+        or not COURSE_NAME.match(item["course"])
+    ):
         return None
-    exercises = [(str(pair[0]), str(pair[1])) for pair in item.get("exercises") or ()
-                 if isinstance(pair, (list, tuple)) and len(pair) == 2]
+    exercises = [
+        (str(pair[0]), str(pair[1]))
+        for pair in item.get("exercises") or ()
+        if isinstance(pair, (list, tuple)) and len(pair) == 2
+    ]
     session = item.get("session") if isinstance(item.get("session"), dict) else {}
-    return {"class": str(item.get("class") or ""), "course": item["course"],
-            "title": str(item.get("title") or item["course"]),
-            "level": str(item.get("level") or ""), "summary": str(item.get("summary") or ""),
-            "goals": _texts(item.get("goals")), "notebooks": _texts(item.get("notebooks")),
-            "session": session, "exercises": exercises,
-            "version": str(item.get("version") or ""),
-            "published_at": str(item.get("published_at") or ""),
-            "published_by": str(item.get("published_by") or ""),
-            "path": str(item.get("path") or "")}
+    return {
+        "class": str(item.get("class") or ""),
+        "course": item["course"],
+        "title": str(item.get("title") or item["course"]),
+        "level": str(item.get("level") or ""),
+        "summary": str(item.get("summary") or ""),
+        "goals": _texts(item.get("goals")),
+        "notebooks": _texts(item.get("notebooks")),
+        "session": session,
+        "exercises": exercises,
+        "version": str(item.get("version") or ""),
+        "published_at": str(item.get("published_at") or ""),
+        "published_by": str(item.get("published_by") or ""),
+        "path": str(item.get("path") or ""),
+    }
 
 
 def exercise_states(course: dict, records: dict[str, dict]) -> list[Exercise]:
@@ -152,13 +176,13 @@ def exercise_states(course: dict, records: dict[str, dict]) -> list[Exercise]:
     states = []
     for notebook, exercise in course["exercises"]:
         record = records.get(exercise) or {}
-        states.append(Exercise(notebook, exercise, _int(record.get("attempts")),
-                               bool(record.get("passed"))))
+        states.append(
+            Exercise(notebook, exercise, _int(record.get("attempts")), bool(record.get("passed")))
+        )
     return states
 
 
-def by_notebook(notebooks: list[str], states: list[Exercise]
-                ) -> list[tuple[str, list[Exercise]]]:
+def by_notebook(notebooks: list[str], states: list[Exercise]) -> list[tuple[str, list[Exercise]]]:
     """``notebooks`` in order, each with its exercises (notebooks only the exercises name
     come last)."""
     order = list(dict.fromkeys([*notebooks, *(s.notebook for s in states)]))
@@ -180,34 +204,48 @@ def records_by(records, key: str) -> dict[str, dict[str, dict]]:
 
 # --- HTML (the templates course_*.html and class_*.html) --------------------------------
 
+
 def status_html(kind: str, text: str) -> str:
     if not text:
         return ""
-    return status_line(text, STATUS_COLOUR[kind],
-                       mark=kind in ("warning", "error", "unreachable"),
-                       bold=kind not in ("info", "ok"))
+    return status_line(
+        text,
+        STATUS_COLOUR[kind],
+        mark=kind in ("warning", "error", "unreachable"),
+        bold=kind not in ("info", "ok"),
+    )
 
 
 def bar_html(done: int, total: int) -> str:
     """A progress bar with 'N of M exercises passed'."""
     width = 100 * done / total if total else 0
     colour = MARK_COLOUR["passed"] if total and done == total else "#1976d2"
-    words = (f"{done} of {counted(total, 'exercise', 'exercises')} passed" if total
-             else "no checked exercises")
+    words = (
+        f"{done} of {counted(total, 'exercise', 'exercises')} passed"
+        if total
+        else "no checked exercises"
+    )
     return render("course_bar.html", percent=f"{width:.1f}", colour=colour, words=words)
 
 
 # --- the student's outline: the model ---------------------------------------------------
+
 
 class CourseOutline(Asker):
     """The caller's courses (or one, ``name``), their progress and their copies in
     ``home``/courses. Every action returns True when it worked; otherwise the status line
     says why and what was shown before stays."""
 
-    def __init__(self, name: str | None = None, *, fetch: Callable[..., dict] = api_get,
-                 home: str | Path | None = None, environ: dict[str, str] | None = None,
-                 syncer: Callable[..., SyncReport] = sync,
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        fetch: Callable[..., dict] = api_get,
+        home: str | Path | None = None,
+        environ: dict[str, str] | None = None,
+        syncer: Callable[..., SyncReport] = sync,
+        clock: Callable[[], float] = time.time,
+    ):
         super().__init__(fetch)
         self.name = None if name is None else check_course_name(name)
         self._home = None if home is None else Path(home)
@@ -236,22 +274,29 @@ class CourseOutline(Asker):
         for course in (c for c in cleaned if c is not None):
             classes = [*newest.get(course["course"], {}).get("classes", ()), course["class"]]
             if course["course"] not in newest or (
-                    course["published_at"] > newest[course["course"]]["published_at"]):
+                course["published_at"] > newest[course["course"]]["published_at"]
+            ):
                 newest[course["course"]] = course  # the same course in two classes: newest
             newest[course["course"]]["classes"] = list(dict.fromkeys(c for c in classes if c))
         self.user, self.loaded = str(answer.get("user") or ""), True
         self.teaching = [str(c) for c in answer.get("teaching") or []]
         everything = list(newest.values())
-        self.courses = ([c for c in everything if c["course"] == self.name] if self.name
-                        else everything)
+        self.courses = (
+            [c for c in everything if c["course"] == self.name] if self.name else everything
+        )
         if self.name and not self.courses:
             others = ", ".join(c["course"] for c in everything) or "none"
-            self.say(f"Course {self.name!r} is not published to any of your classes; your "
-                     f"courses: {others}.", "error")
+            self.say(
+                f"Course {self.name!r} is not published to any of your classes; your "
+                f"courses: {others}.",
+                "error",
+            )
             return False
         if not self.courses:
-            self.say("No course is published to your classes yet. Your trainer publishes "
-                     "them; try again later.")
+            self.say(
+                "No course is published to your classes yet. Your trainer publishes "
+                "them; try again later."
+            )
             return False
         return True
 
@@ -263,8 +308,10 @@ class CourseOutline(Asker):
             return False
         self.records = records_by(answer["records"], "course")
         self.progress_at = self.clock()
-        self.say(f"Progress of {answer.get('user') or self.user or 'you'}, read at "
-                 f"{clock_time(self.progress_at)}.")
+        self.say(
+            f"Progress of {answer.get('user') or self.user or 'you'}, read at "
+            f"{clock_time(self.progress_at)}."
+        )
         return True
 
     # -- one course
@@ -276,8 +323,10 @@ class CourseOutline(Asker):
         for item in self.courses:
             if item["course"] == course:
                 return item
-        raise ValueError(f"no course {str(course)[:60]!r} here; courses: "
-                         f"{', '.join(c['course'] for c in self.courses) or 'none'}")
+        raise ValueError(
+            f"no course {str(course)[:60]!r} here; courses: "
+            f"{', '.join(c['course'] for c in self.courses) or 'none'}"
+        )
 
     def exercises(self, course: str | dict) -> list[Exercise]:
         """The course's exercises, in course order, with the caller's progress."""
@@ -340,34 +389,52 @@ class CourseOutline(Asker):
         course = self.course(course)
         name, published, version = course["course"], course["path"], course["version"]
         if not published.startswith("/"):
-            self.say(f"The workbench API gave no folder for course {name} (path "
-                     f"{published!r}), so it cannot be copied here.", "error")
+            self.say(
+                f"The workbench API gave no folder for course {name} (path "
+                f"{published!r}), so it cannot be copied here.",
+                "error",
+            )
             return False
         if not VERSION.match(version):
-            self.say(f"The workbench API gave course {name} an odd version {version[:60]!r}; "
-                     f"your copy was not changed.", "error")
+            self.say(
+                f"The workbench API gave course {name} an odd version {version[:60]!r}; "
+                f"your copy was not changed.",
+                "error",
+            )
             return False
         source = Path(published)
         if not source.is_dir():
-            self.say(f"The published course {published} is not visible from this session "
-                     f"(is the shared course folder mounted here, or is the trainer "
-                     f"publishing it right now?); your copy was not changed. Try again in a "
-                     f"moment.", "error")
+            self.say(
+                f"The published course {published} is not visible from this session "
+                f"(is the shared course folder mounted here, or is the trainer "
+                f"publishing it right now?); your copy was not changed. Try again in a "
+                f"moment.",
+                "error",
+            )
             return False
         if not os.access(source, os.R_OK | os.X_OK):
-            self.say(f"You may not read the published course {published} (filesystem "
-                     f"permissions); ask your trainer. Your copy was not changed.", "error")
+            self.say(
+                f"You may not read the published course {published} (filesystem "
+                f"permissions); ask your trainer. Your copy was not changed.",
+                "error",
+            )
             return False
         had, target = self.has_copy(course), self.copy_folder(course)
         try:
             report = self.syncer(source, target, version, name)
         except PermissionError as err:
-            self.say(f"Could not write your copy: permission denied on "
-                     f"{err.filename or target}. Nothing of yours was overwritten.", "error")
+            self.say(
+                f"Could not write your copy: permission denied on "
+                f"{err.filename or target}. Nothing of yours was overwritten.",
+                "error",
+            )
             return False
         except (OSError, ValueError) as err:
-            self.say(f"Copying course {name} failed: {err}. Nothing of yours was "
-                     f"overwritten; run it again.", "error")
+            self.say(
+                f"Copying course {name} failed: {err}. Nothing of yours was "
+                f"overwritten; run it again.",
+                "error",
+            )
             return False
         self.reports[name] = report
         self.say(*sync_message(self.shown_folder(course), version, report, had))
@@ -388,28 +455,44 @@ class CourseOutline(Asker):
 
     def notebook_html(self, course: str | dict, notebook: str) -> str:
         """A link that opens the notebook in JupyterLab, or its path as text."""
-        return render("course_notebook.html", name=notebook,
-                      link=self.notebook_link(course, notebook),
-                      folder=self.shown_folder(course))
+        return render(
+            "course_notebook.html",
+            name=notebook,
+            link=self.notebook_link(course, notebook),
+            folder=self.shown_folder(course),
+        )
 
     # -- what is shown
 
     def header_html(self, course: str | dict) -> str:
         course = self.course(course)
-        published = ", ".join(x for x in (
-            f"class {', '.join(course.get('classes') or [course['class']])}",
-            f"version {course['version']}",
-            f"published {course['published_at'].replace('T', ' ')}"
-            if course["published_at"] else "",
-            f"by {course['published_by']}" if course["published_by"] else "") if x)
+        published = ", ".join(
+            x
+            for x in (
+                f"class {', '.join(course.get('classes') or [course['class']])}",
+                f"version {course['version']}",
+                f"published {course['published_at'].replace('T', ' ')}"
+                if course["published_at"]
+                else "",
+                f"by {course['published_by']}" if course["published_by"] else "",
+            )
+            if x
+        )
         copy = self.copy_version(course)
         if copy is None and self.has_copy(course):
             copy = "unknown"
-        copy_text = ("you have no copy yet" if copy is None else
-                     f"your copy in {self.shown_folder(course)} is at version {copy}")
-        return render("course_header.html", course=course,
-                      session=session_text(course["session"]), published=published,
-                      copy=copy_text)
+        copy_text = (
+            "you have no copy yet"
+            if copy is None
+            else f"your copy in {self.shown_folder(course)} is at version {copy}"
+        )
+        return render(
+            "course_header.html",
+            course=course,
+            session=session_text(course["session"]),
+            published=published,
+            copy=copy_text,
+        )
 
     def progress_html(self, course: str | dict) -> str:
         return bar_html(*self.counts(course))
@@ -418,54 +501,78 @@ class CourseOutline(Asker):
         """The notebooks in order, each with its exercises marked."""
         course = self.course(course)
         step = self.next_step(course)
-        notebooks = [{"name": notebook, "link": self.notebook_link(course, notebook),
-                      "states": states, "here": bool(step and step.notebook == notebook)}
-                     for notebook, states in self.notebooks(course)]
-        return render("course_notebooks.html", notebooks=notebooks,
-                      folder=self.shown_folder(course), colours=MARK_COLOUR)
+        notebooks = [
+            {
+                "name": notebook,
+                "link": self.notebook_link(course, notebook),
+                "states": states,
+                "here": bool(step and step.notebook == notebook),
+            }
+            for notebook, states in self.notebooks(course)
+        ]
+        return render(
+            "course_notebooks.html",
+            notebooks=notebooks,
+            folder=self.shown_folder(course),
+            colours=MARK_COLOUR,
+        )
 
     def next_html(self, course: str | dict) -> str:
         course = self.course(course)
         step = self.next_step(course)
-        return render("course_next.html", text=self.next_step_text(course), step=step,
-                      link=None if step is None else self.notebook_link(course, step.notebook),
-                      folder=self.shown_folder(course),
-                      has_copy=self.has_copy(course), get_copy=GET_COPY)
+        return render(
+            "course_next.html",
+            text=self.next_step_text(course),
+            step=step,
+            link=None if step is None else self.notebook_link(course, step.notebook),
+            folder=self.shown_folder(course),
+            has_copy=self.has_copy(course),
+            get_copy=GET_COPY,
+        )
 
     def text_lines(self) -> list[str]:
         lines = [self.status] if self.status else []
         for course in self.courses:
             done, total = self.counts(course)
-            lines.append(f"{course['title']} ({course['course']}, {course['level']}): "
-                         f"{done} of {total} passed; session: "
-                         f"{session_text(course['session'])}")
+            lines.append(
+                f"{course['title']} ({course['course']}, {course['level']}): "
+                f"{done} of {total} passed; session: "
+                f"{session_text(course['session'])}"
+            )
             for notebook, states in self.notebooks(course):
-                lines.append(f"  {notebook}: "
-                             + ("; ".join(f"{s.exercise} {s.text()}" for s in states) or "—"))
+                lines.append(
+                    f"  {notebook}: "
+                    + ("; ".join(f"{s.exercise} {s.text()}" for s in states) or "—")
+                )
             lines.append("  " + self.next_step_text(course))
         return lines
 
 
-def sync_message(where: str, version: str, report: SyncReport, had: bool
-                 ) -> tuple[str, str]:
+def sync_message(where: str, version: str, report: SyncReport, had: bool) -> tuple[str, str]:
     """(the status line after a sync, its kind)."""
     verb = "Updated your copy" if had else "Got your copy"
     text = f"{verb} in {where} (version {version}): {report.text()}."
     kind = "ok"
     if report.set_aside:
-        pairs = "; ".join(f"{theirs} (yours, untouched) and {aside} (the trainer's)"
-                          for theirs, aside in report.set_aside)
-        text += (f" The trainer changed files you had edited too, so the trainer's new "
-                 f"version was put beside yours: {pairs}. Compare them and take what you "
-                 f"need.")
+        pairs = "; ".join(
+            f"{theirs} (yours, untouched) and {aside} (the trainer's)"
+            for theirs, aside in report.set_aside
+        )
+        text += (
+            f" The trainer changed files you had edited too, so the trainer's new "
+            f"version was put beside yours: {pairs}. Compare them and take what you "
+            f"need."
+        )
         kind = "warning"
     if report.removed_upstream:
-        text += (f" No longer in the course, kept in your copy: "
-                 f"{', '.join(report.removed_upstream)}.")
+        text += (
+            f" No longer in the course, kept in your copy: {', '.join(report.removed_upstream)}."
+        )
     return text, kind
 
 
 # --- the trainer's class table: the model -----------------------------------------------
+
 
 @dataclass(frozen=True)
 class StudentRow:
@@ -493,8 +600,14 @@ class ClassProgress(Asker):
     """The progress of class ``klass`` in one course (``course``, else the first published
     to the class), for its trainers, managers and admins."""
 
-    def __init__(self, klass: str, course: str | None = None, *,
-                 fetch: Callable[..., dict] = api_get, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        klass: str,
+        course: str | None = None,
+        *,
+        fetch: Callable[..., dict] = api_get,
+        clock: Callable[[], float] = time.time,
+    ):
         super().__init__(fetch)
         self.klass = check_class_name(klass)
         self.course = None if course is None else check_course_name(course)
@@ -506,8 +619,10 @@ class ClassProgress(Asker):
 
     def refused(self, what: str, err: WorkbenchAPIError) -> str:
         if err.status == 403:
-            return (f"Refused: only the trainers of class {self.klass} may see its progress "
-                    f"(and managers and admins). The API says: {err}")
+            return (
+                f"Refused: only the trainers of class {self.klass} may see its progress "
+                f"(and managers and admins). The API says: {err}"
+            )
         return super().refused(what, err)
 
     @property
@@ -525,8 +640,11 @@ class ClassProgress(Asker):
         answer = self._ask("the request for the courses", "courses", None, "courses", list)
         if answer is None:
             return False
-        self.published = [c for c in map(clean_course, answer["courses"])
-                          if c is not None and c["class"] == self.klass]
+        self.published = [
+            c
+            for c in map(clean_course, answer["courses"])
+            if c is not None and c["class"] == self.klass
+        ]
         if self.course is None and self.published:
             self.course = self.published[0]["course"]
         return self.load_progress()
@@ -543,35 +661,51 @@ class ClassProgress(Asker):
     def load_progress(self) -> bool:
         path = f"classes/{urllib.parse.quote(self.klass, safe='')}/progress"
         params = {"course": self.course} if self.course else None
-        what = (f"the request for class {self.klass}'s progress"
-                + (f" in course {self.course}" if self.course else ""))
+        what = f"the request for class {self.klass}'s progress" + (
+            f" in course {self.course}" if self.course else ""
+        )
         answer = self._ask(what, path, params, "records", list)
         if answer is None:
             return False
         if not isinstance(answer.get("members"), list):
-            self.say(f"The workbench API answered {what} without its members; what is shown "
-                     f"is from before.", "error")
+            self.say(
+                f"The workbench API answered {what} without its members; what is shown "
+                f"is from before.",
+                "error",
+            )
             return False
         if self.course is None:  # nothing published to the class: a course its members tried
-            tried = sorted({str(r.get("course")) for r in answer["records"]
-                            if isinstance(r, dict) and r.get("course")})
+            tried = sorted(
+                {
+                    str(r.get("course"))
+                    for r in answer["records"]
+                    if isinstance(r, dict) and r.get("course")
+                }
+            )
             self.course = tried[0] if tried else None
         self.answer, self.shown, self.read_at = answer, self.course, self.clock()
         rows = self.rows()
         if self.shown is None:
-            self.say(f"No course is published to class {self.klass} yet, and its members "
-                     f"have no progress.")
+            self.say(
+                f"No course is published to class {self.klass} yet, and its members "
+                f"have no progress."
+            )
         elif not rows:
             self.say(f"Class {self.klass} has no members yet.")
         else:
             stuck = sum(bool(r.stuck) for r in rows)
-            self.say(f"Class {self.klass}, course {self.shown}: "
-                     f"{counted(len(rows), 'student', 'students')}, {stuck} stuck; read at "
-                     f"{clock_time(self.read_at)}.")
+            self.say(
+                f"Class {self.klass}, course {self.shown}: "
+                f"{counted(len(rows), 'student', 'students')}, {stuck} stuck; read at "
+                f"{clock_time(self.read_at)}."
+            )
             if self.published_course(self.shown) is None:
-                self.say(self.status + f" Course {self.shown} is not among the courses "
-                         f"published to class {self.klass} that you can see; its columns are "
-                         f"the exercises someone tried.", "warning")
+                self.say(
+                    self.status + f" Course {self.shown} is not among the courses "
+                    f"published to class {self.klass} that you can see; its columns are "
+                    f"the exercises someone tried.",
+                    "warning",
+                )
         return True
 
     # -- the table
@@ -587,8 +721,11 @@ class ClassProgress(Asker):
     def _records(self) -> dict[str, dict[str, dict]]:
         if self.answer is None:
             return {}
-        records = [r for r in self.answer["records"]
-                   if isinstance(r, dict) and r.get("course") == self.shown]
+        records = [
+            r
+            for r in self.answer["records"]
+            if isinstance(r, dict) and r.get("course") == self.shown
+        ]
         return records_by(records, "user")
 
     def members(self) -> list[str]:
@@ -597,8 +734,10 @@ class ClassProgress(Asker):
     def rows(self) -> list[StudentRow]:
         records, columns = self._records(), self.columns()
         course = {"exercises": columns}
-        return [StudentRow(user, tuple(exercise_states(course, records.get(user, {}))))
-                for user in self.members()]
+        return [
+            StudentRow(user, tuple(exercise_states(course, records.get(user, {}))))
+            for user in self.members()
+        ]
 
     def passed_counts(self) -> list[int]:
         """Per column, how many students passed it."""
@@ -614,9 +753,13 @@ class ClassProgress(Asker):
 
     def header_html(self) -> str:
         trainers = ", ".join(str(t) for t in (self.answer or {}).get("trainers") or ())
-        return render("class_header.html", title=self.title(), trainers=trainers,
-                      students=counted(len(self.members()), "student", "students"),
-                      stuck_attempts=STUCK_ATTEMPTS)
+        return render(
+            "class_header.html",
+            title=self.title(),
+            trainers=trainers,
+            students=counted(len(self.members()), "student", "students"),
+            stuck_attempts=STUCK_ATTEMPTS,
+        )
 
     def table_html(self) -> str:
         if self.answer is None or self.shown is None:
@@ -627,12 +770,23 @@ class ClassProgress(Asker):
         index = {ex: i for i, (_, ex) in enumerate(columns)}
         counts = self.passed_counts()
         return render(
-            "class_table.html", klass=self.klass, colours=MARK_COLOUR,
-            notebooks=[(nb, len(states)) for nb, states in groups if states], exercises=order,
-            rows=[{"user": row.user, "cells": [row.cells[index[ex]] for ex in order],
-                   "where": row.where, "stuck": ", ".join(s.exercise for s in row.stuck)}
-                  for row in rows],
-            passed_counts=[(ex, counts[index[ex]]) for ex in order], total=len(rows))
+            "class_table.html",
+            klass=self.klass,
+            colours=MARK_COLOUR,
+            notebooks=[(nb, len(states)) for nb, states in groups if states],
+            exercises=order,
+            rows=[
+                {
+                    "user": row.user,
+                    "cells": [row.cells[index[ex]] for ex in order],
+                    "where": row.where,
+                    "stuck": ", ".join(s.exercise for s in row.stuck),
+                }
+                for row in rows
+            ],
+            passed_counts=[(ex, counts[index[ex]]) for ex in order],
+            total=len(rows),
+        )
 
     def text_lines(self) -> list[str]:
         lines = [self.status] if self.status else []
@@ -640,11 +794,14 @@ class ClassProgress(Asker):
             return lines
         columns = self.columns()
         lines.append(self.title())
-        lines.append("student: " + " ".join(ex for _, ex in columns)
-                     + " | where they are | stuck on")
+        lines.append(
+            "student: " + " ".join(ex for _, ex in columns) + " | where they are | stuck on"
+        )
         for row in self.rows():
-            lines.append(f"{row.user}: {' '.join(c.mark for c in row.cells)} | {row.where} | "
-                         f"{', '.join(s.exercise for s in row.stuck) or '—'}")
+            lines.append(
+                f"{row.user}: {' '.join(c.mark for c in row.cells)} | {row.where} | "
+                f"{', '.join(s.exercise for s in row.stuck) or '—'}"
+            )
         total = len(self.members())
         lines.append("passed: " + " ".join(f"{n}/{total}" for n in self.passed_counts()))
         return lines
@@ -652,21 +809,29 @@ class ClassProgress(Asker):
 
 # --- the widgets ------------------------------------------------------------------------
 
+
 class CourseWidget(Shown):
     """The course outline. ``widget`` is the ipywidgets VBox the notebook shows: a Refresh
     button, the status line, then per course its header, progress bar, notebooks with
     their exercises, next step and the "Get my copy" / "Update my copy" button."""
 
-    def __init__(self, name: str | None = None, *, fetch: Callable[..., dict] = api_get,
-                 home: str | Path | None = None, environ: dict[str, str] | None = None,
-                 syncer: Callable = sync, load: bool = True):
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        fetch: Callable[..., dict] = api_get,
+        home: str | Path | None = None,
+        environ: dict[str, str] | None = None,
+        syncer: Callable = sync,
+        load: bool = True,
+    ):
         import ipywidgets  # only here: the model works without it
 
         self._w = w = ipywidgets
-        self.model = CourseOutline(name, fetch=fetch, home=home, environ=environ,
-                                   syncer=syncer)
-        self.refresh_button = w.Button(description="Refresh", icon="refresh",
-                                       tooltip="read your progress again")
+        self.model = CourseOutline(name, fetch=fetch, home=home, environ=environ, syncer=syncer)
+        self.refresh_button = w.Button(
+            description="Refresh", icon="refresh", tooltip="read your progress again"
+        )
         self.refresh_button.add_class("aiwb-course-refresh")
         self.status = w.HTML()
         self.status.add_class("aiwb-course-status")
@@ -690,9 +855,12 @@ class CourseWidget(Shown):
         """Get or update your copy of ``course`` (default: the only course shown)."""
         if course is None:
             if len(self.model.courses) != 1:
-                raise ValueError("several courses are shown: say which, e.g. "
-                                 f"sync({self.model.courses[0]['course']!r})"
-                                 if self.model.courses else "no course is shown")
+                raise ValueError(
+                    "several courses are shown: say which, e.g. "
+                    f"sync({self.model.courses[0]['course']!r})"
+                    if self.model.courses
+                    else "no course is shown"
+                )
             course = self.model.courses[0]["course"]
         parts = self.parts.get(course)
         if parts is not None:
@@ -705,18 +873,28 @@ class CourseWidget(Shown):
     def _parts(self, name: str) -> dict:
         w = self._w
         if name not in self.parts:
-            parts = {"header": w.HTML(), "progress": w.HTML(), "notebooks": w.HTML(),
-                     "next": w.HTML(), "sync": w.Button(icon="download",
-                                                        layout=w.Layout(width="auto"))}
+            parts = {
+                "header": w.HTML(),
+                "progress": w.HTML(),
+                "notebooks": w.HTML(),
+                "next": w.HTML(),
+                "sync": w.Button(icon="download", layout=w.Layout(width="auto")),
+            }
             parts["progress"].add_class("aiwb-course-progress")
             parts["notebooks"].add_class("aiwb-course-notebooks")
             parts["next"].add_class("aiwb-course-next")
             parts["sync"].add_class("aiwb-course-sync")
             parts["sync"].on_click(lambda _, name=name: self.sync(name))
-            parts["box"] = w.VBox([parts["header"], parts["progress"], parts["notebooks"],
-                                   parts["next"], w.HBox([parts["sync"]])],
-                                  layout=w.Layout(border="1px solid #e0e0e0", padding="4px 8px",
-                                                  margin="4px 0"))
+            parts["box"] = w.VBox(
+                [
+                    parts["header"],
+                    parts["progress"],
+                    parts["notebooks"],
+                    parts["next"],
+                    w.HBox([parts["sync"]]),
+                ],
+                layout=w.Layout(border="1px solid #e0e0e0", padding="4px 8px", margin="4px 0"),
+            )
             parts["box"].add_class("aiwb-course-item")
             self.parts[name] = parts
         return self.parts[name]
@@ -733,8 +911,8 @@ class CourseWidget(Shown):
             parts["next"].value = model.next_html(course)
             label = model.sync_label(course)
             parts["sync"].description, parts["sync"].disabled = label, False
-            parts["sync"].tooltip = (f"copy the course into {model.shown_folder(course)}, "
-                                     f"keeping your edits")
+            folder = model.shown_folder(course)
+            parts["sync"].tooltip = f"copy the course into {folder}, keeping your edits"
             boxes.append(parts["box"])
         for name in [n for n in self.parts if n not in {c["course"] for c in model.courses}]:
             close_all(self.parts.pop(name)["box"])
@@ -750,26 +928,35 @@ class ClassWidget(Shown):
     course dropdown (when several courses are published to the class), a Refresh button,
     the status line and the table."""
 
-    def __init__(self, klass: str, course: str | None = None, *,
-                 fetch: Callable[..., dict] = api_get, load: bool = True):
+    def __init__(
+        self,
+        klass: str,
+        course: str | None = None,
+        *,
+        fetch: Callable[..., dict] = api_get,
+        load: bool = True,
+    ):
         import ipywidgets  # only here: the model works without it
 
         w = ipywidgets
         self.model = ClassProgress(klass, course, fetch=fetch)
         self._syncing = False
         self.header = w.HTML()
-        self.courses = w.Dropdown(description="course", options=[],
-                                  layout=w.Layout(width="320px", display="none"))
+        self.courses = w.Dropdown(
+            description="course", options=[], layout=w.Layout(width="320px", display="none")
+        )
         self.courses.add_class("aiwb-class-course")
-        self.refresh_button = w.Button(description="Refresh", icon="refresh",
-                                       tooltip="read the class's progress again")
+        self.refresh_button = w.Button(
+            description="Refresh", icon="refresh", tooltip="read the class's progress again"
+        )
         self.refresh_button.add_class("aiwb-class-refresh")
         self.status = w.HTML()
         self.status.add_class("aiwb-class-status")
         self.table = w.HTML()
         self.table.add_class("aiwb-class-table")
-        self.widget = w.VBox([self.header, w.HBox([self.courses, self.refresh_button]),
-                              self.status, self.table])
+        self.widget = w.VBox(
+            [self.header, w.HBox([self.courses, self.refresh_button]), self.status, self.table]
+        )
         self.widget.add_class("aiwb-class")
         self.refresh_button.on_click(lambda _: self.refresh())
         self.courses.observe(self._chosen, "value")
@@ -800,8 +987,11 @@ class ClassWidget(Shown):
         try:
             choices = model.choices
             options = [(f"{c['title']} ({c['course']})", c["course"]) for c in model.published]
-            options += [(name, name) for name in choices if name not in
-                        {c["course"] for c in model.published}]
+            options += [
+                (name, name)
+                for name in choices
+                if name not in {c["course"] for c in model.published}
+            ]
             if list(self.courses.options) != options:
                 self.courses.options = options
             self.courses.value = (model.shown or model.course) if options else None
@@ -817,6 +1007,7 @@ class ClassWidget(Shown):
 
 
 # --- entry points -----------------------------------------------------------------------
+
 
 def course(name: str | None = None) -> CourseWidget:
     """The outline of your courses (or of course ``name``): goals, the session each needs,

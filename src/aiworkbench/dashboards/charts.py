@@ -27,8 +27,18 @@ from datetime import date, timedelta
 
 from aiworkbench.widgets.templating import render
 
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-           "#7f7f7f", "#bcbd22", "#17becf"]
+PALETTE = [
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+]
 TICKS = 5  # about how many steps a value axis has (d3's tick count)
 PLOT_PX = 900  # the plot area's width at a 1400 px wide window, less legend and margins
 PLOT_HEIGHT_PX = 300  # the plot area's height; the figure adds its margins
@@ -51,10 +61,15 @@ def tick_step(maximum: float, whole: bool = False) -> float:
         return 1.0
     raw = maximum / TICKS
     power = math.floor(math.log10(raw))
-    error = raw / 10 ** power
-    factor = 10 if error >= math.sqrt(50) else 5 if error >= math.sqrt(10) else (
-        2 if error >= math.sqrt(2) else 1)
-    step = factor * 10 ** power if power >= 0 else factor / 10 ** -power
+    error = raw / 10**power
+    factor = (
+        10
+        if error >= math.sqrt(50)
+        else 5
+        if error >= math.sqrt(10)
+        else (2 if error >= math.sqrt(2) else 1)
+    )
+    step = factor * 10**power if power >= 0 else factor / 10**-power
     return max(step, 1.0) if whole else step
 
 
@@ -97,7 +112,7 @@ def bar_padding(slots: int) -> float:
 
 def short_label(text: str, limit: int = LABEL_CHARS) -> str:
     """A tick label cut to ``limit`` characters (the value itself is kept)."""
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def label_layout(labels: list[str], plot_px: int = PLOT_PX) -> tuple[int, int]:
@@ -143,9 +158,13 @@ def period_label(day: date, by: str, with_year: bool = False) -> str:
 def legend_html(items: list[tuple[str, str, str]]) -> str:
     """The legend beside a figure: (colour, name, swatch) per series, swatch "bar",
     "solid", "dashed" or "dotted"; black text, and a name for every entry."""
-    return render("dashboard_legend.html",
-                  items=[(colour, str(name) if name not in (None, "") else "(no name)",
-                          swatch) for colour, name, swatch in items])
+    return render(
+        "dashboard_legend.html",
+        items=[
+            (colour, str(name) if name not in (None, "") else "(no name)", swatch)
+            for colour, name, swatch in items
+        ],
+    )
 
 
 def empty_html(text: str) -> str:
@@ -162,10 +181,11 @@ class _Chart:
         self.figure = figure
         self.legend = w.HTML(legend_html([]), layout={"width": f"{LEGEND_PX}px"})
         self.empty = w.HTML(empty_html("Nothing to show yet."))
-        figure.layout = {"width": f"calc(100% - {LEGEND_PX + 10}px)",
-                         "height": f"{PLOT_HEIGHT_PX + MARGIN['top'] + 40}px"}
-        self.plot = w.HBox([figure, self.legend], layout={"width": "100%",
-                                                          "align_items": "center"})
+        figure.layout = {
+            "width": f"calc(100% - {LEGEND_PX + 10}px)",
+            "height": f"{PLOT_HEIGHT_PX + MARGIN['top'] + 40}px",
+        }
+        self.plot = w.HBox([figure, self.legend], layout={"width": "100%", "align_items": "center"})
         self.widget = w.VBox([self.empty], layout={"width": "100%"})
         self.is_empty = True
 
@@ -199,19 +219,44 @@ class BarChart(_Chart):
 
         self.whole = whole
         x, y = bq.OrdinalScale(), bq.LinearScale(min=0.0, max=1.0)
-        self.bars = bq.Bars(x=[], y=[], scales={"x": x, "y": y},
-                            type="stacked" if stacked else "grouped", display_legend=False,
-                            padding=PADDING,
-                            tooltip=bq.Tooltip(fields=["x", "y"], formats=["", ",.2f"]))
+        self.bars = bq.Bars(
+            x=[],
+            y=[],
+            scales={"x": x, "y": y},
+            type="stacked" if stacked else "grouped",
+            display_legend=False,
+            padding=PADDING,
+            tooltip=bq.Tooltip(fields=["x", "y"], formats=["", ",.2f"]),
+        )
         self.x_axis = bq.Axis(scale=x, side="bottom", tick_rotate=0)
-        self.y_axis = bq.Axis(scale=y, side="left", label=unit, tick_format=",.0f",
-                              grid_lines="solid", label_offset=Y_LABEL_OFFSET)
-        super().__init__(bq.Figure(marks=[self.bars], axes=[self.x_axis, self.y_axis],
-                                   title=title, fig_margin={**MARGIN, "bottom": 40}))
+        self.y_axis = bq.Axis(
+            scale=y,
+            side="left",
+            label=unit,
+            tick_format=",.0f",
+            grid_lines="solid",
+            label_offset=Y_LABEL_OFFSET,
+        )
+        super().__init__(
+            bq.Figure(
+                marks=[self.bars],
+                axes=[self.x_axis, self.y_axis],
+                title=title,
+                fig_margin={**MARGIN, "bottom": 40},
+            )
+        )
 
-    def show(self, xs: list[str], names: list[str], values: list[list[float]], *,
-             empty: str, labels: dict[str, str] | None = None, shown: int | None = None,
-             colours: list[str] | None = None) -> None:
+    def show(
+        self,
+        xs: list[str],
+        names: list[str],
+        values: list[list[float]],
+        *,
+        empty: str,
+        labels: dict[str, str] | None = None,
+        shown: int | None = None,
+        colours: list[str] | None = None,
+    ) -> None:
         """Draw ``values[series][x]`` over the categories ``xs`` (their tick labels:
         ``labels``, default the values cut short; ``shown``: label about that many, every
         n-th), or the sentence ``empty`` when there is nothing but zeros."""
@@ -226,8 +271,11 @@ class BarChart(_Chart):
         every = max(1, math.ceil(len(xs) / shown)) if shown else 1
         labels = {v: labels[v] if i % every == 0 else "" for i, v in enumerate(xs)}
         stacked = self.bars.type == "stacked"
-        tops = ([sum(s[i] or 0 for s in values) for i in range(len(xs))] if stacked
-                else [v or 0 for s in values for v in s])
+        tops = (
+            [sum(s[i] or 0 for s in values) for i in range(len(xs))]
+            if stacked
+            else [v or 0 for s in values for v in s]
+        )
         rotate, bottom = label_layout([t for t in labels.values() if t])
         with self.figure.hold_sync():
             # The axes first: bqplot redraws an axis for new data in a transition that
@@ -258,20 +306,46 @@ class LineChart(_Chart):
         import bqplot as bq
 
         x, y = bq.DateScale(), bq.LinearScale(min=0.0, max=1.0)
-        self.lines = {name: bq.Lines(x=[], y=[], scales={"x": x, "y": y}, labels=[name],
-                                     colors=[colour], line_style=style,
-                                     display_legend=False)
-                      for name, colour, style in lines}
+        self.lines = {
+            name: bq.Lines(
+                x=[],
+                y=[],
+                scales={"x": x, "y": y},
+                labels=[name],
+                colors=[colour],
+                line_style=style,
+                display_legend=False,
+            )
+            for name, colour, style in lines
+        }
         self.styles = {name: (colour, style) for name, colour, style in lines}
         self.x_axis = bq.Axis(scale=x, side="bottom", tick_format="%d %b")
-        self.y_axis = bq.Axis(scale=y, side="left", label=unit, tick_format=",.0f",
-                              grid_lines="solid", label_offset=Y_LABEL_OFFSET)
-        super().__init__(bq.Figure(marks=list(self.lines.values()),
-                                   axes=[self.x_axis, self.y_axis], title=title,
-                                   fig_margin={**MARGIN, "bottom": 40, "right": 60}))
+        self.y_axis = bq.Axis(
+            scale=y,
+            side="left",
+            label=unit,
+            tick_format=",.0f",
+            grid_lines="solid",
+            label_offset=Y_LABEL_OFFSET,
+        )
+        super().__init__(
+            bq.Figure(
+                marks=list(self.lines.values()),
+                axes=[self.x_axis, self.y_axis],
+                title=title,
+                fig_margin={**MARGIN, "bottom": 40, "right": 60},
+            )
+        )
 
-    def show(self, points: dict[str, tuple[list[date], list[float]]], since: date,
-             until: date, *, title: str, empty: str) -> None:
+    def show(
+        self,
+        points: dict[str, tuple[list[date], list[float]]],
+        since: date,
+        until: date,
+        *,
+        title: str,
+        empty: str,
+    ) -> None:
         """Draw each line's (days, values) over [since, until], or the sentence
         ``empty`` when no line has a point."""
         import numpy as np
@@ -284,8 +358,9 @@ class LineChart(_Chart):
             return
         top = max(v or 0 for _, ys in points.values() for v in ys)
         with self.figure.hold_sync():
-            self.set_value_axis(self.y_axis, self.lines[next(iter(self.lines))].scales["y"],
-                                top, False)
+            self.set_value_axis(
+                self.y_axis, self.lines[next(iter(self.lines))].scales["y"], top, False
+            )
             scale = self.x_axis.scale
             first = min([since, *(d for ds, _ in points.values() for d in ds)])
             last = max([until, *(d for ds, _ in points.values() for d in ds)])
@@ -297,5 +372,10 @@ class LineChart(_Chart):
                     line.x, line.y = days(xs), list(ys)
                     line.marker = "circle" if len(xs) == 1 else None  # a point, not a line
             self.figure.title = title
-        self.show_plot([(self.styles[name][0], name, self.styles[name][1])
-                        for name, (_, ys) in points.items() if ys])
+        self.show_plot(
+            [
+                (self.styles[name][0], name, self.styles[name][1])
+                for name, (_, ys) in points.items()
+                if ys
+            ]
+        )

@@ -25,14 +25,39 @@ from datetime import UTC, datetime, timedelta
 
 from aiworkbench.core.slurm import parse_tres
 
-FORMAT = ("JobIDRaw", "User", "Account", "Partition", "Submit", "Start", "End", "State",
-          "ExitCode", "AllocTRES", "ElapsedRaw", "TimelimitRaw", "Reason", "JobName")
+FORMAT = (
+    "JobIDRaw",
+    "User",
+    "Account",
+    "Partition",
+    "Submit",
+    "Start",
+    "End",
+    "State",
+    "ExitCode",
+    "AllocTRES",
+    "ElapsedRaw",
+    "TimelimitRaw",
+    "Reason",
+    "JobName",
+)
 DELIMITER = "\x1f"  # ASCII unit separator: no field, not even a job name, holds it
 SESSION_PREFIX = "jupyter-"  # notebook sessions' job name: jupyter-USER (the spawner's)
-STATES = (("COMPLETED", 0.78), ("FAILED", 0.08), ("TIMEOUT", 0.05), ("CANCELLED", 0.06),
-          ("OUT_OF_MEMORY", 0.02), ("NODE_FAIL", 0.01))
-PENDING_REASONS = ("Priority", "Resources", "QOSMaxGRESPerUser", "AssocGrpGRESMinutes",
-                   "Dependency")
+STATES = (
+    ("COMPLETED", 0.78),
+    ("FAILED", 0.08),
+    ("TIMEOUT", 0.05),
+    ("CANCELLED", 0.06),
+    ("OUT_OF_MEMORY", 0.02),
+    ("NODE_FAIL", 0.01),
+)
+PENDING_REASONS = (
+    "Priority",
+    "Resources",
+    "QOSMaxGRESPerUser",
+    "AssocGrpGRESMinutes",
+    "Dependency",
+)
 STAMP = "%Y-%m-%dT%H:%M:%S"
 
 
@@ -45,8 +70,14 @@ def _pick(rng: random.Random, weighted) -> str:
     return weighted[-1][0]
 
 
-def generate(jobs: int, seed: int = 1, projects: int = 200, users: int = 2000,
-             start: datetime = datetime(2025, 1, 6, tzinfo=UTC), days: int = 365):
+def generate(
+    jobs: int,
+    seed: int = 1,
+    projects: int = 200,
+    users: int = 2000,
+    start: datetime = datetime(2025, 1, 6, tzinfo=UTC),
+    days: int = 365,
+):
     """Yield ``jobs`` accounting records (dicts keyed by FORMAT), in submit order."""
     rng = random.Random(seed)
     # Project sizes follow a power law; each user belongs to one project.
@@ -70,11 +101,17 @@ def generate(jobs: int, seed: int = 1, projects: int = 200, users: int = 2000,
             gpus = rng.choices((1, 2, 4, 8), (0.55, 0.25, 0.12, 0.08))[0]
             cpus, partition = gpus * rng.choice((2, 4, 8)), "gpu"
         else:
-            gpus, cpus, partition = 0, rng.choices((1, 2, 4, 8, 16, 32),
-                                                   (0.3, 0.25, 0.2, 0.12, 0.08, 0.05))[0], "cpu"
+            gpus, cpus, partition = (
+                0,
+                rng.choices((1, 2, 4, 8, 16, 32), (0.3, 0.25, 0.2, 0.12, 0.08, 0.05))[0],
+                "cpu",
+            )
         session = rng.random() < 0.25
-        limit = (rng.choice((60, 120, 240, 480)) if session else
-                 rng.choice((30, 60, 120, 240, 480, 720, 1440)))  # minutes
+        limit = (
+            rng.choice((60, 120, 240, 480))
+            if session
+            else rng.choice((30, 60, 120, 240, 480, 720, 1440))
+        )  # minutes
         state = _pick(rng, STATES)
         load = busy * (2.5 if partition == "gpu" else 1.0) * (1 + gpus / 4)
         wait = int(rng.lognormvariate(math.log(30 * load), 1.3))  # seconds
@@ -95,18 +132,34 @@ def generate(jobs: int, seed: int = 1, projects: int = 200, users: int = 2000,
         tres = f"billing={cpus},cpu={cpus},mem={cpus * 4}G,node=1"
         if gpus:
             tres += f",gres/gpu={gpus}"
-        exit_code = {"COMPLETED": "0:0", "FAILED": f"{rng.randint(1, 2)}:0",
-                     "TIMEOUT": "0:15", "CANCELLED": "0:15", "OUT_OF_MEMORY": "0:125",
-                     "NODE_FAIL": "0:0"}[state]
-        yield {"JobIDRaw": str(1000 + job), "User": f"user-{user:04d}",
-               "Account": f"project-{project:03d}", "Partition": partition,
-               "Submit": submit.strftime(STAMP),
-               "Start": start_at.strftime(STAMP) if start_at else "Unknown",
-               "End": end.strftime(STAMP), "State": state, "ExitCode": exit_code,
-               "AllocTRES": tres if start_at else "", "ElapsedRaw": str(elapsed),
-               "TimelimitRaw": str(limit), "Reason": reason,
-               "JobName": (f"{SESSION_PREFIX}user-{user:04d}" if session else
-                           rng.choice(("train", "prep", "eval", "finetune")))}
+        exit_code = {
+            "COMPLETED": "0:0",
+            "FAILED": f"{rng.randint(1, 2)}:0",
+            "TIMEOUT": "0:15",
+            "CANCELLED": "0:15",
+            "OUT_OF_MEMORY": "0:125",
+            "NODE_FAIL": "0:0",
+        }[state]
+        yield {
+            "JobIDRaw": str(1000 + job),
+            "User": f"user-{user:04d}",
+            "Account": f"project-{project:03d}",
+            "Partition": partition,
+            "Submit": submit.strftime(STAMP),
+            "Start": start_at.strftime(STAMP) if start_at else "Unknown",
+            "End": end.strftime(STAMP),
+            "State": state,
+            "ExitCode": exit_code,
+            "AllocTRES": tres if start_at else "",
+            "ElapsedRaw": str(elapsed),
+            "TimelimitRaw": str(limit),
+            "Reason": reason,
+            "JobName": (
+                f"{SESSION_PREFIX}user-{user:04d}"
+                if session
+                else rng.choice(("train", "prep", "eval", "finetune"))
+            ),
+        }
 
 
 def idle_periods(records, seed: int = 1):
@@ -116,8 +169,12 @@ def idle_periods(records, seed: int = 1):
     rng = random.Random(seed)
     for r in records:
         gpus = parse_tres(r["AllocTRES"]).get("gres/gpu")
-        if (not r["JobName"].startswith(SESSION_PREFIX) or r["Start"] == "Unknown"
-                or gpus is None or rng.random() >= 0.4):
+        if (
+            not r["JobName"].startswith(SESSION_PREFIX)
+            or r["Start"] == "Unknown"
+            or gpus is None
+            or rng.random() >= 0.4
+        ):
             continue
         start, end = (datetime.strptime(r[k], STAMP) for k in ("Start", "End"))
         since = end - (end - start) * rng.uniform(0.1, 0.9)
@@ -154,8 +211,9 @@ def write(path: str, jobs: int, seed: int = 1) -> int:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m aiworkbench.dashboards.history",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m aiworkbench.dashboards.history", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("out")
     parser.add_argument("--jobs", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)

@@ -33,10 +33,9 @@ from datetime import datetime, timedelta
 from aiworkbench.budgets import accounting
 from aiworkbench.core import commands, slurm
 from aiworkbench.core.commands import CommandError
-
-from aiworkbench.widgets.api_client import WorkbenchAPIError, api_get
 from aiworkbench.dashboards.history import DELIMITER, FORMAT
 from aiworkbench.dashboards.store import StoreError, open_store
+from aiworkbench.widgets.api_client import WorkbenchAPIError, api_get
 
 log = logging.getLogger("aiworkbench.dashboards.ingest")
 TIMEOUT = 300  # seconds a query may take (a year of sacct, the first time)
@@ -48,14 +47,21 @@ SOURCES = ("jobs", "budgets", "pending", "sessions", "progress")
 
 def sacct_argv(since: datetime, until: datetime) -> list[str]:
     """Every user's jobs (allocations, not steps) in any state during [since, until]."""
-    return ["sacct", "--allusers", "--allocations", "--noheader", "--parsable2",
-            f"--delimiter={DELIMITER}", f"--format={','.join(FORMAT)}",
-            f"--starttime={since.strftime(STAMP)}", f"--endtime={until.strftime(STAMP)}"]
+    return [
+        "sacct",
+        "--allusers",
+        "--allocations",
+        "--noheader",
+        "--parsable2",
+        f"--delimiter={DELIMITER}",
+        f"--format={','.join(FORMAT)}",
+        f"--starttime={since.strftime(STAMP)}",
+        f"--endtime={until.strftime(STAMP)}",
+    ]
 
 
 def squeue_pending_argv() -> list[str]:
-    return ["squeue", "--all", "--noheader", "--states=PENDING",
-            "--format=%i|%u|%a|%P|%r|%V"]
+    return ["squeue", "--all", "--noheader", "--states=PENDING", "--format=%i|%u|%a|%P|%r|%V"]
 
 
 def parse_pending(text: str, now: datetime) -> list[tuple]:
@@ -93,8 +99,9 @@ def reader_run(reader: str):
 class Ingestor:
     """One round of reading every source into the store at ``path``."""
 
-    def __init__(self, path: str, *, history_days: int = 365, run=run,
-                 environ: dict[str, str] | None = None):
+    def __init__(
+        self, path: str, *, history_days: int = 365, run=run, environ: dict[str, str] | None = None
+    ):
         self.path, self.history_days, self.run = path, history_days, run
         self.environ = os.environ if environ is None else environ
 
@@ -108,8 +115,7 @@ class Ingestor:
                     outcome[source] = getattr(self, source)(store, now)
                     store.set_meta(f"error:{source}", "")
                     store.set_meta(f"read:{source}", now.isoformat())
-                except (CommandError, OSError, RuntimeError, ValueError,
-                        WorkbenchAPIError) as err:
+                except (CommandError, OSError, RuntimeError, ValueError, WorkbenchAPIError) as err:
                     log.warning("dashboards ingestion: %s: %s", source, err)
                     outcome[source] = f"error: {err}"
                     store.set_meta(f"error:{source}", f"{now.isoformat()} {err}"[:500])
@@ -140,23 +146,49 @@ class Ingestor:
     def _hub(self, path: str) -> dict:
         hub_api = self.environ.get("JUPYTERHUB_API_URL", "")
         if not hub_api:
-            raise WorkbenchAPIError("JUPYTERHUB_API_URL is not set: aiworkbench-service "
-                                    "dashboards starts the service with it")
-        return api_get(path, environ={"AIWORKBENCH_API_URL": hub_api,
-                                      "JUPYTERHUB_API_TOKEN":
-                                          self.environ.get("JUPYTERHUB_API_TOKEN", "")})
+            raise WorkbenchAPIError(
+                "JUPYTERHUB_API_URL is not set: aiworkbench-service "
+                "dashboards starts the service with it"
+            )
+        return api_get(
+            path,
+            environ={
+                "AIWORKBENCH_API_URL": hub_api,
+                "JUPYTERHUB_API_TOKEN": self.environ.get("JUPYTERHUB_API_TOKEN", ""),
+            },
+        )
 
     def sessions(self, store, now: datetime) -> int:
         rows, idle = [], []
         for s in self._hub(SESSIONS_PATH).get("sessions", []):
             since = _stamp(s.get("gpu_idle_since"))
             job_id = int(s["job_id"]) if str(s.get("job_id") or "").isdigit() else None
-            rows.append((s["user"], s.get("server", ""), job_id, s.get("project"),
-                         s.get("partition"), int(s.get("gpus") or 0), _stamp(s.get("started")),
-                         _stamp(s.get("last_activity")), since, now))
+            rows.append(
+                (
+                    s["user"],
+                    s.get("server", ""),
+                    job_id,
+                    s.get("project"),
+                    s.get("partition"),
+                    int(s.get("gpus") or 0),
+                    _stamp(s.get("started")),
+                    _stamp(s.get("last_activity")),
+                    since,
+                    now,
+                )
+            )
             if since is not None and job_id is not None and s.get("gpus"):
-                idle.append((job_id, s["user"], s.get("project"), s.get("partition"),
-                             int(s["gpus"]), since, now))
+                idle.append(
+                    (
+                        job_id,
+                        s["user"],
+                        s.get("project"),
+                        s.get("partition"),
+                        int(s["gpus"]),
+                        since,
+                        now,
+                    )
+                )
         store.replace("sessions", rows)
         store.record_idle(idle)
         return len(rows)
@@ -165,12 +197,24 @@ class Ingestor:
         rows = []
         for klass in api_get("classes", environ=self.environ).get("classes", []):
             name = klass["name"]
-            answer = api_get(f"classes/{urllib.parse.quote(name, safe='')}/progress",
-                             environ=self.environ)
+            answer = api_get(
+                f"classes/{urllib.parse.quote(name, safe='')}/progress", environ=self.environ
+            )
             learners = len(answer.get("members", []))
             for r in answer.get("records", []):
-                rows.append((name, r["course"], r["user"], r["exercise"], r["attempts"],
-                             bool(r["passed"]), _stamp(r.get("last_attempt")), learners, now))
+                rows.append(
+                    (
+                        name,
+                        r["course"],
+                        r["user"],
+                        r["exercise"],
+                        r["attempts"],
+                        bool(r["passed"]),
+                        _stamp(r.get("last_attempt")),
+                        learners,
+                        now,
+                    )
+                )
             if not answer.get("records"):  # a class with nobody started still shows
                 rows.append((name, None, None, None, 0, False, None, learners, now))
         store.replace("progress", rows)
@@ -202,24 +246,36 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="aiworkbench-dashboards-ingest",
         description="Read Slurm accounting, budgets, pending jobs, sessions and course "
-                    "progress into the dashboards' store (incrementally).")
+        "progress into the dashboards' store (incrementally).",
+    )
     parser.add_argument("--store", required=True, help="the DuckDB file")
-    parser.add_argument("--every", type=float, default=0,
-                        help="repeat every SECONDS (at least 5); 0: once")
-    parser.add_argument("--history-days", type=int, default=365,
-                        help="how far back the first read goes (1 to 3650 days)")
-    parser.add_argument("--slurm-reader", default="", metavar="USER",
-                        help="read Slurm as this user, through sudo (site slurm.reader); "
-                             "default: as yourself (root sees everything)")
+    parser.add_argument(
+        "--every", type=float, default=0, help="repeat every SECONDS (at least 5); 0: once"
+    )
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        default=365,
+        help="how far back the first read goes (1 to 3650 days)",
+    )
+    parser.add_argument(
+        "--slurm-reader",
+        default="",
+        metavar="USER",
+        help="read Slurm as this user, through sudo (site slurm.reader); "
+        "default: as yourself (root sees everything)",
+    )
     args = parser.parse_args(argv)
     if args.every and args.every < 5:
         parser.error("--every must be 0 (once) or at least 5 seconds")
     if not 1 <= args.history_days <= 3650:
         parser.error("--history-days must be from 1 to 3650")
-    logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s "
-                        "%(name)s] %(message)s")
-    ingestor = Ingestor(args.store, history_days=args.history_days,
-                        run=reader_run(args.slurm_reader))
+    logging.basicConfig(
+        level=logging.INFO, format="[%(levelname)1.1s %(asctime)s %(name)s] %(message)s"
+    )
+    ingestor = Ingestor(
+        args.store, history_days=args.history_days, run=reader_run(args.slurm_reader)
+    )
     if args.every:
         loop(ingestor, args.every)
     try:

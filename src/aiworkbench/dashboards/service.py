@@ -36,8 +36,13 @@ HISTORY_ENV = "AIWORKBENCH_DASHBOARDS_HISTORY_DAYS"
 READER_ENV = "AIWORKBENCH_SLURM_READER"
 FIRST = "usage"  # the dashboard a manager lands on
 # Server extensions the environment enables for sessions that the service must not run.
-OFF = ("jupyterlab", "jupyter_lsp", "jupyter_server_terminals", "notebook_shim",
-       "aiworkbench.jobserver.extension")
+OFF = (
+    "jupyterlab",
+    "jupyter_lsp",
+    "jupyter_server_terminals",
+    "notebook_shim",
+    "aiworkbench.jobserver.extension",
+)
 
 
 def server_argv(notebooks: str) -> list[str]:
@@ -60,15 +65,20 @@ def server_argv(notebooks: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     if argv or (argv is None and sys.argv[1:]):
-        sys.exit("aiworkbench-dashboards takes no arguments: `aiworkbench-service "
-                 "dashboards` runs it with its settings in the environment "
-                 f"({STORE_ENV}, {DIR_ENV}, {INGEST_ENV})")
-    logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s "
-                        "%(name)s] %(message)s")
+        sys.exit(
+            "aiworkbench-dashboards takes no arguments: `aiworkbench-service "
+            "dashboards` runs it with its settings in the environment "
+            f"({STORE_ENV}, {DIR_ENV}, {INGEST_ENV})"
+        )
+    logging.basicConfig(
+        level=logging.INFO, format="[%(levelname)1.1s %(asctime)s %(name)s] %(message)s"
+    )
     notebooks = os.environ.get(DIR_ENV, "")
     if not os.path.isdir(notebooks):
-        sys.exit(f"aiworkbench-dashboards: {DIR_ENV}={notebooks!r} is not a folder of "
-                 f"dashboard notebooks")
+        sys.exit(
+            f"aiworkbench-dashboards: {DIR_ENV}={notebooks!r} is not a folder of "
+            f"dashboard notebooks"
+        )
     try:
         every = float(os.environ.get(INGEST_ENV, "60"))
         days = int(os.environ.get(HISTORY_ENV, "365"))
@@ -76,13 +86,22 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"aiworkbench-dashboards: {err}")
     # The service's files (kernels' runtime) go in its own user's home.
     home = pwd.getpwuid(os.getuid()).pw_dir
-    os.environ.update(HOME=home, JUPYTER_RUNTIME_DIR=os.path.join(home, "runtime"),
-                      JUPYTERHUB_SINGLEUSER_EXTENSION="1")
-    ingestor = Ingestor(store_path(), history_days=days,
-                        run=reader_run(os.environ.get(READER_ENV, "")))
+    os.environ.update(
+        HOME=home,
+        JUPYTER_RUNTIME_DIR=os.path.join(home, "runtime"),
+        JUPYTERHUB_SINGLEUSER_EXTENSION="1",
+    )
+    ingestor = Ingestor(
+        store_path(), history_days=days, run=reader_run(os.environ.get(READER_ENV, ""))
+    )
     # The first round waits until the hub has routed its services (the workbench API).
-    threading.Thread(target=loop, args=(ingestor, every), kwargs={"first_after": 10},
-                     name="ingestion", daemon=True).start()
+    threading.Thread(
+        target=loop,
+        args=(ingestor, every),
+        kwargs={"first_after": 10},
+        name="ingestion",
+        daemon=True,
+    ).start()
     from jupyterhub.singleuser import main as singleuser
 
     singleuser(server_argv(notebooks))

@@ -60,8 +60,11 @@ CREATE TABLE IF NOT EXISTS progress (
     passed BOOLEAN, last_attempt TIMESTAMP, learners INTEGER, as_of TIMESTAMP);
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
 """
-SCHEMA = Schema("the dashboards' accounting store", migrations=(V1,),
-                writer="the dashboards' ingestion (aiworkbench-dashboards-ingest)")
+SCHEMA = Schema(
+    "the dashboards' accounting store",
+    migrations=(V1,),
+    writer="the dashboards' ingestion (aiworkbench-dashboards-ingest)",
+)
 _GPUS = "coalesce(TRY_CAST(regexp_extract(AllocTRES, 'gres/gpu[^=,]*=([0-9]+)', 1) AS INTEGER), 0)"
 _CPUS = "coalesce(TRY_CAST(regexp_extract(AllocTRES, '(?:^|,)cpu=([0-9]+)', 1) AS INTEGER), 0)"
 _ELAPSED = "coalesce(TRY_CAST(ElapsedRaw AS BIGINT), 0)"
@@ -116,10 +119,11 @@ class Store:
         table = csv.read_csv(
             io.BytesIO(data),
             read_options=csv.ReadOptions(column_names=list(FORMAT)),
-            parse_options=csv.ParseOptions(delimiter=DELIMITER, quote_char=False,
-                                           newlines_in_values=False),
-            convert_options=csv.ConvertOptions(
-                column_types={name: pa.string() for name in FORMAT}))
+            parse_options=csv.ParseOptions(
+                delimiter=DELIMITER, quote_char=False, newlines_in_values=False
+            ),
+            convert_options=csv.ConvertOptions(column_types={name: pa.string() for name in FORMAT}),
+        )
         self.db.register("incoming", table)
         try:
             self.db.execute(f"INSERT OR REPLACE INTO jobs {TRANSFORM}").fetchall()
@@ -146,8 +150,9 @@ class Store:
         """Upsert idle periods: (job id, user, project, partition, gpus, since, until)."""
         rows = list(rows)
         if rows:
-            self.db.executemany("INSERT OR REPLACE INTO gpu_idle VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                rows)
+            self.db.executemany(
+                "INSERT OR REPLACE INTO gpu_idle VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+            )
 
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value]).fetchall()
@@ -178,8 +183,10 @@ def open_store(path: str | Path, readonly: bool = True, wait: float = LOCK_WAIT_
     import duckdb
 
     if readonly and not Path(path).exists():
-        raise StoreError(f"no accounting store at {path} yet: the dashboards service "
-                         f"creates it at its first ingestion")
+        raise StoreError(
+            f"no accounting store at {path} yet: the dashboards service "
+            f"creates it at its first ingestion"
+        )
     deadline = time.monotonic() + wait
     while True:
         try:
@@ -191,8 +198,10 @@ def open_store(path: str | Path, readonly: bool = True, wait: float = LOCK_WAIT_
             if not _locked(err):
                 raise StoreError(f"cannot open the accounting store {path}: {err}") from err
             if time.monotonic() > deadline:
-                raise StoreError(f"the accounting store {path} stayed locked for "
-                                 f"{wait:.0f} s (an ingestion or a render holds it)") from err
+                raise StoreError(
+                    f"the accounting store {path} stayed locked for "
+                    f"{wait:.0f} s (an ingestion or a render holds it)"
+                ) from err
             time.sleep(0.05)
     try:
         yield store

@@ -19,12 +19,12 @@ import time
 from datetime import date, datetime, timedelta
 
 from aiworkbench.budgets.accounting import CRITICAL_AT, WARN_AT
-from aiworkbench.widgets.templating import render
-from aiworkbench.widgets.base import Shown, counted, status_line
 from aiworkbench.dashboards import charts
 from aiworkbench.dashboards import queries as q
 from aiworkbench.dashboards.charts import PALETTE, BarChart, LineChart
 from aiworkbench.dashboards.store import StoreError, open_store
+from aiworkbench.widgets.base import Shown, counted, status_line
+from aiworkbench.widgets.templating import render
 
 STORE_ENV = "AIWORKBENCH_DASHBOARDS_STORE"  # set by the dashboards service
 DEFAULT_STORE = "/var/lib/aiworkbench/dashboards/accounting.duckdb"
@@ -54,23 +54,36 @@ def _cell_text(value) -> str:
     return "" if value is None else str(value)
 
 
-def table_html(rows: q.Rows, limit: int = TABLE_ROWS, title: str = "",
-               nothing: str = "Nothing in this range.") -> str:
+def table_html(
+    rows: q.Rows, limit: int = TABLE_ROWS, title: str = "", nothing: str = "Nothing in this range."
+) -> str:
     """An HTML table of the first ``limit`` rows, every value escaped, columns of numbers
     aligned right; ``nothing``: what it says when there are no rows."""
+
     def number(value) -> bool:
         return isinstance(value, int | float) and not isinstance(value, bool)
 
-    right = [bool(rows.rows) and all(number(r[i]) or r[i] is None for r in rows.rows)
-             and any(number(r[i]) for r in rows.rows) for i in range(len(rows.columns))]
-    return render("dashboard_table.html", title=title, right=right,
-                  columns=[c.replace("_", " ") for c in rows.columns],
-                  rows=[[_cell_text(v) for v in r] for r in rows.rows[:limit]],
-                  empty=not rows.rows, more=max(len(rows.rows) - limit, 0), nothing=nothing)
+    right = [
+        bool(rows.rows)
+        and all(number(r[i]) or r[i] is None for r in rows.rows)
+        and any(number(r[i]) for r in rows.rows)
+        for i in range(len(rows.columns))
+    ]
+    return render(
+        "dashboard_table.html",
+        title=title,
+        right=right,
+        columns=[c.replace("_", " ") for c in rows.columns],
+        rows=[[_cell_text(v) for v in r] for r in rows.rows[:limit]],
+        empty=not rows.rows,
+        more=max(len(rows.rows) - limit, 0),
+        nothing=nothing,
+    )
 
 
-def pivot(rows: q.Rows, x: str, series: str, value: str, top: int = TOP,
-          domain: list | None = None):
+def pivot(
+    rows: q.Rows, x: str, series: str, value: str, top: int = TOP, domain: list | None = None
+):
     """(x values, series names, values[series][x]) for a stacked chart: the ``top``
     series by total, the rest summed as "others". The x values: with a ``domain`` (e.g.
     every period of the date range, zero where nothing ran), it and any others the rows
@@ -104,9 +117,12 @@ def nav_html(current: str) -> str:
 
 def csv_link(name: str, rows: q.Rows) -> str:
     """A link that saves ``rows`` as NAME.csv (the file is in the link itself)."""
-    return render("dashboard_csv_link.html", name=name,
-                  data=base64.b64encode(rows.to_csv().encode()).decode(),
-                  rows=counted(len(rows.rows), "row", "rows"))
+    return render(
+        "dashboard_csv_link.html",
+        name=name,
+        data=base64.b64encode(rows.to_csv().encode()).decode(),
+        rows=counted(len(rows.rows), "row", "rows"),
+    )
 
 
 class Dashboard(Shown):
@@ -140,12 +156,18 @@ class Dashboard(Shown):
         end = end or date.today()
         self.since = w.DatePicker(description="From", value=end - timedelta(days=DEFAULT_DAYS))
         self.until = w.DatePicker(description="To", value=end)
-        self.projects = w.SelectMultiple(options=options["projects"], rows=4,
-                                         description="Projects",
-                                         disabled=not self.uses_projects)
-        self.partitions = w.SelectMultiple(options=options["partitions"], rows=4,
-                                           description="Partitions",
-                                           disabled=not self.uses_partitions)
+        self.projects = w.SelectMultiple(
+            options=options["projects"],
+            rows=4,
+            description="Projects",
+            disabled=not self.uses_projects,
+        )
+        self.partitions = w.SelectMultiple(
+            options=options["partitions"],
+            rows=4,
+            description="Partitions",
+            disabled=not self.uses_partitions,
+        )
         hint = w.HTML("<small>No selection: all. Ctrl-click selects several.</small>")
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.export_button = w.Button(description="Export CSV", icon="download")
@@ -155,13 +177,23 @@ class Dashboard(Shown):
             control.observe(self.refresh, names="value")
         self.refresh_button.on_click(self.refresh)
         self.export_button.on_click(self.export_csv)
-        filters = w.HBox([w.VBox([self.since, self.until, hint]), self.projects,
-                          self.partitions, w.VBox([self.refresh_button])])
-        self.widget = w.VBox([w.HTML(render("dashboard_title.html", title=self.title,
-                                            **_nav(self.name))),
-                              filters,
-                              self.status, self.build(),
-                              w.HBox([self.export_button, self.download])])
+        filters = w.HBox(
+            [
+                w.VBox([self.since, self.until, hint]),
+                self.projects,
+                self.partitions,
+                w.VBox([self.refresh_button]),
+            ]
+        )
+        self.widget = w.VBox(
+            [
+                w.HTML(render("dashboard_title.html", title=self.title, **_nav(self.name))),
+                filters,
+                self.status,
+                self.build(),
+                w.HBox([self.export_button, self.download]),
+            ]
+        )
         self.widget.add_class("aiwb-dashboard")
         self.refresh()
 
@@ -174,8 +206,11 @@ class Dashboard(Shown):
         return q.Filters(
             since=datetime.combine(since, datetime.min.time()) if since else None,
             until=datetime.combine(until + timedelta(days=1), datetime.min.time())
-            if until else None,
-            projects=tuple(self.projects.value), partitions=tuple(self.partitions.value))
+            if until
+            else None,
+            projects=tuple(self.projects.value),
+            partitions=tuple(self.partitions.value),
+        )
 
     def refresh(self, *_args) -> None:
         if self._updating:
@@ -197,8 +232,11 @@ class Dashboard(Shown):
         self.elapsed_ms = (time.perf_counter() - started) * 1000
         errors = [f"{r['source']}: {r['error']}" for r in fresh.dicts() if r["error"]]
         read = max((r["read_at"] for r in fresh.dicts() if r["read_at"]), default=None)
-        text = (f"Accounting as of {read.replace('T', ' ')}" if read else
-                "Not ingested from Slurm yet (generated or imported data)")
+        text = (
+            f"Accounting as of {read.replace('T', ' ')}"
+            if read
+            else "Not ingested from Slurm yet (generated or imported data)"
+        )
         text += f"; computed in {self.elapsed_ms:.0f} ms."
         if errors:
             self.say(text + " Last ingestion problems: " + "; ".join(errors), "warn")
@@ -234,15 +272,17 @@ class Dashboard(Shown):
         raise NotImplementedError
 
 
-
 # --- usage ------------------------------------------------------------------------------
 UNITS = {"gpu_hours": "GPU-hours", "core_hours": "core-hours"}  # the hours' names, once
-USAGE_EMPTY = {"gpu_hours": "No GPU usage in this range yet: jobs appear here once they end.",
-               "core_hours": "No CPU usage in this range yet: jobs appear here once they end."}
+USAGE_EMPTY = {
+    "gpu_hours": "No GPU usage in this range yet: jobs appear here once they end.",
+    "core_hours": "No CPU usage in this range yet: jobs appear here once they end.",
+}
 
 
-def period_axis(days: list[date], since: date | None, until: date | None,
-                by: str) -> tuple[list[str], dict[str, str]]:
+def period_axis(
+    days: list[date], since: date | None, until: date | None, by: str
+) -> tuple[list[str], dict[str, str]]:
     """The usage chart's x values (ISO days) and their tick labels: every period of the
     filters' date range (one week is one bar among the range's weeks), and any other
     period the rows hold."""
@@ -251,8 +291,10 @@ def period_axis(days: list[date], since: date | None, until: date | None,
         periods |= set(charts.period_starts(since, until, by))
     ordered = sorted(periods)
     with_year = bool(ordered) and ordered[0].year != ordered[-1].year
-    return ([d.isoformat() for d in ordered],
-            {d.isoformat(): charts.period_label(d, by, with_year) for d in ordered})
+    return (
+        [d.isoformat() for d in ordered],
+        {d.isoformat(): charts.period_label(d, by, with_year) for d in ordered},
+    )
 
 
 class Usage(Dashboard):
@@ -272,8 +314,13 @@ class Usage(Dashboard):
         self.chart = BarChart("Per project", UNITS["gpu_hours"])
         self.figure, self.bars = self.chart.figure, self.chart.bars
         self.projects_table, self.users_table = w.HTML(), w.HTML()
-        return w.VBox([w.HBox([self.kind, self.by]), self.chart.widget,
-                       w.HBox([self.projects_table, self.users_table], layout=SIDE_BY_SIDE)])
+        return w.VBox(
+            [
+                w.HBox([self.kind, self.by]),
+                self.chart.widget,
+                w.HBox([self.projects_table, self.users_table], layout=SIDE_BY_SIDE),
+            ]
+        )
 
     def compute(self, store, filters):
         usage = q.usage(store, filters, self.by.value)
@@ -283,22 +330,28 @@ class Usage(Dashboard):
         usage, kind, by = tables["usage"], self.kind.value, self.by.value
         days = [_day(r[0]) for r in usage.rows]
         xs, labels = period_axis(days, *self.dates(), by)
-        periods = q.Rows(usage.columns, [(d.isoformat(), *r[1:])
-                                         for d, r in zip(days, usage.rows)])
+        periods = q.Rows(usage.columns, [(d.isoformat(), *r[1:]) for d, r in zip(days, usage.rows)])
         self.chart.y_axis.label = UNITS[kind]
-        self.chart.show(*pivot(periods, "period", "project", kind, domain=xs),
-                        empty=USAGE_EMPTY[kind], labels=labels, shown=charts.MAX_DATE_LABELS)
+        self.chart.show(
+            *pivot(periods, "period", "project", kind, domain=xs),
+            empty=USAGE_EMPTY[kind],
+            labels=labels,
+            shown=charts.MAX_DATE_LABELS,
+        )
         self.figure.title = f"{_capital(UNITS[kind])} per project and {by}"
         users: dict[tuple, float] = {}
         for r in usage.dicts():
             key = (r["project"], r["user"])
             users[key] = users.get(key, 0) + r[kind]
         top = sorted(users.items(), key=lambda item: -item[1])
-        self.projects_table.value = table_html(tables["projects"], title="Per project",
-                                               nothing="No job ended in this range.")
+        self.projects_table.value = table_html(
+            tables["projects"], title="Per project", nothing="No job ended in this range."
+        )
         self.users_table.value = table_html(
             q.Rows(("project", "user", kind), [(*k, round(v, 3)) for k, v in top]),
-            title="Top users", nothing="No job ended in this range.")
+            title="Top users",
+            nothing="No job ended in this range.",
+        )
 
 
 def _day(value) -> date:
@@ -307,9 +360,14 @@ def _day(value) -> date:
 
 
 # --- budgets ----------------------------------------------------------------------------
-STATE_WORDS = {"none": "no {kind} allocation", "unlimited": "no {kind} limit in Slurm",
-               "ok": "within budget", "warning": f"{WARN_AT:.0%} or more used",
-               "critical": f"{CRITICAL_AT:.0%} or more used", "exhausted": "exhausted"}
+STATE_WORDS = {
+    "none": "no {kind} allocation",
+    "unlimited": "no {kind} limit in Slurm",
+    "ok": "within budget",
+    "warning": f"{WARN_AT:.0%} or more used",
+    "critical": f"{CRITICAL_AT:.0%} or more used",
+    "exhausted": "exhausted",
+}
 BUDGET_UNITS = {"gpu": UNITS["gpu_hours"], "cpu": UNITS["core_hours"]}
 
 
@@ -326,10 +384,12 @@ def budget_title(project: str, state: str, kind: str, end: date | None) -> str:
     if state == "exhausted":
         return f"Burn-down of {project}: exhausted"
     if end is None:
-        return f"Burn-down of {project}: no exhaustion in sight at the last {q.RATE_DAYS} " \
-               f"days' rate"
-    return f"Burn-down of {project}: runs out by {end:%d %b %Y} at the last " \
-           f"{q.RATE_DAYS} days' rate"
+        return (
+            f"Burn-down of {project}: no exhaustion in sight at the last {q.RATE_DAYS} days' rate"
+        )
+    return (
+        f"Burn-down of {project}: runs out by {end:%d %b %Y} at the last {q.RATE_DAYS} days' rate"
+    )
 
 
 class Budgets(Dashboard):
@@ -346,26 +406,42 @@ class Budgets(Dashboard):
 
         self.kind = w.ToggleButtons(options=[("GPU", "gpu"), ("CPU", "cpu")])
         self.kind.observe(self.refresh, names="value")
-        self.project = w.Dropdown(description="Burn-down of", options=[],
-                                  style={"description_width": "initial"},
-                                  layout={"width": "480px"})
+        self.project = w.Dropdown(
+            description="Burn-down of",
+            options=[],
+            style={"description_width": "initial"},
+            layout={"width": "480px"},
+        )
         self.project.observe(self.refresh, names="value")
         self.chart = BarChart("Budget used", "% of budget", stacked=False)
         self.figure, self.bars = self.chart.figure, self.chart.bars
         self.without = w.HTML()  # the projects without a budget of this kind
-        self.burn = LineChart("Burn-down", BUDGET_UNITS["gpu"],
-                              [("used", PALETTE[0], "solid"), ("limit", "#d62728", "dashed"),
-                               ("projected", "#ff7f0e", "dotted")])
+        self.burn = LineChart(
+            "Burn-down",
+            BUDGET_UNITS["gpu"],
+            [
+                ("used", PALETTE[0], "solid"),
+                ("limit", "#d62728", "dashed"),
+                ("projected", "#ff7f0e", "dotted"),
+            ],
+        )
         self.table = w.HTML()
-        return w.VBox([self.kind, self.chart.widget, self.without, self.project,
-                       self.burn.widget, self.table])
+        return w.VBox(
+            [self.kind, self.chart.widget, self.without, self.project, self.burn.widget, self.table]
+        )
 
     def compute(self, store, filters):
         kind = self.kind.value
         status = q.budget_status(store, filters, kind)
-        options = [(r["project"] if r["state"] in ("ok", "warning", "critical") else
-                    f"{r['project']} ({state_words(r['state'], kind)})", r["project"])
-                   for r in status.dicts()]
+        options = [
+            (
+                r["project"]
+                if r["state"] in ("ok", "warning", "critical")
+                else f"{r['project']} ({state_words(r['state'], kind)})",
+                r["project"],
+            )
+            for r in status.dicts()
+        ]
         if list(self.project.options) != options:
             current = self.project.value
             names = status.column("project")
@@ -373,9 +449,17 @@ class Budgets(Dashboard):
             self._updating = True  # no refresh for the choices we set here
             try:
                 self.project.options = options
-                self.project.value = current if current in names else (
-                    max(budgeted, key=lambda r: r["used_percent"])["project"] if budgeted
-                    else names[0] if names else None)
+                self.project.value = (
+                    current
+                    if current in names
+                    else (
+                        max(budgeted, key=lambda r: r["used_percent"])["project"]
+                        if budgeted
+                        else names[0]
+                        if names
+                        else None
+                    )
+                )
             finally:
                 self._updating = False
         tables = {"budgets": status}
@@ -386,11 +470,15 @@ class Budgets(Dashboard):
     def show(self, tables):
         status, kind = tables["budgets"], self.kind.value
         self.show_used(status, kind)
-        words = q.Rows(status.columns, [(r[0], state_words(r[1], kind), *r[2:])
-                                        for r in status.rows])
-        self.table.value = table_html(words, limit=50,
-                                      title="Budgets (as Slurm reports them now)",
-                                      nothing="No budgets: Slurm reports no project.")
+        words = q.Rows(
+            status.columns, [(r[0], state_words(r[1], kind), *r[2:]) for r in status.rows]
+        )
+        self.table.value = table_html(
+            words,
+            limit=50,
+            title="Budgets (as Slurm reports them now)",
+            nothing="No budgets: Slurm reports no project.",
+        )
         mine = next((r for r in status.dicts() if r["project"] == self.project.value), None)
         self.show_burn(tables.get("burn_down"), mine, kind)
 
@@ -400,17 +488,30 @@ class Budgets(Dashboard):
         rows = status.dicts()
         budgeted = [r for r in rows if r["state"] not in q.NO_BUDGET]
         word = kind.upper()
-        empty = ("No budgets: Slurm reports no project." if not rows else
-                 f"No project has a {word} allocation." if not budgeted else
-                 f"No project has used any of its {word} allocation yet.")
-        self.chart.show([r["project"] for r in budgeted], [f"{word} budget used (%)"],
-                        [[r["used_percent"] for r in budgeted]], empty=empty)
+        empty = (
+            "No budgets: Slurm reports no project."
+            if not rows
+            else f"No project has a {word} allocation."
+            if not budgeted
+            else f"No project has used any of its {word} allocation yet."
+        )
+        self.chart.show(
+            [r["project"] for r in budgeted],
+            [f"{word} budget used (%)"],
+            [[r["used_percent"] for r in budgeted]],
+            empty=empty,
+        )
         self.figure.title = f"{word} budget used (% of each project's allocation)"
-        notes = [f"{_capital(state_words(state, kind))}: "
-                 + ", ".join(r["project"] for r in rows if r["state"] == state) + "."
-                 for state in q.NO_BUDGET if any(r["state"] == state for r in rows)]
-        self.without.value = status_line(" ".join(notes), "#333", mark=False,
-                                         bold=False) if notes else ""
+        notes = [
+            f"{_capital(state_words(state, kind))}: "
+            + ", ".join(r["project"] for r in rows if r["state"] == state)
+            + "."
+            for state in q.NO_BUDGET
+            if any(r["state"] == state for r in rows)
+        ]
+        self.without.value = (
+            status_line(" ".join(notes), "#333", mark=False, bold=False) if notes else ""
+        )
 
     def show_burn(self, burn: q.Rows | None, mine: dict | None, kind: str) -> None:
         """The chosen project's burn-down: used per day, its limit and the projection."""
@@ -418,14 +519,18 @@ class Budgets(Dashboard):
         self.burn.y_axis.label = unit
         since, until = self.dates()
         if burn is None or mine is None:
-            self.burn.show({}, since, until, title="Burn-down",
-                           empty="No project to show: Slurm reports no budget.")
+            self.burn.show(
+                {},
+                since,
+                until,
+                title="Burn-down",
+                empty="No project to show: Slurm reports no budget.",
+            )
             return
         project, state = mine["project"], mine["state"]
         days, used = burn.column("day"), burn.column(burn.columns[1])
         limit, end = mine[f"limit_{kind}_hours"], mine["exhausted_on"]
-        since, until = since or (days[0] if days else None), until or (
-            days[-1] if days else None)
+        since, until = since or (days[0] if days else None), until or (days[-1] if days else None)
         if days and until > days[-1]:  # nothing more was used until the range's end
             days, used = [*days, until], [*used, used[-1]]
         points = {"used": (days, used)}
@@ -435,8 +540,13 @@ class Budgets(Dashboard):
             if projected:
                 points["projected"] = ([days[-1], end], [used[-1], limit])
         without = f" {project} has {state_words(state, kind)}." if state in q.NO_BUDGET else ""
-        self.burn.show(points, since, until, title=budget_title(project, state, kind, end),
-                       empty=f"{project} used no {unit} in this range.{without}")
+        self.burn.show(
+            points,
+            since,
+            until,
+            title=budget_title(project, state, kind, end),
+            empty=f"{project} used no {unit} in this range.{without}",
+        )
 
 
 def _capital(text: str) -> str:
@@ -455,8 +565,10 @@ def queue_empty(jobs: int) -> str:
     """The waits chart's words when it has no bar: no job, or no job that waited."""
     if not jobs:
         return "No job was submitted in this range."
-    return (f"{counted(jobs, 'job', 'jobs')} submitted in this range, none waited: each "
-            f"started as soon as it was submitted.")
+    return (
+        f"{counted(jobs, 'job', 'jobs')} submitted in this range, none waited: each "
+        f"started as soon as it was submitted."
+    )
 
 
 class Queue(Dashboard):
@@ -473,38 +585,61 @@ class Queue(Dashboard):
         self.chart = BarChart("Wait in the queue", "minutes", stacked=False)
         self.figure, self.bars = self.chart.figure, self.chart.bars
         self.waits, self.reasons, self.now = w.HTML(), w.HTML(), w.HTML()
-        return w.VBox([self.chart.widget, self.waits,
-                       w.HBox([self.reasons, self.now], layout=SIDE_BY_SIDE)])
+        return w.VBox(
+            [self.chart.widget, self.waits, w.HBox([self.reasons, self.now], layout=SIDE_BY_SIDE)]
+        )
 
     def compute(self, store, filters):
-        return {"waits": q.queue_waits(store, filters),
-                "reasons": q.pending_reasons(store, filters),
-                "pending_now": q.pending_now(store, q.Filters(projects=filters.projects,
-                                                              partitions=filters.partitions))}
+        return {
+            "waits": q.queue_waits(store, filters),
+            "reasons": q.pending_reasons(store, filters),
+            "pending_now": q.pending_now(
+                store, q.Filters(projects=filters.projects, partitions=filters.partitions)
+            ),
+        }
 
     def show(self, tables):
         waits = tables["waits"]
         unit, seconds = wait_unit(max(waits.column("p95_s"), default=0))
         self.chart.y_axis.label = unit
-        self.chart.show(waits.column("partition"), ["median (p50)", "95th percentile (p95)"],
-                        [[v / seconds for v in waits.column("p50_s")],
-                         [v / seconds for v in waits.column("p95_s")]],
-                        empty=queue_empty(sum(waits.column("jobs"))))
-        self.figure.title = ("Wait from submit to start (jobs cancelled while pending: "
-                             "to their cancel), per partition")
+        self.chart.show(
+            waits.column("partition"),
+            ["median (p50)", "95th percentile (p95)"],
+            [
+                [v / seconds for v in waits.column("p50_s")],
+                [v / seconds for v in waits.column("p95_s")],
+            ],
+            empty=queue_empty(sum(waits.column("jobs"))),
+        )
+        self.figure.title = (
+            "Wait from submit to start (jobs cancelled while pending: "
+            "to their cancel), per partition"
+        )
         self.waits.value = table_html(
-            q.Rows(("partition", f"p50_{unit}", f"p95_{unit}", "jobs",
-                    "cancelled_while_pending"),
-                   [(r["partition"], r["p50_s"] / seconds, r["p95_s"] / seconds, r["jobs"],
-                     r["cancelled_while_pending"]) for r in waits.dicts()]),
+            q.Rows(
+                ("partition", f"p50_{unit}", f"p95_{unit}", "jobs", "cancelled_while_pending"),
+                [
+                    (
+                        r["partition"],
+                        r["p50_s"] / seconds,
+                        r["p95_s"] / seconds,
+                        r["jobs"],
+                        r["cancelled_while_pending"],
+                    )
+                    for r in waits.dicts()
+                ],
+            ),
             title="Waits per partition (jobs submitted in this range)",
-            nothing="No job was submitted in this range.")
-        self.reasons.value = table_html(tables["reasons"], title="Top pending reasons "
-                                                                 "(jobs that waited)",
-                                        nothing="No job waited for a reason Slurm gave in "
-                                                "this range.")
-        self.now.value = table_html(tables["pending_now"], title="Pending now",
-                                    nothing="No job is pending now.")
+            nothing="No job was submitted in this range.",
+        )
+        self.reasons.value = table_html(
+            tables["reasons"],
+            title="Top pending reasons (jobs that waited)",
+            nothing="No job waited for a reason Slurm gave in this range.",
+        )
+        self.now.value = table_html(
+            tables["pending_now"], title="Pending now", nothing="No job is pending now."
+        )
 
 
 # --- sessions ---------------------------------------------------------------------------
@@ -525,28 +660,44 @@ class Sessions(Dashboard):
         return w.VBox([self.summary, self.chart.widget, self.active, self.per_user])
 
     def compute(self, store, filters):
-        return {"sessions": q.sessions_now(store, filters),
-                "summary": q.session_summary(store, filters),
-                "wasted": q.wasted_gpu_hours(store, filters)}
+        return {
+            "sessions": q.sessions_now(store, filters),
+            "summary": q.session_summary(store, filters),
+            "wasted": q.wasted_gpu_hours(store, filters),
+        }
 
     def show(self, tables):
         now, summary = tables["sessions"], tables["summary"]
         idle = [r for r in now.dicts() if r["gpu_idle_since"] is not None]
         wasted = sum(summary.column("wasted_gpu_hours"))
         self.summary.value = render(
-            "dashboard_sessions.html", sessions=counted(len(now.rows), "session", "sessions"),
+            "dashboard_sessions.html",
+            sessions=counted(len(now.rows), "session", "sessions"),
             idle=counted(len(idle), "with idle GPUs", "with idle GPUs"),
-            wasted=number_text(float(wasted)))
-        top = summary.dicts()[:TOP * 2]
-        self.chart.show([r["project"] for r in top], ["used", "wasted (idle GPUs)"],
-                        [[max((r["gpu_hours"] or 0) - (r["wasted_gpu_hours"] or 0), 0)
-                          for r in top], [r["wasted_gpu_hours"] or 0 for r in top]],
-                        empty="No GPU-hours in notebook sessions in this range: sessions "
-                              "appear here once they end.")
-        self.active.value = table_html(now, limit=50, title="Running now (idle GPUs first)",
-                                       nothing="No notebook session runs now.")
-        self.per_user.value = table_html(tables["wasted"], title="Wasted by project and user",
-                                         nothing="No GPU was idle in a session in this range.")
+            wasted=number_text(float(wasted)),
+        )
+        top = summary.dicts()[: TOP * 2]
+        self.chart.show(
+            [r["project"] for r in top],
+            ["used", "wasted (idle GPUs)"],
+            [
+                [max((r["gpu_hours"] or 0) - (r["wasted_gpu_hours"] or 0), 0) for r in top],
+                [r["wasted_gpu_hours"] or 0 for r in top],
+            ],
+            empty="No GPU-hours in notebook sessions in this range: sessions "
+            "appear here once they end.",
+        )
+        self.active.value = table_html(
+            now,
+            limit=50,
+            title="Running now (idle GPUs first)",
+            nothing="No notebook session runs now.",
+        )
+        self.per_user.value = table_html(
+            tables["wasted"],
+            title="Wasted by project and user",
+            nothing="No GPU was idle in a session in this range.",
+        )
 
 
 # --- training ---------------------------------------------------------------------------
@@ -568,8 +719,9 @@ class Training(Dashboard):
     def build(self):
         import ipywidgets as w
 
-        self.chart = BarChart("Learners per class and course", "learners", stacked=False,
-                              whole=True)
+        self.chart = BarChart(
+            "Learners per class and course", "learners", stacked=False, whole=True
+        )
         self.figure, self.bars = self.chart.figure, self.chart.bars
         self.table = w.HTML()
         return w.VBox([self.chart.widget, self.table])
@@ -583,16 +735,27 @@ class Training(Dashboard):
 
     def show(self, tables):
         rows = tables["training"]
-        empty = ("No classes yet: a class and its learners' progress appear here once a "
-                 "trainer has created it." if not rows.rows else
-                 "No learners in these classes yet.")
-        self.chart.show([training_label(r[0], r[1]) for r in rows.rows],
-                        ["learners", "started", "stuck"],
-                        [rows.column("learners"), rows.column("started"),
-                         rows.column("stuck")], empty=empty)
-        self.table.value = table_html(rows, limit=50, title="Progress per class and course",
-                                      nothing="No class yet.")
+        empty = (
+            "No classes yet: a class and its learners' progress appear here once a "
+            "trainer has created it."
+            if not rows.rows
+            else "No learners in these classes yet."
+        )
+        self.chart.show(
+            [training_label(r[0], r[1]) for r in rows.rows],
+            ["learners", "started", "stuck"],
+            [rows.column("learners"), rows.column("started"), rows.column("stuck")],
+            empty=empty,
+        )
+        self.table.value = table_html(
+            rows, limit=50, title="Progress per class and course", nothing="No class yet."
+        )
 
 
-DASHBOARDS = {"usage": Usage, "budgets": Budgets, "queue": Queue, "sessions": Sessions,
-              "training": Training}
+DASHBOARDS = {
+    "usage": Usage,
+    "budgets": Budgets,
+    "queue": Queue,
+    "sessions": Sessions,
+    "training": Training,
+}

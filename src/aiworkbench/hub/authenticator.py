@@ -36,8 +36,7 @@ class WorkbenchOIDCAuthenticator(GenericOAuthenticator):
             raise web.HTTPError(403, "%s", str(refused)) from None
         auth_model["admin"] = self.site.users[name].role == "admin"
         auth_model["auth_state"]["workbench_projects"] = projects
-        auth_model["auth_state"]["workbench_groups"] = oidc.hub_groups_of(
-            name, projects, self.site)
+        auth_model["auth_state"]["workbench_groups"] = oidc.hub_groups_of(name, projects, self.site)
         return auth_model
 
     async def get_user_groups(self, auth_state):

@@ -5,16 +5,16 @@ from __future__ import annotations
 import shutil
 import socket
 
+from aiworkbench.budgets.accounting import READ_ALL, accounting_reader, warnings_for
 from aiworkbench.core import commands, oidc
+from aiworkbench.core.daemons import hub_pidfile
+from aiworkbench.core.site import Site
+from aiworkbench.hub import services
+from aiworkbench.hub.services import API_SERVICE, CULLER_SERVICE, DASHBOARDS_SERVICE
 from aiworkbench.portal import help_page
 from aiworkbench.portal.pages import apply_portal
 from aiworkbench.sessions import extend_route, gpu_idle, port_callback
-from aiworkbench.hub import services
-from aiworkbench.budgets.accounting import READ_ALL, accounting_reader, warnings_for
-from aiworkbench.core.daemons import hub_pidfile
-from aiworkbench.hub.services import API_SERVICE, CULLER_SERVICE, DASHBOARDS_SERVICE
 from aiworkbench.sessions.spawner import START_BACKSTOP_S
-from aiworkbench.core.site import Site
 
 SPAWNER = "workbench"  # entry point of aiworkbench.sessions.spawner.WorkbenchSpawner
 DASHBOARD_VIEWERS = "managers"  # the hub group that may open them
@@ -33,8 +33,13 @@ def detect_gpu_kind() -> str:
     return "nvidia" if "gpu:" in out else ""
 
 
-def apply_site(c, site: Site, gpu_kind: str | None = None,
-               discovery: dict | None = None, tokens: dict[str, str] | None = None) -> None:
+def apply_site(
+    c,
+    site: Site,
+    gpu_kind: str | None = None,
+    discovery: dict | None = None,
+    tokens: dict[str, str] | None = None,
+) -> None:
     """Set everything the hub needs from ``site`` on config object ``c``. With OpenID
     Connect, ``discovery`` is the provider's discovery document (None: read it from the
     issuer now). ``tokens`` are the services' API tokens by name (None: read from their
@@ -46,7 +51,8 @@ def apply_site(c, site: Site, gpu_kind: str | None = None,
     c.JupyterHub.pid_file = hub_pidfile(site)
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{hub.proxy_api_port}"
     c.ConfigurableHTTPProxy.command = [
-        shutil.which("configurable-http-proxy") or "configurable-http-proxy"]
+        shutil.which("configurable-http-proxy") or "configurable-http-proxy"
+    ]
     c.JupyterHub.db_url = db_url(site)
     c.JupyterHub.cookie_secret_file = f"{hub.data_dir}/jupyterhub_cookie_secret"
     # Sessions are Slurm jobs: they outlive a hub restart and are resumed.
@@ -57,8 +63,10 @@ def apply_site(c, site: Site, gpu_kind: str | None = None,
     port_callback.drop_batchspawner_route()
     c.JupyterHub.extra_handlers = port_callback.hub_routes(
         (gpu_idle.ROUTE, gpu_idle.GpuActivityHandler),
-        (gpu_idle.SESSIONS_ROUTE, gpu_idle.SessionsHandler), *extend_route.hub_routes(),
-        *help_page.hub_routes(site))
+        (gpu_idle.SESSIONS_ROUTE, gpu_idle.SessionsHandler),
+        *extend_route.hub_routes(),
+        *help_page.hub_routes(site),
+    )
     c.JupyterHub.spawner_class = SPAWNER
     apply_portal(c, site)
     c.JupyterHub.allow_named_servers = True
@@ -71,32 +79,48 @@ def apply_site(c, site: Site, gpu_kind: str | None = None,
     c.WorkbenchSpawner.max_sessions = hub.max_sessions_per_user
     c.WorkbenchSpawner.queue_timeout = hub.queue_wait_hours * 3600
     c.WorkbenchSpawner.lab_timeout = float(hub.start_timeout)
-    c.Spawner.start_timeout = int(hub.queue_wait_hours * 3600 + hub.start_timeout
-                                  + START_BACKSTOP_S)
+    c.Spawner.start_timeout = int(
+        hub.queue_wait_hours * 3600 + hub.start_timeout + START_BACKSTOP_S
+    )
     c.Spawner.http_timeout = 120
     c.Spawner.cmd = [f"{env_dir}/bin/jupyterhub-singleuser"]
     c.WorkbenchSpawner.site = site
     c.WorkbenchSpawner.extend_helper = extend_helper(site)
     c.WorkbenchSpawner.req_env_dir = env_dir
     c.WorkbenchSpawner.batchspawner_singleuser_cmd = f"{env_dir}/bin/aiworkbench-singleuser"
-    c.WorkbenchSpawner.gpu_kind = gpu_kind if gpu_kind is not None else (
-        detect_gpu_kind() or "simulated")
+    c.WorkbenchSpawner.gpu_kind = (
+        gpu_kind if gpu_kind is not None else (detect_gpu_kind() or "simulated")
+    )
     if tokens is None:
         tokens = services.read_tokens(site)
     apply_api(c, site, tokens[API_SERVICE])
     apply_dashboards(c, site, tokens[DASHBOARDS_SERVICE])
     idle = site.idle
-    apply_idle(c, culler=(services.hub_entry(site, CULLER_SERVICE, tokens[CULLER_SERVICE])
-                          if CULLER_SERVICE in tokens else None),
-               cull_idle_s=idle.cull_minutes * 60,
-               gpu_threshold=idle.gpu_threshold_percent, gpu_warn_s=idle.gpu_warn_minutes * 60,
-               gpu_stop_s=idle.gpu_stop_minutes * 60, gpu_report_s=idle.gpu_report_seconds)
+    apply_idle(
+        c,
+        culler=(
+            services.hub_entry(site, CULLER_SERVICE, tokens[CULLER_SERVICE])
+            if CULLER_SERVICE in tokens
+            else None
+        ),
+        cull_idle_s=idle.cull_minutes * 60,
+        gpu_threshold=idle.gpu_threshold_percent,
+        gpu_warn_s=idle.gpu_warn_minutes * 60,
+        gpu_stop_s=idle.gpu_stop_minutes * 60,
+        gpu_report_s=idle.gpu_report_seconds,
+    )
 
 
 def extend_helper(site: Site) -> list[str]:
     """The Extend helper as the hub's sudoers line allows it (ansible role hub)."""
-    return ["sudo", "-n", f"{site.factory.hub_env}/bin/python3", "-I", "-m",
-            "aiworkbench.sessions.extend"]
+    return [
+        "sudo",
+        "-n",
+        f"{site.factory.hub_env}/bin/python3",
+        "-I",
+        "-m",
+        "aiworkbench.sessions.extend",
+    ]
 
 
 def apply_proxy_tls(c, site: Site) -> None:
@@ -125,8 +149,9 @@ def apply_auth(c, site: Site, discovery: dict | None = None) -> None:
     if auth.type == "pam":
         c.JupyterHub.authenticator_class = "pam"
         c.PAMAuthenticator.open_sessions = False  # the hub is unprivileged
-        c.JupyterHub.load_groups = {g: {"users": sorted(members)}
-                                    for g, members in site.hub_groups().items()}
+        c.JupyterHub.load_groups = {
+            g: {"users": sorted(members)} for g, members in site.hub_groups().items()
+        }
         return
     if discovery is None:
         discovery = oidc.discover(auth.issuer)
@@ -155,8 +180,11 @@ def db_url(site: Site) -> str:
     if hub.database == "sqlite":
         return f"sqlite:///{hub.data_dir}/jupyterhub.sqlite"
     host = hub.postgresql_host or "/var/run/postgresql"
-    where = (f"?host={host}&port={hub.postgresql_port}" if host.startswith("/")
-             else f"?host={host}&port={hub.postgresql_port}&passfile={hub.data_dir}/.pgpass")
+    where = (
+        f"?host={host}&port={hub.postgresql_port}"
+        if host.startswith("/")
+        else f"?host={host}&port={hub.postgresql_port}&passfile={hub.data_dir}/.pgpass"
+    )
     return f"postgresql+psycopg2://{hub.user}@/{hub.postgresql_database}{where}"
 
 
@@ -164,31 +192,47 @@ def apply_api(c, site: Site, token: str) -> None:
     """The workbench API service (external: the supervisor runs it, as the hub user, see
     aiworkbench.hub.services), its RBAC, and budgets on the hub's pages."""
     hub = site.hub
-    c.JupyterHub.services = [s for s in _listed(c, "services") if s["name"] != API_SERVICE] + [{
-        **services.hub_entry(site, API_SERVICE, token),
-        "oauth_no_confirm": True,
-        "display": False,
-    }]
+    c.JupyterHub.services = [s for s in _listed(c, "services") if s["name"] != API_SERVICE] + [
+        {
+            **services.hub_entry(site, API_SERVICE, token),
+            "oauth_no_confirm": True,
+            "display": False,
+        }
+    ]
     c.JupyterHub.custom_scopes = {
-        READ_ALL: {"description": "Read every project's budget and usage in the workbench "
-                                 "API (managers and admins)."}}
+        READ_ALL: {
+            "description": "Read every project's budget and usage in the workbench "
+            "API (managers and admins)."
+        }
+    }
     readers = [g for g in ("managers", "admins") if g in site.hub_groups()]
-    c.JupyterHub.load_roles = [r for r in _listed(c, "load_roles")
-                               if r["name"] not in ("user", "budget-readers")] + [
+    c.JupyterHub.load_roles = [
+        r for r in _listed(c, "load_roles") if r["name"] not in ("user", "budget-readers")
+    ] + [
         {"name": "user", "scopes": ["self", f"access:services!service={API_SERVICE}"]},
-        {"name": "budget-readers", "description": "Managers and admins: every budget",
-         "scopes": [READ_ALL], "groups": readers},
+        {
+            "name": "budget-readers",
+            "description": "Managers and admins: every budget",
+            "scopes": [READ_ALL],
+            "groups": readers,
+        },
     ]
     # Sessions' own token (JUPYTERHUB_API_TOKEN) may call the API; the read-all scope is
     # granted only where its user holds it.
     # delete:servers!server: the session stops itself when its user releases its GPUs.
-    c.Spawner.server_token_scopes = ["access:servers!server", "users:activity!user",
-                                     "delete:servers!server",
-                                     f"access:services!service={API_SERVICE}", READ_ALL]
+    c.Spawner.server_token_scopes = [
+        "access:servers!server",
+        "users:activity!user",
+        "delete:servers!server",
+        f"access:services!service={API_SERVICE}",
+        READ_ALL,
+    ]
     c.WorkbenchSpawner.api_url = session_api_url(site)
     c.WorkbenchSpawner.accounting_refresh = float(hub.accounting_refresh)
-    c.JupyterHub.template_vars = {**(c.JupyterHub.get("template_vars") or {}),
-                                  "budget_warnings": lambda user: budget_warnings(site, user)}
+    c.JupyterHub.template_vars = {
+        **(c.JupyterHub.get("template_vars") or {}),
+        "budget_warnings": lambda user: budget_warnings(site, user),
+    }
 
 
 def session_api_url(site: Site) -> str:
@@ -208,23 +252,38 @@ def apply_dashboards(c, site: Site, token: str) -> None:
     user (dashboards.user, see aiworkbench.hub.services); only the managers group may
     open it (everyone else gets 403), and its token may read every session and every
     class's progress, nothing more."""
-    c.JupyterHub.services = [s for s in _listed(c, "services")
-                             if s["name"] != DASHBOARDS_SERVICE] + [{
-        **services.hub_entry(site, DASHBOARDS_SERVICE, token),
-        "oauth_no_confirm": True,
-        "display": True,
-        "info": {"description": "Usage, budgets, queue waits, sessions and course progress"},
-    }]
-    roles = [r for r in _listed(c, "load_roles")
-             if r["name"] not in ("dashboard-viewers", "dashboards-service")]
+    c.JupyterHub.services = [
+        s for s in _listed(c, "services") if s["name"] != DASHBOARDS_SERVICE
+    ] + [
+        {
+            **services.hub_entry(site, DASHBOARDS_SERVICE, token),
+            "oauth_no_confirm": True,
+            "display": True,
+            "info": {"description": "Usage, budgets, queue waits, sessions and course progress"},
+        }
+    ]
+    roles = [
+        r
+        for r in _listed(c, "load_roles")
+        if r["name"] not in ("dashboard-viewers", "dashboards-service")
+    ]
     if DASHBOARD_VIEWERS in site.hub_groups():
-        roles.append({"name": "dashboard-viewers", "groups": [DASHBOARD_VIEWERS],
-                      "description": "Managers: open the dashboards",
-                      "scopes": [f"access:services!service={DASHBOARDS_SERVICE}"]})
-    roles.append({"name": "dashboards-service", "services": [DASHBOARDS_SERVICE],
-                  "description": "The dashboards' ingestion: sessions and class progress",
-                  "scopes": ["read:servers", READ_ALL,
-                             f"access:services!service={API_SERVICE}"]})
+        roles.append(
+            {
+                "name": "dashboard-viewers",
+                "groups": [DASHBOARD_VIEWERS],
+                "description": "Managers: open the dashboards",
+                "scopes": [f"access:services!service={DASHBOARDS_SERVICE}"],
+            }
+        )
+    roles.append(
+        {
+            "name": "dashboards-service",
+            "services": [DASHBOARDS_SERVICE],
+            "description": "The dashboards' ingestion: sessions and class progress",
+            "scopes": ["read:servers", READ_ALL, f"access:services!service={API_SERVICE}"],
+        }
+    )
     c.JupyterHub.load_roles = roles
 
 
@@ -243,8 +302,16 @@ def budget_warnings(site: Site, user) -> list[dict]:
     return warnings_for(budgets.cached(), projects)
 
 
-def apply_idle(c, *, culler: dict | None, cull_idle_s: float, gpu_threshold: float,
-               gpu_warn_s: float, gpu_stop_s: float, gpu_report_s: float) -> None:
+def apply_idle(
+    c,
+    *,
+    culler: dict | None,
+    cull_idle_s: float,
+    gpu_threshold: float,
+    gpu_warn_s: float,
+    gpu_stop_s: float,
+    gpu_report_s: float,
+) -> None:
     """Idle protection: jupyterhub-idle-culler, an external service run by the supervisor
     with the site's idle.cull_minutes (``culler``: its hub entry, None when culling is
     off), and the spawner's idle-GPU policy."""
@@ -252,9 +319,13 @@ def apply_idle(c, *, culler: dict | None, cull_idle_s: float, gpu_threshold: flo
     roles = [r for r in _listed(c, "load_roles") if r["name"] != CULLER_SERVICE]
     if culler and cull_idle_s:
         services.append(culler)
-        roles.append({"name": CULLER_SERVICE, "services": [CULLER_SERVICE],
-                      "scopes": ["list:users", "read:users:activity", "read:servers",
-                                 "delete:servers"]})
+        roles.append(
+            {
+                "name": CULLER_SERVICE,
+                "services": [CULLER_SERVICE],
+                "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+            }
+        )
     c.JupyterHub.services, c.JupyterHub.load_roles = services, roles
     c.WorkbenchSpawner.cull_idle_timeout = float(cull_idle_s)
     c.WorkbenchSpawner.gpu_idle_threshold = float(gpu_threshold)
@@ -262,5 +333,6 @@ def apply_idle(c, *, culler: dict | None, cull_idle_s: float, gpu_threshold: flo
     c.WorkbenchSpawner.gpu_idle_stop = float(gpu_stop_s)
     c.WorkbenchSpawner.gpu_report_interval = float(gpu_report_s)
     gpu_kind = c.WorkbenchSpawner.gpu_kind
-    c.WorkbenchSpawner.gpu_metrics = ("nvml" if gpu_kind == "nvidia"
-                                      else f"simulated:{SIMULATED_GPU_DIR}")
+    c.WorkbenchSpawner.gpu_metrics = (
+        "nvml" if gpu_kind == "nvidia" else f"simulated:{SIMULATED_GPU_DIR}"
+    )

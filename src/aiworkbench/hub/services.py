@@ -52,6 +52,7 @@ class Service:
     """How one service runs: its name (the hub's, /services/NAME/), loopback port (0: it
     serves nothing, it only calls the hub), the program the supervisor's process becomes
     and its arguments, its Unix user, and its own settings."""
+
     name: str
     port: int
     program: str
@@ -70,36 +71,53 @@ class Service:
 
 
 def _workbench(site: Site, site_file: str) -> Service:
-    return Service(API_SERVICE, site.hub.api_port,
-                   f"{site.factory.hub_env}/bin/aiworkbench-api", site.hub.user,
-                   {SITE_ENV: site_file})
+    return Service(
+        API_SERVICE,
+        site.hub.api_port,
+        f"{site.factory.hub_env}/bin/aiworkbench-api",
+        site.hub.user,
+        {SITE_ENV: site_file},
+    )
 
 
 def _dashboards(site: Site, site_file: str) -> Service:
     dash = site.dashboards
-    return Service(DASHBOARDS_SERVICE, dash.port,
-                   f"{site.factory.kernel_env}/bin/aiworkbench-dashboards", dash.user, {
-                       "AIWORKBENCH_DASHBOARDS_STORE": dash.store,
-                       "AIWORKBENCH_DASHBOARDS_DIR": f"{site.factory.prefix}/dashboards",
-                       "AIWORKBENCH_DASHBOARDS_INGEST_SECONDS": str(dash.ingest_seconds),
-                       "AIWORKBENCH_DASHBOARDS_HISTORY_DAYS": str(dash.history_days),
-                       "AIWORKBENCH_SLURM_READER": site.slurm.reader,
-                       # Straight to the API's loopback port, not through the proxy: the
-                       # same machine, and no TLS to verify when the proxy serves https.
-                       "AIWORKBENCH_API_URL": api_url(site),
-                   })
+    return Service(
+        DASHBOARDS_SERVICE,
+        dash.port,
+        f"{site.factory.kernel_env}/bin/aiworkbench-dashboards",
+        dash.user,
+        {
+            "AIWORKBENCH_DASHBOARDS_STORE": dash.store,
+            "AIWORKBENCH_DASHBOARDS_DIR": f"{site.factory.prefix}/dashboards",
+            "AIWORKBENCH_DASHBOARDS_INGEST_SECONDS": str(dash.ingest_seconds),
+            "AIWORKBENCH_DASHBOARDS_HISTORY_DAYS": str(dash.history_days),
+            "AIWORKBENCH_SLURM_READER": site.slurm.reader,
+            # Straight to the API's loopback port, not through the proxy: the
+            # same machine, and no TLS to verify when the proxy serves https.
+            "AIWORKBENCH_API_URL": api_url(site),
+        },
+    )
 
 
 def _idle_culler(site: Site, site_file: str) -> Service:
     idle = site.idle
-    return Service(CULLER_SERVICE, 0, f"{site.factory.hub_env}/bin/python3", site.hub.user,
-                   args=("-m", "jupyterhub_idle_culler", f"--timeout={idle.cull_minutes * 60}",
-                         f"--cull-every={idle.cull_every_minutes * 60}"))
+    return Service(
+        CULLER_SERVICE,
+        0,
+        f"{site.factory.hub_env}/bin/python3",
+        site.hub.user,
+        args=(
+            "-m",
+            "jupyterhub_idle_culler",
+            f"--timeout={idle.cull_minutes * 60}",
+            f"--cull-every={idle.cull_every_minutes * 60}",
+        ),
+    )
 
 
 # The services, by name: each builds its Service from the site (and the site file's path).
-SERVICES = {API_SERVICE: _workbench, DASHBOARDS_SERVICE: _dashboards,
-            CULLER_SERVICE: _idle_culler}
+SERVICES = {API_SERVICE: _workbench, DASHBOARDS_SERVICE: _dashboards, CULLER_SERVICE: _idle_culler}
 
 
 def enabled(site: Site) -> list[str]:
@@ -110,8 +128,7 @@ def enabled(site: Site) -> list[str]:
 def service(site: Site, name: str, site_file: str | None = None) -> Service:
     """Service ``name`` of ``site``; ServiceError for a name that is not one."""
     if name not in SERVICES:
-        raise ServiceError(f"no service {name!r}: the services are "
-                           f"{', '.join(SERVICES)}")
+        raise ServiceError(f"no service {name!r}: the services are {', '.join(SERVICES)}")
     return SERVICES[name](site, site_file or default_site_file())
 
 
@@ -131,28 +148,34 @@ def read_token(name: str, directory: str | None = None) -> str:
     and what it should be) when it is missing, unreadable, not one line of hex, or
     readable by others than the service's user and the hub's group."""
     path = token_file(name, directory)
-    expected = (f"it must hold the service's API token, one line of hex, and be readable "
-                f"by the service's user and the hub's group only (chmod 0440; 0400 for "
-                f"{API_SERVICE} and {CULLER_SERVICE}, which run as the hub user)")
+    expected = (
+        f"it must hold the service's API token, one line of hex, and be readable "
+        f"by the service's user and the hub's group only (chmod 0440; 0400 for "
+        f"{API_SERVICE} and {CULLER_SERVICE}, which run as the hub user)"
+    )
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError as err:
-        raise ServiceError(f"service {name}: token file {path}: {err.strerror}; "
-                           f"{expected}") from None
+        raise ServiceError(
+            f"service {name}: token file {path}: {err.strerror}; {expected}"
+        ) from None
     try:
         info = os.fstat(fd)  # of the file opened: checked and read are the same
         if not stat.S_ISREG(info.st_mode):
-            raise ServiceError(f"service {name}: token file {path} is not a regular file; "
-                               f"{expected}")
+            raise ServiceError(
+                f"service {name}: token file {path} is not a regular file; {expected}"
+            )
         mode = stat.S_IMODE(info.st_mode)
         if mode & (stat.S_IRWXO | stat.S_IWGRP):
-            raise ServiceError(f"service {name}: token file {path} is open to others "
-                               f"(mode {mode:04o}); {expected}")
+            raise ServiceError(
+                f"service {name}: token file {path} is open to others (mode {mode:04o}); {expected}"
+            )
         try:
             text = os.read(fd, 4096).decode("ascii")
         except OSError as err:
-            raise ServiceError(f"service {name}: token file {path}: {err.strerror}; "
-                               f"{expected}") from None
+            raise ServiceError(
+                f"service {name}: token file {path}: {err.strerror}; {expected}"
+            ) from None
         except UnicodeDecodeError:
             text = "\0"  # not hex: refused below
     finally:
@@ -161,8 +184,10 @@ def read_token(name: str, directory: str | None = None) -> str:
     if not token:
         raise ServiceError(f"service {name}: token file {path} is empty; {expected}")
     if not TOKEN_PATTERN.fullmatch(token):
-        raise ServiceError(f"service {name}: token file {path} does not hold one line of "
-                           f"at least 32 hex digits; {expected}")
+        raise ServiceError(
+            f"service {name}: token file {path} does not hold one line of "
+            f"at least 32 hex digits; {expected}"
+        )
     return token
 
 
@@ -178,9 +203,13 @@ def hub_entry(site: Site, name: str, token: str) -> dict:
     svc = service(site, name)
     if not svc.port:
         return {"name": svc.name, "api_token": token}
-    return {"name": svc.name, "url": svc.url, "api_token": token,
-            "oauth_client_id": client_id(svc.name),
-            "oauth_redirect_uri": oauth_callback(svc.name)}
+    return {
+        "name": svc.name,
+        "url": svc.url,
+        "api_token": token,
+        "oauth_client_id": client_id(svc.name),
+        "oauth_redirect_uri": oauth_callback(svc.name),
+    }
 
 
 def client_id(name: str) -> str:
@@ -202,19 +231,24 @@ def hub_api_url(site: Site) -> str:
     return f"http://{host}:{hub.hub_port}{HUB_PREFIX}api"
 
 
-def service_environment(site: Site, name: str, token: str,
-                        site_file: str | None = None) -> dict[str, str]:
+def service_environment(
+    site: Site, name: str, token: str, site_file: str | None = None
+) -> dict[str, str]:
     """What service ``name`` finds in its environment: the ``JUPYTERHUB_*`` variables
     JupyterHub's own ``Service.start`` gives a service it starts (jupyterhub/services/
     service.py and Spawner.get_env: identity, token, hub API, OAuth client and scopes,
     public addresses), then the service's own settings."""
     svc = service(site, name, site_file)
     if not svc.port:  # JupyterHub gives a service without an address only these
-        return {"JUPYTERHUB_SERVICE_NAME": svc.name, "JUPYTERHUB_API_TOKEN": token,
-                "JUPYTERHUB_API_URL": hub_api_url(site), "JUPYTERHUB_BASE_URL": "/",
-                **svc.environment}
+        return {
+            "JUPYTERHUB_SERVICE_NAME": svc.name,
+            "JUPYTERHUB_API_TOKEN": token,
+            "JUPYTERHUB_API_URL": hub_api_url(site),
+            "JUPYTERHUB_BASE_URL": "/",
+            **svc.environment,
+        }
     public = site.hub.public_url  # c.JupyterHub.public_url, set only when given
-    origin = (urlparse(public)._replace(path="").geturl() if public else "")
+    origin = urlparse(public)._replace(path="").geturl() if public else ""
     access = ["access:services", f"access:services!service={svc.name}"]
     env = {
         "JUPYTERHUB_SERVICE_NAME": svc.name,
@@ -239,8 +273,9 @@ def service_environment(site: Site, name: str, token: str,
     return env | svc.environment
 
 
-def exec_environment(site: Site, svc: Service, token: str, site_file: str,
-                     home: str, inherited: dict[str, str]) -> dict[str, str]:
+def exec_environment(
+    site: Site, svc: Service, token: str, site_file: str, home: str, inherited: dict[str, str]
+) -> dict[str, str]:
     """The service program's whole environment: what the supervisor gave (PATH, LANG,
     …) without any JUPYTERHUB_* variable of its own, PATH led by the bin folder of the
     service's Python environment, HOME of the service's user, then
@@ -264,8 +299,14 @@ def become(account: pwd.struct_passwd) -> None:
     os.setuid(account.pw_uid)
 
 
-def main(argv: list[str] | None = None, *, execve=os.execve, uid: int | None = None,
-         token_dir: str | None = None, drop=become) -> None:
+def main(
+    argv: list[str] | None = None,
+    *,
+    execve=os.execve,
+    uid: int | None = None,
+    token_dir: str | None = None,
+    drop=become,
+) -> None:
     """``aiworkbench-service NAME``: run service NAME in this process (the supervisor's
     program). Started as root, it reads the site file and the token (the site file is
     the hub group's only: it holds the demo's passwords), then becomes the service's user
@@ -274,12 +315,17 @@ def main(argv: list[str] | None = None, *, execve=os.execve, uid: int | None = N
     parser = argparse.ArgumentParser(
         prog="aiworkbench-service",
         description="Run one of the hub's external services in this process, as the "
-                    "supervisor's program: check the Unix user, read the service's API "
-                    "token, set the environment JupyterHub would give it, exec it.")
-    parser.add_argument("name", metavar="NAME", choices=list(SERVICES),
-                        help=f"the service: {', '.join(SERVICES)}")
-    parser.add_argument("--site", default=default_site_file(),
-                        help=f"the site file (default: ${SITE_ENV} or {SITE_FILE})")
+        "supervisor's program: check the Unix user, read the service's API "
+        "token, set the environment JupyterHub would give it, exec it.",
+    )
+    parser.add_argument(
+        "name", metavar="NAME", choices=list(SERVICES), help=f"the service: {', '.join(SERVICES)}"
+    )
+    parser.add_argument(
+        "--site",
+        default=default_site_file(),
+        help=f"the site file (default: ${SITE_ENV} or {SITE_FILE})",
+    )
     args = parser.parse_args(argv)
     site_file = os.path.abspath(args.site)
     where = f"aiworkbench-service {args.name}"
@@ -309,8 +355,10 @@ def main(argv: list[str] | None = None, *, execve=os.execve, uid: int | None = N
     try:
         execve(svc.program, [svc.program, *svc.args], env)
     except OSError as err:
-        sys.exit(f"{where}: cannot run {svc.program}: {err.strerror} (is the factory's "
-                 f"environment installed?)")
+        sys.exit(
+            f"{where}: cannot run {svc.program}: {err.strerror} (is the factory's "
+            f"environment installed?)"
+        )
 
 
 if __name__ == "__main__":

@@ -46,8 +46,11 @@ def digest(source: Path) -> str:
     """sha256 over the source's files (names and contents) that the build reads."""
     h = hashlib.sha256()
     for part in SOURCE_PARTS:
-        paths = [source / part] if (source / part).is_file() else sorted(
-            p for p in (source / part).rglob("*") if p.is_file())
+        paths = (
+            [source / part]
+            if (source / part).is_file()
+            else sorted(p for p in (source / part).rglob("*") if p.is_file())
+        )
         for path in paths:
             h.update(str(path.relative_to(source)).encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
@@ -59,8 +62,7 @@ def run(step: str, argv: list[str], cwd: Path, capture: bool = False) -> str:
     print(f"build-labextension: {step}: {' '.join(argv)}", flush=True)
     started = time.monotonic()
     try:
-        done = subprocess.run(argv, cwd=cwd, text=True,
-                              stdout=subprocess.PIPE if capture else None)
+        done = subprocess.run(argv, cwd=cwd, text=True, stdout=subprocess.PIPE if capture else None)
     except OSError as err:
         raise Failed(f"{step}: cannot run {argv[0]}: {err}") from None
     if done.returncode != 0:
@@ -90,8 +92,7 @@ def build(source: Path, work: Path, jupyter: Path, npm_cache: Path | None) -> Pa
     npm = shutil.which("npm")
     if npm is None:
         raise Failed("npm is not installed (Node.js and npm are needed to build)")
-    install = [npm, "install", "--no-audit", "--no-fund", "--ignore-scripts",
-               "--no-package-lock"]
+    install = [npm, "install", "--no-audit", "--no-fund", "--ignore-scripts", "--no-package-lock"]
     if npm_cache is not None:
         install += ["--cache", str(npm_cache)]
     run("npm install", install, work)
@@ -99,15 +100,14 @@ def build(source: Path, work: Path, jupyter: Path, npm_cache: Path | None) -> Pa
     # JupyterLab >= 4.6 builds with jupyter-builder (`jupyter labextension build` is now
     # its deprecated alias, found on PATH); older ones with `jupyter labextension build`
     builder = jupyter.with_name("jupyter-builder")
-    argv = [str(builder), "build"] if builder.exists() else [str(jupyter), "labextension",
-                                                              "build"]
+    argv = [str(builder), "build"] if builder.exists() else [str(jupyter), "labextension", "build"]
     run("build", [*argv, str(work)], work)
     output_dir = json.loads((work / "package.json").read_text())["jupyterlab"]["outputDir"]
     output = work / output_dir
-    if not (output / "package.json").is_file() or not list(
-            output.glob("static/remoteEntry.*.js")):
-        raise Failed(f"the builder left no package.json and static/remoteEntry.*.js in "
-                     f"{output_dir}")
+    if not (output / "package.json").is_file() or not list(output.glob("static/remoteEntry.*.js")):
+        raise Failed(
+            f"the builder left no package.json and static/remoteEntry.*.js in {output_dir}"
+        )
     return output
 
 
@@ -132,13 +132,19 @@ def size(directory: Path) -> tuple[int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--env", required=True, type=Path,
-                        help="the Python environment (prefix) to install the extension into")
-    parser.add_argument("--source", type=Path, default=SOURCE,
-                        help=f"the extension's source (default: {SOURCE})")
+    parser.add_argument(
+        "--env",
+        required=True,
+        type=Path,
+        help="the Python environment (prefix) to install the extension into",
+    )
+    parser.add_argument(
+        "--source", type=Path, default=SOURCE, help=f"the extension's source (default: {SOURCE})"
+    )
     parser.add_argument("--npm-cache", type=Path, help="npm's cache directory")
-    parser.add_argument("--jupyter", type=Path,
-                        help="the jupyter command that builds (default: ENV/bin/jupyter)")
+    parser.add_argument(
+        "--jupyter", type=Path, help="the jupyter command that builds (default: ENV/bin/jupyter)"
+    )
     parser.add_argument("--force", action="store_true", help="build even when up to date")
     args = parser.parse_args(argv)
 
@@ -152,16 +158,17 @@ def main(argv: list[str] | None = None) -> int:
         if not os.access(jupyter, os.X_OK):
             raise Failed(f"{jupyter} is not an executable jupyter (use --jupyter PATH)")
         check_source(source)
-        lab = run("JupyterLab's version", [str(jupyter), "lab", "--version"], source,
-                  capture=True)
+        lab = run("JupyterLab's version", [str(jupyter), "lab", "--version"], source, capture=True)
         stamp = {"source_sha256": digest(source), "jupyterlab": lab}
         try:
             installed = json.loads((target / STAMP).read_text())
         except (OSError, ValueError):
             installed = None
         if installed == stamp and not args.force:
-            print(f"build-labextension: {NAME} is up to date in {target} (built from this "
-                  f"source for JupyterLab {lab})")
+            print(
+                f"build-labextension: {NAME} is up to date in {target} (built from this "
+                f"source for JupyterLab {lab})"
+            )
             return 0
         with tempfile.TemporaryDirectory(prefix="aiwb-labextension-") as tmp:
             output = build(source, Path(tmp) / NAME, jupyter, args.npm_cache)
@@ -170,8 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"build-labextension: {err}", file=sys.stderr)
         return 1
     files, total = size(target)
-    print(f"build-labextension: {NAME} installed in {target} for JupyterLab {lab}: "
-          f"{files} files, {total / 1024:.0f} KiB, in {time.monotonic() - started:.0f} s")
+    print(
+        f"build-labextension: {NAME} installed in {target} for JupyterLab {lab}: "
+        f"{files} files, {total / 1024:.0f} KiB, in {time.monotonic() - started:.0f} s"
+    )
     return 0
 
 

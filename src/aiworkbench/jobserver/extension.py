@@ -40,6 +40,7 @@ def _jupyter_server_extension_points():
 def _load_jupyter_server_extension(serverapp) -> None:
     if not os.environ.get("AIWORKBENCH_API_URL"):
         return
-    threading.Thread(target=sync_courses, args=(serverapp.log,), name="aiworkbench-courses",
-                     daemon=True).start()
+    threading.Thread(
+        target=sync_courses, args=(serverapp.log,), name="aiworkbench-courses", daemon=True
+    ).start()
     load_status(serverapp)

@@ -92,8 +92,10 @@ def started(port: int, slot: int | None) -> bool:
 
 def report_port(port: int, slot: int | None = None) -> None:
     if not started(port, slot):
-        print(f"aiworkbench-singleuser: nothing listens on port {port}; not reporting",
-              file=sys.stderr)
+        print(
+            f"aiworkbench-singleuser: nothing listens on port {port}; not reporting",
+            file=sys.stderr,
+        )
         return
     url = os.environ["JUPYTERHUB_API_URL"].rstrip("/") + "/" + REPORT_PATH
     headers = {"Authorization": f"token {os.environ['JUPYTERHUB_API_TOKEN']}"}
@@ -102,12 +104,17 @@ def report_port(port: int, slot: int | None = None) -> None:
             response = requests.post(url, json={"port": port}, headers=headers, timeout=30)
             if response.status_code == 201:
                 return
-            print(f"aiworkbench-singleuser: the hub refused the port: {response.status_code} "
-                  f"{response.text}", file=sys.stderr)
+            print(
+                f"aiworkbench-singleuser: the hub refused the port: {response.status_code} "
+                f"{response.text}",
+                file=sys.stderr,
+            )
             return
         except requests.RequestException as err:
-            print(f"aiworkbench-singleuser: reporting the port failed ({err}); retrying",
-                  file=sys.stderr)
+            print(
+                f"aiworkbench-singleuser: reporting the port failed ({err}); retrying",
+                file=sys.stderr,
+            )
             time.sleep(1 + attempt)
 
 
@@ -116,13 +123,16 @@ def start_gpu_reports() -> None:
     if not os.environ.get("AIWORKBENCH_GPU_METRICS"):
         return
     from aiworkbench.sessions.gpu_metrics import (  # GPU sessions only
-        report_gpu_activity, source_from_env)
+        report_gpu_activity,
+        source_from_env,
+    )
 
     source = source_from_env()
     interval = float(os.environ.get("AIWORKBENCH_GPU_REPORT_SECONDS", "60"))
     if source.name != "none":
-        threading.Thread(target=report_gpu_activity, args=(source, max(interval, 1.0)),
-                         daemon=True).start()
+        threading.Thread(
+            target=report_gpu_activity, args=(source, max(interval, 1.0)), daemon=True
+        ).start()
 
 
 def defer_rfc3987_syntax() -> None:
@@ -169,7 +179,8 @@ def main(argv: list[str] | None = None) -> None:
     port = free_port()
     service_url = urlparse(os.environ["JUPYTERHUB_SERVICE_URL"])
     os.environ["JUPYTERHUB_SERVICE_URL"] = urlunparse(
-        service_url._replace(netloc=f"{service_url.hostname}:{port}"))
+        service_url._replace(netloc=f"{service_url.hostname}:{port}")
+    )
     threading.Thread(target=report_port, args=(port, slot), daemon=True).start()
     start_gpu_reports()
     command = which(argv[0]) or argv[0]

@@ -58,11 +58,16 @@ def release_session(environ=None, post=None) -> None:
     env = os.environ if environ is None else environ
     user = urllib.parse.quote(env["JUPYTERHUB_USER"], safe="")
     server = env.get("JUPYTERHUB_SERVER_NAME", "")
-    path = (f"users/{user}/servers/{urllib.parse.quote(server, safe='')}" if server
-            else f"users/{user}/server")
-    (post or requests.delete)(f"{env['JUPYTERHUB_API_URL'].rstrip('/')}/{path}",
-                              headers={"Authorization": f"token {env['JUPYTERHUB_API_TOKEN']}"},
-                              timeout=30)
+    path = (
+        f"users/{user}/servers/{urllib.parse.quote(server, safe='')}"
+        if server
+        else f"users/{user}/server"
+    )
+    (post or requests.delete)(
+        f"{env['JUPYTERHUB_API_URL'].rstrip('/')}/{path}",
+        headers={"Authorization": f"token {env['JUPYTERHUB_API_TOKEN']}"},
+        timeout=30,
+    )
 
 
 def _hours(minutes) -> float | None:
@@ -78,9 +83,16 @@ class SessionStatus:
     ``error`` then says why.
     """
 
-    def __init__(self, environ: dict[str, str] | None = None, *, fetch=api_get,
-                 clock=time.time, gpu=_gpu_source, interval: float = API_INTERVAL,
-                 notice=_gpu_notice):
+    def __init__(
+        self,
+        environ: dict[str, str] | None = None,
+        *,
+        fetch=api_get,
+        clock=time.time,
+        gpu=_gpu_source,
+        interval: float = API_INTERVAL,
+        notice=_gpu_notice,
+    ):
         self.info = session_info(environ)
         self.fetch, self.clock, self.interval = fetch, clock, interval
         self._gpu, self._source, self._notice = gpu, None, notice
@@ -124,19 +136,25 @@ class SessionStatus:
         try:
             self.error = self.take(answer, answered_at=self.asked_at)
         except (AttributeError, TypeError, ValueError):
-            self.error = ("the workbench API answered in an unexpected shape (is "
-                          "AIWORKBENCH_API_URL right?)")
+            self.error = (
+                "the workbench API answered in an unexpected shape (is AIWORKBENCH_API_URL right?)"
+            )
 
     def take(self, answer: dict, answered_at: float) -> str:
         """Keep what ``answer`` (``budgets/PROJECT``) says; the error in words, or ""."""
-        mine = [p for p in answer.get("projects") or () if isinstance(p, dict)
-                and p.get("project") == self.info.project]
+        mine = [
+            p
+            for p in answer.get("projects") or ()
+            if isinstance(p, dict) and p.get("project") == self.info.project
+        ]
         if not mine:
             return f"the workbench API does not list project {self.info.project}"
         project = mine[0]
-        budget = {"project": project["project"],
-                  "gpu_hours_left": _hours((project.get("gpu") or {}).get("left_minutes")),
-                  "core_hours_left": _hours((project.get("cpu") or {}).get("left_minutes"))}
+        budget = {
+            "project": project["project"],
+            "gpu_hours_left": _hours((project.get("gpu") or {}).get("left_minutes")),
+            "core_hours_left": _hours((project.get("cpu") or {}).get("left_minutes")),
+        }
         jobs = [j for j in project.get("jobs") or () if str(j.get("job_id")) == self.info.job_id]
         left = jobs[0].get("time_left_s") if jobs else None
         # time_left_s is as of the API's read of Slurm, age_s seconds before its answer
@@ -180,12 +198,23 @@ class SessionStatus:
         info, now = self.info, self.clock()
         left = None if self.ends_at is None else max(int(self.ends_at - now), 0)
         since = None if self.ending_since is None else round(self.ending_since)
-        return {"job_id": info.job_id, "node": info.node, "partition": info.partition,
-                "project": info.project, "cpus": info.cpus, "gpus": len(info.gpus),
-                "gpu_kind": info.gpu_kind, "ends_at": self.ends_at, "time_left_s": left,
-                "budget": self.budget, "gpu_utilisation": self.gpu_utilisation,
-                "ending": self.ending_since is not None, "ending_since": since,
-                "gpu_notice": self._notice() if info.gpus else "", "error": self.error}
+        return {
+            "job_id": info.job_id,
+            "node": info.node,
+            "partition": info.partition,
+            "project": info.project,
+            "cpus": info.cpus,
+            "gpus": len(info.gpus),
+            "gpu_kind": info.gpu_kind,
+            "ends_at": self.ends_at,
+            "time_left_s": left,
+            "budget": self.budget,
+            "gpu_utilisation": self.gpu_utilisation,
+            "ending": self.ending_since is not None,
+            "ending_since": since,
+            "gpu_notice": self._notice() if info.gpus else "",
+            "error": self.error,
+        }
 
 
 def install_end_signal(status: SessionStatus, log=None) -> bool:
@@ -232,6 +261,7 @@ def load_status(serverapp) -> SessionStatus:
     class ReleaseHandler(APIHandler):
         """POST: the user releases the session's GPUs: the hub stops the session (the
         browser saved the open documents first)."""
+
         auth_resource = "api"
 
         @tornado.web.authenticated
@@ -244,7 +274,11 @@ def load_status(serverapp) -> SessionStatus:
     status = SessionStatus()
     install_end_signal(status, serverapp.log)
     base = serverapp.web_app.settings["base_url"]
-    serverapp.web_app.add_handlers(".*$", [
-        (url_path_join(base, ROUTE), StatusHandler, {"status": status}),
-        (url_path_join(base, RELEASE_ROUTE), ReleaseHandler)])
+    serverapp.web_app.add_handlers(
+        ".*$",
+        [
+            (url_path_join(base, ROUTE), StatusHandler, {"status": status}),
+            (url_path_join(base, RELEASE_ROUTE), ReleaseHandler),
+        ],
+    )
     return status

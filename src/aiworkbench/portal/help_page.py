@@ -33,17 +33,28 @@ class HelpHandler(BaseHandler):
     def copies(self) -> support.Copies:
         return support.Copies(f"{self.site.hub.data_dir}/help")
 
-    async def page(self, status: int = 200, form: dict | None = None, problem: str = "",
-                   sent: bool = False) -> None:
+    async def page(
+        self, status: int = 200, form: dict | None = None, problem: str = "", sent: bool = False
+    ) -> None:
         user = self.current_user
-        form = form or {"session": self.get_argument("server", support.NO_SESSION),
-                        "shown": self.get_argument("shown", "")[:support.SHOWN_MAX]}
+        form = form or {
+            "session": self.get_argument("server", support.NO_SESSION),
+            "shown": self.get_argument("shown", "")[: support.SHOWN_MAX],
+        }
         self.set_status(status)
-        self.finish(await self.render_template(
-            "help.html", cards=session_cards(user), form=form, problem=problem, sent=sent,
-            copies=self.copies.of(user.name), no_session=support.NO_SESSION,
-            limits={"subject": support.SUBJECT_MAX, "text": support.TEXT_MAX},
-            helpdesk=self.site.factory.helpdesk))
+        self.finish(
+            await self.render_template(
+                "help.html",
+                cards=session_cards(user),
+                form=form,
+                problem=problem,
+                sent=sent,
+                copies=self.copies.of(user.name),
+                no_session=support.NO_SESSION,
+                limits={"subject": support.SUBJECT_MAX, "text": support.TEXT_MAX},
+                helpdesk=self.site.factory.helpdesk,
+            )
+        )
 
     @web.authenticated
     async def get(self):
@@ -52,11 +63,13 @@ class HelpHandler(BaseHandler):
     @web.authenticated
     async def post(self):
         user = self.current_user
-        form = {key: self.get_body_argument(key, "")
-                for key in ("subject", "text", "session", "shown")}
+        form = {
+            key: self.get_body_argument(key, "") for key in ("subject", "text", "session", "shown")
+        }
         if not self.site.factory.helpdesk:
-            return await self.page(409, form, "This factory names no helpdesk: ask its "
-                                              "administrators.")
+            return await self.page(
+                409, form, "This factory names no helpdesk: ask its administrators."
+            )
         names = [c.name for c in session_cards(user)]
         try:
             request = support.read_form(user.name, form, names)
@@ -70,7 +83,8 @@ class HelpHandler(BaseHandler):
         try:
             # In a thread: a slow mail server must not hold the hub up.
             await asyncio.get_running_loop().run_in_executor(
-                None, support.send, message, *support.relay(self.site))
+                None, support.send, message, *support.relay(self.site)
+            )
             request.delivered = True
         except (OSError, smtplib.SMTPException) as err:
             request.problem = support.not_sent_text(err)
@@ -78,10 +92,17 @@ class HelpHandler(BaseHandler):
         self.copies.add(request)
         if not request.delivered:
             return await self.page(
-                503, form, f"Not sent: {request.problem}. Your request is kept below; "
-                           f"send it again later, or write to {self.site.factory.helpdesk}.")
-        self.log.info("Support request %s of %s sent to %s", request.message_id, user.name,
-                      self.site.factory.helpdesk)
+                503,
+                form,
+                f"Not sent: {request.problem}. Your request is kept below; "
+                f"send it again later, or write to {self.site.factory.helpdesk}.",
+            )
+        self.log.info(
+            "Support request %s of %s sent to %s",
+            request.message_id,
+            user.name,
+            self.site.factory.helpdesk,
+        )
         self.redirect(f"{self.hub.base_url}help?{urlencode({'sent': 1})}")
 
 
@@ -90,8 +111,11 @@ async def context_of(user, name: str) -> tuple[list[list[str]], list[str]]:
     of its log read as the user."""
     spawner = user.spawners[name]
     c = card(spawner, time.time())
-    rows = [["State", c.state_text], *([["Job", c.job_id]] if c.job_id else []),
-            *([label, value] for label, value in c.details)]
+    rows = [
+        ["State", c.state_text],
+        *([["Job", c.job_id]] if c.job_id else []),
+        *([label, value] for label, value in c.details),
+    ]
     log: list[str] = []
     if c.has_log:
         _job, text = await spawner.log_tail()  # its last LOG_LINES, as the card's Log

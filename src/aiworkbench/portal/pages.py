@@ -20,7 +20,9 @@ def apply_portal(c, site: Site) -> None:
     home page's session cards are computed for the user who reads it)."""
     c.JupyterHub.template_paths = [str(TEMPLATES)]
     c.JupyterHub.logo_file = site.factory.logo or str(LOGO)
-    c.JupyterHub.template_vars = {**(c.JupyterHub.get("template_vars") or {}),
-                                  "portal": portal_vars(site),
-                                  # Called by the home page only (every page gets it).
-                                  "session_cards": lambda user: lambda: session_cards(user)}
+    c.JupyterHub.template_vars = {
+        **(c.JupyterHub.get("template_vars") or {}),
+        "portal": portal_vars(site),
+        # Called by the home page only (every page gets it).
+        "session_cards": lambda user: lambda: session_cards(user),
+    }

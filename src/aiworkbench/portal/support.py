@@ -74,11 +74,26 @@ def read_form(user: str, form: dict[str, str], sessions: list[str]) -> HelpReque
     text = form.get("text", "").replace("\r\n", "\n").strip()
     session = form.get("session", NO_SESSION)
     shown = " ".join(form.get("shown", "").split())[:SHOWN_MAX]
-    problems = [p for p in (
-        text_problem(subject, "subject", SUBJECT_MAX, "say in a few words what is wrong",
-                     "letters, digits and punctuation only"),
-        text_problem(text, "description", TEXT_MAX, "describe what you did and what happened",
-                     "text, tabs and line breaks only")) if p]
+    problems = [
+        p
+        for p in (
+            text_problem(
+                subject,
+                "subject",
+                SUBJECT_MAX,
+                "say in a few words what is wrong",
+                "letters, digits and punctuation only",
+            ),
+            text_problem(
+                text,
+                "description",
+                TEXT_MAX,
+                "describe what you did and what happened",
+                "text, tabs and line breaks only",
+            ),
+        )
+        if p
+    ]
     if session != NO_SESSION and session not in sessions:
         choices = ", ".join(session_title(s) for s in sessions) or "none"
         problems.append(f"you have no session {session!r}; yours: {choices}")
@@ -86,8 +101,13 @@ def read_form(user: str, form: dict[str, str], sessions: list[str]) -> HelpReque
         shown = CONTROL.sub(" ", shown)
     if problems:
         raise Refused(400, "Not sent: " + "; ".join(problems) + ".")
-    return HelpRequest(user=user, subject=subject, text=text,
-                       session=None if session == NO_SESSION else session, shown=shown)
+    return HelpRequest(
+        user=user,
+        subject=subject,
+        text=text,
+        session=None if session == NO_SESSION else session,
+        shown=shown,
+    )
 
 
 def text_problem(value: str, what: str, limit: int, ask: str, allowed: str) -> str:
@@ -119,8 +139,13 @@ def compose(site: Site, request: HelpRequest, full_name: str = "") -> EmailMessa
     message["Message-ID"] = request.message_id
     message["X-Workbench-User"] = request.user
     who = f"{request.user} ({full_name})" if full_name else request.user
-    lines = [request.text, "", "-- Context, attached by the workbench --",
-             f"User: {who}", f"About: {request.session_title}"]
+    lines = [
+        request.text,
+        "",
+        "-- Context, attached by the workbench --",
+        f"User: {who}",
+        f"About: {request.session_title}",
+    ]
     lines += [f"{label}: {value}" for label, value in request.context]
     if request.shown:
         lines.append(f"Error shown: {request.shown}")

@@ -30,9 +30,13 @@ from pathlib import Path
 from aiworkbench.core import commands
 from aiworkbench.core.commands import CommandError
 from aiworkbench.core.slurm import ENDED_STATES, split_rows
-
-from aiworkbench.scaleout.slurm_work import (WorkRefused, WorkRequest, affordable,
-                                             session_partition, session_project)
+from aiworkbench.scaleout.slurm_work import (
+    WorkRefused,
+    WorkRequest,
+    affordable,
+    session_partition,
+    session_project,
+)
 from aiworkbench.widgets.base import Shown
 
 JOB_NAME = "aiwb-batch"
@@ -63,42 +67,53 @@ class BatchSpec:
     python: str
 
     def request(self) -> WorkRequest:
-        return WorkRequest(project=self.project, partition=self.partition,
-                           cpus=self.cpus_per_node, gpus=self.gpus_per_node,
-                           minutes=self.minutes, nodes=self.nodes)
+        return WorkRequest(
+            project=self.project,
+            partition=self.partition,
+            cpus=self.cpus_per_node,
+            gpus=self.gpus_per_node,
+            minutes=self.minutes,
+            nodes=self.nodes,
+        )
 
 
 def job_script(spec: BatchSpec) -> str:
     """The batch script: #SBATCH lines from validated numbers and names, the program's
     arguments quoted."""
     q = shlex.quote
-    lines = ["#!/bin/bash",
-             f"#SBATCH --job-name={JOB_NAME}-{spec.name}",
-             f"#SBATCH --account={spec.project}",
-             f"#SBATCH --partition={spec.partition}",
-             f"#SBATCH --nodes={spec.nodes}",
-             "#SBATCH --ntasks-per-node=1",
-             f"#SBATCH --cpus-per-task={spec.cpus_per_node}",
-             f"#SBATCH --mem={spec.memory_gb}G",
-             f"#SBATCH --time={spec.minutes}",
-             f"#SBATCH --output={spec.log}",
-             f"#SBATCH --chdir={spec.script.parent}"]
+    lines = [
+        "#!/bin/bash",
+        f"#SBATCH --job-name={JOB_NAME}-{spec.name}",
+        f"#SBATCH --account={spec.project}",
+        f"#SBATCH --partition={spec.partition}",
+        f"#SBATCH --nodes={spec.nodes}",
+        "#SBATCH --ntasks-per-node=1",
+        f"#SBATCH --cpus-per-task={spec.cpus_per_node}",
+        f"#SBATCH --mem={spec.memory_gb}G",
+        f"#SBATCH --time={spec.minutes}",
+        f"#SBATCH --output={spec.log}",
+        f"#SBATCH --chdir={spec.script.parent}",
+    ]
     if spec.gpus_per_node:
         lines.append(f"#SBATCH --gres=gpu:{spec.gpus_per_node}")
-    lines += ["set -euo pipefail",
-              'echo "job $SLURM_JOB_ID on $SLURM_JOB_NODELIST ($SLURM_NNODES node(s))"']
+    lines += [
+        "set -euo pipefail",
+        'echo "job $SLURM_JOB_ID on $SLURM_JOB_NODELIST ($SLURM_NNODES node(s))"',
+    ]
     program = " ".join(q(a) for a in (str(spec.script), *spec.args))
     if spec.torchrun:
         torchrun = str(Path(spec.python).parent / "torchrun")
-        lines += ['head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
-                  f"port=$(( {RDZV_PORT_BASE} + SLURM_JOB_ID % {RDZV_PORT_SPAN} ))",
-                  # Each node's processes listen on its interface towards the head.
-                  f"srun --kill-on-bad-exit=1 {q(spec.python)} "
-                  f"-m aiworkbench.scaleout.netif \"$head\" "
-                  f"{q(torchrun)} --nnodes=\"$SLURM_NNODES\" "
-                  f"--nproc-per-node={spec.processes_per_node} --rdzv-backend=c10d "
-                  "--rdzv-endpoint=\"$head:$port\" --rdzv-id=\"$SLURM_JOB_ID\" "
-                  f"{program}"]
+        lines += [
+            'head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
+            f"port=$(( {RDZV_PORT_BASE} + SLURM_JOB_ID % {RDZV_PORT_SPAN} ))",
+            # Each node's processes listen on its interface towards the head.
+            f"srun --kill-on-bad-exit=1 {q(spec.python)} "
+            f'-m aiworkbench.scaleout.netif "$head" '
+            f'{q(torchrun)} --nnodes="$SLURM_NNODES" '
+            f"--nproc-per-node={spec.processes_per_node} --rdzv-backend=c10d "
+            '--rdzv-endpoint="$head:$port" --rdzv-id="$SLURM_JOB_ID" '
+            f"{program}",
+        ]
     else:
         lines.append(f"srun --kill-on-bad-exit=1 {q(spec.python)} {program}")
     return "\n".join(lines) + "\n"
@@ -110,39 +125,60 @@ def _count(name: str, value, low: int, high: int) -> int:
     return value
 
 
-def prepare(script, *args, nodes: int = 1, cpus_per_node: int = 2, gpus_per_node: int = 0,
-            minutes: int = 30, memory_gb: int = 4, torchrun: bool = False,
-            processes_per_node: int | None = None, partition: str | None = None,
-            project: str | None = None, name: str | None = None,
-            environ=None) -> BatchSpec:
+def prepare(
+    script,
+    *args,
+    nodes: int = 1,
+    cpus_per_node: int = 2,
+    gpus_per_node: int = 0,
+    minutes: int = 30,
+    memory_gb: int = 4,
+    torchrun: bool = False,
+    processes_per_node: int | None = None,
+    partition: str | None = None,
+    project: str | None = None,
+    name: str | None = None,
+    environ=None,
+) -> BatchSpec:
     """Validate a batch request into a :class:`BatchSpec` (no Slurm, no API)."""
     env = os.environ if environ is None else environ
     path = Path(script).expanduser().resolve()
     if not path.is_file():
         raise WorkRefused(f"no script {str(script)!r}: give the path of a file to run")
     if not SAFE_PATH.match(str(path)):
-        raise WorkRefused(f"the script's path {str(path)!r} holds characters a batch script "
-                          f"cannot carry; use letters, digits, '/', '.', '_', '+' and '-'")
+        raise WorkRefused(
+            f"the script's path {str(path)!r} holds characters a batch script "
+            f"cannot carry; use letters, digits, '/', '.', '_', '+' and '-'"
+        )
     if not all(isinstance(a, str) and "\x00" not in a for a in args):
         raise WorkRefused("the script's arguments must be text, e.g. '--epochs', '3'")
     project = project or session_project(env)
     partition = partition or session_partition(env)
     if not project or not partition:
-        raise WorkRefused("no project or partition: run this in a workbench session, or "
-                          "give project= and partition=")
+        raise WorkRefused(
+            "no project or partition: run this in a workbench session, or "
+            "give project= and partition="
+        )
     name = name or path.stem
     if not NAME.match(name):
         raise WorkRefused(f"name {name!r}: letters, digits, '.', '_' and '-', at most 40")
     per_node = processes_per_node if processes_per_node is not None else max(gpus_per_node, 1)
     return BatchSpec(
-        script=path, args=tuple(args), project=project, partition=partition,
-        nodes=_count("nodes", nodes, 1, 64), cpus_per_node=_count("cpus_per_node",
-                                                                   cpus_per_node, 1, 4096),
+        script=path,
+        args=tuple(args),
+        project=project,
+        partition=partition,
+        nodes=_count("nodes", nodes, 1, 64),
+        cpus_per_node=_count("cpus_per_node", cpus_per_node, 1, 4096),
         gpus_per_node=_count("gpus_per_node", gpus_per_node, 0, 64),
         minutes=_count("minutes", minutes, 1, 7 * 24 * 60),
-        memory_gb=_count("memory_gb", memory_gb, 1, 4096), torchrun=bool(torchrun),
-        processes_per_node=_count("processes_per_node", per_node, 1, 64), name=name,
-        log=path.parent / f"{name}-%j.log", python=sys.executable)
+        memory_gb=_count("memory_gb", memory_gb, 1, 4096),
+        torchrun=bool(torchrun),
+        processes_per_node=_count("processes_per_node", per_node, 1, 64),
+        name=name,
+        log=path.parent / f"{name}-%j.log",
+        python=sys.executable,
+    )
 
 
 def submit_batch(script, *args, check=affordable, run=commands.run, **options) -> BatchJob:
@@ -170,8 +206,7 @@ class BatchJob(Shown):
     """A submitted job: ``state``, ``exit_code``, ``log()``, ``cancel()``, ``wait()``; in a
     notebook, a live view of its state and log with a Cancel button."""
 
-    def __init__(self, job_id: str, log: Path, spec: BatchSpec | None = None,
-                 run=commands.run):
+    def __init__(self, job_id: str, log: Path, spec: BatchSpec | None = None, run=commands.run):
         self.job_id, self.log_path, self.spec, self._run = job_id, log, spec, run
         self.state, self.exit_code, self.elapsed, self.reason = "PENDING", None, "", ""
         self._widget = None
@@ -185,8 +220,9 @@ class BatchJob(Shown):
     def refresh(self) -> str:
         """Read the job's state from Slurm: squeue while queued or running; once it ended,
         scontrol while the controller still holds it (its exit code), then sacct."""
-        rows = split_rows(self._ask(["squeue", "--noheader", "--jobs", self.job_id,
-                                     "--format=%T|%M|%r"]), 3)
+        rows = split_rows(
+            self._ask(["squeue", "--noheader", "--jobs", self.job_id, "--format=%T|%M|%r"]), 3
+        )
         if rows:
             self.state, self.elapsed, self.reason = rows[0]
             if self.state not in ENDED_STATES or self._read_controller():
@@ -212,9 +248,20 @@ class BatchJob(Shown):
         return True
 
     def _read_accounting(self) -> None:
-        rows = split_rows(self._ask(["sacct", "--noheader", "--parsable2", "--allocations",
-                                     "--jobs", self.job_id, "--format=State,ExitCode,Elapsed"]),
-                          3)
+        rows = split_rows(
+            self._ask(
+                [
+                    "sacct",
+                    "--noheader",
+                    "--parsable2",
+                    "--allocations",
+                    "--jobs",
+                    self.job_id,
+                    "--format=State,ExitCode,Elapsed",
+                ]
+            ),
+            3,
+        )
         if rows:
             state, code, elapsed = rows[0]
             self.state, self.elapsed, self.reason = state.split(" ")[0], elapsed, ""
@@ -280,9 +327,11 @@ class BatchJob(Shown):
         import html
 
         why = f" ({html.escape(self.reason)})" if self.reason and self.reason != "None" else ""
-        self._status.value = (f"<b>Job {self.job_id}</b>: {html.escape(self.state)}{why}"
-                              f"{html.escape(self._exit_text())}"
-                              f"{', ' + html.escape(self.elapsed) if self.elapsed else ''}")
+        self._status.value = (
+            f"<b>Job {self.job_id}</b>: {html.escape(self.state)}{why}"
+            f"{html.escape(self._exit_text())}"
+            f"{', ' + html.escape(self.elapsed) if self.elapsed else ''}"
+        )
         self._log.value = self.log()
         self._cancel.disabled = self.ended
 
@@ -302,8 +351,9 @@ class Follower:
         with self._lock:
             self._jobs[job.job_id] = job
             if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, daemon=True,
-                                                name="aiworkbench-batch-follower")
+                self._thread = threading.Thread(
+                    target=self._loop, daemon=True, name="aiworkbench-batch-follower"
+                )
                 self._thread.start()
 
     def unfollow(self, job: BatchJob) -> None:
@@ -327,8 +377,15 @@ class Follower:
 
     def tick(self, jobs: list[BatchJob]) -> None:
         """Read and show the state of ``jobs`` (one squeue for all)."""
-        out = jobs[0]._ask(["squeue", "--noheader", "--jobs", ",".join(j.job_id for j in jobs),
-                            "--format=%i|%T|%M|%r"])
+        out = jobs[0]._ask(
+            [
+                "squeue",
+                "--noheader",
+                "--jobs",
+                ",".join(j.job_id for j in jobs),
+                "--format=%i|%T|%M|%r",
+            ]
+        )
         seen = {fields[0]: fields[1:] for fields in split_rows(out, 4)}
         for job in jobs:
             if job.job_id in seen and seen[job.job_id][0] not in ENDED_STATES:

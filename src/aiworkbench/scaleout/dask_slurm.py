@@ -31,11 +31,15 @@ import uuid
 import weakref
 
 from aiworkbench.core import commands
-
 from aiworkbench.scaleout.netif import interface_towards
-from aiworkbench.scaleout.slurm_work import (WorkRefused, WorkRequest, affordable,
-                                             session_minutes_left, session_partition,
-                                             session_project)
+from aiworkbench.scaleout.slurm_work import (
+    WorkRefused,
+    WorkRequest,
+    affordable,
+    session_minutes_left,
+    session_partition,
+    session_project,
+)
 
 DEATH_TIMEOUT_S = 60  # a worker without its scheduler this long exits (its job ends)
 DEFAULT_MINUTES = 60  # a worker job's walltime when the session does not bound it
@@ -69,10 +73,22 @@ def _cancel_named(name: str) -> None:
     commands.output(["scancel", f"--name={name}", f"--user={os.getuid()}"], timeout=30)
 
 
-def dask_cluster(workers: int = 2, *, cores: int = 1, memory_gb: int = 2, gpus: int = 0,
-                 minutes: int | None = None, partition: str | None = None,
-                 project: str | None = None, adaptive: bool = True, minimum: int = 0,
-                 environ=None, check=affordable, cluster_class=None, **extra):
+def dask_cluster(
+    workers: int = 2,
+    *,
+    cores: int = 1,
+    memory_gb: int = 2,
+    gpus: int = 0,
+    minutes: int | None = None,
+    partition: str | None = None,
+    project: str | None = None,
+    adaptive: bool = True,
+    minimum: int = 0,
+    environ=None,
+    check=affordable,
+    cluster_class=None,
+    **extra,
+):
     """A ``SLURMCluster`` of up to ``workers`` worker jobs (one process, ``cores`` cores,
     ``memory_gb`` GB and ``gpus`` GPUs each), scaled adaptively between ``minimum`` and
     the most the budget pays for (``adaptive=False``: that many at once). Refusals
@@ -82,8 +98,10 @@ def dask_cluster(workers: int = 2, *, cores: int = 1, memory_gb: int = 2, gpus: 
     project = project or session_project(env)
     partition = partition or session_partition(env)
     if not project or not partition:
-        raise WorkRefused("no project or partition: run this in a workbench session, or "
-                          "give project= and partition=")
+        raise WorkRefused(
+            "no project or partition: run this in a workbench session, or "
+            "give project= and partition="
+        )
     if minutes is None:
         left = session_minutes_left(env)
         minutes = min(DEFAULT_MINUTES, left) if left else DEFAULT_MINUTES
@@ -91,8 +109,9 @@ def dask_cluster(workers: int = 2, *, cores: int = 1, memory_gb: int = 2, gpus: 
         raise WorkRefused(f"memory_gb must be a whole number of at least 1, got {memory_gb!r}")
     if not isinstance(minimum, int) or isinstance(minimum, bool) or not 0 <= minimum <= workers:
         raise WorkRefused(f"minimum must be from 0 to workers ({workers}), got {minimum!r}")
-    request = WorkRequest(project=project, partition=partition, cpus=cores, gpus=gpus,
-                          minutes=minutes, jobs=workers)
+    request = WorkRequest(
+        project=project, partition=partition, cpus=cores, gpus=gpus, minutes=minutes, jobs=workers
+    )
     most = check(request)
     if cluster_class is None:
         from dask_jobqueue import SLURMCluster as cluster_class
@@ -105,17 +124,31 @@ def dask_cluster(workers: int = 2, *, cores: int = 1, memory_gb: int = 2, gpus: 
     # Every cluster and client of this kernel links its dashboard through the proxy.
     dask.config.set({"distributed.dashboard.link": dashboard_link(env)})
     cluster = cluster_class(
-        account=project, queue=partition, cores=cores, processes=1,
-        memory=f"{memory_gb}GB", walltime=f"{minutes // 60:02d}:{minutes % 60:02d}:00",
-        job_name=name, interface=interface, local_directory=local_scratch(env),
+        account=project,
+        queue=partition,
+        cores=cores,
+        processes=1,
+        memory=f"{memory_gb}GB",
+        walltime=f"{minutes // 60:02d}:{minutes % 60:02d}:00",
+        job_name=name,
+        interface=interface,
+        local_directory=local_scratch(env),
         log_directory=os.path.join(os.path.expanduser("~"), ".aiworkbench", "dask-logs"),
         job_extra_directives=directives,
-        worker_extra_args=["--death-timeout", str(DEATH_TIMEOUT_S),
-                           "--lifetime", f"{max(minutes - 1, 1)}m",
-                           "--lifetime-stagger", "30s"],
-        scheduler_options={"dashboard_address": ":0",
-                           **({"interface": interface} if interface else {})},
-        **extra)
+        worker_extra_args=[
+            "--death-timeout",
+            str(DEATH_TIMEOUT_S),
+            "--lifetime",
+            f"{max(minutes - 1, 1)}m",
+            "--lifetime-stagger",
+            "30s",
+        ],
+        scheduler_options={
+            "dashboard_address": ":0",
+            **({"interface": interface} if interface else {}),
+        },
+        **extra,
+    )
     cluster.workbench_limit = most  # the most workers the budget pays for now
     cluster.workbench_request = request
     if adaptive:

@@ -9,7 +9,6 @@ import os
 import socket
 import sys
 
-
 DEFAULT_ROUTE_PROBE = "192.0.2.1"  # TEST-NET-1: only its route is looked up
 
 
@@ -45,8 +44,10 @@ def interface_for_peers(head: str) -> str | None:
 def _is_loopback(interface: str) -> bool:
     import psutil
 
-    return any(a.family == socket.AF_INET and a.address.startswith("127.")
-               for a in psutil.net_if_addrs().get(interface, []))
+    return any(
+        a.family == socket.AF_INET and a.address.startswith("127.")
+        for a in psutil.net_if_addrs().get(interface, [])
+    )
 
 
 def exec_towards(head: str, argv: list[str]) -> None:
@@ -68,11 +69,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m aiworkbench.scaleout.netif",
         description="Run PROGRAM with torch's Gloo and NCCL on the interface the other "
-                    "nodes reach this one on (towards HEAD).")
+        "nodes reach this one on (towards HEAD).",
+    )
     parser.add_argument("head", metavar="HEAD", help="the job's first node")
     parser.add_argument("program", metavar="PROGRAM", help="what to run")
-    parser.add_argument("args", metavar="ARG", nargs=argparse.REMAINDER,
-                        help="PROGRAM's arguments, passed as they are")
+    parser.add_argument(
+        "args",
+        metavar="ARG",
+        nargs=argparse.REMAINDER,
+        help="PROGRAM's arguments, passed as they are",
+    )
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from aiworkbench.core import commands
 from aiworkbench.core.slurm import parse_duration
-
 from aiworkbench.widgets.api_client import WorkbenchAPIError, api_get
 
 
@@ -62,8 +61,9 @@ def session_minutes_left(environ=None, run=commands.run) -> int | None:
     job = env.get("SLURM_JOB_ID", "")
     if not job.isdigit() or not shutil.which("squeue"):
         return None
-    out = commands.output(["squeue", "--noheader", "--jobs", job, "--format=%L"], run=run,
-                          timeout=30)
+    out = commands.output(
+        ["squeue", "--noheader", "--jobs", job, "--format=%L"], run=run, timeout=30
+    )
     return parse_time_left(out)
 
 
@@ -75,22 +75,30 @@ def parse_time_left(text: str) -> int | None:
 
 
 def _limits_text(partitions: dict) -> str:
-    return "; ".join(
-        f"{name} (up to {p['max_cpus']} cores"
-        + (f", {p['min_gpus']}-{p['max_gpus']} GPUs" if p["max_gpus"] else ", no GPUs")
-        + f", {p['max_hours']} h)" for name, p in partitions.items()) or "none"
+    return (
+        "; ".join(
+            f"{name} (up to {p['max_cpus']} cores"
+            + (f", {p['min_gpus']}-{p['max_gpus']} GPUs" if p["max_gpus"] else ", no GPUs")
+            + f", {p['max_hours']} h)"
+            for name, p in partitions.items()
+        )
+        or "none"
+    )
 
 
 def affordable(request: WorkRequest, fetch=api_get) -> int:
     """How many of ``request``'s jobs the project may run now (at most ``request.jobs``);
     :class:`WorkRefused` if the request breaks a rule or not even one job fits the
     budget."""
-    for name, value, low in (("cpus", request.cpus, 1), ("gpus", request.gpus, 0),
-                             ("minutes", request.minutes, 1), ("nodes", request.nodes, 1),
-                             ("jobs", request.jobs, 1)):
+    for name, value, low in (
+        ("cpus", request.cpus, 1),
+        ("gpus", request.gpus, 0),
+        ("minutes", request.minutes, 1),
+        ("nodes", request.nodes, 1),
+        ("jobs", request.jobs, 1),
+    ):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise WorkRefused(f"{name} must be a whole number of at least {low}, "
-                              f"got {value!r}")
+            raise WorkRefused(f"{name} must be a whole number of at least {low}, got {value!r}")
     try:
         policy = fetch(f"projects/{request.project}/partitions")
     except WorkbenchAPIError as err:
@@ -98,19 +106,22 @@ def affordable(request: WorkRequest, fetch=api_get) -> int:
     partitions = policy.get("partitions", {})
     part = partitions.get(request.partition)
     if part is None:
-        raise WorkRefused(f"partition {request.partition!r} is not open to project "
-                          f"{request.project}; it may use: {_limits_text(partitions)}")
+        raise WorkRefused(
+            f"partition {request.partition!r} is not open to project "
+            f"{request.project}; it may use: {_limits_text(partitions)}"
+        )
     where = f"on {request.partition} for project {request.project}"
     if request.cpus > part["max_cpus"]:
-        raise WorkRefused(f"{request.cpus} cores per node is more than the {part['max_cpus']} "
-                          f"allowed {where}")
+        raise WorkRefused(
+            f"{request.cpus} cores per node is more than the {part['max_cpus']} allowed {where}"
+        )
     if not part["min_gpus"] <= request.gpus <= part["max_gpus"]:
-        allowed = (f"{part['min_gpus']} to {part['max_gpus']}" if part["max_gpus"] else "0")
-        raise WorkRefused(f"{request.gpus} GPUs per node is not allowed {where}: "
-                          f"{allowed}")
+        allowed = f"{part['min_gpus']} to {part['max_gpus']}" if part["max_gpus"] else "0"
+        raise WorkRefused(f"{request.gpus} GPUs per node is not allowed {where}: {allowed}")
     if request.minutes > part["max_hours"] * 60:
-        raise WorkRefused(f"{request.minutes} minutes is more than the {part['max_hours']} h "
-                          f"allowed {where}")
+        raise WorkRefused(
+            f"{request.minutes} minutes is more than the {part['max_hours']} h allowed {where}"
+        )
     try:
         [budget] = fetch(f"budgets/{request.project}")["projects"]
     except (WorkbenchAPIError, KeyError, ValueError) as err:
@@ -127,6 +138,7 @@ def affordable(request: WorkRequest, fetch=api_get) -> int:
                 f"{request.cpus if kind == 'cpu' else request.gpus} x {request.minutes} min) "
                 f"but project {request.project} has {available} available (limit "
                 f"{usage.get('limit_minutes')}, used {usage.get('used_minutes')}, held by "
-                f"running jobs {usage.get('held_minutes')}); ask for less or fewer minutes")
+                f"running jobs {usage.get('held_minutes')}); ask for less or fewer minutes"
+            )
         count = min(count, available // cost)
     return count

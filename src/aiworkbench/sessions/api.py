@@ -10,19 +10,31 @@ from aiworkbench.budgets.access import visible
 
 
 def policy(site, project: str) -> dict:
-    return {"project": project, "partitions": {
-        name: {"description": site.partitions[name].description,
-               "gpus": site.partitions[name].gpus, "max_cpus": site.partitions[name].max_cpus,
-               "min_gpus": limits.min_gpus, "max_gpus": limits.max_gpus,
-               "max_hours": limits.max_hours}
-        for name, limits in site.usable_partitions(project).items()}}
+    return {
+        "project": project,
+        "partitions": {
+            name: {
+                "description": site.partitions[name].description,
+                "gpus": site.partitions[name].gpus,
+                "max_cpus": site.partitions[name].max_cpus,
+                "min_gpus": limits.min_gpus,
+                "max_gpus": limits.max_gpus,
+                "max_hours": limits.max_hours,
+            }
+            for name, limits in site.usable_partitions(project).items()
+        },
+    }
 
 
 class PartitionsHandler(APIHandler):
     async def get(self, project: str):
         self.query({})
-        [(name, _whose)] = visible(self.site, self.hub_user["name"], self.can_read_all(),
-                                   project=self.name_param(project, "project"))
+        [(name, _whose)] = visible(
+            self.site,
+            self.hub_user["name"],
+            self.can_read_all(),
+            project=self.name_param(project, "project"),
+        )
         self.write_json(policy(self.site, name))
 
 

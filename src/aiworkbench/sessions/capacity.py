@@ -18,8 +18,21 @@ from aiworkbench.core import slurm
 from aiworkbench.sessions.reasons import expected_start
 
 # Nodes in these states take no new job (sinfo's compact state, '*': not responding).
-UNAVAILABLE = ("down", "drain", "drng", "fail", "failg", "maint", "boot", "futr", "inval",
-               "pow_dn", "npc", "unk", "resv")
+UNAVAILABLE = (
+    "down",
+    "drain",
+    "drng",
+    "fail",
+    "failg",
+    "maint",
+    "boot",
+    "futr",
+    "inval",
+    "pow_dn",
+    "npc",
+    "unk",
+    "resv",
+)
 
 
 @dataclass
@@ -59,7 +72,8 @@ def parse_capacity(text: str) -> dict[str, PartitionFree]:
     in each)."""
     free: dict[str, PartitionFree] = {}
     for node, partition, cpus, gres, used, state in slurm.split_rows(
-            text, len(slurm.CAPACITY_FIELDS)):
+        text, len(slurm.CAPACITY_FIELDS)
+    ):
         counts = cpus.split("/")
         if not node or len(counts) != 4 or not all(c.isdigit() for c in counts):
             continue
@@ -79,9 +93,15 @@ def parse_capacity(text: str) -> dict[str, PartitionFree]:
 
 def test_only_argv(request) -> list[str]:
     """``sbatch --test-only`` for a SessionRequest: its shape, nothing to run."""
-    argv = ["sbatch", "--test-only", f"--account={request.project}",
-            f"--partition={request.partition}", f"--cpus-per-task={request.cpus}",
-            f"--mem={request.memory_gb}G", f"--time={request.hours}:00:00"]
+    argv = [
+        "sbatch",
+        "--test-only",
+        f"--account={request.project}",
+        f"--partition={request.partition}",
+        f"--cpus-per-task={request.cpus}",
+        f"--mem={request.memory_gb}G",
+        f"--time={request.hours}:00:00",
+    ]
     if request.gpus:
         argv.append(f"--gres=gpu:{request.gpus}")
     return [*argv, "--wrap=true"]
@@ -91,8 +111,9 @@ class CapacityReader:
     """Free capacity at most ``interval`` seconds old, and expected starts by request
     shape, each read at most once per interval whatever the number of readers."""
 
-    def __init__(self, interval: float = 30.0, run=slurm.run, test_only=slurm.test_only,
-                 clock=time.time):
+    def __init__(
+        self, interval: float = 30.0, run=slurm.run, test_only=slurm.test_only, clock=time.time
+    ):
         self.interval, self._run, self._test_only, self._clock = interval, run, test_only, clock
         self._free: tuple[float, dict[str, PartitionFree]] | None = None
         self._starts: dict[tuple, tuple[float, str | None]] = {}
@@ -103,21 +124,31 @@ class CapacityReader:
         async with self._lock:
             if self._free is None or self._clock() - self._free[0] >= self.interval:
                 self.reads += 1
-                self._free = (self._clock(),
-                              parse_capacity(await self._run(slurm.sinfo_capacity_argv())))
+                self._free = (
+                    self._clock(),
+                    parse_capacity(await self._run(slurm.sinfo_capacity_argv())),
+                )
             return self._free[1]
 
     async def expected_start(self, request, as_user) -> str | None:
         """When Slurm would start ``request`` (ISO time; None: it says nothing), asked
         through ``as_user`` (a function: argv -> argv as the requesting user)."""
-        shape = (request.project, request.partition, request.cpus, request.memory_gb,
-                 request.gpus, request.hours)
+        shape = (
+            request.project,
+            request.partition,
+            request.cpus,
+            request.memory_gb,
+            request.gpus,
+            request.hours,
+        )
         async with self._lock:
             known = self._starts.get(shape)
             if known is None or self._clock() - known[0] >= self.interval:
                 self.reads += 1
-                self._starts[shape] = (self._clock(),
-                                       await self._test_only(as_user(test_only_argv(request))))
+                self._starts[shape] = (
+                    self._clock(),
+                    await self._test_only(as_user(test_only_argv(request))),
+                )
             return self._starts[shape][1]
 
 
@@ -127,17 +158,24 @@ def outlook_text(start, free: dict[str, PartitionFree], now: datetime) -> str:
     if start is None:
         return ""
     request, when = start
-    shape = (f"{request.gpus} GPU{'s' if request.gpus != 1 else ''}, " if request.gpus
-             else "") + f"{request.cpus} core{'s' if request.cpus != 1 else ''} for " \
+    shape = (
+        (f"{request.gpus} GPU{'s' if request.gpus != 1 else ''}, " if request.gpus else "")
+        + f"{request.cpus} core{'s' if request.cpus != 1 else ''} for "
         f"{request.hours} h on {request.partition}"
+    )
     if when is None:
         return f"For {shape}: Slurm gives no start time now."
     at = datetime.fromisoformat(when)
     if at <= now + timedelta(minutes=2):
         return f"For {shape}: Slurm would start it now."
     text = f"For {shape}: Slurm expects it to start at about {expected_start(when, now)}"
-    roomy = [name for name, part in free.items() if name != request.partition
-             and part.cores_free >= request.cpus and (not request.gpus or part.gpus_free)]
+    roomy = [
+        name
+        for name, part in free.items()
+        if name != request.partition
+        and part.cores_free >= request.cpus
+        and (not request.gpus or part.gpus_free)
+    ]
     if roomy:
         text += f"; {', '.join(roomy)} has room now"
     return text + "."

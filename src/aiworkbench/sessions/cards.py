@@ -44,19 +44,28 @@ def session_cards(user, now: float | None = None) -> list[Card]:
     now = time.time() if now is None else now
     # all_spawners() gives a stopped server the hub has not loaded since it started as
     # its database row: the spawner itself (loaded from that row) has its end reason.
-    spawners = [s if hasattr(s, "ended_reason") else user.spawners[s.name]
-                for s in user.all_spawners()]
-    cards = [card(spawner, now) for spawner in spawners
-             if spawner.active or spawner.ended_reason or not spawner.name]
+    spawners = [
+        s if hasattr(s, "ended_reason") else user.spawners[s.name] for s in user.all_spawners()
+    ]
+    cards = [
+        card(spawner, now)
+        for spawner in spawners
+        if spawner.active or spawner.ended_reason or not spawner.name
+    ]
     return sorted(cards, key=lambda c: (not c.active, c.name))
 
 
 def card(spawner, now: float) -> Card:
     """One session's card (``spawner``: a WorkbenchSpawner)."""
     title = f"Session “{spawner.name}”" if spawner.name else "Default session"
-    base = {"name": spawner.name, "title": title, "active": spawner.active,
-            "ready": spawner.ready, "notice": spawner.gpu_notice if spawner.active else "",
-            "has_log": bool(spawner.job_id or getattr(spawner, "last_job_id", ""))}
+    base = {
+        "name": spawner.name,
+        "title": title,
+        "active": spawner.active,
+        "ready": spawner.ready,
+        "notice": spawner.gpu_notice if spawner.active else "",
+        "has_log": bool(spawner.job_id or getattr(spawner, "last_job_id", "")),
+    }
     if not spawner.active:
         if spawner.ended_reason:
             return Card(**base, state="ended", state_text=f"Ended: {spawner.ended_reason}.")
@@ -66,33 +75,52 @@ def card(spawner, now: float) -> Card:
     job = spawner.poller.status(job_id) if job_id else UNKNOWN
     details = request_details(request, spawner.gpu_kind) if request else []
     if spawner.pending == "stop":
-        return Card(**base, state="stopping", state_text="Stopping…", job_id=job_id,
-                    details=details)
+        return Card(
+            **base, state="stopping", state_text="Stopping…", job_id=job_id, details=details
+        )
     if job not in (UNKNOWN, GONE) and job.running:
         started = job_started(job.start)
         # Slurm's time limit, which Extend raises; the request's until Slurm says.
         limit = job.limit_minutes or (request.hours * 60 if request else None)
-        details = [("Node", job.nodes),
-                   *(request_details(request, spawner.gpu_kind, limit) if request else [])]
+        details = [
+            ("Node", job.nodes),
+            *(request_details(request, spawner.gpu_kind, limit) if request else []),
+        ]
         ends_at = started + limit * 60 if started and limit else None
         if started and request:
             details.append(("Cost", spent_text(request, now - started)))
-        if (used := gpu_utilisation_text(spawner)):
+        if used := gpu_utilisation_text(spawner):
             details.append(("GPU utilisation", used))
         state = "running" if spawner.ready else "starting"
-        text = (f"Running on {job.nodes}" if spawner.ready
-                else f"Starting JupyterLab on {job.nodes}")
+        text = f"Running on {job.nodes}" if spawner.ready else f"Starting JupyterLab on {job.nodes}"
         if started:
             text += f" since {datetime.fromtimestamp(started).strftime('%H:%M')}"
-        return Card(**base, state=state, state_text=text + ".", job_id=job_id,
-                    details=details, ends_at=ends_at)
+        return Card(
+            **base,
+            state=state,
+            state_text=text + ".",
+            job_id=job_id,
+            details=details,
+            ends_at=ends_at,
+        )
     if job not in (UNKNOWN, GONE) and not spawner.ready:
-        return Card(**base, state="queued", state_text=queued_text(spawner, job, request, now),
-                    job_id=job_id, details=details)
+        return Card(
+            **base,
+            state="queued",
+            state_text=queued_text(spawner, job, request, now),
+            job_id=job_id,
+            details=details,
+        )
     if spawner.ready:  # started since the hub's last reading of the queue (every 30 s)
-        return Card(**base, state="running", job_id=job_id, details=details, awaiting=True,
-                    state_text="Running; its node and time left come with the hub's next "
-                               "reading of Slurm's queue.")
+        return Card(
+            **base,
+            state="running",
+            job_id=job_id,
+            details=details,
+            awaiting=True,
+            state_text="Running; its node and time left come with the hub's next "
+            "reading of Slurm's queue.",
+        )
     text = "Submitting to Slurm…" if not job_id else f"Job {job_id} submitted to Slurm."
     if job_id and spawner.poller.asked and not spawner.poller.reachable:
         text = f"Job {job_id}: Slurm's controller is not answering; the session is kept."
@@ -117,10 +145,15 @@ def request_details(request, gpu_kind: str, minutes: int | None = None) -> list[
     gpus = "none"
     if request.gpus:
         gpus = f"{request.gpus}" + (" (simulated)" if gpu_kind == "simulated" else "")
-    return [("Project", request.project), ("Partition", request.partition),
-            ("Cores", str(request.cpus)), ("Memory", f"{request.memory_gb} GB"),
-            ("GPUs", gpus), ("Walltime", hours_text(minutes)),
-            ("At most", f"{hours_cost(request, minutes / 60)} from {request.project}")]
+    return [
+        ("Project", request.project),
+        ("Partition", request.partition),
+        ("Cores", str(request.cpus)),
+        ("Memory", f"{request.memory_gb} GB"),
+        ("GPUs", gpus),
+        ("Walltime", hours_text(minutes)),
+        ("At most", f"{hours_cost(request, minutes / 60)} from {request.project}"),
+    ]
 
 
 def hours_cost(request, hours: float) -> str:
@@ -138,7 +171,6 @@ def spent_text(request, seconds: float) -> str:
     return f"{core} so far"
 
 
-
 def gpu_utilisation_text(spawner) -> str:
     """'37% at 10:42' (one GPU) or '37% at 10:42 (60%, 14%)', from the session's last
     GPU report; '' where none came (no GPUs, or no report yet)."""
@@ -146,8 +178,10 @@ def gpu_utilisation_text(spawner) -> str:
     if tracker is None or not tracker.last_utilisation or tracker.last_report is None:
         return ""
     values = tracker.last_utilisation
-    text = (f"{sum(values) / len(values):.0f}% at "
-            f"{datetime.fromtimestamp(tracker.last_report).strftime('%H:%M')}")
+    text = (
+        f"{sum(values) / len(values):.0f}% at "
+        f"{datetime.fromtimestamp(tracker.last_report).strftime('%H:%M')}"
+    )
     if len(values) > 1:
         text += " (" + ", ".join(f"{v:.0f}%" for v in values) + ")"
     return text
@@ -176,6 +210,8 @@ def queued_text(spawner, job, request, now: float) -> str:
     if spawner.submitted_at:
         until = spawner.submitted_at + spawner.queue_timeout
         at = expected_start(datetime.fromtimestamp(until).isoformat(), today)
-        text += (f"; the hub waits until {at} ({duration_text(max(until - now, 0))} from "
-                 f"now), then cancels it")
+        text += (
+            f"; the hub waits until {at} ({duration_text(max(until - now, 0))} from "
+            f"now), then cancels it"
+        )
     return text + "."

@@ -62,28 +62,45 @@ def parse_show_job(text: str) -> SessionJob | None:
         return None
     minutes = slurm.limit_minutes(fields.get("TimeLimit", "")) or 0
     tres = slurm.parse_tres(fields.get("TRES", ""))
-    return SessionJob(job_id=fields["JobId"], user=fields.get("UserId", "").split("(")[0],
-                      name=fields.get("JobName", ""), project=fields.get("Account", ""),
-                      partition=fields.get("Partition", ""), state=fields.get("JobState", ""),
-                      limit_minutes=minutes, cpus=tres.get("cpu", 0),
-                      gpus=tres.get("gres/gpu", 0))
+    return SessionJob(
+        job_id=fields["JobId"],
+        user=fields.get("UserId", "").split("(")[0],
+        name=fields.get("JobName", ""),
+        project=fields.get("Account", ""),
+        partition=fields.get("Partition", ""),
+        state=fields.get("JobState", ""),
+        limit_minutes=minutes,
+        cpus=tres.get("cpu", 0),
+        gpus=tres.get("gres/gpu", 0),
+    )
 
 
-def check(site, job: SessionJob | None, user: str, job_id: str, minutes: int,
-          budget: accounting.ProjectBudget | None) -> int:
+def check(
+    site,
+    job: SessionJob | None,
+    user: str,
+    job_id: str,
+    minutes: int,
+    budget: accounting.ProjectBudget | None,
+) -> int:
     """The new time limit in minutes if ``user`` may add ``minutes`` to ``job``; raise
     Refused saying why and what is allowed otherwise."""
     if job is None:
         raise Refused(404, f"there is no job {job_id}")
     if job.user != user:
-        raise Refused(403, f"job {job_id} is not yours: only your own sessions can be "
-                           f"extended")
+        raise Refused(403, f"job {job_id} is not yours: only your own sessions can be extended")
     if job.name != f"jupyter-{user}":
-        raise Refused(403, f"job {job_id} is not a notebook session: only sessions started "
-                           f"from the workbench can be extended")
+        raise Refused(
+            403,
+            f"job {job_id} is not a notebook session: only sessions started "
+            f"from the workbench can be extended",
+        )
     if job.state != "RUNNING":
-        raise Refused(409, f"job {job_id} is {job.state.lower()}, not running: only a running "
-                           f"session can be extended")
+        raise Refused(
+            409,
+            f"job {job_id} is {job.state.lower()}, not running: only a running "
+            f"session can be extended",
+        )
     limits = site.session_limits(job.project, job.partition)
     if limits is None:
         raise Refused(403, f"project {job.project} may not use partition {job.partition}")
@@ -91,13 +108,20 @@ def check(site, job: SessionJob | None, user: str, job_id: str, minutes: int,
     new_limit = job.limit_minutes + minutes
     if new_limit > allowed:
         room = allowed - job.limit_minutes
-        more = (f"you may add at most {hours_text(room)}" if room >= MIN_MINUTES
-                else "it cannot be extended further")
-        raise Refused(400, f"a session may run at most {limits.max_hours} h on partition "
-                           f"{job.partition} for project {job.project}; this one has "
-                           f"{hours_text(job.limit_minutes)} already: {more}")
-    why = budget and accounting.refusal(budget, {"gpu": job.gpus * minutes,
-                                                 "cpu": job.cpus * minutes})
+        more = (
+            f"you may add at most {hours_text(room)}"
+            if room >= MIN_MINUTES
+            else "it cannot be extended further"
+        )
+        raise Refused(
+            400,
+            f"a session may run at most {limits.max_hours} h on partition "
+            f"{job.partition} for project {job.project}; this one has "
+            f"{hours_text(job.limit_minutes)} already: {more}",
+        )
+    why = budget and accounting.refusal(
+        budget, {"gpu": job.gpus * minutes, "cpu": job.cpus * minutes}
+    )
     if why:
         raise Refused(400, f"not enough budget: adding {hours_text(minutes)} {why}")
     return new_limit
@@ -109,27 +133,37 @@ def project_budget(project: str, run=commands.run) -> accounting.ProjectBudget |
         shares = run(accounting.sshare_argv(), timeout=30)
         running = run(accounting.squeue_running_argv(), timeout=30)
     except commands.CommandError as err:
-        raise Refused(503, f"Slurm accounting cannot be read, so the budget cannot be "
-                           f"checked: {err}") from None
+        raise Refused(
+            503, f"Slurm accounting cannot be read, so the budget cannot be checked: {err}"
+        ) from None
     return accounting.build_snapshot(shares, running, time.time()).projects.get(project)
 
 
-def extend(site, user: str, job_id: str, minutes: int, caller: str, run=commands.run,
-           log_path: str = LOG) -> dict:
+def extend(
+    site, user: str, job_id: str, minutes: int, caller: str, run=commands.run, log_path: str = LOG
+) -> dict:
     """Check, then raise the time limit; what was done. ``run``: the command runner
     (argument lists; tests give their own)."""
-    job = parse_show_job(commands.output(["scontrol", "show", "job", "--oneliner", job_id],
-                                         run=run, timeout=30))
+    job = parse_show_job(
+        commands.output(["scontrol", "show", "job", "--oneliner", job_id], run=run, timeout=30)
+    )
     budget = project_budget(job.project, run) if job is not None else None
     new_limit = check(site, job, user, job_id, minutes, budget)
     run(["scontrol", "update", f"JobId={job_id}", f"TimeLimit={new_limit}"], timeout=30)
-    record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "caller": caller, "user": user,
-              "job": job_id, "added_minutes": minutes, "old_limit_minutes": job.limit_minutes,
-              "time_limit_minutes": new_limit}
+    record = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "caller": caller,
+        "user": user,
+        "job": job_id,
+        "added_minutes": minutes,
+        "old_limit_minutes": job.limit_minutes,
+        "time_limit_minutes": new_limit,
+    }
     os.makedirs(os.path.dirname(log_path), mode=0o750, exist_ok=True)
     # Readable by root and the log's group only: it names users and their jobs.
-    with os.fdopen(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640), "a",
-                   encoding="utf-8") as log:
+    with os.fdopen(
+        os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640), "a", encoding="utf-8"
+    ) as log:
         log.write(json.dumps(record) + "\n")
     return record
 
@@ -137,7 +171,8 @@ def extend(site, user: str, job_id: str, minutes: int, caller: str, run=commands
 def _minutes(text: str) -> int:
     if not re.fullmatch(r"[0-9]{1,5}", text) or not MIN_MINUTES <= int(text) <= MAX_MINUTES:
         raise argparse.ArgumentTypeError(
-            f"must be whole minutes from {MIN_MINUTES} to {MAX_MINUTES}, got {text[:20]!r}")
+            f"must be whole minutes from {MIN_MINUTES} to {MAX_MINUTES}, got {text[:20]!r}"
+        )
     return int(text)
 
 
@@ -156,7 +191,8 @@ def _job(text: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="aiworkbench.sessions.extend",
-        description="Add time to one running notebook session (run by the hub, as root).")
+        description="Add time to one running notebook session (run by the hub, as root).",
+    )
     parser.add_argument("--user", type=_name, required=True, help="whose session")
     parser.add_argument("--job", type=_job, required=True, help="the session's job id")
     parser.add_argument("--minutes", type=_minutes, required=True, help="minutes to add")

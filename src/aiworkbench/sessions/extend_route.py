@@ -22,10 +22,14 @@ from jupyterhub.apihandlers import APIHandler
 from jupyterhub.scopes import needs_scope
 from tornado import web
 
-ROUTES = (r"/api/aiworkbench/users/([^/]+)/extend",
-          r"/api/aiworkbench/users/([^/]+)/servers/([^/]+)/extend")
-LOG_ROUTES = (r"/api/aiworkbench/users/([^/]+)/log",
-              r"/api/aiworkbench/users/([^/]+)/servers/([^/]+)/log")
+ROUTES = (
+    r"/api/aiworkbench/users/([^/]+)/extend",
+    r"/api/aiworkbench/users/([^/]+)/servers/([^/]+)/extend",
+)
+LOG_ROUTES = (
+    r"/api/aiworkbench/users/([^/]+)/log",
+    r"/api/aiworkbench/users/([^/]+)/servers/([^/]+)/log",
+)
 BODY = 'the body must be exactly {"minutes": <whole minutes>}'
 
 
@@ -35,8 +39,9 @@ class ExtendHandler(APIHandler):
         user = self.find_user(user_name)
         spawner = user.spawners.get(server_name) if user is not None else None
         if spawner is None or not spawner.active:
-            raise web.HTTPError(404, f"{user_name} has no running session "
-                                     f"{server_name or '(the default one)'}")
+            raise web.HTTPError(
+                404, f"{user_name} has no running session {server_name or '(the default one)'}"
+            )
         body = self.get_json_body()
         if not isinstance(body, dict) or set(body) != {"minutes"}:
             raise web.HTTPError(400, BODY)
@@ -56,8 +61,9 @@ class LogHandler(APIHandler):
         user = self.find_user(user_name)
         spawner = user.spawners.get(server_name) if user is not None else None
         if spawner is None or not hasattr(spawner, "log_tail"):
-            raise web.HTTPError(404, f"{user_name} has no session "
-                                     f"{server_name or '(the default one)'}")
+            raise web.HTTPError(
+                404, f"{user_name} has no session {server_name or '(the default one)'}"
+            )
         job_id, text = await spawner.log_tail()
         if not job_id:
             raise web.HTTPError(404, "this session has not run a job yet: it has no log")
@@ -65,5 +71,7 @@ class LogHandler(APIHandler):
 
 
 def hub_routes() -> list[tuple[str, type]]:
-    return [*((route, ExtendHandler) for route in ROUTES),
-            *((route, LogHandler) for route in LOG_ROUTES)]
+    return [
+        *((route, ExtendHandler) for route in ROUTES),
+        *((route, LogHandler) for route in LOG_ROUTES),
+    ]

@@ -61,18 +61,24 @@ class GpuIdleTracker:
         return 0.0 if self.idle_since is None else now - self.idle_since
 
     def warning(self, now: float) -> str:
-        text = (f"its GPUs have been idle (below {self.threshold:g}% utilisation) for "
-                f"{duration_text(self.idle_for(now))}")
+        text = (
+            f"its GPUs have been idle (below {self.threshold:g}% utilisation) for "
+            f"{duration_text(self.idle_for(now))}"
+        )
         if self.stop_after:
             left = max(self.idle_since + self.stop_after - now, 0)
-            text += (f"; it will be stopped in {duration_text(left)} unless they are used "
-                     f"(stop it yourself to free them sooner)")
+            text += (
+                f"; it will be stopped in {duration_text(left)} unless they are used "
+                f"(stop it yourself to free them sooner)"
+            )
         return text
 
     def stop_reason(self, now: float) -> str:
-        return (f"its GPUs were idle (below {self.threshold:g}% utilisation) for "
-                f"{duration_text(self.idle_for(now))}, so it was stopped to free them for "
-                f"others")
+        return (
+            f"its GPUs were idle (below {self.threshold:g}% utilisation) for "
+            f"{duration_text(self.idle_for(now))}, so it was stopped to free them for "
+            f"others"
+        )
 
 
 class GpuActivityHandler(APIHandler):
@@ -82,21 +88,31 @@ class GpuActivityHandler(APIHandler):
     async def post(self):
         spawner = own_session(self)
         if spawner is None or not spawner.active:
-            raise web.HTTPError(403, "only a running session's own server token may report "
-                                     "its GPU utilisation")
+            raise web.HTTPError(
+                403, "only a running session's own server token may report its GPU utilisation"
+            )
         body = self.get_json_body()
-        values = body.get("utilisation") if isinstance(body, dict) and set(body) == {
-            "utilisation"} else None
-        if (not isinstance(values, list) or not 1 <= len(values) <= 64
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                           and 0 <= v <= 100 for v in values)):
-            raise web.HTTPError(400, 'the body must be {"utilisation": [percent, ...]}: '
-                                     '1 to 64 numbers from 0 to 100')
+        values = (
+            body.get("utilisation")
+            if isinstance(body, dict) and set(body) == {"utilisation"}
+            else None
+        )
+        if (
+            not isinstance(values, list)
+            or not 1 <= len(values) <= 64
+            or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 100
+                for v in values
+            )
+        ):
+            raise web.HTTPError(
+                400,
+                'the body must be {"utilisation": [percent, ...]}: 1 to 64 numbers from 0 to 100',
+            )
         verdict = spawner.gpu_report([float(v) for v in values], time.time())
         if verdict == "stop":
             await self.stop_single_user(spawner.user, spawner.name)
         self.finish(json.dumps({"verdict": verdict, "notice": spawner.gpu_notice}))
-
 
 
 def _iso(moment) -> str | None:
@@ -116,7 +132,8 @@ def session_row(user_name: str, spawner) -> dict:
     tracker = getattr(spawner, "gpu_tracker", None)
     orm = getattr(spawner, "orm_spawner", None)
     return {
-        "user": user_name, "server": spawner.name or "",
+        "user": user_name,
+        "server": spawner.name or "",
         "job_id": str(getattr(spawner, "job_id", "") or ""),
         "project": request.project if request else None,
         "partition": request.partition if request else None,
@@ -134,9 +151,15 @@ class SessionsHandler(APIHandler):
     @web.authenticated
     async def get(self):
         if self.parsed_scopes.get("read:servers") is not Scope.ALL:
-            raise web.HTTPError(403, "listing every session needs the scope read:servers "
-                                     "for all users (the dashboards service has it)")
-        rows = [session_row(user.name, spawner)
-                for user in list(self.users.values())
-                for spawner in list(user.spawners.values()) if spawner.active]
+            raise web.HTTPError(
+                403,
+                "listing every session needs the scope read:servers "
+                "for all users (the dashboards service has it)",
+            )
+        rows = [
+            session_row(user.name, spawner)
+            for user in list(self.users.values())
+            for spawner in list(user.spawners.values())
+            if spawner.active
+        ]
         self.finish(json.dumps({"sessions": rows}))

@@ -57,13 +57,15 @@ class NvmlSource(MetricsSource):
         pynvml.nvmlInit()
         self._nvml = pynvml
         count = pynvml.nvmlDeviceGetCount()
-        self._handles = [pynvml.nvmlDeviceGetHandleByIndex(i)
-                         for i in (indices or range(count)) if i < count]
+        self._handles = [
+            pynvml.nvmlDeviceGetHandleByIndex(i) for i in (indices or range(count)) if i < count
+        ]
 
     def sample(self) -> list[float] | None:
         try:
-            return [float(self._nvml.nvmlDeviceGetUtilizationRates(h).gpu)
-                    for h in self._handles] or None
+            return [
+                float(self._nvml.nvmlDeviceGetUtilizationRates(h).gpu) for h in self._handles
+            ] or None
         except self._nvml.NVMLError:
             return None
 
@@ -80,8 +82,10 @@ def source_from_env(environ=os.environ) -> MetricsSource:
         try:
             return NvmlSource(indices)
         except Exception as err:  # no driver, no library: say so once, measure nothing
-            print(f"aiworkbench-singleuser: NVML unavailable ({err}); GPU idle time is not "
-                  f"measured", file=sys.stderr)
+            print(
+                f"aiworkbench-singleuser: NVML unavailable ({err}); GPU idle time is not measured",
+                file=sys.stderr,
+            )
     return MetricsSource()
 
 
@@ -97,8 +101,9 @@ def latest_notice(max_age: float, now: float | None = None) -> str:
     return _LATEST["notice"] if now - _LATEST["at"] <= max_age else ""
 
 
-def report_gpu_activity(source: MetricsSource, interval: float,
-                        stop: threading.Event | None = None) -> None:
+def report_gpu_activity(
+    source: MetricsSource, interval: float, stop: threading.Event | None = None
+) -> None:
     """Every ``interval`` seconds, report the source's sample to the hub (the loop of
     the session's reporting thread) until ``stop`` is set; the hub's warnings go to
     the session log."""
@@ -111,8 +116,7 @@ def report_gpu_activity(source: MetricsSource, interval: float,
         if sample is None:
             continue
         try:
-            response = requests.post(url, json={"utilisation": sample}, headers=headers,
-                                     timeout=30)
+            response = requests.post(url, json={"utilisation": sample}, headers=headers, timeout=30)
             notice = response.json().get("notice", "") if response.ok else response.text
             if response.ok:
                 _LATEST.update(notice=notice, at=time.time())

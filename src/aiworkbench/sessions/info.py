@@ -32,8 +32,7 @@ class SessionInfo:
         if fetch is None:
             from aiworkbench.widgets.api_client import api_get as fetch
         try:
-            answer = fetch(f"budgets/{urllib.parse.quote(self.project, safe='')}",
-                           timeout=5)
+            answer = fetch(f"budgets/{urllib.parse.quote(self.project, safe='')}", timeout=5)
         except Exception:  # noqa: BLE001 (the card says it does not know)
             return None
         for project in answer.get("projects", []) if isinstance(answer, dict) else []:
@@ -54,21 +53,32 @@ class SessionInfo:
             gpus = f"{len(self.gpus)}{label}"
         left = self.time_left()
         ends = "" if left is None else time.strftime("%H:%M", time.localtime(time.time() + left))
-        rows = [("Job", self.job_id), ("Node", self.node), ("Partition", self.partition),
-                ("Project", self.project), ("Cores", self.cpus),
-                # Slurm counts memory in MiB; the form asked for G (GiB), shown as "GB".
-                ("Memory", f"{self.memory_mb / 1024:g} GB" if self.memory_mb else "—"),
-                ("GPUs", gpus),
-                ("Time left", "unknown: see the status bar" if left is None
-                 else f"{hours_text(left // 60)} (until {ends})")]
+        rows = [
+            ("Job", self.job_id),
+            ("Node", self.node),
+            ("Partition", self.partition),
+            ("Project", self.project),
+            ("Cores", self.cpus),
+            # Slurm counts memory in MiB; the form asked for G (GiB), shown as "GB".
+            ("Memory", f"{self.memory_mb / 1024:g} GB" if self.memory_mb else "—"),
+            ("GPUs", gpus),
+            (
+                "Time left",
+                "unknown: see the status bar"
+                if left is None
+                else f"{hours_text(left // 60)} (until {ends})",
+            ),
+        ]
         return render("session_card.html", rows=rows, note="")
 
     def __str__(self) -> str:
         if not self.job_id:
             return "Not running as a Slurm job."
         gpus = f"{len(self.gpus)} {self.gpu_kind} GPU(s)" if self.gpus else "no GPU"
-        return (f"Slurm job {self.job_id} on {self.node} (partition {self.partition}, "
-                f"project {self.project}): {self.cpus} CPU(s), {gpus}")
+        return (
+            f"Slurm job {self.job_id} on {self.node} (partition {self.partition}, "
+            f"project {self.project}): {self.cpus} CPU(s), {gpus}"
+        )
 
 
 def _gpu_kind(gpus: tuple[str, ...]) -> str:

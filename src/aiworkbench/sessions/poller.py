@@ -26,8 +26,9 @@ GONE = "gone"
 class SlurmPoller:
     """Shared snapshot of the cluster's active jobs, refreshed while jobs are watched."""
 
-    def __init__(self, interval: float = 5.0, runner=slurm.run,
-                 steady_interval: float | None = None):
+    def __init__(
+        self, interval: float = 5.0, runner=slurm.run, steady_interval: float | None = None
+    ):
         self.interval = interval  # while a session is starting
         self.steady_interval = max(steady_interval or interval, interval)  # none starting
         self._run = runner
@@ -141,8 +142,9 @@ class SlurmPoller:
 _pollers: dict[int, SlurmPoller] = {}
 
 
-def hub_poller(interval: float, reader: str = "",
-               steady_interval: float | None = None) -> SlurmPoller:
+def hub_poller(
+    interval: float, reader: str = "", steady_interval: float | None = None
+) -> SlurmPoller:
     """The hub's single poller (one per event loop), querying as the Slurm ``reader``
     every ``interval`` seconds while a session starts, else every ``steady_interval``."""
     key = id(asyncio.get_running_loop())

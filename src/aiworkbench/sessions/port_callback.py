@@ -25,8 +25,14 @@ def own_session(handler: APIHandler):
     """The session (spawner) whose own server token authenticated ``handler``'s request,
     or None: a user's other tokens speak for the user, not for a session."""
     token = handler.get_auth_token() or ""
-    return next((s for s in handler.current_user.spawners.values()
-                 if hasattr(s, "owns_token") and s.owns_token(token)), None)
+    return next(
+        (
+            s
+            for s in handler.current_user.spawners.values()
+            if hasattr(s, "owns_token") and s.owns_token(token)
+        ),
+        None,
+    )
 
 
 def peer_address(handler: APIHandler) -> str | None:
@@ -56,8 +62,9 @@ class SessionPortHandler(APIHandler):
             raise web.HTTPError(400, "port must be an integer from 1024 to 65535")
         host = peer_address(self)
         if host is None:
-            raise web.HTTPError(400, "the port report must come over TCP/IP from the "
-                                     "session's node")
+            raise web.HTTPError(
+                400, "the port report must come over TCP/IP from the session's node"
+            )
         spawner.report_port(host, port)
         self.set_status(201)
         self.finish(json.dumps({"message": f"session port {port} on {host} recorded"}))
@@ -78,4 +85,5 @@ def drop_batchspawner_route() -> None:
     import batchspawner.api  # noqa: F401 (registers its handler on import)
 
     apihandlers.default_handlers[:] = [
-        route for route in apihandlers.default_handlers if route[0] != r"/api/batchspawner"]
+        route for route in apihandlers.default_handlers if route[0] != r"/api/batchspawner"
+    ]

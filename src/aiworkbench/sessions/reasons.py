@@ -61,8 +61,13 @@ def pending_reason(reason: str, wants_gpus: bool = False) -> str:
     return PENDING_REASONS.get(reason, f"waiting ({reason})")
 
 
-def end_reason(state: str, reason: str = "", exit_code: str = "", cancelled_by: str = "",
-               owner_uid: int | None = None) -> str:
+def end_reason(
+    state: str,
+    reason: str = "",
+    exit_code: str = "",
+    cancelled_by: str = "",
+    owner_uid: int | None = None,
+) -> str:
     """Plain words for how a session's job ended: who cancelled it (``cancelled_by``, the
     uid sacct names; ``owner_uid``: the session's user) and a failed job's exit code."""
     words = END_WORDS.get(state, f"the session's job ended ({state})")
@@ -93,13 +98,16 @@ def _canceller(uid: str, owner_uid: int | None) -> str:
         return f"user {uid}"
 
 
-def queue_gave_up(waited_s: float, job_id: str, reason: str, start: str,
-                  suggestions: list[str]) -> str:
+def queue_gave_up(
+    waited_s: float, job_id: str, reason: str, start: str, suggestions: list[str]
+) -> str:
     """Why a queued session was given up, and what to try: "was still queued after 2 h
     (waiting for a free GPU), so job 4 was cancelled; Slurm expected it to start at about
     21:06. Try the cpu partition, fewer GPUs, or later"."""
-    words = (f"was still queued after {duration_text(waited_s)} ({reason}), so job {job_id} "
-             f"was cancelled")
+    words = (
+        f"was still queued after {duration_text(waited_s)} ({reason}), so job {job_id} "
+        f"was cancelled"
+    )
     if start:
         words += f"; Slurm expected it to start at about {start}"
     tries = [*suggestions, "later"]
@@ -119,8 +127,13 @@ def expected_start(start: str, now: datetime) -> str:
     return f"{when.day} {when.strftime('%b %H:%M')}"
 
 
-BUDGET_REASONS = ("AssocGrpGRESMinutes", "AssocGrpCPUMinutesLimit", "AssocGrpCpuMinutes",
-                  "AssocGrpCPUMinutes", "AssocGrpBillingMinutes")
+BUDGET_REASONS = (
+    "AssocGrpGRESMinutes",
+    "AssocGrpCPUMinutesLimit",
+    "AssocGrpCpuMinutes",
+    "AssocGrpCPUMinutes",
+    "AssocGrpBillingMinutes",
+)
 
 
 def sooner(site, request, reason: str, user: str) -> list[str]:
@@ -137,9 +150,11 @@ def sooner(site, request, reason: str, user: str) -> list[str]:
     tries = []
     usable = site.usable_partitions(request.project)
     if request.gpus:
-        tries += [f"the {name} partition (no GPUs)" for name, lim in usable.items()
-                  if name != request.partition and lim.min_gpus == 0
-                  and not site.partitions[name].gpus]
+        tries += [
+            f"the {name} partition (no GPUs)"
+            for name, lim in usable.items()
+            if name != request.partition and lim.min_gpus == 0 and not site.partitions[name].gpus
+        ]
         if request.gpus > 1:
             tries.append("fewer GPUs")
     lim = usable.get(request.partition)

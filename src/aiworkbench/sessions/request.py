@@ -86,45 +86,68 @@ def _default_profile(site: Site, usable: dict) -> str:
 def parse_user_options(options: dict, site: Site, username: str) -> SessionRequest:
     """Validate ``options`` for ``username``; raise :class:`RequestError` if refused."""
     if not isinstance(options, dict):
-        raise RequestError(f"session options must be an object with keys "
-                           f"{', '.join(ALLOWED_KEYS)}")
+        raise RequestError(f"session options must be an object with keys {', '.join(ALLOWED_KEYS)}")
     unknown = sorted(str(k) for k in options if k not in ALLOWED_KEYS)
     if unknown:
-        raise RequestError(f"unknown option(s) {', '.join(map(repr, unknown))}; "
-                           f"allowed: {', '.join(ALLOWED_KEYS)}")
+        raise RequestError(
+            f"unknown option(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(ALLOWED_KEYS)}"
+        )
     projects = site.projects_of(username)
     if not projects:
         raise RequestError(f"user {username!r} belongs to no project; ask an admin")
     project = options.get("project", projects[0])
     if not isinstance(project, str) or project not in projects:
-        raise RequestError(f"project {project!r} is not one of yours; allowed: "
-                           f"{', '.join(projects)}")
+        raise RequestError(
+            f"project {project!r} is not one of yours; allowed: {', '.join(projects)}"
+        )
     usable = site.usable_partitions(project)
     profile_name = options.get("profile", _default_profile(site, usable))
     if not isinstance(profile_name, str) or profile_name not in site.profiles:
-        raise RequestError(f"unknown profile {profile_name!r}; allowed: "
-                           f"{', '.join(site.profiles)}")
+        raise RequestError(f"unknown profile {profile_name!r}; allowed: {', '.join(site.profiles)}")
     profile = site.profiles[profile_name]
     # A profile asked for keeps its partition; the default one gives way to the project's.
-    default_partition = (profile.partition if "profile" in options or profile.partition in usable
-                         else next(iter(usable)))
+    default_partition = (
+        profile.partition
+        if "profile" in options or profile.partition in usable
+        else next(iter(usable))
+    )
     partition = options.get("partition", default_partition)
     if not isinstance(partition, str) or partition not in usable:
         known = isinstance(partition, str) and partition in site.partitions
         raise RequestError(
-            (f"project {project!r} may not use partition {partition!r}" if known else
-             f"unknown partition {partition!r}") + f"; allowed: {', '.join(usable)}")
+            (
+                f"project {project!r} may not use partition {partition!r}"
+                if known
+                else f"unknown partition {partition!r}"
+            )
+            + f"; allowed: {', '.join(usable)}"
+        )
     lim = usable[partition]
     from_profile = partition == profile.partition  # else the profile's sizes do not apply
     preset = options.get("preset", profile.preset if from_profile else lim.presets[0])
     if not isinstance(preset, str) or preset not in lim.presets:
-        raise RequestError(f"preset {preset!r} is not offered on partition {partition!r}; "
-                           f"allowed: {', '.join(lim.presets)}")
+        raise RequestError(
+            f"preset {preset!r} is not offered on partition {partition!r}; "
+            f"allowed: {', '.join(lim.presets)}"
+        )
     where = f"on partition {partition!r} for project {project!r}"
-    gpus = _count(options, "gpus", profile.gpus if from_profile else lim.min_gpus,
-                  lim.min_gpus, lim.max_gpus, where)
+    gpus = _count(
+        options,
+        "gpus",
+        profile.gpus if from_profile else lim.min_gpus,
+        lim.min_gpus,
+        lim.max_gpus,
+        where,
+    )
     hours = _count(options, "hours", min(profile.hours, lim.max_hours), 1, lim.max_hours, where)
     size = site.presets[preset]
-    return SessionRequest(profile=profile_name, project=project, partition=partition,
-                          preset=preset, cpus=size.cpus, memory_gb=size.memory_gb, gpus=gpus,
-                          hours=hours)
+    return SessionRequest(
+        profile=profile_name,
+        project=project,
+        partition=partition,
+        preset=preset,
+        cpus=size.cpus,
+        memory_gb=size.memory_gb,
+        gpus=gpus,
+        hours=hours,
+    )

@@ -41,21 +41,32 @@ from sqlalchemy.orm import object_session
 from traitlets import Any, Bool, Float, Integer, List, Unicode, default
 
 from aiworkbench.budgets import accounting
-from aiworkbench.core import slurm
 from aiworkbench.budgets.accounting import accounting_reader
+from aiworkbench.core import slurm
 from aiworkbench.core.units import duration_text, hours_text
-from aiworkbench.sessions.gpu_idle import GpuIdleTracker
-from aiworkbench.sessions.capacity import capacity_reader, outlook_text
-from aiworkbench.sessions.poller import GONE, UNKNOWN, hub_poller
 from aiworkbench.sessions import TEMPLATES
-from aiworkbench.sessions.reasons import (end_reason, expected_start, pending_reason,
-                                          queue_gave_up, sooner)
-from aiworkbench.sessions.request import (ALLOWED_KEYS, RequestError, SessionRequest, cost_text,
-                                          is_count, parse_user_options)
+from aiworkbench.sessions.capacity import capacity_reader, outlook_text
+from aiworkbench.sessions.gpu_idle import GpuIdleTracker
+from aiworkbench.sessions.poller import GONE, UNKNOWN, hub_poller
+from aiworkbench.sessions.reasons import (
+    end_reason,
+    expected_start,
+    pending_reason,
+    queue_gave_up,
+    sooner,
+)
+from aiworkbench.sessions.request import (
+    ALLOWED_KEYS,
+    RequestError,
+    SessionRequest,
+    cost_text,
+    is_count,
+    parse_user_options,
+)
 
-_FORM = Environment(loader=FileSystemLoader(TEMPLATES),
-                    autoescape=select_autoescape(default=True)).get_template(
-                        "session_form.html")
+_FORM = Environment(
+    loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True)
+).get_template("session_form.html")
 
 START_BACKSTOP_S = 60  # JupyterHub's start_timeout: the spawner's own limits plus this
 # Stop: how long to wait for Slurm to end a cancelled job, and how often to look again
@@ -112,7 +123,8 @@ class WorkbenchSpawner(SlurmSpawner):
     _resuming = False  # a queued job of before a hub restart is being waited for
 
     site = Any(help="The validated site (aiworkbench.core.site.Site); set by apply_site.").tag(
-        config=True)
+        config=True
+    )
     req_env_dir = Unicode(
         "/opt/aiworkbench/env",
         help="Python environment of notebook sessions; its bin/ goes first on PATH in the job.",
@@ -124,37 +136,38 @@ class WorkbenchSpawner(SlurmSpawner):
     slurm_poll_interval = Float(
         5.0,
         help="Seconds between the hub's queries of Slurm (one squeue for all sessions) "
-             "while a session is starting.",
+        "while a session is starting.",
     ).tag(config=True)
     slurm_steady_poll_interval = Float(
         30.0,
         help="Seconds between the hub's queries of Slurm while no session is starting. "
-             "An ended session is noticed within this time plus JupyterHub's poll_interval.",
+        "An ended session is noticed within this time plus JupyterHub's poll_interval.",
     ).tag(config=True)
     slurm_reader = Unicode(
         "",
         help="User whose sight the hub borrows (through sudo) to read every job and "
-             "budget when Slurm's PrivateData hides them (site slurm.reader); empty: "
-             "the hub's own.",
+        "budget when Slurm's PrivateData hides them (site slurm.reader); empty: "
+        "the hub's own.",
     ).tag(config=True)
 
     queue_timeout = Float(
         7200.0,
         help="Seconds a session's job may wait in Slurm's queue before the spawn gives up, "
-             "cancels it and says why (site hub.queue_wait_hours).",
+        "cancels it and says why (site hub.queue_wait_hours).",
     ).tag(config=True)
     lab_timeout = Float(
         300.0,
         help="Seconds JupyterLab may take to report its port once the job runs (site "
-             "hub.start_timeout). JupyterHub's own start_timeout is set above both, so "
-             "that the spawner's limits, with their words, are the ones met.",
+        "hub.start_timeout). JupyterHub's own start_timeout is set above both, so "
+        "that the spawner's limits, with their words, are the ones met.",
     ).tag(config=True)
 
     extend_helper = List(
-        Unicode(), ["sudo", "-n", sys.executable, "-I", "-m", "aiworkbench.sessions.extend"],
+        Unicode(),
+        ["sudo", "-n", sys.executable, "-I", "-m", "aiworkbench.sessions.extend"],
         help="The privileged helper that adds time to a running session (its own sudoers "
-             "line; it checks the job, the limits and the budget itself), as an argument "
-             "list; --user, --job and --minutes are added.",
+        "line; it checks the job, the limits and the budget itself), as an argument "
+        "list; --user, --job and --minutes are added.",
     ).tag(config=True)
 
     max_sessions = Integer(
@@ -165,52 +178,56 @@ class WorkbenchSpawner(SlurmSpawner):
     api_url = Unicode(
         "",
         help="URL of the workbench API as sessions reach it (through the proxy), given to "
-             "them as AIWORKBENCH_API_URL; empty: not given.",
+        "them as AIWORKBENCH_API_URL; empty: not given.",
     ).tag(config=True)
     accounting_refresh = Float(
         30.0,
         help="Seconds between the hub's reads of Slurm accounting for budget checks, the "
-             "form's remaining budgets and the home page's warnings (one read for all).",
+        "form's remaining budgets and the home page's warnings (one read for all).",
     ).tag(config=True)
     check_budget = Bool(
         True,
         help="Refuse a request whose cost (GPUs or cores times hours) exceeds what its "
-             "project has left, before submitting it. Slurm enforces budgets either way; "
-             "this says so at once, with the numbers, instead of a job that never starts.",
+        "project has left, before submitting it. Slurm enforces budgets either way; "
+        "this says so at once, with the numbers, instead of a job that never starts.",
     ).tag(config=True)
     cull_idle_timeout = Float(
         0.0,
         help="Seconds without activity after which the idle culler stops sessions (0: no "
-             "culler); a session stopped after that long idle is said to be culled.",
+        "culler); a session stopped after that long idle is said to be culled.",
     ).tag(config=True)
     gpu_metrics = Unicode(
         "",
         help="How GPU sessions measure their GPUs' utilisation: 'nvml' (real GPUs) or "
-             "'simulated:DIR' (percentages in DIR/<job id>); empty: not measured.",
+        "'simulated:DIR' (percentages in DIR/<job id>); empty: not measured.",
     ).tag(config=True)
     gpu_report_interval = Float(
-        60.0, help="Seconds between a GPU session's utilisation reports.").tag(config=True)
-    gpu_idle_threshold = Float(
-        5.0, help="GPUs are idle while their mean utilisation (percent) is below this.",
+        60.0, help="Seconds between a GPU session's utilisation reports."
     ).tag(config=True)
-    gpu_idle_warn = Float(
-        1800.0, help="Seconds of idle GPUs after which the user is warned.").tag(config=True)
+    gpu_idle_threshold = Float(
+        5.0,
+        help="GPUs are idle while their mean utilisation (percent) is below this.",
+    ).tag(config=True)
+    gpu_idle_warn = Float(1800.0, help="Seconds of idle GPUs after which the user is warned.").tag(
+        config=True
+    )
     gpu_idle_stop = Float(
         3600.0,
         help="Seconds of idle GPUs after which the session is stopped (0: never).",
     ).tag(config=True)
 
     batch_script = Unicode(BATCH_SCRIPT, help="Template of the session's batch script.").tag(
-        config=True)
+        config=True
+    )
     exec_prefix = Unicode(
         "sudo -u {username}",
         help="Prefix of the commands that act as the user (sbatch, scancel): sudo as the "
-             "user. The job's environment passes through sudoers' env_keep, not sudo -E.",
+        "user. The job's environment passes through sudoers' env_keep, not sudo -E.",
     ).tag(config=True)
     batchspawner_singleuser_cmd = Unicode(
         "aiworkbench-singleuser",
         help="Wrapper that starts the single-user server in the job and reports its port "
-             "to the hub once it is listening.",
+        "to the hub once it is listening.",
     ).tag(config=True)
 
     request: SessionRequest | None = None
@@ -236,6 +253,7 @@ class WorkbenchSpawner(SlurmSpawner):
                     self.log.warning("The form shows no budgets: %s", err)
             free, start = await self.queue_outlook()
             return self.render_form(snapshot=snapshot, free=free, start=start)
+
         return form
 
     async def queue_outlook(self):
@@ -246,12 +264,21 @@ class WorkbenchSpawner(SlurmSpawner):
         try:
             free = await reader.free()
             request = parse_user_options(
-                self._form_choices(self.site, self.user.name,
-                                   {p: self.site.usable_partitions(p)
-                                    for p in self.site.projects_of(self.user.name)}),
-                self.site, self.user.name)
-            return free, (request, await reader.expected_start(
-                request, lambda argv: self.user_argv(*argv)))
+                self._form_choices(
+                    self.site,
+                    self.user.name,
+                    {
+                        p: self.site.usable_partitions(p)
+                        for p in self.site.projects_of(self.user.name)
+                    },
+                ),
+                self.site,
+                self.user.name,
+            )
+            return free, (
+                request,
+                await reader.expected_start(request, lambda argv: self.user_argv(*argv)),
+            )
         except (slurm.SlurmError, RequestError) as err:
             self.log.warning("The form shows no queue outlook: %s", err)
             return {}, None
@@ -265,38 +292,56 @@ class WorkbenchSpawner(SlurmSpawner):
         chosen = self._form_choices(site, user, usable)
         lim = usable[chosen["project"]].get(chosen["partition"])
         data = {
-            "profiles": {name: {"partition": p.partition, "preset": p.preset, "gpus": p.gpus,
-                                "hours": p.hours} for name, p in site.profiles.items()},
+            "profiles": {
+                name: {
+                    "partition": p.partition,
+                    "preset": p.preset,
+                    "gpus": p.gpus,
+                    "hours": p.hours,
+                }
+                for name, p in site.profiles.items()
+            },
             "presets": {name: {"cpus": p.cpus} for name, p in site.presets.items()},
-            "limits": {project: {part: {**dataclasses.asdict(lim),
-                                        "text": lim.text(project, part)}
-                                 for part, lim in parts.items()}
-                       for project, parts in usable.items()},
+            "limits": {
+                project: {
+                    part: {**dataclasses.asdict(lim), "text": lim.text(project, part)}
+                    for part, lim in parts.items()
+                }
+                for project, parts in usable.items()
+            },
             "budgets": {},
         }
         budgets = snapshot.projects if snapshot is not None else {}
         for project in usable:
             if project in budgets:
-                data["budgets"][project] = {kind: usage.available for kind, usage
-                                            in budgets[project].budgets.items()}
+                data["budgets"][project] = {
+                    kind: usage.available for kind, usage in budgets[project].budgets.items()
+                }
         cost = limits_text = over_budget = ""
         if lim is not None:
             limits_text = lim.text(chosen["project"], chosen["partition"])
-            cpus, gpus, hrs = (site.presets[chosen["preset"]].cpus, int(chosen["gpus"]),
-                               int(chosen["hours"]))
+            cpus, gpus, hrs = (
+                site.presets[chosen["preset"]].cpus,
+                int(chosen["gpus"]),
+                int(chosen["hours"]),
+            )
             cost = cost_text(gpus, cpus, hrs, chosen["project"])
             if chosen["project"] in budgets:
-                why = accounting.refusal(budgets[chosen["project"]],
-                                         {"gpu": gpus * hrs * 60, "cpu": cpus * hrs * 60})
+                why = accounting.refusal(
+                    budgets[chosen["project"]], {"gpu": gpus * hrs * 60, "cpu": cpus * hrs * 60}
+                )
                 over_budget = f"— {why}" if why else ""
 
         def project_text(name):
             text = site.projects[name].description
             if name in budgets:
                 left = budgets[name].budgets
-                text += (f" — left: {accounting.hours(left['gpu'].available)} GPU-h, "
-                         f"{accounting.hours(left['cpu'].available)} core-h")
+                text += (
+                    f" — left: {accounting.hours(left['gpu'].available)} GPU-h, "
+                    f"{accounting.hours(left['cpu'].available)} core-h"
+                )
             return text
+
         def size(p):
             text = f"{p.cpus} core{'' if p.cpus == 1 else 's'}, {p.memory_gb} GB"
             return f"{text} ({p.description})" if p.description else text
@@ -308,17 +353,22 @@ class WorkbenchSpawner(SlurmSpawner):
             if name in free:
                 return f"{partition.description} — {free[name].text(label, partition.gpus)}"
             return partition.description
+
         return _FORM.render(
             profiles=[(n, p.description) for n, p in site.profiles.items()],
             projects=[(n, project_text(n)) for n in usable],
             partitions=[(n, partition_text(n, p)) for n, p in site.partitions.items()],
             queue_text=outlook_text(start, free, datetime.now()),
             presets=[(n, size(p)) for n, p in site.presets.items()],
-            chosen=chosen, cost=cost, limits_text=limits_text, over_budget=over_budget,
+            chosen=chosen,
+            cost=cost,
+            limits_text=limits_text,
+            over_budget=over_budget,
             max_gpus=max(p.max_gpus for p in site.partitions.values()),
             max_hours=max(p.max_hours for p in site.partitions.values()),
             gpu_note="simulated" if self.gpu_kind == "simulated" else "",
-            data_json=json.dumps(data).replace("<", "\\u003c"))
+            data_json=json.dumps(data).replace("<", "\\u003c"),
+        )
 
     # Each user's last form choices, shown again after a refusal. (JupyterHub re-renders
     # the form of the user's default server, whichever server was asked for.)
@@ -331,8 +381,12 @@ class WorkbenchSpawner(SlurmSpawner):
         first = parse_user_options({}, site, user)
         chosen = {key: str(getattr(first, key)) for key in ALLOWED_KEYS}
         last = WorkbenchSpawner._last_choices.get(user, {})
-        offered = {"profile": site.profiles, "project": usable, "partition": site.partitions,
-                   "preset": site.presets}
+        offered = {
+            "profile": site.profiles,
+            "project": usable,
+            "partition": site.partitions,
+            "preset": site.presets,
+        }
         for key, allowed in offered.items():
             if isinstance(last.get(key), str) and last[key] in allowed:
                 chosen[key] = last[key]
@@ -356,6 +410,7 @@ class WorkbenchSpawner(SlurmSpawner):
             request = spawner.validated_request(options)
             await spawner.check_request_budget(request)
             spawner.apply_request(request)
+
         return apply
 
     def check_session_limit(self) -> None:
@@ -364,7 +419,9 @@ class WorkbenchSpawner(SlurmSpawner):
             names = ", ".join(repr(s.name or "default") for s in running)
             raise SessionFailed(
                 f"you already run {len(running)} session(s) ({names}), the most allowed "
-                f"is {self.max_sessions}: stop one first", reason="session-limit")
+                f"is {self.max_sessions}: stop one first",
+                reason="session-limit",
+            )
 
     def validated_request(self, options=None) -> SessionRequest:
         options = self.user_options if options is None else options
@@ -384,20 +441,27 @@ class WorkbenchSpawner(SlurmSpawner):
             self.log.warning("Budget check skipped for %s: %s", self.user.name, err)
             return
         budget = snapshot.projects.get(request.project)
-        why = budget and accounting.refusal(budget, {"gpu": request.gpu_hours * 60,
-                                                     "cpu": request.core_hours * 60})
+        why = budget and accounting.refusal(
+            budget, {"gpu": request.gpu_hours * 60, "cpu": request.core_hours * 60}
+        )
         if why:
-            raise SessionFailed(f"Not enough budget: this session {why}. Ask for fewer "
-                                f"GPUs, cores or hours, or another project.",
-                                reason="budget")
+            raise SessionFailed(
+                f"Not enough budget: this session {why}. Ask for fewer "
+                f"GPUs, cores or hours, or another project.",
+                reason="budget",
+            )
 
     @staticmethod
     def script_values(request: SessionRequest) -> dict[str, str]:
         """The batch script's values (batchspawner's ``req_*`` traits) of a request."""
-        return {"partition": request.partition, "account": request.project,
-                "nprocs": str(request.cpus), "memory": f"{request.memory_gb}G",
-                "runtime": f"{request.hours}:00:00",
-                "gres": f"gpu:{request.gpus}" if request.gpus else ""}
+        return {
+            "partition": request.partition,
+            "account": request.project,
+            "nprocs": str(request.cpus),
+            "memory": f"{request.memory_gb}G",
+            "runtime": f"{request.hours}:00:00",
+            "gres": f"gpu:{request.gpus}" if request.gpus else "",
+        }
 
     def apply_request(self, request: SessionRequest) -> None:
         """Set the batch script's values from a validated request (and only from it)."""
@@ -424,14 +488,16 @@ class WorkbenchSpawner(SlurmSpawner):
         """A utilisation report of this session's GPUs: 'busy', 'idle', 'warn' or 'stop'
         (then the caller stops the session; the reason is kept for the home page)."""
         if self.gpu_tracker is None:
-            self.gpu_tracker = GpuIdleTracker(self.gpu_idle_threshold, self.gpu_idle_warn,
-                                              self.gpu_idle_stop)
+            self.gpu_tracker = GpuIdleTracker(
+                self.gpu_idle_threshold, self.gpu_idle_warn, self.gpu_idle_stop
+            )
         verdict = self.gpu_tracker.report(utilisation, now)
         self.gpu_notice = self.gpu_tracker.warning(now) if verdict == "warn" else ""
         if verdict == "stop":
             self.ended_reason = self.gpu_tracker.stop_reason(now)
-            self.log.info("Stopping %s's session %r: %s", self.user.name, self.name,
-                          self.ended_reason)
+            self.log.info(
+                "Stopping %s's session %r: %s", self.user.name, self.name, self.ended_reason
+            )
         return verdict
 
     def idle_reason(self) -> str:
@@ -444,8 +510,10 @@ class WorkbenchSpawner(SlurmSpawner):
         idle = (datetime.now(UTC).replace(tzinfo=None) - last).total_seconds()
         if idle < self.cull_idle_timeout:
             return ""
-        return (f"it had no activity for {duration_text(idle)} (sessions without activity "
-                f"are stopped after {duration_text(self.cull_idle_timeout)})")
+        return (
+            f"it had no activity for {duration_text(idle)} (sessions without activity "
+            f"are stopped after {duration_text(self.cull_idle_timeout)})"
+        )
 
     # --- commands --------------------------------------------------------------
     def user_argv(self, *argv: str) -> list[str]:
@@ -475,14 +543,21 @@ class WorkbenchSpawner(SlurmSpawner):
     async def submit_batch_script(self):
         """Submit with validated values only (no raw user_options in the template)."""
         script = await self.job_script()
-        self.log.info("Submitting session job for %s: %s on %s, %s", self.user.name,
-                      self.request.preset, self.req_partition, self.request.cost_text())
+        self.log.info(
+            "Submitting session job for %s: %s on %s, %s",
+            self.user.name,
+            self.request.preset,
+            self.req_partition,
+            self.request.cost_text(),
+        )
         try:
-            out = await slurm.run(self.user_argv("sbatch", "--parsable"), input=script,
-                                  env=self.get_env())
+            out = await slurm.run(
+                self.user_argv("sbatch", "--parsable"), input=script, env=self.get_env()
+            )
         except slurm.SlurmError as err:
-            raise SessionFailed(f"Slurm did not take the session's job: {err}",
-                                reason="slurm", status_code=502) from None
+            raise SessionFailed(
+                f"Slurm did not take the session's job: {err}", reason="slurm", status_code=502
+            ) from None
         self.job_id = self.parse_job_id(out.strip())
         self.last_job_id = self.job_id
         return self.job_id
@@ -491,10 +566,18 @@ class WorkbenchSpawner(SlurmSpawner):
         """Add ``minutes`` to the running session through the privileged helper; what
         it did, in words. Refusals (the helper's own words) raise SessionFailed."""
         if not self.job_id or not self.ready:
-            raise SessionFailed("only a running session can be extended", reason="extend",
-                                status_code=409)
-        argv = [*self.extend_helper, "--user", self.user.name, "--job", self.job_id,
-                "--minutes", str(minutes)]
+            raise SessionFailed(
+                "only a running session can be extended", reason="extend", status_code=409
+            )
+        argv = [
+            *self.extend_helper,
+            "--user",
+            self.user.name,
+            "--job",
+            self.job_id,
+            "--minutes",
+            str(minutes),
+        ]
         try:
             out = await slurm.run(argv, timeout=60)
         except slurm.SlurmError as err:
@@ -502,20 +585,30 @@ class WorkbenchSpawner(SlurmSpawner):
             words = said[-1] if said else str(err)
             if err.returncode in (2, 3):  # refused, or arguments it does not take
                 words = words.split(": error: ", 1)[-1].removeprefix("refused: ")
-                raise SessionFailed(f"The session was not extended: {words}.",
-                                    reason="extend") from None
-            self.log.error("Extending job %s of %s failed: %s", self.job_id, self.user.name,
-                           err)
-            raise SessionFailed("The session was not extended: the workbench's helper "
-                                "failed; ask the factory's administrators.",
-                                reason="extend", status_code=502) from None
+                raise SessionFailed(
+                    f"The session was not extended: {words}.", reason="extend"
+                ) from None
+            self.log.error("Extending job %s of %s failed: %s", self.job_id, self.user.name, err)
+            raise SessionFailed(
+                "The session was not extended: the workbench's helper "
+                "failed; ask the factory's administrators.",
+                reason="extend",
+                status_code=502,
+            ) from None
         done = json.loads(out)
-        self.log.info("Extended job %s of %s by %s minutes (now %s)", self.job_id,
-                      self.user.name, minutes, done["time_limit_minutes"])
+        self.log.info(
+            "Extended job %s of %s by %s minutes (now %s)",
+            self.job_id,
+            self.user.name,
+            minutes,
+            done["time_limit_minutes"],
+        )
         self.poller.poke()  # the card then shows the new limit
         await self.poller.wait_update(2 * self.slurm_poll_interval + 5)
-        return (f"Added {hours_text(minutes)}: the session may now run "
-                f"{hours_text(done['time_limit_minutes'])} in all.")
+        return (
+            f"Added {hours_text(minutes)}: the session may now run "
+            f"{hours_text(done['time_limit_minutes'])} in all."
+        )
 
     LOG_LINES = 40
 
@@ -527,8 +620,9 @@ class WorkbenchSpawner(SlurmSpawner):
             return "", ""
         path = f"{self.req_homedir}/.jupyter-session-{job_id}.log"
         try:
-            text = await slurm.run(self.user_argv("tail", "-n", str(self.LOG_LINES), "--",
-                                                  path), timeout=30)
+            text = await slurm.run(
+                self.user_argv("tail", "-n", str(self.LOG_LINES), "--", path), timeout=30
+            )
         except slurm.SlurmError as err:
             self.log.warning("Could not read %s's log %s: %s", self.user.name, path, err)
             text = f"(the log {path} cannot be read: it may not exist yet)"
@@ -541,8 +635,9 @@ class WorkbenchSpawner(SlurmSpawner):
     # --- state from the shared poller -----------------------------------------
     @property
     def poller(self):
-        return hub_poller(self.slurm_poll_interval, self.slurm_reader,
-                          self.slurm_steady_poll_interval)
+        return hub_poller(
+            self.slurm_poll_interval, self.slurm_reader, self.slurm_steady_poll_interval
+        )
 
     @property
     def budgets(self):
@@ -574,8 +669,9 @@ class WorkbenchSpawner(SlurmSpawner):
             owner_uid = pwd.getpwnam(self.user.name).pw_uid
         except KeyError:
             owner_uid = None
-        return end_reason(finished.state, finished.reason, finished.exit_code,
-                          finished.cancelled_by, owner_uid)
+        return end_reason(
+            finished.state, finished.reason, finished.exit_code, finished.cancelled_by, owner_uid
+        )
 
     async def poll(self):
         if not self.job_id:
@@ -583,15 +679,16 @@ class WorkbenchSpawner(SlurmSpawner):
         self.poller.watch(self.job_id)
         # Right after a hub restart the poller has not answered yet: give it a moment.
         deadline = asyncio.get_running_loop().time() + 2 * self.slurm_poll_interval + 5
-        while (self.poller.status(self.job_id) == UNKNOWN
-               and asyncio.get_running_loop().time() < deadline):
+        while (
+            self.poller.status(self.job_id) == UNKNOWN
+            and asyncio.get_running_loop().time() < deadline
+        ):
             await self.poller.wait_update(0.5)
         if self.poller.status(self.job_id) != GONE:
             return None  # pending, running, or unknown: never kill a session on doubt
         job_id = self.job_id
         self.ended_reason = self.ended_reason or await self._why_ended(job_id)
-        self.log.info("Session job %s of %s ended: %s", job_id, self.user.name,
-                      self.ended_reason)
+        self.log.info("Session job %s of %s ended: %s", job_id, self.user.name, self.ended_reason)
         self.poller.unwatch(job_id)
         self.clear_state()
         return 1
@@ -617,15 +714,15 @@ class WorkbenchSpawner(SlurmSpawner):
         except SessionFailed as err:
             self.ended_reason = self.ended_reason or err.ended
             raise
-        self.log.info("Session job %s of %s ready at %s:%s", self.job_id, self.user.name,
-                      self.ip, self.port)
+        self.log.info(
+            "Session job %s of %s ready at %s:%s", self.job_id, self.user.name, self.ip, self.port
+        )
         return self.ip, self.port
 
     async def wait_for_port(self) -> None:
         """Wait until the job reports its port (port_callback) once JupyterLab listens;
         meanwhile the shared poller tells whether it is queued, running or gone."""
-        self.poller.watch(self.job_id, query_now=self._resuming,
-                          starting=True)
+        self.poller.watch(self.job_id, query_now=self._resuming, starting=True)
         try:
             await self._wait_for_port_or_end()
         finally:
@@ -645,8 +742,11 @@ class WorkbenchSpawner(SlurmSpawner):
                 self.poller.unwatch(self.job_id)
                 self.ended_reason = why  # for the home page, after the spawn page
                 self.clear_state()
-                raise SessionFailed(f"The session's job ended before JupyterLab started: {why}",
-                                    reason="job-ended", status_code=500)
+                raise SessionFailed(
+                    f"The session's job ended before JupyterLab started: {why}",
+                    reason="job-ended",
+                    status_code=500,
+                )
             if job != UNKNOWN and job.running:
                 if lab_until is None:
                     lab_until = now + self.lab_timeout
@@ -656,30 +756,42 @@ class WorkbenchSpawner(SlurmSpawner):
                 raise self.queue_timed_out(job, now)
             until = lab_until if lab_until is not None else queued_until
             try:
-                await asyncio.wait_for(self._port_reported.wait(),
-                                       max(min(self.slurm_poll_interval, until - now), 0.01))
+                await asyncio.wait_for(
+                    self._port_reported.wait(),
+                    max(min(self.slurm_poll_interval, until - now), 0.01),
+                )
             except TimeoutError:
                 pass
 
     def queue_timed_out(self, job, now: float) -> SessionFailed:
         """The spawn's failure when the job is still queued at ``queue_timeout``."""
         queued = job if job not in (UNKNOWN, GONE) else None  # None: Slurm did not say
-        reason = (pending_reason(queued.reason, bool(self.request and self.request.gpus))
-                  if queued else self.describe(job))
-        words = queue_gave_up(now - (self.submitted_at or now), self.job_id, reason,
-                              expected_start(queued.start if queued else "", datetime.now()),
-                              sooner(self.site, self.request, queued.reason if queued else "",
-                                     self.user.name))
-        return SessionFailed(f"The session {words}.", reason="queue-timeout",
-                             status_code=504, ended=f"it {words}")
+        reason = (
+            pending_reason(queued.reason, bool(self.request and self.request.gpus))
+            if queued
+            else self.describe(job)
+        )
+        words = queue_gave_up(
+            now - (self.submitted_at or now),
+            self.job_id,
+            reason,
+            expected_start(queued.start if queued else "", datetime.now()),
+            sooner(self.site, self.request, queued.reason if queued else "", self.user.name),
+        )
+        return SessionFailed(
+            f"The session {words}.", reason="queue-timeout", status_code=504, ended=f"it {words}"
+        )
 
     def lab_timed_out(self, job) -> SessionFailed:
         """The spawn's failure when JupyterLab did not answer within ``lab_timeout``."""
-        words = (f"started on node {job.nodes}, but JupyterLab did not answer within "
-                 f"{duration_text(self.lab_timeout)}, so job {self.job_id} was cancelled; "
-                 f"its log is ~/.jupyter-session-{self.job_id}.log")
-        return SessionFailed(f"The session {words}.", reason="timeout", status_code=504,
-                             ended=f"it {words}")
+        words = (
+            f"started on node {job.nodes}, but JupyterLab did not answer within "
+            f"{duration_text(self.lab_timeout)}, so job {self.job_id} was cancelled; "
+            f"its log is ~/.jupyter-session-{self.job_id}.log"
+        )
+        return SessionFailed(
+            f"The session {words}.", reason="timeout", status_code=504, ended=f"it {words}"
+        )
 
     async def get_url(self):
         """Resume a session that was still queued when the hub restarted.
@@ -692,8 +804,11 @@ class WorkbenchSpawner(SlurmSpawner):
             # The address the job reported, whatever the server row says.
             self.server.ip, self.server.port = self.job_ip, self.job_port
         elif self.job_id and self.server is not None:
-            self.log.info("Waiting for %s's queued session job %s (resumed after a hub "
-                          "restart)", self.user.name, self.job_id)
+            self.log.info(
+                "Waiting for %s's queued session job %s (resumed after a hub restart)",
+                self.user.name,
+                self.job_id,
+            )
             self._port_reported = asyncio.Event()
             self._resuming = True
             try:
@@ -702,8 +817,12 @@ class WorkbenchSpawner(SlurmSpawner):
                 # checked, which may be much later: route this one once its check ends.
                 self._route_task = asyncio.ensure_future(self._route_when_checked())
             except (TimeoutError, SessionFailed) as err:
-                self.log.warning("Queued session job %s of %s did not start: %s",
-                                 self.job_id, self.user.name, err)
+                self.log.warning(
+                    "Queued session job %s of %s did not start: %s",
+                    self.job_id,
+                    self.user.name,
+                    err,
+                )
                 if getattr(err, "ended", ""):  # it gave up waiting: the job goes, the
                     self.ended_reason = err.ended  # home page says why
                     await self.cancel_batch_job()
@@ -756,8 +875,7 @@ class WorkbenchSpawner(SlurmSpawner):
             # Still listed (completing): look again soon, not at the poller's next tick
             # (long while no session starts). Unknown: Slurm does not answer, or the job
             # is no longer followed; there is nothing to wait for.
-            while self.poller.status(job_id) not in (GONE, UNKNOWN) and \
-                    time.monotonic() < deadline:
+            while self.poller.status(job_id) not in (GONE, UNKNOWN) and time.monotonic() < deadline:
                 await asyncio.sleep(STOP_RECHECK_S)
                 self.poller.poke()
                 await self.poller.wait_update(self.slurm_poll_interval * 2)
@@ -775,8 +893,7 @@ class WorkbenchSpawner(SlurmSpawner):
                 message = self.describe(job)
             if message != sent:
                 sent = message
-                yield {"progress": 50 if "running" in message.lower() else 20,
-                       "message": message}
+                yield {"progress": 50 if "running" in message.lower() else 20, "message": message}
             if self.port:
                 return
             await self.poller.wait_update(self.slurm_poll_interval * 2)
@@ -811,8 +928,7 @@ class WorkbenchSpawner(SlurmSpawner):
             orm_spawner.state = self.get_state()
             session.commit()
 
-    KEPT = ("ended_reason", "token_sha256", "job_ip", "job_port", "submitted_at",
-            "last_job_id")
+    KEPT = ("ended_reason", "token_sha256", "job_ip", "job_port", "submitted_at", "last_job_id")
 
     def get_state(self):
         state = super().get_state()

@@ -42,15 +42,19 @@ class Asker:
         """The status line for a refusal (4xx) of ``what``; models may say more."""
         return f"The workbench API refused {what}: {err}"
 
-    def _ask(self, what: str, path: str, params: dict | None, expect: str,
-             kind: type = object) -> dict | None:
+    def _ask(
+        self, what: str, path: str, params: dict | None, expect: str, kind: type = object
+    ) -> dict | None:
         """The API's answer (holding ``expect``, of type ``kind``), or None with the status
         line saying why (``what``: the request in words, e.g. "the search")."""
         try:
             answer = self.fetch(path, params)
         except WorkbenchAPIUnreachable as err:
-            self.say(f"The workbench API did not answer {what} ({err}); what is shown is "
-                     f"from before. Try again in a moment.", "unreachable")
+            self.say(
+                f"The workbench API did not answer {what} ({err}); what is shown is "
+                f"from before. Try again in a moment.",
+                "unreachable",
+            )
             return None
         except WorkbenchAPIError as err:
             if err.status is None:  # not configured here, or not JSON
@@ -58,10 +62,16 @@ class Asker:
             else:
                 self.say(self.refused(what, err), "error")
             return None
-        if not isinstance(answer, dict) or not isinstance(answer.get(expect), kind) or (
-                answer.get(expect) is None):
-            self.say(f"The workbench API answered {what} without {expect!r} (is "
-                     f"AIWORKBENCH_API_URL right?); what is shown is from before.", "error")
+        if (
+            not isinstance(answer, dict)
+            or not isinstance(answer.get(expect), kind)
+            or (answer.get(expect) is None)
+        ):
+            self.say(
+                f"The workbench API answered {what} without {expect!r} (is "
+                f"AIWORKBENCH_API_URL right?); what is shown is from before.",
+                "error",
+            )
             return None
         return answer
 
@@ -74,33 +84,46 @@ def _api_message(err: urllib.error.HTTPError) -> str:
     return str(message or err.reason)[:300]
 
 
-def api_get(path: str, params: dict[str, str] | None = None, *,
-            environ: dict[str, str] | None = None, timeout: float = 10.0) -> dict:
+def api_get(
+    path: str,
+    params: dict[str, str] | None = None,
+    *,
+    environ: dict[str, str] | None = None,
+    timeout: float = 10.0,
+) -> dict:
     """The JSON object the API answers to ``GET {AIWORKBENCH_API_URL}/{path}?{params}``.
     ``path`` parts must already be quoted by the caller (``urllib.parse.quote``)."""
     return api_request("GET", path, params, environ=environ, timeout=timeout)
 
 
-def api_post(path: str, payload: dict, *, environ: dict[str, str] | None = None,
-             timeout: float = 10.0) -> dict:
+def api_post(
+    path: str, payload: dict, *, environ: dict[str, str] | None = None, timeout: float = 10.0
+) -> dict:
     """The JSON object the API answers to ``POST {AIWORKBENCH_API_URL}/{path}`` with
     ``payload`` as JSON."""
     return api_request("POST", path, None, payload, environ=environ, timeout=timeout)
 
 
-def api_request(method: str, path: str, params: dict[str, str] | None = None,
-                payload: dict | None = None, *, environ: dict[str, str] | None = None,
-                timeout: float = 10.0) -> dict:
+def api_request(
+    method: str,
+    path: str,
+    params: dict[str, str] | None = None,
+    payload: dict | None = None,
+    *,
+    environ: dict[str, str] | None = None,
+    timeout: float = 10.0,
+) -> dict:
     """One request to the API; its JSON object, or :class:`WorkbenchAPIError` (4xx,
     not configured) or :class:`WorkbenchAPIUnreachable` (no answer, 5xx)."""
     env = os.environ if environ is None else environ
     url, token = env.get("AIWORKBENCH_API_URL", "").strip(), env.get("JUPYTERHUB_API_TOKEN", "")
     if not url:
-        raise WorkbenchAPIError("AIWORKBENCH_API_URL is not set: the workbench API is "
-                                "reachable in workbench sessions, where the hub sets it")
+        raise WorkbenchAPIError(
+            "AIWORKBENCH_API_URL is not set: the workbench API is "
+            "reachable in workbench sessions, where the hub sets it"
+        )
     if not token:
-        raise WorkbenchAPIError("JUPYTERHUB_API_TOKEN is not set: cannot ask the workbench "
-                                "API")
+        raise WorkbenchAPIError("JUPYTERHUB_API_TOKEN is not set: cannot ask the workbench API")
     url = url.rstrip("/") + "/" + path.lstrip("/")
     if params:
         url += "?" + urllib.parse.urlencode(params)
@@ -127,6 +150,5 @@ def api_request(method: str, path: str, params: dict[str, str] | None = None,
     except ValueError:
         payload = None
     if not isinstance(payload, dict):
-        raise WorkbenchAPIError(f"{url} did not answer with JSON (is AIWORKBENCH_API_URL "
-                                f"right?)")
+        raise WorkbenchAPIError(f"{url} did not answer with JSON (is AIWORKBENCH_API_URL right?)")
     return payload

@@ -29,8 +29,12 @@ import re
 
 # The packages whose templates/ the widgets render (package data); a name is unique
 # across them. The hub's pages (aiworkbench/sessions/templates/) are JupyterHub's.
-PACKAGES = ("aiworkbench.widgets", "aiworkbench.catalog", "aiworkbench.courses",
-            "aiworkbench.dashboards")
+PACKAGES = (
+    "aiworkbench.widgets",
+    "aiworkbench.catalog",
+    "aiworkbench.courses",
+    "aiworkbench.dashboards",
+)
 FOLDER = "templates"
 _BREAK = re.compile(r"\r?\n[ \t]*")
 
@@ -68,5 +72,9 @@ def environment():
     return jinja2.Environment(
         loader=jinja2.ChoiceLoader([jinja2.PackageLoader(p, FOLDER) for p in PACKAGES]),
         autoescape=jinja2.select_autoescape(["html"], default_for_string=True, default=True),
-        undefined=jinja2.StrictUndefined, finalize=escape, extensions=[JoinLines],
-        auto_reload=False, keep_trailing_newline=False)
+        undefined=jinja2.StrictUndefined,
+        finalize=escape,
+        extensions=[JoinLines],
+        auto_reload=False,
+        keep_trailing_newline=False,
+    )
