@@ -13,7 +13,10 @@
   :meth:`Hub.post` with the server's own token, as ``aiworkbench-singleuser`` posts it.
 * :class:`Hub`: a real JupyterHub (``JupyterHub.initialize``, configured by the real
   ``apply_site``) served on loopback in the test's event loop, with the workbench's
-  spawner and routes; a second one on the same database is a hub restart. Its
+  spawner and routes; a second one on the same database is a hub restart. It makes
+  the objects its spawners share (the Slurm poller, the budget and capacity readers,
+  the form's last choices) and hands them to ``apply_site``, as a hub process does
+  where it starts, so that each hub, a restarted one too, has its own. Its
   ``exec_prefix`` names the fake sudo by its path: the hub runs sbatch with the job's
   environment, which has no PATH, so that a plain ``sudo`` would be this machine's.
 
@@ -50,9 +53,14 @@ from tornado.httpserver import HTTPServer
 from traitlets import Bool, Dict, Set
 from traitlets.config import Config
 
+from aiworkbench.budgets.accounting import AccountingReader
+from aiworkbench.core import slurm as slurm_commands
 from aiworkbench.hub.config import apply_site
 from aiworkbench.hub.services import API_SERVICE, CULLER_SERVICE, DASHBOARDS_SERVICE
-from aiworkbench.sessions import poller
+from aiworkbench.hub.shared import HubShared
+from aiworkbench.sessions.capacity import CapacityReader
+from aiworkbench.sessions.poller import SlurmPoller
+from aiworkbench.sessions.request import FormChoices
 
 HERE = Path(__file__).resolve().parent
 COMMANDS = ("sbatch", "squeue", "scancel", "sacct", "sshare", "sinfo", "sudo")
@@ -284,16 +292,36 @@ class Hub:
     """A real JupyterHub in this event loop: configured by ``apply_site`` (then pointed
     at a database in ``root``, a free loopback port, :class:`MemoryProxy` and
     JupyterHub's DummyAuthenticator), initialised (a hub restart resumes the sessions
-    of the database here), and served. ``spawner``: WorkbenchSpawner settings."""
+    of the database here), and served. ``spawner``: WorkbenchSpawner settings, and the
+    ticks of the hub's poller (``slurm_poll_interval``, ``slurm_steady_poll_interval``:
+    tens of milliseconds unless given). ``shared``: what its spawners share, made here
+    and handed to ``apply_site``."""
 
-    def __init__(self, root: Path, site, slurm: FakeSlurm, **spawner):
+    def __init__(
+        self,
+        root: Path,
+        site,
+        slurm: FakeSlurm,
+        slurm_poll_interval: float = 0.05,
+        slurm_steady_poll_interval: float = 0.2,
+        **spawner,
+    ):
         self.root, self.site, self.slurm, self.spawner_settings = root, site, slurm, spawner
+        # The hub's own sight (no reader, no sudo): the fake Slurm first on PATH.
+        self.shared = HubShared(
+            poller=SlurmPoller(
+                slurm_poll_interval, slurm_commands.reader_run(""), slurm_steady_poll_interval
+            ),
+            budgets=AccountingReader(float(site.hub.accounting_refresh)),
+            capacity=CapacityReader(float(site.hub.accounting_refresh)),
+            form_choices=FormChoices(),
+        )
         self.app: JupyterHub | None = None
         self.http = AsyncHTTPClient(force_instance=True)
 
     def config(self, port: int) -> Config:
         c = Config()
-        apply_site(c, self.site, gpu_kind="simulated", tokens=TOKENS)
+        apply_site(c, self.site, gpu_kind="simulated", tokens=TOKENS, shared=self.shared)
         c.JupyterHub.db_url = f"sqlite:///{self.root}/jupyterhub.sqlite"
         c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{port}"
         c.JupyterHub.bind_url = "http://127.0.0.1:1"  # the proxy's: never contacted
@@ -310,8 +338,6 @@ class Hub:
         # environment has no PATH, so that a plain "sudo" would be this machine's.
         c.WorkbenchSpawner.exec_prefix = f"{self.slurm.bin}/sudo -u {{username}}"
         c.WorkbenchSpawner.slurm_reader = ""  # the hub's own sight (no reader, no sudo)
-        c.WorkbenchSpawner.slurm_poll_interval = 0.05
-        c.WorkbenchSpawner.slurm_steady_poll_interval = 0.2
         for name, value in self.spawner_settings.items():
             setattr(c.WorkbenchSpawner, name, value)
         return c
@@ -331,20 +357,21 @@ class Hub:
 
     async def close(self) -> None:
         """The hub goes away; sessions (Slurm jobs) are left as they are. Its poller
-        stops after the query under way (as the process would end), so that no Slurm
-        command outlives the test's event loop."""
+        stops after the query under way, and its budget reader's refresh under way ends
+        (as the process would end), so that no Slurm command outlives the test's event
+        loop."""
         self.server.stop()
         await self.server.close_all_connections()
         await self.app.cleanup()
         self.app.db.close()
         self.http.close()
-        hub_poller = poller._pollers.get(id(asyncio.get_running_loop()))
-        if hub_poller is not None:
-            for job_id in list(hub_poller._watched):
-                hub_poller.unwatch(job_id)
-            hub_poller.poke()
-            if hub_poller._task is not None:
-                await asyncio.wait([hub_poller._task], timeout=5)
+        poller = self.shared.poller
+        for job_id in list(poller._watched):
+            poller.unwatch(job_id)
+        poller.poke()
+        if poller._task is not None:
+            await asyncio.wait([poller._task], timeout=5)
+        await asyncio.wait_for(self.shared.budgets.wait_refresh(), 5)
 
     async def __aenter__(self) -> Hub:
         return await self.start()

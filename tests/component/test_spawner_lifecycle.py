@@ -48,10 +48,8 @@ from aiworkbench.budgets import accounting
 from aiworkbench.core.site import load_site
 from aiworkbench.core.slurm import squeue_argv
 from aiworkbench.portal import support
-from aiworkbench.sessions import capacity, poller
 from aiworkbench.sessions import spawner as spawner_module
 from aiworkbench.sessions.poller import GONE, UNKNOWN
-from aiworkbench.sessions.spawner import WorkbenchSpawner
 
 from . import api_doubles
 from .spawner_doubles import TOKENS, Browser, FakePasswd, FakeSlurm, Hub, Lab, path_with
@@ -84,16 +82,11 @@ def slurm(tmp_path, monkeypatch):
 
 @pytest.fixture
 def site(small_site, tmp_path, monkeypatch):
-    """The component site, its users known to batchspawner's ``pwd``, and the hub's
-    per-process singletons (the poller of each event loop, the budget reader, the
-    form's last choices) new for this test."""
+    """The component site and its users known to batchspawner's ``pwd``. (Each
+    :class:`Hub` makes the objects its spawners share: a hub restart has new ones.)"""
     monkeypatch.setattr(
         batchspawner.batchspawner, "pwd", FakePasswd(tmp_path / "home", small_site.users)
     )
-    monkeypatch.setattr(poller, "_pollers", {})
-    monkeypatch.setattr(accounting, "_READER", None)
-    monkeypatch.setattr(capacity, "_READER", None)
-    monkeypatch.setattr(WorkbenchSpawner, "_last_choices", {})
     return small_site
 
 
@@ -803,6 +796,8 @@ def test_batchspawners_own_hooks_answer_from_the_shared_snapshot(hub, slurm):
     async def scenario():
         async with hub() as h, Lab() as lab:
             spawner = await spawn(h, CPU)
+            # The poller is the one the hub was handed where it started (its settings).
+            assert spawner.shared is h.shared and spawner.poller is h.shared.poller
             await fresh_snapshot(spawner)
             pending = await spawner.query_job_status(), spawner.job_status
             slurm.run_job("4711", node="cpu-node-1")
@@ -844,7 +839,6 @@ def test_after_a_hub_restart_a_running_session_stays_at_its_address_without_a_re
             return lab.port
 
     async def after(port):
-        poller._pollers.clear()  # a new process: a new poller
         async with Lab(port) as lab, hub() as h:
             spawner = h.spawner("student")
             await h.wait(lambda: h.user_routes, what="the session's route")
@@ -891,7 +885,6 @@ def test_after_a_hub_restart_a_queued_session_is_awaited_and_routed_once_it_repo
             return spawner.api_token  # the hub stops here, mid-spawn (killed)
 
     async def after(token):
-        poller._pollers.clear()
         async with Lab() as lab, hub() as h:
             spawner = h.spawner("student")
             waiting = spawner.accepts_port_report(), spawner.ready
@@ -920,7 +913,6 @@ def test_after_a_hub_restart_each_resumed_session_is_routed_once_it_reports(hub,
             return [(await spawn(h, CPU, user=user)).api_token for user in users]
 
     async def after(tokens):
-        poller._pollers.clear()
         async with Lab() as lab, hub() as h:
             student, sme, trainer = (h.spawner(user) for user in users)
             checking = [s.pending for s in (student, sme, trainer)]
@@ -972,7 +964,6 @@ def test_after_a_hub_restart_with_a_stricter_site_a_session_runs_on_and_is_liste
     stricter.write_text(stricter.read_text().replace("max_hours = 4", "max_hours = 2"))
 
     async def after(port):
-        poller._pollers.clear()
         async with Lab(port), Hub(tmp_path / "hub", load_site(stricter), slurm) as h:
             await h.wait(lambda: h.user_routes, what="the route")
             return h.spawner("student").ready, await h.request(
@@ -995,7 +986,6 @@ def resume_a_queued_job_that_ends(hub, slurm):
             await spawn(h, CPU)
 
     async def after():
-        poller._pollers.clear()
         async with hub(http_timeout=1) as h:
             spawner = h.spawner("student")
             slurm.end("4711", state="CANCELLED", reason="None")
@@ -1023,7 +1013,6 @@ def test_a_session_that_ended_while_the_hub_was_down_is_cleaned_up_with_its_reas
             await running_session(h, slurm, lab)
 
     async def after():
-        poller._pollers.clear()
         async with hub() as h:
             await h.wait(
                 lambda: not getattr(h.spawner("student"), "active", False),
@@ -1429,7 +1418,6 @@ def test_after_a_hub_restart_the_home_page_shows_why_a_named_session_ended(hub, 
             h.app.db.commit()
 
     async def after():
-        poller._pollers.clear()  # a new process: a new poller
         async with hub() as h:
             browser = await asyncio.to_thread(Browser, h, "student")
             return await asyncio.to_thread(browser.get, "home")

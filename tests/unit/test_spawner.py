@@ -9,8 +9,13 @@ import pytest
 from jupyterhub.spawner import SpawnException
 from traitlets.config import Config
 
+from aiworkbench.budgets.accounting import AccountingReader
 from aiworkbench.core.site import load_site
 from aiworkbench.hub.config import apply_site
+from aiworkbench.hub.shared import SETTINGS_KEY, HubShared
+from aiworkbench.sessions.capacity import CapacityReader
+from aiworkbench.sessions.poller import SlurmPoller
+from aiworkbench.sessions.request import FormChoices
 from aiworkbench.sessions.spawner import WorkbenchSpawner
 
 from .test_services import TOKENS
@@ -19,9 +24,29 @@ from .test_site import DEMO
 SITE = load_site(DEMO)
 
 
-def make_spawner(options):
+async def no_slurm(argv, **kwargs):
+    raise AssertionError(f"a unit test ran {argv}")
+
+
+def hub_objects(budgets=None) -> HubShared:
+    """What a hub shares among its spawners, made by the test (no Slurm behind it)."""
+    return HubShared(
+        poller=SlurmPoller(5.0, no_slurm, 30.0),
+        budgets=budgets or AccountingReader(30.0, run=no_slurm),
+        capacity=CapacityReader(30.0, run=no_slurm, test_only=no_slurm),
+        form_choices=FormChoices(),
+    )
+
+
+def make_spawner(options, shared=None):
+    """A spawner of user student, handed the hub's objects as JupyterHub hands them (the
+    user's tornado settings): ``shared``, else new ones."""
     spawner = WorkbenchSpawner(site=SITE, req_env_dir="/opt/aiworkbench/env")
-    spawner.user = SimpleNamespace(name="student", url="/user/student/")
+    spawner.user = SimpleNamespace(
+        name="student",
+        url="/user/student/",
+        settings={SETTINGS_KEY: shared if shared is not None else hub_objects()},
+    )
     spawner.user_options = options
     spawner.req_username = "student"
     spawner.req_homedir = "/home/student"
@@ -89,7 +114,6 @@ def selected(form, name):
 def test_form_has_every_field_only_the_users_projects_and_the_cost():
     spawner = make_spawner({})
     spawner.gpu_kind = "simulated"
-    WorkbenchSpawner._last_choices.pop("student", None)
     form = spawner.render_form()
     for name in ("profile", "project", "partition", "preset", "gpus", "hours"):
         assert f'name="{name}"' in form
@@ -122,10 +146,13 @@ def test_refused_form_shows_the_users_choices_again_and_nothing_hostile():
     assert options["hours"] == "40"
     with pytest.raises(SpawnException, match="hours = 40 is not allowed"):
         spawner.validated_request(options)
-    form = spawner.render_form()
-    assert selected(form, "project") == ["sme-trial"] and selected(form, "preset") == ["large"]
-    assert 'value="40"' in form and 'value="2"' in form
-    assert "up to 80 GPU-hours and 160 core-hours from sme-trial" in form
+    # JupyterHub shows the form of the user's default server, whichever was asked for:
+    # another spawner of the same hub shows the choices too.
+    for form in (spawner.render_form(), make_spawner({}, shared=spawner.shared).render_form()):
+        assert selected(form, "project") == ["sme-trial"]
+        assert selected(form, "preset") == ["large"]
+        assert 'value="40"' in form and 'value="2"' in form
+        assert "up to 80 GPU-hours and 160 core-hours from sme-trial" in form
 
     spawner.options_from_form(
         {
@@ -137,7 +164,6 @@ def test_refused_form_shows_the_users_choices_again_and_nothing_hostile():
     form = spawner.render_form()
     assert "<script>x()" not in form and "alert(1)" not in form
     assert selected(form, "project") == ["edu-intro"]  # not the student's: not offered
-    WorkbenchSpawner._last_choices.pop("student", None)
 
 
 def test_job_script_shows_what_a_spawn_submits():
@@ -212,15 +238,12 @@ def budget_snapshot(gpu_used=0, cpu_used=0):
     return build_snapshot(shares, "", taken_at=0)
 
 
-def test_a_request_above_the_projects_budget_is_refused_with_the_numbers(monkeypatch):
-    from aiworkbench.sessions import spawner as spawner_module
-
+def test_a_request_above_the_projects_budget_is_refused_with_the_numbers():
     class Reader:
         async def snapshot(self):
             return budget_snapshot(gpu_used=150)
 
-    monkeypatch.setattr(spawner_module, "accounting_reader", lambda interval, reader: Reader())
-    spawner = make_spawner({})
+    spawner = make_spawner({}, shared=hub_objects(budgets=Reader()))
     request = spawner.validated_request({"profile": "gpu-1", "hours": "2"})
     asyncio.run(spawner.check_request_budget(request))  # 2 GPU-h of 2.5 left: fine
     over = spawner.validated_request({"profile": "gpu-1", "hours": "3"})
@@ -237,18 +260,18 @@ def test_a_request_above_the_projects_budget_is_refused_with_the_numbers(monkeyp
 
 def test_form_shows_each_projects_remaining_budget_and_an_over_budget_request():
     spawner = make_spawner({})
-    WorkbenchSpawner._last_choices["student"] = {
-        "profile": "gpu-1",
-        "project": "edu-intro",
-        "partition": "gpu",
-        "preset": "medium",
-        "gpus": "1",
-        "hours": "4",
-    }
-    try:
-        form = spawner.render_form(snapshot=budget_snapshot(gpu_used=240, cpu_used=30))
-    finally:
-        WorkbenchSpawner._last_choices.pop("student")
+    spawner.form_choices.remember(
+        "student",
+        {
+            "profile": "gpu-1",
+            "project": "edu-intro",
+            "partition": "gpu",
+            "preset": "medium",
+            "gpus": "1",
+            "hours": "4",
+        },
+    )
+    form = spawner.render_form(snapshot=budget_snapshot(gpu_used=240, cpu_used=30))
     assert "left: 1.0 GPU-h, 19.5 core-h" in form
     data = json.loads(re.search(r'id="aiwb-form-data">(.*?)</script>', form, re.S).group(1))
     assert data["budgets"]["edu-intro"] == {"gpu": 60, "cpu": 1170}

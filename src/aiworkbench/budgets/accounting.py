@@ -6,7 +6,10 @@ Slurm is the source of truth: a project is an account with ``GrpTRESMins``
 jobs) and one ``squeue`` (running jobs: what they hold, how long they have run,
 how long they have left). :class:`AccountingReader` caches the result for a
 refresh interval and shares one refresh among all concurrent callers, so the
-number of accounting queries does not grow with the number of users.
+number of accounting queries does not grow with the number of users. Each process
+that reads budgets makes one reader where it starts and hands it to whatever needs
+it: the workbench API through its tornado settings (:mod:`aiworkbench.api.app`), the
+hub through its own (:mod:`aiworkbench.hub.shared`).
 
 Minutes are Slurm's TRES-minutes: a GPU held for an hour is 60 GPU-minutes.
 """
@@ -295,6 +298,12 @@ class AccountingReader:
             raise slurm.SlurmError(self._error or "Slurm accounting has not answered yet")
         return self._snapshot
 
+    async def wait_refresh(self) -> None:
+        """Until the refresh under way, if any, has ended (a process that stops waits
+        for it, so that no query outlives it)."""
+        if self._refresh is not None and not self._refresh.done():
+            await asyncio.shield(self._refresh)
+
     def _due(self) -> bool:
         return self._attempted_at is None or self._clock() - self._attempted_at >= self.interval
 
@@ -348,18 +357,6 @@ def refusal(budget: ProjectBudget, needs: dict[str, int]) -> str | None:
             )
         short.append(text)
     return f"needs {', and '.join(short)}" if short else None
-
-
-_READER: AccountingReader | None = None
-
-
-def accounting_reader(interval: float = 30.0, reader: str = "") -> AccountingReader:
-    """The process's one reader (the hub's spawners, form and home page share it),
-    querying as the Slurm ``reader``."""
-    global _READER
-    if _READER is None:
-        _READER = AccountingReader(interval, run=slurm.reader_run(reader))
-    return _READER
 
 
 def warnings_for(snapshot: Snapshot | None, projects: list[str]) -> list[dict]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import shutil
 import socket
 
-from aiworkbench.budgets.accounting import READ_ALL, accounting_reader, warnings_for
+from aiworkbench.budgets.accounting import READ_ALL, AccountingReader, warnings_for
 from aiworkbench.core import commands, oidc
 from aiworkbench.core.daemons import hub_pidfile
 from aiworkbench.core.site import Site
 from aiworkbench.hub import services
 from aiworkbench.hub.services import API_SERVICE, CULLER_SERVICE, DASHBOARDS_SERVICE
+from aiworkbench.hub.shared import SETTINGS_KEY, HubShared
 from aiworkbench.portal import help_page
 from aiworkbench.portal.pages import apply_portal
 from aiworkbench.sessions import extend_route, gpu_idle, port_callback
@@ -39,12 +40,20 @@ def apply_site(
     gpu_kind: str | None = None,
     discovery: dict | None = None,
     tokens: dict[str, str] | None = None,
+    shared: HubShared | None = None,
 ) -> None:
     """Set everything the hub needs from ``site`` on config object ``c``. With OpenID
     Connect, ``discovery`` is the provider's discovery document (None: read it from the
     issuer now). ``tokens`` are the services' API tokens by name (None: read from their
-    token files now, services.read_token)."""
+    token files now, services.read_token). ``shared``: the objects every spawner and
+    page of the hub shares (None: made from the site, HubShared.from_site), handed to
+    them in the hub's tornado settings."""
     hub = site.hub
+    shared = shared if shared is not None else HubShared.from_site(site)
+    c.JupyterHub.tornado_settings = {
+        **(c.JupyterHub.get("tornado_settings") or {}),
+        SETTINGS_KEY: shared,
+    }
     env_dir = site.factory.kernel_env
     apply_proxy_tls(c, site)
     c.JupyterHub.hub_bind_url = f"http://{hub.hub_ip}:{hub.hub_port}"
@@ -73,8 +82,6 @@ def apply_site(
     c.JupyterHub.named_server_limit_per_user = hub.max_sessions_per_user
     c.Spawner.default_url = "/lab"
     c.Spawner.poll_interval = hub.poll_interval
-    c.WorkbenchSpawner.slurm_poll_interval = float(hub.slurm_poll_interval)
-    c.WorkbenchSpawner.slurm_steady_poll_interval = float(hub.slurm_steady_poll_interval)
     c.WorkbenchSpawner.slurm_reader = site.slurm.reader
     c.WorkbenchSpawner.max_sessions = hub.max_sessions_per_user
     c.WorkbenchSpawner.queue_timeout = hub.queue_wait_hours * 3600
@@ -93,7 +100,7 @@ def apply_site(
     )
     if tokens is None:
         tokens = services.read_tokens(site)
-    apply_api(c, site, tokens[API_SERVICE])
+    apply_api(c, site, tokens[API_SERVICE], shared.budgets)
     apply_dashboards(c, site, tokens[DASHBOARDS_SERVICE])
     idle = site.idle
     apply_idle(
@@ -188,10 +195,10 @@ def db_url(site: Site) -> str:
     return f"postgresql+psycopg2://{hub.user}@/{hub.postgresql_database}{where}"
 
 
-def apply_api(c, site: Site, token: str) -> None:
+def apply_api(c, site: Site, token: str, budgets: AccountingReader) -> None:
     """The workbench API service (external: the supervisor runs it, as the hub user, see
-    aiworkbench.hub.services), its RBAC, and budgets on the hub's pages."""
-    hub = site.hub
+    aiworkbench.hub.services), its RBAC, and budgets on the hub's pages (from
+    ``budgets``, the hub's reader)."""
     c.JupyterHub.services = [s for s in _listed(c, "services") if s["name"] != API_SERVICE] + [
         {
             **services.hub_entry(site, API_SERVICE, token),
@@ -228,10 +235,9 @@ def apply_api(c, site: Site, token: str) -> None:
         READ_ALL,
     ]
     c.WorkbenchSpawner.api_url = session_api_url(site)
-    c.WorkbenchSpawner.accounting_refresh = float(hub.accounting_refresh)
     c.JupyterHub.template_vars = {
         **(c.JupyterHub.get("template_vars") or {}),
-        "budget_warnings": lambda user: budget_warnings(site, user),
+        "budget_warnings": lambda user: budget_warnings(site, budgets, user),
     }
 
 
@@ -293,12 +299,12 @@ def _listed(c, name: str) -> list:
     return list(value) if isinstance(value, list) else []
 
 
-def budget_warnings(site: Site, user) -> list[dict]:
-    """The home page's budget warnings for ``user`` (from the hub's cached accounting)."""
+def budget_warnings(site: Site, budgets: AccountingReader, user) -> list[dict]:
+    """The home page's budget warnings for ``user`` (from the hub's cached accounting,
+    ``budgets``)."""
     projects = site.projects_of(user.name) if user is not None else []
     if not projects:
         return []
-    budgets = accounting_reader(site.hub.accounting_refresh, site.slurm.reader)
     return warnings_for(budgets.cached(), projects)
 
 

@@ -1,7 +1,8 @@
 """What the cluster has free now, and when Slurm would start a request: for the form.
 
 The free cores and GPUs of every partition come from one ``sinfo`` per interval,
-shared by every form the hub renders (:class:`CapacityReader`); when a request
+shared by every form the hub renders (:class:`CapacityReader`, one per hub, handed to
+its spawners by :mod:`aiworkbench.hub.shared`); when a request
 would start comes from ``sbatch --test-only`` (nothing is submitted), asked as the
 user and kept for an interval for every request of the same shape, so that a
 class opening the form at once costs Slurm one question per shape.
@@ -179,14 +180,3 @@ def outlook_text(start, free: dict[str, PartitionFree], now: datetime) -> str:
     if roomy:
         text += f"; {', '.join(roomy)} has room now"
     return text + "."
-
-
-_READER: CapacityReader | None = None
-
-
-def capacity_reader(interval: float = 30.0) -> CapacityReader:
-    """The hub's one reader (every form shares it)."""
-    global _READER
-    if _READER is None:
-        _READER = CapacityReader(interval)
-    return _READER

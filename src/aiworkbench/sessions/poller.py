@@ -6,6 +6,9 @@ The tick adapts: short while a session is starting (its queue position and the
 moment it runs are shown live), long once every watched session runs (an ended
 one is then noticed within the long tick). A controller that does not answer
 makes every job *unknown* (never *gone*), so a slurmctld restart kills no session.
+
+The hub makes its one :class:`SlurmPoller` where it starts and hands it to every
+spawner (:mod:`aiworkbench.hub.shared`); making one queries nothing.
 """
 
 from __future__ import annotations
@@ -137,17 +140,3 @@ class SlurmPoller:
                 await asyncio.wait_for(self._wake.wait(), wait)
             except TimeoutError:
                 pass
-
-
-_pollers: dict[int, SlurmPoller] = {}
-
-
-def hub_poller(
-    interval: float, reader: str = "", steady_interval: float | None = None
-) -> SlurmPoller:
-    """The hub's single poller (one per event loop), querying as the Slurm ``reader``
-    every ``interval`` seconds while a session starts, else every ``steady_interval``."""
-    key = id(asyncio.get_running_loop())
-    if key not in _pollers:
-        _pollers[key] = SlurmPoller(interval, slurm.reader_run(reader), steady_interval)
-    return _pollers[key]

@@ -13,6 +13,7 @@ first profile that the project may use supplies the defaults.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from aiworkbench.core.site import Site
@@ -60,6 +61,31 @@ def cost_text(gpus: int, cpus: int, hours: int, project: str) -> str:
 def is_count(value) -> bool:
     """Whether ``value`` is a whole number as the form sends it (up to four ASCII digits)."""
     return isinstance(value, str) and _COUNT.fullmatch(value) is not None
+
+
+class FormChoices:
+    """Each user's last choices in the session form (its six fields as sent), shown
+    again when the form is rendered next, after a refusal too. One per hub, handed to
+    its spawners (:mod:`aiworkbench.hub.shared`); it keeps the ``limit`` users who
+    sent the form last, so that it does not grow with every user who ever did."""
+
+    def __init__(self, limit: int = 1000):
+        self.limit = limit
+        self._by_user: OrderedDict[str, dict] = OrderedDict()
+
+    def remember(self, user: str, options: dict) -> None:
+        """``user`` sent the form with ``options`` (only the form's fields are kept)."""
+        self._by_user[user] = {key: options[key] for key in ALLOWED_KEYS if key in options}
+        self._by_user.move_to_end(user)
+        while len(self._by_user) > self.limit:
+            self._by_user.popitem(last=False)
+
+    def last(self, user: str) -> dict:
+        """What ``user`` sent last ({} if nothing, or forgotten)."""
+        return dict(self._by_user.get(user, {}))
+
+    def __len__(self) -> int:
+        return len(self._by_user)
 
 
 def _count(options: dict, key: str, default: int, low: int, high: int, where: str) -> int:

@@ -41,13 +41,14 @@ from sqlalchemy.orm import object_session
 from traitlets import Any, Bool, Float, Integer, List, Unicode, default
 
 from aiworkbench.budgets import accounting
-from aiworkbench.budgets.accounting import accounting_reader
+from aiworkbench.budgets.accounting import AccountingReader
 from aiworkbench.core import slurm
 from aiworkbench.core.units import duration_text, hours_text
+from aiworkbench.hub.shared import HubShared, hub_shared
 from aiworkbench.sessions import TEMPLATES
-from aiworkbench.sessions.capacity import capacity_reader, outlook_text
+from aiworkbench.sessions.capacity import CapacityReader, outlook_text
 from aiworkbench.sessions.gpu_idle import GpuIdleTracker
-from aiworkbench.sessions.poller import GONE, UNKNOWN, hub_poller
+from aiworkbench.sessions.poller import GONE, UNKNOWN, SlurmPoller
 from aiworkbench.sessions.reasons import (
     end_reason,
     expected_start,
@@ -57,6 +58,7 @@ from aiworkbench.sessions.reasons import (
 )
 from aiworkbench.sessions.request import (
     ALLOWED_KEYS,
+    FormChoices,
     RequestError,
     SessionRequest,
     cost_text,
@@ -133,21 +135,12 @@ class WorkbenchSpawner(SlurmSpawner):
         "simulated",
         help="'nvidia' or 'simulated': how GPUs are labelled in the form.",
     ).tag(config=True)
-    slurm_poll_interval = Float(
-        5.0,
-        help="Seconds between the hub's queries of Slurm (one squeue for all sessions) "
-        "while a session is starting.",
-    ).tag(config=True)
-    slurm_steady_poll_interval = Float(
-        30.0,
-        help="Seconds between the hub's queries of Slurm while no session is starting. "
-        "An ended session is noticed within this time plus JupyterHub's poll_interval.",
-    ).tag(config=True)
     slurm_reader = Unicode(
         "",
-        help="User whose sight the hub borrows (through sudo) to read every job and "
-        "budget when Slurm's PrivateData hides them (site slurm.reader); empty: "
-        "the hub's own.",
+        help="User whose sight the spawner borrows (through sudo) to ask sacct how its "
+        "job ended when Slurm's PrivateData hides it (site slurm.reader); empty: the "
+        "hub's own. The hub's poller and budget reader, which every spawner shares, "
+        "are made with the site's slurm.reader where the hub starts.",
     ).tag(config=True)
 
     queue_timeout = Float(
@@ -179,11 +172,6 @@ class WorkbenchSpawner(SlurmSpawner):
         "",
         help="URL of the workbench API as sessions reach it (through the proxy), given to "
         "them as AIWORKBENCH_API_URL; empty: not given.",
-    ).tag(config=True)
-    accounting_refresh = Float(
-        30.0,
-        help="Seconds between the hub's reads of Slurm accounting for budget checks, the "
-        "form's remaining budgets and the home page's warnings (one read for all).",
     ).tag(config=True)
     check_budget = Bool(
         True,
@@ -260,13 +248,11 @@ class WorkbenchSpawner(SlurmSpawner):
         """What each partition has free now, and when Slurm would start the form's
         first choice (its shape, its expected start), from the hub's shared reader;
         ({}, None) when Slurm does not say."""
-        reader = capacity_reader(self.accounting_refresh)
+        reader = self.capacity
         try:
             free = await reader.free()
             request = parse_user_options(
                 self._form_choices(
-                    self.site,
-                    self.user.name,
                     {
                         p: self.site.usable_partitions(p)
                         for p in self.site.projects_of(self.user.name)
@@ -289,7 +275,7 @@ class WorkbenchSpawner(SlurmSpawner):
         After a refusal it shows the user's last choices again (nothing is lost)."""
         site, user = self.site, self.user.name
         usable = {project: site.usable_partitions(project) for project in site.projects_of(user)}
-        chosen = self._form_choices(site, user, usable)
+        chosen = self._form_choices(usable)
         lim = usable[chosen["project"]].get(chosen["partition"])
         data = {
             "profiles": {
@@ -370,17 +356,15 @@ class WorkbenchSpawner(SlurmSpawner):
             data_json=json.dumps(data).replace("<", "\\u003c"),
         )
 
-    # Each user's last form choices, shown again after a refusal. (JupyterHub re-renders
-    # the form of the user's default server, whichever server was asked for.)
-    _last_choices: dict[str, dict] = {}
-
-    @staticmethod
-    def _form_choices(site, user: str, usable: dict) -> dict[str, str]:
+    def _form_choices(self, usable: dict) -> dict[str, str]:
         """The first profile's values, overlaid with the user's last choices where they
         are offered values; numbers are kept as typed when they are digits."""
+        site, user = self.site, self.user.name
         first = parse_user_options({}, site, user)
         chosen = {key: str(getattr(first, key)) for key in ALLOWED_KEYS}
-        last = WorkbenchSpawner._last_choices.get(user, {})
+        # The hub's store, not this spawner's: after a refusal JupyterHub renders the
+        # form of the user's default server, whichever server was asked for.
+        last = self.form_choices.last(user)
         offered = {
             "profile": site.profiles,
             "project": usable,
@@ -398,7 +382,7 @@ class WorkbenchSpawner(SlurmSpawner):
 
     def options_from_form(self, formdata):
         options = {key: values[0] for key, values in formdata.items() if values}
-        self._last_choices[self.user.name] = options
+        self.form_choices.remember(self.user.name, options)
         return options
 
     @default("apply_user_options")
@@ -604,7 +588,7 @@ class WorkbenchSpawner(SlurmSpawner):
             done["time_limit_minutes"],
         )
         self.poller.poke()  # the card then shows the new limit
-        await self.poller.wait_update(2 * self.slurm_poll_interval + 5)
+        await self.poller.wait_update(2 * self.poller.interval + 5)
         return (
             f"Added {hours_text(minutes)}: the session may now run "
             f"{hours_text(done['time_limit_minutes'])} in all."
@@ -632,16 +616,32 @@ class WorkbenchSpawner(SlurmSpawner):
         if self.job_id:
             await slurm.run(self.user_argv("scancel", self.job_id))
 
-    # --- state from the shared poller -----------------------------------------
+    # --- what every spawner of the hub shares ------------------------------------
     @property
-    def poller(self):
-        return hub_poller(
-            self.slurm_poll_interval, self.slurm_reader, self.slurm_steady_poll_interval
-        )
+    def shared(self) -> HubShared:
+        """The hub's shared objects, made where the hub starts (apply_site) and handed
+        in through its tornado settings."""
+        return hub_shared(self.user.settings)
 
     @property
-    def budgets(self):
-        return accounting_reader(self.accounting_refresh, self.slurm_reader)
+    def poller(self) -> SlurmPoller:
+        """The hub's one Slurm poller: every session's job state."""
+        return self.shared.poller
+
+    @property
+    def budgets(self) -> AccountingReader:
+        """The hub's one budget reader."""
+        return self.shared.budgets
+
+    @property
+    def capacity(self) -> CapacityReader:
+        """The hub's one reader of free capacity and expected starts (the form's)."""
+        return self.shared.capacity
+
+    @property
+    def form_choices(self) -> FormChoices:
+        """Every user's last form choices (the hub's, bounded)."""
+        return self.shared.form_choices
 
     async def query_job_status(self):
         """batchspawner's hook, answered from the hub's shared snapshot (no RPC)."""
@@ -678,7 +678,7 @@ class WorkbenchSpawner(SlurmSpawner):
             return 0
         self.poller.watch(self.job_id)
         # Right after a hub restart the poller has not answered yet: give it a moment.
-        deadline = asyncio.get_running_loop().time() + 2 * self.slurm_poll_interval + 5
+        deadline = asyncio.get_running_loop().time() + 2 * self.poller.interval + 5
         while (
             self.poller.status(self.job_id) == UNKNOWN
             and asyncio.get_running_loop().time() < deadline
@@ -758,7 +758,7 @@ class WorkbenchSpawner(SlurmSpawner):
             try:
                 await asyncio.wait_for(
                     self._port_reported.wait(),
-                    max(min(self.slurm_poll_interval, until - now), 0.01),
+                    max(min(self.poller.interval, until - now), 0.01),
                 )
             except TimeoutError:
                 pass
@@ -871,14 +871,14 @@ class WorkbenchSpawner(SlurmSpawner):
         self.poller.poke()
         if not now:
             deadline = time.monotonic() + STOP_WAIT_S
-            await self.poller.wait_update(self.slurm_poll_interval * 2)
+            await self.poller.wait_update(self.poller.interval * 2)
             # Still listed (completing): look again soon, not at the poller's next tick
             # (long while no session starts). Unknown: Slurm does not answer, or the job
             # is no longer followed; there is nothing to wait for.
             while self.poller.status(job_id) not in (GONE, UNKNOWN) and time.monotonic() < deadline:
                 await asyncio.sleep(STOP_RECHECK_S)
                 self.poller.poke()
-                await self.poller.wait_update(self.slurm_poll_interval * 2)
+                await self.poller.wait_update(self.poller.interval * 2)
         self.poller.unwatch(job_id)
 
     async def progress(self):
@@ -896,7 +896,7 @@ class WorkbenchSpawner(SlurmSpawner):
                 yield {"progress": 50 if "running" in message.lower() else 20, "message": message}
             if self.port:
                 return
-            await self.poller.wait_update(self.slurm_poll_interval * 2)
+            await self.poller.wait_update(self.poller.interval * 2)
 
     def describe(self, job) -> str:
         """One line for the spawn page about the job's state."""
