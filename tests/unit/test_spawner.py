@@ -276,3 +276,76 @@ def test_form_shows_each_projects_remaining_budget_and_an_over_budget_request():
     data = json.loads(re.search(r'id="aiwb-form-data">(.*?)</script>', form, re.S).group(1))
     assert data["budgets"]["edu-intro"] == {"gpu": 60, "cpu": 1170}
     assert "— needs 4.0 GPU-h, project edu-intro has 1.0 GPU-h left" in form
+
+
+# --- one owner for each default: the site schema ---------------------------------------
+
+# Every spawner trait a site setting sets: (trait, the site's table and key, the
+# setting's value in the trait's unit).
+SITE_OWNED = [
+    ("req_env_dir", "factory", "prefix", lambda prefix: f"{prefix}/env"),
+    ("poll_interval", "hub", "poll_interval", int),
+    ("max_sessions", "hub", "max_sessions_per_user", int),
+    ("queue_timeout", "hub", "queue_wait_hours", lambda hours: hours * 3600),
+    ("lab_timeout", "hub", "start_timeout", float),
+    ("slurm_reader", "slurm", "reader", str),
+    ("cull_idle_timeout", "idle", "cull_minutes", lambda minutes: minutes * 60),
+    ("gpu_idle_threshold", "idle", "gpu_threshold_percent", float),
+    ("gpu_idle_warn", "idle", "gpu_warn_minutes", lambda minutes: minutes * 60),
+    ("gpu_idle_stop", "idle", "gpu_stop_minutes", lambda minutes: minutes * 60),
+    ("gpu_report_interval", "idle", "gpu_report_seconds", float),
+]
+# What apply_site sets that is not a site setting's default: derived from the site's
+# content, from Slurm, or the hub's own choice.
+NOT_SITE_DEFAULTS = {
+    "site",  # the site itself
+    "cmd",  # absolute paths in the kernels' environment (a bare spawner finds them on PATH)
+    "batchspawner_singleuser_cmd",
+    "extend_helper",  # the hub environment's Python (a bare spawner's is its own)
+    "api_url",  # from the hub's address
+    "gpu_kind",  # from Slurm's GRES
+    "gpu_metrics",
+    "default_url",  # the hub's choices: no site setting
+    "http_timeout",
+    "server_token_scopes",
+}
+
+
+def schema_default(table: str, key: str):
+    """The site schema's default of ``table.key`` (core/site.py's dataclasses)."""
+    import dataclasses
+    import typing
+
+    from aiworkbench.core.site import Site
+
+    settings = typing.get_type_hints(Site)[table]
+    (found,) = [f for f in dataclasses.fields(settings) if f.name == key]
+    return found.default
+
+
+@pytest.mark.parametrize(("trait", "table", "key", "unit"), SITE_OWNED, ids=lambda x: str(x))
+def test_a_spawner_traits_default_is_its_site_settings_default(trait, table, key, unit):
+    assert getattr(WorkbenchSpawner(), trait) == unit(schema_default(table, key))
+
+
+def test_every_spawner_setting_the_site_sets_defaults_to_the_site_schemas_default():
+    """A site of nothing but the schema's defaults configures the spawner as its own
+    defaults do: a trait with a default of its own fails here."""
+    import dataclasses
+
+    from aiworkbench.core.site import FactorySettings, HubSettings, IdleSettings, SlurmSettings
+
+    defaults = dataclasses.replace(
+        SITE,
+        factory=FactorySettings(),
+        hub=HubSettings(),
+        idle=IdleSettings(),
+        slurm=SlurmSettings(),
+    )
+    c = Config()
+    apply_site(c, defaults, gpu_kind="simulated", tokens=TOKENS)
+    configured, bare = WorkbenchSpawner(config=c), WorkbenchSpawner()
+    names = (set(c.Spawner) | set(c.WorkbenchSpawner)) - NOT_SITE_DEFAULTS
+    assert {trait for trait, *_ in SITE_OWNED} <= names
+    differ = {n: (getattr(bare, n), getattr(configured, n)) for n in names}
+    assert {n: pair for n, pair in differ.items() if pair[0] != pair[1]} == {}

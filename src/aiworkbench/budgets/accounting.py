@@ -268,9 +268,8 @@ class AccountingReader:
     When Slurm does not answer, the last good numbers are kept with ``error`` set,
     and the next attempt waits an interval too."""
 
-    def __init__(
-        self, interval: float = 30.0, run=slurm.run, timeout: float = 30.0, clock=time.time
-    ):
+    def __init__(self, interval: float, run=slurm.run, timeout: float = 30.0, clock=time.time):
+        """``interval``: seconds between refreshes (the site's hub.accounting_refresh)."""
         self.interval = interval
         self.timeout = timeout
         self._run = run

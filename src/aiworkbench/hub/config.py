@@ -15,7 +15,7 @@ from aiworkbench.hub.shared import SETTINGS_KEY, HubShared
 from aiworkbench.portal import help_page
 from aiworkbench.portal.pages import apply_portal
 from aiworkbench.sessions import extend_route, gpu_idle, port_callback
-from aiworkbench.sessions.spawner import START_BACKSTOP_S
+from aiworkbench.sessions.spawner import site_settings
 
 SPAWNER = "workbench"  # entry point of aiworkbench.sessions.spawner.WorkbenchSpawner
 DASHBOARD_VIEWERS = "managers"  # the hub group that may open them
@@ -80,20 +80,17 @@ def apply_site(
     apply_portal(c, site)
     c.JupyterHub.allow_named_servers = True
     c.JupyterHub.named_server_limit_per_user = hub.max_sessions_per_user
+    # The spawner's settings that the site owns, converted once (sessions.spawner).
+    owned = site_settings(site.factory, hub, site.idle, site.slurm)
     c.Spawner.default_url = "/lab"
-    c.Spawner.poll_interval = hub.poll_interval
-    c.WorkbenchSpawner.slurm_reader = site.slurm.reader
-    c.WorkbenchSpawner.max_sessions = hub.max_sessions_per_user
-    c.WorkbenchSpawner.queue_timeout = hub.queue_wait_hours * 3600
-    c.WorkbenchSpawner.lab_timeout = float(hub.start_timeout)
-    c.Spawner.start_timeout = int(
-        hub.queue_wait_hours * 3600 + hub.start_timeout + START_BACKSTOP_S
-    )
+    c.Spawner.poll_interval = owned["poll_interval"]
+    c.Spawner.start_timeout = owned["start_timeout"]
     c.Spawner.http_timeout = 120
     c.Spawner.cmd = [f"{env_dir}/bin/jupyterhub-singleuser"]
+    for name in ("req_env_dir", "slurm_reader", "max_sessions", "queue_timeout", "lab_timeout"):
+        c.WorkbenchSpawner[name] = owned[name]
     c.WorkbenchSpawner.site = site
     c.WorkbenchSpawner.extend_helper = extend_helper(site)
-    c.WorkbenchSpawner.req_env_dir = env_dir
     c.WorkbenchSpawner.batchspawner_singleuser_cmd = f"{env_dir}/bin/aiworkbench-singleuser"
     c.WorkbenchSpawner.gpu_kind = (
         gpu_kind if gpu_kind is not None else (detect_gpu_kind() or "simulated")
@@ -102,7 +99,6 @@ def apply_site(
         tokens = services.read_tokens(site)
     apply_api(c, site, tokens[API_SERVICE], shared.budgets)
     apply_dashboards(c, site, tokens[DASHBOARDS_SERVICE])
-    idle = site.idle
     apply_idle(
         c,
         culler=(
@@ -110,11 +106,11 @@ def apply_site(
             if CULLER_SERVICE in tokens
             else None
         ),
-        cull_idle_s=idle.cull_minutes * 60,
-        gpu_threshold=idle.gpu_threshold_percent,
-        gpu_warn_s=idle.gpu_warn_minutes * 60,
-        gpu_stop_s=idle.gpu_stop_minutes * 60,
-        gpu_report_s=idle.gpu_report_seconds,
+        cull_idle_s=owned["cull_idle_timeout"],
+        gpu_threshold=owned["gpu_idle_threshold"],
+        gpu_warn_s=owned["gpu_idle_warn"],
+        gpu_stop_s=owned["gpu_idle_stop"],
+        gpu_report_s=owned["gpu_report_interval"],
     )
 
 

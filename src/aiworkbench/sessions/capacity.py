@@ -112,9 +112,8 @@ class CapacityReader:
     """Free capacity at most ``interval`` seconds old, and expected starts by request
     shape, each read at most once per interval whatever the number of readers."""
 
-    def __init__(
-        self, interval: float = 30.0, run=slurm.run, test_only=slurm.test_only, clock=time.time
-    ):
+    def __init__(self, interval: float, run=slurm.run, test_only=slurm.test_only, clock=time.time):
+        """``interval``: seconds an answer is kept (the site's hub.accounting_refresh)."""
         self.interval, self._run, self._test_only, self._clock = interval, run, test_only, clock
         self._free: tuple[float, dict[str, PartitionFree]] | None = None
         self._starts: dict[tuple, tuple[float, str | None]] = {}

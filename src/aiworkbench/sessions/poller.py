@@ -29,9 +29,9 @@ GONE = "gone"
 class SlurmPoller:
     """Shared snapshot of the cluster's active jobs, refreshed while jobs are watched."""
 
-    def __init__(
-        self, interval: float = 5.0, runner=slurm.run, steady_interval: float | None = None
-    ):
+    def __init__(self, interval: float, runner=slurm.run, steady_interval: float | None = None):
+        """``interval``, ``steady_interval``: the short and long ticks (the site's
+        hub.slurm_poll_interval and hub.slurm_steady_poll_interval)."""
         self.interval = interval  # while a session is starting
         self.steady_interval = max(steady_interval or interval, interval)  # none starting
         self._run = runner

@@ -43,6 +43,7 @@ from traitlets import Any, Bool, Float, Integer, List, Unicode, default
 from aiworkbench.budgets import accounting
 from aiworkbench.budgets.accounting import AccountingReader
 from aiworkbench.core import slurm
+from aiworkbench.core.site import FactorySettings, HubSettings, IdleSettings, SlurmSettings
 from aiworkbench.core.units import duration_text, hours_text
 from aiworkbench.hub.shared import HubShared, hub_shared
 from aiworkbench.sessions import TEMPLATES
@@ -75,6 +76,35 @@ START_BACKSTOP_S = 60  # JupyterHub's start_timeout: the spawner's own limits pl
 # meanwhile (a cancelled session's job is usually gone within a second or two).
 STOP_WAIT_S = 30
 STOP_RECHECK_S = 1.0
+
+
+def site_settings(
+    factory: FactorySettings, hub: HubSettings, idle: IdleSettings, slurm_site: SlurmSettings
+) -> dict:
+    """The spawner's traits that the site file owns, by trait name, in the traits' units:
+    what apply_site sets from a site and, from the schema's own defaults
+    (:data:`SCHEMA_DEFAULTS`), the traits' defaults. Each keeps one owner, the site
+    schema (core/site.py); ``poll_interval`` and ``start_timeout`` are JupyterHub's."""
+    queue_timeout = hub.queue_wait_hours * 3600
+    return {
+        "req_env_dir": factory.kernel_env,
+        "poll_interval": hub.poll_interval,
+        "max_sessions": hub.max_sessions_per_user,
+        "queue_timeout": queue_timeout,
+        "lab_timeout": float(hub.start_timeout),
+        # JupyterHub's own limit, above the spawner's two, whose words are then met.
+        "start_timeout": int(queue_timeout + hub.start_timeout + START_BACKSTOP_S),
+        "slurm_reader": slurm_site.reader,
+        "cull_idle_timeout": float(idle.cull_minutes * 60),
+        "gpu_idle_threshold": float(idle.gpu_threshold_percent),
+        "gpu_idle_warn": float(idle.gpu_warn_minutes * 60),
+        "gpu_idle_stop": float(idle.gpu_stop_minutes * 60),
+        "gpu_report_interval": float(idle.gpu_report_seconds),
+    }
+
+
+# The traits' defaults: the site schema's defaults, converted (no second literal).
+SCHEMA_DEFAULTS = site_settings(FactorySettings(), HubSettings(), IdleSettings(), SlurmSettings())
 
 
 class SessionFailed(SpawnException):
@@ -128,15 +158,16 @@ class WorkbenchSpawner(SlurmSpawner):
         config=True
     )
     req_env_dir = Unicode(
-        "/opt/aiworkbench/env",
-        help="Python environment of notebook sessions; its bin/ goes first on PATH in the job.",
+        SCHEMA_DEFAULTS["req_env_dir"],
+        help="Python environment of notebook sessions; its bin/ goes first on PATH in the "
+        "job (site factory.prefix: PREFIX/env).",
     ).tag(config=True)
     gpu_kind = Unicode(
         "simulated",
         help="'nvidia' or 'simulated': how GPUs are labelled in the form.",
     ).tag(config=True)
     slurm_reader = Unicode(
-        "",
+        SCHEMA_DEFAULTS["slurm_reader"],
         help="User whose sight the spawner borrows (through sudo) to ask sacct how its "
         "job ended when Slurm's PrivateData hides it (site slurm.reader); empty: the "
         "hub's own. The hub's poller and budget reader, which every spawner shares, "
@@ -144,12 +175,12 @@ class WorkbenchSpawner(SlurmSpawner):
     ).tag(config=True)
 
     queue_timeout = Float(
-        7200.0,
+        SCHEMA_DEFAULTS["queue_timeout"],
         help="Seconds a session's job may wait in Slurm's queue before the spawn gives up, "
         "cancels it and says why (site hub.queue_wait_hours).",
     ).tag(config=True)
     lab_timeout = Float(
-        300.0,
+        SCHEMA_DEFAULTS["lab_timeout"],
         help="Seconds JupyterLab may take to report its port once the job runs (site "
         "hub.start_timeout). JupyterHub's own start_timeout is set above both, so "
         "that the spawner's limits, with their words, are the ones met.",
@@ -164,8 +195,9 @@ class WorkbenchSpawner(SlurmSpawner):
     ).tag(config=True)
 
     max_sessions = Integer(
-        2,
-        help="Sessions one user may run at once (default and named servers together).",
+        SCHEMA_DEFAULTS["max_sessions"],
+        help="Sessions one user may run at once (default and named servers together; "
+        "site hub.max_sessions_per_user).",
     ).tag(config=True)
 
     api_url = Unicode(
@@ -180,9 +212,10 @@ class WorkbenchSpawner(SlurmSpawner):
         "this says so at once, with the numbers, instead of a job that never starts.",
     ).tag(config=True)
     cull_idle_timeout = Float(
-        0.0,
-        help="Seconds without activity after which the idle culler stops sessions (0: no "
-        "culler); a session stopped after that long idle is said to be culled.",
+        SCHEMA_DEFAULTS["cull_idle_timeout"],
+        help="Seconds without activity after which the idle culler stops sessions (site "
+        "idle.cull_minutes; 0: no culler); a session stopped after that long idle is "
+        "said to be culled.",
     ).tag(config=True)
     gpu_metrics = Unicode(
         "",
@@ -190,18 +223,22 @@ class WorkbenchSpawner(SlurmSpawner):
         "'simulated:DIR' (percentages in DIR/<job id>); empty: not measured.",
     ).tag(config=True)
     gpu_report_interval = Float(
-        60.0, help="Seconds between a GPU session's utilisation reports."
+        SCHEMA_DEFAULTS["gpu_report_interval"],
+        help="Seconds between a GPU session's utilisation reports (site idle.gpu_report_seconds).",
     ).tag(config=True)
     gpu_idle_threshold = Float(
-        5.0,
-        help="GPUs are idle while their mean utilisation (percent) is below this.",
+        SCHEMA_DEFAULTS["gpu_idle_threshold"],
+        help="GPUs are idle while their mean utilisation (percent) is below this (site "
+        "idle.gpu_threshold_percent).",
     ).tag(config=True)
-    gpu_idle_warn = Float(1800.0, help="Seconds of idle GPUs after which the user is warned.").tag(
-        config=True
-    )
+    gpu_idle_warn = Float(
+        SCHEMA_DEFAULTS["gpu_idle_warn"],
+        help="Seconds of idle GPUs after which the user is warned (site idle.gpu_warn_minutes).",
+    ).tag(config=True)
     gpu_idle_stop = Float(
-        3600.0,
-        help="Seconds of idle GPUs after which the session is stopped (0: never).",
+        SCHEMA_DEFAULTS["gpu_idle_stop"],
+        help="Seconds of idle GPUs after which the session is stopped (site "
+        "idle.gpu_stop_minutes; 0: never).",
     ).tag(config=True)
 
     batch_script = Unicode(BATCH_SCRIPT, help="Template of the session's batch script.").tag(
@@ -217,6 +254,15 @@ class WorkbenchSpawner(SlurmSpawner):
         help="Wrapper that starts the single-user server in the job and reports its port "
         "to the hub once it is listening.",
     ).tag(config=True)
+
+    # JupyterHub's own settings, with the site schema's defaults.
+    @default("poll_interval")
+    def _poll_interval_default(self):
+        return SCHEMA_DEFAULTS["poll_interval"]
+
+    @default("start_timeout")
+    def _start_timeout_default(self):
+        return SCHEMA_DEFAULTS["start_timeout"]
 
     request: SessionRequest | None = None
     gpu_tracker: GpuIdleTracker | None = None  # while a GPU session runs
