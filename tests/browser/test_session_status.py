@@ -68,7 +68,7 @@ def test_the_status_bar_counts_down_and_the_end_signal_saves_open_notebooks(
 
 
 IDLE_DROP_IN = Path("/etc/aiworkbench/jupyterhub_config.d/50-tests-idle-toast.py")
-SIMULATED = Path("/var/lib/aiworkbench-gpu-sim")  # hub.config.SIMULATED_GPU_DIR
+SIMULATED = Path("/var/lib/aiworkbench-gpu-sim")  # sessions.spawner.SIMULATED_GPU_DIR
 
 
 @pytest.fixture

@@ -163,9 +163,10 @@ def test_oidc_configures_the_authenticator_from_discovery(secret_file):
     apply_site(c, site, gpu_kind="simulated", tokens=TOKENS, discovery=DISCOVERY)
     assert c.JupyterHub.authenticator_class == OIDC_AUTHENTICATOR
     oauth = c.WorkbenchOIDCAuthenticator
-    assert oauth.authorize_url == DISCOVERY["authorization_endpoint"]
-    assert oauth.token_url == DISCOVERY["token_endpoint"]
-    assert oauth.userdata_url == DISCOVERY["userinfo_endpoint"]
+    authenticator = WorkbenchOIDCAuthenticator(config=c)
+    assert authenticator.authorize_url == DISCOVERY["authorization_endpoint"]
+    assert authenticator.token_url == DISCOVERY["token_endpoint"]
+    assert authenticator.userdata_url == DISCOVERY["userinfo_endpoint"]
     assert oauth.client_id == "workbench" and oauth.client_secret == "s3cret-value"
     assert oauth.oauth_callback_url == "https://factory.example.org/hub/oauth_callback"
     assert oauth.scope == ["openid", "profile", "email"]
@@ -180,12 +181,30 @@ def test_oidc_configures_the_authenticator_from_discovery(secret_file):
     assert roles["budget-readers"]["groups"] == ["managers", "admins"]
 
 
-def test_oidc_reads_the_issuer_when_no_discovery_is_given(secret_file, monkeypatch):
+def test_oidc_reads_the_issuer_when_the_hub_starts_not_when_its_configuration_loads(
+    secret_file, monkeypatch
+):
     asked = []
     monkeypatch.setattr(oidc, "discover", lambda issuer: asked.append(issuer) or DISCOVERY)
     c = Config()
     apply_site(c, site_with(oidc_auth(secret_file)), gpu_kind="simulated", tokens=TOKENS)
+    assert asked == []  # the configuration contacts no server
+    authenticator = WorkbenchOIDCAuthenticator(config=c)
+    assert asked == []
+    authenticator.check_allow_config()  # JupyterHub's check as the hub starts
     assert asked == [ISSUER]
+    assert authenticator.token_url == DISCOVERY["token_endpoint"] and asked == [ISSUER]
+
+
+def test_oidc_does_not_start_when_the_provider_does_not_answer(secret_file, monkeypatch):
+    def refused(issuer):
+        raise oidc.OIDCSetupError(f"auth.issuer: cannot read {issuer}: refused")
+
+    monkeypatch.setattr(oidc, "discover", refused)
+    c = Config()
+    apply_site(c, site_with(oidc_auth(secret_file)), gpu_kind="simulated", tokens=TOKENS)
+    with pytest.raises(oidc.OIDCSetupError, match="cannot read"):
+        WorkbenchOIDCAuthenticator(config=c).check_allow_config()
 
 
 def test_oidc_does_not_start_with_a_world_readable_secret(secret_file):

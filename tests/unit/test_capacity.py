@@ -80,3 +80,15 @@ def test_one_read_per_interval_serves_every_form():
 
     asyncio.run(forms())
     assert asked == ["sinfo", "sbatch", "sinfo", "sbatch"] and reader.reads == 4
+
+
+def test_the_gpus_kind_is_read_from_the_nodes_gres_only():
+    assert capacity.gpu_kind_of(SINFO) == "simulated"
+    nvidia = "g1|gpu|0/64/0/64|gpu:a100:4(S:0-1)|gpu:a100:0|idle|\n"
+    assert capacity.gpu_kind_of(nvidia) == "nvidia"
+    # GresUsed says gpu:0 on a node without GPUs: that is no GPU.
+    assert capacity.gpu_kind_of("cn01|cpu*|0/4/0/4|(null)|gpu:0|idle|\n") == ""
+    reader = capacity.CapacityReader(30, run=lambda argv, **kw: asyncio.sleep(0, nvidia))
+    assert reader.gpu_kind is None  # nothing read yet
+    asyncio.run(reader.free())
+    assert reader.gpu_kind == "nvidia"

@@ -2,6 +2,8 @@
 handed to JupyterHub in its tornado settings, and nothing run when they are made."""
 
 import copy
+import subprocess
+import urllib.request
 from types import SimpleNamespace
 
 import pytest
@@ -17,13 +19,18 @@ from .test_spawner import SITE, hub_objects
 
 
 def test_apply_site_makes_the_hubs_objects_from_the_site_and_runs_nothing(monkeypatch):
+    """Loading the hub's configuration runs no command (no sinfo for the GPU kind) and
+    contacts no server (no OpenID discovery): the hub's objects only wait for use."""
     ran = []
     monkeypatch.setattr(commands, "run", lambda argv, **kw: ran.append(argv))
     monkeypatch.setattr(commands, "run_async", lambda argv, **kw: ran.append(argv))
+    monkeypatch.setattr(subprocess, "Popen", lambda argv, **kw: ran.append(argv))
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, **kw: ran.append(url))
     c = Config()
-    apply_site(c, SITE, gpu_kind="simulated", tokens=TOKENS)
+    apply_site(c, SITE, tokens=TOKENS)
     shared = c.JupyterHub.tornado_settings[SETTINGS_KEY]
     assert isinstance(shared, HubShared) and ran == []
+    assert "gpu_kind" not in c.WorkbenchSpawner  # read from Slurm at first use
     hub = SITE.hub
     assert (shared.poller.interval, shared.poller.steady_interval) == (
         hub.slurm_poll_interval,

@@ -1,6 +1,7 @@
 """Idle protection: the idle-GPU tracker, the metrics sources, the culler's wiring, and the
 reasons a stopped session's home page gives."""
 
+import asyncio
 import json
 import threading
 import time
@@ -13,11 +14,12 @@ from traitlets.config import Config
 from aiworkbench.core.units import duration_text
 from aiworkbench.hub import services
 from aiworkbench.hub.config import apply_idle, apply_site
+from aiworkbench.sessions.capacity import CapacityReader
 from aiworkbench.sessions.gpu_idle import GpuIdleTracker
 from aiworkbench.sessions.gpu_metrics import SimulatedSource, report_gpu_activity, source_from_env
 
 from .test_services import TOKENS
-from .test_spawner import SITE, make_spawner
+from .test_spawner import SITE, hub_objects, make_spawner
 
 
 def test_durations_read_well():
@@ -166,6 +168,27 @@ def test_gpu_sessions_get_the_metrics_source_and_api_in_their_environment():
     cpu.gpu_metrics = "nvml"
     cpu.apply_request(cpu.validated_request())
     assert "AIWORKBENCH_GPU_METRICS" not in cpu.workbench_env()
+
+
+def test_without_a_gpu_kind_a_gpu_session_asks_slurm_once_how_to_measure_its_gpus():
+    """The configuration sets no GPU kind (it runs no command): the first GPU session
+    reads Slurm's GRES through the hub's capacity reader, once for the hub."""
+    asked = []
+
+    async def sinfo(argv, **kwargs):
+        asked.append(argv[0])
+        return "g1|gpu|0/64/0/64|gpu:a100:4|gpu:a100:0|idle|\n"
+
+    shared = hub_objects()
+    shared.capacity = CapacityReader(30.0, run=sinfo)
+    spawner = make_spawner({"profile": "gpu-1"}, shared=shared)
+    assert spawner.gpu_kind == "" and spawner.gpu_metrics is None
+    assert spawner.known_gpu_kind == "" and asked == []
+    assert asyncio.run(spawner.read_gpu_kind()) == "nvidia" and asked == ["sinfo"]
+    spawner.apply_request(spawner.validated_request())
+    assert spawner.workbench_env()["AIWORKBENCH_GPU_METRICS"] == "nvml"
+    other = make_spawner({"profile": "gpu-1"}, shared=shared)
+    assert asyncio.run(other.read_gpu_kind()) == "nvidia" and asked == ["sinfo"]
 
 
 def test_a_session_stopped_after_the_cull_timeout_says_it_was_idle():

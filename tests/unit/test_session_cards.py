@@ -25,7 +25,7 @@ def spawner(job=UNKNOWN, ready=True, **changes):
         gpu_notice="",
         ended_reason="",
         poller=poller,
-        gpu_kind="simulated",
+        known_gpu_kind="simulated",
         submitted_at=NOW - 60,
         queue_timeout=5400,
         request=parse_user_options({"profile": "gpu-1", "project": "sme-vision"}, SITE, "sme"),

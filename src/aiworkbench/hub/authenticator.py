@@ -1,12 +1,14 @@
 """The hub's OpenID Connect authenticator: oauthenticator's GenericOAuthenticator (code
 flow, state and PKCE as it does them) with the factory's mapping of claims to a Unix
-user and projects (aiworkbench.core.oidc). aiworkbench.hub.config.apply_site configures it."""
+user and projects (aiworkbench.core.oidc). aiworkbench.hub.config.apply_site configures it;
+the provider's endpoints are read from its discovery document when the hub starts, not
+while the configuration loads."""
 
 from __future__ import annotations
 
 from oauthenticator.generic import GenericOAuthenticator
 from tornado import web
-from traitlets import Any
+from traitlets import Any, Dict, default
 
 from aiworkbench.core import oidc
 
@@ -18,6 +20,36 @@ class WorkbenchOIDCAuthenticator(GenericOAuthenticator):
     (manage_groups) are set at each login from the site file and the projects claim."""
 
     site = Any(help="The validated site (aiworkbench.core.site.Site).").tag(config=True)
+    discovery = Dict(
+        help="The provider's discovery document (ISSUER/.well-known/openid-configuration): "
+        "the authorization, token and userinfo endpoints. Empty: read from the site's "
+        "auth.issuer when the hub starts (check_allow_config); the hub does not start if "
+        "the provider does not answer, names another issuer or lacks an endpoint.",
+    ).tag(config=True)
+
+    def check_allow_config(self):
+        """JupyterHub's check of the authenticator's configuration, once as the hub
+        starts: the provider's endpoints are read here (OIDCSetupError stops the hub)."""
+        super().check_allow_config()
+        self.read_discovery()
+
+    def read_discovery(self) -> dict:
+        """The discovery document: as configured, else read from the issuer (once)."""
+        if not self.discovery:
+            self.discovery = oidc.discover(self.site.auth.issuer)
+        return self.discovery
+
+    @default("authorize_url")
+    def _authorize_url_default(self):
+        return self.read_discovery()["authorization_endpoint"]
+
+    @default("token_url")
+    def _token_url_default(self):
+        return self.read_discovery()["token_endpoint"]
+
+    @default("userdata_url")
+    def _userdata_url_default(self):
+        return self.read_discovery()["userinfo_endpoint"]
 
     def user_info_to_username(self, user_info):
         try:

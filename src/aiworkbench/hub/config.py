@@ -6,7 +6,7 @@ import shutil
 import socket
 
 from aiworkbench.budgets.accounting import READ_ALL, AccountingReader, warnings_for
-from aiworkbench.core import commands, oidc
+from aiworkbench.core import oidc
 from aiworkbench.core.daemons import hub_pidfile
 from aiworkbench.core.site import Site
 from aiworkbench.hub import services
@@ -15,23 +15,11 @@ from aiworkbench.hub.shared import SETTINGS_KEY, HubShared
 from aiworkbench.portal import help_page
 from aiworkbench.portal.pages import apply_portal
 from aiworkbench.sessions import extend_route, gpu_idle, port_callback
-from aiworkbench.sessions.spawner import site_settings
+from aiworkbench.sessions.spawner import gpu_metrics_for, site_settings
 
 SPAWNER = "workbench"  # entry point of aiworkbench.sessions.spawner.WorkbenchSpawner
 DASHBOARD_VIEWERS = "managers"  # the hub group that may open them
-SIMULATED_GPU_DIR = "/var/lib/aiworkbench-gpu-sim"  # made by the kernel_env role
 OIDC_AUTHENTICATOR = "aiworkbench.hub.authenticator.WorkbenchOIDCAuthenticator"
-
-
-def detect_gpu_kind() -> str:
-    """'nvidia' or 'simulated', from the GRES Slurm reports ('' if Slurm does not answer)."""
-    try:
-        out = commands.output(["sinfo", "--noheader", "--format", "%G"], timeout=20)
-    except commands.CommandError:
-        return ""
-    if "gpu:simulated" in out:
-        return "simulated"
-    return "nvidia" if "gpu:" in out else ""
 
 
 def apply_site(
@@ -42,12 +30,16 @@ def apply_site(
     tokens: dict[str, str] | None = None,
     shared: HubShared | None = None,
 ) -> None:
-    """Set everything the hub needs from ``site`` on config object ``c``. With OpenID
-    Connect, ``discovery`` is the provider's discovery document (None: read it from the
-    issuer now). ``tokens`` are the services' API tokens by name (None: read from their
-    token files now, services.read_token). ``shared``: the objects every spawner and
-    page of the hub shares (None: made from the site, HubShared.from_site), handed to
-    them in the hub's tornado settings."""
+    """Set everything the hub needs from ``site`` on config object ``c``. It runs no
+    command and asks neither Slurm nor the OpenID provider anything: a hub's
+    configuration loads before they need to answer. ``gpu_kind``: 'nvidia' or
+    'simulated' (None: the spawner reads Slurm's GRES when the first form or GPU
+    session needs them). With OpenID Connect, ``discovery`` is the provider's discovery
+    document (None: the authenticator reads it from the issuer when the hub starts).
+    ``tokens`` are the services' API tokens by name (None: read from their token files
+    now, services.read_token). ``shared``: the objects every spawner and page of the hub
+    shares (None: made from the site, HubShared.from_site), handed to them in the hub's
+    tornado settings."""
     hub = site.hub
     shared = shared if shared is not None else HubShared.from_site(site)
     c.JupyterHub.tornado_settings = {
@@ -92,9 +84,9 @@ def apply_site(
     c.WorkbenchSpawner.site = site
     c.WorkbenchSpawner.extend_helper = extend_helper(site)
     c.WorkbenchSpawner.batchspawner_singleuser_cmd = f"{env_dir}/bin/aiworkbench-singleuser"
-    c.WorkbenchSpawner.gpu_kind = (
-        gpu_kind if gpu_kind is not None else (detect_gpu_kind() or "simulated")
-    )
+    if gpu_kind is not None:
+        c.WorkbenchSpawner.gpu_kind = gpu_kind
+        c.WorkbenchSpawner.gpu_metrics = gpu_metrics_for(gpu_kind)
     if tokens is None:
         tokens = services.read_tokens(site)
     apply_api(c, site, tokens[API_SERVICE], shared.budgets)
@@ -145,7 +137,9 @@ def apply_auth(c, site: Site, discovery: dict | None = None) -> None:
     """Who may log in, and how. Everyone is a factory user ([users], class learners
     included); admins are the site's admins. PAM: the hub groups come from the site file
     (load_groups). OpenID Connect: the authenticator sets each person's groups at login
-    (manage_groups), project-NAME from the projects claim."""
+    (manage_groups), project-NAME from the projects claim, and takes the provider's
+    endpoints from ``discovery`` (None: it reads them from the issuer when the hub
+    starts)."""
     c.Authenticator.allowed_users = set(site.users)
     c.Authenticator.admin_users = {n for n, u in site.users.items() if u.role == "admin"}
     auth = site.auth
@@ -156,8 +150,6 @@ def apply_auth(c, site: Site, discovery: dict | None = None) -> None:
             g: {"users": sorted(members)} for g, members in site.hub_groups().items()
         }
         return
-    if discovery is None:
-        discovery = oidc.discover(auth.issuer)
     c.JupyterHub.authenticator_class = OIDC_AUTHENTICATOR
     c.JupyterHub.load_groups = {}  # the authenticator manages groups
     c.Authenticator.manage_groups = True
@@ -167,9 +159,8 @@ def apply_auth(c, site: Site, discovery: dict | None = None) -> None:
     oauth.client_id = auth.client_id
     oauth.client_secret = oidc.read_client_secret(auth.client_secret_file)
     oauth.oauth_callback_url = f"{site.public_url()}/hub/oauth_callback"
-    oauth.authorize_url = discovery["authorization_endpoint"]
-    oauth.token_url = discovery["token_endpoint"]
-    oauth.userdata_url = discovery["userinfo_endpoint"]
+    if discovery is not None:
+        oauth.discovery = discovery
     oauth.scope = list(auth.scopes)
     oauth.username_claim = auth.username_claim
     oauth.enable_pkce = True
@@ -334,7 +325,3 @@ def apply_idle(
     c.WorkbenchSpawner.gpu_idle_warn = float(gpu_warn_s)
     c.WorkbenchSpawner.gpu_idle_stop = float(gpu_stop_s)
     c.WorkbenchSpawner.gpu_report_interval = float(gpu_report_s)
-    gpu_kind = c.WorkbenchSpawner.gpu_kind
-    c.WorkbenchSpawner.gpu_metrics = (
-        "nvml" if gpu_kind == "nvidia" else f"simulated:{SIMULATED_GPU_DIR}"
-    )

@@ -33,7 +33,7 @@ class HubShared:
 
     poller: SlurmPoller  # every session's job state: one squeue per tick for all
     budgets: AccountingReader  # budgets: one sshare and one squeue per refresh for all
-    capacity: CapacityReader  # the form's free capacity and expected starts
+    capacity: CapacityReader  # the form's free capacity and expected starts, the GPU kind
     form_choices: FormChoices  # each user's last form choices
 
     @classmethod

@@ -1,11 +1,12 @@
 """What the cluster has free now, and when Slurm would start a request: for the form.
 
-The free cores and GPUs of every partition come from one ``sinfo`` per interval,
-shared by every form the hub renders (:class:`CapacityReader`, one per hub, handed to
-its spawners by :mod:`aiworkbench.hub.shared`); when a request
-would start comes from ``sbatch --test-only`` (nothing is submitted), asked as the
-user and kept for an interval for every request of the same shape, so that a
-class opening the form at once costs Slurm one question per shape.
+The free cores and GPUs of every partition, and which GPUs they are (simulated or
+NVIDIA), come from one ``sinfo`` per interval, shared by every form the hub renders
+(:class:`CapacityReader`, one per hub, handed to its spawners by
+:mod:`aiworkbench.hub.shared`); when a request would start comes from ``sbatch
+--test-only`` (nothing is submitted), asked as the user and kept for an interval for
+every request of the same shape, so that a class opening the form at once costs
+Slurm one question per shape.
 """
 
 from __future__ import annotations
@@ -68,6 +69,15 @@ def gpu_count(gres: str) -> int:
     return total
 
 
+def gpu_kind_of(text: str) -> str:
+    """Which GPUs ``sinfo_capacity_argv``'s answer shows in its nodes' GRES: 'simulated'
+    (gpu:simulated:N, the demo's), 'nvidia' (any other gpu), '' (no GPU)."""
+    gres = [fields[3] for fields in slurm.split_rows(text, len(slurm.CAPACITY_FIELDS))]
+    if any("gpu:simulated" in g for g in gres):
+        return "simulated"
+    return "nvidia" if any("gpu:" in g for g in gres) else ""
+
+
 def parse_capacity(text: str) -> dict[str, PartitionFree]:
     """``sinfo_capacity_argv``'s answer, by partition (a node in two partitions counts
     in each)."""
@@ -117,6 +127,8 @@ class CapacityReader:
         self.interval, self._run, self._test_only, self._clock = interval, run, test_only, clock
         self._free: tuple[float, dict[str, PartitionFree]] | None = None
         self._starts: dict[tuple, tuple[float, str | None]] = {}
+        # Which GPUs the last answer showed (gpu_kind_of); None before one came.
+        self.gpu_kind: str | None = None
         self._lock = asyncio.Lock()
         self.reads = 0  # Slurm questions asked (for tests and benchmarks)
 
@@ -124,10 +136,9 @@ class CapacityReader:
         async with self._lock:
             if self._free is None or self._clock() - self._free[0] >= self.interval:
                 self.reads += 1
-                self._free = (
-                    self._clock(),
-                    parse_capacity(await self._run(slurm.sinfo_capacity_argv())),
-                )
+                text = await self._run(slurm.sinfo_capacity_argv())
+                self._free = (self._clock(), parse_capacity(text))
+                self.gpu_kind = gpu_kind_of(text)
             return self._free[1]
 
     async def expected_start(self, request, as_user) -> str | None:

@@ -73,7 +73,7 @@ def card(spawner, now: float) -> Card:
     request = requested(spawner)
     job_id = spawner.job_id or ""
     job = spawner.poller.status(job_id) if job_id else UNKNOWN
-    details = request_details(request, spawner.gpu_kind) if request else []
+    details = request_details(request, spawner.known_gpu_kind) if request else []
     if spawner.pending == "stop":
         return Card(
             **base, state="stopping", state_text="Stopping…", job_id=job_id, details=details
@@ -84,7 +84,7 @@ def card(spawner, now: float) -> Card:
         limit = job.limit_minutes or (request.hours * 60 if request else None)
         details = [
             ("Node", job.nodes),
-            *(request_details(request, spawner.gpu_kind, limit) if request else []),
+            *(request_details(request, spawner.known_gpu_kind, limit) if request else []),
         ]
         ends_at = started + limit * 60 if started and limit else None
         if started and request:

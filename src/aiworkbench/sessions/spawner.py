@@ -76,6 +76,13 @@ START_BACKSTOP_S = 60  # JupyterHub's start_timeout: the spawner's own limits pl
 # meanwhile (a cancelled session's job is usually gone within a second or two).
 STOP_WAIT_S = 30
 STOP_RECHECK_S = 1.0
+SIMULATED_GPU_DIR = "/var/lib/aiworkbench-gpu-sim"  # made by the kernel_env role
+
+
+def gpu_metrics_for(gpu_kind: str) -> str:
+    """How a GPU session measures its GPUs (its AIWORKBENCH_GPU_METRICS): NVML for
+    NVIDIA's, the files the simulation writes otherwise."""
+    return "nvml" if gpu_kind == "nvidia" else f"simulated:{SIMULATED_GPU_DIR}"
 
 
 def site_settings(
@@ -163,8 +170,11 @@ class WorkbenchSpawner(SlurmSpawner):
         "job (site factory.prefix: PREFIX/env).",
     ).tag(config=True)
     gpu_kind = Unicode(
-        "simulated",
-        help="'nvidia' or 'simulated': how GPUs are labelled in the form.",
+        "",
+        help="'nvidia' or 'simulated': how GPUs are labelled (the form, the home page) "
+        "and measured (gpu_metrics). Empty: as Slurm's GRES say (gpu:simulated: "
+        "simulated), from the hub's capacity reader, whose sinfo is read when the first "
+        "form or GPU session needs it (never while the configuration loads).",
     ).tag(config=True)
     slurm_reader = Unicode(
         SCHEMA_DEFAULTS["slurm_reader"],
@@ -218,9 +228,11 @@ class WorkbenchSpawner(SlurmSpawner):
         "said to be culled.",
     ).tag(config=True)
     gpu_metrics = Unicode(
-        "",
+        None,
+        allow_none=True,
         help="How GPU sessions measure their GPUs' utilisation: 'nvml' (real GPUs) or "
-        "'simulated:DIR' (percentages in DIR/<job id>); empty: not measured.",
+        "'simulated:DIR' (percentages in DIR/<job id>); empty: not measured. Unset: by "
+        "the GPU kind, 'nvml' for nvidia, else simulated:" + SIMULATED_GPU_DIR + ".",
     ).tag(config=True)
     gpu_report_interval = Float(
         SCHEMA_DEFAULTS["gpu_report_interval"],
@@ -378,7 +390,7 @@ class WorkbenchSpawner(SlurmSpawner):
             text = f"{p.cpus} core{'' if p.cpus == 1 else 's'}, {p.memory_gb} GB"
             return f"{text} ({p.description})" if p.description else text
 
-        label = "simulated" if self.gpu_kind == "simulated" else ""
+        label = "simulated" if self.known_gpu_kind == "simulated" else ""
         free = free or {}
 
         def partition_text(name, partition):
@@ -398,7 +410,7 @@ class WorkbenchSpawner(SlurmSpawner):
             over_budget=over_budget,
             max_gpus=max(p.max_gpus for p in site.partitions.values()),
             max_hours=max(p.max_hours for p in site.partitions.values()),
-            gpu_note="simulated" if self.gpu_kind == "simulated" else "",
+            gpu_note=label,
             data_json=json.dumps(data).replace("<", "\\u003c"),
         )
 
@@ -508,10 +520,35 @@ class WorkbenchSpawner(SlurmSpawner):
         env = {}
         if self.api_url:
             env["AIWORKBENCH_API_URL"] = self.api_url
-        if self.request is not None and self.request.gpus and self.gpu_metrics:
-            env["AIWORKBENCH_GPU_METRICS"] = self.gpu_metrics
+        metrics = (
+            self.gpu_metrics
+            if self.gpu_metrics is not None
+            else gpu_metrics_for(self.known_gpu_kind)
+        )
+        if self.request is not None and self.request.gpus and metrics:
+            env["AIWORKBENCH_GPU_METRICS"] = metrics
             env["AIWORKBENCH_GPU_REPORT_SECONDS"] = f"{self.gpu_report_interval:g}"
         return env
+
+    @property
+    def known_gpu_kind(self) -> str:
+        """'nvidia' or 'simulated': the gpu_kind setting, else what Slurm's GRES showed
+        the hub's capacity reader last ('simulated' when they show no GPU); '' while
+        the hub has not read them."""
+        if self.gpu_kind:
+            return self.gpu_kind
+        seen = self.capacity.gpu_kind
+        return "" if seen is None else (seen or "simulated")
+
+    async def read_gpu_kind(self) -> str:
+        """:attr:`known_gpu_kind`, asking Slurm first (the capacity reader's sinfo) if
+        the hub has not read it yet; 'simulated' while Slurm does not answer."""
+        if not self.known_gpu_kind:
+            try:
+                await self.capacity.free()
+            except slurm.SlurmError as err:
+                self.log.warning("Slurm did not say which GPUs it has: %s", err)
+        return self.known_gpu_kind or "simulated"
 
     # --- idle protection ----------------------------------------------------------
     def gpu_report(self, utilisation: list[float], now: float) -> str:
@@ -744,6 +781,8 @@ class WorkbenchSpawner(SlurmSpawner):
         request = self.validated_request()
         await self.check_request_budget(request)
         self.apply_request(request)
+        if request.gpus:  # how the session measures its GPUs (workbench_env)
+            await self.read_gpu_kind()
         self.ended_reason = self.gpu_notice = ""
         self.gpu_tracker = None
         self.ip = self.traits()["ip"].default_value
