@@ -2,7 +2,10 @@
 name the command, timeouts, missing programs, and arguments that never meet a shell."""
 
 import asyncio
+import gzip
+import io
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -11,7 +14,15 @@ import pytest
 
 from aiworkbench.admin.backup import BackupError, ToolFailed
 from aiworkbench.core import commands, slurm
-from aiworkbench.core.commands import CommandError, command_name, output, run, run_async
+from aiworkbench.core.commands import (
+    CommandError,
+    command_name,
+    completed,
+    output,
+    run,
+    run_async,
+    stream,
+)
 
 PYTHON = Path(sys.executable).name  # what a message names for [sys.executable, ...]
 
@@ -93,6 +104,117 @@ def test_output_reads_a_query_whose_non_zero_exit_means_nothing_found():
     seen = []
     assert output(["squeue"], run=lambda argv, **kw: seen.append(kw) or "x", timeout=5) == "x"
     assert seen == [{"timeout": 5}]
+
+
+def test_completed_answers_whatever_the_exit_status_a_missing_program_included():
+    done = completed(python("import sys; print('out'); sys.exit('err')"), input="x")
+    assert isinstance(done, subprocess.CompletedProcess)
+    assert (done.returncode, done.stdout, done.stderr) == (1, "out\n", "err\n")
+    assert completed(python("print('fine')")).stdout == "fine\n"
+    missing = completed(["no-such-command-anywhere", "link", "show"])
+    assert (missing.returncode, missing.stdout) == (commands.NOT_FOUND, "")
+    assert missing.stderr == (
+        "cannot run no-such-command-anywhere: No such file or directory; is it installed?"
+    )
+    with pytest.raises(CommandError, match="did not answer within 0.5s"):
+        completed(python("import time; time.sleep(30)"), timeout=0.5)
+    with pytest.raises(CommandError, match="cannot run /: Permission denied"):
+        completed(["/"])  # there, and not a program: no shell's 127 for it
+    with pytest.raises(TypeError, match="argument list"):
+        completed("ip link show")
+
+
+# Ends when SIGTERM comes, after writing down that it came (as sudo passes it on).
+ENDS_ON_SIGTERM = (
+    "import pathlib, signal, sys, time\n"
+    "def end(*_):\n"
+    "    pathlib.Path(sys.argv[1]).write_text('SIGTERM')\n"
+    "    sys.exit(0)\n"
+    "signal.signal(signal.SIGTERM, end)\n"
+    "time.sleep(30)\n"
+)
+
+
+def test_a_command_given_up_gets_sigterm_first_then_sigkill(tmp_path):
+    for i, runner in enumerate(
+        (
+            run,
+            lambda a, **k: asyncio.run(run_async(a, **k)),
+            lambda a, **k: stream(a, stdout=io.BytesIO(), **k),
+        )
+    ):
+        told = tmp_path / f"told-{i}"
+        with pytest.raises(CommandError, match="did not answer within 3s"):
+            runner(python(ENDS_ON_SIGTERM, str(told)), timeout=3)  # its handler set by then
+        assert told.read_text() == "SIGTERM"
+    started = time.monotonic()
+    deaf = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(30)"
+    with pytest.raises(CommandError, match="did not answer within 0.5s"):
+        run(python(deaf), timeout=0.5)
+    assert time.monotonic() - started < 0.5 + commands.END_GRACE_S + 5  # then SIGKILL
+
+
+BIG = 5 * (1 << 20)  # more than a pipe holds, and more than one chunk
+
+
+def test_stream_writes_a_commands_output_to_a_file_a_chunk_at_a_time(tmp_path):
+    target = tmp_path / "dump.gz"
+    with open(target, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb") as out:
+        stream(
+            python(f"import sys; sys.stdout.buffer.write(b'x' * {BIG}); print('done')"),
+            stdout=out,
+        )
+    assert gzip.decompress(target.read_bytes()) == b"x" * BIG + b"done\n"
+    failing = python("import sys; print('-- half'); sys.exit('mariadb-dump: Got error: 2002')")
+    half = io.BytesIO()
+    with pytest.raises(CommandError) as info:
+        stream(failing, stdout=half)
+    assert str(info.value) == f"{PYTHON} failed (exit status 1): mariadb-dump: Got error: 2002"
+    assert info.value.returncode == 1 and half.getvalue() == b"-- half\n"
+    with pytest.raises(CommandError, match="cannot run no-such-dump: .*is it installed"):
+        stream(["no-such-dump"], stdout=io.BytesIO())
+    started, partial = time.monotonic(), io.BytesIO()
+    with pytest.raises(CommandError, match="did not answer within 0.5s") as info:
+        stream(
+            python("import time; print('begun', flush=True); time.sleep(30)"),
+            stdout=partial,
+            timeout=0.5,
+        )
+    assert not info.value.exited and time.monotonic() - started < 10
+    assert partial.getvalue() == b"begun\n"  # what came until then stays
+
+
+def test_stream_feeds_a_file_to_a_command_and_quotes_what_it_said(tmp_path):
+    source = tmp_path / "dump.sql.gz"
+    source.write_bytes(gzip.compress(b"y" * BIG))
+    loaded = tmp_path / "loaded"
+    load = python(
+        "import shutil, sys; shutil.copyfileobj(sys.stdin.buffer, open(sys.argv[1], 'wb'))",
+        str(loaded),
+    )
+    with gzip.open(source, "rb") as f:
+        assert stream(load, stdin=f) is None
+    assert loaded.read_bytes() == b"y" * BIG
+    # Standard output and error both go into the message (mariadb says why on either).
+    refusing = python("print('ERROR 1064 (42000) at line 1'); raise SystemExit(1)")
+    with pytest.raises(CommandError, match=r"failed \(exit status 1\): ERROR 1064"):
+        stream(refusing, stdin=io.BytesIO(b"y" * BIG))  # it stops reading: no hang
+    with pytest.raises(CommandError, match="did not answer within 0.5s"):
+        stream(python("import time; time.sleep(30)"), stdin=io.BytesIO(b"y" * BIG), timeout=0.5)
+
+
+def test_stream_ends_the_command_before_it_takes_a_cut_input_for_a_whole_one(tmp_path):
+    cut = tmp_path / "cut.sql.gz"
+    whole = gzip.compress(b"z" * BIG)
+    cut.write_bytes(whole[: len(whole) // 2])  # a damaged gzip file
+    ended = tmp_path / "ended"
+    reads_to_the_end = python(
+        "import pathlib, sys; sys.stdin.buffer.read(); pathlib.Path(sys.argv[1]).touch()",
+        str(ended),
+    )
+    with gzip.open(cut, "rb") as f, pytest.raises(EOFError):
+        stream(reads_to_the_end, stdin=f)
+    assert not ended.exists()
 
 
 @pytest.mark.parametrize(
