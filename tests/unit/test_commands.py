@@ -116,6 +116,8 @@ def test_completed_answers_whatever_the_exit_status_a_missing_program_included()
     assert missing.stderr == (
         "cannot run no-such-command-anywhere: No such file or directory; is it installed?"
     )
+    with pytest.raises(CommandError, match="cannot run no-such-command-anywhere: No such"):
+        completed(["no-such-command-anywhere"], missing_ok=False)
     with pytest.raises(CommandError, match="did not answer within 0.5s"):
         completed(python("import time; time.sleep(30)"), timeout=0.5)
     with pytest.raises(CommandError, match="cannot run /: Permission denied"):

@@ -213,18 +213,20 @@ def completed(
     timeout: float | None = DEFAULT_TIMEOUT,
     cwd: str | None = None,
     error: type[CommandError] = CommandError,
+    missing_ok: bool = True,
 ) -> subprocess.CompletedProcess:
     """Run ``argv`` (no shell) as :func:`run` does; its exit status and both outputs
     (text) whatever the exit status, for a caller that decides itself what an exit
     means (``make uninstall``: a user already gone, a link that is not there). A
-    program that is not installed answers too: exit status ``NOT_FOUND`` (127, as a
-    shell says it) and the reason on its standard error. Raises ``error`` only when the
-    command could not be started otherwise, or did not answer within ``timeout``."""
+    program that is not installed answers too, unless not ``missing_ok``: exit status
+    ``NOT_FOUND`` (127, as a shell says it) and the reason on its standard error.
+    Raises ``error`` when the command could not be started otherwise, or did not
+    answer within ``timeout``."""
     argv = _checked(argv)
     try:
         return _completed(argv, input=input, env=env, timeout=timeout, cwd=cwd, error=error)
     except CommandError as err:
-        if not isinstance(err.__cause__, FileNotFoundError):
+        if not (missing_ok and isinstance(err.__cause__, FileNotFoundError)):
             raise
         return subprocess.CompletedProcess(argv, NOT_FOUND, "", str(err))
 
