@@ -1,6 +1,7 @@
 """The one road for commands (aiworkbench.core.commands): output, failures in words that
 name the command, timeouts, missing programs, and arguments that never meet a shell."""
 
+import ast
 import asyncio
 import gzip
 import io
@@ -286,3 +287,102 @@ def test_the_backups_tool_failures_are_command_errors_and_backup_errors():
         commands.run(python("import sys; sys.exit('ERROR 2002 (HY000)')"), error=ToolFailed)
     assert isinstance(info.value, BackupError) and isinstance(info.value, CommandError)
     assert str(info.value) == f"{PYTHON} failed (exit status 1): ERROR 2002 (HY000)"
+
+
+# --- the one road: nothing else in the package starts a process ------------------------
+
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "aiworkbench"
+RUNNER = PACKAGE / "core" / "commands.py"
+# What starts a child process, by module. os.exec* is not here: it replaces this process
+# with the program (aiworkbench-service becoming its service, netif's wrapper becoming
+# the command it wraps), so there is no child to time out or end.
+STARTS_A_PROCESS = {
+    "subprocess": {
+        "run",
+        "Popen",
+        "call",
+        "check_call",
+        "check_output",
+        "getoutput",
+        "getstatusoutput",
+    },
+    "os": {"system", "popen", "fork", "forkpty", "posix_spawn", "posix_spawnp"}
+    | {f"spawn{s}" for s in ("l", "le", "lp", "lpe", "v", "ve", "vp", "vpe")},
+    "asyncio": {"create_subprocess_exec", "create_subprocess_shell"},
+    "pty": {"spawn", "fork"},
+}
+LOOP_RUNNERS = {"subprocess_exec", "subprocess_shell"}  # an event loop's own
+# Modules allowed to start a process outside commands.py, each with why. None is needed:
+# the long-running programs (JupyterLab, Voila, the hub's services) run in the process
+# that the supervisor or Slurm started, or take it over by exec; none is a child of the
+# workbench's code.
+EXCEPTIONS: dict[str, str] = {}
+
+
+def processes_started(path: Path) -> list[str]:
+    """'line: module.name' for each use in ``path`` of what starts a process (through
+    ``import x as y`` and ``from x import name`` too)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    modules, names = {}, {}  # local name: module; local name: (module, name)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in STARTS_A_PROCESS:
+                    modules[alias.asname or alias.name] = alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module in STARTS_A_PROCESS:
+            for alias in node.names:
+                names[alias.asname or alias.name] = (node.module, alias.name)
+        elif isinstance(node, ast.ImportFrom) and node.module == "asyncio.subprocess":
+            for alias in node.names:
+                names[alias.asname or alias.name] = ("asyncio", alias.name)
+    found = []
+    for node in ast.walk(tree):
+        used = None
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            used = (modules.get(node.value.id), node.attr)
+            if node.attr in LOOP_RUNNERS:
+                used = ("loop", node.attr)
+        elif isinstance(node, ast.Name) and node.id in names:
+            used = names[node.id]
+        if used and (used[0] == "loop" or used[1] in STARTS_A_PROCESS.get(used[0], ())):
+            found.append(f"{node.lineno}: {used[0]}.{used[1]}")
+    return found
+
+
+def test_every_command_runs_through_commands_py():
+    """Argument lists, timeouts, SIGTERM then SIGKILL, failures in words: no module of
+    the package starts a process but aiworkbench.core.commands."""
+    found = {
+        str(path.relative_to(PACKAGE)): started
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path != RUNNER and str(path.relative_to(PACKAGE)) not in EXCEPTIONS
+        if (started := processes_started(path))
+    }
+    assert found == {}
+    assert processes_started(RUNNER)  # the scan finds what the runner itself starts
+
+
+def test_the_scan_finds_each_way_of_starting_a_process(tmp_path):
+    code = tmp_path / "sneaky.py"
+    code.write_text(
+        "import os, asyncio\n"
+        "import subprocess as sp\n"
+        "from subprocess import check_output as co\n"
+        "from asyncio.subprocess import create_subprocess_exec\n"
+        "sp.run(['x'])\n"
+        "co(['x'])\n"
+        "os.system('x')\n"
+        "asyncio.create_subprocess_shell('x')\n"
+        "loop.subprocess_exec(f, 'x')\n"
+        "create_subprocess_exec('x')\n"
+        "os.execvpe('x', ['x'], {})\n"  # exec: this process becomes x, allowed
+        "sp.CompletedProcess(['x'], 0)\n"  # a result, not a run
+    )
+    assert sorted(processes_started(code), key=lambda s: int(s.split(":")[0])) == [
+        "5: subprocess.run",
+        "6: subprocess.check_output",
+        "7: os.system",
+        "8: asyncio.create_subprocess_shell",
+        "9: loop.subprocess_exec",
+        "10: asyncio.create_subprocess_exec",
+    ]
