@@ -348,14 +348,14 @@ async def run_async(
             stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE,
         )
     except OSError as err:
-        raise error.cannot_run(argv, err) from None
+        raise error.cannot_run(argv, err) from err
     try:
         out, errors = await asyncio.wait_for(
             proc.communicate(input.encode() if input is not None else b""), timeout
         )
-    except TimeoutError:
+    except TimeoutError as err:
         await _end(proc)
-        raise error.timed_out(argv, timeout) from None
+        raise error.timed_out(argv, timeout) from err
     except asyncio.CancelledError:
         # Whoever waited gave up (a spawn at its start_timeout): the command must not
         # go on alone (an sbatch would then submit a job nobody owns).
