@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from aiworkbench.admin import backup as bk
-from aiworkbench.admin.backup import BackupError, Factory
+from aiworkbench.admin.backup import BackupError, Factory, ToolFailed
 from aiworkbench.core.site import parse_site
 
 from .test_site import MINIMAL
@@ -264,6 +264,32 @@ def test_a_missing_cookie_secret_removes_the_partial_folder(factory, dest):
     assert list(dest.iterdir()) == []
 
 
+def test_a_dump_that_does_not_answer_in_time_is_ended_and_removes_the_partial_folder(
+    factory, dest, monkeypatch
+):
+    assert bk.DUMP_TIMEOUT_S == 12 * 3600  # hours: a large site's accounting dump, loaded back
+    monkeypatch.setattr(bk, "DUMP_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(
+        bk,
+        "mariadb_dump_argv",
+        lambda f: [
+            sys.executable,
+            "-c",
+            "import time; print('-- half', flush=True); time.sleep(60)",
+        ],
+    )
+    started = time.monotonic()
+    with pytest.raises(BackupError, match=r"did not answer within 0\.5s$") as info:
+        bk.backup(factory, dest, parts=("accounting",))
+    assert time.monotonic() - started < 30 and not info.value.exited
+    assert list(dest.iterdir()) == []
+    dump = factory.data_dir / "dump.sql"
+    dump.write_text("SELECT 1;\n")
+    never_done = [sys.executable, "-c", "import time; time.sleep(60)"]
+    with pytest.raises(ToolFailed, match=r"did not answer within 0\.5s$"):
+        bk.run_from_file(never_done, dump, timeout=0.5)
+
+
 def test_a_missing_tool_is_named(factory, dest, monkeypatch):
     monkeypatch.setattr(bk, "mariadb_dump_argv", lambda f: ["no-such-dump-tool"])
     with pytest.raises(BackupError, match="cannot run no-such-dump-tool: .*is it installed"):
@@ -358,7 +384,7 @@ def test_the_tools_run_without_a_shell(factory, dest, monkeypatch):
         calls.append((argv, kwargs))
         return real_popen([sys.executable, "-c", "print('dump')"], **kwargs)
 
-    monkeypatch.setattr(bk.subprocess, "Popen", recording_popen)
+    monkeypatch.setattr(subprocess, "Popen", recording_popen)
     f = dataclasses.replace(factory, hub_database="postgresql")
     folder = bk.backup(f, dest, compress=False)
     assert [argv for argv, _ in calls] == [

@@ -2,6 +2,8 @@
 where the package is installed; every view they render escapes what it is given, with
 the entities the widgets always wrote."""
 
+import ast
+import copy
 import html
 import importlib.resources
 import re
@@ -14,6 +16,8 @@ from pathlib import Path
 import jinja2
 import pytest
 
+from aiworkbench.budgets.widget import build_view, project_html
+from aiworkbench.catalog import widget as catalog_widget
 from aiworkbench.catalog.preview import Preview, to_html
 from aiworkbench.courses.exercise import CheckResult
 from aiworkbench.courses.widget import ClassProgress, CourseOutline, bar_html
@@ -21,7 +25,7 @@ from aiworkbench.dashboards import queries, views
 from aiworkbench.widgets import base as widget_base
 from aiworkbench.widgets import templating
 
-from ..fakes import FakeCourseAPI, course_entry, rec
+from ..fakes import BUDGETS, FakeCourseAPI, course_entry, rec
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "src" / "aiworkbench"
@@ -34,6 +38,7 @@ NO_OUTSIDE_VALUES = {
     "dashboard_nav.html",
     "dashboard_sessions.html",
     "course_macros.html",
+    "widget_macros.html",
 }
 
 
@@ -256,6 +261,63 @@ def check_result(tmp_path):
 
 
 @view
+def budget_project(tmp_path):
+    payload = copy.deepcopy(BUDGETS)
+    payload["projects"][0]["project"] = HOSTILE  # this session's: its lines name it too
+    return project_html(build_view(payload, "481"), HOSTILE, 0, stale=True)
+
+
+@view
+def catalog_datacard(tmp_path):
+    detail = {key: HOSTILE for key in ("name", "title", "description", "owner", "path")}
+    return catalog_widget.datacard_html(dict(detail, tags=[HOSTILE], access=[HOSTILE]))
+
+
+@view
+def catalog_message(tmp_path):
+    return catalog_widget.message_html(HOSTILE)
+
+
+@view
+def catalog_code(tmp_path):
+    return catalog_widget.code_html(HOSTILE)
+
+
+@view
+def catalog_result(tmp_path):
+    return catalog_widget.result_html({"name": HOSTILE, "access": [HOSTILE]})
+
+
+@view
+def catalog_folder(tmp_path):
+    return catalog_widget.folder_html(HOSTILE, HOSTILE)
+
+
+@view
+def catalog_file(tmp_path):
+    return catalog_widget.file_html(HOSTILE)
+
+
+@view
+def catalog_heading(tmp_path):
+    return catalog_widget.heading_html(HOSTILE)
+
+
+@view
+def batch_status(tmp_path):
+    from aiworkbench.scaleout.batch import BatchJob
+
+    job = BatchJob(HOSTILE, tmp_path / "job.log")
+    job.state, job.reason, job.elapsed = HOSTILE, HOSTILE, HOSTILE
+    return job.status_html()
+
+
+@view
+def dashboard_hint(tmp_path):
+    return views.hint_html(HOSTILE)
+
+
+@view
 def preview_table(tmp_path):
     return to_html(Preview("table", HOSTILE, [(HOSTILE, HOSTILE)], [[HOSTILE]], note=HOSTILE))
 
@@ -313,3 +375,62 @@ def test_the_hostile_views_cover_every_template_with_outside_values(tmp_path, mo
     for name, render in VIEWS.items():
         render(tmp_path / name)
     assert seen | NO_OUTSIDE_VALUES == template_names()
+
+
+# --- one pattern: markup in templates, colours from one owner --------------------------
+
+# An HTML element's start or end tag (the elements the widgets and pages use).
+HTML_TAG = re.compile(
+    r"</?(?:a|b|i|p|br|hr|div|span|table|thead|tbody|tr|td|th|pre|code|small|h[1-6]|ul|ol|"
+    r"li|img|style|script|form|input|button|label|strong|em)\b[^<]*>?",
+    re.IGNORECASE,
+)
+
+
+def string_literals(path: Path):
+    """(line, text) of each string literal in ``path``, docstrings left out; an f-string's
+    literal parts are literals of their own."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in docstrings
+        ):
+            yield node.lineno, node.value
+
+
+def test_no_module_writes_html_in_a_python_string():
+    """The widgets' markup is in the features' templates/, where every value is escaped."""
+    found = [
+        f"{path.relative_to(REPO)}:{line}: {text[:60]!r}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for line, text in string_literals(path)
+        if HTML_TAG.search(text)
+    ]
+    assert found == []
+    assert HTML_TAG.search('<div style="color:red">') and HTML_TAG.search("</b>: ")
+    assert not HTML_TAG.search("<batch job 42: RUNNING>")  # a repr, not markup
+
+
+def test_the_status_colours_have_one_owner():
+    """widgets.base.STATUS_COLOURS is the one place the status colours are written; the
+    widgets, the dashboards and the templates take them from there."""
+    owner = PACKAGE / "widgets" / "base.py"
+    found = [
+        f"{path.relative_to(REPO)}: {colour}"
+        for path in sorted(PACKAGE.rglob("*"))
+        if path.suffix in (".py", ".html") and path != owner
+        for colour in widget_base.STATUS_COLOURS.values()
+        if colour.lower() in path.read_text(encoding="utf-8").lower()
+    ]
+    assert found == []
+    assert set(widget_base.STATUS_COLOURS) == {"info", "ok", "warning", "error", "none"}

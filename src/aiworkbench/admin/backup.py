@@ -28,9 +28,7 @@ import os
 import pwd
 import shutil
 import sqlite3
-import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -62,6 +60,9 @@ FOLDER_TIME = "%Y%m%d-%H%M%S"
 FORMAT = 1  # of manifest.json
 PARTS = ("hub", "accounting")
 CHUNK = 1 << 20
+# How long one dump or load of a database may run (pg_dump, mariadb-dump, pg_restore,
+# mariadb): see run_to_file.
+DUMP_TIMEOUT_S = 12 * 3600
 
 
 class BackupError(Exception):
@@ -229,47 +230,33 @@ def tool_version(argv: list[str]) -> str:
 
 
 # ---------------------------------------------------------------- running programs
-# Through aiworkbench.core.commands, but for the dumps: streamed to and from their files.
+# Through aiworkbench.core.commands; the dumps streamed to and from their files.
 
 
-def _failure(argv: list[str], returncode: int, output_file) -> ToolFailed:
-    output_file.seek(0)
-    return ToolFailed.failed(argv, returncode, "", output_file.read().decode(errors="replace"))
+def run_to_file(argv: list[str], path: Path, *, timeout: float, compress: bool = False) -> None:
+    """Run ``argv`` (no shell) with its standard output written to ``path`` (gzip'd),
+    for at most ``timeout`` seconds; a failure raises :class:`ToolFailed`.
+
+    The dumps and loads get ``DUMP_TIMEOUT_S``, twelve hours. Slurm accounting at a large
+    site holds tens of GB (years of jobs and steps): dumped and gzipped at some tens of
+    MB/s that is an hour or more, and loading it back, which rebuilds every index, takes
+    a few times as long. Twelve hours leaves that room, and still ends a dump that hangs
+    (waiting for a lock, or for a server that stopped answering) before the next night's
+    backup starts."""
+    with (
+        open(path, "xb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb") if compress else raw as out,
+    ):
+        commands.stream(argv, stdout=out, cwd="/", timeout=timeout, error=ToolFailed)
 
 
-def run_to_file(argv: list[str], path: Path, *, compress: bool = False) -> None:
-    """Run ``argv`` (no shell) with its standard output written to ``path`` (gzip'd)."""
-    with tempfile.TemporaryFile() as stderr, open(path, "xb") as raw:
-        out = gzip.GzipFile(fileobj=raw, mode="wb") if compress else raw
-        try:
-            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, cwd="/")
-        except OSError as err:
-            raise ToolFailed.cannot_run(argv, err) from None
-        with proc:
-            shutil.copyfileobj(proc.stdout, out, CHUNK)
-        if compress:
-            out.close()
-        if proc.returncode != 0:
-            raise _failure(argv, proc.returncode, stderr)
-
-
-def run_from_file(argv: list[str], path: Path, *, compressed: bool = False) -> None:
-    """Run ``argv`` (no shell) reading ``path`` (gunzip'd) on its standard input."""
+def run_from_file(argv: list[str], path: Path, *, timeout: float, compressed: bool = False) -> None:
+    """Run ``argv`` (no shell) reading ``path`` (gunzip'd) on its standard input, for at
+    most ``timeout`` seconds (``DUMP_TIMEOUT_S``: see :func:`run_to_file`); a failure
+    raises :class:`ToolFailed`."""
     opener = gzip.open if compressed else open
-    with tempfile.TemporaryFile() as output, opener(path, "rb") as source:
-        try:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stdout=output, stderr=output, cwd="/"
-            )
-        except OSError as err:
-            raise ToolFailed.cannot_run(argv, err) from None
-        with proc:
-            try:
-                shutil.copyfileobj(source, proc.stdin, CHUNK)
-            except BrokenPipeError:
-                pass  # it stopped reading: its exit status and message say why
-        if proc.returncode != 0:
-            raise _failure(argv, proc.returncode, output)
+    with opener(path, "rb") as source:
+        commands.stream(argv, stdin=source, cwd="/", timeout=timeout, error=ToolFailed)
 
 
 def run_checked(argv: list[str], stdin: str | None = None) -> None:
@@ -407,7 +394,7 @@ def backup_hub(factory: Factory, folder: Path) -> list[dict]:
             }
         )
     else:
-        run_to_file(pg_dump_argv(factory), folder / HUB_PGDUMP)
+        run_to_file(pg_dump_argv(factory), folder / HUB_PGDUMP, timeout=DUMP_TIMEOUT_S)
         entries.append(
             {
                 "name": HUB_PGDUMP,
@@ -442,7 +429,9 @@ def backup_hub(factory: Factory, folder: Path) -> list[dict]:
 
 def backup_accounting(factory: Factory, folder: Path, compress: bool) -> list[dict]:
     name = f"{factory.accounting_database}.sql" + (".gz" if compress else "")
-    run_to_file(mariadb_dump_argv(factory), folder / name, compress=compress)
+    run_to_file(
+        mariadb_dump_argv(factory), folder / name, timeout=DUMP_TIMEOUT_S, compress=compress
+    )
     return [
         {
             "name": name,
@@ -674,7 +663,7 @@ def restore_postgresql(factory: Factory, dump: Path) -> None:
     run_checked(dropdb_argv(factory, loading))
     run_checked(createdb_argv(factory, loading))
     try:
-        run_from_file(pg_restore_argv(factory, loading), dump)
+        run_from_file(pg_restore_argv(factory, loading), dump, timeout=DUMP_TIMEOUT_S)
     except BackupError:
         run_checked(dropdb_argv(factory, loading))
         raise
@@ -716,6 +705,7 @@ def restore_accounting(factory: Factory, folder: Path, manifest: dict) -> list[s
         run_from_file(
             mariadb_load_argv(factory),
             folder / entry["name"],
+            timeout=DUMP_TIMEOUT_S,
             compressed=bool(entry.get("compressed")),
         )
         done.append(

@@ -15,7 +15,6 @@ Minutes are Slurm's TRES-minutes: one GPU held for an hour is 60 GPU-minutes.
 
 from __future__ import annotations
 
-import html
 import math
 import os
 import re
@@ -26,26 +25,30 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiworkbench.widgets.api_client import WorkbenchAPIError, WorkbenchAPIUnreachable, api_get
-from aiworkbench.widgets.base import clock_time, counted, status_line
+from aiworkbench.widgets.base import STATUS_COLOURS, Shown, clock_time, counted, status_line
+from aiworkbench.widgets.templating import render
 
 KINDS = ("gpu", "cpu")
 UNIT = {"gpu": "GPU-h", "cpu": "core-h"}
 NAME = {"gpu": "GPU", "cpu": "CPU"}
 COUNTED = {"gpu": ("GPU", "GPUs"), "cpu": ("core", "cores")}
+# A budget's level in colour: the shared status colours, and a darker red for a budget
+# used up (the budget widget's alone).
 COLOUR = {
-    "none": "#9e9e9e",
-    "unlimited": "#607d8b",
-    "ok": "#2e7d32",
-    "warning": "#ef6c00",
-    "critical": "#c62828",
+    "none": STATUS_COLOURS["none"],
+    "unlimited": STATUS_COLOURS["info"],
+    "ok": STATUS_COLOURS["ok"],
+    "warning": STATUS_COLOURS["warning"],
+    "critical": STATUS_COLOURS["error"],
     "exhausted": "#6a1b1b",
 }
+# The status line's colour for each state of BudgetMonitor.status.
 STATE_COLOUR = {
-    "loading": "#607d8b",
-    "fresh": "#607d8b",
-    "stale": "#ef6c00",
-    "unreachable": "#c62828",
-    "error": "#c62828",
+    "loading": STATUS_COLOURS["info"],
+    "fresh": STATUS_COLOURS["info"],
+    "stale": STATUS_COLOURS["warning"],
+    "unreachable": STATUS_COLOURS["error"],
+    "error": STATUS_COLOURS["error"],
 }
 PROJECT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 DEFAULT_REFRESH = 60  # seconds between fetches
@@ -402,19 +405,7 @@ class BudgetMonitor:
         return format_view(self.view, now, status) if self.view else status
 
 
-# --- HTML -------------------------------------------------------------------------------
-
-
-def _bar(b: Budget) -> str:
-    if b.percent is None:
-        return ""
-    width = min(b.percent, 100)
-    return (
-        '<div style="display:inline-block;vertical-align:middle;width:160px;height:12px;'
-        'background:#e0e0e0;border-radius:3px;overflow:hidden">'
-        f'<div style="width:{width:.1f}%;height:100%;background:{COLOUR[b.level]}"></div>'
-        "</div>"
-    )
+# --- HTML (the template budget_project.html) -------------------------------------------
 
 
 def status_html(state: str, text: str) -> str:
@@ -423,46 +414,47 @@ def status_html(state: str, text: str) -> str:
     )
 
 
+def budget_row(b: Budget) -> dict:
+    """One budget's row: its name, its bar's fill (None: no bar), colour, level and numbers."""
+    if b.level == "none":
+        numbers = ""
+    elif b.limit is None:
+        numbers = f"{hours(b.used)} {UNIT[b.kind]} used, yours {hours(b.yours)}"
+    else:
+        numbers = (
+            f"{hours(b.used)} of {hours(b.limit)} {UNIT[b.kind]} used, "
+            f"{hours(b.left)} left ({hours(b.available)} free for new sessions), "
+            f"yours {hours(b.yours)}"
+        )
+    return {
+        "name": NAME[b.kind],
+        "percent": None if b.percent is None else f"{min(b.percent, 100):.1f}",
+        "colour": COLOUR[b.level],
+        "warning": b.warning,
+        "numbers": numbers,
+    }
+
+
 def project_html(view: BudgetView, project: str, now: float, stale: bool) -> str:
     """One project's block: a bar and the numbers per budget, this session's burn."""
-    rows = []
-    for b in (b for b in view.budgets if b.project == project):
-        if b.level == "none":
-            numbers = ""
-        elif b.limit is None:
-            numbers = f"{hours(b.used)} {UNIT[b.kind]} used, yours {hours(b.yours)}"
-        else:
-            numbers = (
-                f"{hours(b.used)} of {hours(b.limit)} {UNIT[b.kind]} used, "
-                f"{hours(b.left)} left ({hours(b.available)} free for new sessions), "
-                f"yours {hours(b.yours)}"
-            )
-        rows.append(
-            f'<tr><td style="padding-right:8px">{NAME[b.kind]}</td><td>{_bar(b)}</td>'
-            f'<td style="padding-left:8px;color:{COLOUR[b.level]};font-weight:bold">'
-            f'{html.escape(b.warning)}</td><td style="padding-left:8px">'
-            f"{html.escape(numbers)}</td></tr>"
-        )
-    session = [
-        line
-        for line in session_lines(view, now)
-        if view.session and view.session.project == project
-    ]
-    notes = "".join(f"<div>{html.escape(line.strip())}</div>" for line in session)
-    return (
-        f'<div style="margin:6px 0;{"opacity:0.55" if stale else ""}">'
-        f"<b>{html.escape(project)}</b>{' (stale)' if stale else ''}"
-        f'<table style="border-collapse:collapse">{"".join(rows)}</table>{notes}</div>'
+    in_project = view.session is not None and view.session.project == project
+    return render(
+        "budget_project.html",
+        project=project,
+        stale=stale,
+        rows=[budget_row(b) for b in view.budgets if b.project == project],
+        notes=[line.strip() for line in session_lines(view, now)] if in_project else [],
     )
 
 
 # --- the widget -------------------------------------------------------------------------
 
 
-class BudgetWidget:
-    """The budget panel. ``box`` is the ipywidgets VBox the notebook shows (a status line,
-    then one block per project). A daemon thread fetches every ``refresh`` seconds and
-    redraws every few seconds (so walltime counts down) until :meth:`close`."""
+class BudgetWidget(Shown):
+    """The budget panel. ``widget`` (also ``box``) is the ipywidgets VBox the notebook
+    shows (a status line, then one block per project). A daemon thread fetches every
+    ``refresh`` seconds and redraws every few seconds (so walltime counts down) until
+    :meth:`close`."""
 
     def __init__(
         self,
@@ -479,13 +471,18 @@ class BudgetWidget:
         self.monitor = BudgetMonitor(fetch, job_id, clock)
         self.header = ipywidgets.HTML()
         self.rows: dict[str, ipywidgets.HTML] = {}
-        self.box = ipywidgets.VBox([self.header])
+        self.widget = ipywidgets.VBox([self.header])
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="aiworkbench-budget", daemon=True)
         self.draw()
         if start:
             self._thread.start()
+
+    @property
+    def box(self):
+        """The VBox the notebook shows (``widget``)."""
+        return self.widget
 
     @property
     def running(self) -> bool:
@@ -513,8 +510,8 @@ class BudgetWidget:
                 self.rows[name] = self._html()
             self.rows[name].value = project_html(view, name, now, state != "fresh")
         children = (self.header, *(self.rows[n] for n in (view.projects if view else ())))
-        if self.box.children != children:
-            self.box.children = children
+        if self.widget.children != children:
+            self.widget.children = children
 
     def _run(self) -> None:
         due = 0.0
@@ -532,16 +529,12 @@ class BudgetWidget:
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=1)
-        for widget in (self.box, self.header, *self.rows.values()):
-            widget.close()
+        super().close()
+        for row in self.rows.values():  # a project no longer answered is not in the box
+            row.close()
 
     def __repr__(self) -> str:
         return self.monitor.text()
-
-    def _repr_mimebundle_(self, **kwargs):
-        data = self.box._repr_mimebundle_(**kwargs)
-        data["text/plain"] = repr(self)
-        return data
 
 
 def budget(

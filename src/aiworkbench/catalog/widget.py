@@ -40,7 +40,8 @@ from aiworkbench.catalog.paths import PathError, clean_relative, resolve_inside
 from aiworkbench.catalog.preview import IMAGES
 from aiworkbench.core.units import human_size
 from aiworkbench.widgets.api_client import Asker, api_get
-from aiworkbench.widgets.base import Shown, counted, status_line
+from aiworkbench.widgets.base import STATUS_COLOURS, Shown, counted, status_line
+from aiworkbench.widgets.templating import render
 
 PER_PAGE = 20  # datasets per page (the API allows 1 to MAX_PER_PAGE)
 FILES_PER_PAGE = 100  # folder entries per page (the API allows 1 to MAX_FOLDER_PAGE)
@@ -54,7 +55,12 @@ NAME_RULE = (
 )
 NO_DATASET = "no dataset is open: open one first (click a result, or browser.open(NAME))"
 INSERT_COMMANDS = ("notebook:insert-cell-below", "notebook:replace-selection")
-STATUS_COLOUR = {"info": "#607d8b", "error": "#c62828", "unreachable": "#ef6c00"}
+# The status line's colour for each kind of what the model says.
+STATUS_COLOUR = {
+    "info": STATUS_COLOURS["info"],
+    "error": STATUS_COLOURS["error"],
+    "unreachable": STATUS_COLOURS["warning"],
+}
 
 
 # --- words and numbers ------------------------------------------------------------------
@@ -145,7 +151,7 @@ def catalog_module(name: str):
     return importlib.import_module(f"aiworkbench.catalog.{name}")
 
 
-# --- HTML -------------------------------------------------------------------------------
+# --- HTML (the templates catalog_*.html) ----------------------------------------------
 
 
 def status_html(kind: str, text: str) -> str:
@@ -156,42 +162,50 @@ def status_html(kind: str, text: str) -> str:
 
 def datacard_html(detail: dict) -> str:
     """The datacard of ``datasets/NAME``'s answer, every value escaped."""
-
-    def row(label: str, value: str) -> str:
-        return (
-            f'<tr><th style="text-align:left;vertical-align:top;padding-right:10px">'
-            f'{label}</th><td style="white-space:pre-wrap">{html.escape(value)}</td></tr>'
-        )
-
     tags = detail.get("tags") or []
     rows = [
-        row("name", str(detail.get("name", ""))),
-        row("owner", str(detail.get("owner", ""))),
-        row("licence", str(detail.get("licence", ""))),
-        row("citation", str(detail.get("citation") or "—")),
-        row("kind", f"{detail.get('modality', '?')}/{detail.get('format', '?')}"),
-        row("tags", ", ".join(str(t) for t in tags) if tags else "—"),
-        row("access", access_text(detail.get("access"))),
-        row("files", str(detail.get("files", "?"))),
-        row("size", human_size(detail.get("bytes"))),
-        row("path", str(detail.get("path", "—"))),
+        ("name", str(detail.get("name", ""))),
+        ("owner", str(detail.get("owner", ""))),
+        ("licence", str(detail.get("licence", ""))),
+        ("citation", str(detail.get("citation") or "—")),
+        ("kind", f"{detail.get('modality', '?')}/{detail.get('format', '?')}"),
+        ("tags", ", ".join(str(t) for t in tags) if tags else "—"),
+        ("access", access_text(detail.get("access"))),
+        ("files", str(detail.get("files", "?"))),
+        ("size", human_size(detail.get("bytes"))),
+        ("path", str(detail.get("path", "—"))),
     ]
-    return (
-        f'<div><h3 style="margin:4px 0">{html.escape(str(detail.get("title", "")))}</h3>'
-        f'<p style="white-space:pre-wrap">{html.escape(str(detail.get("description", "")))}'
-        f'</p><table style="border-collapse:collapse">{"".join(rows)}</table></div>'
+    return render(
+        "catalog_datacard.html",
+        title=str(detail.get("title", "")),
+        description=str(detail.get("description", "")),
+        rows=rows,
     )
 
 
 def message_html(text: str) -> str:
-    return f'<div style="color:#c62828">{html.escape(text)}</div>'
+    return render("catalog_message.html", text=text, colour=STATUS_COLOURS["error"])
 
 
 def code_html(code: str) -> str:
-    return (
-        f'<pre style="background:#f5f5f5;padding:6px;margin:0;overflow:auto">'
-        f"{html.escape(code)}</pre>"
-    )
+    return render("catalog_code.html", code=code)
+
+
+def result_html(item: dict) -> str:
+    """A search result's words, beside its button."""
+    return render("catalog_result.html", text=result_text(item))
+
+
+def folder_html(dataset: str, folder: str) -> str:
+    return render("catalog_folder.html", dataset=dataset, folder=folder)
+
+
+def file_html(path: str) -> str:
+    return render("catalog_file.html", path=path)
+
+
+def heading_html(text: str) -> str:
+    return render("catalog_heading.html", text=text)
 
 
 # --- the model --------------------------------------------------------------------------
@@ -588,7 +602,7 @@ class DatasetBrowser(Shown):
         self.insert_button.add_class("aiwb-ds-insert")
         self.use_box = w.VBox(
             [
-                w.HTML("<b>Use it</b>"),
+                w.HTML(heading_html("Use it")),
                 self.libraries,
                 self.snippet_view,
                 w.HBox([self.insert_button]),
@@ -599,9 +613,9 @@ class DatasetBrowser(Shown):
             [
                 w.HBox([self.close_button]),
                 self.card,
-                w.HTML("<b>Files</b>"),
+                w.HTML(heading_html("Files")),
                 self.files_box,
-                w.HTML("<b>Preview</b>"),
+                w.HTML(heading_html("Preview")),
                 self.preview,
                 self.use_box,
             ],
@@ -765,9 +779,7 @@ class DatasetBrowser(Shown):
                 )
                 button.add_class("aiwb-ds-result")
                 button.on_click(lambda _, dataset=dataset: self.open(dataset))
-                info = w.HTML(
-                    f'<span style="padding-left:8px">{html.escape(result_text(item))}</span>'
-                )
+                info = w.HTML(result_html(item))
                 rows.append(w.HBox([button, info]))
             self.results.children = rows
         page = int((model.results or {}).get("page", 1))
@@ -815,9 +827,7 @@ class DatasetBrowser(Shown):
                 button.add_class("aiwb-ds-entry")
                 buttons.append(button)
             self.entries.children = buttons
-            self.folder_label.value = (
-                f"<code>{html.escape(model.detail['name'])}/{html.escape(model.folder)}</code>"
-            )
+            self.folder_label.value = folder_html(model.detail["name"], model.folder)
             files = model.files or {}
             self.files_label.value = html.escape(pages_text(files, "entry", "entries"))
             self.up_button.disabled = not model.folder
@@ -827,7 +837,7 @@ class DatasetBrowser(Shown):
         if model.preview_error:
             parts.append(message_html(model.preview_error))
         if model.shown_file:
-            parts.append(f"<div><code>{html.escape(model.shown_file)}</code></div>")
+            parts.append(file_html(model.shown_file))
         parts.append(model.preview_html)
         self.preview.value = "".join(parts)
 

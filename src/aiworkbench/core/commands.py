@@ -3,14 +3,26 @@ sinfo): one road, argument lists only, never through a shell.
 
     out = commands.run(["squeue", "--noheader", "--jobs", job_id], timeout=30)
     out = await commands.run_async(argv, input=script, env=env)     # in the hub
+    done = commands.completed(["ip", "link", "show", name])          # any exit status
+    commands.stream(dump_argv, stdout=file, timeout=DUMP_TIMEOUT_S)  # a dump to a file
 
-Both return the command's standard output, or raise :class:`CommandError`, whose
-message says which command failed and why: it could not be run (not installed), it
-did not answer within its timeout, or it exited non-zero (with the first lines of
-what it wrote on standard error). The error keeps the exit status and both outputs,
-so a query whose non-zero exit only means "nothing found" can still be read
-(:func:`output`). ``error=`` names the :class:`CommandError` subclass to raise
-(``slurm.SlurmError``, ``backup.ToolFailed``), which may word an exit its own way.
+:func:`run` and :func:`run_async` return the command's standard output, or raise
+:class:`CommandError`, whose message says which command failed and why: it could not
+be run (not installed), it did not answer within its timeout, or it exited non-zero
+(with the first lines of what it wrote on standard error). The error keeps the exit
+status and both outputs, so a query whose non-zero exit only means "nothing found" can
+still be read (:func:`output`). ``error=`` names the :class:`CommandError` subclass to
+raise (``slurm.SlurmError``, ``backup.ToolFailed``), which may word an exit its own way.
+
+Two more for callers with other needs: :func:`completed` returns the exit status and
+both outputs whatever the exit status, a program that is not installed included (exit
+status 127, as a shell says it), for a caller that decides itself what an exit means
+(``make uninstall``); :func:`stream` copies a file to the command's standard input or
+its standard output to a file without holding either in memory (the backup's dumps).
+
+A command that does not answer in time is ended as the hub's are: SIGTERM first (sudo
+and runuser pass it on to the command they run, which a SIGKILL of them would leave
+running), SIGKILL ``END_GRACE_S`` later.
 
 Standard library only: the hub, the services, the admin tools and the notebook side
 all use it.
@@ -19,13 +31,18 @@ all use it.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
+import tempfile
+import threading
 from pathlib import Path
 
 DEFAULT_TIMEOUT = 60.0  # seconds; None: wait as long as it takes
 END_GRACE_S = 2.0  # after SIGTERM, before SIGKILL, for a command whose wait was given up
 SAID_LINES = 10  # lines of standard error a message quotes (the last one included)
 SAID_CHARS = 2000
+NOT_FOUND = 127  # completed()'s exit status for a program that is not installed (a shell's)
+CHUNK = 1 << 20  # bytes a stream copies at a time
 # Commands that run the command after their options as another user: a message names
 # that command, not them.
 WRAPPERS = ("sudo", "runuser")
@@ -118,6 +135,58 @@ def _text(data: bytes | None) -> str:
     return (data or b"").decode(errors="replace")
 
 
+def _completed(
+    argv: list[str],
+    *,
+    input: str | None,
+    env: dict | None,
+    timeout: float | None,
+    cwd: str | None,
+    error: type[CommandError],
+) -> subprocess.CompletedProcess:
+    """Run ``argv`` to its end: its exit status and both outputs (text). Raises ``error``
+    when it could not be started or did not answer within ``timeout`` (it is ended)."""
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=cwd,
+        )
+    except OSError as err:
+        raise error.cannot_run(argv, err) from err
+    with proc:
+        try:
+            out, errors = proc.communicate(
+                None if input is None else input.encode(), timeout=timeout
+            )
+        except subprocess.TimeoutExpired as err:
+            _stop(proc)
+            raise error.timed_out(argv, timeout) from err
+        except BaseException:  # interrupted: the command must not go on alone
+            _stop(proc)
+            raise
+    return subprocess.CompletedProcess(argv, proc.returncode, _text(out), _text(errors))
+
+
+def _stop(proc: subprocess.Popen, grace: float = END_GRACE_S) -> None:
+    """:func:`_end` for a command run without an event loop."""
+    if proc.poll() is None:
+        try:
+            proc.terminate()
+            proc.wait(grace)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+    if proc.poll() is None:
+        try:
+            proc.kill()
+        except ProcessLookupError:
+            pass
+    proc.wait()
+
+
 def run(
     argv,
     *,
@@ -130,24 +199,129 @@ def run(
     """Run ``argv`` (no shell) with ``input`` on its standard input (none: an empty
     one); its standard output, or ``error`` (a :class:`CommandError`)."""
     argv = _checked(argv)
-    try:
-        done = subprocess.run(
-            argv,
-            input=None if input is None else input.encode(),
-            stdin=subprocess.DEVNULL if input is None else None,
-            capture_output=True,
-            env=env,
-            cwd=cwd,
-            timeout=timeout,
-            check=False,
-        )
-    except OSError as err:
-        raise error.cannot_run(argv, err) from None
-    except subprocess.TimeoutExpired:  # the command was killed
-        raise error.timed_out(argv, timeout) from None
+    done = _completed(argv, input=input, env=env, timeout=timeout, cwd=cwd, error=error)
     if done.returncode != 0:
-        raise error.failed(argv, done.returncode, _text(done.stdout), _text(done.stderr))
-    return _text(done.stdout)
+        raise error.failed(argv, done.returncode, done.stdout, done.stderr)
+    return done.stdout
+
+
+def completed(
+    argv,
+    *,
+    input: str | None = None,
+    env: dict | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    cwd: str | None = None,
+    error: type[CommandError] = CommandError,
+    missing_ok: bool = True,
+) -> subprocess.CompletedProcess:
+    """Run ``argv`` (no shell) as :func:`run` does; its exit status and both outputs
+    (text) whatever the exit status, for a caller that decides itself what an exit
+    means (``make uninstall``: a user already gone, a link that is not there). A
+    program that is not installed answers too, unless not ``missing_ok``: exit status
+    ``NOT_FOUND`` (127, as a shell says it) and the reason on its standard error.
+    Raises ``error`` when the command could not be started otherwise, or did not
+    answer within ``timeout``."""
+    argv = _checked(argv)
+    try:
+        return _completed(argv, input=input, env=env, timeout=timeout, cwd=cwd, error=error)
+    except CommandError as err:
+        if not (missing_ok and isinstance(err.__cause__, FileNotFoundError)):
+            raise
+        return subprocess.CompletedProcess(argv, NOT_FOUND, "", str(err))
+
+
+def stream(
+    argv,
+    *,
+    stdin=None,
+    stdout=None,
+    env: dict | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    cwd: str | None = None,
+    error: type[CommandError] = CommandError,
+) -> None:
+    """Run ``argv`` (no shell) with the binary file ``stdin`` copied to its standard
+    input (None: an empty one) and its standard output copied to the binary file
+    ``stdout`` (None: kept with its standard error, for the message), a chunk at a
+    time: for dumps larger than memory (a gzip file object will do on either side).
+    Raises ``error`` as :func:`run` does, the command ended when it did not answer
+    within ``timeout``; what it wrote to ``stdout`` until then stays there."""
+    argv = _checked(argv)
+    with tempfile.TemporaryFile() as said_file:  # on disk: a pipe nobody reads would fill
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+                stdout=said_file if stdout is None else subprocess.PIPE,
+                stderr=said_file,
+                env=env,
+                cwd=cwd,
+            )
+        except OSError as err:
+            raise error.cannot_run(argv, err) from err
+        expired = threading.Event()
+
+        def expire() -> None:
+            if proc.poll() is None:
+                expired.set()
+                _stop(proc)
+
+        timer = threading.Timer(timeout, expire) if timeout is not None else None
+        feeder = _Feeder(stdin, proc) if stdin is not None else None
+        with proc:
+            if timer is not None:
+                timer.daemon = True
+                timer.start()
+            try:
+                if feeder is not None:
+                    feeder.start()
+                if stdout is not None:
+                    shutil.copyfileobj(proc.stdout, stdout, CHUNK)
+                proc.wait()
+                if feeder is not None:
+                    feeder.join()
+            except BaseException:  # the file failed, or an interrupt: end the command
+                _stop(proc)
+                if feeder is not None:
+                    feeder.join(END_GRACE_S)
+                raise
+            finally:
+                if timer is not None:
+                    timer.cancel()
+        if expired.is_set():
+            raise error.timed_out(argv, timeout)
+        if feeder is not None and feeder.failed is not None:
+            raise feeder.failed
+        if proc.returncode != 0:
+            said_file.seek(0)
+            raise error.failed(argv, proc.returncode, "", _text(said_file.read()))
+
+
+class _Feeder(threading.Thread):
+    """Copies a file to a command's standard input, then closes it; beside the thread
+    that copies its standard output, so that neither waits for the other. When the file
+    cannot be read to its end, the command is ended first: it must not take a cut input
+    for a whole one."""
+
+    def __init__(self, source, proc: subprocess.Popen):
+        super().__init__(name="aiworkbench-command-stdin", daemon=True)
+        self.source, self.proc = source, proc
+        self.failed: BaseException | None = None  # why the file could not be read
+
+    def run(self) -> None:
+        try:
+            shutil.copyfileobj(self.source, self.proc.stdin, CHUNK)
+        except BrokenPipeError:
+            pass  # it stopped reading: its exit status and message say why
+        except BaseException as err:  # handed to the caller's thread
+            self.failed = err
+            _stop(self.proc)
+        finally:
+            try:
+                self.proc.stdin.close()
+            except BrokenPipeError:
+                pass
 
 
 async def run_async(
@@ -174,14 +348,14 @@ async def run_async(
             stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE,
         )
     except OSError as err:
-        raise error.cannot_run(argv, err) from None
+        raise error.cannot_run(argv, err) from err
     try:
         out, errors = await asyncio.wait_for(
             proc.communicate(input.encode() if input is not None else b""), timeout
         )
-    except TimeoutError:
+    except TimeoutError as err:
         await _end(proc)
-        raise error.timed_out(argv, timeout) from None
+        raise error.timed_out(argv, timeout) from err
     except asyncio.CancelledError:
         # Whoever waited gave up (a spawn at its start_timeout): the command must not
         # go on alone (an sbatch would then submit a job nobody owns).

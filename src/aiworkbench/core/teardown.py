@@ -26,12 +26,13 @@ import pwd
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiworkbench.core import commands
+from aiworkbench.core.commands import CommandError, completed
 from aiworkbench.core.daemons import DAEMONS, PACKAGES, debian_packages, postgresql_package
 from aiworkbench.core.preflight import SUPERVISOR_PIDFILE, port_in_use
 from aiworkbench.core.site import SITE_FILE, Site, SiteError, load_site
@@ -84,30 +85,27 @@ DAEMON_EXES = (
 # of these roles only are removed.
 WITHOUT_RECORD = ("munge", "mariadb", "slurm", "slurmdbd", "slurm_controller", "slurm_compute")
 SLURM_PORTS = tuple(DAEMONS[d]["port"] for d in ("slurmctld", "slurmd", "slurmdbd"))
+# How long uninstall waits for a command: queries and quick changes, the commands'
+# default (a minute); one program stopped (the supervisor's or systemd's own stop wait,
+# and a margin); what can take minutes: apt-get removing packages (their scripts stop
+# daemons), the supervisor's shutdown (every program's stop), dropping a database.
+STOP_TIMEOUT_S = 120
+SLOW_TIMEOUT_S = 600
+# apt-get without questions; sudo's removal script asks for SUDO_FORCE_REMOVE where
+# root has no password (sudo is removed only when the machine did not have it before).
+APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "SUDO_FORCE_REMOVE": "yes"}
+APT_GET = ["apt-get", "--yes", "--quiet"]
 
 
 class TeardownError(Exception):
     """A refusal, with what was wrong and what to do."""
 
 
-def run(argv: list[str], *, check: bool = False, timeout: int = 600) -> subprocess.CompletedProcess:
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    except FileNotFoundError:
-        return subprocess.CompletedProcess(argv, 127, "", f"{argv[0]}: not found")
-    if check and done.returncode != 0:
-        raise TeardownError(
-            f"{' '.join(argv)} failed ({done.returncode}): "
-            f"{(done.stderr or done.stdout).strip()[-2000:]}"
-        )
-    return done
-
-
 # ---------------------------------------------------------------- what the machine had
 
 
 def installed_packages() -> set[str]:
-    out = run(["dpkg-query", "--show", "--showformat", "${Package}\t${db:Status-Status}\n"])
+    out = completed(["dpkg-query", "--show", "--showformat", "${Package}\t${db:Status-Status}\n"])
     return {line.split("\t")[0] for line in out.stdout.splitlines() if line.endswith("\tinstalled")}
 
 
@@ -218,7 +216,7 @@ def hosts_nodes(text: str) -> list[str]:
 
 def bridge_of(node: str) -> str:
     """The bridge a namespace node's host end (vh-NODE, the network role's) is on."""
-    out = run(["ip", "-o", "link", "show", f"vh-{node}"]).stdout
+    out = completed(["ip", "-o", "link", "show", f"vh-{node}"]).stdout
     found = re.search(r" master (\S+) ", out)
     return found.group(1) if found else ""
 
@@ -294,7 +292,7 @@ def make_plan(site_file: str | None, keep_data: bool = False) -> Plan:
     except OSError:
         nodes = []
     plan.hosts_block = bool(nodes)
-    listed = set(run(["ip", "netns", "list"]).stdout.split())
+    listed = set(completed(["ip", "netns", "list"]).stdout.split())
     plan.namespaces = [n for n in nodes if n in listed]
     plan.bridges = sorted({b for b in map(bridge_of, nodes) if b})
     ours_mail = set(PACKAGES["mail"]) <= set(plan.packages)
@@ -342,17 +340,17 @@ def say(text: str) -> None:
 
 def stop_programs(plan: Plan) -> None:
     for name in plan.programs:
-        run(["supervisorctl", "stop", name], timeout=120)
+        completed(["supervisorctl", "stop", name], timeout=STOP_TIMEOUT_S)
     for unit in plan.units:
-        run(["systemctl", "disable", "--now", unit], timeout=120)
-    avail = run(["supervisorctl", "avail"])
+        completed(["systemctl", "disable", "--now", unit], timeout=STOP_TIMEOUT_S)
+    avail = completed(["supervisorctl", "avail"])
     others = [
         line.split()[0]
         for line in avail.stdout.splitlines()
         if line.split() and line.split()[0] not in plan.programs
     ]
     if avail.returncode == 0 and not others:
-        run(["supervisorctl", "shutdown"])
+        completed(["supervisorctl", "shutdown"], timeout=SLOW_TIMEOUT_S)
         wait_gone(SUPERVISOR_PIDFILE)
 
 
@@ -429,7 +427,7 @@ def drop_kept_databases(plan: Plan, site: Site | None) -> None:
             f'DROP DATABASE IF EXISTS "{site.hub.postgresql_database}"',
             f'DROP ROLE IF EXISTS "{site.hub.user}"',
         ):
-            run(
+            completed(
                 [
                     "runuser",
                     "-u",
@@ -441,24 +439,26 @@ def drop_kept_databases(plan: Plan, site: Site | None) -> None:
                     DAEMONS["postgresql"]["socket_dir"],
                     "-c",
                     sql,
-                ]
+                ],
+                timeout=SLOW_TIMEOUT_S,
             )
     if "mariadb-server" not in plan.packages:
-        run(
+        completed(
             [
                 "mariadb",
                 "--execute",
                 "DROP DATABASE IF EXISTS slurm_acct_db; DROP USER IF EXISTS 'slurm'@'localhost'",
-            ]
+            ],
+            timeout=SLOW_TIMEOUT_S,
         )
 
 
 def remove_network(plan: Plan) -> None:
     for node in plan.namespaces:
-        run(["ip", "link", "delete", f"vh-{node}"])
-        run(["ip", "netns", "delete", node])
+        completed(["ip", "link", "delete", f"vh-{node}"])
+        completed(["ip", "netns", "delete", node])
     for bridge in plan.bridges:
-        run(["ip", "link", "delete", bridge])
+        completed(["ip", "link", "delete", bridge])
     if plan.hosts_block:
         text = HOSTS.read_text()
         kept = re.sub(rf"# BEGIN {HOSTS_MARK}\n.*?# END {HOSTS_MARK}\n?", "", text, flags=re.S)
@@ -468,37 +468,28 @@ def remove_network(plan: Plan) -> None:
 
 def remove_accounts(plan: Plan) -> None:
     for name in plan.users:
-        run(["userdel", name])
+        completed(["userdel", name])
     for name in plan.groups:
         if exists(name, "group"):
-            run(["groupdel", name])
+            completed(["groupdel", name])
 
 
 def remove_packages(plan: Plan) -> None:
     if not plan.packages:
         return
     before = read_record()
-    # SUDO_FORCE_REMOVE: sudo's removal script asks for it where root has no password;
-    # sudo is removed only when the machine did not have it before.
-    env_argv = [
-        "env",
-        "DEBIAN_FRONTEND=noninteractive",
-        "SUDO_FORCE_REMOVE=yes",
-        "apt-get",
-        "--yes",
-        "--quiet",
-    ]
+    env = {**os.environ, **APT_ENV}
     action = "remove" if plan.keep_data else "purge"
-    run([*env_argv, action, *plan.packages], check=True)
+    commands.run([*APT_GET, action, *plan.packages], env=env, timeout=SLOW_TIMEOUT_S)
     # What they pulled in and nothing else needs now, unless it was there before.
-    dry = run(["apt-get", "--simulate", "autoremove"]).stdout
+    dry = completed(["apt-get", "--simulate", "autoremove"]).stdout
     pulled = [
         m.group(1)
         for m in re.finditer(r"^Remv (\S+)", dry, re.M)
         if not (before and m.group(1) in before["packages"])
     ]
     if pulled:
-        run([*env_argv, action, *pulled], check=True)
+        commands.run([*APT_GET, action, *pulled], env=env, timeout=SLOW_TIMEOUT_S)
 
 
 def remove_paths(plan: Plan) -> None:
@@ -525,19 +516,19 @@ def remove_programs(plan: Plan) -> None:
     for unit in plan.units:
         Path(DAEMONS["systemd_unit_dir"], unit).unlink(missing_ok=True)
     if plan.units:
-        run(["systemctl", "daemon-reload"])
+        completed(["systemctl", "daemon-reload"])
 
 
 def uninstall(plan: Plan, site: Site | None) -> list[str]:
     """Remove what ``plan`` names; what is left afterwards."""
     say("stopping the hub and its services")
     for name in [p for p in plan.programs if p in ("dashboards", "workbench-api", "jupyterhub")]:
-        run(["supervisorctl", "stop", name], timeout=120)
+        completed(["supervisorctl", "stop", name], timeout=STOP_TIMEOUT_S)
     say("dropping the factory's databases in servers that stay")
     drop_kept_databases(plan, site)
     say("cancelling the jobs and sessions still in Slurm")
     for state in ("pending", "running"):
-        run(["scancel", f"--state={state}"], timeout=60)
+        completed(["scancel", f"--state={state}"])
     say("stopping the daemons")
     stop_programs(plan)
     end_processes(plan)
@@ -577,9 +568,11 @@ def leftovers(plan: Plan) -> list[str]:
             f"{DAEMONS['supervisor_conf_prefix']}*.conf"
         )
     ]
-    listed = set(run(["ip", "netns", "list"]).stdout.split())
+    listed = set(completed(["ip", "netns", "list"]).stdout.split())
     left += [f"network namespace {n}" for n in plan.namespaces if n in listed]
-    left += [f"bridge {b}" for b in plan.bridges if run(["ip", "link", "show", b]).returncode == 0]
+    left += [
+        f"bridge {b}" for b in plan.bridges if completed(["ip", "link", "show", b]).returncode == 0
+    ]
     try:
         if hosts_nodes(HOSTS.read_text()):
             left.append(f"the /etc/hosts block '{HOSTS_MARK}'")
@@ -634,6 +627,15 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    try:
+        return dispatch(args)
+    except (TeardownError, CommandError) as err:  # a command failed or did not answer
+        print(f"uninstall: {err}", file=sys.stderr)
+        return 1
+
+
+def dispatch(args) -> int:
+    """Do what the command line asks (as root); raises TeardownError or CommandError."""
     if args.command == "record":
         if record():
             say(f"recorded this machine's packages, users and groups in {RECORD_DIR}")
@@ -643,17 +645,9 @@ def main(argv: list[str] | None = None) -> int:
         print(plan.describe())
         return 0
     print("make uninstall removes:\n" + plan.describe(), flush=True)
-    try:
-        confirm(plan, args.yes)
-    except TeardownError as err:
-        print(f"uninstall: {err}", file=sys.stderr)
-        return 1
+    confirm(plan, args.yes)
     site = load_installed_site(args.site)
-    try:
-        left = uninstall(plan, site)
-    except TeardownError as err:
-        print(f"uninstall: {err}", file=sys.stderr)
-        return 1
+    left = uninstall(plan, site)
     if left:
         print(
             "uninstall: these are still here:\n" + "\n".join(f"  - {x}" for x in left),

@@ -34,6 +34,7 @@ from aiworkbench.courses.course import NAME as COURSE_NAME
 from aiworkbench.courses.progress import EXERCISE
 from aiworkbench.courses.sync import MANIFEST
 from aiworkbench.widgets.api_client import WorkbenchAPIError, api_post
+from aiworkbench.widgets.base import STATUS_COLOURS
 from aiworkbench.widgets.templating import render
 
 MISSING: Any = object()
@@ -65,6 +66,7 @@ class CheckResult:
             feedback=self.feedback,
             hint=self.hint,
             recorded=self.recorded,
+            colours=STATUS_COLOURS,
         )
 
     def __repr__(self) -> str:

@@ -44,19 +44,32 @@ from aiworkbench.core.site import CLASS_NAME
 from aiworkbench.courses.course import NAME as COURSE_NAME
 from aiworkbench.courses.sync import MANIFEST, VERSION, SyncReport, sync
 from aiworkbench.widgets.api_client import Asker, WorkbenchAPIError, api_get
-from aiworkbench.widgets.base import Shown, clock_time, close_all, counted, status_line
+from aiworkbench.widgets.base import (
+    STATUS_COLOURS,
+    Shown,
+    clock_time,
+    close_all,
+    counted,
+    status_line,
+)
 from aiworkbench.widgets.templating import render
 
 STUCK_ATTEMPTS = 3  # tried this often and not passed: stuck
 COPIES = "courses"  # the students' copies: ~/courses/COURSE
+# The status line's colour for each kind of what the models say, and an exercise's mark's.
 STATUS_COLOUR = {
-    "info": "#607d8b",
-    "ok": "#2e7d32",
-    "warning": "#ef6c00",
-    "error": "#c62828",
-    "unreachable": "#ef6c00",
+    "info": STATUS_COLOURS["info"],
+    "ok": STATUS_COLOURS["ok"],
+    "warning": STATUS_COLOURS["warning"],
+    "error": STATUS_COLOURS["error"],
+    "unreachable": STATUS_COLOURS["warning"],
 }
-MARK_COLOUR = {"passed": "#2e7d32", "tried": "#c62828", "untried": "#9e9e9e"}
+MARK_COLOUR = {
+    "passed": STATUS_COLOURS["ok"],
+    "tried": STATUS_COLOURS["error"],
+    "untried": STATUS_COLOURS["none"],
+}
+PROGRESS_COLOUR = "#1976d2"  # a course's bar until every exercise is passed
 GET_COPY, UPDATE_COPY = "Get my copy", "Update my copy"
 
 
@@ -219,7 +232,7 @@ def status_html(kind: str, text: str) -> str:
 def bar_html(done: int, total: int) -> str:
     """A progress bar with 'N of M exercises passed'."""
     width = 100 * done / total if total else 0
-    colour = MARK_COLOUR["passed"] if total and done == total else "#1976d2"
+    colour = MARK_COLOUR["passed"] if total and done == total else PROGRESS_COLOUR
     words = (
         f"{done} of {counted(total, 'exercise', 'exercises')} passed"
         if total
@@ -489,6 +502,7 @@ class CourseOutline(Asker):
         return render(
             "course_header.html",
             course=course,
+            colours=STATUS_COLOURS,
             session=session_text(course["session"]),
             published=published,
             copy=copy_text,
@@ -759,6 +773,7 @@ class ClassProgress(Asker):
             trainers=trainers,
             students=counted(len(self.members()), "student", "students"),
             stuck_attempts=STUCK_ATTEMPTS,
+            colours=STATUS_COLOURS,
         )
 
     def table_html(self) -> str:

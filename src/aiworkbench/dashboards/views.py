@@ -23,7 +23,7 @@ from aiworkbench.dashboards import charts
 from aiworkbench.dashboards import queries as q
 from aiworkbench.dashboards.charts import PALETTE, BarChart, LineChart
 from aiworkbench.dashboards.store import StoreError, open_store
-from aiworkbench.widgets.base import Shown, counted, status_line
+from aiworkbench.widgets.base import STATUS_COLOURS, Shown, counted, status_line
 from aiworkbench.widgets.templating import render
 
 STORE_ENV = "AIWORKBENCH_DASHBOARDS_STORE"  # set by the dashboards service
@@ -115,6 +115,11 @@ def nav_html(current: str) -> str:
     return render("dashboard_nav.html", **_nav(current))
 
 
+def hint_html(text: str) -> str:
+    """A hint in small print (below the filters)."""
+    return render("dashboard_hint.html", text=text)
+
+
 def csv_link(name: str, rows: q.Rows) -> str:
     """A link that saves ``rows`` as NAME.csv (the file is in the link itself)."""
     return render(
@@ -168,7 +173,7 @@ class Dashboard(Shown):
             description="Partitions",
             disabled=not self.uses_partitions,
         )
-        hint = w.HTML("<small>No selection: all. Ctrl-click selects several.</small>")
+        hint = w.HTML(hint_html("No selection: all. Ctrl-click selects several."))
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.export_button = w.Button(description="Export CSV", icon="download")
         self.download = w.HTML()
@@ -239,14 +244,16 @@ class Dashboard(Shown):
         )
         text += f"; computed in {self.elapsed_ms:.0f} ms."
         if errors:
-            self.say(text + " Last ingestion problems: " + "; ".join(errors), "warn")
+            self.say(text + " Last ingestion problems: " + "; ".join(errors), "warning")
         else:
             self.say(text, "info")
 
     def say(self, text: str, kind: str) -> None:
+        """Show ``text`` on the status line; ``kind``: info, warning or error."""
         self.status_text = text
-        colour = {"info": "#555", "warn": "#a60", "error": "#b00"}[kind]
-        self.status.value = status_line(text, colour, mark=kind != "info", bold=kind != "info")
+        self.status.value = status_line(
+            text, STATUS_COLOURS[kind], mark=kind != "info", bold=kind != "info"
+        )
 
     def export_csv(self, *_args) -> None:
         rows = self.tables.get(self.export)

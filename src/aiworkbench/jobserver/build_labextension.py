@@ -16,7 +16,9 @@ finds it: nothing is fetched when a session starts.
 Idempotent: the installed copy records what it was built from (the source's digest
 and JupyterLab's version); when both are unchanged nothing is done unless --force.
 It prints "installed" or "up to date" (for ansible's changed_when) and exits 1 with
-the reason when npm, tsc or the builder fails. Commands run as argument lists.
+the reason when npm, tsc or the builder fails. Commands run as argument lists through
+``aiworkbench.core.commands``, each step within ``STEP_TIMEOUT_S``; a step's output is
+shown when it ends.
 """
 
 from __future__ import annotations
@@ -26,16 +28,23 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from aiworkbench.core import commands
+from aiworkbench.core.commands import CommandError
+
 NAME = "aiworkbench-status"
 SOURCE = Path(__file__).resolve().parent / "labextension"
 SOURCE_PARTS = ("package.json", "tsconfig.json", "src", "style")  # what the build reads
 STAMP = ".aiworkbench-build.json"
+# How long one step may run. npm install fetches a few hundred packages from the registry
+# (or the site's mirror), minutes on a slow link; tsc and JupyterLab's builder (webpack)
+# take a minute or two on a small machine. A step still running after half an hour
+# hangs (a registry that stopped answering): it is ended, and the build fails.
+STEP_TIMEOUT_S = 30 * 60
 
 
 class Failed(Exception):
@@ -56,19 +65,25 @@ def digest(source: Path) -> str:
     return h.hexdigest()
 
 
-def run(step: str, argv: list[str], cwd: Path, capture: bool = False) -> str:
-    """Run ``argv`` (its output shown as it comes, unless ``capture``); the last line of
-    its captured output. Raises :class:`Failed` naming ``step`` when it fails."""
+def run(
+    step: str, argv: list[str], cwd: Path, capture: bool = False, timeout: float = STEP_TIMEOUT_S
+) -> str:
+    """Run ``argv`` and show its output once it ends (its standard output only when it
+    fails, if ``capture``); the last line of its standard output. Raises :class:`Failed`
+    naming ``step`` when it fails or does not end within ``timeout`` seconds."""
     print(f"build-labextension: {step}: {' '.join(argv)}", flush=True)
     started = time.monotonic()
     try:
-        done = subprocess.run(argv, cwd=cwd, text=True, stdout=subprocess.PIPE if capture else None)
-    except OSError as err:
-        raise Failed(f"{step}: cannot run {argv[0]}: {err}") from None
+        done = commands.completed(argv, cwd=str(cwd), timeout=timeout, missing_ok=False)
+    except CommandError as err:
+        raise Failed(f"{step}: {err}") from err
+    if done.returncode != 0 or not capture:
+        print(done.stdout, end="", flush=True)
+    print(done.stderr, end="", file=sys.stderr, flush=True)
     if done.returncode != 0:
         raise Failed(f"{step} failed (exit status {done.returncode}); its output is above")
     print(f"build-labextension: {step}: done in {time.monotonic() - started:.1f} s", flush=True)
-    return ((done.stdout or "").strip().splitlines() or [""])[-1]
+    return (done.stdout.strip().splitlines() or [""])[-1]
 
 
 def check_source(source: Path) -> None:

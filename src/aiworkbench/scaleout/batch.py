@@ -38,6 +38,7 @@ from aiworkbench.scaleout.slurm_work import (
     session_project,
 )
 from aiworkbench.widgets.base import Shown
+from aiworkbench.widgets.templating import render
 
 JOB_NAME = "aiwb-batch"
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
@@ -323,15 +324,19 @@ class BatchJob(Shown):
             FOLLOWER.follow(self)
         return box
 
-    def _render(self) -> None:
-        import html
-
-        why = f" ({html.escape(self.reason)})" if self.reason and self.reason != "None" else ""
-        self._status.value = (
-            f"<b>Job {self.job_id}</b>: {html.escape(self.state)}{why}"
-            f"{html.escape(self._exit_text())}"
-            f"{', ' + html.escape(self.elapsed) if self.elapsed else ''}"
+    def status_html(self) -> str:
+        """The job's state, Slurm's reason, exit code and elapsed time (batch_status.html)."""
+        return render(
+            "batch_status.html",
+            job_id=self.job_id,
+            state=self.state,
+            reason="" if self.reason == "None" else self.reason,
+            exit_text=self._exit_text(),
+            elapsed=self.elapsed,
         )
+
+    def _render(self) -> None:
+        self._status.value = self.status_html()
         self._log.value = self.log()
         self._cancel.disabled = self.ended
 

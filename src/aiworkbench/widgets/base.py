@@ -1,11 +1,22 @@
-"""What the notebook widgets share: words for counts and times, the status line's HTML,
-and showing and closing a widget made of ipywidgets (imported by none of this)."""
+"""What the notebook widgets share: words for counts and times, the status colours, the
+status line's HTML, and showing and closing a widget made of ipywidgets (imported by none
+of this)."""
 
 from __future__ import annotations
 
 import time
 
 from aiworkbench.widgets.templating import render
+
+# The colours of what a widget or dashboard says, by kind; each widget maps its own
+# states (a budget's level, an exercise's mark, a failed fetch) to one of these.
+STATUS_COLOURS = {
+    "info": "#607d8b",  # as it should be: loading, fresh numbers, a hint
+    "ok": "#2e7d32",  # done: passed, within the budget
+    "warning": "#ef6c00",  # look at it soon: stale numbers, most of a budget used
+    "error": "#c62828",  # refused, failed, not passed, nearly used up
+    "none": "#9e9e9e",  # nothing there: no budget, not tried yet
+}
 
 
 def counted(n: int, one: str, many: str) -> str:

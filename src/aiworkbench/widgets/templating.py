@@ -2,10 +2,13 @@
 value escaped.
 
     from aiworkbench.widgets.templating import render
-    render("status_line.html", text="Refused: <b>x</b>", colour="#c62828", mark=True, bold=True)
+    render("status_line.html", text="Refused: <b>x</b>", colour=STATUS_COLOURS["error"],
+           mark=True, bold=True)
 
 Python computes what is said (words, counts, links) and passes it as values; the
-templates hold the markup. The rules of the templates:
+templates hold the markup, and no widget writes HTML in a Python string. The colours of
+what is said (info, ok, warning, error) are ``widgets.base.STATUS_COLOURS``'s, given to
+the templates as values. The rules of the templates:
 
 * Autoescape is on: every ``{{ value }}`` is escaped as :func:`html.escape` does it
   (``&quot;`` and ``&#x27;`` for quotes, the entities these widgets have always
@@ -31,9 +34,11 @@ import re
 # across them. The hub's pages (aiworkbench/sessions/templates/) are JupyterHub's.
 PACKAGES = (
     "aiworkbench.widgets",
+    "aiworkbench.budgets",
     "aiworkbench.catalog",
     "aiworkbench.courses",
     "aiworkbench.dashboards",
+    "aiworkbench.scaleout",
 )
 FOLDER = "templates"
 _BREAK = re.compile(r"\r?\n[ \t]*")
