@@ -306,6 +306,7 @@ def test_one_project_for_its_members(workbench_api):
         ("student", {"user": "sme"}, 403, "you may read only your own budgets"),
         ("student", {"user": "nobody"}, 403, "you may read only your own budgets"),
         ("manager", {"user": "nobody"}, 404, "no user 'nobody'"),
+        ("manager", {"user": "_svc"}, 404, "no user '_svc'"),  # a user name, not a project's
         (
             "manager",
             {"all": "true", "user": "sme"},
@@ -317,8 +318,8 @@ def test_one_project_for_its_members(workbench_api):
             "manager",
             {"user": "has@x"},
             400,
-            "user 'has@x' is not a valid name (lower-case "
-            "letters, digits, '-' and '_', starting with a letter)",
+            "user name 'has@x': use 1-32 lower-case letters, digits, '-' or '_', "
+            "starting with a letter or '_'",
         ),
         (
             "student",
@@ -344,9 +345,10 @@ def test_budget_queries_that_are_refused(workbench_api, user, params, status, me
 @pytest.mark.parametrize(
     "path, message",
     [
-        ("budgets/Edu-Intro", "project 'Edu-Intro' is not a valid name"),
-        ("budgets/a%2Fb", "project 'a/b' is not a valid name"),
-        ("budgets/has@x", "project 'has@x' is not a valid name"),
+        ("budgets/Edu-Intro", "project name 'Edu-Intro': use 1-32 lower-case letters"),
+        ("budgets/a%2Fb", "project name 'a/b': use 1-32 lower-case letters"),
+        ("budgets/has@x", "project name 'has@x': use 1-32 lower-case letters"),
+        ("budgets/" + "p" * 33, "project name 'ppp"),  # a Unix group's limit, 32
         ("budgets/edu-intro?all=true", "unknown query parameter(s) all; allowed: none"),
     ],
 )
@@ -440,7 +442,7 @@ def test_a_projects_partitions_are_the_stricter_limits_for_its_members(workbench
     refused(
         api.get("projects/Nope/partitions", "student"),
         400,
-        "project 'Nope' is not a valid name",
+        "project name 'Nope': use 1-32 lower-case letters",
         exact=False,
     )
     refused(
