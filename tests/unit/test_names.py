@@ -1,7 +1,10 @@
 """The name rules (aiworkbench.core.names): each accepts its good names and refuses the
-rest with words, and the limits that must agree do."""
+rest with words, the limits that must agree do, and no second owner of a name rule
+hides anywhere else in the package."""
 
 import argparse
+import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,8 @@ from aiworkbench.core.names import NameRefused
 from aiworkbench.core.site import load_site
 
 REPO = Path(__file__).resolve().parents[2]
+PACKAGE = REPO / "src" / "aiworkbench"
+OWNER = PACKAGE / "core" / "names.py"
 
 # Good names of each rule: the shortest, the longest, and the sites' and tests' own.
 GOOD = {
@@ -208,3 +213,59 @@ def test_the_demo_site_keeps_every_rule():
     ):
         assert [n for n in found if not rule.ok(n)] == [], rule.what
     assert names.CLUSTER.ok(site.slurm.cluster_name)
+
+
+# --- no second owner -------------------------------------------------------------------
+
+# What a name rule looks like in source: a character class holding a-z (not a negated
+# one) with a length bound, e.g. [a-z0-9-]{0,47}. Paths, URLs, hex tokens and free text
+# have no such bound; every name rule the package had before names.py did.
+NAME_RULE = re.compile(r"\[(?!\^)[^\]]*a-z[^\]]*\]\)?\{\d*(?:,\d*)?\}")
+SCAN_SAMPLES = [
+    r"^[a-z][a-z0-9_-]{0,63}$",  # found: the API's old project rule
+    r"[A-Za-z0-9_.-]{1,40}",
+    r"""\bcheck\(\s*["']([A-Za-z0-9_.-]{1,64})["']""",
+    '<input pattern="[a-z0-9][a-z0-9-]{0,29}" maxlength="30">',
+    r"^([a-z][a-z0-9-]{0,19})?$",
+    r"[a-z](?:-?[a-z0-9]){0,29}",
+    r"^/[A-Za-z0-9_./-]+$",  # not found: a path
+    r"[0-9a-fA-F]{32,}",  # a hex token
+    r"[^a-z0-9]+",  # a negated class
+    r"^(https?://([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(:[0-9]{1,5})?)?$",  # a URL
+    r"[A-Za-z0-9.+() -]+",  # free text
+    r"-\d{8}T\d{6}Z-[0-9a-f]{6}",  # a version folder's stamp
+]
+
+
+def source_strings(path: Path):
+    """(line, text) of every string in ``path``: a module's string constants (f-strings'
+    parts too), a template's or TypeScript file's lines."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix != ".py":
+        yield from enumerate(text.splitlines(), 1)
+        return
+    for node in ast.walk(ast.parse(text, str(path))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            yield node.lineno, node.value
+
+
+def test_the_scan_finds_a_name_rule_and_nothing_else():
+    found = [NAME_RULE.search(s) is not None for s in SCAN_SAMPLES]
+    assert found == [True] * 6 + [False] * 6
+    assert all(NAME_RULE.search(rule.pattern.pattern) for rule in names.RULES.values())
+
+
+def test_no_name_rule_lives_outside_names_py():
+    files = [
+        p
+        for p in sorted(PACKAGE.rglob("*"))
+        if p.suffix in (".py", ".html", ".ts") and p != OWNER and "node_modules" not in p.parts
+    ]
+    assert any(p.suffix == ".html" for p in files) and len(files) > 100
+    found = [
+        f"{p.relative_to(REPO)}:{line}: {text.strip()[:80]!r}"
+        for p in files
+        for line, text in source_strings(p)
+        if NAME_RULE.search(text)
+    ]
+    assert found == [], "name rules belong in aiworkbench/core/names.py:\n" + "\n".join(found)
