@@ -64,6 +64,10 @@ VERSION = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}\Z")
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
 LOGIN = "log in to the hub, or send a hub token (Authorization: token ...)"
 NO_ACCESS = "this token may not use the workbench API (it lacks access:services!service=workbench)"
+# The name rules' words (aiworkbench.core.names), as refusals give them.
+PROJECT_RULE = "use 1-32 lower-case letters, digits, '-' or '_', starting with a letter"
+COURSE_RULE = "use 1-48 lower-case letters, digits or '-', starting with a letter or digit"
+EXERCISE_RULE = "use 1-64 letters, digits, '_', '.' or '-', starting with a letter, digit or '_'"
 RECORD_KEYS = (
     "course (the course (its folder's name)); exercise (the exercise's id); passed (true or false)"
 )
@@ -306,6 +310,7 @@ def test_one_project_for_its_members(workbench_api):
         ("student", {"user": "sme"}, 403, "you may read only your own budgets"),
         ("student", {"user": "nobody"}, 403, "you may read only your own budgets"),
         ("manager", {"user": "nobody"}, 404, "no user 'nobody'"),
+        ("manager", {"user": "_svc"}, 404, "no user '_svc'"),  # a user name, not a project's
         (
             "manager",
             {"all": "true", "user": "sme"},
@@ -317,8 +322,8 @@ def test_one_project_for_its_members(workbench_api):
             "manager",
             {"user": "has@x"},
             400,
-            "user 'has@x' is not a valid name (lower-case "
-            "letters, digits, '-' and '_', starting with a letter)",
+            "user name 'has@x': use 1-32 lower-case letters, digits, '-' or '_', "
+            "starting with a letter or '_'",
         ),
         (
             "student",
@@ -344,9 +349,10 @@ def test_budget_queries_that_are_refused(workbench_api, user, params, status, me
 @pytest.mark.parametrize(
     "path, message",
     [
-        ("budgets/Edu-Intro", "project 'Edu-Intro' is not a valid name"),
-        ("budgets/a%2Fb", "project 'a/b' is not a valid name"),
-        ("budgets/has@x", "project 'has@x' is not a valid name"),
+        ("budgets/Edu-Intro", "project name 'Edu-Intro': use 1-32 lower-case letters"),
+        ("budgets/a%2Fb", "project name 'a/b': use 1-32 lower-case letters"),
+        ("budgets/has@x", "project name 'has@x': use 1-32 lower-case letters"),
+        ("budgets/" + "p" * 33, "project name 'ppp"),  # a Unix group's limit, 32
         ("budgets/edu-intro?all=true", "unknown query parameter(s) all; allowed: none"),
     ],
 )
@@ -440,7 +446,7 @@ def test_a_projects_partitions_are_the_stricter_limits_for_its_members(workbench
     refused(
         api.get("projects/Nope/partitions", "student"),
         400,
-        "project 'Nope' is not a valid name",
+        "project name 'Nope': use 1-32 lower-case letters",
         exact=False,
     )
     refused(
@@ -580,8 +586,12 @@ def test_search_filters_and_pages(workbench_api, catalog_index):
             "jpeg, npy, wav, other",
         ),
         ({"licence": "MIT; DROP"}, "licence='MIT; DROP' is not allowed; a licence, e.g. CC-BY-4.0"),
-        ({"tag": "Botany"}, "tag='Botany' is not allowed; a tag"),
-        ({"project": "../x"}, "project='../x' is not allowed; a project: its restricted datasets"),
+        (
+            {"tag": "Botany"},
+            "tag 'Botany': use 1-40 lower-case letters, digits, '+', '.', '-' or '_', "
+            "starting with a letter or digit",
+        ),
+        ({"project": "../x"}, f"project name '../x': {PROJECT_RULE}"),
         ({"page": "0"}, "page='0' is not allowed; a whole number from 1 to 100000"),
         ({"page": "100001"}, "page='100001' is not allowed; a whole number from 1 to 100000"),
         ({"page": "\u0663"}, "page='\u0663' is not allowed; a whole number from 1 to 100000"),
@@ -668,7 +678,8 @@ def test_folders_of_a_dataset(workbench_api, catalog_index):
     refused(
         api.get("datasets/Iris", "student"),
         400,
-        "dataset 'Iris' is not a valid dataset name (lower-case letters, digits, '.', '-' and '_')",
+        "dataset name 'Iris': use 1-64 lower-case letters, digits, '.', '-' or '_', starting "
+        "with a letter or digit",
     )
     refused(
         api.get("datasets/iris", "student", params={"path": ""}),
@@ -782,6 +793,13 @@ def test_the_same_files_published_twice_in_one_second(workbench_api, small_site,
             "only the trainers of class 'vision' (coach) may publish courses to it",
         ),
         ("trainer", "nope", 404, "no class 'nope'; classes: intro, vision"),
+        (
+            "trainer",
+            "Intro",
+            400,
+            "class name 'Intro': use 1-20 lower-case letters, digits or '-', starting with a "
+            "letter",
+        ),
     ],
 )
 def test_only_a_classs_trainers_publish_to_it(
@@ -795,13 +813,12 @@ def test_a_course_name_is_checked(workbench_api):
     refused(
         publish(workbench_api, course="First_Steps"),
         400,
-        "course 'First_Steps' is "
-        "not a course name (lower-case letters, digits and '-', at most 48 characters)",
+        f"course name 'First_Steps': {COURSE_RULE}",
     )
     refused(
         publish(workbench_api, course="x" * 49),
         400,
-        f"course {'x' * 49!r} is not a course name",
+        f"course name '{'x' * 36}...: {COURSE_RULE}",
         exact=False,
     )
 
@@ -1108,22 +1125,19 @@ def test_an_index_from_a_newer_workbench_is_a_503(workbench_api, catalog_index, 
         ),
         (
             {"course": "first-steps", "exercise": 5, "passed": True},
-            "exercise '5' is not an exercise id (letters, digits, '_', '.', '-', at most 64)",
+            f"exercise id 5 (int): {EXERCISE_RULE}",
         ),
         (
             {"course": "first-steps", "exercise": "has space", "passed": True},
-            "exercise 'has space' is not an exercise id (letters, digits, '_', '.', '-', at most "
-            "64)",
+            f"exercise id 'has space': {EXERCISE_RULE}",
         ),
         (
             {"course": "First Steps", "exercise": "gpu-hours", "passed": True},
-            "course 'First Steps' is not a course name (lower-case letters, digits and '-', at "
-            "most 48 characters)",
+            f"course name 'First Steps': {COURSE_RULE}",
         ),
         (
             {"course": ["first-steps"], "exercise": "gpu-hours", "passed": True},
-            "course \"['first-steps']\" is not a course name (lower-case letters, digits and '-', "
-            "at most 48 characters)",
+            f"course name ['first-steps'] (list): {COURSE_RULE}",
         ),
     ],
 )
@@ -1137,8 +1151,7 @@ def test_progress_query_parameters_are_checked(workbench_api):
     refused(
         workbench_api.get("progress", "student", params={"course": "Bad!"}),
         400,
-        "course 'Bad!' is not a course name (lower-case letters, digits and '-', at "
-        "most 48 characters)",
+        f"course name 'Bad!': {COURSE_RULE}",
     )
     refused(
         workbench_api.get("progress", "student", params=[("course", "a"), ("course", "b")]),
@@ -1234,8 +1247,7 @@ def test_a_classs_trainers_managers_and_admins_read_its_progress(class_progress)
             "classes/intro/progress",
             {"course": "Bad!"},
             400,
-            "course 'Bad!' is not a "
-            "course name (lower-case letters, digits and '-', at most 48 characters)",
+            f"course name 'Bad!': {COURSE_RULE}",
         ),
         (
             "trainer",

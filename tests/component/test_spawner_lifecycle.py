@@ -240,7 +240,8 @@ def test_a_spawn_submits_the_validated_choices_through_sudo_sbatch_without_a_she
         ),
         (
             {"profile": "cpu-small", "partition": "gpu\n#SBATCH --uid=0"},
-            "unknown partition 'gpu\\n#SBATCH --uid=0'; allowed: cpu, gpu",
+            "unknown partition 'gpu\\n#SBATCH --uid=0'; allowed: cpu, gpu (a partition name "
+            "is 1-32 lower-case letters, digits, '-' or '_', starting with a letter)",
         ),
         (
             {"profile": "cpu-small", "script": "rm -rf ~"},

@@ -282,7 +282,7 @@ def test_client_errors(api):
         )
     with pytest.raises(BudgetError, match="JUPYTERHUB_API_TOKEN is not set"):
         fetch_budgets(environ={"AIWORKBENCH_API_URL": "http://127.0.0.1:1/api"})
-    with pytest.raises(ValueError, match="not a project name"):
+    with pytest.raises(ValueError, match="project name '../status': use 1-32 lower-case"):
         fetch_budgets(project="../status", environ=env_for(api))
     with pytest.raises(ValueError, match="either all_projects or project"):
         aiworkbench.budget(all_projects=True, project="edu-intro")
@@ -311,7 +311,7 @@ def test_cli_exit_codes(cli_env, capsys, monkeypatch):
         "aiworkbench-budget: you are not a member of project secret (HTTP 403)\n"
     )
     assert main(["--project", "Bad Name"]) == 2
-    assert "not a project name" in capsys.readouterr().err
+    assert "argument --project: project name 'Bad Name': use 1-32" in capsys.readouterr().err
     assert main(["--frobnicate"]) == 2
     assert "unrecognized arguments: --frobnicate" in capsys.readouterr().err
     assert main(["--all", "--project", "edu-intro"]) == 2
@@ -331,6 +331,22 @@ def test_cli_slurm_is_refused_to_others_than_root_under_private_data(capsys, mon
     assert main(["--slurm", "--all", "--site", site]) == 1
     err = capsys.readouterr().err
     assert "--slurm needs root here: Slurm's PrivateData" in err and "without --slurm" in err
+
+
+def test_cli_user_takes_a_user_name_and_project_a_project_name(capsys):
+    from aiworkbench.budgets.cli import parser
+
+    # A user name may start with '_' (the user rule), a project name may not.
+    assert parser().parse_args(["--slurm", "--user", "_svc"]).user == "_svc"
+    for argv, said in (
+        (["--slurm", "--user", "Ada"], "argument --user: user name 'Ada': use 1-32"),
+        (["--slurm", "--user", "ada\n"], "argument --user: user name 'ada\\n'"),
+        (["--project", "_svc"], "argument --project: project name '_svc': use 1-32"),
+        (["--project", "p" * 33], "argument --project: project name 'ppp"),
+    ):
+        with pytest.raises(SystemExit):
+            parser().parse_args(argv)
+        assert said in capsys.readouterr().err
 
 
 # --- the widget -------------------------------------------------------------------------

@@ -51,7 +51,7 @@ def test_a_good_datacard_parses():
         ),
         (
             ('access = "public"', 'access = ["../etc"]'),
-            "card.toml: access: '../etc' is not a valid name",
+            "card.toml: access: project name '../etc': use 1-32 lower-case letters",
         ),
         (
             ('name = "iris"', 'name = "other"'),

@@ -93,7 +93,7 @@ def test_every_run_resets_permissions_and_closes_what_is_left_out(site_file, mon
     assert cli.main(["--site", str(path), "index", "--set-permissions"]) == 0
     out = capsys.readouterr().out
     assert "0 added, 0 updated, 0 removed, 1 unchanged" in out
-    assert f"{odd}: not a valid dataset name" in out
+    assert f"{odd}: dataset name 'Not A Name': use 1-64 lower-case letters" in out
     assert stat.S_IMODE(os.stat(parts).st_mode) == 0o2750  # unchanged, yet set
     assert stat.S_IMODE(os.stat(parts / "data.csv").st_mode) == 0o640
     assert stat.S_IMODE(os.stat(broken).st_mode) == 0o700

@@ -291,7 +291,7 @@ def test_demo_text_dataset_and_its_datacard(tmp_path):
     first = json.loads((tmp_path / "topics.jsonl").read_text().splitlines()[0])
     assert set(first) == {"topic", "text"}
     assert tomllib.loads(card.decode())["format"] == "jsonl"
-    with pytest.raises(ValueError, match="restricted_to must be a project name"):
+    with pytest.raises(ValueError, match="restricted_to: project name '.*': use 1-32"):
         demo.build_demo(tmp_path, restricted_to="../etc")
 
 

@@ -438,7 +438,7 @@ def test_names_that_cannot_be_datasets_are_refused_before_asking(api):
     calls = len(api.calls)
     for name in ("../catalog", "a/b", "", "Iris"):
         assert not browser.open(name)
-        assert "is not a dataset name: lower-case letters" in said(browser.status)
+        assert f"dataset name {name!r}: use 1-64 lower-case letters" in said(browser.status)
     assert len(api.calls) == calls
     assert not browser.show_file("data.csv")
     assert "no dataset is open: open one first" in said(browser.status)

@@ -638,12 +638,13 @@ def test_a_plan_over_500_grants_of_20_members_is_about_1000_commands():
         (
             [grant("../x")],
             [
-                "grant 1: account '../x' is not allowed: a Slurm account name is 1 "
-                "to 40 of a-z, 0-9, '_' and '-', starting with a letter"
+                "grant 1: account '../x' is not allowed: use 1-32 lower-case letters, "
+                "digits, '-' or '_', starting with a letter (a project's name)"
             ],
         ),
         ([grant("a;rm -rf")], ["grant 1: account 'a;rm -rf' is not allowed"]),
         ([grant("A")], ["grant 1: account 'A' is not allowed"]),
+        ([grant("x" * 33)], ["grant 1: account 'xxxxxxxx", "is not allowed: use 1-32"]),
         (
             [grant("p1"), grant("a" * 300)],
             ["grant 2: account 'aaaaaaaaaa", "aaa... is not allowed"],
@@ -651,7 +652,10 @@ def test_a_plan_over_500_grants_of_20_members_is_about_1000_commands():
         ([grant("")], ["grant 1: account '' is not allowed"]),
         (
             [grant("p1", ["Alice"])],
-            ["grant 1 ('p1'): member 'Alice' is not allowed: a user name is 1 to 32 of a-z"],
+            [
+                "grant 1 ('p1'): member 'Alice' is not allowed: use 1-32 lower-case letters, "
+                "digits, '-' or '_', starting with a letter or '_' (a Unix user's name)"
+            ],
         ),
         ([grant("p1", ["bob;reboot"])], ["member 'bob;reboot' is not allowed"]),
         ([grant("p1", ["b" * 33])], ["member 'bbbbbbb"]),
@@ -700,7 +704,7 @@ def test_validation_accepts_the_names_and_descriptions_sites_use():
                 cpu=10**12,
                 description="Künstliche Intelligenz (2027): R&D, 1/2 + more.",
             ),
-            grant("x" * 40, description=""),
+            grant("x" * 32, description=""),
         ],
         readers=[READER],
     )
@@ -710,7 +714,7 @@ def test_validation_accepts_the_names_and_descriptions_sites_use():
     ("readers", "message"),
     [
         (["root"], "reader 'root' is not allowed: it is Slurm's administrator"),
-        (["Reader"], "reader 'Reader' is not allowed: a user name"),
+        (["Reader"], "reader 'Reader' is not allowed: use 1-32 lower-case letters"),
         (["alice"], "reader 'alice' is not allowed: it is a member of a grant"),
     ],
 )

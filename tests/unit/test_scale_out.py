@@ -168,7 +168,9 @@ def test_batch_scripts_quote_arguments_and_run_torchrun_through_srun(tmp_path):
     "kwargs, message",
     [
         ({"nodes": 0}, "nodes must be a whole number from 1 to 64"),
-        ({"name": "a b"}, "name 'a b': letters, digits"),
+        ({"name": "a b"}, "job name 'a b': use 1-40 letters, digits"),
+        ({"name": "train\n"}, "job name 'train\\\\n'"),  # would end the #SBATCH line
+        ({"name": "-x"}, "job name '-x'"),
         ({"minutes": True}, "minutes must be a whole number"),
     ],
 )
@@ -179,10 +181,10 @@ def test_batch_refusals(tmp_path, kwargs, message):
         prepare(script, environ=SESSION, **kwargs)
     with pytest.raises(WorkRefused, match="no script"):
         prepare(tmp_path / "missing.py", environ=SESSION)
-    odd = tmp_path / "my train.py"
-    odd.write_text("")
-    with pytest.raises(WorkRefused, match="characters a batch script cannot carry"):
-        prepare(odd, environ=SESSION)
+    for odd in (tmp_path / "my train.py", tmp_path / "train.py\n"):
+        odd.write_text("")
+        with pytest.raises(WorkRefused, match="characters a batch script cannot carry"):
+            prepare(odd, environ=SESSION)
 
 
 def test_submitting_checks_first_and_reads_the_job_back(tmp_path):

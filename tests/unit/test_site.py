@@ -82,7 +82,7 @@ def test_minimal_site_gets_defaults():
         ),
         (
             lambda t: t.replace("[users.ada]", "[users.Ada]").replace('"ada"', '"Ada"'),
-            "users.Ada: name does not match",
+            "users.Ada: user name 'Ada': use 1-32 lower-case letters",
         ),
         (
             lambda t: t.replace('partition = "cpu"', 'partition = "tpu"'),
@@ -125,7 +125,7 @@ def test_minimal_site_gets_defaults():
         ),
         (
             lambda t: t + "\n[factory]\nusers_group = 'x; rm -rf /'\n",
-            "factory.users_group: 'x; rm -rf /' does not match",
+            "factory.users_group: group name 'x; rm -rf /': use 1-32 lower-case letters",
         ),
         (
             lambda t: t.replace('preset = "one"', 'preset = "two"'),
@@ -284,7 +284,7 @@ def test_a_class_creates_learner_accounts_in_its_project():
         ),
         (
             lambda t: t.replace("[classes.ml]", "[classes.a-very-long-class-name-x]"),
-            "classes.a-very-long-class-name-x: name does not match",
+            "classes.a-very-long-class-name-x: class name 'a-very-long-class-name-x': use 1-20",
         ),
         (
             lambda t: t.replace("learners = 3", "learners = 1000"),

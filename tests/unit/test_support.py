@@ -66,6 +66,14 @@ def test_the_mail_carries_the_words_the_context_and_the_log():
     )
 
 
+def test_a_copy_is_never_written_for_a_name_that_is_not_a_user_name(tmp_path):
+    copies = support.Copies(tmp_path / "help")
+    for user in ("student\n", "../student", "Student", ""):
+        with pytest.raises(ValueError, match="user name"):
+            copies.of(user)
+    assert not (tmp_path / "help").exists()
+
+
 def test_copies_are_the_users_own_newest_first_closed_to_others(tmp_path):
     copies = support.Copies(tmp_path / "help")
     for n in range(support.KEPT + 3):

@@ -33,14 +33,10 @@ Standard library only (and :mod:`aiworkbench.core`): the admin tools run it.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from aiworkbench.core import commands, slurm
-from aiworkbench.core.site import UNIX_NAME
+from aiworkbench.core import commands, names, slurm
 
-ACCOUNT_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
-USER_NAME = re.compile(UNIX_NAME)  # the site's rule for user names
 ROOT = "root"  # Slurm's own account, above every grant's; the readers' association
 MAX_MINUTES = 10**12
 DESCRIPTION_MAX = 200
@@ -85,9 +81,10 @@ def shown(value, limit: int = 40) -> str:
 
 
 def account_problem(name) -> str | None:
-    """Why ``name`` cannot be a grant's account, or None when it can."""
-    if not isinstance(name, str) or not ACCOUNT_NAME.fullmatch(name):
-        return "a Slurm account name is 1 to 40 of a-z, 0-9, '_' and '-', starting with a letter"
+    """Why ``name`` cannot be a grant's account, or None when it can: an account is a
+    project, so the project rule holds (:data:`aiworkbench.core.names.PROJECT`)."""
+    if not names.PROJECT.ok(name):
+        return f"use {names.PROJECT.allowed} (a project's name)"
     if name == ROOT:
         return "it is Slurm's own root account"
     return None
@@ -95,8 +92,8 @@ def account_problem(name) -> str | None:
 
 def user_problem(name) -> str | None:
     """Why ``name`` cannot be a Slurm user of a grant, or None when it can."""
-    if not isinstance(name, str) or not USER_NAME.fullmatch(name):
-        return "a user name is 1 to 32 of a-z, 0-9, '_' and '-', starting with a letter or '_'"
+    if not names.USER.ok(name):
+        return f"use {names.USER.allowed} (a Unix user's name)"
     return None
 
 
@@ -757,11 +754,8 @@ def reconcile(grants, cluster: str, readers=(), dry_run: bool = False, run=comma
     ValueError for a grant that is not allowed (before any sacctmgr), and
     :class:`commands.CommandError` when sacctmgr cannot be run or read."""
     grants, readers = list(grants), tuple(readers)
-    if not isinstance(cluster, str) or not ACCOUNT_NAME.fullmatch(cluster):
-        raise ValueError(
-            f"cluster {shown(cluster)} is not allowed: a Slurm cluster name is "
-            f"1 to 40 of a-z, 0-9, '_' and '-', starting with a letter"
-        )
+    if not names.CLUSTER.ok(cluster):
+        raise ValueError(f"cluster {shown(cluster)} is not allowed: use {names.CLUSTER.allowed}")
     validate(grants, readers)
     counted = CountedRun(run)
     state = read_state(cluster, counted)

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 
 from jupyterhub.services.auth import HubOAuthenticated
 from tornado import web
 from tornado.log import app_log
 
 from aiworkbench.budgets.accounting import READ_ALL, AccountingReader
+from aiworkbench.core.names import NameRule
 from aiworkbench.core.problems import Refused
 from aiworkbench.core.store_schema import SchemaError
-
-NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}\Z")
 
 
 class APIError(web.HTTPError):
@@ -86,13 +84,12 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
             raise APIError(400, f"{wrong}; the body takes exactly: {listing}")
         return data
 
-    def name_param(self, value: str, what: str) -> str:
-        if not NAME.match(value):
-            raise APIError(
-                400,
-                f"{what} {value[:80]!r} is not a valid name (lower-case "
-                f"letters, digits, '-' and '_', starting with a letter)",
-            )
+    def name_param(self, value: str, rule: NameRule) -> str:
+        """``value``, a name from the path or the query, if ``rule`` allows it; else a 400
+        that says what is allowed (:mod:`aiworkbench.core.names`)."""
+        why = rule.problem(value)
+        if why:
+            raise APIError(400, why)
         return value
 
     def write_json(self, payload) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiworkbench.api.base import APIError, APIHandler
 from aiworkbench.budgets.access import payload, visible
-from aiworkbench.core import slurm
+from aiworkbench.core import names, slurm
 
 BOOLEAN = {"true": True, "1": True, "false": False, "0": False}
 
@@ -16,7 +16,7 @@ class BudgetsHandler(APIHandler):
         if project is not None:
             self.query({})
             chosen = visible(
-                self.site, me, self.can_read_all(), project=self.name_param(project, "project")
+                self.site, me, self.can_read_all(), project=self.name_param(project, names.PROJECT)
             )
         else:
             params = self.query(
@@ -29,7 +29,7 @@ class BudgetsHandler(APIHandler):
             every = params.get("all", "false").lower()
             if every not in BOOLEAN:
                 raise APIError(400, f"all={params['all'][:40]!r} is not allowed; use true or false")
-            user = self.name_param(params["user"], "user") if "user" in params else None
+            user = self.name_param(params["user"], names.USER) if "user" in params else None
             chosen = visible(self.site, me, self.can_read_all(), every=BOOLEAN[every], user=user)
         snapshot = await self.snapshot()
         self.write_json(payload(snapshot, self.reader.interval, me, chosen))

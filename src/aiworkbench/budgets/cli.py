@@ -17,15 +17,9 @@ import os
 import pwd
 import sys
 
-from aiworkbench.budgets.widget import BudgetError, check_project, fetch_budgets, format_table
+from aiworkbench.budgets.widget import BudgetError, fetch_budgets, format_table
+from aiworkbench.core import names
 from aiworkbench.core.site import default_site_file
-
-
-def _project(text: str) -> str:
-    try:
-        return check_project(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -36,7 +30,9 @@ def parser() -> argparse.ArgumentParser:
     )
     which = p.add_mutually_exclusive_group()
     which.add_argument("--all", action="store_true", help="every project (managers and admins)")
-    which.add_argument("--project", type=_project, metavar="NAME", help="only this project")
+    which.add_argument(
+        "--project", type=names.PROJECT.argument(), metavar="NAME", help="only this project"
+    )
     p.add_argument("--json", action="store_true", help="print the API's JSON answer")
     p.add_argument(
         "--slurm",
@@ -45,7 +41,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--user",
-        type=_project,
+        type=names.USER.argument(),
         metavar="NAME",
         help="with --slurm: this user's projects (default: you)",
     )

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from aiworkbench.core import names
 from aiworkbench.widgets.api_client import WorkbenchAPIError, WorkbenchAPIUnreachable, api_get
 from aiworkbench.widgets.base import STATUS_COLOURS, Shown, clock_time, counted, status_line
 from aiworkbench.widgets.templating import render
@@ -50,7 +50,6 @@ STATE_COLOUR = {
     "unreachable": STATUS_COLOURS["error"],
     "error": STATUS_COLOURS["error"],
 }
-PROJECT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 DEFAULT_REFRESH = 60  # seconds between fetches
 MIN_REFRESH = 5
 TICK = 10  # seconds between redraws (walltime and "ago" count down between fetches)
@@ -74,16 +73,6 @@ def check_refresh(refresh) -> float:
     return float(refresh)
 
 
-def check_project(name: str) -> str:
-    """``name`` if it can be a project name; ValueError otherwise."""
-    if not isinstance(name, str) or not PROJECT_NAME.match(name):
-        raise ValueError(
-            f"{name!r} is not a project name: lower-case letters, digits, "
-            "'-' and '_', starting with a letter, at most 64 characters"
-        )
-    return name
-
-
 # --- the client -------------------------------------------------------------------------
 
 
@@ -101,7 +90,7 @@ def fetch_budgets(
     if project is not None:
         if all_projects:
             raise ValueError("give either all_projects or project, not both")
-        path += "/" + urllib.parse.quote(check_project(project), safe="")
+        path += "/" + urllib.parse.quote(names.PROJECT.check(project), safe="")
     elif all_projects:
         params = {"all": "true"}
     payload = api_get(path, params, environ=environ, timeout=timeout)
@@ -544,7 +533,7 @@ def budget(
     ``all_projects``: every project (managers); ``project``: only that one."""
     refresh = check_refresh(refresh)
     if project is not None:
-        check_project(project)
+        names.PROJECT.check(project)
         if all_projects:
             raise ValueError("give either all_projects or project, not both")
 

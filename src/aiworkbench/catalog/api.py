@@ -14,12 +14,13 @@ import sqlite3
 from datetime import UTC, datetime
 
 from aiworkbench.api.base import APIError, APIHandler
-from aiworkbench.catalog.datacard import FORMATS, MODALITIES, PROJECT, TAG
-from aiworkbench.catalog.datacard import NAME as DATASET
+from aiworkbench.catalog.datacard import FORMATS, MODALITIES
 from aiworkbench.catalog.index import MAX_FOLDER_PAGE, MAX_PER_PAGE, Index, IndexMissing
 from aiworkbench.catalog.paths import PathError, clean_relative
+from aiworkbench.core import names
 
 MAX_PAGE = 100_000
+LICENCE = re.compile(r"[A-Za-z0-9.+() -]+")  # a filter's text, not a name: SPDX ids and words
 SEARCH_PARAMS = {
     "q": "words to search for in names, titles, descriptions and tags (at most 200 characters)",
     "modality": ", ".join(MODALITIES),
@@ -69,11 +70,18 @@ def _number(params: dict, name: str, default: int, maximum: int) -> int:
     return int(raw)
 
 
-def _choice(params: dict, name: str, pattern=None, allowed=None, limit: int = 100):
+def _choice(params: dict, name: str, pattern=None, allowed=None, rule=None, limit: int = 100):
+    """Query parameter ``name``: one of ``allowed``, a name of ``rule``
+    (:mod:`aiworkbench.core.names`) or text matching ``pattern``; None when not given."""
     value = params.get(name)
     if value is None:
         return None
-    ok = (value in allowed) if allowed else bool(pattern.match(value)) and len(value) <= limit
+    if rule is not None:
+        why = rule.problem(value)
+        if why:
+            raise APIError(400, why)
+        return value
+    ok = (value in allowed) if allowed else bool(pattern.fullmatch(value)) and len(value) <= limit
     if not ok:
         wanted = f"one of {', '.join(allowed)}" if allowed else SEARCH_PARAMS[name]
         raise APIError(400, f"{name}={value[:40]!r} is not allowed; {wanted}")
@@ -92,12 +100,7 @@ class CatalogHandler(APIHandler):
         return self.site.projects_of(self.hub_user["name"])
 
     def visible_dataset(self, name: str) -> dict:
-        if not DATASET.match(name):
-            raise APIError(
-                400,
-                f"dataset {name[:80]!r} is not a valid dataset name "
-                f"(lower-case letters, digits, '.', '-' and '_')",
-            )
+        self.name_param(name, names.DATASET)
         found = self.index().dataset(self.my_projects(), name)
         if found is None:
             raise APIError(
@@ -116,9 +119,9 @@ class SearchHandler(CatalogHandler):
         filters = {
             "modality": _choice(params, "modality", allowed=MODALITIES),
             "format": _choice(params, "format", allowed=FORMATS),
-            "licence": _choice(params, "licence", re.compile(r"^[A-Za-z0-9.+() -]+\Z")),
-            "tag": _choice(params, "tag", TAG),
-            "project": _choice(params, "project", PROJECT),
+            "licence": _choice(params, "licence", LICENCE),
+            "tag": _choice(params, "tag", rule=names.TAG),
+            "project": _choice(params, "project", rule=names.PROJECT),
         }
         page = _number(params, "page", 1, MAX_PAGE)
         per_page = _number(params, "per_page", 20, MAX_PER_PAGE)

@@ -19,17 +19,14 @@ reported with the file, the field and what is allowed.
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from aiworkbench.core import names
 from aiworkbench.core.problems import ProblemsError
 
 CARD = "datacard.toml"
-NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}\Z")
-PROJECT = re.compile(r"^[a-z][a-z0-9_-]{0,31}\Z")
-TAG = re.compile(r"^[a-z0-9][a-z0-9+._-]{0,39}\Z")
 MODALITIES = ("tabular", "image", "text", "audio", "video", "timeseries", "other")
 FORMATS = ("csv", "parquet", "jsonl", "txt", "png", "jpeg", "npy", "wav", "other")
 TEXT_LIMITS = {"title": 200, "description": 5000, "owner": 100, "licence": 100, "citation": 2000}
@@ -73,17 +70,15 @@ def _text(card: dict, key: str, where: str, problems: list[str]) -> str:
     return value
 
 
-def _names(card: dict, key: str, pattern, where: str, problems: list[str]) -> tuple:
+def _names(card: dict, key: str, rule, where: str, problems: list[str]) -> tuple:
     value = card.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         problems.append(f"{where}: {key}: must be a list of names")
         return ()
-    bad = [v for v in value if not pattern.match(v)]
+    bad = [v for v in value if not rule.ok(v)]
     if bad:
-        problems.append(
-            f"{where}: {key}: {bad[0]!r} is not a valid name (lower-case letters, digits and - _ .)"
-        )
-    return tuple(dict.fromkeys(v for v in value if pattern.match(v)))
+        problems.append(f"{where}: {key}: {rule.refusal(bad[0])}")
+    return tuple(dict.fromkeys(v for v in value if rule.ok(v)))
 
 
 def parse_datacard(text: str, folder: str, where: str = CARD, projects=None) -> Datacard:
@@ -100,8 +95,8 @@ def parse_datacard(text: str, folder: str, where: str = CARD, projects=None) -> 
         if key not in card:
             problems.append(f"{where}: {key}: missing (required)")
     name = _text(card, "name", where, problems)
-    if "name" in card and not NAME.match(name):
-        problems.append(f"{where}: name: {name[:80]!r} is not a valid dataset name")
+    if "name" in card and not names.DATASET.ok(name):
+        problems.append(f"{where}: name: {names.DATASET.refusal(name)}")
     elif "name" in card and name != folder:
         problems.append(f"{where}: name: {name!r} must be the folder's name {folder!r}")
     values = {key: _text(card, key, where, problems) for key in TEXT_LIMITS}
@@ -116,7 +111,7 @@ def parse_datacard(text: str, folder: str, where: str = CARD, projects=None) -> 
     if access == "public":
         projects_named = ()
     elif isinstance(access, list) and access:
-        projects_named = _names(card, "access", PROJECT, where, problems)
+        projects_named = _names(card, "access", names.PROJECT, where, problems)
     else:
         projects_named = ()
         problems.append(f'{where}: access: must be "public" or a non-empty list of projects')
@@ -126,7 +121,7 @@ def parse_datacard(text: str, folder: str, where: str = CARD, projects=None) -> 
             f"{where}: access: unknown project {unknown[0]!r}; projects: "
             f"{', '.join(sorted(projects)) or 'none'}"
         )
-    tags = _names(card, "tags", TAG, where, problems)
+    tags = _names(card, "tags", names.TAG, where, problems)
     if problems:
         raise DatacardError(problems)
     return Datacard(name=name, access=projects_named, tags=tags, **values)

@@ -29,7 +29,8 @@ import re
 import sys
 from pathlib import Path
 
-from aiworkbench.catalog.datacard import CARD, PROJECT, parse_datacard
+from aiworkbench.catalog.datacard import CARD, parse_datacard
+from aiworkbench.core import names
 
 OWNER = "factory-ops"
 UCI_LICENCE = "CC-BY-4.0"
@@ -241,14 +242,11 @@ def build_demo(root: Path, restricted_to: str = "sme-vision") -> list[str]:
     """Write the demo datasets under ``root``; their names. ``restricted_to`` is the
     project that alone may read the restricted one. Safe to run again: files that
     are already right are not touched."""
-    if not isinstance(restricted_to, str) or not PROJECT.match(restricted_to):
-        raise ValueError(
-            f"restricted_to must be a project name (a lower-case letter, "
-            f"then up to 31 lower-case letters, digits, - or _), got "
-            f"{str(restricted_to)[:40]!r}"
-        )
+    why = names.PROJECT.problem(restricted_to)
+    if why:
+        raise ValueError(f"restricted_to: {why}")
     root = Path(root)
-    names = []
+    written = []
     root.mkdir(parents=True, exist_ok=True)
     for name, build in DATASETS.items():
         folder = root / name
@@ -259,8 +257,8 @@ def build_demo(root: Path, restricted_to: str = "sme-vision") -> list[str]:
         fields = {"owner": OWNER, **build(folder)}
         access = [restricted_to] if restricted else "public"
         _write(folder / CARD, _datacard(name, access, **fields))
-        names.append(name)
-    return names
+        written.append(name)
+    return written
 
 
 def main(argv=None) -> None:
@@ -275,10 +273,10 @@ def main(argv=None) -> None:
     )
     args = parser.parse_args(argv)
     try:
-        names = build_demo(Path(args.root), args.restricted_to)
+        built = build_demo(Path(args.root), args.restricted_to)
     except ValueError as err:
         parser.error(str(err))
-    print(len(names), "demo datasets in", args.root + ":", ", ".join(names))
+    print(len(built), "demo datasets in", args.root + ":", ", ".join(built))
 
 
 if __name__ == "__main__":

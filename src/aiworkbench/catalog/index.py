@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiworkbench.catalog.datacard import CARD, NAME, Datacard, DatacardError, read_datacard
+from aiworkbench.catalog.datacard import CARD, Datacard, DatacardError, read_datacard
+from aiworkbench.core import names
 from aiworkbench.core.store_schema import Schema, prepare
 
 # Version 1: the layout from before versions, unchanged (a file of then keeps its rows).
@@ -88,10 +89,10 @@ def walk_entries(
     listed; the dataset's own datacard is not a file of the dataset; a name that is not
     UTF-8 is left out and added to ``problems``."""
     base = len(str(folder)) + 1
-    for top, dirs, names in os.walk(folder):
+    for top, dirs, files in os.walk(folder):
         parent = top[base:]
         kept = []
-        for name in [*dirs, *names]:
+        for name in [*dirs, *files]:
             path = os.path.join(top, name)
             try:
                 name.encode("utf-8")
@@ -178,13 +179,8 @@ class Index:
             card_path = folder / CARD
             access = None  # left out, until it is in the catalog
             try:
-                if not NAME.match(folder.name):
-                    raise DatacardError(
-                        [
-                            f"{folder}: not a valid dataset name (lower-case "
-                            f"letters, digits, '.', '-' and '_')"
-                        ]
-                    )
+                if not names.DATASET.ok(folder.name):
+                    raise DatacardError([f"{folder}: {names.DATASET.refusal(folder.name)}"])
                 try:
                     stamps = (card_path.lstat().st_mtime_ns, newest_folder(folder))
                 except OSError:

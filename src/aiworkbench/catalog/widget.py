@@ -34,10 +34,10 @@ import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
-from aiworkbench.catalog.datacard import NAME as DATASET_NAME
 from aiworkbench.catalog.index import FILTERS, MAX_FOLDER_PAGE, MAX_PER_PAGE
 from aiworkbench.catalog.paths import PathError, clean_relative, resolve_inside
 from aiworkbench.catalog.preview import IMAGES
+from aiworkbench.core import names
 from aiworkbench.core.units import human_size
 from aiworkbench.widgets.api_client import Asker, api_get
 from aiworkbench.widgets.base import STATUS_COLOURS, Shown, counted, status_line
@@ -49,10 +49,6 @@ THUMBNAILS = 12  # thumbnails shown for a folder of images
 THUMBNAIL_SIZE = 96
 ANY = ""  # the dropdowns' value for "any"
 NOT_PERMITTED = "you may not read this file (filesystem permissions)"
-NAME_RULE = (
-    "lower-case letters, digits, '.', '_' and '-', starting with a letter or "
-    "digit, at most 64 characters"
-)
 NO_DATASET = "no dataset is open: open one first (click a result, or browser.open(NAME))"
 INSERT_COMMANDS = ("notebook:insert-cell-below", "notebook:replace-selection")
 # The status line's colour for each kind of what the model says.
@@ -299,8 +295,9 @@ class CatalogModel(Asker):
 
     def open(self, name: str) -> bool:
         """Show dataset ``name``: its datacard and its folder."""
-        if not isinstance(name, str) or not DATASET_NAME.match(name):
-            self.say(f"{str(name)[:80]!r} is not a dataset name: {NAME_RULE}", "error")
+        why = names.DATASET.problem(name)
+        if why:
+            self.say(why, "error")
             return False
         answer = self._ask(
             f"the request for dataset {name!r}",

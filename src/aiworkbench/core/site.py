@@ -26,13 +26,12 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiworkbench.core import names
+
 # The installed factory's site file, unless $AIWORKBENCH_SITE names another: where
 # ansible puts it, and what the hub, its services and the admin tools read.
 SITE_FILE = "/etc/aiworkbench/site.toml"
 SITE_ENV = "AIWORKBENCH_SITE"
-UNIX_NAME = r"^[a-z_][a-z0-9_-]{0,31}$"
-SLURM_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
-CLASS_NAME = r"^[a-z][a-z0-9-]{0,19}$"  # a training class (its hub group is class-NAME)
 ROLES = ("student", "sme", "trainer", "manager", "admin")
 # Slurm's PrivateData flags (slurm.conf(5)), and the ones the factory sets unless told.
 PRIVATE_DATA_FLAGS = (
@@ -54,15 +53,20 @@ def setting(
     *,
     help,
     pattern=None,
+    name=None,
+    empty=False,
     minimum=None,
     maximum=None,
     choices=None,
     factory=None,
 ):
-    """A documented site setting: ``help`` is its documentation."""
+    """A documented site setting: ``help`` is its documentation. A name follows its
+    rule of :mod:`aiworkbench.core.names` (``name``), or may be empty with ``empty``."""
     meta = {
         "help": help,
         "pattern": pattern,
+        "name": name,
+        "empty": empty,
         "minimum": minimum,
         "maximum": maximum,
         "choices": choices,
@@ -93,7 +97,7 @@ class FactorySettings:
     )
     users_group: str = setting(
         "factory-users",
-        pattern=UNIX_NAME,
+        name=names.GROUP,
         help="Unix group of every factory user. The hub may submit Slurm jobs "
         "only as members of this group (sudoers rule).",
     )
@@ -127,7 +131,7 @@ class FactorySettings:
 @dataclass(frozen=True, kw_only=True)
 class HubSettings:
     user: str = setting(
-        "jupyterhub", pattern=UNIX_NAME, help="Unprivileged system user the hub runs as."
+        "jupyterhub", name=names.USER, help="Unprivileged system user the hub runs as."
     )
     port: int = setting(
         8000, minimum=1, maximum=65535, help="Public port of the proxy: the URL users open."
@@ -176,7 +180,7 @@ class HubSettings:
     )
     postgresql_database: str = setting(
         "jupyterhub",
-        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        name=names.DATABASE,
         help="Name of the hub's PostgreSQL database (owned by the role hub.user).",
     )
     max_sessions_per_user: int = setting(
@@ -313,7 +317,7 @@ class AuthSettings:
     )
     username_claim: str = setting(
         "preferred_username",
-        pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+        name=names.CLAIM,
         help="Claim (of the userinfo answer) whose value is the Unix user name. It is "
         "lower-cased (and its '@domain' removed with strip_domain); the login is "
         "refused (403) unless the result is a factory user.",
@@ -325,7 +329,8 @@ class AuthSettings:
     )
     projects_claim: str = setting(
         "",
-        pattern=r"^([A-Za-z0-9_.:/-]{1,128})?$",
+        name=names.CLAIM,
+        empty=True,
         help="Claim listing the projects the provider says the person works in (a list, "
         "or one string separated by spaces or commas), e.g. 'projects' or 'groups'. "
         "Empty: not used, the person gets all their projects of the site file. Set: "
@@ -404,7 +409,8 @@ class CatalogSettings:
     )
     demo_restricted_to: str = setting(
         "",
-        pattern=r"^([a-z][a-z0-9_-]{0,31})?$",
+        name=names.PROJECT,
+        empty=True,
         help="Project that the demo catalog's restricted dataset (breast-cancer-wisconsin) "
         "is restricted to; empty: the first project.",
     )
@@ -427,7 +433,8 @@ class CoursesSettings:
     )
     shipped_to: str = setting(
         "",
-        pattern=r"^([a-z][a-z0-9-]{0,19})?$",
+        name=names.CLASS,
+        empty=True,
         help="A class that the workbench's shipped courses (example_notebooks/courses) are "
         "published to at install, as its first trainer, so that its learners find "
         "them on their first day; a course whose files have not changed is left as "
@@ -466,7 +473,7 @@ class MailSettings:
 class DashboardsSettings:
     user: str = setting(
         "aiworkbench-dash",
-        pattern=r"^[a-z_][a-z0-9_-]{0,31}$",
+        name=names.USER,
         help="System user that runs the managers' dashboards (Voila, a hub service the "
         "supervisor runs as this user) and its kernels: it reads Slurm accounting and "
         "owns the dashboards' store, nothing else.",
@@ -504,11 +511,12 @@ class DashboardsSettings:
 @dataclass(frozen=True, kw_only=True)
 class SlurmSettings:
     cluster_name: str = setting(
-        "aifactory", pattern=SLURM_NAME, help="Slurm ClusterName (the accounting cluster)."
+        "aifactory", name=names.CLUSTER, help="Slurm ClusterName (the accounting cluster)."
     )
     node_name: str = setting(
         "",
-        pattern=r"^([a-z0-9][a-z0-9-]{0,62})?$",
+        name=names.NODE,
+        empty=True,
         help="Name of the single demo node; empty means this machine's short hostname.",
     )
     node_cpus: int = setting(
@@ -547,7 +555,7 @@ class SlurmSettings:
     )
     reader: str = setting(
         "slurm-reader",
-        pattern=UNIX_NAME,
+        name=names.USER,
         help="Unix and Slurm user whose sight the hub's poller and budgets, the workbench "
         "API and the dashboards' ingestion borrow to read every job, usage and "
         "account: AdminLevel Operator in Slurm (the least level PrivateData lets "
@@ -723,9 +731,7 @@ class Site:
         help="The managers' dashboards (Voila, only for the hub group 'managers'): usage, "
         "budgets, queue waits, sessions and idle GPUs, course progress.",
     )
-    partitions: dict[str, Partition] = setting(
-        help="Slurm partitions, by name. Names: lower-case letters, digits, '-' and '_'."
-    )
+    partitions: dict[str, Partition] = setting(help="Slurm partitions, by name.")
     presets: dict[str, Preset] = setting(
         help="Core-and-memory presets offered in the session form, by name."
     )
@@ -739,8 +745,8 @@ class Site:
     users: dict[str, User] = setting(help="Factory users, by Unix user name.")
     classes: dict[str, TrainingClass] = setting(
         factory=dict,
-        help="Training classes, by name (at most 20 characters): groups of learners with "
-        "their trainers. Each becomes the hub group class-NAME.",
+        help="Training classes, by name: groups of learners with their trainers. Each "
+        "becomes the hub group class-NAME.",
     )
 
     def learners_of(self, name: str) -> list[str]:
@@ -827,13 +833,14 @@ class SiteError(ValueError):
         )
 
 
+# The rule of each table's names (its keys).
 _KEY_NAMES = {
-    "partitions": SLURM_NAME,
-    "presets": r"^[a-z0-9][a-z0-9_-]{0,63}$",
-    "profiles": r"^[a-z0-9][a-z0-9_-]{0,63}$",
-    "projects": SLURM_NAME,
-    "users": UNIX_NAME,
-    "classes": CLASS_NAME,
+    "partitions": names.PARTITION,
+    "presets": names.PRESET,
+    "profiles": names.PROFILE,
+    "projects": names.PROJECT,
+    "users": names.USER,
+    "classes": names.CLASS,
 }
 
 
@@ -885,6 +892,10 @@ def _check_value(path: str, value, kind, meta, problems: list[str]):
     if meta.get("pattern") and not re.fullmatch(meta["pattern"], value):
         problems.append(f"{path}: {value!r} does not match {meta['pattern']}")
         return None
+    rule = meta.get("name")
+    if rule is not None and not (meta.get("empty") and value == "") and not rule.ok(value):
+        problems.append(f"{path}: {rule.refusal(value)}")
+        return None
     if isinstance(value, str) and ("\n" in value or "\x00" in value):
         problems.append(f"{path}: must be a single line")
         return None
@@ -931,9 +942,9 @@ def _build_table(cls, data, path: str, section: str, problems: list[str]):
         return None
     out = {}
     for key, value in data.items():
-        pattern = _KEY_NAMES[section]
-        if not re.fullmatch(pattern, key):
-            problems.append(f"{path}.{key}: name does not match {pattern}")
+        why = _KEY_NAMES[section].problem(key)
+        if why:
+            problems.append(f"{path}.{key}: {why}")
             continue
         built = _build(cls, value, f"{path}.{key}", problems)
         if built is not None:
@@ -1246,6 +1257,11 @@ def load_site(path: str | Path) -> Site:
     return parse_site(text, str(path))
 
 
+def _name_words(rule, empty: bool = False) -> str:
+    """A name rule in the reference: its words and its pattern."""
+    return f"{'empty, or ' if empty else ''}{rule.allowed} (`{rule.pattern.pattern}`)"
+
+
 def reference_markdown() -> str:
     """The configuration reference, generated from the schema above."""
     lines = [
@@ -1267,7 +1283,7 @@ def reference_markdown() -> str:
         lines += [
             f"## `{heading}`",
             "",
-            f.metadata["help"],
+            f.metadata["help"] + (f" NAME: {_name_words(_KEY_NAMES[f.name])}." if table else ""),
             "",
             "| key | type | default | allowed | description |",
             "| --- | --- | --- | --- | --- |",
@@ -1290,6 +1306,8 @@ def reference_markdown() -> str:
                 allowed.append(f"≤ {meta['maximum']}")
             if meta.get("pattern"):
                 allowed.append(f"`{meta['pattern']}`")
+            if meta.get("name") is not None:
+                allowed.append(_name_words(meta["name"], meta.get("empty", False)))
             lines.append(
                 f"| `{sf.name}` | {_describe(sub_hints[sf.name])} | {default} | "
                 f"{'; '.join(allowed).replace('|', '&#124;')} | {meta['help']} |"

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from aiworkbench.api.base import APIError, APIHandler
 from aiworkbench.catalog.paths import PathError, clean_relative
+from aiworkbench.core import names
 from aiworkbench.courses import shelf
-from aiworkbench.courses.course import NAME as COURSE
 from aiworkbench.courses.course import CourseError
 
 MAX_FILES = 2000
@@ -68,7 +68,7 @@ class CoursesHandler(APIHandler):
 class PublishHandler(APIHandler):
     async def post(self, klass: str, course: str):
         me = self.hub_user["name"]
-        if klass not in self.site.classes:
+        if self.name_param(klass, names.CLASS) not in self.site.classes:
             raise APIError(
                 404, f"no class {klass[:40]!r}; classes: {', '.join(self.site.classes) or 'none'}"
             )
@@ -79,12 +79,7 @@ class PublishHandler(APIHandler):
                 f"only the trainers of class {klass!r} ({', '.join(trainers)})"
                 f" may publish courses to it",
             )
-        if not COURSE.match(course):
-            raise APIError(
-                400,
-                f"course {course[:60]!r} is not a course name (lower-case "
-                f"letters, digits and '-', at most 48 characters)",
-            )
+        self.name_param(course, names.COURSE)
         limit = self.site.courses.max_mb * 1_000_000
         files = self.body(UPLOAD, limit=upload_limit(self.site))["files"]
         try:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiworkbench.catalog.paths import PathError, clean_relative
+from aiworkbench.core import names
 from aiworkbench.core.problems import ProblemsError
 
 DESCRIPTION = "course.toml"
@@ -40,9 +41,8 @@ SESSION_FIELDS = {
     "gpus": "0 to 16 GPUs",
     "hours": "1 to 24 hours",
 }
-NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}\Z")
-PARTITION = re.compile(r"^[a-z][a-z0-9_-]{0,31}\Z")
-EXERCISE_CALL = re.compile(r"""\bcheck\(\s*["']([A-Za-z0-9_.-]{1,64})["']""")
+# check("ID", ...) in a notebook's code: ID is an exercise id (names.EXERCISE).
+EXERCISE_CALL = re.compile(rf"""\bcheck\(\s*["']({names.EXERCISE.pattern.pattern})["']""")
 TEXT_LIMITS = {"title": 200, "summary": 2000}
 
 
@@ -107,8 +107,8 @@ def _session(data, where: str, site, problems: list[str]) -> Session:
             f"{where}: session.{key}: unknown field; fields: {', '.join(SESSION_FIELDS)}"
         )
     partition, gpus, hours = data.get("partition"), data.get("gpus", 0), data.get("hours", 1)
-    if not isinstance(partition, str) or not PARTITION.match(partition):
-        problems.append(f"{where}: session.partition: must be a partition's name")
+    if not names.PARTITION.ok(partition):
+        problems.append(f"{where}: session.partition: {names.PARTITION.refusal(partition)}")
         partition = ""
     for key, value, low, high in (("gpus", gpus, 0, 16), ("hours", hours, 1, 24)):
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -167,13 +167,8 @@ def read_course(folder: str | Path, site=None) -> Course:
     """The course in ``folder``, or :class:`CourseError` listing every problem."""
     folder = Path(folder)
     where = str(folder / DESCRIPTION)
-    if not NAME.match(folder.name):
-        raise CourseError(
-            [
-                f"{folder}: the course folder's name must be lower-case letters, "
-                f"digits and '-', at most 48 characters"
-            ]
-        )
+    if not names.COURSE.ok(folder.name):
+        raise CourseError([f"{folder}: {names.COURSE.refusal(folder.name)}"])
     data = _description(folder, where)
     problems: list[str] = []
     for key in sorted(set(data) - set(FIELDS)):

@@ -29,9 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aiworkbench.core import names
 from aiworkbench.courses.course import DESCRIPTION
-from aiworkbench.courses.course import NAME as COURSE_NAME
-from aiworkbench.courses.progress import EXERCISE
 from aiworkbench.courses.sync import MANIFEST
 from aiworkbench.widgets.api_client import WorkbenchAPIError, api_post
 from aiworkbench.widgets.base import STATUS_COLOURS
@@ -233,7 +232,7 @@ def find_course(start: Path | None = None) -> str | None:
             name = candidate.name
         else:
             continue
-        if COURSE_NAME.match(name):
+        if names.COURSE.ok(name):
             return name
     return None
 
@@ -289,8 +288,7 @@ def evaluate(
     post: Callable[[str, dict], dict] = api_post,
 ) -> CheckResult:
     """What :func:`check` does, without showing it: the result, recorded."""
-    if not isinstance(exercise, str) or not EXERCISE.match(exercise):
-        raise ValueError(f"exercise id {exercise!r}: letters, digits, '_', '.' and '-', at most 64")
+    names.EXERCISE.check(exercise)
     if (expected is MISSING) == (test is None):
         raise ValueError("give either expected or test=, not both or neither")
     if test is not None:

@@ -14,14 +14,12 @@ workbench is migrated, one from a newer workbench refused.
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 import time
 from pathlib import Path
 
 from aiworkbench.core.store_schema import Schema, prepare
 
-EXERCISE = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
 # Version 1: the layout from before versions, unchanged (a file of then keeps its rows).
 V1 = """
 CREATE TABLE IF NOT EXISTS progress (

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from aiworkbench.api.base import APIError, APIHandler
+from aiworkbench.core import names
 from aiworkbench.courses.api import exercises_of
-from aiworkbench.courses.course import NAME as COURSE
-from aiworkbench.courses.progress import EXERCISE, ProgressStore
+from aiworkbench.courses.progress import ProgressStore
 from aiworkbench.courses.shelf import published
 
 RECORD = {
@@ -23,13 +23,10 @@ RECORD = {
 }
 
 
-def _course(value, where: str = "course") -> str:
-    if not isinstance(value, str) or not COURSE.match(value):
-        raise APIError(
-            400,
-            f"{where} {str(value)[:60]!r} is not a course name (lower-case "
-            f"letters, digits and '-', at most 48 characters)",
-        )
+def _course(value) -> str:
+    why = names.COURSE.problem(value)
+    if why:
+        raise APIError(400, why)
     return value
 
 
@@ -48,12 +45,9 @@ class ProgressHandler(APIHandler):
         data = self.body(RECORD)
         course = _course(data["course"])
         exercise, passed = data["exercise"], data["passed"]
-        if not isinstance(exercise, str) or not EXERCISE.match(exercise):
-            raise APIError(
-                400,
-                f"exercise {str(exercise)[:60]!r} is not an exercise id "
-                f"(letters, digits, '_', '.', '-', at most 64)",
-            )
+        why = names.EXERCISE.problem(exercise)
+        if why:
+            raise APIError(400, why)
         if not isinstance(passed, bool):
             raise APIError(400, f"passed must be true or false, got {passed!r:.40}")
         me = self.hub_user["name"]
@@ -71,7 +65,7 @@ class ProgressHandler(APIHandler):
 class ClassProgressHandler(ProgressHandler):
     async def get(self, name: str):
         course = self.query({"course": "only this course"}).get("course")
-        if name not in self.site.classes:
+        if self.name_param(name, names.CLASS) not in self.site.classes:
             raise APIError(
                 404, f"no class {name[:40]!r}; classes: {', '.join(self.site.classes) or 'none'}"
             )

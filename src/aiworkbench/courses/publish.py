@@ -17,6 +17,7 @@ import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
+from aiworkbench.core import names
 from aiworkbench.courses.course import read_course
 from aiworkbench.courses.sync import published_files
 from aiworkbench.widgets.api_client import api_post
@@ -30,8 +31,10 @@ def publish_course(
     folder: str | Path, klass: str, post: Callable[[str, dict], dict] = _post
 ) -> dict:
     """Publish the course in ``folder`` to class ``klass``; the API's record of it
-    (version, outline, ``previous_version``). Raises CourseError for a folder that is
-    not a course, WorkbenchAPIError when the API refuses (its message says why)."""
+    (version, outline, ``previous_version``). Raises NameRefused (a ValueError) for a
+    class name no class can have, CourseError for a folder that is not a course,
+    WorkbenchAPIError when the API refuses (its message says why)."""
+    names.CLASS.check(klass)
     folder = Path(folder).expanduser()
     course = read_course(folder)
     files = {

@@ -25,6 +25,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from aiworkbench.core import names
 from aiworkbench.core.problems import Refused
 from aiworkbench.core.site import default_site_file, load_site
 from aiworkbench.courses.course import CourseError, read_course
@@ -173,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     put = sub.add_parser("publish", help="publish course folders (unchanged ones are left)")
     put.add_argument("--site", default=default_site_file(), help="the site file")
-    put.add_argument("--class", dest="klass", required=True, help="the class")
+    put.add_argument(
+        "--class", dest="klass", type=names.CLASS.argument(), required=True, help="the class"
+    )
     put.add_argument(
         "folders", nargs="+", type=Path, help="course folders, or folders of course folders"
     )

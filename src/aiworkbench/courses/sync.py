@@ -27,13 +27,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiworkbench.core import names
+
 MANIFEST = ".aiworkbench-course.json"
 PUBLISHED = ".published.json"  # written by the publisher next to the published files
-VERSION = re.compile(r"^[0-9A-Za-z-]{1,40}\Z")
 
 
 @dataclass
@@ -74,11 +74,11 @@ def digest(path: Path) -> str:
 def published_files(folder: Path) -> list[str]:
     """The course's files (relative, '/'-separated), links and our own records left out."""
     found = []
-    for top, dirs, names in os.walk(folder):
+    for top, dirs, files in os.walk(folder):
         dirs[:] = sorted(
             d for d in dirs if not os.path.islink(os.path.join(top, d)) and not d.startswith(".")
         )
-        for name in sorted(names):
+        for name in sorted(files):
             path = os.path.join(top, name)
             if name in (PUBLISHED, MANIFEST) or name.startswith(".") or os.path.islink(path):
                 continue
@@ -128,8 +128,7 @@ def sync(
     """Bring the student's ``copy`` up to date with the ``published`` course (its
     ``version`` names the trainer's copies put aside; ``course``, the course's name,
     is recorded in the copy for the exercises' progress; default: the copy's name)."""
-    if not VERSION.match(version):
-        raise ValueError(f"version {version!r}: letters, digits and '-' only")
+    names.VERSION.check(version)
     published = Path(os.path.realpath(published))
     copy = Path(copy)
     copy.mkdir(parents=True, exist_ok=True)

@@ -33,16 +33,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiworkbench.core.site import CLASS_NAME
-from aiworkbench.courses.course import NAME as COURSE_NAME
-from aiworkbench.courses.sync import MANIFEST, VERSION, SyncReport, sync
+from aiworkbench.core import names
+from aiworkbench.courses.sync import MANIFEST, SyncReport, sync
 from aiworkbench.widgets.api_client import Asker, WorkbenchAPIError, api_get
 from aiworkbench.widgets.base import (
     STATUS_COLOURS,
@@ -71,24 +69,6 @@ MARK_COLOUR = {
 }
 PROGRESS_COLOUR = "#1976d2"  # a course's bar until every exercise is passed
 GET_COPY, UPDATE_COPY = "Get my copy", "Update my copy"
-
-
-def check_course_name(name) -> str:
-    if not isinstance(name, str) or not COURSE_NAME.match(name):
-        raise ValueError(
-            f"{str(name)[:60]!r} is not a course name: lower-case letters, "
-            f"digits and '-', at most 48 characters"
-        )
-    return name
-
-
-def check_class_name(name) -> str:
-    if not isinstance(name, str) or not re.fullmatch(CLASS_NAME, name):
-        raise ValueError(
-            f"{str(name)[:60]!r} is not a class name: lower-case letters, "
-            f"digits and '-', starting with a letter, at most 20 characters"
-        )
-    return name
 
 
 # --- words ------------------------------------------------------------------------------
@@ -157,7 +137,7 @@ def clean_course(item) -> dict | None:
     if (
         not isinstance(item, dict)
         or not isinstance(item.get("course"), str)
-        or not COURSE_NAME.match(item["course"])
+        or not names.COURSE.ok(item["course"])
     ):
         return None
     exercises = [
@@ -260,7 +240,7 @@ class CourseOutline(Asker):
         clock: Callable[[], float] = time.time,
     ):
         super().__init__(fetch)
-        self.name = None if name is None else check_course_name(name)
+        self.name = None if name is None else names.COURSE.check(name)
         self._home = None if home is None else Path(home)
         self.environ = os.environ if environ is None else environ
         self.syncer, self.clock = syncer, clock
@@ -376,7 +356,7 @@ class CourseOutline(Asker):
 
     def copy_folder(self, course: str | dict) -> Path:
         """Where the caller's copy of the course is: ~/courses/COURSE."""
-        return self.home() / COPIES / check_course_name(self.course(course)["course"])
+        return self.home() / COPIES / names.COURSE.check(self.course(course)["course"])
 
     def shown_folder(self, course: str | dict) -> str:
         """The copy's folder as the student thinks of it: '~/courses/first-steps'."""
@@ -408,7 +388,7 @@ class CourseOutline(Asker):
                 "error",
             )
             return False
-        if not VERSION.match(version):
+        if not names.VERSION.ok(version):
             self.say(
                 f"The workbench API gave course {name} an odd version {version[:60]!r}; "
                 f"your copy was not changed.",
@@ -623,8 +603,8 @@ class ClassProgress(Asker):
         clock: Callable[[], float] = time.time,
     ):
         super().__init__(fetch)
-        self.klass = check_class_name(klass)
-        self.course = None if course is None else check_course_name(course)
+        self.klass = names.CLASS.check(klass)
+        self.course = None if course is None else names.COURSE.check(course)
         self.clock = clock
         self.published: list[dict] = []  # the courses published to the class (cleaned)
         self.answer: dict | None = None  # the last good class progress answer
@@ -666,7 +646,7 @@ class ClassProgress(Asker):
     def choose(self, course: str) -> bool:
         """Show course ``course`` (one of :attr:`choices`); if its progress cannot be read,
         the course shown before stays chosen."""
-        before, self.course = self.course, check_course_name(course)
+        before, self.course = self.course, names.COURSE.check(course)
         if self.load_progress():
             return True
         self.course = before
@@ -1029,7 +1009,7 @@ def course(name: str | None = None) -> CourseWidget:
     the notebooks with your exercises marked, your progress, the next step, and a button
     that gets (or updates) your own copy in ~/courses."""
     if name is not None:
-        check_course_name(name)
+        names.COURSE.check(name)
     return CourseWidget(name)
 
 
@@ -1037,7 +1017,7 @@ def class_progress(klass: str, course: str | None = None) -> ClassWidget:
     """Trainers: the progress of class ``klass`` in ``course`` (default: the first course
     published to the class; a dropdown offers the others): one row per student, one
     column per exercise, where each student is and where they are stuck."""
-    check_class_name(klass)
+    names.CLASS.check(klass)
     if course is not None:
-        check_course_name(course)
+        names.COURSE.check(course)
     return ClassWidget(klass, course)

@@ -4,6 +4,7 @@ to get help."""
 
 from __future__ import annotations
 
+from aiworkbench.core import names
 from aiworkbench.core.site import Site
 from aiworkbench.portal import LOGO, PRODUCT, TEMPLATES
 from aiworkbench.sessions.cards import session_cards
@@ -23,6 +24,12 @@ def apply_portal(c, site: Site) -> None:
     c.JupyterHub.template_vars = {
         **(c.JupyterHub.get("template_vars") or {}),
         "portal": portal_vars(site),
+        # The home page's field for another session's name: JupyterHub's rule for it.
+        "session_name": {
+            "pattern": names.SESSION.pattern.pattern,
+            "limit": names.SESSION.limit,
+            "allowed": names.SESSION.allowed,
+        },
         # Called by the home page only (every page gets it).
         "session_cards": lambda user: lambda: session_cards(user),
     }

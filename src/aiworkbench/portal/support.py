@@ -24,9 +24,10 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
+from aiworkbench.core import names
 from aiworkbench.core.daemons import DAEMONS
 from aiworkbench.core.problems import Refused
-from aiworkbench.core.site import UNIX_NAME, Site
+from aiworkbench.core.site import Site
 
 SUBJECT_MAX = 120  # characters
 TEXT_MAX = 5000
@@ -183,9 +184,7 @@ class Copies:
         self.folder = Path(folder)
 
     def _file(self, user: str) -> Path:
-        if not re.match(UNIX_NAME, user):
-            raise ValueError(f"{user!r} is not a user name")
-        return self.folder / f"{user}.jsonl"
+        return self.folder / f"{names.USER.check(user)}.jsonl"
 
     def add(self, request: HelpRequest) -> None:
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiworkbench.core import commands
+from aiworkbench.core import commands, names
 from aiworkbench.core.commands import CommandError
 from aiworkbench.core.slurm import ENDED_STATES, split_rows
 from aiworkbench.scaleout.slurm_work import (
@@ -41,8 +41,7 @@ from aiworkbench.widgets.base import Shown
 from aiworkbench.widgets.templating import render
 
 JOB_NAME = "aiwb-batch"
-NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
-SAFE_PATH = re.compile(r"^/[A-Za-z0-9_./+-]+$")  # goes into #SBATCH lines
+SAFE_PATH = re.compile(r"/[A-Za-z0-9_./+-]+")  # goes into #SBATCH lines (fullmatch)
 # torchrun's rendezvous port on the head node: base + job id mod span, so that two jobs
 # sharing a head node (the cpu partition shares nodes) never meet on one port
 RDZV_PORT_BASE, RDZV_PORT_SPAN = 20000, 10000
@@ -146,7 +145,7 @@ def prepare(
     path = Path(script).expanduser().resolve()
     if not path.is_file():
         raise WorkRefused(f"no script {str(script)!r}: give the path of a file to run")
-    if not SAFE_PATH.match(str(path)):
+    if not SAFE_PATH.fullmatch(str(path)):
         raise WorkRefused(
             f"the script's path {str(path)!r} holds characters a batch script "
             f"cannot carry; use letters, digits, '/', '.', '_', '+' and '-'"
@@ -161,8 +160,8 @@ def prepare(
             "give project= and partition="
         )
     name = name or path.stem
-    if not NAME.match(name):
-        raise WorkRefused(f"name {name!r}: letters, digits, '.', '_' and '-', at most 40")
+    if not names.BATCH_JOB.ok(name):
+        raise WorkRefused(names.BATCH_JOB.refusal(name))
     per_node = processes_per_node if processes_per_node is not None else max(gpus_per_node, 1)
     return BatchSpec(
         script=path,

@@ -14,7 +14,7 @@ import os
 import shutil
 from dataclasses import dataclass
 
-from aiworkbench.core import commands
+from aiworkbench.core import commands, names
 from aiworkbench.core.slurm import parse_duration
 from aiworkbench.widgets.api_client import WorkbenchAPIError, api_get
 
@@ -99,6 +99,10 @@ def affordable(request: WorkRequest, fetch=api_get) -> int:
     ):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise WorkRefused(f"{name} must be a whole number of at least {low}, got {value!r}")
+    # Both go into the API's paths and #SBATCH lines.
+    for rule, value in ((names.PROJECT, request.project), (names.PARTITION, request.partition)):
+        if not rule.ok(value):
+            raise WorkRefused(rule.refusal(value))
     try:
         policy = fetch(f"projects/{request.project}/partitions")
     except WorkbenchAPIError as err:

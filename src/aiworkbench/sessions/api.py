@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from aiworkbench.api.base import APIHandler
 from aiworkbench.budgets.access import visible
+from aiworkbench.core import names
 
 
 def policy(site, project: str) -> dict:
@@ -33,7 +34,7 @@ class PartitionsHandler(APIHandler):
             self.site,
             self.hub_user["name"],
             self.can_read_all(),
-            project=self.name_param(project, "project"),
+            project=self.name_param(project, names.PROJECT),
         )
         self.write_json(policy(self.site, name))
 

@@ -31,9 +31,9 @@ import time
 from dataclasses import dataclass
 
 from aiworkbench.budgets import accounting
-from aiworkbench.core import commands, slurm
+from aiworkbench.core import commands, names, slurm
 from aiworkbench.core.problems import Refused
-from aiworkbench.core.site import SITE_FILE, UNIX_NAME, load_site
+from aiworkbench.core.site import SITE_FILE, load_site
 from aiworkbench.core.units import hours_text
 
 MIN_MINUTES = 15
@@ -176,12 +176,6 @@ def _minutes(text: str) -> int:
     return int(text)
 
 
-def _name(text: str) -> str:
-    if not re.fullmatch(UNIX_NAME, text):
-        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a user name")
-    return text
-
-
 def _job(text: str) -> str:
     if not JOB_ID.fullmatch(text):
         raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a job number")
@@ -193,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="aiworkbench.sessions.extend",
         description="Add time to one running notebook session (run by the hub, as root).",
     )
-    parser.add_argument("--user", type=_name, required=True, help="whose session")
+    parser.add_argument("--user", type=names.USER.argument(), required=True, help="whose session")
     parser.add_argument("--job", type=_job, required=True, help="the session's job id")
     parser.add_argument("--minutes", type=_minutes, required=True, help="minutes to add")
     args = parser.parse_args(argv)

@@ -8,6 +8,10 @@ is allowed. Only values from this module reach the batch script.
 A request may name a ``profile`` (a ready-made choice from the site file);
 any other key given overrides the profile's value. Without a profile the
 first profile that the project may use supplies the defaults.
+
+Names are accepted only as the site file's own (validated by the rules of
+:mod:`aiworkbench.core.names`); a refused one that is not even a name says the
+rule too.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from aiworkbench.core import names
 from aiworkbench.core.site import Site
 
 ALLOWED_KEYS = ("profile", "project", "partition", "preset", "gpus", "hours")
@@ -100,6 +105,12 @@ def _count(options: dict, key: str, default: int, low: int, high: int, where: st
     return value
 
 
+def _refused(wrong: str, rule: names.NameRule, value, allowed) -> RequestError:
+    """What was wrong, the choices, and the name rule when ``value`` is not even a name."""
+    words = "" if rule.ok(value) else f" (a {rule.what} is {rule.allowed})"
+    return RequestError(f"{wrong}; allowed: {', '.join(allowed)}{words}")
+
+
 def _default_profile(site: Site, usable: dict) -> str:
     """The first profile that the project may use as it is (else simply the first)."""
     for name, profile in site.profiles.items():
@@ -123,13 +134,13 @@ def parse_user_options(options: dict, site: Site, username: str) -> SessionReque
         raise RequestError(f"user {username!r} belongs to no project; ask an admin")
     project = options.get("project", projects[0])
     if not isinstance(project, str) or project not in projects:
-        raise RequestError(
-            f"project {project!r} is not one of yours; allowed: {', '.join(projects)}"
-        )
+        raise _refused(f"project {project!r} is not one of yours", names.PROJECT, project, projects)
     usable = site.usable_partitions(project)
     profile_name = options.get("profile", _default_profile(site, usable))
     if not isinstance(profile_name, str) or profile_name not in site.profiles:
-        raise RequestError(f"unknown profile {profile_name!r}; allowed: {', '.join(site.profiles)}")
+        raise _refused(
+            f"unknown profile {profile_name!r}", names.PROFILE, profile_name, site.profiles
+        )
     profile = site.profiles[profile_name]
     # A profile asked for keeps its partition; the default one gives way to the project's.
     default_partition = (
@@ -140,21 +151,25 @@ def parse_user_options(options: dict, site: Site, username: str) -> SessionReque
     partition = options.get("partition", default_partition)
     if not isinstance(partition, str) or partition not in usable:
         known = isinstance(partition, str) and partition in site.partitions
-        raise RequestError(
+        raise _refused(
             (
                 f"project {project!r} may not use partition {partition!r}"
                 if known
                 else f"unknown partition {partition!r}"
-            )
-            + f"; allowed: {', '.join(usable)}"
+            ),
+            names.PARTITION,
+            partition,
+            usable,
         )
     lim = usable[partition]
     from_profile = partition == profile.partition  # else the profile's sizes do not apply
     preset = options.get("preset", profile.preset if from_profile else lim.presets[0])
     if not isinstance(preset, str) or preset not in lim.presets:
-        raise RequestError(
-            f"preset {preset!r} is not offered on partition {partition!r}; "
-            f"allowed: {', '.join(lim.presets)}"
+        raise _refused(
+            f"preset {preset!r} is not offered on partition {partition!r}",
+            names.PRESET,
+            preset,
+            lim.presets,
         )
     where = f"on partition {partition!r} for project {project!r}"
     gpus = _count(
