@@ -31,6 +31,7 @@ TIERS = ("unit", "component", "integration", "browser", "notebooks")
 TIER_TIMEOUTS_S = {"unit": 30, "component": 20}
 # How many of the slowest tests the run's summary lists (where the suite's time goes).
 SLOWEST_SHOWN = 25
+TIMES_FILE = REPO / "test-results" / "test-times.tsv"  # every test's seconds, slowest first
 
 
 def tier_of(path: str | Path) -> str:
@@ -87,6 +88,9 @@ class TierClock:
         slowest = sorted(self.spent.items(), key=lambda kv: kv[1], reverse=True)
         for nodeid, seconds in slowest[:SLOWEST_SHOWN]:
             write(f"{seconds:8.1f} s  {nodeid}")
+        TIMES_FILE.parent.mkdir(exist_ok=True)
+        TIMES_FILE.write_text("".join(f"{s:.1f}\t{n}\n" for n, s in slowest))
+        write(f"every test's time: {TIMES_FILE.relative_to(REPO)}")
 
 
 def pytest_configure(config):
