@@ -173,8 +173,8 @@ def test_a_user_reads_only_their_own_projects_and_bad_parameters_are_400(cluster
         ("/budgets?all=maybe", "use true or false"),
         ("/budgets?colour=red", "unknown query parameter(s) colour"),
         ("/budgets?all=true&all=false", "given 2 times"),
-        ("/budgets/..%2F..%2Fetc", "is not a valid name"),
-        ("/budgets?user=%3Cscript%3E", "is not a valid name"),
+        ("/budgets/..%2F..%2Fetc", "project name '../../etc': use 1-32 lower-case"),
+        ("/budgets?user=%3Cscript%3E", "user name '<script>': use 1-32 lower-case"),
     ]:
         bad = api(student, path)
         assert bad.status_code == 400, (path, bad.text)

@@ -198,14 +198,14 @@ def test_bad_parameters_get_what_is_allowed(hub_user):
         ({"page": "two"}, "a whole number"),
         ({"colour": "red"}, "allowed: q ("),
         ({"q": "x" * 201}, "at most 200"),
-        ({"tag": "<script>"}, "tag='<script>' is not allowed"),
+        ({"tag": "<script>"}, "tag '<script>': use 1-40 lower-case"),
     ]:
         status, answer = api(student, "datasets", **params)
         assert status == 400 and words in answer["message"], (params, answer)
     status, answer = api(student, "datasets/digits/files", per_page="1001")
     assert status == 400 and "from 1 to 1000" in answer["message"]
     status, answer = api(student, "datasets/Not_A_Name")
-    assert status == 400 and "not a valid dataset name" in answer["message"]
+    assert status == 400 and "dataset name 'Not_A_Name': use 1-64 lower-case" in answer["message"]
 
 
 # Run as a script, guarded: dask's process pool starts fresh interpreters that import

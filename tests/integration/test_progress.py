@@ -106,9 +106,9 @@ def test_progress_is_the_token_users_own_and_the_trainer_sees_the_class(hub_user
 @pytest.mark.parametrize(
     "body, words",
     [
-        ({"course": "../x", "exercise": "a", "passed": True}, "is not a course name"),
-        ({"course": "c\n", "exercise": "a", "passed": True}, "is not a course name"),
-        ({"course": "c", "exercise": "a b", "passed": True}, "is not an exercise id"),
+        ({"course": "../x", "exercise": "a", "passed": True}, "course name '../x': use"),
+        ({"course": "c\n", "exercise": "a", "passed": True}, "course name 'c\\n': use"),
+        ({"course": "c", "exercise": "a b", "passed": True}, "exercise id 'a b': use"),
         ({"course": "c", "exercise": "a", "passed": "yes"}, "passed must be true or false"),
         ({"course": "c", "exercise": "a"}, "missing 'passed'"),
         ([1, 2], "must be a JSON object"),
