@@ -19,37 +19,51 @@ import requests
 
 from aiworkbench.core.site import load_site
 
+from . import parallel_plan, times
+
 REPO = Path(__file__).resolve().parents[1]
 SITE_FILE = os.environ.get("SITE", str(REPO / "hub_config" / "site.toml"))
 
 
-# The tiers, in the order a run takes them: the quick ones first, so that a broken
-# unit test is reported before the factory's tiers start.
-TIERS = ("unit", "component", "integration", "browser", "notebooks")
 # The quick tiers: every test there gets a short timeout (the slow tiers keep
 # pyproject's); the component folder's tests are also marked ``component``.
 TIER_TIMEOUTS_S = {"unit": 30, "component": 20}
-# How many of the slowest tests the run's summary lists (where the suite's time goes).
-SLOWEST_SHOWN = 25
-TIMES_FILE = REPO / "test-results" / "test-times.tsv"  # every test's seconds, slowest first
+# The factory's tiers, which run in two passes (tests/parallel_plan.py).
+FACTORY_TIERS = ("integration", "browser", "notebooks")
 
 
 def tier_of(path: str | Path) -> str:
-    """The tier of a test file or node id (its folder under tests/)."""
-    parts = Path(str(path).split("::")[0]).resolve().relative_to(REPO / "tests").parts
-    return parts[0] if len(parts) > 1 else "other"
+    """The tier of a test file (its folder under tests/)."""
+    return times.tier_of(Path(path).resolve().relative_to(REPO).as_posix())
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--times-file",
+        default=str(REPO / "test-results" / "test-times.tsv"),
+        help="where the run writes every test's seconds (tests/times.py)",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items):
-    """The quick tiers' timeouts and marks; the tiers in the order of TIERS."""
+    """The quick tiers' timeouts and marks; the factory's tiers' places in the parallel
+    plan (an ``xdist_group``, or ``alone``); the tiers in the order of times.TIERS."""
     for item in items:
         tier = tier_of(item.path)
         if tier == "component":
             item.add_marker(pytest.mark.component)
         if tier in TIER_TIMEOUTS_S and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(TIER_TIMEOUTS_S[tier]))
-    rank = {tier: n for n, tier in enumerate(TIERS)}
-    items.sort(key=lambda item: rank.get(tier_of(item.path), len(TIERS)))
+        if tier in FACTORY_TIERS:
+            relative = Path(item.path).resolve().relative_to(REPO / "tests").as_posix()
+            where = parallel_plan.place(f"{relative}::{item.name}")
+            if where == parallel_plan.ALONE:
+                item.add_marker(pytest.mark.alone)
+            elif where is not None:
+                item.add_marker(pytest.mark.xdist_group(where))
+    rank = {tier: n for n, tier in enumerate(times.TIERS)}
+    items.sort(key=lambda item: rank.get(tier_of(item.path), len(times.TIERS)))
 
 
 # Checks of a machine the factory was just taken from: CI runs them right after its
@@ -65,10 +79,12 @@ def pytest_ignore_collect(collection_path, config):
 
 
 class TierClock:
-    """Adds each test's phases (setup, call, teardown) to its tier; at the end of the
-    run, prints each tier's time and the slowest tests."""
+    """Adds each test's phases (setup, call, teardown) to its test; at the end of the
+    run, writes every test's seconds (--times-file) and prints each tier's time and the
+    slowest tests (tests/times.py)."""
 
-    def __init__(self):
+    def __init__(self, path: Path):
+        self.path = path
         self.spent: dict[str, float] = {}
 
     def pytest_runtest_logreport(self, report):
@@ -77,24 +93,16 @@ class TierClock:
     def pytest_terminal_summary(self, terminalreporter):
         if not self.spent:
             return
-        tiers: dict[str, list[float]] = {}
-        for nodeid, seconds in self.spent.items():
-            tiers.setdefault(tier_of(nodeid), []).append(seconds)
-        write = terminalreporter.write_line
-        terminalreporter.section("time per tier")
-        for tier in sorted(tiers, key=lambda t: TIERS.index(t) if t in TIERS else len(TIERS)):
-            write(f"{tier:12} {len(tiers[tier]):5} tests {sum(tiers[tier]):9.1f} s")
-        terminalreporter.section(f"the {SLOWEST_SHOWN} slowest tests (setup + call + teardown)")
-        slowest = sorted(self.spent.items(), key=lambda kv: kv[1], reverse=True)
-        for nodeid, seconds in slowest[:SLOWEST_SHOWN]:
-            write(f"{seconds:8.1f} s  {nodeid}")
-        TIMES_FILE.parent.mkdir(exist_ok=True)
-        TIMES_FILE.write_text("".join(f"{s:.1f}\t{n}\n" for n, s in slowest))
-        write(f"every test's time: {TIMES_FILE.relative_to(REPO)}")
+        terminalreporter.section("where the time went")
+        for line in times.report(self.spent):
+            terminalreporter.write_line(line)
+        times.write(self.spent, self.path)
+        terminalreporter.write_line(f"every test's time: {self.path}")
 
 
 def pytest_configure(config):
-    config.pluginmanager.register(TierClock(), "tier-clock")
+    if not hasattr(config, "workerinput"):  # pytest-xdist's workers report to the controller
+        config.pluginmanager.register(TierClock(Path(config.getoption("times_file"))), "tier-clock")
 
 
 @pytest.fixture(scope="session")

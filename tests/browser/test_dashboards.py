@@ -9,7 +9,8 @@ import re
 
 import pytest
 
-from ..conftest import wait_for
+from ..conftest import run, wait_for
+from ..integration.test_dashboards import read_store
 from .conftest import log_in, screenshot
 
 pytestmark = pytest.mark.browser
@@ -112,7 +113,25 @@ def check_charts(page, name: str) -> int:
     return drawn
 
 
+def cancelled_while_pending(site) -> str:
+    """A job of a workshop account held in the queue and cancelled there, once it is in
+    the dashboards' store (the queue dashboard counts such jobs): its id."""
+    job = run(
+        ["sbatch", "--parsable", "--hold", "--account=edu-intro", "--partition=cpu"]
+        + ["--time=1", "--chdir=/tmp", "--output=/dev/null", "--wrap=true"],
+        user="intro-08",
+    ).stdout.strip()
+    run(["scancel", job])
+
+    def stored():
+        return any(str(r[0]) == job and r[2] == "CANCELLED" for r in read_store(site)["jobs"])
+
+    wait_for(stored, site.dashboards.ingest_seconds * 3 + 60, interval=5, what=f"job {job}")
+    return job
+
+
 def test_every_dashboard_reads_at_a_glance(hub_up, hub_url, site, page, request):
+    cancelled_while_pending(site)
     log_in(page, hub_url, "manager", site.users["manager"].password)
     seen = {}
     for name in DASHBOARDS:

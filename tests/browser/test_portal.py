@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from aiworkbench.core.units import duration_text
+
 from ..conftest import run, user_jobs, wait_for
 from .conftest import log_in, screenshot
 
@@ -170,12 +172,12 @@ def test_a_queued_session_the_hub_gives_up_says_why_on_both_pages(hub_user, hub_
         expect(card).to_contain_text("the hub waits until")
         screenshot(home, "portal-home-queued")
 
-        waited = site.hub.queue_wait_hours * 3600 + 60
+        waited_s = site.hub.queue_wait_hours * 3600
         expect(page.locator("#portal-spawn-headline")).to_have_text(
-            "Your session did not start", timeout=waited * 1000
+            "Your session did not start", timeout=(waited_s + 60) * 1000
         )
         said = (
-            f"was still queued after 90 seconds (the partition is down), so job "
+            f"was still queued after {duration_text(waited_s)} (the partition is down), so job "
             f"{job['id']} was cancelled. Try the cpu partition (no GPUs), or later"
         )
         expect(page.locator("#progress-message")).to_have_text(f"The session {said}.")

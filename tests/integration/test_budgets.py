@@ -101,15 +101,11 @@ def test_the_demos_trial_project_is_nearly_used_up_and_slurm_says_so(cluster_up,
 
 def test_api_widget_and_cli_report_the_same_usage_as_slurm(cluster_up, hub_user):
     sme = hub_user("sme")
-    for argv in (
-        ["--partition=gpu", "--gres=gpu:2", "--cpus-per-task=2"],
-        ["--partition=cpu", "--cpus-per-task=4"],
-    ):
+    jobs = [
         run(
             [
                 "sbatch",
                 "--parsable",
-                "--wait",
                 "--account=sme-vision",
                 "--time=2",
                 "--output=/dev/null",
@@ -118,8 +114,13 @@ def test_api_widget_and_cli_report_the_same_usage_as_slurm(cluster_up, hub_user)
                 "--wrap=sleep 15",
             ],
             user="sme",
-            timeout=180,
+        ).stdout.strip()
+        for argv in (
+            ["--partition=gpu", "--gres=gpu:2", "--cpus-per-task=2"],
+            ["--partition=cpu", "--cpus-per-task=4"],
         )
+    ]  # at the same time: the GPU job on the gpu partition, the other on cpu
+    wait_for(lambda: not {j["id"] for j in user_jobs("sme")} & set(jobs), 180, what=f"jobs {jobs}")
     slurm = sacct_minutes("sme-vision")
     mine = sacct_minutes("sme-vision", "sme")
 

@@ -18,7 +18,7 @@ from .test_sessions import ready, start
 pytestmark = pytest.mark.integration
 DROP_IN = Path("/etc/aiworkbench/jupyterhub_config.d/50-tests-quick-idle.py")
 SIMULATED = Path("/var/lib/aiworkbench-gpu-sim")  # sessions.spawner.SIMULATED_GPU_DIR
-CULL_S, GPU_WARN_S, GPU_STOP_S, REPORT_S = 75, 8, 20, 2
+CULL_S, GPU_WARN_S, GPU_STOP_S, REPORT_S = 30, 8, 20, 2
 
 
 @pytest.fixture(scope="module")
