@@ -45,23 +45,27 @@ def pytest_addoption(parser):
     )
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_itemcollected(item):
+    """Each test's marks as it is collected (before any hook orders or groups the
+    tests: pytest-xdist reads the groups in its own pytest_collection_modifyitems): the
+    quick tiers' timeouts, the component tier's mark, and the factory's tiers' places
+    in the parallel plan (an ``xdist_group``, or ``alone``)."""
+    tier = tier_of(item.path)
+    if tier == "component":
+        item.add_marker(pytest.mark.component)
+    if tier in TIER_TIMEOUTS_S and item.get_closest_marker("timeout") is None:
+        item.add_marker(pytest.mark.timeout(TIER_TIMEOUTS_S[tier]))
+    if tier in FACTORY_TIERS:
+        relative = Path(item.path).resolve().relative_to(REPO / "tests").as_posix()
+        where = parallel_plan.place(f"{relative}::{item.name}")
+        if where == parallel_plan.ALONE:
+            item.add_marker(pytest.mark.alone)
+        elif where is not None:
+            item.add_marker(pytest.mark.xdist_group(where))
+
+
 def pytest_collection_modifyitems(items):
-    """The quick tiers' timeouts and marks; the factory's tiers' places in the parallel
-    plan (an ``xdist_group``, or ``alone``); the tiers in the order of times.TIERS."""
-    for item in items:
-        tier = tier_of(item.path)
-        if tier == "component":
-            item.add_marker(pytest.mark.component)
-        if tier in TIER_TIMEOUTS_S and item.get_closest_marker("timeout") is None:
-            item.add_marker(pytest.mark.timeout(TIER_TIMEOUTS_S[tier]))
-        if tier in FACTORY_TIERS:
-            relative = Path(item.path).resolve().relative_to(REPO / "tests").as_posix()
-            where = parallel_plan.place(f"{relative}::{item.name}")
-            if where == parallel_plan.ALONE:
-                item.add_marker(pytest.mark.alone)
-            elif where is not None:
-                item.add_marker(pytest.mark.xdist_group(where))
+    """The tiers in the order of times.TIERS: the quick ones first."""
     rank = {tier: n for n, tier in enumerate(times.TIERS)}
     items.sort(key=lambda item: rank.get(tier_of(item.path), len(times.TIERS)))
 

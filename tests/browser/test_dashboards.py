@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from ..conftest import run, wait_for
+from ..conftest import run, user_jobs, wait_for
 from ..integration.test_dashboards import read_store
 from .conftest import log_in, screenshot
 
@@ -114,14 +114,24 @@ def check_charts(page, name: str) -> int:
 
 
 def cancelled_while_pending(site) -> str:
-    """A job of a workshop account held in the queue and cancelled there, once it is in
-    the dashboards' store (the queue dashboard counts such jobs): its id."""
+    """A GPU job of the project without GPU-minutes, which Slurm keeps pending for its
+    budget (AssocGrpGRESMinutes) and which is cancelled there, once it is in the
+    dashboards' store (the queue dashboard counts such jobs): its id."""
+    account = min(site.projects, key=lambda name: site.projects[name].gpu_minutes)
+    user = site.projects[account].members[0]
     job = run(
-        ["sbatch", "--parsable", "--hold", "--account=edu-intro", "--partition=cpu"]
-        + ["--time=1", "--chdir=/tmp", "--output=/dev/null", "--wrap=true"],
-        user="intro-08",
+        ["sbatch", "--parsable", "--partition=gpu", f"--account={account}", "--gres=gpu:1"]
+        + ["--time=5", "--chdir=/tmp", "--output=/dev/null", "--wrap=true"],
+        user=user,
     ).stdout.strip()
-    run(["scancel", job])
+    try:
+        wait_for(
+            lambda: [j for j in user_jobs(user) if j["id"] == job and j["reason"] != "None"],
+            30,
+            what=f"job {job} to pend for its budget",
+        )
+    finally:
+        run(["scancel", job])
 
     def stored():
         return any(str(r[0]) == job and r[2] == "CANCELLED" for r in read_store(site)["jobs"])

@@ -23,8 +23,8 @@ CULL_S, GPU_WARN_S, GPU_STOP_S, REPORT_S = 30, 8, 20, 2
 
 @pytest.fixture(scope="module")
 def quick_idle_policy(hub_url, cluster_up, site):
-    """The spawner's quick GPU policy (a drop-in, the hub restarted), and the real culler
-    with quick timings in place of the supervised one (whose timings are the site's)."""
+    """The spawner's quick idle policy (a drop-in, the hub restarted), with the supervised
+    culler (whose timings are the site's) stopped meanwhile."""
     DROP_IN.parent.mkdir(exist_ok=True)
     DROP_IN.write_text(
         "# Written by tests/integration/test_idle.py; removed when they end.\n"
@@ -34,42 +34,49 @@ def quick_idle_policy(hub_url, cluster_up, site):
         f"           gpu_warn_s={GPU_WARN_S}, gpu_stop_s={GPU_STOP_S}, gpu_report_s={REPORT_S})\n"
     )
     DROP_IN.chmod(0o644)
-    culler = None
     try:
         restart_hub(hub_url)
         run(["supervisorctl", "stop", services.CULLER_SERVICE])
-        account = pwd.getpwnam(site.hub.user)
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "HOME": account.pw_dir,
-            "LANG": "C.UTF-8",
-            "JUPYTERHUB_API_TOKEN": services.read_token(services.CULLER_SERVICE),
-            "JUPYTERHUB_API_URL": services.hub_api_url(site),
-        }
-        culler = subprocess.Popen(
-            [
-                f"{site.factory.hub_env}/bin/python3",
-                "-m",
-                "jupyterhub_idle_culler",
-                f"--timeout={CULL_S}",
-                "--cull-every=5",
-            ],
-            env=env,
-            user=account.pw_uid,
-            group=account.pw_gid,
-            extra_groups=[],
-            cwd="/",
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
         yield
     finally:
-        if culler is not None:
-            culler.terminate()
-            culler.wait(30)
         DROP_IN.unlink()
         restart_hub(hub_url)
         run(["supervisorctl", "start", services.CULLER_SERVICE])
+
+
+@pytest.fixture
+def quick_culler(quick_idle_policy, site):
+    """The real jupyterhub-idle-culler with the quick policy's timeout, as the hub's
+    user, while one test runs (it stops every session idle for CULL_S)."""
+    account = pwd.getpwnam(site.hub.user)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": account.pw_dir,
+        "LANG": "C.UTF-8",
+        "JUPYTERHUB_API_TOKEN": services.read_token(services.CULLER_SERVICE),
+        "JUPYTERHUB_API_URL": services.hub_api_url(site),
+    }
+    culler = subprocess.Popen(
+        [
+            f"{site.factory.hub_env}/bin/python3",
+            "-m",
+            "jupyterhub_idle_culler",
+            f"--timeout={CULL_S}",
+            "--cull-every=5",
+        ],
+        env=env,
+        user=account.pw_uid,
+        group=account.pw_gid,
+        extra_groups=[],
+        cwd="/",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        culler.terminate()
+        culler.wait(30)
 
 
 def home_text(web, user):
@@ -124,7 +131,7 @@ def test_idle_gpus_are_warned_then_stopped_and_the_home_page_says_why(
 
 
 def test_a_session_without_activity_is_culled_and_the_home_page_says_why(
-    quick_idle_policy, hub_user, site
+    quick_culler, hub_user, site
 ):
     trainer = hub_user("trainer")
     web = trainer.web(site.users["trainer"].password)

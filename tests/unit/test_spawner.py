@@ -323,7 +323,9 @@ def schema_default(table: str, key: str):
     return found.default
 
 
-@pytest.mark.parametrize(("trait", "table", "key", "unit"), SITE_OWNED, ids=lambda x: str(x))
+@pytest.mark.parametrize(
+    ("trait", "table", "key", "unit"), SITE_OWNED, ids=[trait for trait, *_ in SITE_OWNED]
+)
 def test_a_spawner_traits_default_is_its_site_settings_default(trait, table, key, unit):
     assert getattr(WorkbenchSpawner(), trait) == unit(schema_default(table, key))
 
