@@ -61,8 +61,9 @@ FILES: dict[str, str | None] = {
     # One sme session and job for the whole module.
     "integration/test_tenancy.py": "sme",
     "browser/test_budget_widget.py": "sme",
-    # Republishes a course to class intro as trainer, then runs it as student.
-    "browser/test_course.py": ALONE,
+    # Republishes a shipped course, unchanged, to class intro (with the trainer's token
+    # only), then runs it as student.
+    "browser/test_course.py": "student",
     # The manager's and the student's logins in the browser stop no server.
     "browser/test_dashboards.py": None,
     "browser/test_dask_dashboard.py": "sme",
@@ -72,10 +73,11 @@ FILES: dict[str, str | None] = {
     "browser/test_portal.py": "trainer",
     "browser/test_session_status.py": "trainer",
     "browser/test_student_session.py": "student",
-    # CPU-bound notebooks, one at a time; workshop accounts of their own.
-    "notebooks/test_dashboards.py": "notebooks",
-    "notebooks/test_scale_out.py": "notebooks",
-    "notebooks/test_shipped_courses.py": "notebooks",
+    # CPU-bound notebooks, each file on a worker of its own: the dashboards' user,
+    # workshop accounts of their own.
+    "notebooks/test_dashboards.py": "notebooks-dashboards",
+    "notebooks/test_scale_out.py": "notebooks-scale-out",
+    "notebooks/test_shipped_courses.py": "notebooks-courses",
 }
 
 # file::test (the name without parameters) -> group, ALONE or None

@@ -13,7 +13,7 @@ import pytest
 from aiworkbench.courses.course import read_course
 from aiworkbench.courses.publish import publish_course
 
-from ..conftest import REPO, wait_for
+from ..conftest import REPO, HubUser, wait_for
 from .conftest import SPAWN_TIMEOUT_MS, log_in, notebook_test, run_cell
 
 pytestmark = pytest.mark.browser
@@ -24,7 +24,10 @@ COURSE = REPO / "example_notebooks" / "courses" / "first-steps"
 def test_a_student_opens_the_course_solves_exercises_and_sees_progress(
     cluster_up, hub_up, hub_url, site, hub_user, page, request
 ):
-    trainer, student = hub_user("trainer"), hub_user("student")
+    # The trainer only publishes (a token, no session of theirs is stopped); the student
+    # runs the session.
+    trainer = HubUser(hub_url, "trainer", site.users["trainer"].password)
+    student = hub_user("student")
     outline = read_course(COURSE, site)
     first = outline.notebooks[0]
     in_first = [e for notebook, e in outline.exercises if notebook == first]
