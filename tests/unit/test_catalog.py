@@ -10,6 +10,10 @@ from aiworkbench.catalog.datacard import DatacardError, parse_datacard
 from aiworkbench.catalog.index import FILE, Index, walk_entries
 from aiworkbench.catalog.synthetic import make_catalog
 
+# A folder's mtime moves in the kernel's clock ticks (a few ms): a change made within
+# the same tick as the last update would look like no change.
+MTIME_TICK_S = 0.02
+
 CARD = """\
 name = "{name}"
 title = "{title}"
@@ -94,7 +98,7 @@ def test_index_is_incremental_and_skips_what_is_broken(tmp_path):
     again = index.update(root)
     assert again.unchanged == 2 and again.added == again.updated == []
 
-    time.sleep(0.01)
+    time.sleep(MTIME_TICK_S)
     (root / "iris" / "more.csv").write_text("x\n")  # the folder's time changes
     os.utime(root / "iris")
     later = index.update(root)
@@ -236,10 +240,11 @@ def test_a_file_added_deep_inside_is_seen_and_odd_names_do_not_break_the_run(tmp
     (folder / "images" / "3").mkdir(parents=True)
     index = Index()
     index.update(root)
-    time.sleep(0.01)
+    time.sleep(MTIME_TICK_S)
     (folder / "images" / "3" / "new.png").write_bytes(b"png")
     assert index.update(root).updated == ["digits"]
     assert index.list_folder("digits", "images/3")[0] == 1
+    time.sleep(MTIME_TICK_S)
     odd = os.fsencode(folder / "images") + b"/caf\xe9.png"  # Latin-1, not UTF-8
     with open(odd, "wb") as f:
         f.write(b"x")
